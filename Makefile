@@ -1,0 +1,43 @@
+# Two entry points, each doing its own setup on a fresh machine:
+#   make demo   install, generate the synthetic KEMDy20-format demo corpus if absent, run the main job
+#   make test   install, run the default test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.vamer-installed
+DEMO_DIR ?= build/demo-corpus
+DEMO_OUT ?= build/demo-run
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system demo test test-slow clean
+
+setup: system $(STAMP)
+
+# System packages the project needs; installed here so no machine is assumed to have them.
+system:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "installing espeak-ng (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, from the pinned CPU build, so no dependency can pull a CUDA wheel.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	@if [ ! -f $(DEMO_DIR)/vamer_demo.json ]; then $(BIN)/vamer data demo $(DEMO_DIR); fi
+	$(BIN)/vamer data check $(DEMO_DIR) --json $(DEMO_OUT)/data-check.json --force
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf build

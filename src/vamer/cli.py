@@ -1,0 +1,141 @@
+"""The ``vamer`` command: a thin Typer front that parses options and calls one stage function."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+import vamer
+from vamer.config import MultiLabelPolicy
+from vamer.errors import VamerError
+
+app = typer.Typer(
+    name="vamer",
+    help="Valence-Arousal pretrained Multimodal Emotion Recognition (speech + text, Korean).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Read, check and generate datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+class FormatChoice(str, Enum):
+    auto = "auto"
+    kemdy20 = "kemdy20"
+    kemdy19 = "kemdy19"
+    manifest = "manifest"
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(command):
+    """Turn a VamerError into one line and exit 2; anything else into a short internal-error line.
+
+    Set VAMER_DEBUG=1 to see the traceback of an internal error.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except VamerError as error:
+            _fail(str(error), 2)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("VAMER_DEBUG"):
+                raise
+            _fail(f"internal error ({type(error).__name__}: {error}); rerun with VAMER_DEBUG=1 for details", 1)
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vamer {vamer.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """vamer: train, evaluate and serve a speech + text emotion classifier."""
+
+
+@data_app.command("check")
+@user_errors
+def data_check(
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad)."
+    ),
+    multi_label: MultiLabelPolicy = typer.Option(
+        MultiLabelPolicy.drop, "--multi-label", help="Policy for ';'-joined emotions."
+    ),
+    bio: bool = typer.Option(True, "--bio/--no-bio", help="Read bio-signal folders."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
+) -> None:
+    """Read a dataset and print counts per class, session and speaker, durations, bio coverage and skips."""
+    from vamer.data.readers import load
+    from vamer.data.summary import render_summary, summarize
+    from vamer.fileio import refuse_overwrite, write_json_atomic
+
+    if json_out is not None:
+        refuse_overwrite(json_out, force)
+    overrides: dict = {"multi_label": multi_label, "read_bio": bio}
+    if classes:
+        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    try:
+        result = load(path, format=format.value, **overrides)
+    except ValueError as error:  # pydantic's validation of --classes
+        raise VamerError(str(error).splitlines()[-1] if "\n" in str(error) else str(error)) from None
+    summary = summarize(result)
+    render_summary(summary, Console(width=max(100, Console().width)))
+    if json_out is not None:
+        write_json_atomic(json_out, summary)
+        typer.echo(f"wrote {json_out}")
+
+
+@data_app.command("demo")
+@user_errors
+def data_demo(
+    out: Path = typer.Argument(..., help="Folder to create (must not exist, unless --force on an earlier demo)."),
+    sessions: int = typer.Option(20, "--sessions", min=1, max=99, help="Number of sessions (2 speakers each)."),
+    segments: int = typer.Option(20, "--segments", min=2, max=999, help="Segments per session."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical files."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel synthesis workers (default: all cores)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer demo corpus."),
+) -> None:
+    """Write a SYNTHETIC corpus in the exact KEMDy20 layout (espeak-ng Korean speech)."""
+    from vamer.data.demo import generate_demo
+
+    summary = generate_demo(out, sessions=sessions, segments_per_session=segments, seed=seed, jobs=jobs,
+                            force=force)
+    typer.echo(
+        f"wrote synthetic KEMDy20-format demo corpus to {out}: {summary['segments']} segments, "
+        f"{summary['sessions']} sessions, {summary['audio_hours']:.2f} h of audio"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Validated settings of a vamer run (pydantic).  Later stages add their own sections.
+
+>>> DataConfig().classes
+['neutral', 'happy', 'surprise', 'angry', 'sad']
+>>> DataConfig(classes=["Happy", "neutral"]).classes
+['happy', 'neutral']
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from vamer.data.labels import DEFAULT_CLASSES, RAW_EMOTIONS, normalise_label
+
+
+class MultiLabelPolicy(str, Enum):
+    """What to do with a segment whose total evaluation names several emotions (``happy;neutral``).
+
+    - ``drop``: skip it, reason ``multi_label`` (the default, as in the method).
+    - ``first``: keep the first emotion as written.
+    - ``unique_in_class``: keep it when exactly one of its emotions is in the class set.
+    """
+
+    drop = "drop"
+    first = "first"
+    unique_in_class = "unique_in_class"
+
+
+class DataConfig(BaseModel):
+    """How raw annotations become the utterance table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: list[str] = list(DEFAULT_CLASSES)
+    multi_label: MultiLabelPolicy = MultiLabelPolicy.drop
+    read_bio: bool = True
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, value: list[str]) -> list[str]:
+        normalised = []
+        for name in value:
+            label = normalise_label(name)
+            if label is None:
+                raise ValueError(f"unknown emotion {name!r}; known: {', '.join(RAW_EMOTIONS)}")
+            if label in normalised:
+                raise ValueError(f"emotion {label!r} listed twice")
+            normalised.append(label)
+        if len(normalised) < 2:
+            raise ValueError("a class set needs at least two emotions")
+        return normalised

@@ -1,0 +1,102 @@
+"""Per-row checks shared by every reader: emotion, ratings, wav header, transcript.
+
+Each check returns either a value or a :class:`SkipReason` with a detail, so that readers
+account for every row the same way.
+
+>>> from vamer.config import DataConfig
+>>> resolve_emotion("disqust", DataConfig())
+(None, <SkipReason.out_of_class: 'out_of_class'>, 'disgust is not in neutral, happy, surprise, angry, sad')
+>>> parse_rating("3.4")
+(3.4, None)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile
+
+from vamer.config import DataConfig, MultiLabelPolicy
+from vamer.data.labels import parse_emotions
+from vamer.data.table import SkipReason
+from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
+
+RATING_RANGE = (1.0, 5.0)
+
+
+def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipReason | None, str]:
+    """Turn an annotation's emotion cell into one class label, or a reason to skip the row."""
+    known, unknown = parse_emotions(raw)
+    if unknown or not known:
+        shown = ", ".join(unknown) if unknown else repr(raw)
+        return None, SkipReason.unknown_label, f"unknown emotion {shown}"
+    if len(known) > 1:
+        if config.multi_label is MultiLabelPolicy.drop:
+            return None, SkipReason.multi_label, f"several emotions: {';'.join(known)}"
+        if config.multi_label is MultiLabelPolicy.first:
+            known = known[:1]
+        else:
+            in_class = [label for label in known if label in config.classes]
+            if len(in_class) != 1:
+                return None, SkipReason.multi_label, (
+                    f"{';'.join(known)} has {len(in_class)} emotions in the class set"
+                )
+            known = in_class
+    label = known[0]
+    if label not in config.classes:
+        return None, SkipReason.out_of_class, f"{label} is not in {', '.join(config.classes)}"
+    return label, None, ""
+
+
+def parse_rating(value: object) -> tuple[float, SkipReason | None]:
+    """Parse one arousal/valence cell; empty gives NaN with ``missing_ratings``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan, SkipReason.missing_ratings
+    text = str(value).strip()
+    if not text:
+        return math.nan, SkipReason.missing_ratings
+    try:
+        number = float(text)
+    except ValueError:
+        return math.nan, SkipReason.invalid_ratings
+    if math.isnan(number):
+        return math.nan, SkipReason.missing_ratings
+    if not RATING_RANGE[0] <= number <= RATING_RANGE[1]:
+        return number, SkipReason.invalid_ratings
+    return number, None
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    duration_s: float
+    sample_rate: int
+    channels: int
+
+
+def probe_wav(path: Path) -> tuple[WavInfo | None, SkipReason | None, str]:
+    """Read a wav header (not its samples): its duration, rate and channels, or why it is unusable."""
+    if not path.is_file():
+        return None, SkipReason.missing_wav, f"no file {path}"
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        return None, SkipReason.unreadable_wav, f"{path.name}: {error}"
+    if info.frames <= 0 or info.samplerate <= 0:
+        return None, SkipReason.empty_wav, f"{path.name} has no samples"
+    return WavInfo(info.frames / info.samplerate, int(info.samplerate), int(info.channels)), None, ""
+
+
+def read_transcript_checked(path: Path) -> tuple[str | None, SkipReason | None, str]:
+    """Raw transcript of ``path`` or why it cannot be had."""
+    if not path.is_file():
+        return None, SkipReason.missing_transcript, f"no file {path}"
+    try:
+        return read_transcript(path), None, ""
+    except TranscriptError as error:
+        return None, SkipReason.undecodable_transcript, f"{path.name}: {error}"
+
+
+def text_fields(raw: str) -> dict[str, str]:
+    return {"text_raw": raw, "text": clean_transcript(raw)}

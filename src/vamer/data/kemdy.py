@@ -1,0 +1,294 @@
+"""Readers of the ETRI KEMDy20 and KEMDy19 layouts (see DESIGN.md section 2).
+
+KEMDy20::
+
+    annotation/Sess01_eval.csv        two header rows; col 3 segment id, 4 emotion, 5 valence, 6 arousal
+    wav/Session01/<SegmentID>.wav     16 kHz mono, with <SegmentID>.txt (cp949) beside it
+    EDA|TEMP|IBI/Session01/*.csv      bio-signals (see vamer.data.bio)
+
+KEMDy19::
+
+    annotation/Session01_F_res.csv    one file per session and gender, each rating both speakers
+    wav/Session01/Sess01_impro01/Sess01_impro01_M001.wav (+ .txt, UTF-8)
+    ECG|EDA|TEMP/...
+
+Column positions are read from the two header rows, never assumed, so a file whose header puts
+valence and arousal elsewhere is still read right.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vamer.config import DataConfig
+from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
+from vamer.data.labels import parse_emotions
+from vamer.data.table import RowLedger, SkipReason
+from vamer.errors import VamerError
+
+KEMDY20_ANNOTATION = re.compile(r"^Sess(?P<session>\d{2})_eval\.csv$", re.IGNORECASE)
+KEMDY19_ANNOTATION = re.compile(r"^Session(?P<session>\d{2})_(?P<gender>[FM])_res\.csv$", re.IGNORECASE)
+KEMDY20_ID = re.compile(
+    r"^Sess(?P<session>\d{2})_(?P<script>script\d{2})_(?P<speaker>User\d{3}(?P<gender>[FM]))_(?P<number>\d{3})$"
+)
+KEMDY19_ID = re.compile(
+    r"^Sess(?P<session>\d{2})_(?P<script>(?:impro|script)\d{2})_(?P<gender>[FM])(?P<number>\d{3})$"
+)
+DEMO_MARKER = "vamer_demo.json"
+
+
+@dataclass(frozen=True)
+class AnnotationLayout:
+    """Column indices of one annotation file, found from its two header rows."""
+
+    segment: int
+    emotion: int
+    valence: int
+    arousal: int
+    start: int | None
+    end: int | None
+    evaluators: tuple[tuple[str, int], ...]  # (evaluator id, index of its emotion column)
+
+    @property
+    def required_width(self) -> int:
+        return max(self.segment, self.emotion, self.valence, self.arousal) + 1
+
+
+def _key(cell: str) -> str:
+    return re.sub(r"[^a-z]", "", cell.lower())
+
+
+def _triple(header2: list[str], first: int) -> dict[str, int]:
+    """Map emotion/valence/arousal to column indices for the group starting at ``first``."""
+    names = [_key(header2[i]) if i < len(header2) else "" for i in range(first, first + 3)]
+    if sorted(names) == ["arousal", "emotion", "valence"]:
+        return {name: first + offset for offset, name in enumerate(names)}
+    # Header without sub-names: the documented order of KEMDy (emotion, valence, arousal).
+    return {"emotion": first, "valence": first + 1, "arousal": first + 2}
+
+
+def parse_layout(header1: list[str], header2: list[str]) -> AnnotationLayout:
+    keys = [_key(cell) for cell in header1]
+    if "segmentid" not in keys:
+        raise VamerError("annotation header has no 'Segment ID' column")
+    segment = keys.index("segmentid")
+    total_at = next((i for i, k in enumerate(keys) if k.startswith("totalevaluation")), None)
+    if total_at is None:
+        raise VamerError("annotation header has no 'Total Evaluation' column")
+    total = _triple(header2, total_at)
+    wav_at = next((i for i, k in enumerate(keys) if k.startswith("wav")), None)
+    evaluators = []
+    for index in range(total_at + 3, len(header1)):
+        name = header1[index].strip()
+        if name:
+            evaluators.append((name, _triple(header2, index)["emotion"]))
+    return AnnotationLayout(
+        segment=segment,
+        emotion=total["emotion"],
+        valence=total["valence"],
+        arousal=total["arousal"],
+        start=wav_at,
+        end=None if wav_at is None else wav_at + 1,
+        evaluators=tuple(evaluators),
+    )
+
+
+def read_annotation_rows(path: Path) -> list[list[str]]:
+    """All rows of an annotation CSV (UTF-8, with or without BOM; cp949 as a fallback)."""
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp949"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise VamerError(f"{path}: annotation is neither UTF-8 nor cp949")
+    return list(csv.reader(io.StringIO(text)))
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    if index is None or index >= len(row):
+        return ""
+    return row[index].strip()
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _votes(row: list[str], layout: AnnotationLayout) -> str:
+    counts: Counter[str] = Counter()
+    for _, column in layout.evaluators:
+        known, _unknown = parse_emotions(_cell(row, column))
+        counts.update(known)
+    return json.dumps(dict(counts.most_common()), ensure_ascii=False)
+
+
+def _process_annotation_row(
+    ledger: RowLedger,
+    config: DataConfig,
+    row: list[str],
+    layout: AnnotationLayout,
+    source: str,
+    utt_id: str,
+    wav_candidates: list[Path],
+    fields: dict[str, Any],
+) -> None:
+    """Checks common to KEMDy19 and KEMDy20 once the id is known; keeps or skips the row."""
+    emotion_raw = _cell(row, layout.emotion)
+    emotion, reason, detail = resolve_emotion(emotion_raw, config)
+    if reason:
+        ledger.skip(utt_id, source, reason, detail)
+        return
+    ratings = {}
+    for name in ("arousal", "valence"):
+        value, reason = parse_rating(_cell(row, getattr(layout, name)))
+        if reason:
+            ledger.skip(utt_id, source, reason, f"{name} = {_cell(row, getattr(layout, name))!r}")
+            return
+        ratings[name] = value
+    wav_path = next((path for path in wav_candidates if path.is_file()), wav_candidates[0])
+    info, reason, detail = probe_wav(wav_path)
+    if reason:
+        ledger.skip(utt_id, source, reason, detail)
+        return
+    text_raw, reason, detail = read_transcript_checked(wav_path.with_suffix(".txt"))
+    if reason:
+        ledger.skip(utt_id, source, reason, detail)
+        return
+    ledger.keep(
+        {
+            "utt_id": utt_id,
+            "audio_path": str(wav_path.resolve()),
+            **fields,
+            **text_fields(text_raw),
+            "emotion": emotion,
+            "emotion_raw": emotion_raw,
+            "emotion_votes": _votes(row, layout),
+            **ratings,
+            "start_s": _float_or_nan(_cell(row, layout.start)),
+            "end_s": _float_or_nan(_cell(row, layout.end)),
+            "duration_s": info.duration_s,
+            "sample_rate": info.sample_rate,
+            "channels": info.channels,
+            "source": source,
+        }
+    )
+
+
+def _annotation_files(root: Path, pattern: re.Pattern[str]) -> list[tuple[Path, re.Match[str]]]:
+    folder = root / "annotation"
+    found = []
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        match = pattern.match(path.name)
+        if match:
+            found.append((path, match))
+    return found
+
+
+def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
+    """Yield (row, layout, source) for each non-blank data row; a bad header skips the whole file."""
+    rows = read_annotation_rows(path)
+    relative = path.relative_to(root).as_posix()
+    data_rows = [(number, row) for number, row in enumerate(rows[2:], start=3) if any(c.strip() for c in row)]
+    try:
+        if len(rows) < 2:
+            raise VamerError("fewer than two header rows")
+        layout = parse_layout(rows[0], rows[1])
+    except VamerError as error:
+        for number, row in data_rows:
+            ledger.skip(None, f"{relative}:{number}", SkipReason.malformed_row, f"unreadable header: {error}")
+        return
+    for number, row in data_rows:
+        source = f"{relative}:{number}"
+        if len(row) < layout.required_width:
+            ledger.skip(_cell(row, layout.segment) or None, source, SkipReason.malformed_row,
+                        f"{len(row)} fields, need {layout.required_width}")
+            continue
+        yield row, layout, source
+
+
+def dataset_name(root: Path, base: str) -> str:
+    return f"{base} (synthetic demo)" if (root / DEMO_MARKER).is_file() else base
+
+
+def read_kemdy20(root: Path, config: DataConfig) -> RowLedger:
+    files = _annotation_files(root, KEMDY20_ANNOTATION)
+    if not files:
+        raise VamerError(f"{root}: no annotation/SessNN_eval.csv files (not a KEMDy20 folder)")
+    ledger = RowLedger()
+    name = dataset_name(root, "KEMDy20")
+    for path, file_match in files:
+        file_session = file_match["session"]
+        for row, layout, source in _walk_annotation(path, root, ledger):
+            utt_id = _cell(row, layout.segment)
+            match = KEMDY20_ID.match(utt_id)
+            if not match:
+                ledger.skip(utt_id or None, source, SkipReason.bad_segment_id, f"{utt_id!r}")
+                continue
+            if not ledger.claim_id(utt_id, source):
+                continue
+            # Sess17_eval.csv names some segments Sess42_...: the file's session is the truth,
+            # and the wav may sit under either session folder or carry either prefix.
+            id_session = match["session"]
+            renamed = f"Sess{file_session}" + utt_id[len(f"Sess{id_session}"):]
+            wav_candidates = [
+                root / "wav" / f"Session{file_session}" / f"{utt_id}.wav",
+                root / "wav" / f"Session{id_session}" / f"{utt_id}.wav",
+                root / "wav" / f"Session{file_session}" / f"{renamed}.wav",
+            ]
+            fields = {
+                "dataset": name,
+                "session": f"Sess{file_session}",
+                "speaker": match["speaker"],
+                "gender": match["gender"],
+                "script": match["script"],
+            }
+            _process_annotation_row(ledger, config, row, layout, source, utt_id, wav_candidates, fields)
+    return ledger
+
+
+def read_kemdy19(root: Path, config: DataConfig) -> RowLedger:
+    files = _annotation_files(root, KEMDY19_ANNOTATION)
+    if not files:
+        raise VamerError(f"{root}: no annotation/SessionNN_[F|M]_res.csv files (not a KEMDy19 folder)")
+    ledger = RowLedger()
+    name = dataset_name(root, "KEMDy19")
+    for path, file_match in files:
+        file_gender = file_match["gender"].upper()
+        for row, layout, source in _walk_annotation(path, root, ledger):
+            utt_id = _cell(row, layout.segment)
+            match = KEMDY19_ID.match(utt_id)
+            if not match:
+                ledger.skip(utt_id or None, source, SkipReason.bad_segment_id, f"{utt_id!r}")
+                continue
+            if match["gender"] != file_gender:
+                ledger.skip(utt_id, source, SkipReason.other_gender_file,
+                            f"{match['gender']} segment in the {file_gender} file")
+                continue
+            if not ledger.claim_id(utt_id, source):
+                continue
+            session = f"Sess{match['session']}"
+            folder = f"{session}_{match['script']}"
+            wav_candidates = [root / "wav" / f"Session{match['session']}" / folder / f"{utt_id}.wav"]
+            fields = {
+                "dataset": name,
+                "session": session,
+                "speaker": f"{session}_{match['gender']}",
+                "gender": match["gender"],
+                "script": match["script"],
+            }
+            _process_annotation_row(ledger, config, row, layout, source, utt_id, wav_candidates, fields)
+    return ledger
