@@ -101,10 +101,7 @@ def data_check(
     overrides: dict = {"multi_label": multi_label, "read_bio": bio}
     if classes:
         overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
-    try:
-        result = load(path, format=format.value, **overrides)
-    except ValueError as error:  # pydantic's validation of --classes
-        raise VamerError(str(error).splitlines()[-1] if "\n" in str(error) else str(error)) from None
+    result = load(path, format=format.value, **overrides)
     summary = summarize(result)
     render_summary(summary, Console(width=max(100, Console().width)))
     if json_out is not None:

@@ -10,9 +10,26 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from vamer.data.labels import DEFAULT_CLASSES, RAW_EMOTIONS, normalise_label
+from vamer.errors import VamerError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model], values: dict[str, Any]) -> Model:
+    """Build ``model`` from ``values``; invalid settings become one readable VamerError."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg'].removeprefix('Value error, ')}"
+            for issue in error.errors()
+        )
+        raise VamerError(f"invalid settings: {problems}") from None
 
 
 class MultiLabelPolicy(str, Enum):

@@ -202,11 +202,17 @@ def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
     """Yield (row, layout, source) for each non-blank data row; a bad header skips the whole file."""
     rows = read_annotation_rows(path)
     relative = path.relative_to(root).as_posix()
-    data_rows = [(number, row) for number, row in enumerate(rows[2:], start=3) if any(c.strip() for c in row)]
+    # KEMDy writes two header rows (group names, then start/end and Emotion/Valence/Arousal); a
+    # file whose second row already holds a segment id has only the first.
+    header_rows = 2
+    if len(rows) >= 2 and any(KEMDY20_ID.match(c.strip()) or KEMDY19_ID.match(c.strip()) for c in rows[1]):
+        header_rows = 1
+    data_rows = [(number, row) for number, row in enumerate(rows[header_rows:], start=header_rows + 1)
+                 if any(c.strip() for c in row)]
     try:
-        if len(rows) < 2:
-            raise VamerError("fewer than two header rows")
-        layout = parse_layout(rows[0], rows[1])
+        if not rows:
+            raise VamerError("empty file")
+        layout = parse_layout(rows[0], rows[1] if header_rows == 2 else [])
     except VamerError as error:
         for number, row in data_rows:
             ledger.skip(None, f"{relative}:{number}", SkipReason.malformed_row, f"unreadable header: {error}")

@@ -7,7 +7,7 @@ from typing import Literal
 
 import pandas as pd
 
-from vamer.config import DataConfig
+from vamer.config import DataConfig, validated
 from vamer.data.bio import read_bio
 from vamer.data.kemdy import KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, read_kemdy19, read_kemdy20
 from vamer.data.manifest import MANIFEST_SUFFIXES, read_manifest
@@ -70,7 +70,7 @@ def load(
     ...
     vamer.errors.NotADatasetError: ...: not a dataset (expected annotation/SessNN_eval.csv for KEMDy20, ...
     """
-    config = DataConfig.model_validate({**(config or DataConfig()).model_dump(), **overrides})
+    config = validated(DataConfig, {**(config or DataConfig()).model_dump(), **overrides})
     path = Path(path).expanduser()
     if not path.exists():
         raise NotADatasetError(f"{path}: no such file or folder")

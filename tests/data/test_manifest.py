@@ -1,0 +1,89 @@
+import math
+
+import pandas as pd
+import pytest
+
+from tests.builders import write_text, write_wav
+from vamer.data import load
+from vamer.errors import NotADatasetError, VamerError
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    write_wav(tmp_path / "clips" / "a.wav")
+    write_wav(tmp_path / "clips" / "b.wav")
+    write_text(tmp_path / "clips" / "b.txt", "n/ 옆 파일의 글", encoding="cp949")
+    write_wav(tmp_path / "elsewhere" / "c.wav")
+    write_wav(tmp_path / "clips" / "d.wav", kind="corrupt")
+    return tmp_path
+
+
+def manifest_rows(root):
+    return [
+        {"audio": "clips/a.wav", "text": "안녕", "emotion": "Happy", "arousal": "4", "valence": "4.5",
+         "speaker": "s1", "session": "A"},
+        {"audio": "clips/b.wav", "text": "", "emotion": "sad", "arousal": "", "valence": "", "speaker": "s2",
+         "session": "A"},
+        {"audio": str(root / "elsewhere" / "c.wav"), "text": "절대 경로", "emotion": "angry", "arousal": "",
+         "valence": "", "speaker": "", "session": ""},
+        {"audio": "clips/d.wav", "text": "x", "emotion": "neutral", "arousal": "", "valence": "", "speaker": "",
+         "session": ""},
+        {"audio": "clips/missing.wav", "text": "x", "emotion": "neutral", "arousal": "", "valence": "",
+         "speaker": "", "session": ""},
+        {"audio": "clips/a.wav", "text": "again", "emotion": "neutral", "arousal": "", "valence": "",
+         "speaker": "", "session": ""},
+        {"audio": "clips/b.wav", "text": "y", "emotion": "fear", "arousal": "", "valence": "", "speaker": "",
+         "session": "", "utt_id": "other-id"},
+        {"audio": "", "text": "y", "emotion": "sad", "arousal": "", "valence": "", "speaker": "", "session": ""},
+        {"audio": "clips/b.wav", "text": "y", "emotion": "sad", "arousal": "9", "valence": "", "speaker": "",
+         "session": "", "utt_id": "bad-rating"},
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_manifest_rows_kept_or_skipped(corpus, suffix):
+    frame = pd.DataFrame(manifest_rows(corpus))
+    path = corpus / f"manifest{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    result = load(path)
+    assert result.format == "manifest"
+    kept = result.utterances.set_index("utt_id")
+    assert list(kept.index) == ["clips/a", "clips/b", "c"]
+    assert kept.loc["clips/a", "emotion"] == "happy"
+    assert (kept.loc["clips/a", "arousal"], kept.loc["clips/a", "valence"]) == (4.0, 4.5)
+    assert kept.loc["clips/b", "text"] == "옆 파일의 글"  # from the .txt beside the wav
+    assert math.isnan(kept.loc["clips/b", "arousal"])
+    assert kept.loc["clips/a", "speaker"] == "s1" and pd.isna(kept.loc["c", "speaker"])
+    assert kept.loc["c", "audio_path"] == str((corpus / "elsewhere" / "c.wav").resolve())
+    skipped = dict(zip(result.skipped["utt_id"], result.skipped["reason"]))
+    assert skipped == {
+        "clips/d": "unreadable_wav",
+        "clips/missing": "missing_wav",
+        "clips/a": "duplicate_id",
+        "other-id": "out_of_class",
+        "": "missing_wav",
+        "bad-rating": "invalid_ratings",
+    }
+    assert result.source_rows == len(frame)
+    if suffix == ".csv":
+        assert result.skipped.iloc[0]["source"] == "manifest.csv:5"
+
+
+def test_manifest_without_text_column_uses_txt_or_keeps_empty(corpus):
+    path = corpus / "m.csv"
+    pd.DataFrame({"audio": ["clips/a.wav", "clips/b.wav"], "emotion": ["neutral", "sad"]}).to_csv(path, index=False)
+    texts = load(path).utterances.set_index("utt_id")["text"]
+    assert texts.to_dict() == {"clips/a": "", "clips/b": "옆 파일의 글"}
+
+
+def test_manifest_missing_columns_and_wrong_files(corpus):
+    path = corpus / "m.csv"
+    pd.DataFrame({"path": ["clips/a.wav"], "label": ["sad"]}).to_csv(path, index=False)
+    with pytest.raises(VamerError, match="lacks column.*audio, emotion"):
+        load(path)
+    (corpus / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(VamerError, match="cannot read manifest"):
+        load(corpus / "broken.parquet")
+    (corpus / "notes.txt").write_text("hello")
+    with pytest.raises(NotADatasetError):
+        load(corpus / "notes.txt")

@@ -1,0 +1,113 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import vamer
+from tests.builders import Kemdy20Builder, Segment
+from tests.conftest import needs_espeak
+from vamer.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    builder = Kemdy20Builder(tmp_path / "KEMDy20")
+    builder.add(1, Segment("Sess01_script01_User001F_001", emotion="happy"))
+    builder.add(1, Segment("Sess01_script01_User002M_001"))
+    builder.add(2, Segment("Sess02_script01_User003F_001", emotion="happy;neutral"))
+    builder.add(2, Segment("Sess02_script01_User003F_002", wav="missing"))
+    return builder.write()
+
+
+def test_version_and_help_everywhere():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
+    for command in ([], ["data"], ["data", "check"], ["data", "demo"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_check_prints_summary_and_writes_documented_json(dataset, tmp_path):
+    out = tmp_path / "reports" / "check.json"
+    result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "kept 2, skipped 2" in result.output
+    assert "multi_label" in result.output and "missing_wav" in result.output
+    summary = json.loads(out.read_text())
+    assert summary["kept"] == 2
+    assert summary["skipped_by_reason"] == {"multi_label": 1, "missing_wav": 1}
+    assert summary["per_class"] == {"neutral": 1, "happy": 1, "surprise": 0, "angry": 0, "sad": 0}
+    assert set(summary["sessions"]) == {"Sess01"}
+    assert set(summary["speakers"]) == {"User001F", "User002M"}
+    assert summary["duration_s"]["mean"] == pytest.approx(0.5)
+    assert summary["source_rows"] == 4
+
+
+def test_check_refuses_to_overwrite_json_without_force(dataset, tmp_path):
+    out = tmp_path / "mine.json"
+    out.write_text("user data")
+    result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out)])
+    assert result.exit_code == 2
+    assert "already exists" in result.output and out.read_text() == "user data"
+    result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out), "--force"])
+    assert result.exit_code == 0 and json.loads(out.read_text())["kept"] == 2
+
+
+def test_check_options_change_the_class_set_and_policy(dataset):
+    result = runner.invoke(app, ["data", "check", str(dataset), "--multi-label", "first", "--classes", "happy,neutral"])
+    assert result.exit_code == 0, result.output
+    assert "kept 3, skipped 1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data", "check", "{tmp}"], "not a dataset"),
+        (["data", "check", "{tmp}/missing"], "no such file or folder"),
+        (["data", "check", "{dataset}", "--classes", "happy,bored"], "unknown emotion 'bored'"),
+        (["data", "check", "{dataset}", "--format", "kemdy19"], "not a KEMDy19 folder"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(dataset, tmp_path, args, message):
+    args = [a.format(tmp=tmp_path / "empty", dataset=dataset) for a in args]
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+
+
+@needs_espeak
+def test_demo_then_check_through_the_cli(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["data", "demo", str(out), "--sessions", "2", "--segments", "6", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "synthetic" in result.output
+    result = runner.invoke(app, ["data", "check", str(out), "--json", str(tmp_path / "c.json")])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in result.output
+    summary = json.loads((tmp_path / "c.json").read_text())
+    assert summary["synthetic"] is True and summary["source_rows"] == 12
+    assert set(summary["bio"]) == {"EDA", "TEMP", "IBI"}
+    again = runner.invoke(app, ["data", "demo", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_readme_documents_every_column_and_skip_reason():
+    from pathlib import Path
+
+    from vamer.data import UTTERANCE_COLUMNS, SkipReason
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert readme.splitlines()[2:4] == [
+        "make demo   # fresh machine -> venv, espeak-ng, pip install, synthetic demo corpus, main job on it",
+        "make test   # fresh machine -> the same setup, then the default test suite (what CI runs)",
+    ]
+    for column in UTTERANCE_COLUMNS:
+        assert f"`{column}`" in readme, column
+    for reason in SkipReason:
+        assert f"`{reason.value}`" in readme, reason
