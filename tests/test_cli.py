@@ -103,7 +103,7 @@ def test_readme_documents_every_column_and_skip_reason():
     from vamer.data import UTTERANCE_COLUMNS, SkipReason
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    assert readme.splitlines()[2:4] == [
+    assert readme.splitlines()[3:5] == [
         "make demo   # fresh machine -> venv, espeak-ng, pip install, synthetic demo corpus, main job on it",
         "make test   # fresh machine -> the same setup, then the default test suite (what CI runs)",
     ]
