@@ -13,7 +13,8 @@ EVALUATORS = ("Eval01F", "Eval02M", "Eval03F")
 
 
 def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16_000, channels: int = 1) -> None:
-    """A wav of the given ``kind``: ok, empty (0 frames), corrupt (not audio), missing (no file)."""
+    """A wav of the given ``kind``: ok, empty (0 frames), corrupt (not audio), truncated (header cut
+    short), missing (no file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "missing":
         return
@@ -25,6 +26,8 @@ def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16
     tone = 0.3 * np.sin(2 * np.pi * 220 * t)
     data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
     soundfile.write(str(path), data, rate, subtype="PCM_16")
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:30])
 
 
 def write_text(path: Path, text: str | None, encoding: str = "cp949") -> None:

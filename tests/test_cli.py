@@ -32,8 +32,11 @@ def test_version_and_help_everywhere():
 
 def test_check_prints_summary_and_writes_documented_json(dataset, tmp_path):
     out = tmp_path / "reports" / "check.json"
-    result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out)])
+    skipped = tmp_path / "reports" / "skipped.csv"
+    result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out), "--skipped", str(skipped)])
     assert result.exit_code == 0, result.output
+    rows = skipped.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "utt_id,source,reason,detail" and len(rows) == 3
     assert "kept 2, skipped 2" in result.output
     assert "multi_label" in result.output and "missing_wav" in result.output
     summary = json.loads(out.read_text())

@@ -89,15 +89,19 @@ def data_check(
         MultiLabelPolicy.drop, "--multi-label", help="Policy for ';'-joined emotions."
     ),
     bio: bool = typer.Option(True, "--bio/--no-bio", help="Read bio-signal folders."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
+    skipped_out: Optional[Path] = typer.Option(
+        None, "--skipped", help="Write every skipped row (utt_id, source, reason, detail) to this CSV."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace existing --json/--skipped files."),
 ) -> None:
     """Read a dataset and print counts per class, session and speaker, durations, bio coverage and skips."""
     from vamer.data.readers import load
     from vamer.data.summary import render_summary, summarize
-    from vamer.fileio import refuse_overwrite, write_json_atomic
+    from vamer.fileio import refuse_overwrite, write_json_atomic, write_text_atomic
 
-    if json_out is not None:
-        refuse_overwrite(json_out, force)
+    for output in (json_out, skipped_out):
+        if output is not None:
+            refuse_overwrite(output, force)
     overrides: dict = {"multi_label": multi_label, "read_bio": bio}
     if classes:
         overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
@@ -107,6 +111,9 @@ def data_check(
     if json_out is not None:
         write_json_atomic(json_out, summary)
         typer.echo(f"wrote {json_out}")
+    if skipped_out is not None:
+        write_text_atomic(skipped_out, result.skipped.to_csv(index=False))
+        typer.echo(f"wrote {skipped_out} ({len(result.skipped)} skipped rows)")
 
 
 @data_app.command("demo")

@@ -105,7 +105,8 @@ def test_every_fault_is_skipped_with_its_reason_and_every_row_accounted(tmp_path
         (1, Segment("Sess01_scriptXX_User001F_010")),
         (1, Segment("Sess01_script01_User001F_011", emotion="sad", text="b/ l/")),
     )
-    builder.add_raw(1, ["12", "0.1", "0.2", "Sess01_script01_User001F_012"])
+    builder.add(1, Segment("Sess01_script01_User001F_013", wav="truncated"))
+    builder.add_raw(1, ["14", "0.1", "0.2", "Sess01_script01_User001F_012"])
     result = load(builder.write())
     assert reasons(result) == {
         "Sess01_script01_User001F_002": SkipReason.missing_wav,
@@ -119,8 +120,9 @@ def test_every_fault_is_skipped_with_its_reason_and_every_row_accounted(tmp_path
         "Sess01_script01_User001F_001": SkipReason.duplicate_id,
         "Sess01_scriptXX_User001F_010": SkipReason.bad_segment_id,
         "Sess01_script01_User001F_012": SkipReason.malformed_row,
+        "Sess01_script01_User001F_013": SkipReason.unreadable_wav,
     }
-    assert result.source_rows == 13
+    assert result.source_rows == 14
     assert list(result.utterances["utt_id"]) == ["Sess01_script01_User001F_001", "Sess01_script01_User001F_011"]
     # A transcript of tags only is kept with empty text: the audio is still usable.
     assert result.utterances.iloc[1]["text"] == ""
