@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from vamer.config import DataConfig
 from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
@@ -230,71 +230,72 @@ def dataset_name(root: Path, base: str) -> str:
     return f"{base} (synthetic demo)" if (root / DEMO_MARKER).is_file() else base
 
 
-def read_kemdy20(root: Path, config: DataConfig) -> RowLedger:
-    files = _annotation_files(root, KEMDY20_ANNOTATION)
+# What a flavour decides for one row: where its wav may be and its identity fields, or (when the
+# row belongs to another file, as in KEMDy19) why it is skipped here.
+Placement = tuple[list[Path], dict[str, Any]]
+Elsewhere = tuple[SkipReason, str]
+
+
+def _read_kemdy(
+    root: Path,
+    config: DataConfig,
+    base_name: str,
+    annotation_pattern: re.Pattern[str],
+    id_pattern: re.Pattern[str],
+    expected: str,
+    place: Callable[[re.Match[str], re.Match[str], str], Placement | Elsewhere],
+) -> RowLedger:
+    files = _annotation_files(root, annotation_pattern)
     if not files:
-        raise VamerError(f"{root}: no annotation/SessNN_eval.csv files (not a KEMDy20 folder)")
+        raise VamerError(f"{root}: no {expected} files (not a {base_name} folder)")
     ledger = RowLedger()
-    name = dataset_name(root, "KEMDy20")
+    name = dataset_name(root, base_name)
     for path, file_match in files:
-        file_session = file_match["session"]
         for row, layout, source in _walk_annotation(path, root, ledger):
             utt_id = _cell(row, layout.segment)
-            match = KEMDY20_ID.match(utt_id)
+            match = id_pattern.match(utt_id)
             if not match:
                 ledger.skip(utt_id or None, source, SkipReason.bad_segment_id, f"{utt_id!r}")
                 continue
+            placed = place(file_match, match, utt_id)
+            if isinstance(placed[0], SkipReason):
+                ledger.skip(utt_id, source, *placed)
+                continue
             if not ledger.claim_id(utt_id, source):
                 continue
-            # Sess17_eval.csv names some segments Sess42_...: the file's session is the truth,
-            # and the wav may sit under either session folder or carry either prefix.
-            id_session = match["session"]
-            renamed = f"Sess{file_session}" + utt_id[len(f"Sess{id_session}"):]
-            wav_candidates = [
-                root / "wav" / f"Session{file_session}" / f"{utt_id}.wav",
-                root / "wav" / f"Session{id_session}" / f"{utt_id}.wav",
-                root / "wav" / f"Session{file_session}" / f"{renamed}.wav",
-            ]
-            fields = {
-                "dataset": name,
-                "session": f"Sess{file_session}",
-                "speaker": match["speaker"],
-                "gender": match["gender"],
-                "script": match["script"],
-            }
-            _process_annotation_row(ledger, config, row, layout, source, utt_id, wav_candidates, fields)
+            wav_candidates, fields = placed
+            _process_annotation_row(ledger, config, row, layout, source, utt_id, wav_candidates,
+                                    {"dataset": name, **fields})
     return ledger
+
+
+def read_kemdy20(root: Path, config: DataConfig) -> RowLedger:
+    def place(file_match: re.Match[str], match: re.Match[str], utt_id: str) -> Placement:
+        # Sess17_eval.csv names some segments Sess42_...: the file's session is the truth,
+        # and the wav may sit under either session folder or carry either prefix.
+        file_session, id_session = file_match["session"], match["session"]
+        renamed = f"Sess{file_session}" + utt_id[len(f"Sess{id_session}"):]
+        wav_candidates = [
+            root / "wav" / f"Session{file_session}" / f"{utt_id}.wav",
+            root / "wav" / f"Session{id_session}" / f"{utt_id}.wav",
+            root / "wav" / f"Session{file_session}" / f"{renamed}.wav",
+        ]
+        return wav_candidates, {"session": f"Sess{file_session}", "speaker": match["speaker"],
+                                "gender": match["gender"], "script": match["script"]}
+
+    return _read_kemdy(root, config, "KEMDy20", KEMDY20_ANNOTATION, KEMDY20_ID, "annotation/SessNN_eval.csv", place)
 
 
 def read_kemdy19(root: Path, config: DataConfig) -> RowLedger:
-    files = _annotation_files(root, KEMDY19_ANNOTATION)
-    if not files:
-        raise VamerError(f"{root}: no annotation/SessionNN_[F|M]_res.csv files (not a KEMDy19 folder)")
-    ledger = RowLedger()
-    name = dataset_name(root, "KEMDy19")
-    for path, file_match in files:
+    def place(file_match: re.Match[str], match: re.Match[str], utt_id: str) -> Placement | Elsewhere:
         file_gender = file_match["gender"].upper()
-        for row, layout, source in _walk_annotation(path, root, ledger):
-            utt_id = _cell(row, layout.segment)
-            match = KEMDY19_ID.match(utt_id)
-            if not match:
-                ledger.skip(utt_id or None, source, SkipReason.bad_segment_id, f"{utt_id!r}")
-                continue
-            if match["gender"] != file_gender:
-                ledger.skip(utt_id, source, SkipReason.other_gender_file,
-                            f"{match['gender']} segment in the {file_gender} file")
-                continue
-            if not ledger.claim_id(utt_id, source):
-                continue
-            session = f"Sess{match['session']}"
-            folder = f"{session}_{match['script']}"
-            wav_candidates = [root / "wav" / f"Session{match['session']}" / folder / f"{utt_id}.wav"]
-            fields = {
-                "dataset": name,
-                "session": session,
-                "speaker": f"{session}_{match['gender']}",
-                "gender": match["gender"],
-                "script": match["script"],
-            }
-            _process_annotation_row(ledger, config, row, layout, source, utt_id, wav_candidates, fields)
-    return ledger
+        if match["gender"] != file_gender:
+            return SkipReason.other_gender_file, f"{match['gender']} segment in the {file_gender} file"
+        session = f"Sess{match['session']}"
+        folder = f"{session}_{match['script']}"
+        wav = root / "wav" / f"Session{match['session']}" / folder / f"{utt_id}.wav"
+        return [wav], {"session": session, "speaker": f"{session}_{match['gender']}", "gender": match["gender"],
+                       "script": match["script"]}
+
+    return _read_kemdy(root, config, "KEMDy19", KEMDY19_ANNOTATION, KEMDY19_ID, "annotation/SessionNN_[F|M]_res.csv",
+                       place)
