@@ -114,3 +114,18 @@ def test_readme_documents_every_column_and_skip_reason():
         assert f"`{column}`" in readme, column
     for reason in SkipReason:
         assert f"`{reason.value}`" in readme, reason
+
+
+def test_manifest_without_speakers_and_nothing_kept(tmp_path):
+    from tests.builders import write_wav
+
+    write_wav(tmp_path / "a.wav")
+    (tmp_path / "m.csv").write_text("audio,emotion\na.wav,sad\nnone.wav,sad\n", encoding="utf-8")
+    out = tmp_path / "s.json"
+    result = runner.invoke(app, ["data", "check", str(tmp_path / "m.csv"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["sessions"]["(unknown)"]["utterances"] == 1 and summary["bio"] is None
+    (tmp_path / "n.csv").write_text("audio,emotion\nnone.wav,sad\n", encoding="utf-8")
+    result = runner.invoke(app, ["data", "check", str(tmp_path / "n.csv")])
+    assert result.exit_code == 0 and "no utterance was kept" in result.output

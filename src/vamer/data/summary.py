@@ -16,6 +16,7 @@ from vamer.data.bio import BIO_SIGNALS
 from vamer.data.table import SKIP_EXPLANATIONS, LoadResult, SkipReason
 
 LONG_CLIP_S = 16.4  # KEMDy20: about 96 % of segments are shorter than this
+UNKNOWN = "(unknown)"  # session or speaker a manifest did not give
 
 
 def _counts(series: pd.Series) -> dict[str, int]:
@@ -66,14 +67,14 @@ def summarize(result: LoadResult) -> dict[str, Any]:
     skipped = result.skipped
     per_class = {label: int((kept["emotion"] == label).sum()) for label in result.classes}
     sessions = {}
-    for session, group in kept.groupby("session", dropna=False, sort=True):
+    for session, group in kept.groupby(kept["session"].fillna(UNKNOWN), sort=True):
         sessions[str(session)] = {
             "utterances": int(len(group)),
             "speakers": sorted(str(s) for s in group["speaker"].dropna().unique()),
             "per_class": {label: int((group["emotion"] == label).sum()) for label in result.classes},
         }
     speakers = {}
-    for speaker, group in kept.groupby("speaker", dropna=False, sort=True):
+    for speaker, group in kept.groupby(kept["speaker"].fillna(UNKNOWN), sort=True):
         speakers[str(speaker)] = {
             "utterances": int(len(group)),
             "sessions": sorted(str(s) for s in group["session"].dropna().unique()),
@@ -132,6 +133,8 @@ def render_summary(summary: dict[str, Any], console) -> None:
     console.print(
         f"source rows {summary['source_rows']}: kept {summary['kept']}, skipped {summary['skipped']}"
     )
+    if not summary["kept"]:
+        console.print("[red]no utterance was kept; see the skipped rows below[/red]")
 
     classes = Table(title="utterances per class")
     classes.add_column("class")
