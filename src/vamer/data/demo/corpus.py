@@ -19,7 +19,7 @@ import io
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -75,10 +75,10 @@ class PlannedSegment:
     snr_db: float
     lead_s: float
     tail_s: float
+    true_arousal: float  # before rater noise; drives the prosody and the EDA response
     duration_s: float = 0.0
     start_s: float = 0.0
     end_s: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def _sentences() -> dict[str, list[str]]:
@@ -143,7 +143,9 @@ def _votes(emotion: str, tie: bool, valence: float, arousal: float, rng: np.rand
                                          p=[0.5, 0.15, 0.12, 0.12, 0.06, 0.05])))
         else:
             labels.append("neutral" if rng.random() < 0.75 else "happy" if emotion != "happy" else "surprise")
-    rate = lambda centre: int(np.clip(round(centre + rng.normal(0, RATER_SD)), 1, 5))  # noqa: E731
+    def rate(centre: float) -> int:
+        return int(np.clip(round(centre + rng.normal(0, RATER_SD)), 1, 5))
+
     return [(label, rate(valence), rate(arousal)) for label in labels]
 
 
@@ -181,12 +183,12 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
         }
         numbering: dict[tuple[int, str], int] = {}
         first = int(rng.integers(2))
+        last_script = (segments_per_session - 1) * SCRIPTS // segments_per_session + 1
         for k in range(segments_per_session):
             index = len(planned)
             script = k * SCRIPTS // segments_per_session + 1
             speaker = speakers[(k + first) % 2]
             numbering[(script, speaker)] = numbering.get((script, speaker), 0) + 1
-            last_script = (segments_per_session - 1) * SCRIPTS // segments_per_session + 1
             prefix = QUIRK_PREFIX if session == QUIRK_SESSION and script == last_script else f"Sess{session:02d}"
             utt_id = f"{prefix}_script{script:02d}_{speaker}_{numbering[(script, speaker)]:03d}"
             emotion = str(emotions[index])
@@ -210,7 +212,7 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
                     prosody_seed=int(rng.integers(2**31)),
                     snr_db=float(rng.uniform(3, 8) if heavy_noise else rng.uniform(15, 30)),
                     lead_s=float(rng.uniform(0.1, 0.4)), tail_s=float(rng.uniform(0.1, 0.4)),
-                    extra={"true_arousal": arousal},
+                    true_arousal=arousal,
                 )
             )
     return planned
@@ -218,7 +220,7 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
 
 def _render(segment: PlannedSegment, wav_path: Path, espeak: str) -> float:
     rng = np.random.default_rng(segment.prosody_seed)
-    prosody = prosody_for(segment.voice, segment.emotion, segment.extra["true_arousal"], rng)
+    prosody = prosody_for(segment.voice, segment.emotion, segment.true_arousal, rng)
     samples = render_segment(clean_transcript(segment.text_raw), prosody, segment.prosody_seed + 1,
                              segment.snr_db, segment.lead_s, segment.tail_s, espeak)
     soundfile.write(str(wav_path), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
@@ -347,7 +349,7 @@ def _write_bio(root: Path, session: int, segments: list[PlannedSegment], seed: i
         in_script = [s for s in segments if s.script == script]
         length = max(s.end_s for s in in_script) + 1.0
         for speaker in sorted({s.speaker for s in in_script}):
-            own = [TimedSegment(s.utt_id, s.speaker, s.start_s, s.end_s, s.extra["true_arousal"])
+            own = [TimedSegment(s.utt_id, s.speaker, s.start_s, s.end_s, s.true_arousal)
                    for s in in_script if s.speaker == speaker]
             stem = own[0].utt_id.rsplit("_", 1)[0]  # Sess01_script01_User001F (Sess42_... for the quirk)
             write_speaker_recording(
