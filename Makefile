@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: setup
 	@if [ ! -f $(DEMO_DIR)/vamer_demo.json ]; then $(BIN)/vamer data demo $(DEMO_DIR); fi
 	$(BIN)/vamer data check $(DEMO_DIR) --json $(DEMO_OUT)/data-check.json --force
+	$(BIN)/vamer analyze $(DEMO_DIR) --out $(DEMO_OUT)/analysis --force
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -137,6 +137,44 @@ def data_demo(
     )
 
 
+@app.command("analyze")
+@user_errors
+def analyze_command(
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    out: Path = typer.Option(..., "--out", help="Report folder (report.md, analysis.json, figures)."),
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    classes: Optional[str] = typer.Option(
+        None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the DTW subsample and k-means."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of every test."),
+    session: Optional[str] = typer.Option(None, "--session", help="Session of the time plots (default: the first)."),
+    signal: str = typer.Option("TEMP", "--dtw-signal", help="Bio-signal clustered with DTW k-means."),
+    k_min: int = typer.Option(2, "--k-min", help="Smallest k of the DTW k-means sweep."),
+    k_max: int = typer.Option(8, "--k-max", help="Largest k of the DTW k-means sweep."),
+    max_series: int = typer.Option(1000, "--max-series", help="Seeded subsample size for DTW (silhouette is O(n^2))."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer analysis."),
+) -> None:
+    """Arousal/valence statistics and the bio-signal study of the method, as a report."""
+    from vamer.analysis import analyze
+    from vamer.analysis.report import MARKER
+    from vamer.config import AnalysisConfig, validated
+    from vamer.data.readers import load
+    from vamer.fileio import check_replaceable
+
+    config = validated(AnalysisConfig, {"seed": seed, "alpha": alpha, "session": session, "dtw_signal": signal,
+                                        "k_min": k_min, "k_max": k_max, "max_series": max_series})
+    overrides: dict = {}
+    if classes:
+        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    check_replaceable(out, force, MARKER, "vamer analysis folder")  # fail before a long load
+    result = load(path, format=format.value, **overrides)
+    numbers = analyze(result, out, config, force=force)
+    for line in numbers["conclusions"]:
+        typer.echo(f"- {line}")
+    typer.echo(f"wrote {out / 'report.md'} and {out / 'analysis.json'}")
+
+
 def main() -> None:
     app()
 

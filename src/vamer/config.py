@@ -12,7 +12,7 @@ from enum import Enum
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vamer.data.labels import DEFAULT_CLASSES, RAW_EMOTIONS, normalise_label
 from vamer.errors import VamerError
@@ -68,3 +68,26 @@ class DataConfig(BaseModel):
         if len(normalised) < 2:
             raise ValueError("a class set needs at least two emotions")
         return normalised
+
+
+class AnalysisConfig(BaseModel):
+    """Settings of ``vamer analyze`` (the method's modality analysis)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of every test")
+    seed: int = 0
+    session: str | None = Field(None, description="session of the time plots (default: the first)")
+    dtw_signal: str = "TEMP"
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(8, ge=2)
+    max_series: int = Field(1000, ge=10, description="DTW series subsample (silhouette is O(n^2))")
+    min_series_length: int = Field(4, ge=2, description="shorter segment series are skipped")
+    normalize_series: bool = Field(True, description="z-normalise each series: cluster shapes, not levels")
+    kmeans_max_iter: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _k_range(self) -> "AnalysisConfig":
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) is below k_min ({self.k_min})")
+        return self

@@ -29,6 +29,20 @@ def refuse_overwrite(path: Path, force: bool) -> None:
         raise VamerError(f"{path} already exists; pass --force to replace it")
 
 
+def check_replaceable(folder: Path, force: bool, marker: str, kind: str) -> None:
+    """Allow writing ``folder`` only if it is free, empty, or (with ``force``) an earlier ``kind``.
+
+    An earlier output is recognised by its ``marker`` file; any other folder is never replaced.
+    """
+    folder = Path(folder)
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return
+    if not (folder / marker).is_file():
+        raise VamerError(f"{folder} already exists and is not a {kind}, so it is left alone")
+    if not force:
+        raise VamerError(f"{folder} already exists; pass --force to replace it")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -184,6 +184,7 @@ def test_bio_rows_with_and_without_segment_and_ibi_layout(tmp_path):
     assert eda["utt_id"].isna().tolist() == [True, False, False]
     assert list(eda["t"]) == [0.0, 0.25, 0.75]
     assert set(eda["speaker"]) == {"User001F"} and set(eda["session"]) == {"Sess01"}
+    assert set(eda["recording"]) == {"Sess01_script01_User001F"}
     ibi = bio[bio["signal"] == "IBI"].reset_index(drop=True)
     assert list(ibi["value"]) == [0.81, 0.75]
     assert ibi.loc[1, "utt_id"] == "Sess01_script01_User001F_001"

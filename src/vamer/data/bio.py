@@ -87,6 +87,7 @@ def read_bio_file(path: Path, signal: str) -> tuple[pd.DataFrame, list[dict]]:
             "utt_id": utt_id[good].astype("string"),
             "session": session,
             "speaker": speaker,
+            "recording": path.stem,
             "signal": signal,
             "timestamp": timestamp,
             "t": (timestamp - timestamp.min()).dt.total_seconds(),
@@ -113,6 +114,6 @@ def read_bio(root: Path) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     if not frames:
         return None, issue_frame
     bio = pd.concat(frames, ignore_index=True)
-    for column in ("session", "speaker", "signal"):
+    for column in ("session", "speaker", "recording", "signal"):
         bio[column] = bio[column].astype("category")
     return bio[list(BIO_COLUMNS)], issue_frame

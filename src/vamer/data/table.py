@@ -47,6 +47,7 @@ BIO_COLUMNS: dict[str, str] = {
     "utt_id": "segment the sample falls in; missing for samples between segments",
     "session": "session of the recording",
     "speaker": "speaker wearing the sensor",
+    "recording": "the file's name without suffix (one speaker, one script), e.g. Sess01_script01_User001F",
     "signal": "EDA, TEMP, IBI or ECG",
     "timestamp": "absolute sample time",
     "t": "seconds since the first sample of the same file",

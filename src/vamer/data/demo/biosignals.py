@@ -50,11 +50,11 @@ def _rows(values: np.ndarray, times: np.ndarray, start: datetime, labels: list[s
 
 
 def _eda(times: np.ndarray, own: list[TimedSegment], rng: np.random.Generator) -> np.ndarray:
-    tonic = rng.uniform(1.0, 5.0) + np.cumsum(rng.normal(0, 0.004, len(times)))
+    tonic = rng.uniform(1.0, 5.0) + np.cumsum(rng.normal(0, 0.002, len(times)))
     phasic = np.zeros(len(times))
     for segment in own:
         # Skin-conductance response about 0.5 s after speech starts, scaled weakly by arousal.
-        amplitude = max(0.0, 0.12 * (segment.arousal - 2.4) + rng.normal(0, 0.08))
+        amplitude = max(0.0, 0.5 * (segment.arousal - 2.4) + rng.normal(0, 0.05))
         lag = times - (segment.start_s + 0.5)
         shape = np.where(lag > 0, (1 - np.exp(-np.clip(lag, 0, None) / 0.7)) * np.exp(-np.clip(lag, 0, None) / 5.0), 0)
         phasic += amplitude * shape

@@ -36,7 +36,7 @@ from vamer.data.kemdy import DEMO_MARKER
 from vamer.data.labels import RAW_EMOTIONS
 from vamer.data.transcripts import clean_transcript
 from vamer.errors import VamerError
-from vamer.fileio import atomic_directory
+from vamer.fileio import atomic_directory, check_replaceable
 
 # Shares of the generated emotions; neutral takes the rest (about 80 %), like KEMDy20's imbalance.
 EMOTION_SHARES = {"happy": 0.09, "surprise": 0.028, "angry": 0.028, "sad": 0.025, "disgust": 0.01, "fear": 0.009}
@@ -47,7 +47,10 @@ AROUSAL_MEAN = {"angry": 3.560, "happy": 3.583, "neutral": 3.213, "sad": 2.939, 
                 "disgust": 3.30, "fear": 3.55}
 VALENCE_MEAN = {"angry": 2.212, "happy": 3.824, "neutral": 2.995, "sad": 2.508, "surprise": 3.093,
                 "disgust": 2.30, "fear": 2.40}
-TRUE_RATING_SD = 0.35
+# Spread of a segment's true ratings around its emotion's mean.  Unequal on purpose: KEMDy20's
+# groups have unequal variances (Bartlett and Levene reject), which is why the method used Welch.
+TRUE_RATING_SD = {"neutral": 0.25, "happy": 0.45, "surprise": 0.40, "angry": 0.50, "sad": 0.45,
+                  "disgust": 0.45, "fear": 0.45}
 RATER_SD = 0.7
 RATER_AGREEMENT = 0.85
 EVALUATORS = 10
@@ -197,8 +200,8 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
             else:
                 wording = emotion if rng.random() < 0.55 else "neutral"
             sentence = banks[wording].next()
-            valence = float(VALENCE_MEAN[emotion] + rng.normal(0, TRUE_RATING_SD))
-            arousal = float(AROUSAL_MEAN[emotion] + rng.normal(0, TRUE_RATING_SD))
+            valence = float(VALENCE_MEAN[emotion] + rng.normal(0, TRUE_RATING_SD[emotion]))
+            arousal = float(AROUSAL_MEAN[emotion] + rng.normal(0, TRUE_RATING_SD[emotion]))
             votes = _votes(emotion, index in ties, valence, arousal, rng)
             text_raw = _tagged_transcript(sentence, rng)
             heavy_noise = text_raw.startswith("N/")
@@ -293,16 +296,12 @@ def generate_demo(
     out = Path(out)
     if sessions < 1 or segments_per_session < 2:
         raise VamerError("a demo corpus needs at least 1 session of 2 segments")
-    if out.exists():
-        is_demo = (out / DEMO_MARKER).is_file()
-        if not force or not is_demo:
-            hint = "pass --force to replace it" if is_demo else "it is not a vamer demo corpus, so it is left alone"
-            raise VamerError(f"{out} already exists; {hint}")
+    check_replaceable(out, force, DEMO_MARKER, "vamer demo corpus")
     espeak = require_espeak()
     segments = plan_corpus(sessions, segments_per_session, seed)
     counts = emotion_counts(len(segments))
     workers = jobs or os.cpu_count() or 1
-    with atomic_directory(out, replace=force) as scratch:
+    with atomic_directory(out, replace=True) as scratch:
         for session in range(1, sessions + 1):
             (scratch / "wav" / f"Session{session:02d}").mkdir(parents=True)
         paths = [scratch / "wav" / f"Session{s.session:02d}" / f"{s.utt_id}.wav" for s in segments]
