@@ -24,7 +24,7 @@ def dataset(tmp_path):
 def test_version_and_help_everywhere():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
-    for command in ([], ["data"], ["data", "check"], ["data", "demo"]):
+    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -129,3 +129,21 @@ def test_manifest_without_speakers_and_nothing_kept(tmp_path):
     (tmp_path / "n.csv").write_text("audio,emotion\nnone.wav,sad\n", encoding="utf-8")
     result = runner.invoke(app, ["data", "check", str(tmp_path / "n.csv")])
     assert result.exit_code == 0 and "no utterance was kept" in result.output
+
+
+def test_analyze_writes_report_and_prints_conclusions(tmp_path):
+    builder = Kemdy20Builder(tmp_path / "k")
+    for number, (label, rating) in enumerate([("neutral", "3.0"), ("neutral", "3.2"), ("neutral", "2.9"),
+                                              ("happy", "4.1"), ("happy", "4.4"), ("happy", "3.9")], start=1):
+        builder.add(1, Segment(f"Sess01_script01_User001F_{number:03d}", emotion=label, valence=rating))
+    out = tmp_path / "analysis"
+    result = runner.invoke(app, ["analyze", str(builder.write()), "--out", str(out), "--k-max", "3"])
+    assert result.exit_code == 0, result.output
+    assert "- Valence differs across emotions" in result.output
+    saved = json.loads((out / "analysis.json").read_text())
+    assert saved["anova"]["valence"]["p"] < 0.05
+    again = runner.invoke(app, ["analyze", str(tmp_path / "k"), "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+    bad = runner.invoke(app, ["analyze", str(tmp_path / "k"), "--out", str(tmp_path / "x"), "--k-min", "5",
+                              "--k-max", "3"])
+    assert bad.exit_code == 2 and "k_max (3) is below k_min (5)" in bad.output

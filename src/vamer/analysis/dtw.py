@@ -9,6 +9,7 @@ then crossed with the emotions (chi-square, Cramér's V), which the slides lacke
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -16,10 +17,13 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 from scipy.stats.contingency import association
 from sklearn.metrics import silhouette_samples, silhouette_score
-from tslearn.clustering import TimeSeriesKMeans
-from tslearn.metrics import cdist_dtw
-from tslearn.preprocessing import TimeSeriesScalerMeanVariance
-from tslearn.utils import to_time_series_dataset
+with warnings.catch_warnings():
+    # tslearn warns at import that h5py (its optional model-saving backend) is absent; vamer never uses it.
+    warnings.filterwarnings("ignore", message="h5py not installed")
+    from tslearn.clustering import TimeSeriesKMeans
+    from tslearn.metrics import cdist_dtw
+    from tslearn.preprocessing import TimeSeriesScalerMeanVariance
+    from tslearn.utils import to_time_series_dataset
 
 # Kaufman & Rousseeuw's reading of an average silhouette width.
 SILHOUETTE_STRUCTURE = ((0.70, "strong"), (0.50, "reasonable"), (0.25, "weak"), (-1.0, "no substantial"))

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import warnings
+from contextlib import contextmanager
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,6 +21,14 @@ import seaborn as sns  # noqa: E402
 DPI = 110
 CLASS_COLORS = {"neutral": "#9e9e9e", "happy": "#f2b701", "surprise": "#3fa7d6", "angry": "#e4572e",
                 "sad": "#2a4d9b", "disgust": "#6a994e", "fear": "#8e44ad"}
+
+
+@contextmanager
+def _seaborn_calls():
+    """seaborn 0.13 still passes boxplot's ``vert``, which matplotlib 3.11 deprecates; not ours to fix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="vert: bool was deprecated")
+        yield
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -35,8 +46,9 @@ def ratings_by_class(utterances: pd.DataFrame, classes: list[str], kind: str, pa
         data = frame.dropna(subset=[rating])
         draw = sns.boxplot if kind == "box" else sns.violinplot
         options = {"cut": 0, "inner": "quartile"} if kind == "violin" else {"showmeans": True}
-        draw(data=data, x="emotion", y=rating, hue="emotion", order=classes, hue_order=classes, palette=palette,
-             legend=False, ax=axis, **options)
+        with _seaborn_calls():
+            draw(data=data, x="emotion", y=rating, hue="emotion", order=classes, hue_order=classes,
+                 palette=palette, legend=False, ax=axis, **options)
         counts = data["emotion"].value_counts()
         axis.set_xticks(range(len(classes)), [f"{c}\nn={counts.get(c, 0)}" for c in classes])
         axis.set_xlabel("")
@@ -97,9 +109,10 @@ def responses_by_class(responses: pd.DataFrame, utterances: pd.DataFrame, classe
     figure, axes = plt.subplots(2, len(signals), figsize=(4.2 * len(signals), 7), squeeze=False)
     for column, signal in enumerate(signals):
         data = joined[joined["signal"] == signal]
-        sns.boxplot(data=data, x="emotion", y="response_z", order=classes, hue="emotion", hue_order=classes,
-                    palette={c: CLASS_COLORS.get(c, "#777777") for c in classes}, legend=False,
-                    ax=axes[0, column], showfliers=False)
+        with _seaborn_calls():
+            sns.boxplot(data=data, x="emotion", y="response_z", order=classes, hue="emotion", hue_order=classes,
+                        palette={c: CLASS_COLORS.get(c, "#777777") for c in classes}, legend=False,
+                        ax=axes[0, column], showfliers=False)
         axes[0, column].set_title(f"{signal}: segment response by emotion")
         axes[0, column].set_xlabel("")
         sns.regplot(data=data, x="arousal", y="response_z", ax=axes[1, column], scatter_kws={"s": 6, "alpha": 0.4},

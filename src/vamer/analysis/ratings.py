@@ -50,7 +50,7 @@ def normality(frame: pd.DataFrame, groups: list[str], rating: str, alpha: float)
         method = "shapiro" if len(values) <= SHAPIRO_MAX_N else "normaltest"
         row: dict[str, Any] = {"class": label, "n": int(len(values)), "n_over_30": bool(len(values) > NORMALITY_RULE_N),
                                "test": method, "statistic": None, "p": None, "normal": None, "note": ""}
-        minimum = 3 if method == "shapiro" else 8
+        minimum = 4 if method == "shapiro" else 8  # pingouin's Shapiro-Wilk needs n > 3
         if len(values) < minimum:
             row["note"] = f"n < {minimum}: no {method} test"
         elif np.ptp(values) == 0:
@@ -87,6 +87,11 @@ def rating_statistics(utterances: pd.DataFrame, classes: list[str], rating: str,
     if small:
         notes.append(f"classes with fewer than 2 {rating} ratings are left out of the tests: {', '.join(small)}")
     groups = [label for label in classes if counts.get(label, 0) >= 2]
+    flat = [label for label in groups if np.ptp(frame.loc[frame["emotion"] == label, rating]) == 0]
+    if flat and len(flat) < len(groups):
+        # A group without variance has infinite weight in Welch's ANOVA and breaks Bartlett.
+        notes.append(f"classes whose {rating} ratings are all equal are left out of the tests: {', '.join(flat)}")
+        groups = [label for label in groups if label not in flat]
     if len(groups) < 2:
         notes.append(f"fewer than two classes have 2 or more {rating} ratings: no test is possible")
         out["skipped"] = notes[-1]
@@ -101,15 +106,26 @@ def rating_statistics(utterances: pd.DataFrame, classes: list[str], rating: str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # zero-variance groups make Bartlett infinite
         out["homoscedasticity"] = homoscedasticity(frame, rating, alpha)
-    equal = all(test["equal_var"] for test in out["homoscedasticity"].values())
+    with warnings.catch_warnings():
+        # pingouin 0.7 calls DataFrame.dropna(inplace=True), which pandas 3.1 deprecates; not ours to fix.
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        out.update(_anova_and_posthoc(frame, rating, alpha, out["homoscedasticity"]))
+    return out
+
+
+def _anova_and_posthoc(frame: pd.DataFrame, rating: str, alpha: float,
+                       variances: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    equal = all(test["equal_var"] for test in variances.values())
     if equal:
         reason = "neither Bartlett nor Levene rejects equal variances: classic one-way ANOVA, Tukey HSD"
         table = pingouin.anova(data=frame, dv=rating, between="emotion", detailed=False).iloc[0]
         posthoc = pingouin.pairwise_tukey(data=frame, dv=rating, between="emotion")
         p_column = "p_tukey"
     else:
-        rejected = [name.capitalize() for name, test in out["homoscedasticity"].items() if not test["equal_var"]]
-        reason = f"{' and '.join(rejected)} reject equal variances: Welch ANOVA, Games-Howell post-hoc"
+        rejected = [name.capitalize() for name, test in variances.items() if not test["equal_var"]]
+        verb = "reject" if len(rejected) > 1 else "rejects"
+        reason = f"{' and '.join(rejected)} {verb} equal variances: Welch ANOVA, Games-Howell post-hoc"
         table = pingouin.welch_anova(data=frame, dv=rating, between="emotion").iloc[0]
         posthoc = pingouin.pairwise_gameshowell(data=frame, dv=rating, between="emotion")
         p_column = "pval"
