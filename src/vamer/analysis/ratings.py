@@ -9,7 +9,7 @@ records why each choice was made.
 >>> frame = pd.DataFrame({"emotion": ["a"] * 4 + ["b"] * 4, "arousal": [1, 2, 2, 3, 4, 4, 5, 5.0]})
 >>> stats = rating_statistics(frame, ["a", "b"], "arousal", alpha=0.05)
 >>> stats["anova"]["test"], round(stats["anova"]["F"], 2)
-('anova', 24.0)
+('anova', 25.0)
 """
 
 from __future__ import annotations

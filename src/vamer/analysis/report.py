@@ -45,8 +45,15 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.2e}" if value != 0 and abs(value) < 10 ** -digits else f"{value:.{digits}f}"
+        if value == 0:
+            return "0"
+        return f"{value:.2e}" if abs(value) < 10 ** -digits else f"{value:.{digits}f}"
     return str(value)
+
+
+def _p(value: float) -> str:
+    """A p-value for prose; an exact 0 is a floating-point underflow, not certainty."""
+    return "< 1e-300" if value == 0 else _fmt(value)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -101,8 +108,8 @@ def _ratings_section(result: LoadResult, config: AnalysisConfig, out: Path, doc:
         doc.append(_table(stats["normality"]) + "\n")
         h = stats["homoscedasticity"]
         doc.append(f"Equal variances: Bartlett statistic {_fmt(h['bartlett']['statistic'])}, p = "
-                   f"{_fmt(h['bartlett']['p'])} (slides: {slides['bartlett_p']:.2e}); Levene statistic "
-                   f"{_fmt(h['levene']['statistic'])}, p = {_fmt(h['levene']['p'])} (slides: {slides['levene_p']:.2e}).\n")
+                   f"{_p(h['bartlett']['p'])} (slides: {slides['bartlett_p']:.2e}); Levene statistic "
+                   f"{_fmt(h['levene']['statistic'])}, p = {_p(h['levene']['p'])} (slides: {slides['levene_p']:.2e}).\n")
         a = stats["anova"]
         doc.append(f"Choice: {a['why']}.\n")
         anova_rows = [{"source": "this dataset", "test": a["test"], "F": a["F"], "ddof1": a["ddof1"],
@@ -200,7 +207,7 @@ def _dtw_text(study: dict[str, Any], signal: str, out: Path, doc: list[str]) -> 
     table.index.name = "cluster"
     doc.append("Cluster × emotion:\n\n" + table.to_markdown() + "\n")
     if "chi2" in crossing:
-        doc.append(f"\nχ² = {crossing['chi2']:.2f}, dof = {crossing['dof']}, raw p = {_fmt(crossing['p'])}, "
+        doc.append(f"\nχ² = {crossing['chi2']:.2f}, dof = {crossing['dof']}, raw p = {_p(crossing['p'])}, "
                    f"Cramér's V = {crossing['cramers_v']:.3f}; its Holm-adjusted p is in the test family below.\n")
 
 
@@ -236,7 +243,7 @@ def _conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> 
         a = stats["anova"]
         verdict = "differs" if a["significant"] else "does not differ"
         lines.append(f"{rating.capitalize()} {verdict} across emotions ({a['test'].replace('_', ' ')} "
-                     f"F({a['ddof1']:g}, {round(a['ddof2'], 2):g}) = {a['F']:.2f}, p = {_fmt(a['p'])}, "
+                     f"F({a['ddof1']:g}, {round(a['ddof2'], 2):g}) = {a['F']:.2f}, p = {_p(a['p'])}, "
                      f"partial eta² = {a['np2']:.3f}).")
     if "association" not in bio:
         return lines
@@ -247,7 +254,7 @@ def _conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> 
         if not mine:
             lines.append(f"{signal}: not enough segment data to test.")
             continue
-        evidence = [TEST_WORDING[t["test"]].format(**t) + f", Holm p = {_fmt(t['p_holm'])})" for t in mine
+        evidence = [TEST_WORDING[t["test"]].format(**t) + f", Holm p = {_p(t['p_holm'])})" for t in mine
                     if t["significant"]]
         if evidence:
             lines.append(f"{signal} is related to emotion: " + "; ".join(evidence) + ".")
@@ -258,7 +265,7 @@ def _conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> 
             best = max(r["silhouette"] for r in dtw["per_k"] if r["silhouette"] is not None)
             extra = f"; its DTW clusters show {dtw['silhouette_structure']} structure (best silhouette {best:.3f})"
         lines.append(f"{signal} is not related to emotion at alpha = {alpha}: none of its {len(mine)} tests is "
-                     f"significant (smallest Holm p = {_fmt(smallest['p_holm'])}){extra}.")
+                     f"significant (smallest Holm p = {_p(smallest['p_holm'])}){extra}.")
     return lines
 
 
