@@ -147,3 +147,8 @@ def test_analyze_writes_report_and_prints_conclusions(tmp_path):
     bad = runner.invoke(app, ["analyze", str(tmp_path / "k"), "--out", str(tmp_path / "x"), "--k-min", "5",
                               "--k-max", "3"])
     assert bad.exit_code == 2 and "k_max (3) is below k_min (5)" in bad.output
+
+
+def test_analyze_rejects_an_unknown_signal(tmp_path):
+    result = runner.invoke(app, ["analyze", str(tmp_path), "--out", str(tmp_path / "o"), "--dtw-signal", "BLOOD"])
+    assert result.exit_code == 2 and "unknown bio-signal 'BLOOD'" in result.output

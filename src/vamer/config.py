@@ -86,6 +86,15 @@ class AnalysisConfig(BaseModel):
     normalize_series: bool = Field(True, description="z-normalise each series: cluster shapes, not levels")
     kmeans_max_iter: int = Field(20, ge=1)
 
+    @field_validator("dtw_signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        from vamer.data.bio import BIO_SIGNALS
+
+        if value.upper() not in BIO_SIGNALS:
+            raise ValueError(f"unknown bio-signal {value!r}; known: {', '.join(BIO_SIGNALS)}")
+        return value.upper()
+
     @model_validator(mode="after")
     def _k_range(self) -> "AnalysisConfig":
         if self.k_max < self.k_min:
