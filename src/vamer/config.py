@@ -100,3 +100,46 @@ class AnalysisConfig(BaseModel):
         if self.k_max < self.k_min:
             raise ValueError(f"k_max ({self.k_max}) is below k_min ({self.k_min})")
         return self
+
+
+class AudioFeatureConfig(BaseModel):
+    """Mel spectrogram + delta, as in the method (DESIGN.md 1): ``[2, max_frames, n_mels]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample_rate: int = Field(16_000, ge=4_000)
+    n_mels: int = Field(128, ge=8)
+    fmin: float = Field(100.0, ge=0)
+    fmax: float = 8_000.0
+    n_fft: int = Field(2048, ge=64)
+    hop_length: int = Field(512, ge=16)
+    max_frames: int = Field(512, ge=1, description="pad or crop to this many frames (512 x 512 hop = 16.4 s)")
+    silence_peak: float = Field(1e-4, ge=0, description="a clip whose peak is below this is silent")
+
+    @model_validator(mode="after")
+    def _band(self) -> "AudioFeatureConfig":
+        if not self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ValueError(f"need fmin < fmax <= sample_rate / 2, got {self.fmin}, {self.fmax}, {self.sample_rate}")
+        return self
+
+
+class TextFeatureConfig(BaseModel):
+    """Which text encoder, and how many tokens it keeps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str = Field("use", description="use | hf:<folder or hub id> | trainable")
+    max_length: int = Field(64, ge=2)
+
+
+class AugmentConfig(BaseModel):
+    """Over-sampling of minority classes by augmentation, on the training split only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str = Field("none", pattern="^(none|audio|text|both)$")
+    copies: dict[str, int] = Field(default_factory=lambda: {"surprise": 3, "angry": 3, "sad": 3})
+    text_ratio: float = Field(0.3, gt=0, lt=1)
+    mask_min_bins: int = Field(10, ge=1)
+    mask_max_bins: int = Field(30, ge=1)
+    seed: int = 0

@@ -1,0 +1,93 @@
+"""Audio features: any wav -> mono 16 kHz -> log-mel (dB) + first-order delta, ``[2, T, n_mels]``.
+
+The cache stores only the log-mel ``[T, n_mels]`` (float16); the delta is recomputed when a model
+input is built, so that an augmented (masked) mel gets the delta of what it now contains.
+
+>>> import numpy as np
+>>> from vamer.config import AudioFeatureConfig
+>>> config = AudioFeatureConfig()
+>>> tone = np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000).astype(np.float32)
+>>> mel = log_mel(tone, config)
+>>> mel.shape, float(mel.max())
+((32, 128), 0.0)
+>>> fixed, mask = to_model_input(mel, config.max_frames)
+>>> fixed.shape, int(mask.sum())
+((2, 512, 128), 32)
+"""
+
+from __future__ import annotations
+
+import io
+
+import librosa
+import numpy as np
+import soundfile
+
+from vamer.config import AudioFeatureConfig
+
+DB_FLOOR = -80.0  # power_to_db(ref=max, top_db=80): every value lies in [-80, 0]
+
+
+class AudioError(Exception):
+    """A clip that cannot become features; ``reason`` is a short code for the skip report."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def decode(data: bytes, sample_rate: int) -> np.ndarray:
+    """Wav bytes -> float32 mono at ``sample_rate`` (channels averaged, soxr resampling)."""
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
+        raise AudioError("unreadable_wav", f"cannot decode: {error}") from None
+    if samples.shape[0] == 0:
+        raise AudioError("empty_wav", "no samples")
+    mono = samples.mean(axis=1)
+    if rate != sample_rate:
+        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
+    """Mono samples -> log-mel in dB relative to the clip's maximum, ``[T, n_mels]`` float32."""
+    if len(samples) < config.n_fft:
+        raise AudioError("too_short", f"{len(samples)} samples, shorter than one {config.n_fft}-sample frame")
+    peak = float(np.abs(samples).max())
+    if peak < config.silence_peak:
+        raise AudioError("silent", f"peak {peak:.2e} below {config.silence_peak:g}")
+    power = librosa.feature.melspectrogram(y=samples, sr=config.sample_rate, n_fft=config.n_fft,
+                                           hop_length=config.hop_length, n_mels=config.n_mels,
+                                           fmin=config.fmin, fmax=config.fmax)
+    return librosa.power_to_db(power, ref=np.max, top_db=-DB_FLOOR).T.astype(np.float32)
+
+
+def with_delta(mel: np.ndarray) -> np.ndarray:
+    """``[T, n_mels]`` -> ``[2, T, n_mels]``: the mel and its first-order delta along time."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.shape[0] < 3:
+        delta = np.zeros_like(mel)
+    else:
+        width = min(9, mel.shape[0] if mel.shape[0] % 2 else mel.shape[0] - 1)
+        delta = librosa.feature.delta(mel, width=width, axis=0, mode="interp")
+    return np.stack([mel, delta.astype(np.float32)])
+
+
+def to_model_input(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mel ``[T, n_mels]`` -> (``[2, max_frames, n_mels]`` zero-padded or cropped, mask ``[max_frames]``).
+
+    The mask is True on real frames; padding is never inferred from zero values.
+    """
+    stacked = with_delta(mel[:max_frames])
+    frames = stacked.shape[1]
+    fixed = np.zeros((2, max_frames, stacked.shape[2]), dtype=np.float32)
+    fixed[:, :frames] = stacked
+    mask = np.zeros(max_frames, dtype=bool)
+    mask[:frames] = True
+    return fixed, mask
+
+
+def features_from_bytes(data: bytes, config: AudioFeatureConfig) -> np.ndarray:
+    """The whole audio path for one file: decode, resample, log-mel; raises AudioError."""
+    return log_mel(decode(data, config.sample_rate), config)
