@@ -1,0 +1,155 @@
+"""All model inputs of a dataset: audio and text features computed once, then split and augmented.
+
+``FeatureStore.build(table, ...)`` is the one call that extracts (or reads from the cache) the
+log-mel of every utterance and the frozen text encodings; ``store.fold_inputs(fold, augment)`` is
+the one call per fold that returns its train (with augmented copies), val and test data.
+
+Item contract (``SplitData[i]``): ``utt_id``; ``audio`` ``[2, max_frames, n_mels]`` float32 and
+``audio_mask`` ``[max_frames]`` bool; ``text`` ``[L, d]`` float32 (or ``[L]`` int64 ids for the
+trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``classes``);
+``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or "" for originals).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vamer.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
+from vamer.features.audio import to_model_input
+from vamer.features.augment import augment_mel, class_counts, plan_copies
+from vamer.features.cache import FeatureCache
+from vamer.features.extract import extract_audio
+from vamer.features.splits import Fold, check_leakage
+from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder
+
+TEXT_KIND = "text-tokens"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("VAMER_CACHE", Path.home() / ".cache" / "vamer"))
+
+
+@dataclass
+class SplitData:
+    """One split's rows; items are built on demand so a large split never sits in memory whole."""
+
+    store: "FeatureStore"
+    rows: pd.DataFrame  # utt_id, emotion, arousal, valence, text, aug_of, copy, ops
+    tokens: TrainableTokens | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([self.store.classes.index(e) for e in self.rows["emotion"]], dtype=np.int64)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.rows.iloc[index]
+        source = row["aug_of"] or row["utt_id"]
+        mel = self.store.mels[source].astype(np.float32)
+        if row["aug_of"]:
+            mel = augment_mel(mel, row["ops"], self.store.augment, source, int(row["copy"]))
+        audio, audio_mask = to_model_input(mel, self.store.audio_config.max_frames)
+        if self.tokens is not None:
+            ids, mask = self.tokens.encode([row["text"]])
+            text, text_mask = ids[0], mask[0]
+        else:
+            text, text_mask = self.store.text_tokens(row["text"])
+        return {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text,
+                "text_mask": text_mask, "label": self.store.classes.index(row["emotion"]),
+                "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
+
+
+class FeatureStore:
+    def __init__(self, table: pd.DataFrame, mels: dict[str, np.ndarray], skipped: pd.DataFrame,
+                 classes: list[str], audio_config: AudioFeatureConfig, text_config: TextFeatureConfig,
+                 encoder: TextEncoder | TrainableTokens, cache: FeatureCache, stats: dict[str, Any]) -> None:
+        self.table, self.mels, self.skipped, self.classes = table, mels, skipped, classes
+        self.audio_config, self.text_config, self.encoder, self.cache = audio_config, text_config, encoder, cache
+        self.stats = stats
+        self.augment = AugmentConfig()
+
+    @classmethod
+    def build(cls, table: pd.DataFrame, classes: list[str], audio_config: AudioFeatureConfig | None = None,
+              text_config: TextFeatureConfig | None = None, cache_dir: str | Path | None = None,
+              jobs: int | None = None, progress: bool = True) -> "FeatureStore":
+        """Extract (or read from the cache) every utterance's audio features and text encoding.
+
+        Utterances whose audio cannot be used are dropped into ``skipped`` (utt_id, reason, detail).
+        """
+        audio_config = audio_config or AudioFeatureConfig()
+        text_config = text_config or TextFeatureConfig()
+        cache = FeatureCache(cache_dir or default_cache_dir())
+        audio = extract_audio(table, audio_config, cache.root, jobs=jobs, progress=progress)
+        kept = table[table["utt_id"].isin(audio.mels)].reset_index(drop=True)
+        encoder = make_text_encoder(text_config.encoder, text_config.max_length)
+        store = cls(kept, audio.mels, audio.skipped, list(classes), audio_config, text_config, encoder, cache,
+                    {"audio": audio.stats})
+        if not isinstance(encoder, TrainableTokens):
+            store.encode_texts(list(kept["text"]))
+        store.stats["empty_text"] = int((kept["text"].fillna("").str.strip() == "").sum())
+        return store
+
+    def encode_texts(self, texts: list[str]) -> None:
+        """Fill the cache with the frozen encodings of ``texts`` (only the missing ones are computed)."""
+        missing = sorted({t for t in texts if self.cache.get(TEXT_KIND, self._text_key(t)) is None})
+        for start in range(0, len(missing), 256):
+            chunk = missing[start:start + 256]
+            vectors, mask = self.encoder.encode(chunk)
+            for text, v, m in zip(chunk, vectors, mask):
+                self.cache.put(TEXT_KIND, self._text_key(text), v[m].astype(np.float16))
+
+    def _text_key(self, text: str) -> str:
+        return self.cache.key(text.encode("utf-8"), {"encoder": self.encoder.identity})
+
+    def text_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Frozen encoding of one text as (``[L, d]``, mask ``[L]``), from the cache."""
+        length, dim = self.text_config.max_length, self.encoder.dim
+        stored = self.cache.get(TEXT_KIND, self._text_key(text))
+        if stored is None:
+            self.encode_texts([text])
+            stored = self.cache.get(TEXT_KIND, self._text_key(text))
+        vectors = np.zeros((length, dim), dtype=np.float32)
+        mask = np.zeros(length, dtype=bool)
+        vectors[: len(stored)] = stored
+        mask[: len(stored)] = True
+        return vectors, mask
+
+    def _rows(self, ids: tuple[str, ...]) -> pd.DataFrame:
+        rows = self.table.set_index("utt_id").loc[[i for i in ids if i in self.mels]].reset_index()
+        rows = rows[["utt_id", "emotion", "arousal", "valence", "text"]].copy()
+        rows["text"] = rows["text"].fillna("")
+        rows["aug_of"], rows["copy"], rows["ops"] = "", 0, ""
+        return rows
+
+    def fold_inputs(self, fold: Fold, augment: AugmentConfig | None = None) -> dict[str, Any]:
+        """Train (with augmented copies), val and test data of ``fold``, plus the class counts before
+        and after augmentation.  Runs the leakage check with the copies included."""
+        self.augment = augment or AugmentConfig()
+        train = self._rows(fold.train)
+        copies = plan_copies(train, self.augment)
+        check_leakage(fold, self.table, copies)
+        if len(copies):
+            sources = train.set_index("utt_id")
+            copies = copies.assign(arousal=sources.loc[copies["aug_of"], "arousal"].to_numpy(),
+                                   valence=sources.loc[copies["aug_of"], "valence"].to_numpy())
+        train_all = pd.concat([train, copies[train.columns]], ignore_index=True) if len(copies) else train
+        tokens = None
+        if isinstance(self.encoder, TrainableTokens):
+            tokens = TrainableTokens(self.text_config.max_length).fit(list(train_all["text"]))
+        elif len(copies):
+            self.encode_texts(list(copies["text"]))
+        return {
+            "train": SplitData(self, train_all, tokens),
+            "val": SplitData(self, self._rows(fold.val), tokens),
+            "test": SplitData(self, self._rows(fold.test), tokens),
+            "class_counts": class_counts(train, copies, self.classes),
+            "protocol": fold.protocol,
+        }
