@@ -175,6 +175,33 @@ def analyze_command(
     typer.echo(f"wrote {out / 'report.md'} and {out / 'analysis.json'}")
 
 
+@app.command("baseline")
+@user_errors
+def baseline_command(
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    cv: str = typer.Option("speaker:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write DIR/metrics.json (and predictions.csv)."),
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class set."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the folds and the classifier."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    force: bool = typer.Option(False, "--force", help="Replace DIR if it is an earlier baseline."),
+) -> None:
+    """Classic baseline (MFCC/mel statistics + sentence vector -> logistic regression) and majority, on the folds."""
+    from vamer.data.readers import load
+    from vamer.evaluation.report import run_baseline_report
+    from vamer.fileio import check_replaceable
+
+    if out is not None:
+        check_replaceable(out, force, "metrics.json", "vamer baseline folder")
+    overrides: dict = {"read_bio": False}
+    if classes:
+        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    result = load(path, format=format.value, **overrides)
+    summary = run_baseline_report(result, cv, seed, cache, out)
+    Console(width=max(100, Console().width)).print(summary)
+
+
 def main() -> None:
     app()
 

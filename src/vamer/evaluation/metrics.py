@@ -1,0 +1,56 @@
+"""Classification metrics, always pooled over a whole split (never averaged per batch), and their
+mean ± std over folds and seeds.  Every number is scikit-learn's.
+
+>>> m = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+>>> round(m["macro_f1"], 3), round(m["ua"], 3), m["accuracy"]
+(0.733, 0.75, 0.75)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support)
+
+HEADLINE = ("macro_f1", "weighted_f1", "ua", "accuracy")
+
+
+def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes: list[str]) -> dict[str, Any]:
+    """Weighted F1 (the method's metric), macro F1, UA (balanced accuracy), accuracy, per-class
+    precision/recall/F1/support and the confusion matrix (rows = true, columns = predicted)."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, zero_division=0)
+    present = sorted(set(y_true))
+    with warnings.catch_warnings():
+        # A test split may lack a class that the model predicts; UA is then over the present ones.
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        ua = float(balanced_accuracy_score(y_true, y_pred)) if present else 0.0
+    return {
+        "n": len(y_true),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0)),
+        "ua": ua,
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for c, p, r, f, s in zip(classes, precision, recall, f1, support)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+    }
+
+
+def aggregate(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
+    """Mean and std (ddof 0) of the headline metrics and per-class F1/recall over runs (folds x seeds)."""
+    out: dict[str, Any] = {}
+    for key in HEADLINE:
+        values = np.array([run[key] for run in runs], dtype=float)
+        out[key] = {"mean": float(values.mean()), "std": float(values.std())}
+    out["per_class"] = {}
+    for c in classes:
+        out["per_class"][c] = {}
+        for key in ("precision", "recall", "f1"):
+            values = np.array([run["per_class"][c][key] for run in runs], dtype=float)
+            out["per_class"][c][key] = {"mean": float(values.mean()), "std": float(values.std())}
+    out["runs"] = len(runs)
+    return out

@@ -1,0 +1,51 @@
+"""``vamer baseline``: the classic and majority baselines on the same folds the models use.
+
+``metrics.json`` keys (the same as ``vamer run`` writes for a model): ``protocol``, ``seeds``,
+``classes``, ``folds``, ``skipped``, and per model (``audio``, ``text``, ``both``, ``majority``):
+``macro_f1``, ``weighted_f1``, ``ua``, ``accuracy`` as ``{mean, std}`` over folds, ``per_class``,
+``folds`` (every fold's pooled metrics) and ``pooled_over_folds``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import vamer
+from vamer.data.table import LoadResult
+from vamer.evaluation.baseline import baseline_features, run_baselines
+from vamer.features.splits import make_folds
+from vamer.features.store import FeatureStore
+from vamer.fileio import atomic_directory
+
+
+def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None) -> str:
+    """Build features, run the baselines on the ``cv`` folds, write ``out`` and return a table."""
+    store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
+    folds = make_folds(store.table, cv, seed=seed)
+    numbers = run_baselines(store.table, folds, baseline_features(store.table, store.mels, store.encoder),
+                            result.classes, seed)
+    skipped = store.skipped.to_dict("records")
+    metrics: dict[str, Any] = {
+        "generator": "vamer baseline", "vamer_version": vamer.__version__,
+        "protocol": {"cv": cv, "description": folds[0].protocol, "dataset": result.dataset,
+                     "utterances": len(store.table), "synthetic": "synthetic" in result.dataset,
+                     "classifier": "StandardScaler -> LogisticRegression(class_weight='balanced'), fit on train+val",
+                     "metrics": "pooled over each fold's whole test split; mean and std over folds"},
+        "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, **numbers,
+    }
+    rows = [{"model": name, **{k: f"{numbers[name][k]['mean']:.3f} ± {numbers[name][k]['std']:.3f}"
+                                for k in ("macro_f1", "ua", "weighted_f1", "accuracy")}}
+            for name in ("majority", "audio", "text", "both")]
+    table = pd.DataFrame(rows).to_markdown(index=False)
+    summary = (f"{metrics['protocol']['description']}, {len(folds)} folds, seed {seed}, "
+               f"{len(store.table)} utterances ({len(skipped)} skipped)\n{table}")
+    if out is not None:
+        with atomic_directory(out, replace=True) as scratch:
+            (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+            (scratch / "summary.md").write_text(summary + "\n", encoding="utf-8")
+        summary += f"\nwrote {out / 'metrics.json'}"
+    return summary

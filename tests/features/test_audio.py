@@ -1,0 +1,66 @@
+import io
+
+import librosa
+import numpy as np
+import pytest
+import soundfile
+
+from vamer.config import AudioFeatureConfig
+from vamer.features.audio import AudioError, decode, features_from_bytes, to_model_input, with_delta
+
+CONFIG = AudioFeatureConfig()
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def tone(seconds: float, rate: int, channels: int = 1, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    mono = 0.3 * np.sin(2 * np.pi * freq * t)
+    return np.stack([mono] * channels, axis=1) if channels > 1 else mono
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8_000, 1), (44_100, 1), (16_000, 2), (44_100, 2)])
+def test_any_rate_and_channel_count_becomes_16k_mono_with_the_same_content(rate, channels):
+    reference = features_from_bytes(wav_bytes(tone(1.0, 16_000), 16_000), CONFIG)
+    mel = features_from_bytes(wav_bytes(tone(1.0, rate, channels), rate), CONFIG)
+    assert len(decode(wav_bytes(tone(1.0, rate, channels), rate), 16_000)) == 16_000
+    assert mel.shape == reference.shape == (32, 128)
+    # The 440 Hz tone lands in the same mel bin whatever the source format.
+    assert mel.mean(axis=0).argmax() == reference.mean(axis=0).argmax()
+
+
+def test_silence_short_long_truncated_and_empty():
+    with pytest.raises(AudioError) as silent:
+        features_from_bytes(wav_bytes(np.zeros(16_000), 16_000), CONFIG)
+    assert silent.value.reason == "silent"
+    with pytest.raises(AudioError) as short:
+        features_from_bytes(wav_bytes(tone(0.05, 16_000), 16_000), CONFIG)
+    assert short.value.reason == "too_short"
+    full = wav_bytes(tone(1.0, 16_000), 16_000)
+    for broken in (full[:30], b""):
+        with pytest.raises(AudioError) as unreadable:
+            features_from_bytes(broken, CONFIG)
+        assert unreadable.value.reason == "unreadable_wav"
+    long_mel = features_from_bytes(wav_bytes(tone(60.0, 16_000), 16_000), CONFIG)
+    assert long_mel.shape[0] == 1876
+    fixed, mask = to_model_input(long_mel, CONFIG.max_frames)
+    assert fixed.shape == (2, 512, 128) and mask.all()
+
+
+def test_mask_comes_from_length_not_from_values():
+    mel = np.zeros((40, 128), dtype=np.float32)  # a mel of exact zeros is still 40 real frames
+    fixed, mask = to_model_input(mel, 512)
+    assert mask.sum() == 40 and not mask[40:].any()
+    assert (fixed[:, 40:] == 0).all()
+
+
+def test_delta_is_librosas_and_values_are_db_relative_to_max():
+    mel = features_from_bytes(wav_bytes(tone(2.0, 16_000, freq=300) + 0.01 * np.random.default_rng(0)
+                                        .normal(size=32_000), 16_000), CONFIG)
+    assert mel.max() == 0.0 and mel.min() >= -80.0
+    stacked = with_delta(mel)
+    np.testing.assert_allclose(stacked[1], librosa.feature.delta(mel, axis=0), rtol=1e-5, atol=1e-4)
