@@ -24,7 +24,7 @@ def dataset(tmp_path):
 def test_version_and_help_everywhere():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
-    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"]):
+    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -152,3 +152,22 @@ def test_analyze_writes_report_and_prints_conclusions(tmp_path):
 def test_analyze_rejects_an_unknown_signal(tmp_path):
     result = runner.invoke(app, ["analyze", str(tmp_path), "--out", str(tmp_path / "o"), "--dtw-signal", "BLOOD"])
     assert result.exit_code == 2 and "unknown bio-signal 'BLOOD'" in result.output
+
+
+@needs_espeak
+def test_baseline_writes_metrics_with_the_run_keys(tmp_path):
+    from vamer.data.demo import generate_demo
+
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=20, seed=3, progress=False)
+    out = tmp_path / "baseline"
+    result = runner.invoke(app, ["baseline", str(tmp_path / "demo"), "--cv", "session:2", "--out", str(out),
+                                 "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "session 2-fold (speaker-independent)" in result.output and "majority" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    for model in ("audio", "text", "both", "majority"):
+        assert set(metrics[model]) >= {"macro_f1", "weighted_f1", "ua", "accuracy", "per_class"}
+        assert set(metrics[model]["macro_f1"]) == {"mean", "std"} and len(metrics[model]["folds"]) == 2
+    assert metrics["protocol"]["cv"] == "session:2" and metrics["seeds"] == [0]
+    bad = runner.invoke(app, ["baseline", str(tmp_path / "demo"), "--cv", "speaker:99"])
+    assert bad.exit_code == 2 and "need 2 <= K" in bad.output

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from tests.conftest import needs_espeak
+from vamer.config import AugmentConfig, TextFeatureConfig
+from vamer.data import load
+from vamer.data.demo import generate_demo
+from vamer.features.splits import make_folds
+from vamer.features.store import FeatureStore
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo") / "corpus"
+    generate_demo(root, sessions=4, segments_per_session=20, seed=2, progress=False)
+    return load(root, read_bio=False), tmp_path_factory.mktemp("cache")
+
+
+@needs_espeak
+def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
+    result, cache = demo
+    store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache, progress=False)
+    assert len(store.table) == len(result.utterances) and store.skipped.empty
+    fold = make_folds(store.table, "session:2", seed=0)[0]
+    data = store.fold_inputs(fold, AugmentConfig(policy="both"))
+    train, val, test = data["train"], data["val"], data["test"]
+    assert len(val) + len(test) + (train.rows["aug_of"] == "").sum() == len(store.table)
+    copies = train.rows[train.rows["aug_of"] != ""]
+    assert set(copies["aug_of"]) <= set(fold.train)
+    counts = data["class_counts"].set_index("class")
+    assert (counts["after"] - counts["before"]).sum() == len(copies)
+    item = test[0]
+    assert item["audio"].shape == (2, 512, 128) and item["audio_mask"].dtype == bool
+    assert item["text"].shape == (64, 512) and item["text_mask"].sum() > 0
+    if len(copies):
+        index = int(copies.index[0])
+        augmented, source = train[index], train.rows.loc[index, "aug_of"]
+        original = store.table.set_index("utt_id").loc[source]
+        assert augmented["label"] == result.classes.index(original["emotion"])
+    assert store.stats["audio"]["cached"] + store.stats["audio"]["computed"] == len(store.table)
+
+
+@needs_espeak
+def test_trainable_text_gives_ids_fitted_on_train(demo):
+    result, cache = demo
+    store = FeatureStore.build(result.utterances, result.classes, text_config=TextFeatureConfig(encoder="trainable"),
+                               cache_dir=cache, progress=False)
+    data = store.fold_inputs(make_folds(store.table, "session:2")[0])
+    item = data["train"][0]
+    assert item["text"].dtype == np.int64 and item["text"].shape == (64,)
+    assert data["train"].tokens is data["test"].tokens
