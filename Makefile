@@ -33,6 +33,7 @@ demo: setup
 	@if [ ! -f $(DEMO_DIR)/vamer_demo.json ]; then $(BIN)/vamer data demo $(DEMO_DIR); fi
 	$(BIN)/vamer data check $(DEMO_DIR) --json $(DEMO_OUT)/data-check.json --force
 	$(BIN)/vamer analyze $(DEMO_DIR) --out $(DEMO_OUT)/analysis --force
+	$(BIN)/vamer baseline $(DEMO_DIR) --cv speaker:5 --out $(DEMO_OUT)/baseline --cache build/cache --force
 
 test: setup
 	$(BIN)/python -m pytest -q
