@@ -24,7 +24,7 @@ def dataset(tmp_path):
 def test_version_and_help_everywhere():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
-    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"]):
+    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"], ["features"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -171,3 +171,17 @@ def test_baseline_writes_metrics_with_the_run_keys(tmp_path):
     assert metrics["protocol"]["cv"] == "session:2" and metrics["seeds"] == [0]
     bad = runner.invoke(app, ["baseline", str(tmp_path / "demo"), "--cv", "speaker:99"])
     assert bad.exit_code == 2 and "need 2 <= K" in bad.output
+
+
+@needs_espeak
+def test_features_command_reports_folds_and_augmentation(tmp_path):
+    from vamer.data.demo import generate_demo
+
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=20, seed=3, progress=False)
+    result = runner.invoke(app, ["features", str(tmp_path / "demo"), "--cv", "session:2", "--augment", "both",
+                                 "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("leakage check passed") == 2
+    assert "| class    |   before |   added |   after |" in result.output
+    bad = runner.invoke(app, ["features", str(tmp_path / "demo"), "--augment", "lots"])
+    assert bad.exit_code == 2 and "policy" in bad.output

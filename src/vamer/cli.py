@@ -175,6 +175,45 @@ def analyze_command(
     typer.echo(f"wrote {out / 'report.md'} and {out / 'analysis.json'}")
 
 
+@app.command("features")
+@user_errors
+def features_command(
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    cv: str = typer.Option("speaker:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    augment: str = typer.Option("none", "--augment", help="Balancing policy: none | audio | text | both."),
+    encoder: str = typer.Option("use", "--text-encoder", help="use | hf:<folder or hub id> | trainable"),
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class set."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the folds and the augmentation."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+) -> None:
+    """Compute (or refresh) the cached features and show each fold: sizes, leakage check, class counts
+    before and after augmentation."""
+    from vamer.config import AugmentConfig, TextFeatureConfig, validated
+    from vamer.data.readers import load
+    from vamer.features.splits import make_folds
+    from vamer.features.store import FeatureStore
+
+    augment_config = validated(AugmentConfig, {"policy": augment, "seed": seed})
+    text_config = validated(TextFeatureConfig, {"encoder": encoder})
+    overrides: dict = {"read_bio": False}
+    if classes:
+        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    result = load(path, format=format.value, **overrides)
+    store = FeatureStore.build(result.utterances, result.classes, text_config=text_config, cache_dir=cache)
+    audio = store.stats["audio"]
+    typer.echo(f"audio features: {audio['computed']} computed, {audio['cached']} from the cache, "
+               f"{audio['skipped']} skipped, {audio['cropped_to_max_frames']} cropped, {audio['seconds']:.1f} s; "
+               f"{store.stats['empty_text']} utterances with empty text")
+    for row in store.skipped.itertuples():
+        typer.echo(f"  skipped {row.utt_id}: {row.reason} ({row.detail})")
+    for fold in make_folds(store.table, cv, seed=seed):
+        data = store.fold_inputs(fold, augment_config)
+        typer.echo(f"fold {fold.index} [{fold.protocol}]: train {len(data['train'])}, val {len(data['val'])}, "
+                   f"test {len(data['test'])}; leakage check passed")
+        typer.echo(data["class_counts"].to_markdown(index=False))
+
+
 @app.command("baseline")
 @user_errors
 def baseline_command(
