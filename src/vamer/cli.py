@@ -61,6 +61,13 @@ def user_errors(command):
     return wrapper
 
 
+def _data_overrides(classes: str | None, **settings) -> dict:
+    """DataConfig overrides from the common options: ``--classes a,b,c`` plus fixed settings."""
+    if classes:
+        settings["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    return settings
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"vamer {vamer.__version__}")
@@ -102,9 +109,7 @@ def data_check(
     for output in (json_out, skipped_out):
         if output is not None:
             refuse_overwrite(output, force)
-    overrides: dict = {"multi_label": multi_label, "read_bio": bio}
-    if classes:
-        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    overrides = _data_overrides(classes, multi_label=multi_label, read_bio=bio)
     result = load(path, format=format.value, **overrides)
     summary = summarize(result)
     render_summary(summary, Console(width=max(100, Console().width)))
@@ -164,9 +169,7 @@ def analyze_command(
 
     config = validated(AnalysisConfig, {"seed": seed, "alpha": alpha, "session": session, "dtw_signal": signal,
                                         "k_min": k_min, "k_max": k_max, "max_series": max_series})
-    overrides: dict = {}
-    if classes:
-        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    overrides = _data_overrides(classes)
     check_replaceable(out, force, MARKER, "vamer analysis folder")  # fail before a long load
     result = load(path, format=format.value, **overrides)
     numbers = analyze(result, out, config, force=force)
@@ -196,9 +199,7 @@ def features_command(
 
     augment_config = validated(AugmentConfig, {"policy": augment, "seed": seed})
     text_config = validated(TextFeatureConfig, {"encoder": encoder})
-    overrides: dict = {"read_bio": False}
-    if classes:
-        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
     store = FeatureStore.build(result.utterances, result.classes, text_config=text_config, cache_dir=cache)
     audio = store.stats["audio"]
@@ -233,9 +234,7 @@ def baseline_command(
 
     if out is not None:
         check_replaceable(out, force, "metrics.json", "vamer baseline folder")
-    overrides: dict = {"read_bio": False}
-    if classes:
-        overrides["classes"] = [name.strip() for name in classes.split(",") if name.strip()]
+    overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
     summary = run_baseline_report(result, cv, seed, cache, out)
     Console(width=max(100, Console().width)).print(summary)

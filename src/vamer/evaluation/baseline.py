@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vamer.evaluation.metrics import aggregate, classification_metrics
+from vamer.features.audio import time_delta
 from vamer.features.splits import Fold
 from vamer.features.text import UseEncoder
 
@@ -29,8 +30,7 @@ def audio_statistics(mel: np.ndarray) -> np.ndarray:
     """Log-mel ``[T, n_mels]`` (dB) -> MFCC/delta mean+std and log-mel mean+std, one vector."""
     mel = np.asarray(mel, dtype=np.float32)
     mfcc = librosa.feature.mfcc(S=mel.T, n_mfcc=N_MFCC)  # [40, T]
-    delta = librosa.feature.delta(mfcc, width=min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2)), mode="interp") \
-        if mfcc.shape[1] >= 3 else np.zeros_like(mfcc)
+    delta = time_delta(mfcc, axis=1)
     parts = [mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1), mel.mean(0), mel.std(0)]
     return np.concatenate(parts).astype(np.float32)
 

@@ -63,15 +63,20 @@ def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return librosa.power_to_db(power, ref=np.max, top_db=-DB_FLOOR).T.astype(np.float32)
 
 
+def time_delta(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """librosa's first-order delta along the time ``axis``, with the window narrowed for short clips
+    (librosa needs at least as many frames as its 9-frame window; fewer than 3 frames give zeros)."""
+    frames = values.shape[axis]
+    if frames < 3:
+        return np.zeros_like(values, dtype=np.float32)
+    width = min(9, frames if frames % 2 else frames - 1)
+    return librosa.feature.delta(values, width=width, axis=axis, mode="interp").astype(np.float32)
+
+
 def with_delta(mel: np.ndarray) -> np.ndarray:
     """``[T, n_mels]`` -> ``[2, T, n_mels]``: the mel and its first-order delta along time."""
     mel = np.asarray(mel, dtype=np.float32)
-    if mel.shape[0] < 3:
-        delta = np.zeros_like(mel)
-    else:
-        width = min(9, mel.shape[0] if mel.shape[0] % 2 else mel.shape[0] - 1)
-        delta = librosa.feature.delta(mel, width=width, axis=0, mode="interp")
-    return np.stack([mel, delta.astype(np.float32)])
+    return np.stack([mel, time_delta(mel, axis=0)])
 
 
 def to_model_input(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
