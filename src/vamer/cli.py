@@ -49,6 +49,8 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except VamerError as error:
             _fail(str(error), 2)
         except KeyboardInterrupt:
