@@ -1,0 +1,25 @@
+"""Benchmark: forward FLOPs per utterance and parameters of every preset's three models.
+
+    .venv/bin/python bench/flops.py
+
+FLOPs are counted by torch.utils.flop_counter on one full-length utterance (every frame and token
+valid), so they are an upper bound for shorter clips.
+"""
+
+from __future__ import annotations
+
+from vamer.models.presets import PRESETS, flops_per_utterance, load_preset
+
+
+def main() -> None:
+    counts = {name: flops_per_utterance(load_preset(name)) for name in PRESETS}
+    print(f"{'preset':<8} {'arousal GFLOPs':>15} {'valence GFLOPs':>15} {'fusion GFLOPs':>14} {'fusion params':>14}")
+    for name, c in counts.items():
+        print(f"{name:<8} {c['arousal'] / 1e9:15.3f} {c['valence'] / 1e9:15.3f} {c['fusion'] / 1e9:14.3f} "
+              f"{c['parameters']['fusion']:14,d}")
+    for stage in ("arousal", "valence", "fusion"):
+        print(f"paper / cpu, {stage}: {counts['paper'][stage] / counts['cpu'][stage]:.0f}x fewer FLOPs in cpu")
+
+
+if __name__ == "__main__":
+    main()

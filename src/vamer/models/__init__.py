@@ -1,0 +1,1 @@
+"""Stage 4 of vamer: the plain ``nn.Module`` models (no training code here)."""

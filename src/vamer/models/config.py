@@ -1,0 +1,45 @@
+"""Architecture settings of the three models (validated by pydantic; presets in ``vamer/presets``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class EncoderConfig(BaseModel):
+    """A post-LN Transformer encoder stack with a recurrent regression head (the method's blocks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    d_model: int = Field(768, ge=8)
+    heads: int = Field(6, ge=1)
+    ffn: int = Field(1024, ge=8)
+    layers: int = Field(7, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    gru_hidden: int = Field(64, ge=1)
+    gru_layers: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "EncoderConfig":
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+        return self
+
+
+class AudioBlockConfig(EncoderConfig):
+    """CNN front: four Conv2d with 1-D kernels along the mel axis (2 -> c1 -> c1 -> c2 -> c2)."""
+
+    channels: tuple[int, int] = (8, 24)
+    time_pool: int = Field(1, ge=1, description="average-pool time by this factor after the CNN")
+
+
+class FusionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    heads: int = Field(6, ge=1)
+    ffn: int = Field(3072, ge=8)
+    layers: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    head: str = Field("lstm", pattern="^(lstm|attention)$")
+    lstm_hidden: int = Field(128, ge=1)
+    lstm_layers: int = Field(2, ge=1)
+    freeze_encoders: bool = True

@@ -1,0 +1,91 @@
+"""Fusion classifier: the two pretrained encoders (heads removed) -> one sequence -> Transformer ->
+LSTM (the method) or attention pooling -> emotion logits.
+
+Shapes (paper preset: T' = 512, L = 64, d = 768, 5 classes):
+
+    audio  [B, T', d]      AudioEncoder output (frozen or fine-tuned)
+    text   [B, L, d]       TextEncoder output
+    seq    [B, T'+L, d]    concatenated, plus a learned embedding per modality
+    enc    [B, T'+L, d]    post-LN Transformer over both, with the joint padding mask
+    head   [B, classes]    2-layer LSTM(128) over valid positions, last step -> Linear;
+                           or attention pooling -> Linear
+
+>>> import torch
+>>> from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig
+>>> small = dict(d_model=16, heads=2, ffn=32, layers=1)
+>>> audio = AudioEncoder(AudioBlockConfig(channels=(2, 4), time_pool=4, **small))
+>>> text = TextEncoder(EncoderConfig(**small), input_dim=512)
+>>> model = FusionClassifier(audio, text, FusionConfig(heads=2, ffn=32, layers=1, lstm_hidden=8), n_classes=5)
+>>> logits = model(torch.randn(2, 2, 64, 128), torch.ones(2, 64, dtype=torch.bool),
+...                torch.randn(2, 8, 512), torch.ones(2, 8, dtype=torch.bool))
+>>> tuple(logits.shape)
+(2, 5)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vamer.models.audio import AudioEncoder
+from vamer.models.config import FusionConfig
+from vamer.models.layers import encoder_stack, last_valid_step, never_empty
+from vamer.models.text import TextEncoder
+
+
+class AttentionPooling(nn.Module):
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(d_model, 1)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))   # [B, S]
+        return (scores.softmax(dim=1).unsqueeze(-1) * h).sum(dim=1)           # [B, d]
+
+
+class FusionClassifier(nn.Module):
+    def __init__(self, audio: AudioEncoder, text: TextEncoder, config: FusionConfig, n_classes: int) -> None:
+        super().__init__()
+        if audio.d_model != text.d_model:
+            raise ValueError(f"audio d_model {audio.d_model} != text d_model {text.d_model}")
+        d = audio.d_model
+        self.audio, self.text = audio, text
+        self.freeze_encoders = config.freeze_encoders
+        if config.freeze_encoders:
+            for parameter in [*audio.parameters(), *text.parameters()]:
+                parameter.requires_grad_(False)
+        self.modality = nn.Embedding(2, d)
+        self.encoder = encoder_stack(d, config.heads, config.ffn, config.layers, config.dropout)
+        self.head_kind = config.head
+        if config.head == "lstm":
+            self.rnn = nn.LSTM(d, config.lstm_hidden, config.lstm_layers, batch_first=True)
+            self.out = nn.Linear(config.lstm_hidden, n_classes)
+        else:
+            self.pool = AttentionPooling(d)
+            self.out = nn.Linear(d, n_classes)
+
+    def train(self, mode: bool = True) -> "FusionClassifier":
+        super().train(mode)
+        if self.freeze_encoders:  # frozen encoders also keep dropout off
+            self.audio.eval()
+            self.text.eval()
+        return self
+
+    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
+                text_mask: torch.Tensor) -> torch.Tensor:
+        a, a_mask = self.audio(audio, audio_mask)                    # [B, T', d], [B, T']
+        t, _ = self.text(text, text_mask)                            # [B, L, d]
+        t_mask = never_empty(text_mask)
+        a = a + self.modality.weight[0]
+        t = t + self.modality.weight[1]
+        h = torch.cat([a, t], dim=1)                                 # [B, T'+L, d]
+        mask = torch.cat([a_mask, t_mask], dim=1)                    # [B, T'+L]
+        h = self.encoder(h, src_key_padding_mask=~mask)
+        if self.head_kind == "lstm":
+            # The LSTM reads the valid positions in order: audio frames, then text tokens.
+            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+            h = torch.gather(h, 1, order.unsqueeze(-1).expand_as(h))
+            pooled = last_valid_step(self.rnn, h, torch.gather(mask, 1, order))
+        else:
+            pooled = self.pool(h, mask)
+        return self.out(pooled)                                      # [B, classes]

@@ -1,0 +1,120 @@
+"""Presets: whole model + feature + training settings, as YAML validated by pydantic.
+
+>>> preset = load_preset("cpu")
+>>> preset.audio_block.d_model, preset.audio_block.time_pool
+(128, 4)
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch.utils.flop_counter import FlopCounterMode
+
+from vamer.config import AudioFeatureConfig, TextFeatureConfig, validated
+from vamer.errors import VamerError
+from vamer.models.audio import ArousalRegressor
+from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig
+from vamer.models.fusion import FusionClassifier
+from vamer.models.text import ValenceRegressor
+
+PRESETS = ("paper", "cpu", "tiny")
+
+
+class StageTraining(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = Field(2e-5, gt=0)
+    gamma: float = Field(0.8, gt=0, le=1, description="ExponentialLR factor per epoch")
+    epochs: int = Field(20, ge=1)
+    patience: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+
+class Training(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    arousal: StageTraining = StageTraining()
+    valence: StageTraining = StageTraining()
+    fusion: StageTraining = StageTraining()
+
+
+class Preset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    audio_features: AudioFeatureConfig = AudioFeatureConfig()
+    text: TextFeatureConfig = TextFeatureConfig()
+    audio_block: AudioBlockConfig = AudioBlockConfig()
+    text_block: EncoderConfig = EncoderConfig()
+    fusion: FusionConfig = FusionConfig()
+    training: Training = Training()
+
+    @model_validator(mode="after")
+    def _same_width(self) -> "Preset":
+        if self.audio_block.d_model != self.text_block.d_model:
+            raise ValueError("audio_block.d_model and text_block.d_model must match for fusion")
+        if self.fusion.heads and self.audio_block.d_model % self.fusion.heads:
+            raise ValueError("fusion.heads must divide d_model")
+        return self
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """A shipped preset by name (paper, cpu, tiny) or a YAML file of your own."""
+    if str(name_or_path) in PRESETS:
+        text = resources.files("vamer.presets").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise VamerError(f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a YAML file")
+        text = path.read_text(encoding="utf-8")
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise VamerError(f"preset {name_or_path}: not valid YAML ({error})") from None
+    if not isinstance(values, dict):
+        raise VamerError(f"preset {name_or_path}: expected a mapping of settings")
+    return validated(Preset, values)
+
+
+def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, vocab_size: int | None = None
+                 ) -> dict[str, torch.nn.Module]:
+    """The three models of a preset, untrained; fusion reuses the regressors' encoders."""
+    arousal = ArousalRegressor(preset.audio_block)
+    valence = ValenceRegressor(preset.text_block, input_dim=None if vocab_size else text_dim, vocab_size=vocab_size)
+    fusion = FusionClassifier(arousal.encoder, valence.encoder, preset.fusion, n_classes)
+    return {"arousal": arousal, "valence": valence, "fusion": fusion}
+
+
+def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512) -> dict[str, Any]:
+    """Forward FLOPs of one full-length utterance (all frames and tokens valid), per model, counted
+    by PyTorch's FlopCounterMode (matmuls and convolutions)."""
+    models = build_models(preset, n_classes, text_dim)
+    frames, length = preset.audio_features.max_frames, preset.text.max_length
+    audio = torch.randn(1, 2, frames, preset.audio_features.n_mels)
+    audio_mask = torch.ones(1, frames, dtype=torch.bool)
+    text = torch.randn(1, length, text_dim)
+    text_mask = torch.ones(1, length, dtype=torch.bool)
+    calls = {"arousal": (audio, audio_mask), "valence": (text, text_mask),
+             "fusion": (audio, audio_mask, text, text_mask)}
+    out: dict[str, Any] = {}
+    # The fused inference kernel of nn.TransformerEncoderLayer is invisible to FlopCounterMode.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        for name, model in models.items():
+            model.eval()
+            counter = FlopCounterMode(display=False)
+            with counter, torch.no_grad():
+                model(*calls[name])
+            out[name] = int(counter.get_total_flops())
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    out["parameters"] = {name: int(sum(p.numel() for p in model.parameters())) for name, model in models.items()}
+    return out

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from vamer.errors import VamerError
+from vamer.models.presets import PRESETS, build_models, flops_per_utterance, load_preset
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_model_of_every_preset_has_the_documented_shapes(name):
+    preset = load_preset(name)
+    models = build_models(preset, n_classes=5, text_dim=512)
+    frames, length = preset.audio_features.max_frames, preset.text.max_length
+    audio = torch.randn(2, 2, frames, 128)
+    audio_mask = torch.zeros(2, frames, dtype=torch.bool)
+    audio_mask[0], audio_mask[1, : frames // 3] = True, True          # one full, one short clip
+    text = torch.randn(2, length, 512)
+    text_mask = torch.zeros(2, length, dtype=torch.bool)
+    text_mask[0, :5] = True                                           # the second has no text at all
+    for model in models.values():
+        model.eval()
+    with torch.no_grad():
+        encoded, pooled_mask = models["arousal"].encoder(audio, audio_mask)
+        assert encoded.shape == (2, -(-frames // preset.audio_block.time_pool), preset.audio_block.d_model)
+        assert pooled_mask[1].sum() < pooled_mask[0].sum()
+        assert models["arousal"](audio, audio_mask).shape == (2,)
+        assert models["valence"](text, text_mask).shape == (2,)
+        logits = models["fusion"](audio, audio_mask, text, text_mask)
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+
+
+def test_padding_does_not_change_the_output():
+    preset = load_preset("tiny")
+    model = build_models(preset, 5)["fusion"].eval()
+    audio, text = torch.randn(1, 2, 128, 128), torch.randn(1, 32, 512)
+    audio_mask = torch.zeros(1, 128, dtype=torch.bool)
+    audio_mask[0, :43] = True  # not a multiple of the pooling window
+    text_mask = torch.zeros(1, 32, dtype=torch.bool)
+    text_mask[0, :6] = True
+    with torch.no_grad():
+        before = model(audio, audio_mask, text, text_mask)
+        audio[:, :, 43:] = 123.0  # garbage where the masks say "padding"
+        text[:, 6:] = -55.0
+        after = model(audio, audio_mask, text, text_mask)
+    torch.testing.assert_close(before, after)
+
+
+def test_frozen_encoders_do_not_train_and_the_cpu_preset_is_cheap():
+    preset = load_preset("tiny")
+    fusion = build_models(preset, 5)["fusion"]
+    assert not any(p.requires_grad for p in fusion.audio.parameters())
+    assert any(p.requires_grad for p in fusion.encoder.parameters())
+    paper, cpu = flops_per_utterance(load_preset("paper")), flops_per_utterance(load_preset("cpu"))
+    for stage in ("arousal", "valence", "fusion"):
+        assert paper[stage] >= 50 * cpu[stage]
+
+
+def test_bad_presets_are_clear_errors(tmp_path):
+    with pytest.raises(VamerError, match="unknown preset"):
+        load_preset("huge")
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\naudio_block: {d_model: 100, heads: 3}\n")
+    with pytest.raises(VamerError, match="not divisible by heads"):
+        load_preset(path)
