@@ -33,11 +33,12 @@ class AudioEncoder(nn.Module):
     def __init__(self, config: AudioBlockConfig) -> None:
         super().__init__()
         c1, c2 = config.channels
+        bias = config.conv_bias
         self.cnn = nn.Sequential(
-            nn.Conv2d(2, c1, (1, 4), stride=(1, 2), padding=(0, 1), bias=False), nn.ReLU(),
-            nn.Conv2d(c1, c1, (1, 7), padding=(0, 3), bias=False), nn.ReLU(),
-            nn.Conv2d(c1, c2, (1, 4), stride=(1, 2), padding=(0, 1), bias=False), nn.ReLU(),
-            nn.Conv2d(c2, c2, (1, 7), padding=(0, 3), bias=False), nn.ReLU(),
+            nn.Conv2d(2, c1, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
+            nn.Conv2d(c1, c1, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
+            nn.Conv2d(c1, c2, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
+            nn.Conv2d(c2, c2, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
         )
         width = c2 * MEL_BINS_AFTER_CNN
         self.pool = config.time_pool
@@ -47,8 +48,8 @@ class AudioEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, 2, T, 128], mask [B, T] (True = real frame) -> (features [B, T', d], mask [B, T'])."""
-        x = x * mask[:, None, :, None]                    # padded frames are exact zeros, whatever they held
-        h = self.cnn(x)                                   # [B, c2, T, 32]; bias-free, so zeros stay zeros
+        keep = mask[:, None, :, None]
+        h = self.cnn(x * keep) * keep                     # [B, c2, T, 32]; padded frames exactly zero
         h = h.permute(0, 2, 1, 3).flatten(2)              # [B, T, c2*32]
         if self.pool > 1:
             # Mean over the valid frames of each window only, so padding never dilutes the last one.

@@ -29,6 +29,7 @@ class AudioBlockConfig(EncoderConfig):
     """CNN front: four Conv2d with 1-D kernels along the mel axis (2 -> c1 -> c1 -> c2 -> c2)."""
 
     channels: tuple[int, int] = (8, 24)
+    conv_bias: bool = Field(False, description="the method's convolutions have no bias; narrow CNNs train better with one")
     time_pool: int = Field(1, ge=1, description="average-pool time by this factor after the CNN")
 
 

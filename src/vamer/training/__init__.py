@@ -1,0 +1,1 @@
+"""Stage 5 of vamer: Lightning modules, the data module and the stage runners."""

@@ -1,0 +1,93 @@
+"""The Lightning data module over the item contract of :mod:`vamer.features.store`.
+
+Any map-style dataset whose items are dicts with ``audio, audio_mask, text, text_mask, label,
+arousal, valence, utt_id`` works (a ``SplitData``, or a test's own list of dicts).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import lightning
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+
+TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "label", "arousal", "valence")
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids."""
+    batch: dict[str, Any] = {key: torch.as_tensor(np.stack([np.asarray(item[key]) for item in items]))
+                             for key in TENSOR_KEYS}
+    batch["arousal"] = batch["arousal"].float()
+    batch["valence"] = batch["valence"].float()
+    batch["utt_id"] = [item["utt_id"] for item in items]
+    return batch
+
+
+def rated(dataset: Dataset, target: str) -> Dataset:
+    """The items of ``dataset`` that carry a ``target`` rating (regression stages skip the rest)."""
+    rows = getattr(dataset, "rows", None)
+    if rows is not None:
+        keep = [i for i, value in enumerate(rows[target]) if not math.isnan(float(value))]
+    else:
+        keep = [i for i in range(len(dataset)) if not math.isnan(float(dataset[i][target]))]
+    return Subset(dataset, keep)
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled order (or class-balanced draws with ``weights``) that depends only on (seed, epoch).
+
+    Lightning calls ``set_epoch`` before every epoch, so a run resumed from a checkpoint sees the
+    same batches as an uninterrupted one.
+    """
+
+    def __init__(self, size: int, seed: int, weights: np.ndarray | None = None) -> None:
+        self.size, self.seed, self.weights, self.epoch = size, seed, weights, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.weights is None:
+            return iter(rng.permutation(self.size).tolist())
+        return iter(rng.choice(self.size, size=self.size, replace=True, p=self.weights).tolist())
+
+
+class VamerDataModule(lightning.LightningDataModule):
+    def __init__(self, train: Dataset, val: Dataset, test: Dataset | None = None, batch_size: int = 32,
+                 balanced: bool = False, labels: Sequence[int] | None = None, seed: int = 0,
+                 num_workers: int = 0) -> None:
+        super().__init__()
+        self.train, self.val, self.test = train, val, test
+        self.batch_size, self.balanced, self.labels = batch_size, balanced, labels
+        self.seed, self.num_workers = seed, num_workers
+
+    def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        weights = None
+        if self.balanced:
+            if self.labels is None:
+                raise ValueError("a balanced sampler needs the training labels")
+            labels = np.asarray(self.labels)
+            weights = 1.0 / np.bincount(labels)[labels]
+            weights = weights / weights.sum()
+        return self._loader(self.train, EpochSampler(len(self.train), self.seed, weights))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test if self.test is not None else self.val)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()

@@ -1,0 +1,136 @@
+"""Lightning modules: one per stage.  The nn.Modules live in :mod:`vamer.models`; these add the
+losses, optimisers, schedules and epoch-level (pooled) validation metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vamer.evaluation.metrics import classification_metrics
+from vamer.models.presets import StageTraining
+
+
+def concordance(pred: np.ndarray, true: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient."""
+    if len(pred) < 2:
+        return float("nan")
+    covariance = np.mean((pred - pred.mean()) * (true - true.mean()))
+    return float(2 * covariance / (pred.var() + true.var() + (pred.mean() - true.mean()) ** 2 + 1e-12))
+
+
+class _Stage(lightning.LightningModule):
+    def __init__(self, model: nn.Module, training: StageTraining) -> None:
+        super().__init__()
+        self.model = model
+        self.training_settings = training
+        self._outputs: dict[str, list] = {"val": [], "test": []}
+
+    def configure_optimizers(self):
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(parameters, lr=self.training_settings.lr)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.training_settings.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def validation_step(self, batch: dict[str, Any], index: int) -> None:
+        self._outputs["val"].append(self._predict(batch))
+
+    def test_step(self, batch: dict[str, Any], index: int) -> None:
+        self._outputs["test"].append(self._predict(batch))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_pooled("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_pooled("test")
+
+
+class RegressionModule(_Stage):
+    """Arousal (audio) or valence (text) regression with the method's RMSE loss."""
+
+    def __init__(self, model: nn.Module, training: StageTraining, target: str) -> None:
+        super().__init__(model, training)
+        self.target = target
+        self.inputs = ("audio", "audio_mask") if target == "arousal" else ("text", "text_mask")
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.model(*(batch[key] for key in self.inputs))
+
+    def training_step(self, batch: dict[str, Any], index: int) -> torch.Tensor:
+        loss = torch.sqrt(F.mse_loss(self(batch), batch[self.target]) + 1e-8)
+        self.log("train_rmse", loss, prog_bar=True, batch_size=len(batch["utt_id"]))
+        return loss
+
+    def _predict(self, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        return self(batch).detach().cpu().numpy(), batch[self.target].cpu().numpy()
+
+    def _log_pooled(self, split: str) -> None:
+        outputs = self._outputs[split]
+        if not outputs:
+            return
+        pred = np.concatenate([p for p, _ in outputs])
+        true = np.concatenate([t for _, t in outputs])
+        self.log(f"{split}_rmse", float(np.sqrt(np.mean((pred - true) ** 2))), prog_bar=True)
+        self.log(f"{split}_ccc", concordance(pred, true))
+        self._outputs[split] = []
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None, gamma: float) -> torch.Tensor:
+    log_p = F.log_softmax(logits, dim=-1)
+    ce = F.nll_loss(log_p, labels, weight=weight, reduction="none")
+    p_true = log_p.gather(1, labels.unsqueeze(1)).squeeze(1).exp()
+    return ((1 - p_true) ** gamma * ce).mean()
+
+
+class FusionModule(_Stage):
+    """Emotion classification: cross-entropy (optionally class-weighted) or focal loss; validation
+    macro F1 pooled over the whole split drives checkpoints and early stopping."""
+
+    def __init__(self, model: nn.Module, training: StageTraining, classes: list[str],
+                 class_weights: list[float] | None = None, focal_gamma: float = 0.0) -> None:
+        super().__init__(model, training)
+        self.classes = classes
+        self.focal_gamma = focal_gamma
+        self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float)
+                             if class_weights is not None else torch.empty(0))
+        self.predictions: list[dict[str, Any]] = []
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"])
+
+    def training_step(self, batch: dict[str, Any], index: int) -> torch.Tensor:
+        logits = self(batch)
+        weight = self.class_weights if self.class_weights.numel() else None
+        if self.focal_gamma > 0:
+            loss = focal_loss(logits, batch["label"], weight, self.focal_gamma)
+        else:
+            loss = F.cross_entropy(logits, batch["label"], weight=weight)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["utt_id"]))
+        return loss
+
+    def _predict(self, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        probabilities = self(batch).softmax(dim=-1).detach().cpu().numpy()
+        return probabilities, batch["label"].cpu().numpy(), list(batch["utt_id"])
+
+    def _log_pooled(self, split: str) -> None:
+        outputs = self._outputs[split]
+        if not outputs:
+            return
+        probabilities = np.concatenate([p for p, _, _ in outputs])
+        labels = np.concatenate([t for _, t, _ in outputs])
+        names = np.array(self.classes)
+        metrics = classification_metrics(list(names[labels]), list(names[probabilities.argmax(1)]), self.classes)
+        for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
+            self.log(f"{split}_{key}", metrics[key], prog_bar=key == "macro_f1")
+        if split == "test":
+            self.predictions = [
+                {"utt_id": utt_id, "true": self.classes[int(true)], "pred": self.classes[int(probs.argmax())],
+                 **{f"p_{c}": float(v) for c, v in zip(self.classes, probs)}}
+                for batch_probs, batch_true, batch_ids in outputs
+                for utt_id, true, probs in zip(batch_ids, batch_true, batch_probs)
+            ]
+        self._outputs[split] = []

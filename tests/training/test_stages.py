@@ -1,0 +1,91 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vamer.models.presets import StageTraining, build_models, load_preset
+from vamer.training.data import VamerDataModule, collate, rated
+from vamer.training.modules import FusionModule, RegressionModule, concordance
+from vamer.training.stages import fit_stage
+
+CLASSES = ["neutral", "happy", "surprise", "angry", "sad"]
+PRESET = load_preset("tiny")
+
+
+def items(n=16, seed=0):
+    """Synthetic items whose targets follow their inputs, so a model can learn them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        label = i % 5
+        frames = int(rng.integers(40, 128))
+        audio = np.zeros((2, 128, 128), dtype=np.float32)
+        audio[0, :frames] = -80.0  # dB floor, as real log-mels
+        audio[0, :frames, label * 20:(label + 1) * 20] = -5.0
+        audio_mask = np.zeros(128, dtype=bool)
+        audio_mask[:frames] = True
+        text = rng.normal(0, 0.1, (32, 512)).astype(np.float32)
+        text[:, label] += 1.0
+        text_mask = np.zeros(32, dtype=bool)
+        text_mask[: int(rng.integers(3, 20))] = True
+        out.append({"utt_id": f"u{i}", "audio": audio, "audio_mask": audio_mask, "text": text * text_mask[:, None],
+                    "text_mask": text_mask, "label": label, "arousal": 1.0 + label * 0.8,
+                    "valence": 4.5 - label * 0.7, "aug_of": ""})
+    return out
+
+
+def losses(out_dir, column):
+    frame = pd.read_csv(out_dir / "logs" / "metrics.csv")
+    return frame[column].dropna().to_numpy()
+
+
+def train(stage, tmp_path, epochs=60, **kwargs):
+    data = items()
+    torch.manual_seed(0)  # the same initial weights in every run
+    models = build_models(PRESET, len(CLASSES))
+    training = StageTraining(lr=1e-2, gamma=1.0, epochs=epochs, patience=epochs, batch_size=16)
+    if stage == "fusion":
+        module = FusionModule(models["fusion"], training, CLASSES)
+    else:
+        module = RegressionModule(models[stage], training, stage)
+    result = fit_stage(stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training,
+                       progress=False, **kwargs)
+    return module, result
+
+
+@pytest.mark.parametrize(("stage", "column"), [("arousal", "train_rmse"), ("valence", "train_rmse"),
+                                               ("fusion", "train_loss")])
+def test_each_stage_overfits_a_tiny_batch(tmp_path, stage, column):
+    _, result = train(stage, tmp_path)
+    curve = losses(tmp_path / stage, column)
+    assert curve[-1] < 0.3 * curve[0], curve
+    assert result.best_checkpoint.endswith("best.ckpt") and result.best_score is not None
+    assert (tmp_path / stage / "tensorboard").is_dir()
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
+    whole, _ = train("fusion", tmp_path / "a", epochs=4)
+    train("fusion", tmp_path / "b", epochs=2)
+    resumed, _ = train("fusion", tmp_path / "b", epochs=4, resume=True)
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_regression_stages_skip_unrated_items_and_metrics_are_pooled():
+    data = items(6)
+    data[2]["valence"] = float("nan")
+    assert len(rated(data, "valence")) == 5
+    batch = collate(data[:3])
+    assert batch["audio"].shape == (3, 2, 128, 128) and batch["label"].dtype == torch.int64
+    assert concordance(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.0)
+    assert concordance(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+
+
+def test_balanced_sampler_draws_minorities_evenly():
+    labels = [0] * 90 + [1] * 10
+    module = VamerDataModule(list(range(100)), [], batch_size=10, balanced=True, labels=labels)
+    sampler = module.train_dataloader().sampler
+    drawn = np.array(labels)[list(iter(sampler))]
+    assert 0.3 < drawn.mean() < 0.7
+    sampler.set_epoch(1)
+    assert list(iter(sampler)) != list(iter(module.train_dataloader().sampler))
