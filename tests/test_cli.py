@@ -24,7 +24,8 @@ def dataset(tmp_path):
 def test_version_and_help_everywhere():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
-    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"], ["features"]):
+    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"], ["features"],
+                    ["run"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output

@@ -242,6 +242,48 @@ def baseline_command(
     Console(width=max(100, Console().width)).print(summary)
 
 
+@app.command("run")
+@user_errors
+def run_command(
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    out: Path = typer.Option(..., "--out", help="Run folder: metrics.json, predictions.csv, report.md, bundle/."),
+    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file."),
+    cv: str = typer.Option("session:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
+    augment: str = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both."),
+    class_weighted: bool = typer.Option(False, "--class-weighted", help="Class-weighted cross-entropy."),
+    balanced_sampler: bool = typer.Option(False, "--balanced-sampler", help="Draw training batches class-balanced."),
+    focal: float = typer.Option(0.0, "--focal", help="Focal-loss gamma (0 = cross-entropy)."),
+    ablations: bool = typer.Option(True, "--ablations/--no-ablations", help="Also train audio-only, text-only "
+                                                                               "and no-pretraining variants."),
+    text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder."),
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class set."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer run."),
+) -> None:
+    """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
+    from vamer.config import AugmentConfig, validated
+    from vamer.data.readers import load
+    from vamer.experiment import MARKER, run_experiment
+    from vamer.fileio import check_replaceable
+    from vamer.models.presets import load_preset
+    from vamer.training.pipeline import Imbalance
+
+    check_replaceable(out, force, MARKER, "vamer run folder")
+    chosen = load_preset(preset)
+    if text_encoder:
+        chosen = chosen.model_copy(update={"text": chosen.text.model_copy(update={"encoder": text_encoder})})
+    augment_config = validated(AugmentConfig, {"policy": augment})
+    result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
+    metrics = run_experiment(result, out, chosen, cv, seeds, augment_config,
+                             Imbalance(class_weighted, balanced_sampler, focal), ablations, cache, force)
+    typer.echo(f"macro F1 {metrics['macro_f1']['mean']:.3f} ± {metrics['macro_f1']['std']:.3f} "
+               f"(classic baseline best {max((b['macro_f1']['mean'] for b in metrics['baseline'].values()), default=0):.3f}, "
+               f"majority {metrics['majority'].get('macro_f1', {}).get('mean', 0):.3f})")
+    typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
+
+
 def main() -> None:
     app()
 

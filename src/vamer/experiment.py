@@ -1,0 +1,155 @@
+"""``vamer run``: data -> features -> (pretrain x2 -> fusion) per fold and seed -> evaluation ->
+report -> model bundle.  This module only orchestrates the stages; each lives in its own package.
+
+Outputs in ``out``: ``metrics.json``, ``predictions.csv``, ``report.md`` with its figures,
+``bundle/``, and ``runs/fold{k}-seed{s}/`` with each stage's checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import vamer
+from vamer.config import AugmentConfig
+from vamer.data.table import LoadResult
+from vamer.evaluation.baseline import baseline_features, run_baselines
+from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics
+from vamer.evaluation.plots import confusion_figure
+from vamer.features.splits import make_folds
+from vamer.features.store import FeatureStore
+from vamer.features.text import TrainableTokens
+from vamer.fileio import atomic_directory, check_replaceable
+from vamer.inference.bundle import write_bundle
+from vamer.models.presets import Preset, flops_per_utterance
+from vamer.training.pipeline import VARIANTS, Imbalance, train_fold
+
+MARKER = "metrics.json"
+VARIANT_NAMES = {"fusion": "fusion (pretrained encoders)", "audio_only": "audio only (pretrained)",
+                 "text_only": "text only (pretrained)", "fusion_no_pretraining": "fusion without pretraining"}
+
+
+def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
+    return {"model": name, **{key: f"{numbers[key]['mean']:.3f} ± {numbers[key]['std']:.3f}" for key in HEADLINE}}
+
+
+def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,
+                   augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
+                   ablations: bool = True, cache: Path | None = None, force: bool = False, progress: bool = True,
+                   **trainer) -> dict[str, Any]:
+    started = time.perf_counter()
+    out = Path(out)
+    check_replaceable(out, force, MARKER, "vamer run folder")
+    augment = augment or AugmentConfig()
+    imbalance = imbalance or Imbalance()
+    classes = result.classes
+    store = FeatureStore.build(result.utterances, classes, preset.audio_features, preset.text, cache,
+                               progress=progress)
+    folds = make_folds(store.table, cv, seed=0)
+    text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
+    variants = VARIANTS if ablations else ("fusion",)
+    baselines = run_baselines(store.table, folds, baseline_features(store.table, store.mels,
+                                                                    None if text_dim is None else store.encoder),
+                              classes) if text_dim is not None else {}
+    with atomic_directory(out, replace=True) as scratch:
+        runs: dict[str, list] = {variant: [] for variant in variants}
+        regression: list[dict[str, Any]] = []
+        predictions: list[dict[str, Any]] = []
+        notes: list[str] = []
+        bundle_models = vocabulary = class_counts = None
+        for seed in range(seeds):
+            for fold in folds:
+                data = store.fold_inputs(fold, augment.model_copy(update={"seed": augment.seed + seed}))
+                if class_counts is None:
+                    class_counts = data["class_counts"]
+                outcome = train_fold(data, preset, classes, scratch / "runs" / f"fold{fold.index}-seed{seed}", seed,
+                                     text_dim, getattr(data["train"].tokens, "vocab_size", None), imbalance,
+                                     variants, progress=progress, **trainer)
+                notes.extend(f"fold {fold.index}, seed {seed}: {note}" for note in outcome.notes)
+                regression.append({"fold": fold.index, "seed": seed, **{f"{k}_{m}": v for k, r in
+                                                                       outcome.regression.items() for m, v in r.items()}})
+                for variant, rows in outcome.predictions.items():
+                    runs[variant].append(classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows],
+                                                                classes))
+                    predictions.extend({"variant": variant, "fold": fold.index, "seed": seed, **r} for r in rows)
+                if bundle_models is None:
+                    bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
+                                     "fusion": outcome.models["fusion"]}
+                    vocabulary = getattr(data["train"].tokens, "vocabulary", None)
+        frame = pd.DataFrame(predictions)
+        metrics: dict[str, Any] = {"generator": "vamer run", "vamer_version": vamer.__version__}
+        main = aggregate(runs["fusion"], classes)
+        metrics.update({key: main[key] for key in HEADLINE})
+        metrics["per_class"] = main["per_class"]
+        fusion_rows = frame[frame["variant"] == "fusion"]
+        metrics["pooled_over_folds"] = classification_metrics(list(fusion_rows["true"]), list(fusion_rows["pred"]),
+                                                              classes)
+        metrics["ablations"] = {variant: aggregate(runs[variant], classes) for variant in variants}
+        metrics["baseline"] = {name: {key: baselines[name][key] for key in (*HEADLINE, "per_class")}
+                               for name in ("audio", "text", "both")} if baselines else {}
+        metrics["majority"] = ({key: baselines["majority"][key] for key in HEADLINE} if baselines else {})
+        reg = pd.DataFrame(regression)
+        metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
+                                 for column in reg.columns if column not in ("fold", "seed")}
+        metrics["protocol"] = {"cv": cv, "description": folds[0].protocol, "folds": len(folds),
+                               "dataset": result.dataset, "synthetic": "synthetic" in result.dataset,
+                               "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
+                               "preset": preset.name, "augmentation": augment.model_dump(),
+                               "imbalance": imbalance.__dict__, "ablations": list(variants),
+                               "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
+        metrics["seeds"] = list(range(seeds))
+        metrics["flops_per_utterance"] = flops_per_utterance(preset, len(classes), text_dim or 512)
+        metrics["seconds"] = time.perf_counter() - started
+        metrics["notes"] = notes
+        frame.to_csv(scratch / "predictions.csv", index=False)
+        confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
+                         f"{VARIANT_NAMES['fusion']}, pooled over folds and seeds", scratch / "confusion.png")
+        (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
+        (scratch / MARKER).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+        write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
+                     {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
+                                                              "fold's, reported in metrics.json"})
+    return metrics
+
+
+def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes: list[str]) -> str:
+    p = metrics["protocol"]
+    lines = [f"# vamer run: {p['dataset']}", ""]
+    if p["synthetic"]:
+        lines += ["> **SYNTHETIC demo corpus**: these numbers say nothing about real emotional speech.", ""]
+    lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`; "
+              f"{p['utterances']} utterances ({len(p['skipped'])} skipped at feature extraction); augmentation "
+              f"`{p['augmentation']['policy']}`; imbalance options {p['imbalance']}. {p['metrics']}.", ""]
+    rows = [_summary_row(VARIANT_NAMES[v], metrics["ablations"][v]) for v in metrics["ablations"]]
+    rows += [_summary_row(f"classic baseline ({name})", numbers) for name, numbers in metrics["baseline"].items()]
+    if metrics["majority"]:
+        rows.append(_summary_row("always majority", metrics["majority"]))
+    lines += ["## Results (mean ± std over folds x seeds)", "", pd.DataFrame(rows).to_markdown(index=False), ""]
+    if metrics["baseline"]:
+        best_classic = max(metrics["baseline"].values(), key=lambda n: n["macro_f1"]["mean"])["macro_f1"]["mean"]
+        ours = metrics["macro_f1"]["mean"]
+        verdict = ("beats" if ours > best_classic and ours > metrics["majority"]["macro_f1"]["mean"]
+                   else "does NOT beat")
+        lines += [f"The fused model's macro F1 ({ours:.3f}) {verdict} both the best classic baseline "
+                  f"({best_classic:.3f}) and always-majority ({metrics['majority']['macro_f1']['mean']:.3f}).", ""]
+    per_class = [{"class": c, **{k: f"{v['mean']:.3f} ± {v['std']:.3f}" for k, v in metrics["per_class"][c].items()}}
+                 for c in classes]
+    lines += ["## Per class (fusion)", "", pd.DataFrame(per_class).to_markdown(index=False), "",
+              "![confusion](confusion.png)", ""]
+    if metrics["regression"]:
+        reg = [{"measure": k, "value": f"{v['mean']:.3f} ± {v['std']:.3f}"} for k, v in metrics["regression"].items()]
+        lines += ["## Pretraining (test split)", "", pd.DataFrame(reg).to_markdown(index=False), ""]
+    if class_counts is not None:
+        lines += ["## Class counts before and after augmentation (fold 0, train)", "",
+                  class_counts.to_markdown(index=False), ""]
+    flops = metrics["flops_per_utterance"]
+    lines += [f"FLOPs per utterance (forward, full length): arousal {flops['arousal'] / 1e9:.3f} G, valence "
+              f"{flops['valence'] / 1e9:.3f} G, fusion {flops['fusion'] / 1e9:.3f} G. Wall time {metrics['seconds']:.0f} s.",
+              ""]
+    if metrics["notes"]:
+        lines += ["## Notes", ""] + [f"- {note}" for note in metrics["notes"]] + [""]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Stage 6 of vamer: the model bundle, the predictor and the ONNX export."""

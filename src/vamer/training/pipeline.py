@@ -1,0 +1,140 @@
+"""One fold of the method end to end: pretrain arousal (audio), pretrain valence (text), train the
+fusion classifier on the pretrained encoders, and predict the fold's test split.
+
+``train_fold`` is what ``vamer run`` repeats over folds and seeds; each stage keeps its own
+checkpoints and logs under ``out/fold{k}-seed{s}/{stage}``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vamer.models.presets import Preset, build_models
+from vamer.training.data import VamerDataModule, rated
+from vamer.training.modules import FusionModule, RegressionModule, concordance
+from vamer.training.stages import fit_stage
+
+VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
+
+
+@dataclass
+class Imbalance:
+    """Options beyond augmentation: class-weighted loss, balanced sampler, focal loss (gamma > 0)."""
+
+    class_weighted: bool = False
+    balanced_sampler: bool = False
+    focal_gamma: float = 0.0
+
+
+@dataclass
+class FoldOutcome:
+    predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # variant -> rows
+    regression: dict[str, dict[str, float]] = field(default_factory=dict)
+    models: dict[str, torch.nn.Module] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Blanked(torch.utils.data.Dataset):
+    """A split with one modality removed (for the audio-only and text-only ablations)."""
+
+    def __init__(self, data, drop: str) -> None:
+        self.data, self.drop = data, drop
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.data[index])
+        item[self.drop] = np.zeros_like(item[self.drop])
+        item[f"{self.drop}_mask"] = np.zeros_like(item[f"{self.drop}_mask"])
+        return item
+
+
+def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: int, progress: bool,
+                outcome: FoldOutcome, **trainer) -> bool:
+    train, val, test = (rated(data[split], stage) for split in ("train", "val", "test"))
+    if len(train) == 0 or len(val) == 0:
+        outcome.notes.append(f"{stage} pretraining skipped: no {stage} ratings in train or val")
+        return False
+    training = getattr(preset.training, stage)
+    module = RegressionModule(model, training, stage)
+    result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed),
+                       out / stage, training, seed=seed, progress=progress, **trainer)
+    best = RegressionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
+                                                 target=stage, weights_only=False)
+    model.load_state_dict(best.model.state_dict())
+    if len(test):
+        loader = VamerDataModule(test, test, batch_size=64).test_dataloader()
+        model.eval()
+        with torch.no_grad():
+            pairs = [(best(batch).numpy(), batch[stage].numpy()) for batch in loader]
+        pred, true = np.concatenate([p for p, _ in pairs]), np.concatenate([t for _, t in pairs])
+        outcome.regression[stage] = {"rmse": float(np.sqrt(np.mean((pred - true) ** 2))),
+                                     "ccc": concordance(pred, true), "n": int(len(true))}
+    return True
+
+
+def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
+            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, **trainer) -> None:
+    train, val, test = data["train"], data["val"], data["test"]
+    if variant in ("audio_only", "text_only"):
+        drop = "text" if variant == "audio_only" else "audio"
+        train, val, test = (_Blanked(split, drop) for split in (train, val, test))
+    labels = data["train"].labels
+    weights = None
+    if imbalance.class_weighted:
+        counts = np.bincount(labels, minlength=len(classes)).astype(float)
+        weights = [float(len(labels) / (len(classes) * c)) if c else 0.0 for c in counts]
+    training = preset.training.fusion
+    module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)
+    datamodule = VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
+                                 balanced=imbalance.balanced_sampler, labels=list(labels))
+    result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress, **trainer)
+    best = FusionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
+                                             classes=classes, class_weights=weights,
+                                             focal_gamma=imbalance.focal_gamma, weights_only=False)
+    model.load_state_dict(best.model.state_dict())
+    import lightning
+
+    lightning.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False).test(best, datamodule=datamodule, verbose=False)
+    outcome.predictions[variant] = best.predictions
+    outcome.models[variant] = model
+
+
+def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
+               vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
+               progress: bool = False, **trainer) -> FoldOutcome:
+    """Pretrain both encoders, train each fusion variant, and predict the test split."""
+    imbalance = imbalance or Imbalance()
+    outcome = FoldOutcome()
+    torch.manual_seed(seed)
+    models = build_models(preset, len(classes), text_dim, vocab_size)
+    pretrained = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
+                  for stage in ("arousal", "valence")}
+    outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
+    for variant in variants:
+        if variant == "fusion_no_pretraining":
+            torch.manual_seed(seed)
+            fresh = build_models(preset.model_copy(update={"fusion": preset.fusion.model_copy(
+                update={"freeze_encoders": False})}), len(classes), text_dim, vocab_size)
+            model = fresh["fusion"]
+        else:
+            torch.manual_seed(seed)
+            model = build_models(preset, len(classes), text_dim, vocab_size)["fusion"]
+            model.audio.load_state_dict(models["arousal"].encoder.state_dict())
+            model.text.load_state_dict(models["valence"].encoder.state_dict())
+            if not all(pretrained.values()):
+                outcome.notes.append(f"{variant}: an encoder had no pretraining and starts from random weights")
+        _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, **trainer)
+    return outcome
+
+
+def nan_safe(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

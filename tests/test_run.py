@@ -1,0 +1,37 @@
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from tests.conftest import needs_espeak
+from vamer.cli import app
+from vamer.data.demo import generate_demo
+
+runner = CliRunner()
+
+
+@needs_espeak
+def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=16, seed=4, progress=False)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny",
+                                 "--cv", "session:2", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
+        assert set(metrics[key]) == {"mean", "std"} and 0 <= metrics[key]["mean"] <= 1
+    assert set(metrics["ablations"]) == {"fusion", "audio_only", "text_only", "fusion_no_pretraining"}
+    assert set(metrics["baseline"]) == {"audio", "text", "both"} and "macro_f1" in metrics["majority"]
+    assert metrics["protocol"]["description"].startswith("session 2-fold") and metrics["seeds"] == [0]
+    predictions = pd.read_csv(out / "predictions.csv")
+    fused = predictions[predictions["variant"] == "fusion"]
+    assert len(fused) == metrics["protocol"]["utterances"]  # every utterance tested once
+    assert {"utt_id", "fold", "seed", "true", "pred", "p_neutral", "p_sad"} <= set(predictions.columns)
+    assert abs(fused.filter(like="p_").sum(axis=1) - 1).max() < 1e-4
+    report = (out / "report.md").read_text()
+    assert "always majority" in report and "classic baseline (both)" in report and "![confusion]" in report
+    bundle = json.loads((out / "bundle" / "bundle.json").read_text())
+    assert bundle["classes"] == ["neutral", "happy", "surprise", "angry", "sad"]
+    assert all((out / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
+    again = runner.invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny"])
+    assert again.exit_code == 2 and "--force" in again.output
