@@ -35,3 +35,24 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
     assert all((out / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
     again = runner.invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny"])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+@needs_espeak
+def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path):
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=12, seed=5, progress=False)
+    common = [str(tmp_path / "demo"), "--out", str(tmp_path / "stages"), "--preset", "tiny", "--cv", "session:2",
+              "--cache", str(tmp_path / "cache")]
+    for stage in ("arousal", "valence"):
+        result = runner.invoke(app, ["train", stage, *common])
+        assert result.exit_code == 0, result.output
+        assert f"{stage}: best val RMSE" in result.output
+    checkpoints = {stage: tmp_path / "stages" / stage / "checkpoints" / "best.ckpt" for stage in ("arousal", "valence")}
+    assert all(path.is_file() for path in checkpoints.values())
+    result = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(checkpoints["arousal"]),
+                                 "--valence", str(checkpoints["valence"])])
+    assert result.exit_code == 0, result.output
+    assert "fusion test: macro F1" in result.output and "note:" not in result.output
+    resumed = runner.invoke(app, ["train", "arousal", *common, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt")])
+    assert bad.exit_code == 2 and "not a vamer stage checkpoint" in bad.output

@@ -242,6 +242,65 @@ def baseline_command(
     Console(width=max(100, Console().width)).print(summary)
 
 
+class Stage(str, Enum):
+    arousal = "arousal"
+    valence = "valence"
+    fusion = "fusion"
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    stage: Stage = typer.Argument(..., help="arousal (audio), valence (text) or fusion."),
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    out: Path = typer.Option(..., "--out", help="Stage folder: checkpoints (best, last) and logs."),
+    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file."),
+    cv: str = typer.Option("session:5", "--cv", help="Split spelling; the stage trains on one fold."),
+    fold: int = typer.Option(0, "--fold", min=0, help="Which fold of --cv to train on."),
+    seed: int = typer.Option(0, "--seed", help="Training seed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/STAGE/checkpoints/last.ckpt."),
+    arousal: Optional[Path] = typer.Option(None, "--arousal", help="fusion: arousal checkpoint to start from."),
+    valence: Optional[Path] = typer.Option(None, "--valence", help="fusion: valence checkpoint to start from."),
+    augment: str = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both."),
+    strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp."),
+    devices: str = typer.Option("1", "--devices", help="Devices (processes) per node."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="Nodes for multi-node DDP."),
+    accelerator: str = typer.Option("cpu", "--accelerator", help="cpu | gpu | auto."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+) -> None:
+    """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
+    from vamer.config import AugmentConfig, validated
+    from vamer.data.readers import load
+    from vamer.features.splits import make_folds
+    from vamer.features.store import FeatureStore
+    from vamer.features.text import TrainableTokens
+    from vamer.models.presets import load_preset
+    from vamer.training.pipeline import train_single_stage
+
+    chosen = load_preset(preset)
+    result = load(path, read_bio=False)
+    store = FeatureStore.build(result.utterances, result.classes, chosen.audio_features, chosen.text, cache)
+    folds = make_folds(store.table, cv)
+    if fold >= len(folds):
+        raise VamerError(f"--fold {fold}: --cv {cv} has {len(folds)} fold(s)")
+    data = store.fold_inputs(folds[fold], validated(AugmentConfig, {"policy": augment, "seed": seed}))
+    text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
+    outcome = train_single_stage(stage.value, data, chosen, result.classes, out, seed, text_dim,
+                                 getattr(data["train"].tokens, "vocab_size", None), resume,
+                                 str(arousal) if arousal else None, str(valence) if valence else None,
+                                 accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+                                 strategy=strategy, num_nodes=num_nodes)
+    if stage is Stage.fusion:
+        test = outcome["test"]
+        typer.echo(f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "
+                   f"{test['weighted_f1']:.3f}, accuracy {test['accuracy']:.3f}")
+        for note in outcome["notes"]:
+            typer.echo(f"note: {note}")
+    else:
+        typer.echo(f"{stage.value}: best val RMSE {outcome['best_val_rmse']:.3f} after {outcome['epochs']} epochs; "
+                   f"checkpoint {outcome['best_checkpoint']}")
+
+
 @app.command("run")
 @user_errors
 def run_command(

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning
 import numpy as np
 import torch
 
+from vamer.errors import VamerError
+from vamer.evaluation.metrics import classification_metrics
 from vamer.models.presets import Preset, build_models
 from vamer.training.data import VamerDataModule, rated
 from vamer.training.modules import FusionModule, RegressionModule, concordance
@@ -82,6 +85,7 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
 
 def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
             imbalance: Imbalance, progress: bool, outcome: FoldOutcome, **trainer) -> None:
+    """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``."""
     train, val, test = data["train"], data["val"], data["test"]
     if variant in ("audio_only", "text_only"):
         drop = "text" if variant == "audio_only" else "audio"
@@ -100,8 +104,6 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
                                              classes=classes, class_weights=weights,
                                              focal_gamma=imbalance.focal_gamma, weights_only=False)
     model.load_state_dict(best.model.state_dict())
-    import lightning
-
     lightning.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                       enable_model_summary=False).test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
@@ -138,3 +140,44 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
 
 def nan_safe(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
+    """The encoder part of a regression stage's Lightning checkpoint (keys ``model.encoder.*``)."""
+    try:
+        state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
+    except (OSError, KeyError, RuntimeError) as error:
+        raise VamerError(f"{checkpoint}: not a vamer stage checkpoint ({error})") from None
+    prefix = "model.encoder."
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+
+
+def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
+                       text_dim: int | None, vocab_size: int | None = None, resume: bool = False,
+                       arousal_checkpoint: str | None = None, valence_checkpoint: str | None = None,
+                       imbalance: Imbalance | None = None, progress: bool = True, **trainer) -> dict[str, Any]:
+    """``vamer train STAGE``: one stage alone on one fold; fusion loads the pretrained encoders from
+    the two regression checkpoints (or starts them from random weights, with a note)."""
+    torch.manual_seed(seed)
+    models = build_models(preset, len(classes), text_dim, vocab_size)
+    outcome = FoldOutcome()
+    if stage in ("arousal", "valence"):
+        training = getattr(preset.training, stage)
+        splits = [rated(data[name], stage) for name in ("train", "val", "test")]
+        module = RegressionModule(models[stage], training, stage)
+        result = fit_stage(stage, module, VamerDataModule(*splits, batch_size=training.batch_size, seed=seed),
+                           out / stage, training, seed=seed, resume=resume, progress=progress, **trainer)
+        return {"stage": stage, "best_checkpoint": result.best_checkpoint, "best_val_rmse": result.best_score,
+                "epochs": result.epochs}
+    fusion = models["fusion"]
+    for name, checkpoint, encoder in (("arousal", arousal_checkpoint, fusion.audio),
+                                      ("valence", valence_checkpoint, fusion.text)):
+        if checkpoint:
+            encoder.load_state_dict(encoder_weights(checkpoint))
+        else:
+            outcome.notes.append(f"no --{name} checkpoint: that encoder starts from random weights")
+    _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance or Imbalance(), progress, outcome,
+            **({"resume": resume} | trainer))
+    rows = outcome.predictions["fusion"]
+    metrics = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
+    return {"stage": "fusion", "test": metrics, "notes": outcome.notes}

@@ -4,6 +4,8 @@ ExponentialLR schedule, CSV and TensorBoard logs, seeding, resume, and any Light
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from vamer.models.presets import StageTraining
+
+# Lightning's banner lines (no GPU/TPU, logger tips) say nothing useful on a CPU run.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 MONITOR = {"arousal": ("val_rmse", "min"), "valence": ("val_rmse", "min"), "fusion": ("val_macro_f1", "max")}
 
@@ -44,7 +49,10 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
     )
     last = out_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
+    with warnings.catch_warnings():
+        # Lightning 2.6 under torch 2.13 warns about its own use of a deprecated pytree API.
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
     best = checkpoints.best_model_score
     return StageResult(stage, checkpoints.best_model_path, str(last), None if best is None else float(best),
                        trainer.current_epoch, str(out_dir / "logs"))
