@@ -76,7 +76,7 @@ def test_regression_stages_skip_unrated_items_and_metrics_are_pooled():
     data[2]["valence"] = float("nan")
     assert len(rated(data, "valence")) == 5
     batch = collate(data[:3])
-    assert batch["audio"].shape == (3, 2, 128, 128) and batch["label"].dtype == torch.int64
+    assert batch["audio"].shape[:2] == (3, 2) and batch["audio"].shape[3] == 128 and batch["label"].dtype == torch.int64
     assert concordance(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.0)
     assert concordance(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
 
@@ -89,3 +89,18 @@ def test_balanced_sampler_draws_minorities_evenly():
     assert 0.3 < drawn.mean() < 0.7
     sampler.set_epoch(1)
     assert list(iter(sampler)) != list(iter(module.train_dataloader().sampler))
+
+
+def test_collate_trims_padding_without_changing_outputs():
+    data = items(4)
+    batch = collate(data)
+    longest = max(int(item["audio_mask"].sum()) for item in data)
+    assert batch["audio"].shape[2] == -(-longest // 8) * 8 and batch["audio_mask"].shape[1] == batch["audio"].shape[2]
+    torch.manual_seed(0)
+    model = build_models(PRESET, len(CLASSES))["fusion"].eval()
+    full = {key: torch.as_tensor(np.stack([item[key] for item in data])) for key in
+            ("audio", "audio_mask", "text", "text_mask")}
+    with torch.no_grad():
+        trimmed_out = model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"])
+        full_out = model(full["audio"], full["audio_mask"], full["text"], full["text_mask"])
+    torch.testing.assert_close(trimmed_out, full_out, atol=1e-5, rtol=1e-4)

@@ -17,10 +17,26 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "label", "arousal", "valence")
 
 
+TRIM_MULTIPLE = 8  # trimmed lengths stay multiples of every preset's time pooling
+
+
+def _trimmed(length: int, full: int) -> int:
+    return min(full, max(TRIM_MULTIPLE, -(-length // TRIM_MULTIPLE) * TRIM_MULTIPLE))
+
+
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids."""
+    """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids.
+
+    Audio frames and text tokens beyond the longest valid one in the batch are cut off: they are
+    padding under the masks, so the outputs do not change, and short clips train several times
+    faster than at the preset's full 512 frames.
+    """
     batch: dict[str, Any] = {key: torch.as_tensor(np.stack([np.asarray(item[key]) for item in items]))
                              for key in TENSOR_KEYS}
+    frames = _trimmed(int(batch["audio_mask"].sum(dim=1).max()), batch["audio_mask"].shape[1])
+    batch["audio"], batch["audio_mask"] = batch["audio"][:, :, :frames], batch["audio_mask"][:, :frames]
+    tokens = _trimmed(int(batch["text_mask"].sum(dim=1).max()), batch["text_mask"].shape[1])
+    batch["text"], batch["text_mask"] = batch["text"][:, :tokens], batch["text_mask"][:, :tokens]
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()
     batch["utt_id"] = [item["utt_id"] for item in items]
