@@ -25,7 +25,7 @@ def test_version_and_help_everywhere():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
     for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"], ["features"],
-                    ["run"]):
+                    ["run"], ["train"], ["sweep"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output

@@ -56,3 +56,17 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path):
     assert resumed.exit_code == 0, resumed.output
     bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt")])
     assert bad.exit_code == 2 and "not a vamer stage checkpoint" in bad.output
+
+
+@needs_espeak
+def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path):
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=6, progress=False)
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny",
+                                 "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "sweep.json").read_text())
+    assert [(r["audio_layers"], r["text_layers"]) for r in summary["combinations"]] == [(1, 1), (2, 1)]
+    assert (out / "confusion_audio2_text1.png").is_file() and "| 2/1 " in (out / "sweep.md").read_text()
+    bad = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(tmp_path / "x"), "--layers", "7"])
+    assert bad.exit_code == 2 and "bad --layers" in bad.output

@@ -343,6 +343,40 @@ def run_command(
     typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
 
 
+@app.command("sweep")
+@user_errors
+def sweep_command(
+    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    out: Path = typer.Option(..., "--out", help="Sweep folder: sweep.md, sweep.json, confusion matrices, runs."),
+    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file."),
+    combos: str = typer.Option("6/6,7/6,7/5", "--layers", help="audio/text layer counts, comma-separated."),
+    cv: str = typer.Option("session:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
+    augment: str = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
+) -> None:
+    """The slides' layer-count study: audio x text encoder depths, compared on the same folds."""
+    from vamer.config import AugmentConfig, validated
+    from vamer.data.readers import load
+    from vamer.experiment import run_sweep
+    from vamer.models.presets import load_preset
+
+    try:
+        pairs = [tuple(int(n) for n in item.split("/")) for item in combos.split(",") if item.strip()]
+    except ValueError:
+        raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5") from None
+    if not pairs or any(len(pair) != 2 or min(pair) < 1 for pair in pairs):
+        raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5")
+    result = load(path, read_bio=False)
+    summary = run_sweep(result, out, load_preset(preset), pairs, cv, seeds,
+                        validated(AugmentConfig, {"policy": augment}), cache=cache, force=force)
+    for row in summary["combinations"]:
+        typer.echo(f"audio {row['audio_layers']} / text {row['text_layers']}: macro F1 {row['macro_f1']['mean']:.3f}, "
+                   f"weighted F1 {row['weighted_f1']['mean']:.3f}")
+    typer.echo(f"wrote {out / 'sweep.md'}")
+
+
 def main() -> None:
     app()
 
