@@ -34,6 +34,15 @@ class FormatChoice(str, Enum):
     manifest = "manifest"
 
 
+# Options that several commands share, declared once.
+DATASET = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest.")
+CACHE = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer).")
+PRESET = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file.")
+AUGMENT = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both.")
+CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad).")
+SPLIT_HELP = "session:K | speaker:K | sessions:S1,S2 | random:0.2"
+
+
 def _fail(message: str, code: int) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -88,12 +97,10 @@ def main_options(
 @data_app.command("check")
 @user_errors
 def data_check(
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    path: Path = DATASET,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
-    classes: Optional[str] = typer.Option(
-        None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad)."
-    ),
+    classes: Optional[str] = CLASSES,
     multi_label: MultiLabelPolicy = typer.Option(
         MultiLabelPolicy.drop, "--multi-label", help="Policy for ';'-joined emotions."
     ),
@@ -147,12 +154,10 @@ def data_demo(
 @app.command("analyze")
 @user_errors
 def analyze_command(
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Report folder (report.md, analysis.json, figures)."),
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
-    classes: Optional[str] = typer.Option(
-        None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad)."
-    ),
+    classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the DTW subsample and k-means."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of every test."),
     session: Optional[str] = typer.Option(None, "--session", help="Session of the time plots (default: the first)."),
@@ -183,14 +188,14 @@ def analyze_command(
 @app.command("features")
 @user_errors
 def features_command(
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
-    cv: str = typer.Option("speaker:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    path: Path = DATASET,
+    cv: str = typer.Option("speaker:5", "--cv", help=SPLIT_HELP),
     augment: str = typer.Option("none", "--augment", help="Balancing policy: none | audio | text | both."),
     encoder: str = typer.Option("use", "--text-encoder", help="use | hf:<folder or hub id> | trainable"),
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class set."),
+    classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and the augmentation."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    cache: Optional[Path] = CACHE,
 ) -> None:
     """Compute (or refresh) the cached features and show each fold: sizes, leakage check, class counts
     before and after augmentation."""
@@ -220,13 +225,13 @@ def features_command(
 @app.command("baseline")
 @user_errors
 def baseline_command(
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
-    cv: str = typer.Option("speaker:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    path: Path = DATASET,
+    cv: str = typer.Option("speaker:5", "--cv", help=SPLIT_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write DIR/metrics.json (and predictions.csv)."),
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class set."),
+    classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and the classifier."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace DIR if it is an earlier baseline."),
 ) -> None:
     """Classic baseline (MFCC/mel statistics + sentence vector -> logistic regression) and majority, on the folds."""
@@ -252,21 +257,21 @@ class Stage(str, Enum):
 @user_errors
 def train_command(
     stage: Stage = typer.Argument(..., help="arousal (audio), valence (text) or fusion."),
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Stage folder: checkpoints (best, last) and logs."),
-    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file."),
+    preset: str = PRESET,
     cv: str = typer.Option("session:5", "--cv", help="Split spelling; the stage trains on one fold."),
     fold: int = typer.Option(0, "--fold", min=0, help="Which fold of --cv to train on."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/STAGE/checkpoints/last.ckpt."),
     arousal: Optional[Path] = typer.Option(None, "--arousal", help="fusion: arousal checkpoint to start from."),
     valence: Optional[Path] = typer.Option(None, "--valence", help="fusion: valence checkpoint to start from."),
-    augment: str = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both."),
+    augment: str = AUGMENT,
     strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp."),
     devices: str = typer.Option("1", "--devices", help="Devices (processes) per node."),
     num_nodes: int = typer.Option(1, "--num-nodes", help="Nodes for multi-node DDP."),
     accelerator: str = typer.Option("cpu", "--accelerator", help="cpu | gpu | auto."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    cache: Optional[Path] = CACHE,
 ) -> None:
     """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
     from vamer.config import AugmentConfig, validated
@@ -304,12 +309,12 @@ def train_command(
 @app.command("run")
 @user_errors
 def run_command(
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Run folder: metrics.json, predictions.csv, report.md, bundle/."),
-    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file."),
-    cv: str = typer.Option("session:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    preset: str = PRESET,
+    cv: str = typer.Option("session:5", "--cv", help=SPLIT_HELP),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
-    augment: str = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both."),
+    augment: str = AUGMENT,
     class_weighted: bool = typer.Option(False, "--class-weighted", help="Class-weighted cross-entropy."),
     balanced_sampler: bool = typer.Option(False, "--balanced-sampler", help="Draw training batches class-balanced."),
     focal: float = typer.Option(0.0, "--focal", help="Focal-loss gamma (0 = cross-entropy)."),
@@ -317,8 +322,8 @@ def run_command(
                                                                                "and no-pretraining variants."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder."),
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated class set."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    classes: Optional[str] = CLASSES,
+    cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer run."),
 ) -> None:
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
@@ -346,14 +351,14 @@ def run_command(
 @app.command("sweep")
 @user_errors
 def sweep_command(
-    path: Path = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest."),
+    path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Sweep folder: sweep.md, sweep.json, confusion matrices, runs."),
-    preset: str = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file."),
+    preset: str = PRESET,
     combos: str = typer.Option("6/6,7/6,7/5", "--layers", help="audio/text layer counts, comma-separated."),
-    cv: str = typer.Option("session:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2"),
+    cv: str = typer.Option("session:5", "--cv", help=SPLIT_HELP),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
-    augment: str = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer)."),
+    augment: str = AUGMENT,
+    cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
 ) -> None:
     """The slides' layer-count study: audio x text encoder depths, compared on the same folds."""
