@@ -34,6 +34,8 @@ demo: setup
 	$(BIN)/vamer data check $(DEMO_DIR) --json $(DEMO_OUT)/data-check.json --force
 	$(BIN)/vamer analyze $(DEMO_DIR) --out $(DEMO_OUT)/analysis --force
 	$(BIN)/vamer baseline $(DEMO_DIR) --cv speaker:5 --out $(DEMO_OUT)/baseline --cache build/cache --force
+	$(BIN)/vamer run $(DEMO_DIR) --out $(DEMO_OUT)/run --preset cpu --cv session:5 --cache build/cache --force
+	@echo "reports: $(DEMO_OUT)/analysis/report.md, $(DEMO_OUT)/baseline/summary.md, $(DEMO_OUT)/run/report.md"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -315,9 +315,12 @@ def run_command(
     cv: str = typer.Option("session:5", "--cv", help=SPLIT_HELP),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
     augment: str = AUGMENT,
-    class_weighted: bool = typer.Option(False, "--class-weighted", help="Class-weighted cross-entropy."),
-    balanced_sampler: bool = typer.Option(False, "--balanced-sampler", help="Draw training batches class-balanced."),
-    focal: float = typer.Option(0.0, "--focal", help="Focal-loss gamma (0 = cross-entropy)."),
+    class_weighted: Optional[bool] = typer.Option(None, "--class-weighted/--no-class-weighted",
+                                                  help="Class-weighted cross-entropy (default: the preset's)."),
+    balanced_sampler: Optional[bool] = typer.Option(None, "--balanced-sampler/--no-balanced-sampler",
+                                                    help="Class-balanced training batches (default: the preset's)."),
+    focal: Optional[float] = typer.Option(None, "--focal", help="Focal-loss gamma, 0 = cross-entropy "
+                                                                  "(default: the preset's)."),
     ablations: bool = typer.Option(True, "--ablations/--no-ablations", help="Also train audio-only, text-only "
                                                                                "and no-pretraining variants."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder."),
@@ -340,8 +343,11 @@ def run_command(
         chosen = chosen.model_copy(update={"text": chosen.text.model_copy(update={"encoder": text_encoder})})
     augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
-    metrics = run_experiment(result, out, chosen, cv, seeds, augment_config,
-                             Imbalance(class_weighted, balanced_sampler, focal), ablations, cache, force)
+    preset_choice = Imbalance.of(chosen)
+    imbalance = Imbalance(preset_choice.class_weighted if class_weighted is None else class_weighted,
+                          preset_choice.balanced_sampler if balanced_sampler is None else balanced_sampler,
+                          preset_choice.focal_gamma if focal is None else focal)
+    metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force)
     typer.echo(f"macro F1 {metrics['macro_f1']['mean']:.3f} ± {metrics['macro_f1']['std']:.3f} "
                f"(classic baseline best {max((b['macro_f1']['mean'] for b in metrics['baseline'].values()), default=0):.3f}, "
                f"majority {metrics['majority'].get('macro_f1', {}).get('mean', 0):.3f})")

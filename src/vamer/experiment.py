@@ -45,7 +45,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     out = Path(out)
     check_replaceable(out, force, MARKER, "vamer run folder")
     augment = augment or AugmentConfig()
-    imbalance = imbalance or Imbalance()
+    imbalance = imbalance or Imbalance.of(preset)
     classes = result.classes
     store = FeatureStore.build(result.utterances, classes, preset.audio_features, preset.text, cache,
                                progress=progress)

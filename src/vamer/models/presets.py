@@ -39,6 +39,9 @@ class StageTraining(BaseModel):
 class Training(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    balanced_sampler: bool = Field(False, description="fusion batches drawn class-balanced")
+    class_weighted: bool = Field(False, description="class-weighted cross-entropy for fusion")
+    focal_gamma: float = Field(0.0, ge=0, description="focal loss gamma for fusion (0 = cross-entropy)")
     arousal: StageTraining = StageTraining()
     valence: StageTraining = StageTraining()
     fusion: StageTraining = StageTraining()

@@ -34,6 +34,12 @@ class Imbalance:
     balanced_sampler: bool = False
     focal_gamma: float = 0.0
 
+    @classmethod
+    def of(cls, preset: Preset) -> "Imbalance":
+        """The preset's own choice."""
+        training = preset.training
+        return cls(training.class_weighted, training.balanced_sampler, training.focal_gamma)
+
 
 @dataclass
 class FoldOutcome:
@@ -114,7 +120,7 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
                vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
                progress: bool = False, **trainer) -> FoldOutcome:
     """Pretrain both encoders, train each fusion variant, and predict the test split."""
-    imbalance = imbalance or Imbalance()
+    imbalance = imbalance or Imbalance.of(preset)
     outcome = FoldOutcome()
     torch.manual_seed(seed)
     models = build_models(preset, len(classes), text_dim, vocab_size)
@@ -176,7 +182,8 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
             encoder.load_state_dict(encoder_weights(checkpoint))
         else:
             outcome.notes.append(f"no --{name} checkpoint: that encoder starts from random weights")
-    _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance or Imbalance(), progress, outcome,
+    imbalance = imbalance or Imbalance.of(preset)
+    _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance, progress, outcome,
             **({"resume": resume} | trainer))
     rows = outcome.predictions["fusion"]
     metrics = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
