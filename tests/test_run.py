@@ -70,3 +70,23 @@ def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path):
     assert (out / "confusion_audio2_text1.png").is_file() and "| 2/1 " in (out / "sweep.md").read_text()
     bad = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(tmp_path / "x"), "--layers", "7"])
     assert bad.exit_code == 2 and "bad --layers" in bad.output
+
+
+@needs_espeak
+def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path):
+    from vamer.data import load
+
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=7, progress=False)
+    table = load(tmp_path / "demo", read_bio=False).utterances
+    manifest = pd.DataFrame({"audio": table["audio_path"], "text": table["text"], "emotion": table["emotion"],
+                             "session": table["session"], "speaker": table["speaker"]})
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(tmp_path / "manifest.csv"), "--out", str(out), "--preset", "tiny",
+                                 "--cv", "session:2", "--no-ablations", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"]["dataset"] == "manifest"
+    assert any("arousal pretraining skipped" in note for note in metrics["notes"])
+    assert any("valence pretraining skipped" in note for note in metrics["notes"])
+    assert len(pd.read_csv(out / "predictions.csv")) == len(manifest)
