@@ -348,9 +348,9 @@ def run_command(
                           preset_choice.balanced_sampler if balanced_sampler is None else balanced_sampler,
                           preset_choice.focal_gamma if focal is None else focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force)
+    best_classic = max(b["macro_f1"]["mean"] for b in metrics["baseline"].values())
     typer.echo(f"macro F1 {metrics['macro_f1']['mean']:.3f} ± {metrics['macro_f1']['std']:.3f} "
-               f"(classic baseline best {max((b['macro_f1']['mean'] for b in metrics['baseline'].values()), default=0):.3f}, "
-               f"majority {metrics['majority'].get('macro_f1', {}).get('mean', 0):.3f})")
+               f"(classic baseline best {best_classic:.3f}, majority {metrics['majority']['macro_f1']['mean']:.3f})")
     typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
 
 

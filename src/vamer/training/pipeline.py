@@ -7,7 +7,6 @@ checkpoints and logs under ``out/fold{k}-seed{s}/{stage}``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,10 +141,6 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
                 outcome.notes.append(f"{variant}: an encoder had no pretraining and starts from random weights")
         _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, **trainer)
     return outcome
-
-
-def nan_safe(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
