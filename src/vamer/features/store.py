@@ -13,7 +13,7 @@ trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``cla
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class SplitData:
     store: "FeatureStore"
     rows: pd.DataFrame  # utt_id, emotion, arousal, valence, text, aug_of, copy, ops
     tokens: TrainableTokens | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # how this split's copies were planned
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -55,7 +56,7 @@ class SplitData:
         source = row["aug_of"] or row["utt_id"]
         mel = self.store.mels[source].astype(np.float32)
         if row["aug_of"]:
-            mel = augment_mel(mel, row["ops"], self.store.augment, source, int(row["copy"]))
+            mel = augment_mel(mel, row["ops"], self.augment, source, int(row["copy"]))
         audio, audio_mask = to_model_input(mel, self.store.audio_config.max_frames)
         if self.tokens is not None:
             ids, mask = self.tokens.encode([row["text"]])
@@ -74,7 +75,6 @@ class FeatureStore:
         self.table, self.mels, self.skipped, self.classes = table, mels, skipped, classes
         self.audio_config, self.text_config, self.encoder, self.cache = audio_config, text_config, encoder, cache
         self.stats = stats
-        self.augment = AugmentConfig()
 
     @classmethod
     def build(cls, table: pd.DataFrame, classes: list[str], audio_config: AudioFeatureConfig | None = None,
@@ -132,9 +132,9 @@ class FeatureStore:
     def fold_inputs(self, fold: Fold, augment: AugmentConfig | None = None) -> dict[str, Any]:
         """Train (with augmented copies), val and test data of ``fold``, plus the class counts before
         and after augmentation.  Runs the leakage check with the copies included."""
-        self.augment = augment or AugmentConfig()
+        augment = augment or AugmentConfig()
         train = self._rows(fold.train)
-        copies = plan_copies(train, self.augment)
+        copies = plan_copies(train, augment)
         check_leakage(fold, self.table, copies)
         if len(copies):
             sources = train.set_index("utt_id")
@@ -147,7 +147,7 @@ class FeatureStore:
         elif len(copies):
             self.encode_texts(list(copies["text"]))
         return {
-            "train": SplitData(self, train_all, tokens),
+            "train": SplitData(self, train_all, tokens, augment),
             "val": SplitData(self, self._rows(fold.val), tokens),
             "test": SplitData(self, self._rows(fold.test), tokens),
             "class_counts": class_counts(train, copies, self.classes),
