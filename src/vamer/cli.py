@@ -332,6 +332,7 @@ def run_command(
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
     from vamer.config import AugmentConfig, validated
     from vamer.data.readers import load
+    from vamer.evaluation.metrics import mean_std
     from vamer.experiment import MARKER, run_experiment
     from vamer.fileio import check_replaceable
     from vamer.models.presets import load_preset
@@ -349,7 +350,7 @@ def run_command(
                           preset_choice.focal_gamma if focal is None else focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force)
     best_classic = max(b["macro_f1"]["mean"] for b in metrics["baseline"].values())
-    typer.echo(f"macro F1 {metrics['macro_f1']['mean']:.3f} ± {metrics['macro_f1']['std']:.3f} "
+    typer.echo(f"macro F1 {mean_std(metrics['macro_f1'])} "
                f"(classic baseline best {best_classic:.3f}, majority {metrics['majority']['macro_f1']['mean']:.3f})")
     typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
 

@@ -18,7 +18,7 @@ import vamer
 from vamer.config import AugmentConfig
 from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines
-from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics
+from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
@@ -34,7 +34,7 @@ VARIANT_NAMES = {"fusion": "fusion (pretrained encoders)", "audio_only": "audio 
 
 
 def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
-    return {"model": name, **{key: f"{numbers[key]['mean']:.3f} ± {numbers[key]['std']:.3f}" for key in HEADLINE}}
+    return {"model": name, **{key: mean_std(numbers[key]) for key in HEADLINE}}
 
 
 def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,
@@ -133,12 +133,12 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     verdict = "beats" if ours > best_classic and ours > metrics["majority"]["macro_f1"]["mean"] else "does NOT beat"
     lines += [f"The fused model's macro F1 ({ours:.3f}) {verdict} both the best classic baseline "
               f"({best_classic:.3f}) and always-majority ({metrics['majority']['macro_f1']['mean']:.3f}).", ""]
-    per_class = [{"class": c, **{k: f"{v['mean']:.3f} ± {v['std']:.3f}" for k, v in metrics["per_class"][c].items()}}
+    per_class = [{"class": c, **{k: mean_std(v) for k, v in metrics["per_class"][c].items()}}
                  for c in classes]
     lines += ["## Per class (fusion)", "", pd.DataFrame(per_class).to_markdown(index=False), "",
               "![confusion](confusion.png)", ""]
     if metrics["regression"]:
-        reg = [{"measure": k, "value": f"{v['mean']:.3f} ± {v['std']:.3f}"} for k, v in metrics["regression"].items()]
+        reg = [{"measure": k, "value": mean_std(v)} for k, v in metrics["regression"].items()]
         lines += ["## Pretraining (test split)", "", pd.DataFrame(reg).to_markdown(index=False), ""]
     if class_counts is not None:
         lines += ["## Class counts before and after augmentation (fold 0, train)", "",
@@ -178,7 +178,7 @@ def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP
                          **{key: metrics[key] for key in HEADLINE},
                          "recall": {c: metrics["per_class"][c]["recall"]["mean"] for c in result.classes}})
         table = pd.DataFrame([{"audio/text layers": f"{r['audio_layers']}/{r['text_layers']}",
-                               **{k: f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}" for k in HEADLINE},
+                               **{k: mean_std(r[k]) for k in HEADLINE},
                                **{f"recall {c}": f"{v:.2f}" for c, v in r["recall"].items()}} for r in rows])
         lines = ["# Layer-count sweep", "", f"Protocol: {cv}, seeds {list(range(seeds))}, preset `{preset.name}`, "
                  "no ablations; the slides reported weighted F1 6/6 87.54 %, 7/6 87.60 %, 7/5 86.93 % on a random "

@@ -54,3 +54,8 @@ def aggregate(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
             out["per_class"][c][key] = {"mean": float(values.mean()), "std": float(values.std())}
     out["runs"] = len(runs)
     return out
+
+
+def mean_std(summary: dict[str, float]) -> str:
+    """``{"mean": m, "std": s}`` as the reports print it: ``m ± s`` to three decimals."""
+    return f"{summary['mean']:.3f} ± {summary['std']:.3f}"

@@ -17,6 +17,7 @@ import pandas as pd
 import vamer
 from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines
+from vamer.evaluation.metrics import mean_std
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.fileio import atomic_directory
@@ -37,7 +38,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
                      "metrics": "pooled over each fold's whole test split; mean and std over folds"},
         "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, **numbers,
     }
-    rows = [{"model": name, **{k: f"{numbers[name][k]['mean']:.3f} ± {numbers[name][k]['std']:.3f}"
+    rows = [{"model": name, **{k: mean_std(numbers[name][k])
                                 for k in ("macro_f1", "ua", "weighted_f1", "accuracy")}}
             for name in ("majority", "audio", "text", "both")]
     table = pd.DataFrame(rows).to_markdown(index=False)
