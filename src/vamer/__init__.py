@@ -9,3 +9,12 @@ True
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The predictor pulls in torch; import it only when asked for (`vamer --version` stays quick).
+    if name == "Predictor":
+        from vamer.inference.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'vamer' has no attribute {name!r}")

@@ -389,6 +389,109 @@ def sweep_command(
     typer.echo(f"wrote {out / 'sweep.md'}")
 
 
+class Engine(str, Enum):
+    torch = "torch"
+    onnx = "onnx"
+
+
+BUNDLE = typer.Option(..., "--bundle", help="Bundle folder written by `vamer run` (DIR/bundle).")
+ENGINE = typer.Option(Engine.torch, "--engine", help="torch, or onnx (the file from `vamer export`).")
+ONNX_FILE = typer.Option(None, "--onnx", help="ONNX model for --engine onnx (default BUNDLE/model.onnx).")
+MAX_SECONDS = typer.Option(60.0, "--max-seconds", min=0.1, help="Refuse recordings longer than this.")
+
+
+@app.command("predict")
+@user_errors
+def predict_command(
+    inputs: list[Path] = typer.Argument(None, help="Audio files and folders (searched recursively)."),
+    bundle: Path = BUNDLE,
+    text: Optional[str] = typer.Option(None, "--text", help="Transcript of the single input (else the .txt "
+                                                            "beside the wav, else audio only)."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="CSV/Parquet with columns audio "
+                                                                     "[, text, utt_id]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="results.csv or results.jsonl (default: print)."),
+    engine: Engine = ENGINE,
+    onnx: Optional[Path] = ONNX_FILE,
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    max_seconds: float = MAX_SECONDS,
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+) -> None:
+    """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from vamer.inference.batch import check_output, gather, predict_requests, write_results
+    from vamer.inference.predictor import Limits, Predictor
+
+    requests = gather(list(inputs or []), manifest, text)
+    if out is not None:
+        check_output(out, force)  # before the model loads
+    predictor = Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds))
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=len(requests) <= batch_size) as bar:
+        task = bar.add_task("predicting", total=len(requests))
+        frame = predict_requests(predictor, requests, batch_size, lambda n: bar.advance(task, n))
+    failed = int((frame["error"] != "").sum())
+    if out is not None:
+        write_results(frame, out, force)
+        typer.echo(f"wrote {len(frame)} rows to {out} ({len(frame) - failed} predicted, {failed} failed)")
+    else:
+        table = Table("input", "label", "p", "arousal", "valence", "notes / error")
+        for row in frame.to_dict("records"):
+            if row["error"]:
+                table.add_row(row["input"], "-", "-", "-", "-", f"[red]{row['error']}[/red]")
+                continue
+            rating = lambda v: "-" if v is None or v != v else f"{v:.2f}"  # noqa: E731 - NaN-safe
+            table.add_row(row["input"], row["label"], f"{row['p_' + row['label']]:.2f}", rating(row["arousal"]),
+                          rating(row["valence"]), row["notes"])
+        Console().print(table)
+    if failed:
+        typer.echo(f"{failed} of {len(frame)} inputs could not be predicted (see the error column)", err=True)
+
+
+@app.command("export")
+@user_errors
+def export_command(
+    bundle: Path = BUNDLE,
+    onnx: Path = typer.Option(..., "--onnx", help="Output .onnx file."),
+    int8: bool = typer.Option(False, "--int8", help="Dynamic int8 quantisation (onnxruntime)."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
+) -> None:
+    """Export the bundle's models as one ONNX graph (probabilities, arousal, valence) and check parity."""
+    from vamer.inference.bundle import read_bundle
+    from vamer.inference.export import export_onnx
+
+    written = export_onnx(read_bundle(bundle), onnx, int8=int8, force=force)
+    typer.echo(f"wrote {written['path']} ({written['precision']}, {written['bytes'] / 1e6:.2f} MB); max |p_torch - "
+               f"p_onnx| = {written['max_abs_diff_probabilities']:.2e} on test inputs")
+
+
+@app.command("serve")
+@user_errors
+def serve_command(
+    bundle: Path = BUNDLE,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    engine: Engine = ENGINE,
+    onnx: Optional[Path] = ONNX_FILE,
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.001, help="Larger uploads get 413."),
+    max_seconds: float = MAX_SECONDS,
+    max_text_chars: int = typer.Option(2000, "--max-text-chars", min=1),
+    concurrency: int = typer.Option(2, "--concurrency", min=1, help="Predictions running at once."),
+) -> None:
+    """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
+    import uvicorn
+
+    from vamer.inference.predictor import Limits, Predictor
+    from vamer.serving.app import ServiceLimits, create_app
+
+    predictor = Predictor.from_bundle(bundle, engine.value, onnx,
+                                      Limits(max_seconds=max_seconds, max_text_chars=max_text_chars))
+    service = create_app(predictor, ServiceLimits(int(max_upload_mb * 1024 * 1024), concurrency))
+    typer.echo(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)")
+    uvicorn.run(service, host=host, port=port, log_level="info")
+
+
 def main() -> None:
     app()
 

@@ -60,7 +60,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         regression: list[dict[str, Any]] = []
         predictions: list[dict[str, Any]] = []
         notes: list[str] = []
-        bundle_models = vocabulary = class_counts = None
+        bundle_models = vocabulary = class_counts = pretrained = None
         for seed in range(seeds):
             for fold in folds:
                 data = store.fold_inputs(fold, augment.model_copy(update={"seed": augment.seed + seed}))
@@ -80,6 +80,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                     bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
                                      "fusion": outcome.models["fusion"]}
                     vocabulary = getattr(data["train"].tokens, "vocabulary", None)
+                    pretrained = outcome.pretrained
         frame = pd.DataFrame(predictions)
         metrics: dict[str, Any] = {"generator": "vamer run", "vamer_version": vamer.__version__}
         main = aggregate(runs["fusion"], classes)
@@ -112,7 +113,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         (scratch / MARKER).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
         write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
                      {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
-                                                              "fold's, reported in metrics.json"})
+                                                              "fold's, reported in metrics.json"}, pretrained)
     return metrics
 
 

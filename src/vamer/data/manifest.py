@@ -24,7 +24,7 @@ REQUIRED_COLUMNS = ("audio", "emotion")
 OPTIONAL_COLUMNS = ("text", "arousal", "valence", "speaker", "session", "gender", "utt_id")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() == ".csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -42,7 +42,7 @@ def _text(value: object) -> str:
 def read_manifest(path: Path, config: DataConfig) -> RowLedger:
     if path.suffix.lower() not in MANIFEST_SUFFIXES:
         raise VamerError(f"{path}: a manifest must be .csv or .parquet")
-    frame = _read_table(path)
+    frame = read_table(path)
     frame.columns = [str(column).strip().lower() for column in frame.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:

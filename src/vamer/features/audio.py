@@ -18,10 +18,12 @@ input is built, so that an augmented (masked) mel gets the delta of what it now 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import librosa
 import numpy as np
 import soundfile
+from threadpoolctl import threadpool_limits
 
 from vamer.config import AudioFeatureConfig
 
@@ -36,18 +38,52 @@ class AudioError(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says: sample rate, channels, frames (and so its duration)."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def probe(data: bytes) -> AudioInfo:
+    """Read only the header of audio bytes (wav, flac, ogg: whatever libsndfile reads)."""
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
+        # libsndfile names the in-memory file object in its message; keep only the reason.
+        reason = str(error).split(">: ", 1)[-1].strip().rstrip(".")
+        raise AudioError("unreadable_wav", f"not a readable audio file ({reason})") from None
+    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """``[n]`` or ``[n, channels]`` samples at ``rate`` -> float32 mono at ``sample_rate`` (channels
+    averaged, soxr resampling)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if samples.ndim != 1:
+        raise AudioError("unreadable_wav", f"expected samples shaped [n] or [n, channels], got {samples.shape}")
+    if samples.shape[0] == 0:
+        raise AudioError("empty_wav", "no samples")
+    if rate != sample_rate:
+        samples = librosa.resample(samples, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
 def decode(data: bytes, sample_rate: int) -> np.ndarray:
     """Wav bytes -> float32 mono at ``sample_rate`` (channels averaged, soxr resampling)."""
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
         raise AudioError("unreadable_wav", f"cannot decode: {error}") from None
-    if samples.shape[0] == 0:
-        raise AudioError("empty_wav", "no samples")
-    mono = samples.mean(axis=1)
-    if rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return mono_at(samples, rate, sample_rate)
 
 
 def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
@@ -57,9 +93,12 @@ def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     peak = float(np.abs(samples).max())
     if peak < config.silence_peak:
         raise AudioError("silent", f"peak {peak:.2e} below {config.silence_peak:g}")
-    power = librosa.feature.melspectrogram(y=samples, sr=config.sample_rate, n_fft=config.n_fft,
-                                           hop_length=config.hop_length, n_mels=config.n_mels,
-                                           fmin=config.fmin, fmax=config.fmax)
+    # One BLAS thread, as in the extraction workers: a multi-threaded matmul sums in another order,
+    # and the last-bit differences would make predict-time features differ from train-time ones.
+    with threadpool_limits(limits=1, user_api="blas"):
+        power = librosa.feature.melspectrogram(y=samples, sr=config.sample_rate, n_fft=config.n_fft,
+                                               hop_length=config.hop_length, n_mels=config.n_mels,
+                                               fmin=config.fmin, fmax=config.fmax)
     return librosa.power_to_db(power, ref=np.max, top_db=-DB_FLOOR).T.astype(np.float32)
 
 
@@ -96,3 +135,12 @@ def to_model_input(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.nda
 def features_from_bytes(data: bytes, config: AudioFeatureConfig) -> np.ndarray:
     """The whole audio path for one file: decode, resample, log-mel; raises AudioError."""
     return log_mel(decode(data, config.sample_rate), config)
+
+
+def stored_mel(mel: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
+    """The mel as training keeps it: cropped to ``max_frames`` and rounded to float16.
+
+    Training reads this from the cache and the predictor computes it the same way, so the model
+    sees identical inputs at train and predict time.
+    """
+    return mel[: config.max_frames].astype(np.float16)

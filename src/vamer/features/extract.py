@@ -16,7 +16,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from vamer.config import AudioFeatureConfig
-from vamer.features.audio import AudioError, features_from_bytes
+from vamer.features.audio import AudioError, features_from_bytes, stored_mel
 from vamer.features.cache import FeatureCache
 
 AUDIO_KIND = "audio-logmel"
@@ -49,7 +49,7 @@ def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root:
         mel = features_from_bytes(data, config)
     except AudioError as error:
         return utt_id, error.reason, str(error), 0
-    cache.put(AUDIO_KIND, key, mel[: config.max_frames].astype(np.float16))
+    cache.put(AUDIO_KIND, key, stored_mel(mel, config))
     return utt_id, "computed", key, int(mel.shape[0])
 
 

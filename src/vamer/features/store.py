@@ -26,7 +26,7 @@ from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
 from vamer.features.splits import Fold, check_leakage
-from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder
+from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder, stored_tokens
 
 TEXT_KIND = "text-tokens"
 
@@ -104,7 +104,7 @@ class FeatureStore:
             chunk = missing[start:start + 256]
             vectors, mask = self.encoder.encode(chunk)
             for text, v, m in zip(chunk, vectors, mask):
-                self.cache.put(TEXT_KIND, self._text_key(text), v[m].astype(np.float16))
+                self.cache.put(TEXT_KIND, self._text_key(text), stored_tokens(v[m]))
 
     def _text_key(self, text: str) -> str:
         return self.cache.key(text.encode("utf-8"), {"encoder": self.encoder.identity})

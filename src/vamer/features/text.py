@@ -220,6 +220,12 @@ class TrainableTokens:
         return ids, ids != PAD_ID
 
 
+def stored_tokens(vectors: np.ndarray) -> np.ndarray:
+    """Frozen token vectors as training keeps them (float16 in the cache); the predictor rounds the
+    same way so the model sees identical inputs."""
+    return np.asarray(vectors).astype(np.float16)
+
+
 def make_text_encoder(spec: str, max_length: int = 64) -> TextEncoder | TrainableTokens:
     """``use`` | ``hf:<folder or hub id>`` | ``trainable``."""
     if spec == "use":

@@ -29,7 +29,7 @@ from torch import nn
 
 from vamer.models.audio import AudioEncoder
 from vamer.models.config import FusionConfig
-from vamer.models.layers import encoder_stack, last_valid_step, never_empty
+from vamer.models.layers import encoder_stack, last_valid_step, never_empty, valid_first
 from vamer.models.text import TextEncoder
 
 
@@ -83,9 +83,8 @@ class FusionClassifier(nn.Module):
         h = self.encoder(h, src_key_padding_mask=~mask)
         if self.head_kind == "lstm":
             # The LSTM reads the valid positions in order: audio frames, then text tokens.
-            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-            h = torch.gather(h, 1, order.unsqueeze(-1).expand_as(h))
-            pooled = last_valid_step(self.rnn, h, torch.gather(mask, 1, order))
+            h, prefix = valid_first(h, mask)
+            pooled = last_valid_step(self.rnn, h, prefix)
         else:
             pooled = self.pool(h, mask)
         return self.out(pooled)                                      # [B, classes]

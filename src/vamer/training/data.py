@@ -20,7 +20,8 @@ TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "label", "arousal", "
 TRIM_MULTIPLE = 8  # trimmed lengths stay multiples of every preset's time pooling
 
 
-def _trimmed(length: int, full: int) -> int:
+def trimmed_length(length: int, full: int) -> int:
+    """Where a batch whose longest valid run is ``length`` (of ``full``) can be cut."""
     return min(full, max(TRIM_MULTIPLE, -(-length // TRIM_MULTIPLE) * TRIM_MULTIPLE))
 
 
@@ -33,9 +34,9 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """
     batch: dict[str, Any] = {key: torch.as_tensor(np.stack([np.asarray(item[key]) for item in items]))
                              for key in TENSOR_KEYS}
-    frames = _trimmed(int(batch["audio_mask"].sum(dim=1).max()), batch["audio_mask"].shape[1])
+    frames = trimmed_length(int(batch["audio_mask"].sum(dim=1).max()), batch["audio_mask"].shape[1])
     batch["audio"], batch["audio_mask"] = batch["audio"][:, :, :frames], batch["audio_mask"][:, :frames]
-    tokens = _trimmed(int(batch["text_mask"].sum(dim=1).max()), batch["text_mask"].shape[1])
+    tokens = trimmed_length(int(batch["text_mask"].sum(dim=1).max()), batch["text_mask"].shape[1])
     batch["text"], batch["text_mask"] = batch["text"][:, :tokens], batch["text_mask"][:, :tokens]
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()

@@ -45,6 +45,7 @@ class FoldOutcome:
     predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # variant -> rows
     regression: dict[str, dict[str, float]] = field(default_factory=dict)
     models: dict[str, torch.nn.Module] = field(default_factory=dict)
+    pretrained: dict[str, bool] = field(default_factory=dict)  # stage -> its regressor was trained
     notes: list[str] = field(default_factory=list)
 
 
@@ -126,6 +127,7 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
     pretrained = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
                   for stage in ("arousal", "valence")}
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
+    outcome.pretrained.update(pretrained)
     for variant in variants:
         if variant == "fusion_no_pretraining":
             torch.manual_seed(seed)

@@ -1,0 +1,139 @@
+"""ONNX export of a bundle's inference graph, and onnxruntime dynamic int8 quantisation.
+
+The graph (:mod:`vamer.inference.graph`) is exported with full-length inputs, ``[B, 2, max_frames,
+n_mels]`` audio and ``L = max_length`` tokens, and a dynamic batch: the models ignore padding, so
+the predictor pads to full length and the graph needs no data-dependent shapes.  The file carries
+the vamer version and a fingerprint of the bundle's weights; the predictor refuses a file exported
+from another bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import vamer
+from vamer.errors import VamerError
+from vamer.fileio import refuse_overwrite
+from vamer.inference.bundle import WEIGHTS, Bundle
+from vamer.inference.graph import INPUTS, OUTPUTS, build_graph
+
+OPSET = 18
+
+
+def bundle_fingerprint(bundle: Bundle) -> str:
+    """sha256 over the bundle's weight files: which weights an ONNX file was exported from."""
+    digest = hashlib.sha256()
+    for name in WEIGHTS:
+        digest.update((bundle.folder / f"{name}.safetensors").read_bytes())
+    return digest.hexdigest()
+
+
+def example_inputs(bundle: Bundle, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Full-length inputs of the exported graph (random values, every position valid but the
+    second row's second half, so masking is part of the trace)."""
+    audio_config, length = bundle.preset.audio_features, bundle.preset.text.max_length
+    frames = audio_config.max_frames
+    generator = torch.Generator().manual_seed(0)
+    audio = torch.randn(batch, 2, frames, audio_config.n_mels, generator=generator)
+    audio_mask = torch.ones(batch, frames, dtype=torch.bool)
+    audio_mask[1:, frames // 2:] = False
+    if bundle.text_dim is None:
+        vocab = len(bundle.vocabulary or {}) + 2
+        text = torch.randint(2, max(vocab, 3), (batch, length), generator=generator)
+    else:
+        text = torch.randn(batch, length, bundle.text_dim, generator=generator)
+    text_mask = torch.ones(batch, length, dtype=torch.bool)
+    text_mask[1:, length // 2:] = False
+    return audio, audio_mask, text, text_mask
+
+
+def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool = False) -> dict[str, Any]:
+    """Write the bundle's graph to ``out`` (fp32, or dynamically quantised to int8).  Returns what
+    was written: path, size, fingerprint, and the fp32 parity on the example inputs."""
+    import onnx
+
+    out = Path(out)
+    refuse_overwrite(out, force)
+    if out.suffix != ".onnx":
+        raise VamerError(f"{out}: the ONNX file name must end in .onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    graph = build_graph(bundle)
+    inputs = example_inputs(bundle)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # The fused attention kernel has no ONNX translation; the plain path computes the same.
+    torch.backends.mha.set_fastpath_enabled(False)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as scratch:
+        raw = Path(scratch) / "graph.onnx"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(graph, inputs, str(raw), input_names=list(INPUTS), output_names=list(OUTPUTS),
+                                  dynamic_shapes={name: {0: batch} for name in INPUTS}, opset_version=OPSET,
+                                  dynamo=True, verbose=False)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+        model = onnx.load(str(raw))  # pulls in external weight data, if the exporter split it out
+        fingerprint = bundle_fingerprint(bundle)
+        metadata = {"vamer_version": vamer.__version__, "bundle_fingerprint": fingerprint,
+                    "classes": ",".join(bundle.classes), "precision": "int8" if int8 else "fp32"}
+        for key, value in metadata.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        fp32 = Path(scratch) / "fp32.onnx"
+        onnx.save(model, str(fp32))
+        final = fp32
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            final = Path(scratch) / "int8.onnx"
+            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
+            quantized = onnx.load(str(final))
+            if not any(p.key == "bundle_fingerprint" for p in quantized.metadata_props):
+                for key, value in metadata.items():
+                    entry = quantized.metadata_props.add()
+                    entry.key, entry.value = key, value
+                onnx.save(quantized, str(final))
+        parity = _parity(graph, inputs, onnx_session(final))
+        os.replace(final, out)
+    return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
+            "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
+
+
+def _parity(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], session) -> float:
+    with torch.inference_mode():
+        expected = graph(*inputs)[0].numpy()
+    got = session.run(["probabilities"], {name: value.numpy() for name, value in zip(INPUTS, inputs)})[0]
+    return float(np.abs(expected - got).max())
+
+
+def onnx_session(path: str | Path, threads: int | None = None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own untyped errors for unreadable models
+        raise VamerError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
+
+
+def check_onnx(session, bundle: Bundle, path: str | Path) -> None:
+    """Refuse an ONNX file exported from another bundle or another vamer version."""
+    metadata = session.get_modelmeta().custom_metadata_map
+    if metadata.get("bundle_fingerprint") != bundle_fingerprint(bundle):
+        raise VamerError(f"{path} was not exported from the bundle {bundle.folder} (its weights differ); "
+                         f"export it again with `vamer export`")
+    if metadata.get("vamer_version") != vamer.__version__:
+        raise VamerError(f"{path} was exported by vamer {metadata.get('vamer_version')}; this is vamer "
+                         f"{vamer.__version__}: export it again")

@@ -1,0 +1,299 @@
+"""Predict emotions of new recordings with a bundle written by ``vamer run``.
+
+>>> from vamer import Predictor                                          # doctest: +SKIP
+>>> predictor = Predictor.from_bundle("build/demo-run/run/bundle")       # doctest: +SKIP
+>>> result = predictor.predict("clip.wav", text="아 친구들도?")            # doctest: +SKIP
+>>> result["label"], result["probabilities"]["neutral"]                 # doctest: +SKIP
+('neutral', 0.71)
+
+Everything that turns a recording into model inputs comes from the bundle (audio feature settings,
+text encoder, maximum lengths) and runs through the same functions training used
+(:func:`vamer.features.audio.stored_mel`, :func:`vamer.features.text.stored_tokens`), so train-time
+and predict-time inputs are identical for the same file.
+
+A result (``predict`` returns it as a dict):
+
+    label            the most probable class
+    probabilities    class -> probability
+    arousal, valence predicted ratings (1-5), or None when the bundle's regressor was not trained
+    duration_s       seconds of audio the model used (clips are cropped to the preset's frames)
+    audio_seconds    length of the whole recording
+    truncated        True when the recording was longer than what the model reads
+    sample_rate, channels   of the recording (it is downmixed and resampled to the bundle's rate)
+    text, text_source       the cleaned transcript used and where it came from: argument | file | none
+    audio_only       True when there was no text (the model ran with an empty text mask)
+    notes            anything the user should know about this prediction
+    engine           torch | onnx
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import soundfile
+import torch
+
+from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
+from vamer.errors import VamerError
+from vamer.features.audio import AudioError, log_mel, mono_at, probe, stored_mel, to_model_input
+from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
+from vamer.inference.bundle import Bundle, read_bundle
+from vamer.inference.graph import INPUTS, OUTPUTS, build_graph
+from vamer.training.data import trimmed_length
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+class PredictionError(VamerError):
+    """One input cannot be predicted; ``kind`` says why (the service maps it to an HTTP status)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a prediction accepts; the service exposes these as options."""
+
+    max_seconds: float | None = 60.0         # longer recordings are refused (None: no limit)
+    min_sample_rate: int | None = None       # None: the bundle's rate (lower rates lack the mel bands)
+    max_text_chars: int = 2_000
+
+
+@dataclass
+class Prepared:
+    """One input turned into model inputs, plus what the result reports about it."""
+
+    audio: np.ndarray                        # [2, max_frames, n_mels] float32
+    audio_mask: np.ndarray                   # [max_frames] bool
+    text: np.ndarray                         # [L, d] float32 or [L] int64
+    text_mask: np.ndarray                    # [L] bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.graph = build_graph(bundle)
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            outputs = self.graph(*(torch.from_numpy(inputs[name]) for name in INPUTS))
+        return {name: value.numpy() for name, value in zip(OUTPUTS, outputs)}
+
+
+class OnnxEngine:
+    """The exported graph under onnxruntime; it takes full-length inputs (its shapes are fixed)."""
+
+    name = "onnx"
+
+    def __init__(self, bundle: Bundle, path: str | Path, threads: int | None = None) -> None:
+        from vamer.inference.export import check_onnx, onnx_session
+
+        self.session = onnx_session(path, threads)
+        check_onnx(self.session, bundle, path)
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self.session.run(list(OUTPUTS), {name: inputs[name] for name in INPUTS})
+        return dict(zip(OUTPUTS, outputs))
+
+
+class Predictor:
+    """A loaded bundle: ``predict`` one recording, ``predict_many`` a list (batched)."""
+
+    def __init__(self, bundle: Bundle, engine: str = "torch", onnx_path: str | Path | None = None,
+                 limits: Limits | None = None) -> None:
+        self.bundle = bundle
+        self.classes = bundle.classes
+        self.audio_config = bundle.preset.audio_features
+        self.max_length = bundle.preset.text.max_length
+        self.limits = limits or Limits()
+        self.text_encoder = make_text_encoder(bundle.preset.text.encoder, self.max_length)
+        if isinstance(self.text_encoder, TrainableTokens):
+            self.text_encoder.vocabulary = dict(bundle.vocabulary or {})
+        if engine == "torch":
+            self.engine: TorchEngine | OnnxEngine = TorchEngine(bundle)
+        elif engine == "onnx":
+            path = Path(onnx_path) if onnx_path else bundle.folder / "model.onnx"
+            if not path.is_file():
+                raise VamerError(f"no ONNX model at {path}: run `vamer export --bundle {bundle.folder} --onnx {path}`")
+            self.engine = OnnxEngine(bundle, path)
+        else:
+            raise VamerError(f"unknown engine {engine!r}: use torch or onnx")
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, engine: str = "torch", onnx_path: str | Path | None = None,
+                    limits: Limits | None = None) -> "Predictor":
+        """Open and check a bundle folder (version, files, settings), then build the engine."""
+        return cls(read_bundle(path), engine, onnx_path, limits)
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    @property
+    def min_sample_rate(self) -> int:
+        return self.limits.min_sample_rate or self.audio_config.sample_rate
+
+    def prepare(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
+                sample_rate: int | None = None) -> Prepared:
+        """Model inputs of one recording; raises :class:`PredictionError` with a clear message."""
+        text_source = "argument" if text is not None else "none"
+        notes: list[str] = []
+        if isinstance(audio, (str, Path)):
+            path = Path(audio)
+            if not path.is_file():
+                raise PredictionError("not_found", f"{path}: no such file")
+            if text is None and path.with_suffix(".txt").is_file():
+                try:
+                    text, text_source = read_transcript(path.with_suffix(".txt")), "file"
+                except (OSError, TranscriptError) as error:
+                    notes.append(f"transcript {path.with_suffix('.txt').name} unreadable ({error}); audio only")
+            audio = path.read_bytes()
+        samples, rate, channels = self._samples(audio, sample_rate)
+        seconds = len(samples) / rate
+        if self.limits.max_seconds is not None and seconds > self.limits.max_seconds:
+            raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is "
+                                              f"{self.limits.max_seconds:g} s")
+        if rate < self.min_sample_rate:
+            raise PredictionError("sample_rate", f"sample rate {rate} Hz is below {self.min_sample_rate} Hz: the "
+                                                 f"model's mel bands reach {self.audio_config.fmax:g} Hz, which needs "
+                                                 f"at least {self.min_sample_rate} Hz")
+        if rate != self.audio_config.sample_rate:
+            notes.append(f"resampled from {rate} Hz to {self.audio_config.sample_rate} Hz")
+        if channels > 1:
+            notes.append(f"{channels} channels averaged to mono")
+        try:
+            mel = log_mel(mono_at(samples, rate, self.audio_config.sample_rate), self.audio_config)
+        except AudioError as error:
+            reason = error.reason.replace("_", " ")
+            raise PredictionError(error.reason, f"audio cannot be used ({reason}): {error}") from None
+        audio_input, audio_mask = to_model_input(stored_mel(mel, self.audio_config).astype(np.float32),
+                                                 self.audio_config.max_frames)
+        used = min(seconds, self.audio_config.max_frames * self.audio_config.hop_length / self.audio_config.sample_rate)
+        if used < seconds:
+            notes.append(f"only the first {used:.1f} s of {seconds:.1f} s are used (the preset reads "
+                         f"{self.audio_config.max_frames} frames)")
+        text = "" if text is None else text
+        if not isinstance(text, str):
+            raise PredictionError("bad_text", f"text must be a string, got {type(text).__name__}")
+        if len(text) > self.limits.max_text_chars:
+            raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
+                                                   f"{self.limits.max_text_chars:,}")
+        cleaned = clean_transcript(text)
+        vectors, text_mask = self._encode(cleaned)
+        if not cleaned:
+            notes.append("no text: predicted from audio alone (empty text mask)")
+            text_source = "none"
+        elif int(text_mask.sum()) >= self.max_length:
+            notes.append(f"text cut to the model's {self.max_length} tokens")
+        info = {"duration_s": round(used, 3), "audio_seconds": round(seconds, 3), "truncated": used < seconds,
+                "sample_rate": rate, "channels": channels, "text": cleaned, "text_source": text_source,
+                "audio_only": not cleaned, "notes": notes}
+        return Prepared(audio_input, audio_mask, vectors, text_mask, info)
+
+    def _samples(self, audio: bytes | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, int]:
+        if isinstance(audio, np.ndarray):
+            if sample_rate is None:
+                raise PredictionError("bad_audio", "an array needs its sample_rate")
+            if audio.ndim not in (1, 2) or audio.size == 0:
+                raise PredictionError("empty_wav" if audio.size == 0 else "bad_audio",
+                                      f"expected samples shaped [n] or [n, channels], got {audio.shape}")
+            return audio.astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1]
+        if not isinstance(audio, (bytes, bytearray, memoryview)):
+            raise PredictionError("bad_audio", f"audio must be a path, bytes or an array, got {type(audio).__name__}")
+        data = bytes(audio)
+        if not data:
+            raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
+        try:
+            header = probe(data)
+        except AudioError as error:
+            raise PredictionError("unreadable_wav", str(error)) from None
+        if header.frames == 0:
+            raise PredictionError("empty_wav", "the audio file holds no samples")
+        if self.limits.max_seconds is not None and header.seconds > self.limits.max_seconds:
+            # Refused from the header, before decoding minutes of audio.
+            raise PredictionError("too_long", f"audio is {header.seconds:.1f} s long; the limit is "
+                                              f"{self.limits.max_seconds:g} s")
+        try:
+            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
+            raise PredictionError("unreadable_wav", f"the audio cannot be decoded ({error})") from None
+        if samples.shape[0] == 0:
+            raise PredictionError("empty_wav", "the audio file holds no samples (truncated?)")
+        return samples, int(rate), int(samples.shape[1])
+
+    def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        vectors, mask = self.text_encoder.encode([text])
+        if isinstance(self.text_encoder, TrainableTokens):
+            return vectors[0], mask[0]
+        return stored_tokens(vectors[0]).astype(np.float32) * mask[0, :, None], mask[0]
+
+    # -- model ------------------------------------------------------------------------------------
+
+    def run(self, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
+        """One batch through the engine; the results in input order."""
+        inputs = {name: np.stack([getattr(p, name) for p in prepared]) for name in INPUTS}
+        if isinstance(self.engine, TorchEngine):
+            # Everything past the longest clip and text is padding: cut it (outputs do not change).
+            frames = trimmed_length(int(inputs["audio_mask"].sum(axis=1).max()), inputs["audio_mask"].shape[1])
+            tokens = trimmed_length(int(inputs["text_mask"].sum(axis=1).max()), inputs["text_mask"].shape[1])
+            inputs["audio"], inputs["audio_mask"] = inputs["audio"][:, :, :frames], inputs["audio_mask"][:, :frames]
+            inputs["text"], inputs["text_mask"] = inputs["text"][:, :tokens], inputs["text_mask"][:, :tokens]
+        outputs = self.engine(inputs)
+        results = []
+        for row, item in enumerate(prepared):
+            probabilities = outputs["probabilities"][row]
+            results.append({
+                "label": self.classes[int(np.argmax(probabilities))],
+                "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probabilities)},
+                "arousal": self._rating("arousal", outputs, row),
+                "valence": self._rating("valence", outputs, row),
+                **item.info, "engine": self.engine.name,
+            })
+        return results
+
+    def _rating(self, name: str, outputs: dict[str, np.ndarray], row: int) -> float | None:
+        return round(float(outputs[name][row]), 4) if self.bundle.regressors.get(name, False) else None
+
+    def predict(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
+                sample_rate: int | None = None) -> dict[str, Any]:
+        """Predict one recording (a path, wav bytes, or samples with their ``sample_rate``).
+
+        Without ``text``, a ``.txt`` beside a wav path is used; with neither, the model runs on the
+        audio alone and the result says so.  Raises :class:`PredictionError` for unusable input.
+        """
+        return self.run([self.prepare(audio, text, sample_rate)])[0]
+
+    def predict_many(self, inputs: Iterable[tuple[Any, str | None]], batch_size: int = 16,
+                     progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+        """Predict ``(audio, text)`` pairs in batches.  An input that fails gets a result with
+        ``error`` (and no label) and the others go on; ``progress(n)`` is called as inputs finish."""
+        results: list[dict[str, Any] | None] = []
+        pending: list[tuple[int, Prepared]] = []
+
+        def flush() -> None:
+            for (index, _), result in zip(pending, self.run([p for _, p in pending])):
+                results[index] = result
+            if progress:
+                progress(len(pending))
+            pending.clear()
+
+        for audio, text in inputs:
+            results.append(None)
+            try:
+                pending.append((len(results) - 1, self.prepare(audio, text)))
+            except PredictionError as error:
+                results[-1] = {"error": str(error), "error_kind": error.kind}
+                if progress:
+                    progress(1)
+            if len(pending) >= batch_size:
+                flush()
+        if pending:
+            flush()
+        return [r for r in results if r is not None]
+

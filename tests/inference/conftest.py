@@ -1,0 +1,28 @@
+"""One small trained bundle shared by the inference and serving tests (training it is the slow part)."""
+
+import pytest
+
+from tests.conftest import needs_espeak
+from vamer.data.demo import generate_demo
+from vamer.data.readers import load
+from vamer.experiment import run_experiment
+from vamer.models.presets import load_preset
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """(demo corpus folder, `vamer run` folder) of the tiny preset on a 4-session demo."""
+    if needs_espeak.args[0]:
+        pytest.skip(needs_espeak.kwargs["reason"])
+    root = tmp_path_factory.mktemp("trained")
+    demo = root / "demo"
+    generate_demo(demo, sessions=4, segments_per_session=12, seed=11, progress=False)
+    run = root / "run"
+    run_experiment(load(demo), run, load_preset("tiny"), cv="session:2", ablations=False, cache=root / "cache",
+                   progress=False)
+    return demo, run
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(trained):
+    return trained[1] / "bundle"

@@ -1,0 +1,139 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+
+import vamer
+from tests.builders import write_wav
+from vamer.data.readers import load
+from vamer.errors import VamerError
+from vamer.features.audio import to_model_input
+from vamer.features.store import FeatureStore
+from vamer.inference.predictor import Limits, PredictionError, Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(bundle_dir):
+    return Predictor.from_bundle(bundle_dir)
+
+
+def demo_wavs(trained, count=3):
+    return sorted((trained[0] / "wav").rglob("*.wav"))[:count]
+
+
+def test_a_prediction_has_label_probabilities_ratings_and_what_was_used(predictor, trained):
+    wav = demo_wavs(trained, 1)[0]
+    result = predictor.predict(wav)
+    assert result["label"] in predictor.classes
+    assert set(result["probabilities"]) == set(predictor.classes)
+    assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
+    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+    assert isinstance(result["arousal"], float) and isinstance(result["valence"], float)
+    assert result["text_source"] == "file" and result["text"] and not result["audio_only"]  # the .txt beside it
+    assert result["duration_s"] == pytest.approx(soundfile.info(str(wav)).duration, abs=1e-3)
+    assert result["engine"] == "torch" and result["truncated"] is False
+
+
+def test_audio_as_path_bytes_or_array_gives_the_same_prediction(predictor, trained):
+    wav = demo_wavs(trained, 1)[0]
+    samples, rate = soundfile.read(str(wav), dtype="float32")
+    by_path = predictor.predict(wav, text="오늘 정말 좋았어")
+    by_bytes = predictor.predict(wav.read_bytes(), text="오늘 정말 좋았어")
+    by_array = predictor.predict(samples, text="오늘 정말 좋았어", sample_rate=rate)
+    assert by_path["probabilities"] == by_bytes["probabilities"]
+    for c in predictor.classes:
+        assert by_array["probabilities"][c] == pytest.approx(by_path["probabilities"][c], abs=1e-4)
+    assert by_path["text_source"] == "argument"
+
+
+def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, trained):
+    wav = tmp_path / "alone.wav"
+    shutil.copy(demo_wavs(trained, 1)[0], wav)  # no .txt beside this copy
+    result = predictor.predict(wav)
+    assert result["audio_only"] is True and result["text_source"] == "none"
+    assert any("audio alone" in note for note in result["notes"])
+    assert predictor.predict(wav, text="")["audio_only"] is True
+
+
+def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_path):
+    result = load(trained[0], read_bio=False)
+    table = result.utterances.head(4)
+    store = FeatureStore.build(table, result.classes, predictor.bundle.preset.audio_features,
+                               predictor.bundle.preset.text, tmp_path / "cache", progress=False)
+    for row in store.table.itertuples():
+        prepared = predictor.prepare(row.audio_path, row.text)
+        audio, mask = to_model_input(store.mels[row.utt_id].astype(np.float32), store.audio_config.max_frames)
+        assert np.array_equal(prepared.audio, audio) and np.array_equal(prepared.audio_mask, mask)
+        text, text_mask = store.text_tokens(row.text)
+        assert np.array_equal(prepared.text, text) and np.array_equal(prepared.text_mask, text_mask)
+
+
+def test_many_inputs_are_batched_and_a_bad_one_does_not_stop_the_rest(predictor, trained, tmp_path):
+    wavs = demo_wavs(trained, 5)
+    write_wav(tmp_path / "corrupt.wav", "corrupt")
+    inputs = [(w, None) for w in wavs[:2]] + [(tmp_path / "corrupt.wav", None)] + [(w, None) for w in wavs[2:]]
+    results = predictor.predict_many(inputs, batch_size=2)
+    assert len(results) == 6 and results[2]["error_kind"] == "unreadable_wav"
+    single = [predictor.predict(w) for w in wavs]
+    for batched, alone in zip(results[:2] + results[3:], single):
+        for c in predictor.classes:  # batching pads other rows; the masks keep outputs equal
+            assert batched["probabilities"][c] == pytest.approx(alone["probabilities"][c], abs=1e-5)
+
+
+@pytest.mark.parametrize("kind, make, message", [
+    ("unreadable_wav", lambda p: p.write_bytes(b"%PDF-1.4 not audio at all"), "not a readable audio file"),
+    ("unreadable_wav", lambda p: write_wav(p, "truncated"), "not a readable audio file"),
+    ("empty_wav", lambda p: p.write_bytes(b""), "0 bytes"),
+    ("empty_wav", lambda p: write_wav(p, "empty"), "no samples"),
+    ("too_long", lambda p: write_wav(p, seconds=600), "600.0 s long; the limit is 60 s"),
+    ("sample_rate", lambda p: write_wav(p, seconds=1, rate=8_000), "8000 Hz is below 16000 Hz"),
+    ("silent", lambda p: soundfile.write(str(p), np.zeros(16_000), 16_000), "silent"),
+])
+def test_bad_audio_gets_a_clear_error(predictor, tmp_path, kind, make, message):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(PredictionError) as error:
+        predictor.predict(path)
+    assert error.value.kind == kind and message in str(error.value)
+
+
+def test_other_rates_and_stereo_are_converted_and_reported(predictor, tmp_path):
+    write_wav(tmp_path / "stereo.wav", seconds=1.0, rate=44_100, channels=2)
+    result = predictor.predict(tmp_path / "stereo.wav")
+    assert result["sample_rate"] == 44_100 and result["channels"] == 2
+    assert any("resampled from 44100 Hz" in n for n in result["notes"])
+    assert any("2 channels averaged" in n for n in result["notes"])
+
+
+def test_long_text_is_refused_and_limits_are_configurable(bundle_dir, predictor, trained):
+    wav = demo_wavs(trained, 1)[0]
+    with pytest.raises(PredictionError, match="10,000 characters; the limit is 2,000"):
+        predictor.predict(wav, text="가" * 10_000)
+    roomy = Predictor.from_bundle(bundle_dir, limits=Limits(max_text_chars=20_000))
+    result = roomy.predict(wav, text="가나 " * 3_000)
+    assert any("cut to the model's" in note for note in result["notes"])
+
+
+def test_a_bundle_from_another_version_or_with_a_missing_file_is_refused(bundle_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(bundle_dir, other)
+    manifest = json.loads((other / "bundle.json").read_text())
+    manifest["vamer_version"] = "0.0.9"
+    (other / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(VamerError, match=f"written by vamer 0.0.9; this is vamer {vamer.__version__}"):
+        Predictor.from_bundle(other)
+    (other / "bundle.json").write_text((bundle_dir / "bundle.json").read_text())
+    (other / "valence.safetensors").unlink()
+    with pytest.raises(VamerError, match="missing valence.safetensors"):
+        Predictor.from_bundle(other)
+    (other / "valence.safetensors").write_bytes(b"garbage")
+    with pytest.raises(VamerError, match="valence.safetensors is not readable safetensors"):
+        Predictor.from_bundle(other)
+    with pytest.raises(VamerError, match="not a folder"):
+        Predictor.from_bundle(tmp_path / "nowhere")
+
+
+def test_the_top_level_name_is_the_predictor():
+    assert vamer.Predictor is Predictor
