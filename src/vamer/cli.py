@@ -438,11 +438,12 @@ def predict_command(
     else:
         table = Table("input", "label", "p", "arousal", "valence", "notes / error")
         for row in frame.to_dict("records"):
+            name = Path(row["input"]).name or row["input"]  # the file name; --out keeps whole paths
             if row["error"]:
-                table.add_row(row["input"], "-", "-", "-", "-", f"[red]{row['error']}[/red]")
+                table.add_row(name, "-", "-", "-", "-", f"[red]{row['error']}[/red]")
                 continue
             rating = lambda v: "-" if v is None or v != v else f"{v:.2f}"  # noqa: E731 - NaN-safe
-            table.add_row(row["input"], row["label"], f"{row['p_' + row['label']]:.2f}", rating(row["arousal"]),
+            table.add_row(name, row["label"], f"{row['p_' + row['label']]:.2f}", rating(row["arousal"]),
                           rating(row["valence"]), row["notes"])
         Console().print(table)
     if failed:

@@ -1,0 +1,45 @@
+"""A real uvicorn server on loopback, in a thread, serving the shared tiny bundle."""
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from tests.inference.conftest import bundle_dir, trained  # noqa: F401 - shared session fixtures
+from vamer.inference.predictor import Predictor
+from vamer.serving.app import ServiceLimits, create_app
+
+UPLOAD_LIMIT = 20 * 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(bundle_dir):  # noqa: F811
+    """Base URL of a running service; stopped after the session."""
+    port = free_port()
+    app = create_app(Predictor.from_bundle(bundle_dir), ServiceLimits(max_upload_bytes=UPLOAD_LIMIT))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        raise RuntimeError("the service did not start")
+    yield url
+    instance.should_exit = True
+    thread.join(timeout=10)
