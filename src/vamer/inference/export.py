@@ -10,9 +10,11 @@ from another bundle.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +73,12 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
     fastpath = torch.backends.mha.get_fastpath_enabled()
     # The fused attention kernel has no ONNX translation; the plain path computes the same.
     torch.backends.mha.set_fastpath_enabled(False)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as scratch:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as scratch, _quiet():
         raw = Path(scratch) / "graph.onnx"
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(graph, inputs, str(raw), input_names=list(INPUTS), output_names=list(OUTPUTS),
-                                  dynamic_shapes={name: {0: batch} for name in INPUTS}, opset_version=OPSET,
-                                  dynamo=True, verbose=False)
+            torch.onnx.export(graph, inputs, str(raw), input_names=list(INPUTS), output_names=list(OUTPUTS),
+                              dynamic_shapes={name: {0: batch} for name in INPUTS}, opset_version=OPSET,
+                              dynamo=True, verbose=False)
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
         model = onnx.load(str(raw))  # pulls in external weight data, if the exporter split it out
@@ -106,6 +106,23 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
         os.replace(final, out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
+
+
+@contextmanager
+def _quiet():
+    """The exporter and the quantiser log internals (skipped torchvision ops, shape inference
+    notes) that say nothing about the user's model; keep them out of the user's terminal."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir", "")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _parity(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], session) -> float:

@@ -95,11 +95,12 @@ def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, voc
     return {"arousal": arousal, "valence": valence, "fusion": fusion}
 
 
-def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512) -> dict[str, Any]:
-    """Forward FLOPs of one full-length utterance (all frames and tokens valid), per model, counted
-    by PyTorch's FlopCounterMode (matmuls and convolutions)."""
+def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512, frames: int | None = None,
+                        tokens: int | None = None) -> dict[str, Any]:
+    """Forward FLOPs of one utterance per model, counted by PyTorch's FlopCounterMode (matmuls and
+    convolutions): full length by default (all frames and tokens valid), or ``frames`` x ``tokens``."""
     models = build_models(preset, n_classes, text_dim)
-    frames, length = preset.audio_features.max_frames, preset.text.max_length
+    frames, length = frames or preset.audio_features.max_frames, tokens or preset.text.max_length
     audio = torch.randn(1, 2, frames, preset.audio_features.n_mels)
     audio_mask = torch.ones(1, frames, dtype=torch.bool)
     text = torch.randn(1, length, text_dim)

@@ -1,0 +1,141 @@
+"""Benchmark: prediction latency and throughput of a bundle: torch fp32, ONNX fp32 and ONNX int8.
+
+(torch's own int8 path, ``torch.ao.quantization.quantize_dynamic``, is deprecated in torch 2.13 and
+fails on the Transformer layers' attention projections, so int8 is measured through onnxruntime.)
+
+    .venv/bin/python bench/predict.py [--run build/demo-run/run] [--corpus build/demo-corpus]
+                                      [--seconds 5] [--repeats 200] [--batch 32]
+
+Prints, on this machine:
+- the fp32 matmul peak (best of square matmuls through torch, all threads), the yardstick;
+- single-utterance latency of a warm clip of ``--seconds`` (p50/p95): end to end (``predict``:
+  decode, mel, text encoding, model) and the model alone;
+- batch throughput (utterances/s) and the share of the matmul peak it reaches, from the FLOPs the
+  engine really computes per utterance (torch trims padding, the ONNX graph runs full length);
+- accuracy of each engine on the demo run's fold-0 test split (the bundle's own test split), and
+  its agreement with torch fp32: what int8 costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+
+from vamer.data.readers import load
+from vamer.inference.bundle import read_bundle
+from vamer.inference.export import export_onnx
+from vamer.inference.predictor import Predictor
+from vamer.models.presets import flops_per_utterance
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    """Best fp32 GFLOP/s of a square matmul on all of torch's threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def percentiles(seconds: list[float]) -> str:
+    ms = np.array(seconds) * 1e3
+    return f"p50 {np.percentile(ms, 50):6.1f} ms  p95 {np.percentile(ms, 95):6.1f} ms"
+
+
+def clip(corpus: Path, seconds: float, out: Path) -> tuple[Path, str]:
+    """A clip of exactly ``seconds`` made of consecutive demo utterances (speech, not noise)."""
+    table = load(corpus, read_bio=False).utterances
+    pieces, total = [], 0
+    for path in table["audio_path"]:
+        samples, rate = soundfile.read(path, dtype="float32")
+        pieces.append(samples)
+        total += len(samples)
+        if total >= seconds * rate:
+            break
+    soundfile.write(str(out), np.concatenate(pieces)[: int(seconds * rate)], rate)
+    return out, str(table["text"].iloc[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, default=Path("build/demo-run/run"))
+    parser.add_argument("--corpus", type=Path, default=Path("build/demo-corpus"))
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    bundle_dir = args.run / "bundle"
+    bundle = read_bundle(bundle_dir)
+    peak = matmul_peak()
+    print(f"torch threads {torch.get_num_threads()}; fp32 matmul peak {peak:.1f} GFLOP/s; preset "
+          f"{bundle.preset.name}")
+
+    scratch = Path(tempfile.mkdtemp(prefix="vamer-bench-"))
+    export_onnx(bundle, scratch / "fp32.onnx")
+    export_onnx(bundle, scratch / "int8.onnx", int8=True)
+    engines = {
+        "torch fp32": Predictor(bundle),
+        "onnx fp32": Predictor(bundle, "onnx", scratch / "fp32.onnx"),
+        "onnx int8": Predictor(bundle, "onnx", scratch / "int8.onnx"),
+    }
+    wav, text = clip(args.corpus, args.seconds, scratch / "clip.wav")
+    prepared = engines["torch fp32"].prepare(wav, text)
+    frames, tokens = int(prepared.audio_mask.sum()), int(prepared.text_mask.sum())
+    print(f"clip: {args.seconds:g} s ({frames} frames, {tokens} tokens); {args.repeats} repeats after warm-up\n")
+
+    full = flops_per_utterance(bundle.preset, len(bundle.classes), bundle.text_dim or 512)
+    trimmed_frames = -(-frames // 8) * 8
+    trimmed = flops_per_utterance(bundle.preset, len(bundle.classes), bundle.text_dim or 512,
+                                  frames=trimmed_frames, tokens=-(-tokens // 8) * 8)
+
+    def total(counts):
+        return counts["fusion"] + counts["arousal"] + counts["valence"]
+
+    print(f"{'engine':<11} {'end to end (predict)':<30} {'model only':<30} {'batch utt/s':>11} "
+          f"{'GFLOP/utt':>9} {'% of peak':>9}")
+    for name, predictor in engines.items():
+        for _ in range(10):
+            predictor.predict(wav, text)
+        end_to_end = [_timed(lambda: predictor.predict(wav, text)) for _ in range(args.repeats)]
+        model = [_timed(lambda: predictor.run([prepared])) for _ in range(args.repeats)]
+        batch = [prepared] * args.batch
+        predictor.run(batch)
+        batch_seconds = statistics.median(_timed(lambda: predictor.run(batch)) for _ in range(10))
+        rate = args.batch / batch_seconds
+        flops = total(full if "onnx" in name else trimmed)
+        print(f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "
+              f"{flops / 1e9:9.3f} {100 * rate * flops / 1e9 / peak:8.1f}%")
+
+    predictions = pd.read_csv(args.run / "predictions.csv")
+    test = predictions[(predictions["variant"] == "fusion") & (predictions["fold"] == 0) & (predictions["seed"] == 0)]
+    table = load(args.corpus, read_bio=False).utterances.set_index("utt_id").loc[test["utt_id"]]
+    truth = list(test["true"])
+    print(f"\ndemo fold-0 test split ({len(test)} utterances, the bundle's own test split):")
+    reference = None
+    for name, predictor in engines.items():
+        results = predictor.predict_many(zip(table["audio_path"], table["text"]), batch_size=args.batch)
+        labels = [r.get("label", "") for r in results]
+        reference = reference or labels
+        agreement = np.mean([a == b for a, b in zip(labels, reference)])
+        print(f"  {name:<11} macro F1 {f1_score(truth, labels, average='macro', labels=bundle.classes, zero_division=0):.3f}"
+              f"  accuracy {accuracy_score(truth, labels):.3f}  same label as torch fp32 {100 * agreement:.1f}%")
+    print(f"\nrun's own fold-0 numbers (from training): macro F1 "
+          f"{f1_score(truth, list(test['pred']), average='macro', labels=bundle.classes, zero_division=0):.3f}")
+
+
+if __name__ == "__main__":
+    main()
