@@ -97,3 +97,12 @@ def test_concurrent_requests_all_succeed_and_health_answers_meanwhile(server, tr
 def test_a_float_wav_is_accepted(server, tmp_path):
     soundfile.write(str(tmp_path / "f.wav"), 0.2 * np.sin(np.arange(16_000) / 5), 16_000, subtype="FLOAT")
     assert post(server, (tmp_path / "f.wav").read_bytes()).status_code == 200
+
+
+def test_serve_refuses_a_bad_bundle_before_listening(tmp_path):
+    from typer.testing import CliRunner
+
+    from vamer.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--bundle", str(tmp_path)])
+    assert result.exit_code == 2 and "missing bundle.json" in result.output

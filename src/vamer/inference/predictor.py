@@ -1,10 +1,11 @@
 """Predict emotions of new recordings with a bundle written by ``vamer run``.
 
->>> from vamer import Predictor                                          # doctest: +SKIP
->>> predictor = Predictor.from_bundle("build/demo-run/run/bundle")       # doctest: +SKIP
->>> result = predictor.predict("clip.wav", text="아 친구들도?")            # doctest: +SKIP
->>> result["label"], result["probabilities"]["neutral"]                 # doctest: +SKIP
-('neutral', 0.71)
+Usage (the tests run this on a bundle they train; see tests/inference)::
+
+    from vamer import Predictor
+    predictor = Predictor.from_bundle("build/demo-run/run/bundle")
+    result = predictor.predict("clip.wav", text="아 친구들도?")
+    result["label"], result["probabilities"]["neutral"]      # ('neutral', 0.71)
 
 Everything that turns a recording into model inputs comes from the bundle (audio feature settings,
 text encoder, maximum lengths) and runs through the same functions training used
