@@ -130,6 +130,7 @@ class TextFeatureConfig(BaseModel):
 
     encoder: str = Field("use", description="use | hf:<folder or hub id> | trainable")
     max_length: int = Field(64, ge=2)
+    sentence_token: bool = Field(False, description="use only: put USE's sentence vector first in the sequence")
 
 
 class AugmentConfig(BaseModel):

@@ -31,6 +31,16 @@ def test_use_shapes_masks_empty_and_truncation(use):
     assert (use.sentence_vectors(["", SENTENCES[1]])[0] == 0).all()
 
 
+def test_the_sentence_token_is_the_package_sentence_vector_followed_by_the_tokens(use):
+    with_sentence = UseEncoder(max_length=64, sentence_token=True)
+    vectors, mask = with_sentence.encode([SENTENCES[0], ""])
+    plain, plain_mask = use.encode([SENTENCES[0]])
+    np.testing.assert_allclose(vectors[0, 0], use.sentence_vectors([SENTENCES[0]])[0], atol=1e-5)
+    n = int(plain_mask[0].sum())
+    assert mask[0].sum() == n + 1 and np.array_equal(vectors[0, 1 : n + 1], plain[0, :n])
+    assert not mask[1].any() and with_sentence.identity != use.identity
+
+
 def tiny_bert(folder):
     from transformers import BertConfig, BertModel, BertTokenizer
 

@@ -89,7 +89,7 @@ class FeatureStore:
         cache = FeatureCache(cache_dir or default_cache_dir())
         audio = extract_audio(table, audio_config, cache.root, jobs=jobs, progress=progress)
         kept = table[table["utt_id"].isin(audio.mels)].reset_index(drop=True)
-        encoder = make_text_encoder(text_config.encoder, text_config.max_length)
+        encoder = make_text_encoder(text_config.encoder, text_config.max_length, text_config.sentence_token)
         store = cls(kept, audio.mels, audio.skipped, list(classes), audio_config, text_config, encoder, cache,
                     {"audio": audio.stats})
         if not isinstance(encoder, TrainableTokens):

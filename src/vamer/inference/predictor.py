@@ -115,7 +115,8 @@ class Predictor:
         self.audio_config = bundle.preset.audio_features
         self.max_length = bundle.preset.text.max_length
         self.limits = limits or Limits()
-        self.text_encoder = make_text_encoder(bundle.preset.text.encoder, self.max_length)
+        text = bundle.preset.text
+        self.text_encoder = make_text_encoder(text.encoder, self.max_length, text.sentence_token)
         if isinstance(self.text_encoder, TrainableTokens):
             self.text_encoder.vocabulary = dict(bundle.vocabulary or {})
         if engine == "torch":
