@@ -38,7 +38,11 @@ demo: setup
 	$(BIN)/vamer analyze $(DEMO_DIR) --out $(DEMO_OUT)/analysis --force
 	$(BIN)/vamer baseline $(DEMO_DIR) --cv speaker:5 --out $(DEMO_OUT)/baseline --cache build/cache --force
 	$(BIN)/vamer run $(DEMO_DIR) --out $(DEMO_OUT)/run --preset cpu --cv session:5 --cache build/cache --force
+	$(BIN)/vamer export --bundle $(DEMO_OUT)/run/bundle --onnx $(DEMO_OUT)/run/bundle/model.onnx --force
+	$(BIN)/vamer predict --bundle $(DEMO_OUT)/run/bundle $(DEMO_DIR)/wav/Session01 --out $(DEMO_OUT)/predict-session01.csv --force
 	@echo "reports: $(DEMO_OUT)/analysis/report.md, $(DEMO_OUT)/baseline/summary.md, $(DEMO_OUT)/run/report.md"
+	@echo "bundle: $(DEMO_OUT)/run/bundle (ONNX: model.onnx); predictions of Session01: $(DEMO_OUT)/predict-session01.csv"
+	@echo "serve it: $(BIN)/vamer serve --bundle $(DEMO_OUT)/run/bundle   (then open http://127.0.0.1:8000/)"
 
 test: setup
 	$(BIN)/python -m pytest -q

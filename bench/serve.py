@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/serve.py [--bundle build/demo-run/run/bundle] [--corpus build/demo-corpus]
                                     [--clients 50] [--requests 20] [--time-limit 600] [--engine torch]
+                                    [--concurrency 2]
 
 Starts the real server as its own process (uvicorn, as a user would), waits for /health, then
 runs ``--clients`` concurrent clients that each send ``--requests`` POST /predict requests (a demo
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--time-limit", type=float, default=600.0)
     parser.add_argument("--engine", default="torch")
+    parser.add_argument("--concurrency", type=int, default=2, help="the server's --concurrency")
     args = parser.parse_args()
 
     table = load(args.corpus, read_bio=False).utterances
@@ -82,7 +84,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     vamer = str(Path(sys.executable).with_name("vamer"))
     server = subprocess.Popen([vamer, "serve", "--bundle", str(args.bundle), "--port", str(port),
-                               "--engine", args.engine], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               "--engine", args.engine, "--concurrency", str(args.concurrency)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -96,7 +98,7 @@ def main() -> None:
         else:
             sys.exit("server did not answer /health within 120 s")
         mean_seconds = float(np.mean(table["duration_s"]))
-        print(f"server up ({args.engine}); {args.clients} clients x {args.requests} requests, demo clips "
+        print(f"server up ({args.engine}, concurrency {args.concurrency}); {args.clients} clients x {args.requests} requests, demo clips "
               f"averaging {mean_seconds:.1f} s, time limit {args.time_limit:g} s")
         latencies, errors, elapsed = asyncio.run(load_test(url, work, args.time_limit))
     finally:

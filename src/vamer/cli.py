@@ -478,7 +478,8 @@ def serve_command(
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.001, help="Larger uploads get 413."),
     max_seconds: float = MAX_SECONDS,
     max_text_chars: int = typer.Option(2000, "--max-text-chars", min=1),
-    concurrency: int = typer.Option(2, "--concurrency", min=1, help="Predictions running at once."),
+    concurrency: int = typer.Option(2, "--concurrency", min=1, help="Predictions running at once (each on "
+                                                                     "cores / concurrency threads)."),
 ) -> None:
     """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
     import uvicorn
@@ -486,8 +487,10 @@ def serve_command(
     from vamer.inference.predictor import Limits, Predictor
     from vamer.serving.app import ServiceLimits, create_app
 
+    # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
+    threads = max(1, (os.cpu_count() or 1) // concurrency)
     predictor = Predictor.from_bundle(bundle, engine.value, onnx,
-                                      Limits(max_seconds=max_seconds, max_text_chars=max_text_chars))
+                                      Limits(max_seconds=max_seconds, max_text_chars=max_text_chars), threads)
     service = create_app(predictor, ServiceLimits(int(max_upload_mb * 1024 * 1024), concurrency))
     typer.echo(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)")
     uvicorn.run(service, host=host, port=port, log_level="info")

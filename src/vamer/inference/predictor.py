@@ -43,6 +43,7 @@ from vamer.errors import VamerError
 from vamer.features.audio import AudioError, log_mel, mono_at, probe, stored_mel, to_model_input
 from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
 from vamer.inference.bundle import Bundle, read_bundle
+from vamer.inference.export import check_onnx, onnx_session
 from vamer.inference.graph import INPUTS, OUTPUTS, build_graph
 from vamer.training.data import trimmed_length
 
@@ -80,7 +81,9 @@ class Prepared:
 class TorchEngine:
     name = "torch"
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: PyTorch has one intra-op setting
         self.graph = build_graph(bundle)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -95,8 +98,6 @@ class OnnxEngine:
     name = "onnx"
 
     def __init__(self, bundle: Bundle, path: str | Path, threads: int | None = None) -> None:
-        from vamer.inference.export import check_onnx, onnx_session
-
         self.session = onnx_session(path, threads)
         check_onnx(self.session, bundle, path)
 
@@ -109,7 +110,7 @@ class Predictor:
     """A loaded bundle: ``predict`` one recording, ``predict_many`` a list (batched)."""
 
     def __init__(self, bundle: Bundle, engine: str = "torch", onnx_path: str | Path | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, threads: int | None = None) -> None:
         self.bundle = bundle
         self.classes = bundle.classes
         self.audio_config = bundle.preset.audio_features
@@ -120,20 +121,23 @@ class Predictor:
         if isinstance(self.text_encoder, TrainableTokens):
             self.text_encoder.vocabulary = dict(bundle.vocabulary or {})
         if engine == "torch":
-            self.engine: TorchEngine | OnnxEngine = TorchEngine(bundle)
+            self.engine: TorchEngine | OnnxEngine = TorchEngine(bundle, threads)
         elif engine == "onnx":
             path = Path(onnx_path) if onnx_path else bundle.folder / "model.onnx"
             if not path.is_file():
                 raise VamerError(f"no ONNX model at {path}: run `vamer export --bundle {bundle.folder} --onnx {path}`")
-            self.engine = OnnxEngine(bundle, path)
+            self.engine = OnnxEngine(bundle, path, threads)
         else:
             raise VamerError(f"unknown engine {engine!r}: use torch or onnx")
 
     @classmethod
     def from_bundle(cls, path: str | Path, engine: str = "torch", onnx_path: str | Path | None = None,
-                    limits: Limits | None = None) -> "Predictor":
-        """Open and check a bundle folder (version, files, settings), then build the engine."""
-        return cls(read_bundle(path), engine, onnx_path, limits)
+                    limits: Limits | None = None, threads: int | None = None) -> "Predictor":
+        """Open and check a bundle folder (version, files, settings), then build the engine.
+
+        ``threads``: intra-op threads of the model (default: all cores).  A service running N
+        predictions at once should give each cores / N, or the threads fight for the cores."""
+        return cls(read_bundle(path), engine, onnx_path, limits, threads)
 
     # -- inputs ---------------------------------------------------------------------------------
 
