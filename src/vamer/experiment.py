@@ -129,11 +129,17 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     rows += [_summary_row(f"classic baseline ({name})", numbers) for name, numbers in metrics["baseline"].items()]
     rows.append(_summary_row("always majority", metrics["majority"]))
     lines += ["## Results (mean ± std over folds x seeds)", "", pd.DataFrame(rows).to_markdown(index=False), ""]
-    best_classic = max(metrics["baseline"].values(), key=lambda n: n["macro_f1"]["mean"])["macro_f1"]["mean"]
-    ours = metrics["macro_f1"]["mean"]
+    classic = max(metrics["baseline"].values(), key=lambda n: n["macro_f1"]["mean"])["macro_f1"]
+    best_classic, ours = classic["mean"], metrics["macro_f1"]["mean"]
     verdict = "beats" if ours > best_classic and ours > metrics["majority"]["macro_f1"]["mean"] else "does NOT beat"
     lines += [f"The fused model's macro F1 ({ours:.3f}) {verdict} both the best classic baseline "
-              f"({best_classic:.3f}) and always-majority ({metrics['majority']['macro_f1']['mean']:.3f}).", ""]
+              f"({best_classic:.3f}) and always-majority ({metrics['majority']['macro_f1']['mean']:.3f})."]
+    spread = max(metrics["macro_f1"]["std"], classic["std"])
+    if abs(ours - best_classic) < spread:
+        lines += [f"The gap to the classic baseline ({ours - best_classic:+.3f}) is smaller than the spread over "
+                  f"folds x seeds (± {spread:.3f}), so this run cannot tell the two apart; more seeds "
+                  f"(`--seeds 3`) or more data narrow it."]
+    lines += [""]
     per_class = [{"class": c, **{k: mean_std(v) for k, v in metrics["per_class"][c].items()}}
                  for c in classes]
     lines += ["## Per class (fusion)", "", pd.DataFrame(per_class).to_markdown(index=False), "",
