@@ -138,6 +138,9 @@ def onnx_session(path: str | Path, threads: int | None = None):
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    # Idle worker threads would otherwise spin after each run and slow the preprocessing of the
+    # next request, which shares the same cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
