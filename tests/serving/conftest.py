@@ -1,5 +1,7 @@
-"""A real uvicorn server on loopback, in a thread, serving the shared tiny bundle."""
+"""A real uvicorn server on loopback, in a thread, serving the shared tiny bundle (or the bundle
+named by VAMER_TEST_BUNDLE, e.g. the one `make demo` writes)."""
 
+import os
 import socket
 import threading
 import time
@@ -25,7 +27,8 @@ def free_port() -> int:
 def server(bundle_dir):  # noqa: F811
     """Base URL of a running service; stopped after the session."""
     port = free_port()
-    app = create_app(Predictor.from_bundle(bundle_dir), ServiceLimits(max_upload_bytes=UPLOAD_LIMIT))
+    bundle = os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir
+    app = create_app(Predictor.from_bundle(bundle), ServiceLimits(max_upload_bytes=UPLOAD_LIMIT))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
