@@ -76,17 +76,23 @@ def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path):
 def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path):
     from vamer.data import load
 
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=7, progress=False)
+    generate_demo(tmp_path / "demo", sessions=5, segments_per_session=8, seed=7, progress=False)
     table = load(tmp_path / "demo", read_bio=False).utterances
     manifest = pd.DataFrame({"audio": table["audio_path"], "text": table["text"], "emotion": table["emotion"],
                              "session": table["session"], "speaker": table["speaker"]})
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(tmp_path / "manifest.csv"), "--out", str(out), "--preset", "tiny",
-                                 "--cv", "session:2", "--no-ablations", "--cache", str(tmp_path / "cache")])
+                                 "--cv", "session:5", "--no-ablations", "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["protocol"]["dataset"] == "manifest"
+    assert metrics["protocol"]["dataset"] == "manifest" and metrics["protocol"]["folds"] == 5
     assert any("arousal pretraining skipped" in note for note in metrics["notes"])
     assert any("valence pretraining skipped" in note for note in metrics["notes"])
     assert len(pd.read_csv(out / "predictions.csv")) == len(manifest)
+    from vamer.inference.predictor import Predictor
+
+    assert json.loads((out / "bundle" / "bundle.json").read_text())["regressors"] == {"arousal": False,
+                                                                                     "valence": False}
+    result = Predictor.from_bundle(out / "bundle").predict(table["audio_path"].iloc[0])
+    assert result["arousal"] is None and result["valence"] is None and result["label"]

@@ -8,6 +8,7 @@
       fusion.safetensors   the fusion classifier (its encoders included)
       vocabulary.json      piece -> id, for the trainable text encoder only
       metrics.json         the run's metrics
+      model.onnx           optional: `vamer export --onnx bundle/model.onnx` (the ONNX engine's default)
 
 ``bundle.json`` also says which regressors were really trained (``regressors``): a dataset without
 ratings trains fusion only, and its bundle then predicts no arousal or valence.
