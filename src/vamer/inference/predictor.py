@@ -148,6 +148,7 @@ class Predictor:
     def prepare(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
                 sample_rate: int | None = None) -> Prepared:
         """Model inputs of one recording; raises :class:`PredictionError` with a clear message."""
+        self._check_text(text)
         text_source = "argument" if text is not None else "none"
         notes: list[str] = []
         if isinstance(audio, (str, Path)):
@@ -157,6 +158,7 @@ class Predictor:
             if text is None and path.with_suffix(".txt").is_file():
                 try:
                     text, text_source = read_transcript(path.with_suffix(".txt")), "file"
+                    self._check_text(text)
                 except (OSError, TranscriptError) as error:
                     notes.append(f"transcript {path.with_suffix('.txt').name} unreadable ({error}); audio only")
             audio = path.read_bytes()
@@ -184,13 +186,7 @@ class Predictor:
         if used < seconds:
             notes.append(f"only the first {used:.1f} s of {seconds:.1f} s are used (the preset reads "
                          f"{self.audio_config.max_frames} frames)")
-        text = "" if text is None else text
-        if not isinstance(text, str):
-            raise PredictionError("bad_text", f"text must be a string, got {type(text).__name__}")
-        if len(text) > self.limits.max_text_chars:
-            raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
-                                                   f"{self.limits.max_text_chars:,}")
-        cleaned = clean_transcript(text)
+        cleaned = clean_transcript(text or "")
         vectors, text_mask = self._encode(cleaned)
         if not cleaned:
             notes.append("no text: predicted from audio alone (empty text mask)")
@@ -201,6 +197,16 @@ class Predictor:
                 "sample_rate": rate, "channels": channels, "text": cleaned, "text_source": text_source,
                 "audio_only": not cleaned, "notes": notes}
         return Prepared(audio_input, audio_mask, vectors, text_mask, info)
+
+    def _check_text(self, text: str | None) -> None:
+        """Refuse unusable text before any audio work is spent on the request."""
+        if text is None:
+            return
+        if not isinstance(text, str):
+            raise PredictionError("bad_text", f"text must be a string, got {type(text).__name__}")
+        if len(text) > self.limits.max_text_chars:
+            raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
+                                                   f"{self.limits.max_text_chars:,}")
 
     def _samples(self, audio: bytes | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, int]:
         if isinstance(audio, np.ndarray):
