@@ -25,15 +25,20 @@ OPTIONAL_COLUMNS = ("text", "arousal", "valence", "speaker", "session", "gender"
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    """A manifest file as a DataFrame whose column names are stripped and lower-cased."""
     try:
         if path.suffix.lower() == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        return pd.read_parquet(path)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        else:
+            frame = pd.read_parquet(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise VamerError(f"{path}: cannot read manifest ({type(error).__name__}: {error})") from None
+    frame.columns = [str(column).strip().lower() for column in frame.columns]
+    return frame
 
 
-def _text(value: object) -> str:
+def cell_text(value: object) -> str:
+    """A manifest cell as stripped text; empty for None, NaN and NA (Parquet's missing values)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return ""
     return str(value).strip()
@@ -43,7 +48,6 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
     if path.suffix.lower() not in MANIFEST_SUFFIXES:
         raise VamerError(f"{path}: a manifest must be .csv or .parquet")
     frame = read_table(path)
-    frame.columns = [str(column).strip().lower() for column in frame.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise VamerError(
@@ -53,7 +57,7 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
     is_csv = path.suffix.lower() == ".csv"
     ledger = RowLedger()
     for position, record in enumerate(frame.to_dict("records")):
-        row = {column: _text(record.get(column)) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+        row = {column: cell_text(record.get(column)) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
         # CSV rows are numbered as a spreadsheet shows them (header = line 1).
         source = f"{path.name}:{position + 2}" if is_csv else f"{path.name}#{position}"
         if not row["audio"]:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from vamer.data.manifest import read_table
+from vamer.data.manifest import cell_text, read_table
 from vamer.errors import VamerError
 from vamer.fileio import refuse_overwrite, write_text_atomic
 from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor
@@ -49,18 +49,15 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
             requests.append(Request(str(path), path, None))
     if manifest is not None:
         frame = read_table(manifest)
-        frame.columns = [str(c).strip().lower() for c in frame.columns]
         if "audio" not in frame.columns:
             raise VamerError(f"{manifest}: a prediction manifest needs an 'audio' column; it has "
                              f"{', '.join(frame.columns) or 'none'}")
         base = manifest.parent.resolve()
         for record in frame.to_dict("records"):
-            audio = Path(str(record["audio"]).strip())
+            audio = Path(cell_text(record["audio"]))
             audio = audio if audio.is_absolute() else base / audio
-            given = record.get("text")
-            given = None if given is None or (isinstance(given, float) and math.isnan(given)) or not str(given).strip() \
-                else str(given)
-            requests.append(Request(str(record.get("utt_id") or record["audio"]), audio, given))
+            name = cell_text(record.get("utt_id")) or cell_text(record["audio"])
+            requests.append(Request(name, audio, cell_text(record.get("text")) or None))
     if text is not None:
         if len(requests) != 1:
             raise VamerError("--text goes with exactly one input; give several texts through a manifest's text column")
