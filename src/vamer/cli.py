@@ -41,6 +41,8 @@ PRESET = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file.
 AUGMENT = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both.")
 CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad).")
 SPLIT_HELP = "session:K | speaker:K | sessions:S1,S2 | random:0.2"
+TRAINING_CV = typer.Option("session:5", "--cv", help=SPLIT_HELP)
+SEEDS = typer.Option(1, "--seeds", min=1, help="Training seeds per fold.")
 
 
 def _fail(message: str, code: int) -> None:
@@ -312,8 +314,8 @@ def run_command(
     path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Run folder: metrics.json, predictions.csv, report.md, bundle/."),
     preset: str = PRESET,
-    cv: str = typer.Option("session:5", "--cv", help=SPLIT_HELP),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
+    cv: str = TRAINING_CV,
+    seeds: int = SEEDS,
     augment: str = AUGMENT,
     class_weighted: Optional[bool] = typer.Option(None, "--class-weighted/--no-class-weighted",
                                                   help="Class-weighted cross-entropy (default: the preset's)."),
@@ -362,8 +364,8 @@ def sweep_command(
     out: Path = typer.Option(..., "--out", help="Sweep folder: sweep.md, sweep.json, confusion matrices, runs."),
     preset: str = PRESET,
     combos: str = typer.Option("6/6,7/6,7/5", "--layers", help="audio/text layer counts, comma-separated."),
-    cv: str = typer.Option("session:5", "--cv", help=SPLIT_HELP),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Training seeds per fold."),
+    cv: str = TRAINING_CV,
+    seeds: int = SEEDS,
     augment: str = AUGMENT,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
