@@ -19,7 +19,7 @@ from vamer.errors import VamerError
 from vamer.evaluation.metrics import classification_metrics
 from vamer.models.presets import Preset, build_models
 from vamer.training.data import VamerDataModule, rated
-from vamer.training.modules import FusionModule, RegressionModule, concordance
+from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage
 
 VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
@@ -79,14 +79,17 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
                                                  target=stage, weights_only=False)
     model.load_state_dict(best.model.state_dict())
     if len(test):
-        loader = VamerDataModule(test, test, batch_size=64).test_dataloader()
-        model.eval()
-        with torch.no_grad():
-            pairs = [(best(batch).numpy(), batch[stage].numpy()) for batch in loader]
-        pred, true = np.concatenate([p for p, _ in pairs]), np.concatenate([t for _, t in pairs])
-        outcome.regression[stage] = {"rmse": float(np.sqrt(np.mean((pred - true) ** 2))),
-                                     "ccc": concordance(pred, true), "n": int(len(true))}
+        # The module's own pooled test metrics (the same code as validation).
+        logged = _tester().test(best, dataloaders=VamerDataModule(test, test, batch_size=64).test_dataloader(),
+                                verbose=False)[0]
+        outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
+                                     "n": len(test)}
     return True
+
+
+def _tester() -> lightning.Trainer:
+    return lightning.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False)
 
 
 def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
@@ -110,8 +113,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
                                              classes=classes, class_weights=weights,
                                              focal_gamma=imbalance.focal_gamma, weights_only=False)
     model.load_state_dict(best.model.state_dict())
-    lightning.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False).test(best, datamodule=datamodule, verbose=False)
+    _tester().test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
     outcome.models[variant] = model
 
