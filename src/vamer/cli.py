@@ -39,7 +39,8 @@ DATASET = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet ma
 CACHE = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer).")
 PRESET = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file.")
 AUGMENT = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both.")
-CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: neutral,happy,surprise,angry,sad).")
+CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: KEMDy's neutral,happy,surprise,angry,sad; "
+                                                 "for a manifest, every label it holds).")
 SPLIT_HELP = "session:K | speaker:K | sessions:S1,S2 | random:0.2"
 TRAINING_CV = typer.Option("session:5", "--cv", help=SPLIT_HELP)
 SEEDS = typer.Option(1, "--seeds", min=1, help="Training seeds per fold.")

@@ -1,9 +1,9 @@
 """Validated settings of a vamer run (pydantic).  Later stages add their own sections.
 
->>> DataConfig().classes
-['neutral', 'happy', 'surprise', 'angry', 'sad']
->>> DataConfig(classes=["Happy", "neutral"]).classes
-['happy', 'neutral']
+>>> DataConfig().classes is None     # the format's default: KEMDy's five, or a manifest's own labels
+True
+>>> DataConfig(classes=["Happy", "neutral", "Boredom"]).classes
+['happy', 'neutral', 'boredom']
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vamer.data.labels import DEFAULT_CLASSES, RAW_EMOTIONS, normalise_label
+from vamer.data.labels import label_key
 from vamer.errors import VamerError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -50,18 +50,21 @@ class DataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    classes: list[str] = list(DEFAULT_CLASSES)
+    classes: list[str] | None = Field(None, description="None: KEMDy's 5 for KEMDy formats, every label a "
+                                                          "manifest holds for a manifest")
     multi_label: MultiLabelPolicy = MultiLabelPolicy.drop
     read_bio: bool = True
 
     @field_validator("classes")
     @classmethod
-    def _known_classes(cls, value: list[str]) -> list[str]:
+    def _known_classes(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
         normalised = []
         for name in value:
-            label = normalise_label(name)
+            label = label_key(name)
             if label is None:
-                raise ValueError(f"unknown emotion {name!r}; known: {', '.join(RAW_EMOTIONS)}")
+                raise ValueError(f"empty class name in {value!r}")
             if label in normalised:
                 raise ValueError(f"emotion {label!r} listed twice")
             normalised.append(label)
@@ -139,7 +142,11 @@ class AugmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = Field("none", pattern="^(none|audio|text|both)$")
-    copies: dict[str, int] = Field(default_factory=lambda: {"surprise": 3, "angry": 3, "sad": 3})
+    copies: dict[str, int] | None = Field(None, description="extra copies per class; None: from the training "
+                                                              "split's counts (see minority_ratio)")
+    minority_ratio: float = Field(0.1, gt=0, le=1, description="a class below this share of the largest class gets "
+                                                             "copies until it reaches it, at most max_copies each")
+    max_copies: int = Field(3, ge=0, description="the method's 3 extra copies per minority utterance")
     text_ratio: float = Field(0.3, gt=0, lt=1)
     mask_min_bins: int = Field(10, ge=1)
     mask_max_bins: int = Field(30, ge=1)

@@ -20,6 +20,7 @@ from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines
 from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
+from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.features.text import TrainableTokens, UseEncoder
@@ -29,8 +30,23 @@ from vamer.models.presets import Preset, flops_per_utterance
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold
 
 MARKER = "metrics.json"
-VARIANT_NAMES = {"fusion": "fusion (pretrained encoders)", "audio_only": "audio only (pretrained)",
-                 "text_only": "text only (pretrained)", "fusion_no_pretraining": "fusion without pretraining"}
+
+
+def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
+    """What a variant is, in words: an encoder is called pretrained only when its stage trained."""
+    pretrained = pretrained or {}
+    audio, text = pretrained.get("arousal", False), pretrained.get("valence", False)
+    if variant == "fusion_no_pretraining":
+        return "fusion without pretraining"
+    if variant == "audio_only":
+        return "audio only" + (" (arousal-pretrained encoder)" if audio else " (encoder trained in fusion)")
+    if variant == "text_only":
+        return "text only" + (" (valence-pretrained encoder)" if text else " (encoder trained in fusion)")
+    if audio and text:
+        return "fusion (pretrained encoders)"
+    if audio or text:
+        return f"fusion ({'audio' if audio else 'text'} encoder pretrained, the other trained in fusion)"
+    return "fusion (no ratings: encoders trained in fusion)"
 
 
 def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
@@ -54,12 +70,16 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     variants = VARIANTS if ablations else ("fusion",)
     # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
-    baselines = run_baselines(store.table, folds, baseline_features(store.table, store.mels, offline), classes)
+    functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
+                                                  progress=progress)
+    baselines = run_baselines(store.table, folds, baseline_features(store.table, store.mels, offline, functionals),
+                              classes)
     with atomic_directory(out, replace=True) as scratch:
         runs: dict[str, list] = {variant: [] for variant in variants}
         regression: list[dict[str, Any]] = []
         predictions: list[dict[str, Any]] = []
-        notes: list[str] = []
+        notes: list[str] = [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline"
+                             for u in unreadable]
         bundle_models = vocabulary = class_counts = pretrained = None
         for seed in range(seeds):
             for fold in folds:
@@ -75,6 +95,10 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                 for variant, rows in outcome.predictions.items():
                     runs[variant].append(classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows],
                                                                 classes))
+                    if variant == "fusion" and runs[variant][-1]["absent_classes"]:
+                        notes.append(f"fold {fold.index}, seed {seed}: no test utterance of "
+                                     f"{', '.join(runs[variant][-1]['absent_classes'])}; left out of that fold's "
+                                     "macro F1 and UA (every model's alike)")
                     predictions.extend({"variant": variant, "fold": fold.index, "seed": seed, **r} for r in rows)
                 if bundle_models is None:
                     bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
@@ -89,9 +113,12 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         fusion_rows = frame[frame["variant"] == "fusion"]
         metrics["pooled_over_folds"] = classification_metrics(list(fusion_rows["true"]), list(fusion_rows["pred"]),
                                                               classes)
-        metrics["ablations"] = {variant: aggregate(runs[variant], classes) for variant in variants}
+        metrics["ablations"] = {variant: aggregate(runs[variant], classes) for variant in variants if runs[variant]}
+        metrics["pretrained"] = pretrained
+        metrics["variant_names"] = {variant: variant_name(variant, pretrained) for variant in metrics["ablations"]}
         metrics["baseline"] = {name: {key: baselines[name][key] for key in (*HEADLINE, "per_class")}
-                               for name in ("audio", "text", "both")}
+                               for name in baselines if name != "majority"}
+        metrics["baseline"]["best"]["chosen"] = baselines["best"]["chosen"]
         metrics["majority"] = {key: baselines["majority"][key] for key in HEADLINE}
         reg = pd.DataFrame(regression)
         metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
@@ -108,7 +135,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         metrics["notes"] = notes
         frame.to_csv(scratch / "predictions.csv", index=False)
         confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
-                         f"{VARIANT_NAMES['fusion']}, pooled over folds and seeds", scratch / "confusion.png")
+                         f"{variant_name('fusion', pretrained)}, pooled over folds and seeds", scratch / "confusion.png")
         (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
         (scratch / MARKER).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
         write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
@@ -125,15 +152,18 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`; "
               f"{p['utterances']} utterances ({len(p['skipped'])} skipped at feature extraction); augmentation "
               f"`{p['augmentation']['policy']}`; imbalance options {p['imbalance']}. {p['metrics']}.", ""]
-    rows = [_summary_row(VARIANT_NAMES[v], metrics["ablations"][v]) for v in metrics["ablations"]]
-    rows += [_summary_row(f"classic baseline ({name})", numbers) for name, numbers in metrics["baseline"].items()]
+    rows = [_summary_row(metrics["variant_names"][v], metrics["ablations"][v]) for v in metrics["ablations"]]
+    rows += [_summary_row(f"classic baseline ({'strongest, chosen on validation' if name == 'best' else name})", numbers)
+             for name, numbers in metrics["baseline"].items()]
     rows.append(_summary_row("always majority", metrics["majority"]))
     lines += ["## Results (mean ± std over folds x seeds)", "", pd.DataFrame(rows).to_markdown(index=False), ""]
-    classic = max(metrics["baseline"].values(), key=lambda n: n["macro_f1"]["mean"])["macro_f1"]
+    classic = metrics["baseline"]["best"]["macro_f1"]
     best_classic, ours = classic["mean"], metrics["macro_f1"]["mean"]
     verdict = "beats" if ours > best_classic and ours > metrics["majority"]["macro_f1"]["mean"] else "does NOT beat"
-    lines += [f"The fused model's macro F1 ({ours:.3f}) {verdict} both the best classic baseline "
-              f"({best_classic:.3f}) and always-majority ({metrics['majority']['macro_f1']['mean']:.3f})."]
+    picked = ", ".join(f"fold {c['fold']}: {c['features']} (C {c['C']:g})" for c in metrics["baseline"]["best"]["chosen"])
+    lines += [f"The fused model's macro F1 ({ours:.3f}) {verdict} both the strongest classic baseline "
+              f"({best_classic:.3f}; feature set chosen per fold on validation: {picked}) and always-majority "
+              f"({metrics['majority']['macro_f1']['mean']:.3f})."]
     spread = max(metrics["macro_f1"]["std"], classic["std"])
     if abs(ours - best_classic) < spread:
         lines += [f"The gap to the classic baseline ({ours - best_classic:+.3f}) is smaller than the spread over "

@@ -28,8 +28,10 @@ def test_every_model_of_every_preset_has_the_documented_shapes(name):
     assert logits.shape == (2, 5) and torch.isfinite(logits).all()
 
 
-def test_padding_does_not_change_the_output():
+@pytest.mark.parametrize("recipe", [{}, {"cnn": "conv2d", "positional": True, "head": "stats"}])
+def test_padding_does_not_change_the_output(recipe):
     preset = load_preset("tiny")
+    preset = preset.model_copy(update={"audio_block": preset.audio_block.model_copy(update=recipe)})
     model = build_models(preset, 5)["fusion"].eval()
     audio, text = torch.randn(1, 2, 128, 128), torch.randn(1, 32, 512)
     audio_mask = torch.zeros(1, 128, dtype=torch.bool)
@@ -44,11 +46,20 @@ def test_padding_does_not_change_the_output():
     torch.testing.assert_close(before, after)
 
 
-def test_frozen_encoders_do_not_train_and_the_cpu_preset_is_cheap():
+def test_encoders_train_until_fusion_freezes_them_and_the_cpu_preset_is_cheap():
     preset = load_preset("tiny")
-    fusion = build_models(preset, 5)["fusion"]
+    models = build_models(preset, 5)
+    # Built trainable: pretraining must move the encoders (the bug this guards against froze them
+    # at construction, so "pretraining" fitted only the heads).
+    assert all(p.requires_grad for p in models["arousal"].encoder.parameters())
+    assert all(p.requires_grad for p in models["valence"].encoder.parameters())
+    fusion = models["fusion"]
+    fusion.freeze(audio=True, text=False)
     assert not any(p.requires_grad for p in fusion.audio.parameters())
+    assert all(p.requires_grad for p in fusion.text.parameters())
     assert any(p.requires_grad for p in fusion.encoder.parameters())
+    fusion.train()
+    assert not fusion.audio.training and fusion.text.training
     paper, cpu = flops_per_utterance(load_preset("paper")), flops_per_utterance(load_preset("cpu"))
     for stage in ("arousal", "valence", "fusion"):
         assert paper[stage] >= 50 * cpu[stage]

@@ -4,7 +4,7 @@ Each check returns either a value or a :class:`SkipReason` with a detail, so tha
 account for every row the same way.
 
 >>> from vamer.config import DataConfig
->>> resolve_emotion("disqust", DataConfig())
+>>> resolve_emotion("disqust", DataConfig(classes=["neutral", "happy", "surprise", "angry", "sad"]))
 (None, <SkipReason.out_of_class: 'out_of_class'>, 'disgust is not in neutral, happy, surprise, angry, sad')
 >>> parse_rating("3.4")
 (3.4, None)
@@ -27,8 +27,12 @@ RATING_RANGE = (1.0, 5.0)
 
 
 def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipReason | None, str]:
-    """Turn an annotation's emotion cell into one class label, or a reason to skip the row."""
-    known, unknown = parse_emotions(raw)
+    """Turn an annotation's emotion cell into one class label, or a reason to skip the row.
+
+    Without a class set (``config.classes`` is None: a manifest's default) every label is a class.
+    """
+    open_vocabulary = config.classes is None
+    known, unknown = parse_emotions(raw, open_vocabulary)
     if unknown or not known:
         shown = ", ".join(unknown) if unknown else repr(raw)
         return None, SkipReason.unknown_label, f"unknown emotion {shown}"
@@ -38,14 +42,14 @@ def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipRe
         if config.multi_label is MultiLabelPolicy.first:
             known = known[:1]
         else:
-            in_class = [label for label in known if label in config.classes]
+            in_class = [label for label in known if open_vocabulary or label in config.classes]
             if len(in_class) != 1:
                 return None, SkipReason.multi_label, (
                     f"{';'.join(known)} has {len(in_class)} emotions in the class set"
                 )
             known = in_class
     label = known[0]
-    if label not in config.classes:
+    if not open_vocabulary and label not in config.classes:
         return None, SkipReason.out_of_class, f"{label} is not in {', '.join(config.classes)}"
     return label, None, ""
 

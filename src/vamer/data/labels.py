@@ -6,6 +6,8 @@
 (['happy', 'neutral'], [])
 >>> parse_emotions("happy;bored")
 (['happy'], ['bored'])
+>>> parse_emotions("Boredom;happy", open_vocabulary=True)
+(['boredom', 'happy'], [])
 """
 
 from __future__ import annotations
@@ -41,10 +43,21 @@ def normalise_label(raw: object) -> str | None:
     return _ALIASES.get(key)
 
 
-def parse_emotions(raw: object) -> tuple[list[str], list[str]]:
+def label_key(raw: object) -> str | None:
+    """Any corpus's label in one spelling: a KEMDy emotion or alias in its canonical form, any other
+    label stripped and lower-cased (``Boredom`` -> ``boredom``); ``None`` for an empty cell."""
+    known = normalise_label(raw)
+    if known is not None or not isinstance(raw, str):
+        return known
+    return raw.strip().lower() or None
+
+
+def parse_emotions(raw: object, open_vocabulary: bool = False) -> tuple[list[str], list[str]]:
     """Split a (possibly ``;``-joined) annotation into known emotions and unknown parts.
 
-    Known emotions keep their written order without repeats; empty parts are ignored.
+    Known emotions keep their written order without repeats; empty parts are ignored.  With
+    ``open_vocabulary`` (a manifest without a class set) every label is known, in :func:`label_key`
+    spelling.
     """
     if not isinstance(raw, str):
         return [], []
@@ -53,7 +66,7 @@ def parse_emotions(raw: object) -> tuple[list[str], list[str]]:
     for part in raw.split(";"):
         if not part.strip():
             continue
-        label = normalise_label(part)
+        label = label_key(part) if open_vocabulary else normalise_label(part)
         if label is None:
             unknown.append(part.strip())
         elif label not in known:

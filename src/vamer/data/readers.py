@@ -8,6 +8,7 @@ from typing import Literal
 import pandas as pd
 
 from vamer.config import DataConfig, validated
+from vamer.data.labels import DEFAULT_CLASSES
 from vamer.data.bio import read_bio
 from vamer.data.kemdy import KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, read_kemdy19, read_kemdy20
 from vamer.data.manifest import MANIFEST_SUFFIXES, read_manifest
@@ -53,6 +54,20 @@ def detect_format(path: Path) -> tuple[Path, str]:
     )
 
 
+def class_set(utterances: pd.DataFrame, chosen: list[str] | None, root: Path) -> list[str]:
+    """The class set in force: the one chosen, or every label kept (most frequent first).  A chosen
+    class with no example is an error: it would score 0 and pull every macro average down."""
+    counts = utterances["emotion"].value_counts() if len(utterances) else pd.Series(dtype=int)
+    if chosen is None:
+        return sorted(counts.index, key=lambda label: (-int(counts[label]), label))
+    empty = [label for label in chosen if int(counts.get(label, 0)) == 0]
+    if empty and len(utterances):
+        held = ", ".join(f"{label} {int(n)}" for label, n in counts.items())
+        raise NotADatasetError(f"{root}: class(es) {', '.join(empty)} have no utterance here (kept: {held}); "
+                               "leave them out of --classes")
+    return list(chosen)
+
+
 def load(
     path: str | Path,
     format: Format = "auto",
@@ -80,6 +95,8 @@ def load(
         root, format = detect_format(path)
     else:
         root = path
+    if config.classes is None and format != "manifest":
+        config = config.model_copy(update={"classes": list(DEFAULT_CLASSES)})
     readers = {"kemdy20": read_kemdy20, "kemdy19": read_kemdy19, "manifest": read_manifest}
     if format == "manifest" and root.is_dir():
         raise NotADatasetError(f"{root}: is a folder; a manifest is a .csv or .parquet file")
@@ -87,6 +104,7 @@ def load(
         raise NotADatasetError(f"{root}: a {format} dataset is a folder")
     ledger = readers[format](root, config)
     utterances, skipped = ledger.frames()
+    classes = class_set(utterances, config.classes, root)
     bio = bio_issues = None
     if config.read_bio and format != "manifest":
         bio, bio_issues = read_bio(root)
@@ -97,7 +115,7 @@ def load(
         dataset=dataset,
         format=format,
         root=str(root.resolve()),
-        classes=list(config.classes),
+        classes=classes,
         bio=bio,
         bio_issues=bio_issues if bio_issues is not None else pd.DataFrame(columns=["file", "signal", "rows", "reason"]),
     )

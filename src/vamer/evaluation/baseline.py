@@ -3,8 +3,10 @@
 - audio: MFCC(40) and its delta, mean and std over time, plus log-mel mean and std (from the
   cached log-mel, so no second decode);
 - text: the offline encoder's 512-d sentence vector;
-- classifier: StandardScaler -> class-balanced logistic regression (scikit-learn), fitted on each
-  fold's train + val (it has no early stopping to validate) and scored on its test split.
+- egemaps: openSMILE's eGeMAPSv02 functionals (88 values, :mod:`vamer.features.functionals`);
+- classifier: StandardScaler -> class-balanced logistic regression (scikit-learn), its C chosen on
+  the fold's validation split, refitted on train + val and scored on the test split;
+- best: per fold, the feature set with the best validation macro F1 (never chosen on test).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vamer.features.splits import Fold
 from vamer.features.text import UseEncoder
 
 N_MFCC = 40
+C_GRID = (0.01, 0.1, 1.0)  # inverse regularisation strengths tried on validation
 
 
 def audio_statistics(mel: np.ndarray) -> np.ndarray:
@@ -35,35 +38,66 @@ def audio_statistics(mel: np.ndarray) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder: UseEncoder | None = None
-                      ) -> dict[str, np.ndarray]:
-    """Per-utterance design matrices for 'audio', 'text' and 'both', rows in ``table`` order."""
+def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder: UseEncoder | None = None,
+                      functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-utterance design matrices, rows in ``table`` order: ``audio`` (MFCC/mel statistics),
+    ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text)
+    and ``all`` (every part)."""
     encoder = encoder or UseEncoder()
     audio = np.stack([audio_statistics(mels[u]) for u in table["utt_id"]])
     text = encoder.sentence_vectors(list(table["text"].fillna("")))
-    return {"audio": audio, "text": text, "both": np.hstack([audio, text])}
+    features = {"audio": audio}
+    if functionals is not None:
+        features["egemaps"] = np.asarray(functionals, dtype=np.float32)
+    features |= {"text": text, "both": np.hstack([audio, text])}
+    if functionals is not None:
+        features["all"] = np.hstack([audio, features["egemaps"], text])
+    return features
+
+
+def _classifier(c: float, seed: int):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000,
+                                                              random_state=seed))
+
+
+def _macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> float:
+    return classification_metrics(truth, predicted, classes)["macro_f1"]
 
 
 def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np.ndarray], classes: list[str],
                   seed: int = 0) -> dict[str, Any]:
-    """Fit and score the classic baseline per modality and the majority baseline on every fold."""
+    """Fit and score the classic baseline per feature set and the majority baseline on every fold.
+
+    Per fold and feature set, the regularisation C is chosen on the validation split (fit on train),
+    then the model is refitted on train + val and scored on test.  ``best`` is, per fold, the feature
+    set whose validation macro F1 was highest: the strongest classic model, chosen without the test.
+    """
     position = {u: i for i, u in enumerate(table["utt_id"])}
     labels = table["emotion"].to_numpy()
-    runs: dict[str, list] = {name: [] for name in (*features, "majority")}
-    predictions = []
+    runs: dict[str, list] = {name: [] for name in (*features, "best", "majority")}
+    predictions, chosen = [], []
     for fold in folds:
-        fit = np.array([position[u] for u in (*fold.train, *fold.val) if u in position])
+        fit = np.array([position[u] for u in fold.train if u in position])
+        val = np.array([position[u] for u in fold.val if u in position])
         test = np.array([position[u] for u in fold.test if u in position])
-        majority = pd.Series(labels[fit]).value_counts().idxmax()
+        both = np.concatenate([fit, val])
+        majority = pd.Series(labels[both]).value_counts().idxmax()
         runs["majority"].append(classification_metrics(labels[test], [majority] * len(test), classes))
+        scores = {}
         for name, matrix in features.items():
-            model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=3000,
-                                                                       random_state=seed))
-            model.fit(matrix[fit], labels[fit])
-            predicted = model.predict(matrix[test])
-            runs[name].append(classification_metrics(labels[test], predicted, classes))
+            tried = {c: _macro_f1(labels[val], _classifier(c, seed).fit(matrix[fit], labels[fit]).predict(matrix[val]),
+                                  classes) for c in C_GRID}
+            c = max(tried, key=tried.get)
+            scores[name] = (tried[c], c)
+            predicted = _classifier(c, seed).fit(matrix[both], labels[both]).predict(matrix[test])
+            runs[name].append(classification_metrics(labels[test], predicted, classes) | {"C": c})
             predictions.extend({"utt_id": table["utt_id"].iloc[i], "fold": fold.index, "model": name,
                                 "true": labels[i], "pred": p} for i, p in zip(test, predicted))
+        best = max(scores, key=lambda name: scores[name][0])
+        runs["best"].append(runs[best][-1] | {"features": best})
+        chosen.append({"fold": fold.index, "features": best, "C": scores[best][1], "val_macro_f1": scores[best][0]})
+        predictions.extend([{**row, "model": "best"} for row in predictions
+                            if row["model"] == best and row["fold"] == fold.index])
     frame = pd.DataFrame(predictions)
     result = {}
     for name, fold_runs in runs.items():
@@ -72,4 +106,5 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
         if name != "majority":
             mine = frame[frame["model"] == name]
             result[name]["pooled_over_folds"] = classification_metrics(list(mine["true"]), list(mine["pred"]), classes)
+    result["best"]["chosen"] = chosen
     return result

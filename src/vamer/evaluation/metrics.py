@@ -4,6 +4,13 @@ mean ± std over folds and seeds.  Every number is scikit-learn's.
 >>> m = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
 >>> round(m["macro_f1"], 3), round(m["ua"], 3), m["accuracy"]
 (0.733, 0.75, 0.75)
+
+A class absent from a split's truth is left out of its macro F1 and UA alike (and named), rather
+than scoring a silent zero:
+
+>>> m = classification_metrics(["a", "a", "b"], ["a", "a", "b"], ["a", "b", "c"])
+>>> m["macro_f1"], m["ua"], m["absent_classes"]
+(1.0, 1.0, ['c'])
 """
 
 from __future__ import annotations
@@ -23,14 +30,16 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
     precision/recall/F1/support and the confusion matrix (rows = true, columns = predicted)."""
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0)
-    present = sorted(set(y_true))
+    present = [c for c in classes if c in set(y_true)]
     with warnings.catch_warnings():
         # A test split may lack a class that the model predicts; UA is then over the present ones.
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         ua = float(balanced_accuracy_score(y_true, y_pred)) if present else 0.0
     return {
         "n": len(y_true),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+        if present else 0.0,
+        "absent_classes": [c for c in classes if c not in present],
         "weighted_f1": float(f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0)),
         "ua": ua,
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -41,7 +50,8 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
 
 
 def aggregate(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
-    """Mean and std (ddof 0) of the headline metrics and per-class F1/recall over runs (folds x seeds)."""
+    """Mean and std (ddof 0) of the headline metrics and per-class F1/recall over runs (folds x seeds);
+    a class's numbers average only the runs whose test split held it."""
     out: dict[str, Any] = {}
     for key in HEADLINE:
         values = np.array([run[key] for run in runs], dtype=float)
@@ -50,9 +60,12 @@ def aggregate(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     for c in classes:
         out["per_class"][c] = {}
         for key in ("precision", "recall", "f1"):
-            values = np.array([run["per_class"][c][key] for run in runs], dtype=float)
-            out["per_class"][c][key] = {"mean": float(values.mean()), "std": float(values.std())}
+            values = np.array([run["per_class"][c][key] for run in runs
+                               if c not in run.get("absent_classes", ())], dtype=float)
+            out["per_class"][c][key] = ({"mean": float(values.mean()), "std": float(values.std())} if len(values)
+                                        else {"mean": float("nan"), "std": float("nan")})
     out["runs"] = len(runs)
+    out["absent_classes"] = [sorted(run.get("absent_classes", [])) for run in runs]
     return out
 
 

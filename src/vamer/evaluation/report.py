@@ -1,7 +1,8 @@
 """``vamer baseline``: the classic and majority baselines on the same folds the models use.
 
 ``metrics.json`` keys (the same as ``vamer run`` writes for a model): ``protocol``, ``seeds``,
-``classes``, ``folds``, ``skipped``, and per model (``audio``, ``text``, ``both``, ``majority``):
+``classes``, ``folds``, ``skipped``, and per model (``audio``, ``egemaps``, ``text``, ``both``, ``all``,
+``best`` = the feature set chosen on validation per fold, with ``chosen``, and ``majority``):
 ``macro_f1``, ``weighted_f1``, ``ua``, ``accuracy`` as ``{mean, std}`` over folds, ``per_class``,
 ``folds`` (every fold's pooled metrics) and ``pooled_over_folds``.
 """
@@ -18,6 +19,7 @@ import vamer
 from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines
 from vamer.evaluation.metrics import mean_std
+from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.fileio import atomic_directory
@@ -27,20 +29,24 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     """Build features, run the baselines on the ``cv`` folds, write ``out`` and return a table."""
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
     folds = make_folds(store.table, cv, seed=seed)
-    numbers = run_baselines(store.table, folds, baseline_features(store.table, store.mels, store.encoder),
+    functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
+    numbers = run_baselines(store.table, folds,
+                            baseline_features(store.table, store.mels, store.encoder, functionals),
                             result.classes, seed)
     skipped = store.skipped.to_dict("records")
     metrics: dict[str, Any] = {
         "generator": "vamer baseline", "vamer_version": vamer.__version__,
         "protocol": {"cv": cv, "description": folds[0].protocol, "dataset": result.dataset,
                      "utterances": len(store.table), "synthetic": "synthetic" in result.dataset,
-                     "classifier": "StandardScaler -> LogisticRegression(class_weight='balanced'), fit on train+val",
+                     "classifier": "StandardScaler -> LogisticRegression(class_weight='balanced'), C chosen on "
+                                   "val, refitted on train+val; best = feature set with the best val macro F1",
+                     "egemaps_unreadable": failed,
                      "metrics": "pooled over each fold's whole test split; mean and std over folds"},
         "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, **numbers,
     }
     rows = [{"model": name, **{k: mean_std(numbers[name][k])
                                 for k in ("macro_f1", "ua", "weighted_f1", "accuracy")}}
-            for name in ("majority", "audio", "text", "both")]
+            for name in ("majority", *(n for n in numbers if n not in ("majority", "best")), "best")]
     table = pd.DataFrame(rows).to_markdown(index=False)
     summary = (f"{metrics['protocol']['description']}, {len(folds)} folds, seed {seed}, "
                f"{len(store.table)} utterances ({len(skipped)} skipped)\n{table}")

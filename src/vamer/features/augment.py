@@ -16,6 +16,7 @@ made every mask identical) and the same seed gives the same copies.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,24 @@ def random_deletion(words: list[str], ratio: float, rng: np.random.Generator) ->
     return kept or [words[int(rng.integers(len(words)))]]
 
 
+def copies_per_class(counts: dict[str, int], config: AugmentConfig) -> dict[str, int]:
+    """Extra copies per utterance of each class: the configured ones, or enough to lift each class
+    below ``minority_ratio`` of the largest one up to that share, capped at ``max_copies``.
+
+    On KEMDy20's counts this gives the method's choice: surprise, angry and sad 3 each, happy none.
+
+    >>> copies_per_class({"neutral": 11120, "happy": 1183, "surprise": 156, "angry": 144, "sad": 121},
+    ...                  AugmentConfig(policy="both"))
+    {'neutral': 0, 'happy': 0, 'surprise': 3, 'angry': 3, 'sad': 3}
+    """
+    if config.copies is not None:
+        return {label: int(config.copies.get(label, 0)) for label in counts}
+    largest = max(counts.values(), default=0)
+    wanted = config.minority_ratio * largest
+    return {label: 0 if not n or n >= wanted else min(config.max_copies, math.ceil(wanted / n) - 1)
+            for label, n in counts.items()}
+
+
 def plan_copies(train: pd.DataFrame, config: AugmentConfig) -> pd.DataFrame:
     """The augmented copies of the training rows: utt_id ``<source>#aug<k>``, aug_of, copy, ops,
     emotion, text.  Audio ops are applied later, on the cached mel (see :func:`augment_mel`)."""
@@ -80,9 +99,10 @@ def plan_copies(train: pd.DataFrame, config: AugmentConfig) -> pd.DataFrame:
     if config.policy == "none":
         return pd.DataFrame(columns=columns)
     recipes = COPY_RECIPES[config.policy]
+    per_class = copies_per_class(train["emotion"].value_counts().to_dict(), config)
     rows = []
     for source in train.itertuples(index=False):
-        for copy in range(config.copies.get(source.emotion, 0)):
+        for copy in range(per_class.get(source.emotion, 0)):
             ops = recipes[copy % len(recipes)]
             rng = copy_rng(config.seed, source.utt_id, copy)
             words = str(source.text).split()

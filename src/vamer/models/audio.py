@@ -1,14 +1,16 @@
-"""Audio block: mel + delta -> CNN with 1-D kernels -> Transformer -> (GRU head -> arousal).
+"""Audio block: mel + delta -> CNN -> Transformer -> (head -> arousal).
 
-Shapes (paper preset: c = (8, 24), d = 768, T = 512, pool = 1):
+Shapes (paper preset: cnn "mel_1d", c = (8, 24), d = 768, T = 512, pool = 1):
 
-    x     [B, 2, T, 128]   mel and delta
-    conv  [B, c2, T, 32]   four Conv2d, kernels along the mel axis only, so time is kept
-    seq   [B, T, c2*32]    channels x mel bins become the feature axis (24 * 32 = 768)
-    pool  [B, T/p, c2*32]  optional average pooling over time (the cpu preset's main saving)
-    proj  [B, T/p, d]      linear, only when c2*32 != d
+    x     [B, 2, T, 128]   mel and delta (standardised per channel and mel bin when fitted)
+    conv  [B, c, T, F]     "mel_1d": the method's four Conv2d with kernels along the mel axis only
+                           (c = c2, F = 32); "conv2d": three 3x3 blocks over time and mel with batch
+                           norm and pooling along mel (c = c2, F = 8)
+    seq   [B, T, c*F]      channels x mel bins become the feature axis (24 * 32 = 768)
+    pool  [B, T/p, c*F]    optional average pooling over time (the cpu preset's main saving)
+    proj  [B, T/p, d]      linear, only when c*F != d; then sinusoidal positions when enabled
     enc   [B, T/p, d]      post-LN Transformer with a padding mask
-    head  [B]              2-layer GRU over valid steps, last step -> Linear(1)
+    head  [B]              GRU (the method), statistics or attention pooling -> arousal
 
 >>> import torch
 >>> block = AudioEncoder(AudioBlockConfig(channels=(2, 4), time_pool=2, d_model=16, heads=2, ffn=32, layers=1))
@@ -24,9 +26,31 @@ from torch import nn
 from torch.nn import functional as F
 
 from vamer.models.config import AudioBlockConfig
-from vamer.models.layers import encoder_stack, last_valid_step, never_empty
+from vamer.models.layers import RatingHead, SinusoidalPositions, encoder_stack, never_empty
 
-MEL_BINS_AFTER_CNN = 32  # 128 mel bins, halved twice by the stride-2 convolutions
+N_MELS = 128
+MEL_BINS_AFTER_CNN = {"mel_1d": 32, "conv2d": 8}  # 128 mel bins after each front end's strides/pools
+
+
+class _MaskedConv2dBlocks(nn.Module):
+    """Three 3x3 Conv2d + BatchNorm + ReLU blocks, pooling along mel only (time is kept).
+
+    Padded frames are zeroed after every block, so a clip's valid frames see the same zeros at
+    their edge whether the batch was padded further or not.
+    """
+
+    def __init__(self, c1: int, c2: int, bias: bool) -> None:
+        super().__init__()
+        widths = (2, c1, c2, c2)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=bias), nn.BatchNorm2d(widths[i + 1]),
+                          nn.ReLU(), nn.MaxPool2d((1, 2 if i < 2 else 4)))
+            for i in range(3))
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x) * keep
+        return x
 
 
 class AudioEncoder(nn.Module):
@@ -34,43 +58,61 @@ class AudioEncoder(nn.Module):
         super().__init__()
         c1, c2 = config.channels
         bias = config.conv_bias
-        self.cnn = nn.Sequential(
-            nn.Conv2d(2, c1, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
-            nn.Conv2d(c1, c1, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
-            nn.Conv2d(c1, c2, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
-            nn.Conv2d(c2, c2, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
-        )
-        width = c2 * MEL_BINS_AFTER_CNN
+        self.frontend = config.cnn
+        if config.cnn == "mel_1d":
+            self.cnn: nn.Module = nn.Sequential(
+                nn.Conv2d(2, c1, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
+                nn.Conv2d(c1, c1, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
+                nn.Conv2d(c1, c2, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
+                nn.Conv2d(c2, c2, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
+            )
+        else:
+            self.cnn = _MaskedConv2dBlocks(c1, c2, bias)
+        width = c2 * MEL_BINS_AFTER_CNN[config.cnn]
         self.pool = config.time_pool
         self.proj = nn.Identity() if width == config.d_model else nn.Linear(width, config.d_model)
+        self.positions = SinusoidalPositions(config.d_model) if config.positional else nn.Identity()
         self.encoder = encoder_stack(config.d_model, config.heads, config.ffn, config.layers, config.dropout)
         self.d_model = config.d_model
+        # Input standardisation, fitted on the training split (identity until then); buffers, so the
+        # bundle carries them.
+        self.register_buffer("input_mean", torch.zeros(2, 1, N_MELS))
+        self.register_buffer("input_std", torch.ones(2, 1, N_MELS))
+
+    def set_input_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per channel (mel, delta) and mel bin: ``mean``, ``std`` [2, n_mels]."""
+        self.input_mean.copy_(mean.reshape(2, 1, N_MELS))
+        self.input_std.copy_(std.reshape(2, 1, N_MELS).clamp(min=1e-3))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, 2, T, 128], mask [B, T] (True = real frame) -> (features [B, T', d], mask [B, T'])."""
         keep = mask[:, None, :, None]
-        h = self.cnn(x * keep) * keep                     # [B, c2, T, 32]; padded frames exactly zero
-        h = h.permute(0, 2, 1, 3).flatten(2)              # [B, T, c2*32]
+        x = (x - self.input_mean) / self.input_std * keep      # padded frames exactly zero
+        if self.frontend == "mel_1d":
+            h = self.cnn(x) * keep                            # [B, c2, T, 32]
+        else:
+            h = self.cnn(x, keep)                             # [B, c2, T, 8]
+        h = h.permute(0, 2, 1, 3).flatten(2)                  # [B, T, c*F]
         if self.pool > 1:
             # Mean over the valid frames of each window only, so padding never dilutes the last one.
             weight = F.avg_pool1d(mask.float().unsqueeze(1), self.pool, ceil_mode=True)       # [B, 1, T']
-            h = F.avg_pool1d(h.transpose(1, 2), self.pool, ceil_mode=True)                  # [B, c2*32, T']
-            h = (h / weight.clamp(min=1e-6)).transpose(1, 2)                                 # [B, T', c2*32]
+            h = F.avg_pool1d(h.transpose(1, 2), self.pool, ceil_mode=True)                  # [B, c*F, T']
+            h = (h / weight.clamp(min=1e-6)).transpose(1, 2)                                 # [B, T', c*F]
             mask = weight.squeeze(1) > 0
-        h = self.proj(h)                                  # [B, T', d]
+        h = self.positions(self.proj(h))                      # [B, T', d]
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         return h, mask
 
 
 class ArousalRegressor(nn.Module):
-    """Audio -> arousal (the method's audio pretraining)."""
+    """Audio -> arousal (the method's audio pretraining), on the rating scale."""
 
     def __init__(self, config: AudioBlockConfig) -> None:
         super().__init__()
         self.encoder = AudioEncoder(config)
-        self.gru = nn.GRU(config.d_model, config.gru_hidden, config.gru_layers, batch_first=True)
-        self.out = nn.Linear(config.gru_hidden, 1)
+        self.head = RatingHead(config.head, config.d_model, config.gru_hidden, config.gru_layers, config.dropout)
 
-    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, standardised: bool = False) -> torch.Tensor:
+        """-> [B] arousal (or, with ``standardised``, in the training split's standard units)."""
         h, mask = self.encoder(audio, audio_mask)         # [B, T', d]
-        return self.out(last_valid_step(self.gru, h, mask)).squeeze(-1)  # [B]
+        return self.head.standardised(h, mask) if standardised else self.head(h, mask)

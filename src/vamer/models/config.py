@@ -15,8 +15,11 @@ class EncoderConfig(BaseModel):
     ffn: int = Field(1024, ge=8)
     layers: int = Field(7, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    gru_hidden: int = Field(64, ge=1)
+    gru_hidden: int = Field(64, ge=1, description="hidden width of the head (GRU, or MLP for stats/attention)")
     gru_layers: int = Field(2, ge=1)
+    head: str = Field("gru", pattern="^(gru|stats|attention)$",
+                      description="regression head: GRU at the last valid step (the method), mean+std or attention pooling")
+    positional: bool = Field(False, description="add sinusoidal positions before the Transformer (the method has none)")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> "EncoderConfig":
@@ -28,9 +31,13 @@ class EncoderConfig(BaseModel):
 class AudioBlockConfig(EncoderConfig):
     """CNN front: four Conv2d with 1-D kernels along the mel axis (2 -> c1 -> c1 -> c2 -> c2)."""
 
+    cnn: str = Field("mel_1d", pattern="^(mel_1d|conv2d)$",
+                     description="mel_1d: the method's 1-D kernels along mel; conv2d: 3x3 blocks over time and mel")
     channels: tuple[int, int] = (8, 24)
     conv_bias: bool = Field(False, description="the method's convolutions have no bias; narrow CNNs train better with one")
     time_pool: int = Field(1, ge=1, description="average-pool time by this factor after the CNN")
+    standardize_input: bool = Field(False, description="standardise mel and delta per bin with the training "
+                                                       "split's statistics (kept in the bundle)")
 
 
 class FusionConfig(BaseModel):
@@ -40,7 +47,7 @@ class FusionConfig(BaseModel):
     ffn: int = Field(3072, ge=8)
     layers: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    head: str = Field("lstm", pattern="^(lstm|attention)$")
+    head: str = Field("lstm", pattern="^(lstm|attention|stats)$")
     lstm_hidden: int = Field(128, ge=1)
     lstm_layers: int = Field(2, ge=1)
-    freeze_encoders: bool = True
+    freeze_encoders: bool = Field(True, description="freeze the encoders that were pretrained (never random ones)")

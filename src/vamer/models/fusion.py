@@ -7,8 +7,11 @@ Shapes (paper preset: T' = 512, L = 64, d = 768, 5 classes):
     text   [B, L, d]       TextEncoder output
     seq    [B, T'+L, d]    concatenated, plus a learned embedding per modality
     enc    [B, T'+L, d]    post-LN Transformer over both, with the joint padding mask
-    head   [B, classes]    2-layer LSTM(128) over valid positions, last step -> Linear;
-                           or attention pooling -> Linear
+    head   [B, classes]    2-layer LSTM(128) over valid positions, last step -> Linear (the
+                           method); or statistics / attention pooling -> MLP
+
+Encoders are trainable when built; ``freeze`` fixes the ones that were pretrained (the method
+freezes both after pretraining; an encoder that was not pretrained is never frozen).
 
 >>> import torch
 >>> from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig
@@ -29,18 +32,8 @@ from torch import nn
 
 from vamer.models.audio import AudioEncoder
 from vamer.models.config import FusionConfig
-from vamer.models.layers import encoder_stack, last_valid_step, never_empty, valid_first
+from vamer.models.layers import SequenceHead, encoder_stack, never_empty, valid_first
 from vamer.models.text import TextEncoder
-
-
-class AttentionPooling(nn.Module):
-    def __init__(self, d_model: int) -> None:
-        super().__init__()
-        self.score = nn.Linear(d_model, 1)
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))   # [B, S]
-        return (scores.softmax(dim=1).unsqueeze(-1) * h).sum(dim=1)           # [B, d]
 
 
 class FusionClassifier(nn.Module):
@@ -50,25 +43,24 @@ class FusionClassifier(nn.Module):
             raise ValueError(f"audio d_model {audio.d_model} != text d_model {text.d_model}")
         d = audio.d_model
         self.audio, self.text = audio, text
-        self.freeze_encoders = config.freeze_encoders
-        if config.freeze_encoders:
-            for parameter in [*audio.parameters(), *text.parameters()]:
-                parameter.requires_grad_(False)
+        self.frozen: tuple[str, ...] = ()
         self.modality = nn.Embedding(2, d)
         self.encoder = encoder_stack(d, config.heads, config.ffn, config.layers, config.dropout)
         self.head_kind = config.head
-        if config.head == "lstm":
-            self.rnn = nn.LSTM(d, config.lstm_hidden, config.lstm_layers, batch_first=True)
-            self.out = nn.Linear(config.lstm_hidden, n_classes)
-        else:
-            self.pool = AttentionPooling(d)
-            self.out = nn.Linear(d, n_classes)
+        self.head = SequenceHead(config.head, d, n_classes, config.lstm_hidden, config.lstm_layers, config.dropout)
+
+    def freeze(self, audio: bool, text: bool) -> None:
+        """Stop training the named encoders (their weights, dropout and batch-norm statistics)."""
+        self.frozen = tuple(name for name, flag in (("audio", audio), ("text", text)) if flag)
+        for name in self.frozen:
+            for parameter in getattr(self, name).parameters():
+                parameter.requires_grad_(False)
+        self.train(self.training)
 
     def train(self, mode: bool = True) -> "FusionClassifier":
         super().train(mode)
-        if self.freeze_encoders:  # frozen encoders also keep dropout off
-            self.audio.eval()
-            self.text.eval()
+        for name in self.frozen:
+            getattr(self, name).eval()
         return self
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
@@ -83,8 +75,5 @@ class FusionClassifier(nn.Module):
         h = self.encoder(h, src_key_padding_mask=~mask)
         if self.head_kind == "lstm":
             # The LSTM reads the valid positions in order: audio frames, then text tokens.
-            h, prefix = valid_first(h, mask)
-            pooled = last_valid_step(self.rnn, h, prefix)
-        else:
-            pooled = self.pool(h, mask)
-        return self.out(pooled)                                      # [B, classes]
+            h, mask = valid_first(h, mask)
+        return self.head(h, mask)                                    # [B, classes]

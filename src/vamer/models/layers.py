@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -10,6 +12,29 @@ def encoder_stack(d_model: int, heads: int, ffn: int, layers: int, dropout: floa
     """Post-LN Transformer encoder (as the method's blocks), batch first."""
     layer = nn.TransformerEncoderLayer(d_model, heads, ffn, dropout, batch_first=True, norm_first=False)
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+class SinusoidalPositions(nn.Module):
+    """Adds the fixed sine/cosine position code of "Attention is all you need" to ``h`` [B, S, d].
+
+    Self-attention alone is blind to order; without this a Transformer sees a clip as a bag of frames.
+
+    >>> code = SinusoidalPositions(8)
+    >>> tuple(code(torch.zeros(2, 5, 8)).shape)
+    (2, 5, 8)
+    """
+
+    def __init__(self, d_model: int, max_positions: int = 4096) -> None:
+        super().__init__()
+        position = torch.arange(max_positions, dtype=torch.float).unsqueeze(1)
+        frequency = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float) * (-math.log(10000.0) / d_model))
+        table = torch.zeros(max_positions, d_model)
+        table[:, 0::2] = torch.sin(position * frequency)
+        table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.table[: h.shape[1]]
 
 
 def never_empty(mask: torch.Tensor) -> torch.Tensor:
@@ -45,3 +70,89 @@ def valid_first(h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torc
     key = (~mask).long() * steps + torch.arange(steps, device=mask.device)
     order = key.argsort(dim=1)                                       # [B, S]
     return torch.gather(h, 1, order.unsqueeze(-1).expand_as(h)), torch.gather(mask, 1, order)
+
+
+def statistics_pooling(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean and standard deviation over the valid positions: ``h`` [B, S, d] -> [B, 2d].
+
+    The neural counterpart of the classic baseline's clip-level statistics.
+
+    >>> h = torch.tensor([[[1.0], [3.0], [99.0]]])
+    >>> statistics_pooling(h, torch.tensor([[True, True, False]]))
+    tensor([[2.0000, 1.0000]])
+    """
+    weight = mask.to(h.dtype).unsqueeze(-1)                          # [B, S, 1]
+    count = weight.sum(dim=1).clamp(min=1.0)                         # [B, 1]
+    mean = (h * weight).sum(dim=1) / count                           # [B, d]
+    variance = (((h - mean.unsqueeze(1)) ** 2) * weight).sum(dim=1) / count
+    return torch.cat([mean, (variance + 1e-6).sqrt()], dim=-1)
+
+
+class AttentionPooling(nn.Module):
+    """A learned softmax weighting of the valid positions: [B, S, d] -> [B, d]."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(d_model, 1)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))   # [B, S]
+        return (scores.softmax(dim=1).unsqueeze(-1) * h).sum(dim=1)           # [B, d]
+
+
+class SequenceHead(nn.Module):
+    """Sequence [B, S, d] with a prefix mask -> one vector per row -> ``outputs`` values.
+
+    ``kind``: ``gru`` / ``lstm`` (the method: a recurrent net, output at the last valid step),
+    ``stats`` (mean + std over valid positions, then a small MLP) or ``attention`` (attention
+    pooling, then a small MLP).
+    """
+
+    def __init__(self, kind: str, d_model: int, outputs: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind in ("gru", "lstm"):
+            rnn = nn.GRU if kind == "gru" else nn.LSTM
+            self.rnn = rnn(d_model, hidden, layers, batch_first=True)
+            self.out: nn.Module = nn.Linear(hidden, outputs)
+            return
+        if kind == "attention":
+            self.pool = AttentionPooling(d_model)
+            width = d_model
+        elif kind == "stats":
+            width = 2 * d_model
+        else:
+            raise ValueError(f"unknown head {kind!r}")
+        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, outputs))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """h [B, S, d], mask [B, S] (valid positions first when recurrent) -> [B, outputs]."""
+        if self.kind in ("gru", "lstm"):
+            return self.out(last_valid_step(self.rnn, h, mask))
+        pooled = statistics_pooling(h, mask) if self.kind == "stats" else self.pool(h, mask)
+        return self.out(pooled)
+
+
+class RatingHead(nn.Module):
+    """A regression head on the rating scale: trained on standardised targets, the scale (mean,
+    std of the training split's ratings) is kept as buffers so predictions come back in rating units
+    and the bundle carries the scale with the weights."""
+
+    def __init__(self, kind: str, d_model: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.head = SequenceHead(kind, d_model, 1, hidden, layers, dropout)
+        self.register_buffer("target_mean", torch.zeros(()))
+        self.register_buffer("target_std", torch.ones(()))
+
+    def set_scale(self, mean: float, std: float) -> None:
+        self.target_mean.fill_(float(mean))
+        self.target_std.fill_(max(float(std), 1e-6))
+
+    def standardised(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, S, d] -> [B] in standard units (what the loss sees)."""
+        return self.head(h, mask).squeeze(-1)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, S, d] -> [B] on the rating scale."""
+        return self.standardised(h, mask) * self.target_std + self.target_mean

@@ -29,11 +29,18 @@ PRESETS = ("paper", "cpu", "tiny")
 class StageTraining(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lr: float = Field(2e-5, gt=0)
+    lr: float = Field(2e-5, gt=0, description="learning rate (the peak of the one-cycle schedule)")
+    schedule: str = Field("exponential", pattern="^(exponential|onecycle)$",
+                          description="exponential: the method's ExponentialLR per epoch; onecycle: warm-up then "
+                                      "cosine decay over the whole run, per step")
     gamma: float = Field(0.8, gt=0, le=1, description="ExponentialLR factor per epoch")
+    warmup: float = Field(0.1, ge=0, lt=1, description="onecycle: share of the steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW); 0 = the method's Adam")
     epochs: int = Field(20, ge=1)
     patience: int = Field(8, ge=1)
     batch_size: int = Field(32, ge=1)
+    monitor: str = Field("metric", pattern="^(metric|loss)$",
+                         description="fusion: select and stop on validation macro F1 (metric) or validation loss")
 
 
 class Training(BaseModel):
@@ -88,7 +95,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
 
 def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, vocab_size: int | None = None
                  ) -> dict[str, torch.nn.Module]:
-    """The three models of a preset, untrained; fusion reuses the regressors' encoders."""
+    """The three models of a preset, untrained and trainable; fusion shares the regressors'
+    encoder objects (freezing them is the fusion stage's decision, after pretraining)."""
     arousal = ArousalRegressor(preset.audio_block)
     valence = ValenceRegressor(preset.text_block, input_dim=None if vocab_size else text_dim, vocab_size=vocab_size)
     fusion = FusionClassifier(arousal.encoder, valence.encoder, preset.fusion, n_classes)

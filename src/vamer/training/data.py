@@ -54,6 +54,52 @@ def rated(dataset: Dataset, target: str) -> Dataset:
     return Subset(dataset, keep)
 
 
+def _originals(dataset: Dataset) -> list[int]:
+    rows = getattr(dataset, "rows", None)
+    if rows is not None:
+        return [i for i, source in enumerate(rows["aug_of"]) if not source]
+    return [i for i in range(len(dataset)) if not dataset[i].get("aug_of")]
+
+
+def split_labels(dataset: Dataset) -> np.ndarray:
+    """Class indices of a split's items, in order (without building the items when it can)."""
+    labels = getattr(dataset, "labels", None)
+    if labels is not None:
+        return np.asarray(labels, dtype=np.int64)
+    return np.array([int(dataset[i]["label"]) for i in range(len(dataset))], dtype=np.int64)
+
+
+def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of mel and delta per mel bin, ``[2, n_mels]`` each, over the valid frames of the
+    original (not augmented) items: the input scale fitted on a training split."""
+    total = squares = None
+    frames = 0
+    for index in _originals(dataset):
+        item = dataset[index]
+        valid = np.asarray(item["audio"], dtype=np.float64)[:, np.asarray(item["audio_mask"], dtype=bool)]  # [2, t, n_mels]
+        total = valid.sum(axis=1) if total is None else total + valid.sum(axis=1)
+        squares = (valid ** 2).sum(axis=1) if squares is None else squares + (valid ** 2).sum(axis=1)
+        frames += valid.shape[1]
+    if not frames:
+        raise ValueError("no valid audio frame in the training split")
+    mean = total / frames
+    std = np.sqrt(np.maximum(squares / frames - mean ** 2, 0.0))
+    return torch.tensor(mean, dtype=torch.float), torch.tensor(std, dtype=torch.float)
+
+
+def rating_scale(dataset: Dataset, target: str) -> tuple[float, float]:
+    """Mean and std of the ``target`` ratings of a (rated) split's original items."""
+    rows = getattr(dataset, "rows", None)
+    if rows is not None:
+        values = np.asarray(rows[target], dtype=float)[_originals(dataset)]
+    else:
+        values = np.array([float(dataset[i][target]) for i in _originals(dataset)])
+    values = values[~np.isnan(values)]
+    if not len(values):
+        raise ValueError(f"no {target} rating in the training split")
+    return float(values.mean()), float(values.std())
+
+
 class EpochSampler(Sampler[int]):
     """Shuffled order (or class-balanced draws with ``weights``) that depends only on (seed, epoch).
 

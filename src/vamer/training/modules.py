@@ -31,9 +31,20 @@ class _Stage(lightning.LightningModule):
         self._outputs: dict[str, list] = {"val": [], "test": []}
 
     def configure_optimizers(self):
+        settings = self.training_settings
         parameters = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(parameters, lr=self.training_settings.lr)
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.training_settings.gamma)
+        if settings.weight_decay:
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(parameters, lr=settings.lr,
+                                                                 weight_decay=settings.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(parameters, lr=settings.lr)
+        if settings.schedule == "onecycle":
+            # Planned over every step the trainer may take; early stopping just ends it sooner.
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=settings.lr, total_steps=max(2, int(self.trainer.estimated_stepping_batches)),
+                pct_start=max(settings.warmup, 1e-3), cycle_momentum=False)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=settings.gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def validation_step(self, batch: dict[str, Any], index: int) -> None:
@@ -50,7 +61,9 @@ class _Stage(lightning.LightningModule):
 
 
 class RegressionModule(_Stage):
-    """Arousal (audio) or valence (text) regression with the method's RMSE loss."""
+    """Arousal (audio) or valence (text) regression with the method's RMSE loss, computed on targets
+    standardised by the training split's mean and std (the model's ``head`` holds that scale, so
+    its predictions, and the logged RMSE, are on the rating scale)."""
 
     def __init__(self, model: nn.Module, training: StageTraining, target: str) -> None:
         super().__init__(model, training)
@@ -61,8 +74,11 @@ class RegressionModule(_Stage):
         return self.model(*(batch[key] for key in self.inputs))
 
     def training_step(self, batch: dict[str, Any], index: int) -> torch.Tensor:
-        loss = torch.sqrt(F.mse_loss(self(batch), batch[self.target]) + 1e-8)
-        self.log("train_rmse", loss, prog_bar=True, batch_size=len(batch["utt_id"]))
+        head = self.model.head
+        predicted = self.model(*(batch[key] for key in self.inputs), standardised=True)
+        target = (batch[self.target] - head.target_mean) / head.target_std
+        loss = torch.sqrt(F.mse_loss(predicted, target) + 1e-8)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["utt_id"]))
         return loss
 
     def _predict(self, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +138,10 @@ class FusionModule(_Stage):
             return
         probabilities = np.concatenate([p for p, _, _ in outputs])
         labels = np.concatenate([t for _, t, _ in outputs])
+        weight = self.class_weights.cpu().numpy() if self.class_weights.numel() else np.ones(len(self.classes))
+        picked = probabilities[np.arange(len(labels)), labels].clip(1e-12)
+        # Pooled over the split, weighted as the training loss is (focal loss is left out).
+        self.log(f"{split}_loss", float(-(weight[labels] * np.log(picked)).sum() / weight[labels].sum()))
         names = np.array(self.classes)
         metrics = classification_metrics(list(names[labels]), list(names[probabilities.argmax(1)]), self.classes)
         for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):

@@ -7,6 +7,7 @@ checkpoints and logs under ``out/fold{k}-seed{s}/{stage}``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 from vamer.errors import VamerError
 from vamer.evaluation.metrics import classification_metrics
 from vamer.models.presets import Preset, build_models
-from vamer.training.data import VamerDataModule, rated
+from vamer.training.data import VamerDataModule, audio_statistics, rated, rating_scale, split_labels
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage
 
@@ -71,6 +72,7 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
     if len(train) == 0 or len(val) == 0:
         outcome.notes.append(f"{stage} pretraining skipped: no {stage} ratings in train or val")
         return False
+    model.head.set_scale(*rating_scale(data["train"], stage))
     training = getattr(preset.training, stage)
     module = RegressionModule(model, training, stage)
     result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed),
@@ -99,7 +101,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     if variant in ("audio_only", "text_only"):
         drop = "text" if variant == "audio_only" else "audio"
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
-    labels = data["train"].labels
+    labels = split_labels(data["train"])
     weights = None
     if imbalance.class_weighted:
         counts = np.bincount(labels, minlength=len(classes)).astype(float)
@@ -118,31 +120,53 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     outcome.models[variant] = model
 
 
+def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> None:
+    """Fit the audio input standardisation on the training split (when the preset asks for it)."""
+    if preset.audio_block.standardize_input:
+        models["arousal"].encoder.set_input_scale(*audio_statistics(train))
+
+
+def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab_size: int | None,
+                 seed: int, source: dict[str, torch.nn.Module], pretrained: dict[str, bool]) -> torch.nn.Module:
+    """A fusion classifier whose encoders start as ``source``'s regressors' encoders (weights and input
+    scale); only the pretrained ones are frozen, and only when the preset freezes encoders."""
+    torch.manual_seed(seed)
+    model = build_models(preset, len(classes), text_dim, vocab_size)["fusion"]
+    model.audio.load_state_dict(source["arousal"].encoder.state_dict())
+    model.text.load_state_dict(source["valence"].encoder.state_dict())
+    freeze = preset.fusion.freeze_encoders
+    model.freeze(audio=freeze and pretrained["arousal"], text=freeze and pretrained["valence"])
+    return model
+
+
 def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
                vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
                progress: bool = False, **trainer) -> FoldOutcome:
-    """Pretrain both encoders, train each fusion variant, and predict the test split."""
+    """Pretrain both encoders, train each fusion variant, and predict the test split.
+
+    Encoders are trained during pretraining and frozen (per the preset) only for fusion; an encoder
+    whose stage had no ratings was not pretrained and trains inside fusion instead.
+    """
     imbalance = imbalance or Imbalance.of(preset)
     outcome = FoldOutcome()
     torch.manual_seed(seed)
     models = build_models(preset, len(classes), text_dim, vocab_size)
+    scale_inputs(models, data["train"], preset)
+    untrained = copy.deepcopy(models)
     pretrained = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
                   for stage in ("arousal", "valence")}
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
     outcome.pretrained.update(pretrained)
     for variant in variants:
         if variant == "fusion_no_pretraining":
-            torch.manual_seed(seed)
-            fresh = build_models(preset.model_copy(update={"fusion": preset.fusion.model_copy(
-                update={"freeze_encoders": False})}), len(classes), text_dim, vocab_size)
-            model = fresh["fusion"]
+            if not any(pretrained.values()):
+                outcome.notes.append("fusion without pretraining not trained separately: nothing was pretrained, "
+                                     "so it is the same run as fusion")
+                continue
+            model = fresh_fusion(preset, classes, text_dim, vocab_size, seed, untrained,
+                                 {"arousal": False, "valence": False})
         else:
-            torch.manual_seed(seed)
-            model = build_models(preset, len(classes), text_dim, vocab_size)["fusion"]
-            model.audio.load_state_dict(models["arousal"].encoder.state_dict())
-            model.text.load_state_dict(models["valence"].encoder.state_dict())
-            if not all(pretrained.values()):
-                outcome.notes.append(f"{variant}: an encoder had no pretraining and starts from random weights")
+            model = fresh_fusion(preset, classes, text_dim, vocab_size, seed, models, pretrained)
         _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, **trainer)
     return outcome
 
@@ -165,10 +189,14 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
     the two regression checkpoints (or starts them from random weights, with a note)."""
     torch.manual_seed(seed)
     models = build_models(preset, len(classes), text_dim, vocab_size)
+    scale_inputs(models, data["train"], preset)
     outcome = FoldOutcome()
     if stage in ("arousal", "valence"):
         training = getattr(preset.training, stage)
         splits = [rated(data[name], stage) for name in ("train", "val", "test")]
+        if not len(splits[0]):
+            raise VamerError(f"no {stage} ratings in the training split: nothing to pretrain")
+        models[stage].head.set_scale(*rating_scale(data["train"], stage))
         module = RegressionModule(models[stage], training, stage)
         result = fit_stage(stage, module, VamerDataModule(*splits, batch_size=training.batch_size, seed=seed),
                            out / stage, training, seed=seed, resume=resume, progress=progress, **trainer)
@@ -180,7 +208,9 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
         if checkpoint:
             encoder.load_state_dict(encoder_weights(checkpoint))
         else:
-            outcome.notes.append(f"no --{name} checkpoint: that encoder starts from random weights")
+            outcome.notes.append(f"no --{name} checkpoint: that encoder is not pretrained and trains in fusion")
+    freeze = preset.fusion.freeze_encoders
+    fusion.freeze(audio=freeze and bool(arousal_checkpoint), text=freeze and bool(valence_checkpoint))
     imbalance = imbalance or Imbalance.of(preset)
     _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance, progress, outcome,
             **({"resume": resume} | trainer))

@@ -21,6 +21,13 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARN
 MONITOR = {"arousal": ("val_rmse", "min"), "valence": ("val_rmse", "min"), "fusion": ("val_macro_f1", "max")}
 
 
+def monitored(stage: str, training: StageTraining) -> tuple[str, str]:
+    """The validation quantity that picks the checkpoint and stops training, and its direction."""
+    if stage == "fusion" and training.monitor == "loss":
+        return "val_loss", "min"
+    return MONITOR[stage]
+
+
 @dataclass
 class StageResult:
     stage: str
@@ -39,7 +46,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     ``out_dir/checkpoints/last.ckpt`` after an interruption."""
     out_dir = Path(out_dir)
     lightning.seed_everything(seed, workers=True, verbose=False)
-    monitor, mode = MONITOR[stage]
+    monitor, mode = monitored(stage, training)
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
                                   save_top_k=1, save_last=True)
     trainer = lightning.Trainer(
