@@ -21,7 +21,8 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
     for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
         assert set(metrics[key]) == {"mean", "std"} and 0 <= metrics[key]["mean"] <= 1
     assert set(metrics["ablations"]) == {"fusion", "audio_only", "text_only", "fusion_no_pretraining"}
-    assert set(metrics["baseline"]) == {"audio", "text", "both"} and "macro_f1" in metrics["majority"]
+    assert set(metrics["baseline"]) == {"audio", "egemaps", "text", "both", "all", "best"}
+    assert "macro_f1" in metrics["majority"] and len(metrics["baseline"]["best"]["chosen"]) == 2
     assert metrics["protocol"]["description"].startswith("session 2-fold") and metrics["seeds"] == [0]
     predictions = pd.read_csv(out / "predictions.csv")
     fused = predictions[predictions["variant"] == "fusion"]
@@ -29,7 +30,8 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
     assert {"utt_id", "fold", "seed", "true", "pred", "p_neutral", "p_sad"} <= set(predictions.columns)
     assert abs(fused.filter(like="p_").sum(axis=1) - 1).max() < 1e-4
     report = (out / "report.md").read_text()
-    assert "always majority" in report and "classic baseline (both)" in report and "![confusion]" in report
+    assert "always majority" in report and "classic baseline (egemaps)" in report and "![confusion]" in report
+    assert "strongest, chosen on validation" in report
     bundle = json.loads((out / "bundle" / "bundle.json").read_text())
     assert bundle["classes"] == ["neutral", "happy", "surprise", "angry", "sad"]
     assert all((out / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
@@ -80,6 +82,8 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
     table = load(tmp_path / "demo", read_bio=False).utterances
     manifest = pd.DataFrame({"audio": table["audio_path"], "text": table["text"], "emotion": table["emotion"],
                              "session": table["session"], "speaker": table["speaker"]})
+    # A corpus with its own label set: 4 classes, one of them outside KEMDy's seven.
+    manifest = manifest[manifest["emotion"] != "sad"].replace({"emotion": {"angry": "Frustrated"}})
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(tmp_path / "manifest.csv"), "--out", str(out), "--preset", "tiny",
@@ -90,6 +94,9 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
     assert any("arousal pretraining skipped" in note for note in metrics["notes"])
     assert any("valence pretraining skipped" in note for note in metrics["notes"])
     assert len(pd.read_csv(out / "predictions.csv")) == len(manifest)
+    classes = json.loads((out / "bundle" / "bundle.json").read_text())["classes"]
+    assert sorted(classes) == ["frustrated", "happy", "neutral", "surprise"]
+    assert len(metrics["pooled_over_folds"]["confusion"]) == 4 and set(metrics["per_class"]) == set(classes)
     from vamer.inference.predictor import Predictor
 
     assert json.loads((out / "bundle" / "bundle.json").read_text())["regressors"] == {"arousal": False,

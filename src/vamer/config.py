@@ -118,6 +118,8 @@ class AudioFeatureConfig(BaseModel):
     hop_length: int = Field(512, ge=16)
     max_frames: int = Field(512, ge=1, description="pad or crop to this many frames (512 x 512 hop = 16.4 s)")
     silence_peak: float = Field(1e-4, ge=0, description="a clip whose peak is below this is silent")
+    functionals: str = Field("none", pattern="^(none|egemaps)$",
+                             description="clip functionals the audio model also reads: openSMILE eGeMAPSv02 (88)")
 
     @model_validator(mode="after")
     def _band(self) -> "AudioFeatureConfig":

@@ -45,7 +45,7 @@ def test_manifest_rows_kept_or_skipped(corpus, suffix):
     frame = pd.DataFrame(manifest_rows(corpus))
     path = corpus / f"manifest{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
-    result = load(path)
+    result = load(path, classes=["neutral", "happy", "surprise", "angry", "sad"])
     assert result.format == "manifest"
     kept = result.utterances.set_index("utt_id")
     assert list(kept.index) == ["clips/a", "clips/b", "c"]
@@ -87,3 +87,23 @@ def test_manifest_missing_columns_and_wrong_files(corpus):
     (corpus / "notes.txt").write_text("hello")
     with pytest.raises(NotADatasetError):
         load(corpus / "notes.txt")
+
+
+def test_a_manifest_s_class_set_is_the_labels_it_holds(corpus):
+    """Any spelling the user chose is a class (boredom, calm, ...), most frequent first; KEMDy's
+    aliases still map to one spelling; a chosen class without examples is a clear error."""
+    path = corpus / "m.csv"
+    pd.DataFrame({"audio": ["clips/a.wav", "clips/b.wav", "elsewhere/c.wav"],
+                  "emotion": ["Boredom", "boredom", "anger"],
+                  "utt_id": ["u1", "u2", "u3"]}).to_csv(path, index=False)
+    result = load(path)
+    assert result.classes == ["boredom", "angry"]
+    assert list(result.utterances["emotion"]) == ["boredom", "boredom", "angry"]
+    assert result.skipped.empty
+    picked = load(path, classes=["angry", "boredom"])
+    assert picked.classes == ["angry", "boredom"]
+    chosen = load(path, classes=["angry", "boredom", "calm"])
+    from vamer.features.store import check_classes
+
+    with pytest.raises(VamerError, match=r"class\(es\) calm have no usable utterance \(kept: boredom 2, angry 1\)"):
+        check_classes(chosen.utterances, chosen.classes)

@@ -47,6 +47,8 @@ def train(stage, tmp_path, epochs=60, **kwargs):
     if stage == "fusion":
         module = FusionModule(models["fusion"], training, CLASSES)
     else:
+        targets = np.array([item[stage] for item in data])
+        models[stage].head.set_scale(targets.mean(), targets.std())  # as the pipeline does
         module = RegressionModule(models[stage], training, stage)
     result = fit_stage(stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training,
                        progress=False, **kwargs)

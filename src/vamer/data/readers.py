@@ -54,18 +54,14 @@ def detect_format(path: Path) -> tuple[Path, str]:
     )
 
 
-def class_set(utterances: pd.DataFrame, chosen: list[str] | None, root: Path) -> list[str]:
-    """The class set in force: the one chosen, or every label kept (most frequent first).  A chosen
-    class with no example is an error: it would score 0 and pull every macro average down."""
+def class_set(utterances: pd.DataFrame, chosen: list[str] | None) -> list[str]:
+    """The class set in force: the one chosen (or the format's default), or every label a manifest
+    holds, most frequent first.  Training refuses a class without examples (see
+    :func:`vamer.features.store.check_classes`); inspection commands show its zero."""
+    if chosen is not None:
+        return list(chosen)
     counts = utterances["emotion"].value_counts() if len(utterances) else pd.Series(dtype=int)
-    if chosen is None:
-        return sorted(counts.index, key=lambda label: (-int(counts[label]), label))
-    empty = [label for label in chosen if int(counts.get(label, 0)) == 0]
-    if empty and len(utterances):
-        held = ", ".join(f"{label} {int(n)}" for label, n in counts.items())
-        raise NotADatasetError(f"{root}: class(es) {', '.join(empty)} have no utterance here (kept: {held}); "
-                               "leave them out of --classes")
-    return list(chosen)
+    return sorted(counts.index, key=lambda label: (-int(counts[label]), label))
 
 
 def load(
@@ -104,7 +100,7 @@ def load(
         raise NotADatasetError(f"{root}: a {format} dataset is a folder")
     ledger = readers[format](root, config)
     utterances, skipped = ledger.frames()
-    classes = class_set(utterances, config.classes, root)
+    classes = class_set(utterances, config.classes)
     bio = bio_issues = None
     if config.read_bio and format != "manifest":
         bio, bio_issues = read_bio(root)

@@ -8,7 +8,8 @@
 - ``random:0.2``: the method's random utterance split, stratified, named
   ``random (speaker-dependent)`` everywhere: the same speaker sits on both sides.
 
-A validation split is always carved from the training groups (never from test).
+A validation split is always carved from the training groups (never from test), whole groups
+stratified by class (scikit-learn's StratifiedGroupKFold).
 
 >>> import pandas as pd
 >>> table = pd.DataFrame({"utt_id": [f"u{i}" for i in range(12)], "emotion": ["a", "b"] * 6,
@@ -21,11 +22,12 @@ A validation split is always carved from the training groups (never from test).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit, train_test_split
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, train_test_split
 
 from vamer.errors import VamerError
 
@@ -64,11 +66,18 @@ def _validation(table: pd.DataFrame, train_index: np.ndarray, groups: pd.Series 
         fit, val = train_test_split(train_index, test_size=VALIDATION_SHARE, random_state=seed, stratify=stratify)
         return np.sort(fit), np.sort(val)
     train_groups = groups.to_numpy()[train_index]
-    if len(set(train_groups)) < 2:
+    count = len(set(train_groups))
+    if count < 2:
         raise VamerError("the training split has one group only; no group is left for validation")
-    splitter = GroupShuffleSplit(n_splits=1, test_size=VALIDATION_SHARE, random_state=seed)
-    fit, val = next(splitter.split(train_index, groups=train_groups))
-    return train_index[fit], train_index[val]
+    # Whole groups, chosen so that each class keeps about its share in both parts (a validation
+    # split without a minority class cannot select a model for it).
+    splitter = StratifiedGroupKFold(n_splits=min(count, round(1 / VALIDATION_SHARE)), shuffle=True,
+                                    random_state=seed)
+    labels = table["emotion"].to_numpy()[train_index]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        fit, val = next(splitter.split(train_index, labels, groups=train_groups))
+    return np.sort(train_index[fit]), np.sort(train_index[val])
 
 
 def make_folds(table: pd.DataFrame, spec: str, seed: int = 0) -> list[Fold]:

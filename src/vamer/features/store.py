@@ -7,7 +7,9 @@ the one call per fold that returns its train (with augmented copies), val and te
 Item contract (``SplitData[i]``): ``utt_id``; ``audio`` ``[2, max_frames, n_mels]`` float32 and
 ``audio_mask`` ``[max_frames]`` bool; ``text`` ``[L, d]`` float32 (or ``[L]`` int64 ids for the
 trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``classes``);
-``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or "" for originals).
+``functionals`` ``[F]`` float32 (eGeMAPS, F = 88, when the audio settings ask for them; else
+``[0]``); ``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or "" for
+originals; a copy keeps its source's functionals).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import numpy as np
 import pandas as pd
 
 from vamer.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
+from vamer.errors import VamerError
 from vamer.features.audio import to_model_input
 from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
+from vamer.features.functionals import extract_functionals
 from vamer.features.splits import Fold, check_leakage
 from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder, stored_tokens
 
 TEXT_KIND = "text-tokens"
+NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
 
 
 def default_cache_dir() -> Path:
@@ -63,9 +68,21 @@ class SplitData:
             text, text_mask = ids[0], mask[0]
         else:
             text, text_mask = self.store.text_tokens(row["text"])
+        functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
         return {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text,
-                "text_mask": text_mask, "label": self.store.classes.index(row["emotion"]),
+                "text_mask": text_mask, "functionals": functionals, "label": self.store.classes.index(row["emotion"]),
                 "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
+
+
+def check_classes(table: pd.DataFrame, classes: list[str]) -> None:
+    """A class with no utterance cannot be learned and would score a silent 0 in every macro
+    average: refuse it, saying what the data holds."""
+    counts = table["emotion"].value_counts()
+    empty = [label for label in classes if int(counts.get(label, 0)) == 0]
+    if empty:
+        held = ", ".join(f"{label} {int(n)}" for label, n in counts.items()) or "nothing"
+        raise VamerError(f"class(es) {', '.join(empty)} have no usable utterance (kept: {held}); "
+                         f"choose the classes with --classes")
 
 
 class FeatureStore:
@@ -75,6 +92,7 @@ class FeatureStore:
         self.table, self.mels, self.skipped, self.classes = table, mels, skipped, classes
         self.audio_config, self.text_config, self.encoder, self.cache = audio_config, text_config, encoder, cache
         self.stats = stats
+        self.functionals: dict[str, np.ndarray] = {}
 
     @classmethod
     def build(cls, table: pd.DataFrame, classes: list[str], audio_config: AudioFeatureConfig | None = None,
@@ -84,14 +102,28 @@ class FeatureStore:
 
         Utterances whose audio cannot be used are dropped into ``skipped`` (utt_id, reason, detail).
         """
+        check_classes(table, list(classes))
         audio_config = audio_config or AudioFeatureConfig()
         text_config = text_config or TextFeatureConfig()
         cache = FeatureCache(cache_dir or default_cache_dir())
         audio = extract_audio(table, audio_config, cache.root, jobs=jobs, progress=progress)
         kept = table[table["utt_id"].isin(audio.mels)].reset_index(drop=True)
+        check_classes(kept, list(classes))
+        skipped = audio.skipped
+        functionals = None
+        if audio_config.functionals == "egemaps":
+            functionals, failed = extract_functionals(kept, audio_config, cache.root, jobs=jobs, progress=progress)
+            if failed:
+                skipped = pd.concat([skipped, pd.DataFrame({"utt_id": failed, "reason": "unreadable_wav",
+                                                            "detail": "unreadable when its eGeMAPS were computed"})],
+                                    ignore_index=True)
+                keep = ~kept["utt_id"].isin(failed).to_numpy()
+                kept, functionals = kept[keep].reset_index(drop=True), functionals[keep]
         encoder = make_text_encoder(text_config.encoder, text_config.max_length, text_config.sentence_token)
-        store = cls(kept, audio.mels, audio.skipped, list(classes), audio_config, text_config, encoder, cache,
+        store = cls(kept, audio.mels, skipped, list(classes), audio_config, text_config, encoder, cache,
                     {"audio": audio.stats})
+        if functionals is not None:
+            store.functionals = dict(zip(kept["utt_id"], functionals))
         if not isinstance(encoder, TrainableTokens):
             store.encode_texts(list(kept["text"]))
         store.stats["empty_text"] = int((kept["text"].fillna("").str.strip() == "").sum())

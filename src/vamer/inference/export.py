@@ -25,7 +25,8 @@ import vamer
 from vamer.errors import VamerError
 from vamer.fileio import refuse_overwrite
 from vamer.inference.bundle import WEIGHTS, Bundle
-from vamer.inference.graph import INPUTS, OUTPUTS, build_graph
+from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
+from vamer.models.presets import functionals_dim
 
 OPSET = 18
 
@@ -54,6 +55,9 @@ def example_inputs(bundle: Bundle, batch: int = 2) -> tuple[torch.Tensor, ...]:
         text = torch.randn(batch, length, bundle.text_dim, generator=generator)
     text_mask = torch.ones(batch, length, dtype=torch.bool)
     text_mask[1:, length // 2:] = False
+    if "functionals" in graph_inputs(bundle):
+        return audio, audio_mask, text, text_mask, torch.randn(batch, functionals_dim(bundle.preset),
+                                                               generator=generator)
     return audio, audio_mask, text, text_mask
 
 
@@ -76,8 +80,9 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as scratch, _quiet():
         raw = Path(scratch) / "graph.onnx"
         try:
-            torch.onnx.export(graph, inputs, str(raw), input_names=list(INPUTS), output_names=list(OUTPUTS),
-                              dynamic_shapes={name: {0: batch} for name in INPUTS}, opset_version=OPSET,
+            names = graph_inputs(bundle)
+            torch.onnx.export(graph, inputs, str(raw), input_names=list(names), output_names=list(OUTPUTS),
+                              dynamic_shapes={name: {0: batch} for name in names}, opset_version=OPSET,
                               dynamo=True, verbose=False)
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -102,7 +107,7 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
                     entry = quantized.metadata_props.add()
                     entry.key, entry.value = key, value
                 onnx.save(quantized, str(final))
-        parity = _parity(graph, inputs, onnx_session(final))
+        parity = _parity(graph, inputs, graph_inputs(bundle), onnx_session(final))
         os.replace(final, out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
@@ -125,10 +130,10 @@ def _quiet():
             logger.setLevel(level)
 
 
-def _parity(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], session) -> float:
+def _parity(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], names: tuple[str, ...], session) -> float:
     with torch.inference_mode():
         expected = graph(*inputs)[0].numpy()
-    got = session.run(["probabilities"], {name: value.numpy() for name, value in zip(INPUTS, inputs)})[0]
+    got = session.run(["probabilities"], {name: value.numpy() for name, value in zip(names, inputs)})[0]
     return float(np.abs(expected - got).max())
 
 

@@ -9,6 +9,8 @@ Inputs (B utterances; T frames and L tokens may be any multiple of the preset's 
     audio_mask   [B, T] bool                 True on real frames
     text         [B, L, d] float32           frozen token vectors (or [B, L] int64 ids, trainable encoder)
     text_mask    [B, L] bool                 True on real tokens; all False = no text
+    functionals  [B, F] float32              eGeMAPS of the clip (only when the preset's audio
+                                             features include them: see ``graph_inputs``)
 
 Outputs:
 
@@ -25,11 +27,16 @@ from torch import nn
 from vamer.errors import VamerError
 from vamer.inference.bundle import Bundle
 from vamer.models.audio import ArousalRegressor
-from vamer.models.presets import build_models
+from vamer.models.presets import build_models, functionals_dim
 from vamer.models.text import ValenceRegressor
 
 INPUTS = ("audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "arousal", "valence")
+
+
+def graph_inputs(bundle: Bundle) -> tuple[str, ...]:
+    """The graph's input names for this bundle, in call order."""
+    return INPUTS + (("functionals",) if functionals_dim(bundle.preset) else ())
 
 
 class InferenceGraph(nn.Module):
@@ -38,9 +45,10 @@ class InferenceGraph(nn.Module):
         self.fusion, self.arousal, self.valence = fusion, arousal, valence
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
-                text_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        probabilities = self.fusion(audio, audio_mask, text, text_mask).softmax(dim=-1)   # [B, C]
-        return probabilities, self.arousal(audio, audio_mask), self.valence(text, text_mask)
+                text_mask: torch.Tensor, functionals: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        probabilities = self.fusion(audio, audio_mask, text, text_mask, functionals).softmax(dim=-1)   # [B, C]
+        return probabilities, self.arousal(audio, audio_mask, functionals), self.valence(text, text_mask)
 
 
 def build_graph(bundle: Bundle) -> InferenceGraph:

@@ -41,10 +41,11 @@ import torch
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, log_mel, mono_at, probe, stored_mel, to_model_input
+from vamer.features.functionals import egemaps
 from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.export import check_onnx, onnx_session
-from vamer.inference.graph import INPUTS, OUTPUTS, build_graph
+from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 from vamer.training.data import trimmed_length
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -76,6 +77,7 @@ class Prepared:
     text: np.ndarray                         # [L, d] float32 or [L] int64
     text_mask: np.ndarray                    # [L] bool
     info: dict[str, Any] = field(default_factory=dict)
+    functionals: np.ndarray | None = None    # [F] float32 eGeMAPS, when the bundle's model reads them
 
 
 class TorchEngine:
@@ -85,10 +87,11 @@ class TorchEngine:
         if threads:
             torch.set_num_threads(threads)  # process-wide: PyTorch has one intra-op setting
         self.graph = build_graph(bundle)
+        self.inputs = graph_inputs(bundle)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            outputs = self.graph(*(torch.from_numpy(inputs[name]) for name in INPUTS))
+            outputs = self.graph(*(torch.from_numpy(inputs[name]) for name in self.inputs))
         return {name: value.numpy() for name, value in zip(OUTPUTS, outputs)}
 
 
@@ -100,9 +103,10 @@ class OnnxEngine:
     def __init__(self, bundle: Bundle, path: str | Path, threads: int | None = None) -> None:
         self.session = onnx_session(path, threads)
         check_onnx(self.session, bundle, path)
+        self.inputs = graph_inputs(bundle)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = self.session.run(list(OUTPUTS), {name: inputs[name] for name in INPUTS})
+        outputs = self.session.run(list(OUTPUTS), {name: inputs[name] for name in self.inputs})
         return dict(zip(OUTPUTS, outputs))
 
 
@@ -176,7 +180,8 @@ class Predictor:
         if channels > 1:
             notes.append(f"{channels} channels averaged to mono")
         try:
-            mel = log_mel(mono_at(samples, rate, self.audio_config.sample_rate), self.audio_config)
+            mono = mono_at(samples, rate, self.audio_config.sample_rate)
+            mel = log_mel(mono, self.audio_config)
         except AudioError as error:
             reason = error.reason.replace("_", " ")
             raise PredictionError(error.reason, f"audio cannot be used ({reason}): {error}") from None
@@ -196,7 +201,10 @@ class Predictor:
         info = {"duration_s": round(used, 3), "audio_seconds": round(seconds, 3), "truncated": used < seconds,
                 "sample_rate": rate, "channels": channels, "text": cleaned, "text_source": text_source,
                 "audio_only": not cleaned, "notes": notes}
-        return Prepared(audio_input, audio_mask, vectors, text_mask, info)
+        functionals = None
+        if self.audio_config.functionals == "egemaps":
+            functionals = egemaps(mono, self.audio_config.sample_rate)
+        return Prepared(audio_input, audio_mask, vectors, text_mask, info, functionals)
 
     def _check_text(self, text: str | None) -> None:
         """Refuse unusable text before any audio work is spent on the request."""
@@ -249,7 +257,7 @@ class Predictor:
 
     def run(self, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
         """One batch through the engine; the results in input order."""
-        inputs = {name: np.stack([getattr(p, name) for p in prepared]) for name in INPUTS}
+        inputs = {name: np.stack([getattr(p, name) for p in prepared]) for name in self.engine.inputs}
         if isinstance(self.engine, TorchEngine):
             # Everything past the longest clip and text is padding: cut it (outputs do not change).
             frames = trimmed_length(int(inputs["audio_mask"].sum(axis=1).max()), inputs["audio_mask"].shape[1])

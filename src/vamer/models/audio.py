@@ -9,7 +9,9 @@ Shapes (paper preset: cnn "mel_1d", c = (8, 24), d = 768, T = 512, pool = 1):
     seq   [B, T, c*F]      channels x mel bins become the feature axis (24 * 32 = 768)
     pool  [B, T/p, c*F]    optional average pooling over time (the cpu preset's main saving)
     proj  [B, T/p, d]      linear, only when c*F != d; then sinusoidal positions when enabled
-    enc   [B, T/p, d]      post-LN Transformer with a padding mask
+    func  [B, 1+T/p, d]    with clip functionals (eGeMAPS, [B, 88]): standardised, projected and put
+                           first as one more token (valid in every clip)
+    enc   [B, (1+)T/p, d]  post-LN Transformer with a padding mask
     head  [B]              GRU (the method), statistics or attention pooling -> arousal
 
 >>> import torch
@@ -54,7 +56,7 @@ class _MaskedConv2dBlocks(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, config: AudioBlockConfig) -> None:
+    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0) -> None:
         super().__init__()
         c1, c2 = config.channels
         bias = config.conv_bias
@@ -78,14 +80,26 @@ class AudioEncoder(nn.Module):
         # bundle carries them.
         self.register_buffer("input_mean", torch.zeros(2, 1, N_MELS))
         self.register_buffer("input_std", torch.ones(2, 1, N_MELS))
+        self.functionals_dim = functionals_dim
+        if functionals_dim:
+            self.functionals = nn.Sequential(nn.Linear(functionals_dim, config.d_model), nn.ReLU())
+            self.register_buffer("functionals_mean", torch.zeros(functionals_dim))
+            self.register_buffer("functionals_std", torch.ones(functionals_dim))
+
+    def set_functionals_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardisation of the clip functionals, ``[F]`` each, fitted on the training split."""
+        self.functionals_mean.copy_(mean)
+        self.functionals_std.copy_(std.clamp(min=1e-6))
 
     def set_input_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per channel (mel, delta) and mel bin: ``mean``, ``std`` [2, n_mels]."""
         self.input_mean.copy_(mean.reshape(2, 1, N_MELS))
         self.input_std.copy_(std.reshape(2, 1, N_MELS).clamp(min=1e-3))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, 2, T, 128], mask [B, T] (True = real frame) -> (features [B, T', d], mask [B, T'])."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, functionals: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, 2, T, 128], mask [B, T] (True = real frame), functionals [B, F] when the encoder reads
+        them -> (features [B, T', d], mask [B, T'])."""
         keep = mask[:, None, :, None]
         x = (x - self.input_mean) / self.input_std * keep      # padded frames exactly zero
         if self.frontend == "mel_1d":
@@ -100,6 +114,12 @@ class AudioEncoder(nn.Module):
             h = (h / weight.clamp(min=1e-6)).transpose(1, 2)                                 # [B, T', c*F]
             mask = weight.squeeze(1) > 0
         h = self.positions(self.proj(h))                      # [B, T', d]
+        if self.functionals_dim:
+            if functionals is None or functionals.shape[-1] != self.functionals_dim:
+                raise ValueError(f"this audio encoder reads {self.functionals_dim} clip functionals per utterance")
+            token = self.functionals((functionals - self.functionals_mean) / self.functionals_std)   # [B, d]
+            h = torch.cat([token.unsqueeze(1), h], dim=1)                                        # [B, 1+T', d]
+            mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         return h, mask
 
@@ -107,12 +127,13 @@ class AudioEncoder(nn.Module):
 class ArousalRegressor(nn.Module):
     """Audio -> arousal (the method's audio pretraining), on the rating scale."""
 
-    def __init__(self, config: AudioBlockConfig) -> None:
+    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0) -> None:
         super().__init__()
-        self.encoder = AudioEncoder(config)
+        self.encoder = AudioEncoder(config, functionals_dim)
         self.head = RatingHead(config.head, config.d_model, config.gru_hidden, config.gru_layers, config.dropout)
 
-    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, standardised: bool = False) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, functionals: torch.Tensor | None = None,
+                standardised: bool = False) -> torch.Tensor:
         """-> [B] arousal (or, with ``standardised``, in the training split's standard units)."""
-        h, mask = self.encoder(audio, audio_mask)         # [B, T', d]
+        h, mask = self.encoder(audio, audio_mask, functionals)   # [B, T', d]
         return self.head.standardised(h, mask) if standardised else self.head(h, mask)

@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vamer.config import AudioFeatureConfig, TextFeatureConfig, validated
 from vamer.errors import VamerError
+from vamer.features.functionals import EGEMAPS_SIZE
 from vamer.models.audio import ArousalRegressor
 from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig
 from vamer.models.fusion import FusionClassifier
@@ -93,11 +94,16 @@ def load_preset(name_or_path: str | Path) -> Preset:
     return validated(Preset, values)
 
 
+def functionals_dim(preset: Preset) -> int:
+    """How many clip functionals the audio encoder reads per utterance (0: none)."""
+    return EGEMAPS_SIZE if preset.audio_features.functionals == "egemaps" else 0
+
+
 def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, vocab_size: int | None = None
                  ) -> dict[str, torch.nn.Module]:
     """The three models of a preset, untrained and trainable; fusion shares the regressors'
     encoder objects (freezing them is the fusion stage's decision, after pretraining)."""
-    arousal = ArousalRegressor(preset.audio_block)
+    arousal = ArousalRegressor(preset.audio_block, functionals_dim(preset))
     valence = ValenceRegressor(preset.text_block, input_dim=None if vocab_size else text_dim, vocab_size=vocab_size)
     fusion = FusionClassifier(arousal.encoder, valence.encoder, preset.fusion, n_classes)
     return {"arousal": arousal, "valence": valence, "fusion": fusion}
@@ -113,8 +119,9 @@ def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512,
     audio_mask = torch.ones(1, frames, dtype=torch.bool)
     text = torch.randn(1, length, text_dim)
     text_mask = torch.ones(1, length, dtype=torch.bool)
-    calls = {"arousal": (audio, audio_mask), "valence": (text, text_mask),
-             "fusion": (audio, audio_mask, text, text_mask)}
+    functionals = torch.randn(1, functionals_dim(preset)) if functionals_dim(preset) else None
+    calls = {"arousal": (audio, audio_mask, functionals), "valence": (text, text_mask),
+             "fusion": (audio, audio_mask, text, text_mask, functionals)}
     out: dict[str, Any] = {}
     # The fused inference kernel of nn.TransformerEncoderLayer is invisible to FlopCounterMode.
     fastpath = torch.backends.mha.get_fastpath_enabled()

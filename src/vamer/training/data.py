@@ -1,7 +1,8 @@
 """The Lightning data module over the item contract of :mod:`vamer.features.store`.
 
 Any map-style dataset whose items are dicts with ``audio, audio_mask, text, text_mask, label,
-arousal, valence, utt_id`` works (a ``SplitData``, or a test's own list of dicts).
+arousal, valence, utt_id`` (and optionally ``functionals``) works (a ``SplitData``, or a test's own
+list of dicts).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "label", "arousal", "valence")
+TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "functionals", "label", "arousal", "valence")
 
 
+NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
 TRIM_MULTIPLE = 8  # trimmed lengths stay multiples of every preset's time pooling
 
 
@@ -32,6 +34,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     padding under the masks, so the outputs do not change, and short clips train several times
     faster than at the preset's full 512 frames.
     """
+    items = [item if "functionals" in item else {**item, "functionals": NO_FUNCTIONALS} for item in items]
     batch: dict[str, Any] = {key: torch.as_tensor(np.stack([np.asarray(item[key]) for item in items]))
                              for key in TENSOR_KEYS}
     frames = trimmed_length(int(batch["audio_mask"].sum(dim=1).max()), batch["audio_mask"].shape[1])
@@ -40,6 +43,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["text"], batch["text_mask"] = batch["text"][:, :tokens], batch["text_mask"][:, :tokens]
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()
+    batch["functionals"] = batch["functionals"].float()
     batch["utt_id"] = [item["utt_id"] for item in items]
     return batch
 
@@ -85,6 +89,18 @@ def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     mean = total / frames
     std = np.sqrt(np.maximum(squares / frames - mean ** 2, 0.0))
     return torch.tensor(mean, dtype=torch.float), torch.tensor(std, dtype=torch.float)
+
+
+def functionals_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std ``[F]`` of the clip functionals of a training split's original items."""
+    rows = getattr(dataset, "rows", None)
+    store = getattr(dataset, "store", None)
+    if rows is not None and store is not None:
+        values = np.stack([store.functionals[rows["utt_id"].iloc[i]] for i in _originals(dataset)])
+    else:
+        values = np.stack([np.asarray(dataset[i]["functionals"]) for i in _originals(dataset)])
+    values = values.astype(np.float64)
+    return torch.tensor(values.mean(axis=0), dtype=torch.float), torch.tensor(values.std(axis=0), dtype=torch.float)
 
 
 def rating_scale(dataset: Dataset, target: str) -> tuple[float, float]:

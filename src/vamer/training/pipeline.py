@@ -19,7 +19,8 @@ import torch
 from vamer.errors import VamerError
 from vamer.evaluation.metrics import classification_metrics
 from vamer.models.presets import Preset, build_models
-from vamer.training.data import VamerDataModule, audio_statistics, rated, rating_scale, split_labels
+from vamer.training.data import (VamerDataModule, audio_statistics, functionals_statistics, rated, rating_scale,
+                                 split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage
 
@@ -63,6 +64,8 @@ class _Blanked(torch.utils.data.Dataset):
         item = dict(self.data[index])
         item[self.drop] = np.zeros_like(item[self.drop])
         item[f"{self.drop}_mask"] = np.zeros_like(item[f"{self.drop}_mask"])
+        if self.drop == "audio" and "functionals" in item:
+            item["functionals"] = np.zeros_like(item["functionals"])  # they are audio too
         return item
 
 
@@ -121,9 +124,13 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
 
 
 def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> None:
-    """Fit the audio input standardisation on the training split (when the preset asks for it)."""
+    """Fit the audio input standardisation (when the preset asks for it) and the functionals'
+    standardisation (when the encoder reads functionals) on the training split."""
+    encoder = models["arousal"].encoder
     if preset.audio_block.standardize_input:
-        models["arousal"].encoder.set_input_scale(*audio_statistics(train))
+        encoder.set_input_scale(*audio_statistics(train))
+    if encoder.functionals_dim:
+        encoder.set_functionals_scale(*functionals_statistics(train))
 
 
 def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab_size: int | None,

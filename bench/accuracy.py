@@ -1,0 +1,75 @@
+"""Benchmark: does the model hear emotion?  The default ``vamer run`` on EmoDB (real acted speech).
+
+    .venv/bin/python bench/accuracy.py [--corpus ../shared/data/emodb/manifest.csv] [--sets 6,7]
+                                       [--preset cpu] [--seeds 1] [--no-ablations] [--out build/accuracy]
+
+EmoDB's text is the same 10 sentences in every emotion, so this measures the audio side.  Class
+sets: ``6`` = the six KEMDy classes EmoDB has (angry, happy, neutral, fear, sad, disgust), ``7`` =
+all seven labels, boredom included (the manifest's own default).  Protocol: speaker 5-fold
+(speaker-independent), each fold's validation speakers carved from its training speakers.  Prints
+the model, each ablation, every classic baseline and always-majority side by side (UA, macro F1,
+weighted F1, accuracy; mean ± std over folds x seeds); the README's results come from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from vamer.config import AugmentConfig
+from vamer.data import load
+from vamer.evaluation.metrics import mean_std
+from vamer.experiment import run_experiment
+from vamer.models.presets import load_preset
+
+SIX = ["angry", "happy", "neutral", "fear", "sad", "disgust"]
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "manifest.csv"
+
+
+def table(metrics: dict) -> pd.DataFrame:
+    rows = []
+    for variant, numbers in metrics["ablations"].items():
+        rows.append({"model": metrics["variant_names"][variant], **{k: mean_std(numbers[k]) for k in
+                                                                   ("ua", "macro_f1", "weighted_f1", "accuracy")}})
+    for name, numbers in metrics["baseline"].items():
+        label = "strongest, chosen on validation" if name == "best" else name
+        rows.append({"model": f"classic: {label}", **{k: mean_std(numbers[k]) for k in
+                                                      ("ua", "macro_f1", "weighted_f1", "accuracy")}})
+    rows.append({"model": "always majority", **{k: mean_std(metrics["majority"][k]) for k in
+                                                ("ua", "macro_f1", "weighted_f1", "accuracy")}})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--sets", default="6,7", help="class sets to run: 6 and/or 7")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--cv", default="speaker:5")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--no-ablations", dest="ablations", action="store_false")
+    parser.add_argument("--out", type=Path, default=Path("build/accuracy"))
+    parser.add_argument("--cache", type=Path, default=Path("build/cache"))
+    args = parser.parse_args()
+    preset = load_preset(args.preset)
+    for size in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        classes = SIX if size == "6" else None
+        result = load(args.corpus, classes=classes)
+        started = time.perf_counter()
+        metrics = run_experiment(result, args.out / f"emodb-{size}", preset, cv=args.cv, seeds=args.seeds,
+                                 augment=AugmentConfig(), ablations=args.ablations, cache=args.cache, force=True,
+                                 progress=False)
+        seconds = time.perf_counter() - started
+        print(f"\nEmoDB, {len(result.classes)} classes ({', '.join(result.classes)}), {metrics['protocol']['description']}, "
+              f"{metrics['protocol']['utterances']} utterances, preset {preset.name}, seeds {metrics['seeds']}, "
+              f"{seconds:.0f} s")
+        print(table(metrics).to_markdown(index=False))
+        chosen = ", ".join(f"{c['features']}" for c in metrics["baseline"]["best"]["chosen"])
+        print(f"strongest classic feature set per fold (chosen on validation): {chosen}")
+
+
+if __name__ == "__main__":
+    main()
