@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from vamer.errors import VamerError
-from vamer.models.presets import PRESETS, build_models, flops_per_utterance, load_preset
+from vamer.models.presets import PRESETS, build_models, flops_per_utterance, functionals_dim, load_preset
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -16,15 +16,18 @@ def test_every_model_of_every_preset_has_the_documented_shapes(name):
     text = torch.randn(2, length, 512)
     text_mask = torch.zeros(2, length, dtype=torch.bool)
     text_mask[0, :5] = True                                           # the second has no text at all
+    extra = functionals_dim(preset)
+    functionals = torch.randn(2, extra) if extra else None   # eGeMAPS become one more audio token
     for model in models.values():
         model.eval()
     with torch.no_grad():
-        encoded, pooled_mask = models["arousal"].encoder(audio, audio_mask)
-        assert encoded.shape == (2, -(-frames // preset.audio_block.time_pool), preset.audio_block.d_model)
+        encoded, pooled_mask = models["arousal"].encoder(audio, audio_mask, functionals)
+        steps = -(-frames // preset.audio_block.time_pool) + (1 if extra else 0)
+        assert encoded.shape == (2, steps, preset.audio_block.d_model)
         assert pooled_mask[1].sum() < pooled_mask[0].sum()
-        assert models["arousal"](audio, audio_mask).shape == (2,)
+        assert models["arousal"](audio, audio_mask, functionals).shape == (2,)
         assert models["valence"](text, text_mask).shape == (2,)
-        logits = models["fusion"](audio, audio_mask, text, text_mask)
+        logits = models["fusion"](audio, audio_mask, text, text_mask, functionals)
     assert logits.shape == (2, 5) and torch.isfinite(logits).all()
 
 

@@ -2,6 +2,7 @@
 and fusion freezes only what was pretrained."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -93,3 +94,17 @@ def test_fusion_freezes_pretrained_encoders_only_when_the_preset_says_so(tmp_pat
     data = {"train": rated_items(24, 0), "val": rated_items(12, 1), "test": rated_items(12, 2)}
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     assert outcome.models["fusion"].frozen == (("audio", "text") if frozen else ())
+
+
+def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
+    preset = learnable_preset()
+    preset = preset.model_copy(update={"training": preset.training.model_copy(update={"refit": True})})
+    data = {"train": rated_items(24, 0), "val": rated_items(12, 1), "test": rated_items(12, 2)}
+    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
+    refit_logs = pd.read_csv(tmp_path / "fusion-refit" / "logs" / "metrics.csv")
+    chosen = [note for note in outcome.notes if "refitted on train + val" in note]
+    assert len(chosen) == 1
+    epochs = int(chosen[0].split("for the ")[1].split(" epochs")[0])
+    assert 1 <= epochs <= 2 and refit_logs["epoch"].max() == epochs - 1
+    assert "val_loss" not in refit_logs.columns  # nothing validated on data it trained on
+    assert len(outcome.predictions["fusion"]) == 12

@@ -32,7 +32,7 @@ def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipRe
     Without a class set (``config.classes`` is None: a manifest's default) every label is a class.
     """
     open_vocabulary = config.classes is None
-    known, unknown = parse_emotions(raw, open_vocabulary)
+    known, unknown = parse_emotions(raw, open_vocabulary, config.classes or ())
     if unknown or not known:
         shown = ", ".join(unknown) if unknown else repr(raw)
         return None, SkipReason.unknown_label, f"unknown emotion {shown}"

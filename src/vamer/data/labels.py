@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 RAW_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "surprise", "angry", "sad", "disgust", "fear")
 """The seven labels of KEMDy19/20, in canonical spelling."""
 
@@ -52,12 +54,13 @@ def label_key(raw: object) -> str | None:
     return raw.strip().lower() or None
 
 
-def parse_emotions(raw: object, open_vocabulary: bool = False) -> tuple[list[str], list[str]]:
+def parse_emotions(raw: object, open_vocabulary: bool = False, also: Collection[str] = ()
+                   ) -> tuple[list[str], list[str]]:
     """Split a (possibly ``;``-joined) annotation into known emotions and unknown parts.
 
     Known emotions keep their written order without repeats; empty parts are ignored.  With
     ``open_vocabulary`` (a manifest without a class set) every label is known, in :func:`label_key`
-    spelling.
+    spelling; labels in ``also`` (a chosen class set) are known too.
     """
     if not isinstance(raw, str):
         return [], []
@@ -66,7 +69,9 @@ def parse_emotions(raw: object, open_vocabulary: bool = False) -> tuple[list[str
     for part in raw.split(";"):
         if not part.strip():
             continue
-        label = label_key(part) if open_vocabulary else normalise_label(part)
+        label = label_key(part)
+        if not (open_vocabulary or label in also):
+            label = normalise_label(part)
         if label is None:
             unknown.append(part.strip())
         elif label not in known:

@@ -1,8 +1,8 @@
 """Presets: whole model + feature + training settings, as YAML validated by pydantic.
 
 >>> preset = load_preset("cpu")
->>> preset.audio_block.d_model, preset.audio_block.time_pool
-(128, 4)
+>>> preset.audio_block.d_model, preset.audio_block.time_pool, preset.audio_features.functionals
+(128, 2, 'egemaps')
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class Training(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     balanced_sampler: bool = Field(False, description="fusion batches drawn class-balanced")
+    refit: bool = Field(False, description="after fusion picks its epoch count on validation, train it again "
+                                           "from the same start on train + val for that many epochs")
     class_weighted: bool = Field(False, description="class-weighted cross-entropy for fusion")
     focal_gamma: float = Field(0.0, ge=0, description="focal loss gamma for fusion (0 = cross-entropy)")
     arousal: StageTraining = StageTraining()

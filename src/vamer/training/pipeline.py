@@ -110,11 +110,26 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
         counts = np.bincount(labels, minlength=len(classes)).astype(float)
         weights = [float(len(labels) / (len(classes) * c)) if c else 0.0 for c in counts]
     training = preset.training.fusion
+    start = copy.deepcopy(model) if preset.training.refit else None
     module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)
     datamodule = VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
                                  balanced=imbalance.balanced_sampler, labels=list(labels))
     result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress, **trainer)
-    best = FusionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
+    chosen = result.best_checkpoint
+    if start is not None:
+        # The validation split chose the epoch count; now every labelled training utterance is used.
+        epochs = int(torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
+        model = start
+        refit = training.model_copy(update={"epochs": epochs})
+        both = torch.utils.data.ConcatDataset([train, val])
+        both_labels = [*labels, *split_labels(data["val"])]
+        module = FusionModule(model, refit, classes, weights, imbalance.focal_gamma)
+        datamodule = VamerDataModule(both, val, test, batch_size=training.batch_size, seed=seed,
+                                     balanced=imbalance.balanced_sampler, labels=both_labels)
+        chosen = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
+                           progress=progress, validate=False, **trainer).last_checkpoint
+        outcome.notes.append(f"{variant}: refitted on train + val for the {epochs} epochs chosen on validation")
+    best = FusionModule.load_from_checkpoint(chosen, model=model, training=training,
                                              classes=classes, class_weights=weights,
                                              focal_gamma=imbalance.focal_gamma, weights_only=False)
     model.load_state_dict(best.model.state_dict())
