@@ -120,6 +120,15 @@ class AudioFeatureConfig(BaseModel):
     silence_peak: float = Field(1e-4, ge=0, description="a clip whose peak is below this is silent")
     functionals: str = Field("none", pattern="^(none|egemaps)$",
                              description="clip functionals the audio model also reads: openSMILE eGeMAPSv02 (88)")
+    upstream: str | None = Field(None, description="hf:<folder or hub id>: a frozen wav2vec2 / HuBERT / WavLM "
+                                                   "whose layer-weighted states the audio model also reads")
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream_spec(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("hf:") or len(value) <= 3):
+            raise ValueError(f"audio encoder {value!r}: use hf:<folder or hub id>")
+        return value
 
     @model_validator(mode="after")
     def _band(self) -> "AudioFeatureConfig":

@@ -8,7 +8,8 @@ Item contract (``SplitData[i]``): ``utt_id``; ``audio`` ``[2, max_frames, n_mels
 ``audio_mask`` ``[max_frames]`` bool; ``text`` ``[L, d]`` float32 (or ``[L]`` int64 ids for the
 trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``classes``);
 ``functionals`` ``[F]`` float32 (eGeMAPS, F = 88, when the audio settings ask for them; else
-``[0]``); ``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or "" for
+``[0]``); ``upstream`` ``[layers, hidden]`` float32 (a frozen speech model's per-layer time
+averages, with ``--audio-encoder``; else ``[0, 0]``); ``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or "" for
 originals; a copy keeps its source's functionals).
 """
 
@@ -29,11 +30,13 @@ from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
 from vamer.features.functionals import extract_functionals
+from vamer.features.upstream import extract_upstream
 from vamer.features.splits import Fold, check_leakage
 from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder, stored_tokens
 
 TEXT_KIND = "text-tokens"
 NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
+NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)
 
 
 def default_cache_dir() -> Path:
@@ -69,8 +72,9 @@ class SplitData:
         else:
             text, text_mask = self.store.text_tokens(row["text"])
         functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
+        upstream = self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32)
         return {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text,
-                "text_mask": text_mask, "functionals": functionals, "label": self.store.classes.index(row["emotion"]),
+                "text_mask": text_mask, "functionals": functionals, "upstream": upstream, "label": self.store.classes.index(row["emotion"]),
                 "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
 
 
@@ -93,6 +97,7 @@ class FeatureStore:
         self.audio_config, self.text_config, self.encoder, self.cache = audio_config, text_config, encoder, cache
         self.stats = stats
         self.functionals: dict[str, np.ndarray] = {}
+        self.upstream: dict[str, np.ndarray] = {}
 
     @classmethod
     def build(cls, table: pd.DataFrame, classes: list[str], audio_config: AudioFeatureConfig | None = None,
@@ -119,11 +124,22 @@ class FeatureStore:
                                     ignore_index=True)
                 keep = ~kept["utt_id"].isin(failed).to_numpy()
                 kept, functionals = kept[keep].reset_index(drop=True), functionals[keep]
+        upstream: dict[str, np.ndarray] = {}
+        if audio_config.upstream:
+            upstream, failed = extract_upstream(kept, audio_config, cache.root, progress=progress)
+            if failed:
+                skipped = pd.concat([skipped, pd.DataFrame({"utt_id": failed, "reason": "unreadable_wav",
+                                                            "detail": "unreadable when the audio encoder ran"})],
+                                    ignore_index=True)
+                keep = ~kept["utt_id"].isin(failed).to_numpy()
+                kept = kept[keep].reset_index(drop=True)
+                functionals = functionals[keep] if functionals is not None else None
         encoder = make_text_encoder(text_config.encoder, text_config.max_length, text_config.sentence_token)
         store = cls(kept, audio.mels, skipped, list(classes), audio_config, text_config, encoder, cache,
                     {"audio": audio.stats})
         if functionals is not None:
             store.functionals = dict(zip(kept["utt_id"], functionals))
+        store.upstream = upstream
         if not isinstance(encoder, TrainableTokens):
             store.encode_texts(list(kept["text"]))
         store.stats["empty_text"] = int((kept["text"].fillna("").str.strip() == "").sum())

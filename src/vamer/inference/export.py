@@ -26,6 +26,7 @@ from vamer.errors import VamerError
 from vamer.fileio import refuse_overwrite
 from vamer.inference.bundle import WEIGHTS, Bundle
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
+from vamer.features.upstream import upstream_shape
 from vamer.models.presets import functionals_dim
 
 OPSET = 18
@@ -39,7 +40,7 @@ def bundle_fingerprint(bundle: Bundle) -> str:
     return digest.hexdigest()
 
 
-def example_inputs(bundle: Bundle, batch: int = 2) -> tuple[torch.Tensor, ...]:
+def example_inputs(bundle: Bundle, batch: int = 2) -> dict[str, torch.Tensor]:
     """Full-length inputs of the exported graph (random values, every position valid but the
     second row's second half, so masking is part of the trace)."""
     audio_config, length = bundle.preset.audio_features, bundle.preset.text.max_length
@@ -55,10 +56,13 @@ def example_inputs(bundle: Bundle, batch: int = 2) -> tuple[torch.Tensor, ...]:
         text = torch.randn(batch, length, bundle.text_dim, generator=generator)
     text_mask = torch.ones(batch, length, dtype=torch.bool)
     text_mask[1:, length // 2:] = False
+    inputs = {"audio": audio, "audio_mask": audio_mask, "text": text, "text_mask": text_mask}
     if "functionals" in graph_inputs(bundle):
-        return audio, audio_mask, text, text_mask, torch.randn(batch, functionals_dim(bundle.preset),
-                                                               generator=generator)
-    return audio, audio_mask, text, text_mask
+        inputs["functionals"] = torch.randn(batch, functionals_dim(bundle.preset), generator=generator)
+    if "upstream" in graph_inputs(bundle):
+        inputs["upstream"] = torch.randn(batch, *upstream_shape(bundle.preset.audio_features.upstream),
+                                         generator=generator)
+    return inputs
 
 
 def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool = False) -> dict[str, Any]:
@@ -81,8 +85,9 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
         raw = Path(scratch) / "graph.onnx"
         try:
             names = graph_inputs(bundle)
-            torch.onnx.export(graph, inputs, str(raw), input_names=list(names), output_names=list(OUTPUTS),
-                              dynamic_shapes={name: {0: batch} for name in names}, opset_version=OPSET,
+            torch.onnx.export(graph, (), str(raw), kwargs=inputs, input_names=list(names),
+                              output_names=list(OUTPUTS), dynamic_shapes={name: {0: batch} for name in names},
+                              opset_version=OPSET,
                               dynamo=True, verbose=False)
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -107,7 +112,7 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
                     entry = quantized.metadata_props.add()
                     entry.key, entry.value = key, value
                 onnx.save(quantized, str(final))
-        parity = _parity(graph, inputs, graph_inputs(bundle), onnx_session(final))
+        parity = _parity(graph, inputs, onnx_session(final))
         os.replace(final, out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
@@ -130,10 +135,10 @@ def _quiet():
             logger.setLevel(level)
 
 
-def _parity(graph: torch.nn.Module, inputs: tuple[torch.Tensor, ...], names: tuple[str, ...], session) -> float:
+def _parity(graph: torch.nn.Module, inputs: dict[str, torch.Tensor], session) -> float:
     with torch.inference_mode():
-        expected = graph(*inputs)[0].numpy()
-    got = session.run(["probabilities"], {name: value.numpy() for name, value in zip(names, inputs)})[0]
+        expected = graph(**inputs)[0].numpy()
+    got = session.run(["probabilities"], {name: value.numpy() for name, value in inputs.items()})[0]
     return float(np.abs(expected - got).max())
 
 

@@ -11,6 +11,8 @@ Inputs (B utterances; T frames and L tokens may be any multiple of the preset's 
     text_mask    [B, L] bool                 True on real tokens; all False = no text
     functionals  [B, F] float32              eGeMAPS of the clip (only when the preset's audio
                                              features include them: see ``graph_inputs``)
+    upstream     [B, layers, hidden] float32 a frozen speech model's per-layer time averages
+                                             (only with an audio encoder)
 
 Outputs:
 
@@ -36,7 +38,8 @@ OUTPUTS = ("probabilities", "arousal", "valence")
 
 def graph_inputs(bundle: Bundle) -> tuple[str, ...]:
     """The graph's input names for this bundle, in call order."""
-    return INPUTS + (("functionals",) if functionals_dim(bundle.preset) else ())
+    return (INPUTS + (("functionals",) if functionals_dim(bundle.preset) else ())
+            + (("upstream",) if bundle.preset.audio_features.upstream else ()))
 
 
 class InferenceGraph(nn.Module):
@@ -45,10 +48,10 @@ class InferenceGraph(nn.Module):
         self.fusion, self.arousal, self.valence = fusion, arousal, valence
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
-                text_mask: torch.Tensor, functionals: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        probabilities = self.fusion(audio, audio_mask, text, text_mask, functionals).softmax(dim=-1)   # [B, C]
-        return probabilities, self.arousal(audio, audio_mask, functionals), self.valence(text, text_mask)
+                text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
+                upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        probabilities = self.fusion(audio, audio_mask, text, text_mask, functionals, upstream).softmax(dim=-1)
+        return probabilities, self.arousal(audio, audio_mask, functionals, upstream), self.valence(text, text_mask)
 
 
 def build_graph(bundle: Bundle) -> InferenceGraph:

@@ -42,6 +42,7 @@ from vamer.data.transcripts import TranscriptError, clean_transcript, read_trans
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, log_mel, mono_at, probe, stored_mel, to_model_input
 from vamer.features.functionals import egemaps
+from vamer.features.upstream import clip_for_model, load_upstream
 from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.export import check_onnx, onnx_session
@@ -78,6 +79,7 @@ class Prepared:
     text_mask: np.ndarray                    # [L] bool
     info: dict[str, Any] = field(default_factory=dict)
     functionals: np.ndarray | None = None    # [F] float32 eGeMAPS, when the bundle's model reads them
+    upstream: np.ndarray | None = None       # [layers, hidden] float32, with an audio encoder
 
 
 class TorchEngine:
@@ -91,7 +93,7 @@ class TorchEngine:
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            outputs = self.graph(*(torch.from_numpy(inputs[name]) for name in self.inputs))
+            outputs = self.graph(**{name: torch.from_numpy(inputs[name]) for name in self.inputs})
         return {name: value.numpy() for name, value in zip(OUTPUTS, outputs)}
 
 
@@ -204,7 +206,13 @@ class Predictor:
         functionals = None
         if self.audio_config.functionals == "egemaps":
             functionals = egemaps(mono, self.audio_config.sample_rate)
-        return Prepared(audio_input, audio_mask, vectors, text_mask, info, functionals)
+        upstream = None
+        if self.audio_config.upstream:
+            # As training stored it: the clip the log-mel reads, per-layer averages rounded to float16.
+            upstream = load_upstream(self.audio_config.upstream).pooled_layers(
+                clip_for_model(mono, self.audio_config), self.audio_config.sample_rate).astype(np.float16)
+            upstream = upstream.astype(np.float32)
+        return Prepared(audio_input, audio_mask, vectors, text_mask, info, functionals, upstream)
 
     def _check_text(self, text: str | None) -> None:
         """Refuse unusable text before any audio work is spent on the request."""

@@ -11,7 +11,10 @@ Shapes (paper preset: cnn "mel_1d", c = (8, 24), d = 768, T = 512, pool = 1):
     proj  [B, T/p, d]      linear, only when c*F != d; then sinusoidal positions when enabled
     func  [B, 1+T/p, d]    with clip functionals (eGeMAPS, [B, 88]): standardised, projected and put
                            first as one more token (valid in every clip)
-    enc   [B, (1+)T/p, d]  post-LN Transformer with a padding mask
+    up    [B, 1+..., d]    with a frozen speech model (upstream [B, layers, hidden], per-layer time
+                           averages): softmax-weighted sum over layers (SUPERB), layer norm,
+                           projected, put first as one more token
+    enc   [B, (k+)T/p, d]  post-LN Transformer with a padding mask
     head  [B]              GRU (the method), statistics or attention pooling -> arousal
 
 >>> import torch
@@ -56,7 +59,8 @@ class _MaskedConv2dBlocks(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0) -> None:
+    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
+                 upstream_shape: tuple[int, int] = (0, 0)) -> None:
         super().__init__()
         c1, c2 = config.channels
         bias = config.conv_bias
@@ -86,6 +90,12 @@ class AudioEncoder(nn.Module):
             self.register_buffer("functionals_mean", torch.zeros(functionals_dim))
             self.register_buffer("functionals_std", torch.ones(functionals_dim))
 
+        self.upstream_shape = tuple(upstream_shape)
+        if self.upstream_shape[0]:
+            layers, hidden = self.upstream_shape
+            self.layer_weights = nn.Parameter(torch.zeros(layers))
+            self.upstream = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, config.d_model), nn.ReLU())
+
     def set_functionals_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardisation of the clip functionals, ``[F]`` each, fitted on the training split."""
         self.functionals_mean.copy_(mean)
@@ -96,10 +106,10 @@ class AudioEncoder(nn.Module):
         self.input_mean.copy_(mean.reshape(2, 1, N_MELS))
         self.input_std.copy_(std.reshape(2, 1, N_MELS).clamp(min=1e-3))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, functionals: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, 2, T, 128], mask [B, T] (True = real frame), functionals [B, F] when the encoder reads
-        them -> (features [B, T', d], mask [B, T'])."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, functionals: torch.Tensor | None = None,
+                upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, 2, T, 128], mask [B, T] (True = real frame), functionals [B, F] and upstream
+        [B, layers, hidden] when the encoder reads them -> (features [B, T', d], mask [B, T'])."""
         keep = mask[:, None, :, None]
         x = (x - self.input_mean) / self.input_std * keep      # padded frames exactly zero
         if self.frontend == "mel_1d":
@@ -120,6 +130,12 @@ class AudioEncoder(nn.Module):
             token = self.functionals((functionals - self.functionals_mean) / self.functionals_std)   # [B, d]
             h = torch.cat([token.unsqueeze(1), h], dim=1)                                        # [B, 1+T', d]
             mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        if self.upstream_shape[0]:
+            if upstream is None or tuple(upstream.shape[1:]) != self.upstream_shape:
+                raise ValueError(f"this audio encoder reads upstream states shaped {self.upstream_shape}")
+            mixed = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)        # [B, hidden]
+            h = torch.cat([self.upstream(mixed).unsqueeze(1), h], dim=1)                          # [B, 1+..., d]
+            mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         return h, mask
 
@@ -127,13 +143,14 @@ class AudioEncoder(nn.Module):
 class ArousalRegressor(nn.Module):
     """Audio -> arousal (the method's audio pretraining), on the rating scale."""
 
-    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0) -> None:
+    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
+                 upstream_shape: tuple[int, int] = (0, 0)) -> None:
         super().__init__()
-        self.encoder = AudioEncoder(config, functionals_dim)
+        self.encoder = AudioEncoder(config, functionals_dim, upstream_shape)
         self.head = RatingHead(config.head, config.d_model, config.gru_hidden, config.gru_layers, config.dropout)
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, functionals: torch.Tensor | None = None,
-                standardised: bool = False) -> torch.Tensor:
+                upstream: torch.Tensor | None = None, standardised: bool = False) -> torch.Tensor:
         """-> [B] arousal (or, with ``standardised``, in the training split's standard units)."""
-        h, mask = self.encoder(audio, audio_mask, functionals)   # [B, T', d]
+        h, mask = self.encoder(audio, audio_mask, functionals, upstream)   # [B, T', d]
         return self.head.standardised(h, mask) if standardised else self.head(h, mask)

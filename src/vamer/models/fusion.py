@@ -64,8 +64,9 @@ class FusionClassifier(nn.Module):
         return self
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
-                text_mask: torch.Tensor, functionals: torch.Tensor | None = None) -> torch.Tensor:
-        a, a_mask = self.audio(audio, audio_mask, functionals)       # [B, T', d], [B, T']
+                text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
+                upstream: torch.Tensor | None = None) -> torch.Tensor:
+        a, a_mask = self.audio(audio, audio_mask, functionals, upstream)   # [B, T', d], [B, T']
         t, _ = self.text(text, text_mask)                            # [B, L, d]
         t_mask = never_empty(text_mask)
         a = a + self.modality.weight[0]

@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vamer.config import AudioFeatureConfig, TextFeatureConfig, validated
 from vamer.errors import VamerError
 from vamer.features.functionals import EGEMAPS_SIZE
+from vamer.features.upstream import upstream_shape
 from vamer.models.audio import ArousalRegressor
 from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig
 from vamer.models.fusion import FusionClassifier
@@ -105,7 +106,7 @@ def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, voc
                  ) -> dict[str, torch.nn.Module]:
     """The three models of a preset, untrained and trainable; fusion shares the regressors'
     encoder objects (freezing them is the fusion stage's decision, after pretraining)."""
-    arousal = ArousalRegressor(preset.audio_block, functionals_dim(preset))
+    arousal = ArousalRegressor(preset.audio_block, functionals_dim(preset), upstream_shape(preset.audio_features.upstream))
     valence = ValenceRegressor(preset.text_block, input_dim=None if vocab_size else text_dim, vocab_size=vocab_size)
     fusion = FusionClassifier(arousal.encoder, valence.encoder, preset.fusion, n_classes)
     return {"arousal": arousal, "valence": valence, "fusion": fusion}
@@ -122,8 +123,10 @@ def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512,
     text = torch.randn(1, length, text_dim)
     text_mask = torch.ones(1, length, dtype=torch.bool)
     functionals = torch.randn(1, functionals_dim(preset)) if functionals_dim(preset) else None
-    calls = {"arousal": (audio, audio_mask, functionals), "valence": (text, text_mask),
-             "fusion": (audio, audio_mask, text, text_mask, functionals)}
+    layers, hidden = upstream_shape(preset.audio_features.upstream)
+    upstream = torch.randn(1, layers, hidden) if layers else None
+    calls = {"arousal": (audio, audio_mask, functionals, upstream), "valence": (text, text_mask),
+             "fusion": (audio, audio_mask, text, text_mask, functionals, upstream)}
     out: dict[str, Any] = {}
     # The fused inference kernel of nn.TransformerEncoderLayer is invisible to FlopCounterMode.
     fastpath = torch.backends.mha.get_fastpath_enabled()

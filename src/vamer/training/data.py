@@ -1,7 +1,7 @@
 """The Lightning data module over the item contract of :mod:`vamer.features.store`.
 
 Any map-style dataset whose items are dicts with ``audio, audio_mask, text, text_mask, label,
-arousal, valence, utt_id`` (and optionally ``functionals``) works (a ``SplitData``, or a test's own
+arousal, valence, utt_id`` (and optionally ``functionals``, ``upstream``) works (a ``SplitData``, or a test's own
 list of dicts).
 """
 
@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "functionals", "label", "arousal", "valence")
+TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream", "label", "arousal", "valence")
 
 
 NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
+NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)
 TRIM_MULTIPLE = 8  # trimmed lengths stay multiples of every preset's time pooling
 
 
@@ -34,7 +35,8 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     padding under the masks, so the outputs do not change, and short clips train several times
     faster than at the preset's full 512 frames.
     """
-    items = [item if "functionals" in item else {**item, "functionals": NO_FUNCTIONALS} for item in items]
+    optional = {"functionals": NO_FUNCTIONALS, "upstream": NO_UPSTREAM}   # side inputs a dataset may lack
+    items = [{**{k: v for k, v in optional.items() if k not in item}, **item} for item in items]
     batch: dict[str, Any] = {key: torch.as_tensor(np.stack([np.asarray(item[key]) for item in items]))
                              for key in TENSOR_KEYS}
     frames = trimmed_length(int(batch["audio_mask"].sum(dim=1).max()), batch["audio_mask"].shape[1])
@@ -44,6 +46,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()
     batch["functionals"] = batch["functionals"].float()
+    batch["upstream"] = batch["upstream"].float()
     batch["utt_id"] = [item["utt_id"] for item in items]
     return batch
 

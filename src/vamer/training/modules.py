@@ -68,7 +68,7 @@ class RegressionModule(_Stage):
     def __init__(self, model: nn.Module, training: StageTraining, target: str) -> None:
         super().__init__(model, training)
         self.target = target
-        self.inputs = ("audio", "audio_mask", "functionals") if target == "arousal" else ("text", "text_mask")
+        self.inputs = ("audio", "audio_mask", "functionals", "upstream") if target == "arousal" else ("text", "text_mask")
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.model(*(batch[key] for key in self.inputs))
@@ -116,7 +116,8 @@ class FusionModule(_Stage):
         self.predictions: list[dict[str, Any]] = []
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        return self.model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"], batch["functionals"])
+        return self.model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"], batch["functionals"],
+                          batch["upstream"])
 
     def training_step(self, batch: dict[str, Any], index: int) -> torch.Tensor:
         logits = self(batch)

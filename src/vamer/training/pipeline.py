@@ -64,8 +64,10 @@ class _Blanked(torch.utils.data.Dataset):
         item = dict(self.data[index])
         item[self.drop] = np.zeros_like(item[self.drop])
         item[f"{self.drop}_mask"] = np.zeros_like(item[f"{self.drop}_mask"])
-        if self.drop == "audio" and "functionals" in item:
-            item["functionals"] = np.zeros_like(item["functionals"])  # they are audio too
+        if self.drop == "audio":
+            for side in ("functionals", "upstream"):   # they are audio too
+                if side in item:
+                    item[side] = np.zeros_like(item[side])
         return item
 
 

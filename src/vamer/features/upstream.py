@@ -1,0 +1,119 @@
+"""A frozen self-supervised speech model as an extra audio input (``--audio-encoder hf:<folder or hub id>``):
+wav2vec 2.0, HuBERT, WavLM or any Hugging Face audio model with hidden states.
+
+As in the SUPERB emotion task, the model stays frozen and the classifier learns a softmax-weighted
+sum of its layers, then pools over time.  Weighting layers and averaging over time are both linear,
+so they commute: vamer stores each layer's time average, ``[layers + 1, hidden]`` per utterance (a
+few KB instead of the full hidden-state sequence), and the audio encoder learns the layer weights
+on top (:class:`vamer.models.audio.AudioEncoder`).
+
+Computed once per (file content, model, settings) and cached like the log-mel; the clip is cut to
+the length the log-mel reads (``max_frames``), so both look at the same audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from vamer.config import AudioFeatureConfig
+from vamer.errors import VamerError
+from vamer.features.audio import AudioError, decode
+from vamer.features.cache import FeatureCache
+
+UPSTREAM_KIND = "audio-upstream"
+
+
+class AudioUpstream:
+    """A frozen Hugging Face speech encoder: mono samples at 16 kHz -> per-layer time averages."""
+
+    def __init__(self, spec: str) -> None:
+        import torch
+        from transformers import AutoFeatureExtractor, AutoModel
+
+        if not spec.startswith("hf:") or not spec[3:]:
+            raise VamerError(f"unknown audio encoder {spec!r}: use hf:<folder or hub id>")
+        source = spec[3:]
+        local = Path(source).expanduser()
+        where = str(local) if local.exists() else source
+        try:
+            self.model = AutoModel.from_pretrained(where).eval()
+        except (OSError, ValueError) as error:
+            raise VamerError(f"cannot load Hugging Face audio encoder {source!r}: {str(error).splitlines()[0]}") from None
+        try:
+            self.extractor = AutoFeatureExtractor.from_pretrained(where)
+        except (OSError, ValueError):
+            self.extractor = None  # a bare model folder: raw samples, normalised per clip below
+        self.name = f"hf:{local.resolve() if local.exists() else source}"
+        self.layers = int(self.model.config.num_hidden_layers) + 1   # the CNN features + every layer
+        self.dim = int(self.model.config.hidden_size)
+        self._torch = torch
+        self._fingerprint = hashlib.sha256(
+            b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in self.model.parameters())
+        ).hexdigest()[:16]
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}|{self._fingerprint}"
+
+    def pooled_layers(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """``[n]`` mono samples -> ``[layers, hidden]`` float32: each hidden state averaged over time."""
+        samples = np.asarray(samples, dtype=np.float32)
+        if self.extractor is not None:
+            values = self.extractor(samples, sampling_rate=sample_rate, return_tensors="pt")["input_values"]
+        else:
+            values = self._torch.from_numpy((samples - samples.mean()) / (samples.std() + 1e-7))[None]
+        with self._torch.no_grad():
+            hidden = self.model(values, output_hidden_states=True).hidden_states   # layers x [1, T, hidden]
+        return self._torch.stack([h[0].mean(dim=0) for h in hidden]).float().numpy()
+
+
+@lru_cache(maxsize=2)
+def load_upstream(spec: str) -> AudioUpstream:
+    """One loaded model per spec in a process."""
+    return AudioUpstream(spec)
+
+
+def upstream_shape(spec: str | None) -> tuple[int, int]:
+    """(layers, hidden) of the configured upstream, (0, 0) without one."""
+    if not spec:
+        return 0, 0
+    upstream = load_upstream(spec)
+    return upstream.layers, upstream.dim
+
+
+def clip_for_model(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
+    """The part of the clip the log-mel reads (its first ``max_frames`` frames)."""
+    return samples[: config.max_frames * config.hop_length + config.n_fft]
+
+
+def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
+                     progress: bool = True) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Per-layer averages of every utterance of ``table`` (utt_id -> ``[layers, hidden]`` float16),
+    and the ids whose file could not be decoded now.  One process: the model uses every core."""
+    upstream = load_upstream(config.upstream)
+    cache = FeatureCache(cache_root)
+    settings = {"kind": UPSTREAM_KIND, "model": upstream.identity, "sample_rate": config.sample_rate,
+                "max_frames": config.max_frames, "hop_length": config.hop_length, "n_fft": config.n_fft, "version": 1}
+    out: dict[str, np.ndarray] = {}
+    failed: list[str] = []
+    rows = list(zip(table["utt_id"], table["audio_path"]))
+    for utt_id, path in tqdm(rows, desc="audio encoder", unit="utt", disable=not progress):
+        try:
+            data = Path(path).read_bytes()
+            key = cache.key(data, settings)
+            stored = cache.get(UPSTREAM_KIND, key)
+            if stored is None:
+                samples = clip_for_model(decode(data, config.sample_rate), config)
+                stored = upstream.pooled_layers(samples, config.sample_rate).astype(np.float16)
+                cache.put(UPSTREAM_KIND, key, stored)
+        except (OSError, AudioError):
+            failed.append(utt_id)
+            continue
+        out[utt_id] = stored
+    return out, failed
