@@ -1,7 +1,8 @@
 """Benchmark: does the model hear emotion?  The default ``vamer run`` on EmoDB (real acted speech).
 
     .venv/bin/python bench/accuracy.py [--corpus ../shared/data/emodb/manifest.csv] [--sets 6,7]
-                                       [--preset cpu] [--seeds 1] [--no-ablations] [--out build/accuracy]
+                                       [--preset cpu] [--seeds 1] [--no-ablations | --variants fusion,audio_only]
+                                       [--out build/accuracy]
 
 EmoDB's text is the same 10 sentences in every emotion, so this measures the audio side.  Class
 sets: ``6`` = the six KEMDy classes EmoDB has (angry, happy, neutral, fear, sad, disgust), ``7`` =
@@ -51,6 +52,9 @@ def main() -> None:
     parser.add_argument("--cv", default="speaker:5")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ablations", dest="ablations", action="store_false")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated subset, e.g. fusion,audio_only (default: all, or fusion alone "
+                             "with --no-ablations)")
     parser.add_argument("--out", type=Path, default=Path("build/accuracy"))
     parser.add_argument("--cache", type=Path, default=Path("build/cache"))
     args = parser.parse_args()
@@ -61,7 +65,7 @@ def main() -> None:
         started = time.perf_counter()
         metrics = run_experiment(result, args.out / f"emodb-{size}", preset, cv=args.cv, seeds=args.seeds,
                                  augment=AugmentConfig(), ablations=args.ablations, cache=args.cache, force=True,
-                                 progress=False)
+                                 progress=False, variants=tuple(args.variants.split(",")) if args.variants else None)
         seconds = time.perf_counter() - started
         print(f"\nEmoDB, {len(result.classes)} classes ({', '.join(result.classes)}), {metrics['protocol']['description']}, "
               f"{metrics['protocol']['utterances']} utterances, preset {preset.name}, seeds {metrics['seeds']}, "

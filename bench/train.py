@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
-from vamer.models.presets import build_models, flops_per_utterance, load_preset
+from vamer.models.presets import build_models, flops_per_utterance, functionals_dim, load_preset
 from vamer.training.data import collate
 
 
-def batch(size: int, frames: int, max_frames: int, tokens: int, length: int) -> dict:
+def batch(size: int, frames: int, max_frames: int, tokens: int, length: int, functionals: int = 0) -> dict:
     items = []
     for i in range(size):
         audio = torch.full((2, max_frames, 128), -80.0)
@@ -29,7 +30,7 @@ def batch(size: int, frames: int, max_frames: int, tokens: int, length: int) -> 
         text_mask[:tokens] = True
         items.append({"utt_id": str(i), "audio": audio.numpy(), "audio_mask": audio_mask.numpy(),
                       "text": torch.randn(length, 512).numpy(), "text_mask": text_mask.numpy(), "label": i % 5,
-                      "arousal": 3.0, "valence": 3.0})
+                      "arousal": 3.0, "valence": 3.0, "functionals": np.random.randn(functionals).astype(np.float32)})
     return collate(items)
 
 
@@ -48,11 +49,11 @@ def main() -> None:
         for stage in ("arousal", "valence", "fusion"):
             size = getattr(preset.training, stage).batch_size
             data = batch(size, min(args.frames, preset.audio_features.max_frames), preset.audio_features.max_frames,
-                         min(args.tokens, preset.text.max_length), preset.text.max_length)
+                         min(args.tokens, preset.text.max_length), preset.text.max_length, functionals_dim(preset))
             model = models[stage].train()
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-            inputs = {"arousal": ("audio", "audio_mask"), "valence": ("text", "text_mask"),
-                      "fusion": ("audio", "audio_mask", "text", "text_mask")}[stage]
+            inputs = {"arousal": ("audio", "audio_mask", "functionals"), "valence": ("text", "text_mask"),
+                      "fusion": ("audio", "audio_mask", "text", "text_mask", "functionals")}[stage]
             for step in range(args.steps + 1):
                 if step == 1:
                     started = time.perf_counter()  # the first step warms up

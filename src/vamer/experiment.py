@@ -56,7 +56,7 @@ def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
 def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,
                    augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
                    ablations: bool = True, cache: Path | None = None, force: bool = False, progress: bool = True,
-                   **trainer) -> dict[str, Any]:
+                   variants: tuple[str, ...] | None = None, **trainer) -> dict[str, Any]:
     started = time.perf_counter()
     out = Path(out)
     check_replaceable(out, force, MARKER, "vamer run folder")
@@ -67,7 +67,9 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                progress=progress)
     folds = make_folds(store.table, cv, seed=0)
     text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
-    variants = VARIANTS if ablations else ("fusion",)
+    variants = variants or (VARIANTS if ablations else ("fusion",))
+    if "fusion" not in variants:
+        raise ValueError("the variants of a run must include fusion")
     # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
     functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vamer.config import AugmentConfig
-from vamer.features.augment import (augment_mel, class_counts, frequency_mask, plan_copies, random_deletion,
+from vamer.features.augment import (augment_mel, class_counts, copies_per_class, frequency_mask, plan_copies, random_deletion,
                                     random_swap)
 
 MEL = np.linspace(-60, -1, 50 * 128, dtype=np.float32).reshape(50, 128)
@@ -61,7 +61,7 @@ def train_rows():
 def test_balancing_policy_copies_minorities_and_reports_counts():
     train = train_rows()
     assert plan_copies(train, AugmentConfig(policy="none")).empty
-    copies = plan_copies(train, AugmentConfig(policy="both"))
+    copies = plan_copies(train, AugmentConfig(policy="both", copies={"sad": 3, "angry": 3}))
     assert sorted(copies["aug_of"].unique()) == ["a1", "s1"]
     assert list(copies[copies["aug_of"] == "s1"]["ops"]) == ["text_swap", "audio_noise_mask",
                                                             "text_delete+audio_noise_mask"]
@@ -70,5 +70,18 @@ def test_balancing_policy_copies_minorities_and_reports_counts():
     assert sorted(swapped.split()) == sorted("슬픈 날 이었어 정말".split())
     counts = class_counts(train, copies, ["neutral", "happy", "surprise", "angry", "sad"]).set_index("class")
     assert counts.loc["sad"].tolist() == [1, 3, 4] and counts.loc["happy"].tolist() == [1, 0, 1]
-    text_only = plan_copies(train, AugmentConfig(policy="text"))
+    text_only = plan_copies(train, AugmentConfig(policy="text", copies={"sad": 3, "angry": 3}))
     assert not text_only["ops"].str.contains("audio").any()
+
+
+def test_copies_follow_the_class_counts_of_the_corpus_at_hand():
+    """Classes below a tenth of the largest get copies up to that share, at most 3 each; a
+    balanced corpus gets none; the class names play no part."""
+    counts = {"calm": 40, "joy": 5, "boredom": 1, "rage": 2}
+    plan = copies_per_class(counts, AugmentConfig(policy="both"))
+    assert plan == {"calm": 0, "joy": 0, "boredom": 3, "rage": 1}
+    assert set(copies_per_class({"a": 80, "b": 70, "c": 75}, AugmentConfig(policy="both")).values()) == {0}
+    train = pd.DataFrame({"utt_id": [f"u{i}" for i in range(48)],
+                          "emotion": ["calm"] * 40 + ["joy"] * 5 + ["boredom"] + ["rage"] * 2, "text": "x y"})
+    copies = plan_copies(train, AugmentConfig(policy="audio"))
+    assert copies["emotion"].value_counts().to_dict() == {"boredom": 3, "rage": 2}

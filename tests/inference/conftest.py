@@ -9,6 +9,18 @@ from vamer.experiment import run_experiment
 from vamer.models.presets import load_preset
 
 
+def tiny_like_cpu():
+    """The tiny preset with the cpu preset's recipe (conv2d front, eGeMAPS token, positions, input
+    standardisation, statistics pooling), so every input of the default model is served and exported."""
+    preset = load_preset("tiny")
+    recipe = {"cnn": "conv2d", "standardize_input": True, "positional": True, "head": "stats"}
+    return preset.model_copy(update={
+        "audio_features": preset.audio_features.model_copy(update={"functionals": "egemaps"}),
+        "audio_block": preset.audio_block.model_copy(update=recipe),
+        "text_block": preset.text_block.model_copy(update={"positional": True, "head": "stats"}),
+        "fusion": preset.fusion.model_copy(update={"head": "stats"})})
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """(demo corpus folder, `vamer run` folder) of the tiny preset on a 4-session demo."""
@@ -18,7 +30,7 @@ def trained(tmp_path_factory):
     demo = root / "demo"
     generate_demo(demo, sessions=4, segments_per_session=12, seed=11, progress=False)
     run = root / "run"
-    run_experiment(load(demo), run, load_preset("tiny"), cv="session:2", ablations=False, cache=root / "cache",
+    run_experiment(load(demo), run, tiny_like_cpu(), cv="session:2", ablations=False, cache=root / "cache",
                    progress=False)
     return demo, run
 

@@ -104,8 +104,10 @@ class SequenceHead(nn.Module):
     """Sequence [B, S, d] with a prefix mask -> one vector per row -> ``outputs`` values.
 
     ``kind``: ``gru`` / ``lstm`` (the method: a recurrent net, output at the last valid step),
-    ``stats`` (mean + std over valid positions, then a small MLP) or ``attention`` (attention
-    pooling, then a small MLP).
+    ``stats`` (mean + std over valid positions and the first position, then a small MLP) or
+    ``attention`` (attention pooling, then a small MLP).  The first position is where the audio
+    encoder puts its summary tokens (eGeMAPS, a speech model's layer mix): averaged with hundreds of
+    frames they would be diluted, read on their own they reach the classifier intact.
     """
 
     def __init__(self, kind: str, d_model: int, outputs: int, hidden: int, layers: int, dropout: float) -> None:
@@ -120,7 +122,7 @@ class SequenceHead(nn.Module):
             self.pool = AttentionPooling(d_model)
             width = d_model
         elif kind == "stats":
-            width = 2 * d_model
+            width = 3 * d_model
         else:
             raise ValueError(f"unknown head {kind!r}")
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -130,7 +132,10 @@ class SequenceHead(nn.Module):
         """h [B, S, d], mask [B, S] (valid positions first when recurrent) -> [B, outputs]."""
         if self.kind in ("gru", "lstm"):
             return self.out(last_valid_step(self.rnn, h, mask))
-        pooled = statistics_pooling(h, mask) if self.kind == "stats" else self.pool(h, mask)
+        if self.kind == "stats":
+            pooled = torch.cat([statistics_pooling(h, mask), h[:, 0]], dim=-1)   # [B, 3d]
+        else:
+            pooled = self.pool(h, mask)
         return self.out(pooled)
 
 

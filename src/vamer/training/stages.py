@@ -17,6 +17,9 @@ from vamer.models.presets import StageTraining
 
 # Lightning's banner lines (no GPU/TPU, logger tips) say nothing useful on a CPU run.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+# Lightning 2.6 under torch 2.13 warns about its own use of a deprecated pytree API, at every fit
+# and test: a dependency's message the user can do nothing about.
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 MONITOR = {"arousal": ("val_rmse", "min"), "valence": ("val_rmse", "min"), "fusion": ("val_macro_f1", "max")}
 
@@ -61,8 +64,6 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     )
     last = out_dir / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings():
-        # Lightning 2.6 under torch 2.13 warns about its own use of a deprecated pytree API.
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
