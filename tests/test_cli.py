@@ -71,7 +71,8 @@ def test_check_options_change_the_class_set_and_policy(dataset):
     [
         (["data", "check", "{tmp}"], "not a dataset"),
         (["data", "check", "{tmp}/missing"], "no such file or folder"),
-        (["data", "check", "{dataset}", "--classes", "happy,bored"], "unknown emotion 'bored'"),
+        (["baseline", "{dataset}", "--classes", "happy,bored", "--cache", "{tmp}/cache"],
+         "class(es) bored have no usable utterance"),
         (["data", "check", "{dataset}", "--format", "kemdy19"], "not a KEMDy19 folder"),
     ],
 )

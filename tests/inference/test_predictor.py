@@ -60,12 +60,14 @@ def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, t
 def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_path):
     result = load(trained[0], read_bio=False)
     table = result.utterances.head(4)
-    store = FeatureStore.build(table, result.classes, predictor.bundle.preset.audio_features,
+    store = FeatureStore.build(table, sorted(set(table["emotion"])), predictor.bundle.preset.audio_features,
                                predictor.bundle.preset.text, tmp_path / "cache", progress=False)
+    assert predictor.bundle.preset.audio_features.functionals == "egemaps"
     for row in store.table.itertuples():
         prepared = predictor.prepare(row.audio_path, row.text)
         audio, mask = to_model_input(store.mels[row.utt_id].astype(np.float32), store.audio_config.max_frames)
         assert np.array_equal(prepared.audio, audio) and np.array_equal(prepared.audio_mask, mask)
+        assert np.array_equal(prepared.functionals, store.functionals[row.utt_id])
         text, text_mask = store.text_tokens(row.text)
         assert np.array_equal(prepared.text, text) and np.array_equal(prepared.text_mask, text_mask)
 
