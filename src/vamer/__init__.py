@@ -8,7 +8,7 @@ models -> metrics/reports -> bundle -> predictor/server.
 True
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str):

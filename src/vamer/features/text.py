@@ -145,6 +145,14 @@ def _ngram_windows(x: np.ndarray, order: int, left: int) -> np.ndarray:
     return np.concatenate([padded[k:k + n] for k in range(order)], axis=1)
 
 
+def weights_fingerprint(model) -> str:
+    """A short hash of a model's weights (the first 4 KB of each tensor): the same folder name with
+    other weights must miss the feature cache."""
+    return hashlib.sha256(
+        b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in model.parameters())
+    ).hexdigest()[:16]
+
+
 class HuggingFaceEncoder(TextEncoder):
     """A frozen Hugging Face encoder used as an embedder (the method's KoBERT path)."""
 
@@ -163,9 +171,7 @@ class HuggingFaceEncoder(TextEncoder):
         self.max_length = max_length
         self.device = device
         self._torch = torch
-        self._fingerprint = hashlib.sha256(
-            b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in self.model.parameters())
-        ).hexdigest()[:16]
+        self._fingerprint = weights_fingerprint(self.model)
 
     @property
     def identity(self) -> str:

@@ -13,7 +13,6 @@ the length the log-mel reads (``max_frames``), so both look at the same audio.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from vamer.config import AudioFeatureConfig
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, decode
 from vamer.features.cache import FeatureCache
+from vamer.features.text import weights_fingerprint
 
 UPSTREAM_KIND = "audio-upstream"
 
@@ -53,9 +53,7 @@ class AudioUpstream:
         self.layers = int(self.model.config.num_hidden_layers) + 1   # the CNN features + every layer
         self.dim = int(self.model.config.hidden_size)
         self._torch = torch
-        self._fingerprint = hashlib.sha256(
-            b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in self.model.parameters())
-        ).hexdigest()[:16]
+        self._fingerprint = weights_fingerprint(self.model)
 
     @property
     def identity(self) -> str:
