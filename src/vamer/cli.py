@@ -286,6 +286,8 @@ def train_command(
     valence: Optional[Path] = typer.Option(None, "--valence", help="fusion: valence checkpoint to start from."),
     augment: str = AUGMENT,
     audio_encoder: Optional[str] = AUDIO_ENCODER,
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    classes: Optional[str] = CLASSES,
     strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp."),
     devices: str = typer.Option("1", "--devices", help="Devices (processes) per node."),
     num_nodes: int = typer.Option(1, "--num-nodes", help="Nodes for multi-node DDP."),
@@ -302,7 +304,7 @@ def train_command(
     from vamer.training.pipeline import train_single_stage
 
     chosen = with_encoders(load_preset(preset), None, audio_encoder)
-    result = load(path, read_bio=False)
+    result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     store = FeatureStore.build(result.utterances, result.classes, chosen.audio_features, chosen.text, cache)
     folds = make_folds(store.table, cv)
     if fold >= len(folds):
