@@ -9,8 +9,8 @@ Item contract (``SplitData[i]``): ``utt_id``; ``audio`` ``[2, max_frames, n_mels
 trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``classes``);
 ``functionals`` ``[F]`` float32 (eGeMAPS, F = 88, when the audio settings ask for them; else
 ``[0]``); ``upstream`` ``[layers, hidden]`` float32 (a frozen speech model's per-layer time
-averages, with ``--audio-encoder``; else ``[0, 0]``); ``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or "" for
-originals; a copy keeps its source's functionals).
+averages, with ``--audio-encoder``; else ``[0, 0]``); ``arousal``, ``valence`` float (NaN when
+unrated); ``aug_of`` (source utt_id, or "" for originals; a copy keeps its source's functionals).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class SplitData:
         functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
         upstream = self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32)
         return {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text,
-                "text_mask": text_mask, "functionals": functionals, "upstream": upstream, "label": self.store.classes.index(row["emotion"]),
+                "text_mask": text_mask, "functionals": functionals, "upstream": upstream,
+                "label": self.store.classes.index(row["emotion"]),
                 "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
 
 

@@ -83,7 +83,8 @@ def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     frames = 0
     for index in _originals(dataset):
         item = dataset[index]
-        valid = np.asarray(item["audio"], dtype=np.float64)[:, np.asarray(item["audio_mask"], dtype=bool)]  # [2, t, n_mels]
+        keep = np.asarray(item["audio_mask"], dtype=bool)
+        valid = np.asarray(item["audio"], dtype=np.float64)[:, keep]                    # [2, t, n_mels]
         total = valid.sum(axis=1) if total is None else total + valid.sum(axis=1)
         squares = (valid ** 2).sum(axis=1) if squares is None else squares + (valid ** 2).sum(axis=1)
         frames += valid.shape[1]
