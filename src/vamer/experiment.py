@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import vamer
@@ -72,8 +73,11 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         raise ValueError("the variants of a run must include fusion")
     # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
-    functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
-                                                  progress=progress)
+    if store.functionals:  # the model reads them too: the store already holds them
+        functionals, unreadable = np.stack([store.functionals[u] for u in store.table["utt_id"]]), []
+    else:
+        functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
+                                                      progress=progress)
     baselines = run_baselines(store.table, folds, baseline_features(store.table, store.mels, offline, functionals),
                               classes)
     with atomic_directory(out, replace=True) as scratch:
