@@ -90,6 +90,13 @@ def clip_for_model(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarra
     return samples[: config.max_frames * config.hop_length + config.n_fft]
 
 
+def model_states(mono: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
+    """What training stores and prediction computes for one clip: the per-layer averages of the part
+    the log-mel reads, ``[layers, hidden]`` float16."""
+    upstream = load_upstream(config.upstream)
+    return upstream.pooled_layers(clip_for_model(mono, config), config.sample_rate).astype(np.float16)
+
+
 def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
                      progress: bool = True) -> tuple[dict[str, np.ndarray], list[str]]:
     """Per-layer averages of every utterance of ``table`` (utt_id -> ``[layers, hidden]`` float16),
@@ -107,8 +114,7 @@ def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root
             key = cache.key(data, settings)
             stored = cache.get(UPSTREAM_KIND, key)
             if stored is None:
-                samples = clip_for_model(decode(data, config.sample_rate), config)
-                stored = upstream.pooled_layers(samples, config.sample_rate).astype(np.float16)
+                stored = model_states(decode(data, config.sample_rate), config)
                 cache.put(UPSTREAM_KIND, key, stored)
         except (OSError, AudioError):
             failed.append(utt_id)

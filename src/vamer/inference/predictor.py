@@ -42,7 +42,7 @@ from vamer.data.transcripts import TranscriptError, clean_transcript, read_trans
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, log_mel, mono_at, probe, stored_mel, to_model_input
 from vamer.features.functionals import egemaps
-from vamer.features.upstream import clip_for_model, load_upstream
+from vamer.features.upstream import model_states
 from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.export import check_onnx, onnx_session
@@ -208,10 +208,7 @@ class Predictor:
             functionals = egemaps(mono, self.audio_config.sample_rate)
         upstream = None
         if self.audio_config.upstream:
-            # As training stored it: the clip the log-mel reads, per-layer averages rounded to float16.
-            upstream = load_upstream(self.audio_config.upstream).pooled_layers(
-                clip_for_model(mono, self.audio_config), self.audio_config.sample_rate).astype(np.float16)
-            upstream = upstream.astype(np.float32)
+            upstream = model_states(mono, self.audio_config).astype(np.float32)   # as training stored it
         return Prepared(audio_input, audio_mask, vectors, text_mask, info, functionals, upstream)
 
     def _check_text(self, text: str | None) -> None:

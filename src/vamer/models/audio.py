@@ -58,6 +58,11 @@ class _MaskedConv2dBlocks(nn.Module):
         return x
 
 
+def _prepend(token: torch.Tensor, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put a summary ``token`` [B, d] first in ``h`` [B, S, d], valid in every row."""
+    return torch.cat([token.unsqueeze(1), h], dim=1), torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+
+
 class AudioEncoder(nn.Module):
     def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
                  upstream_shape: tuple[int, int] = (0, 0)) -> None:
@@ -128,14 +133,12 @@ class AudioEncoder(nn.Module):
             if functionals is None or functionals.shape[-1] != self.functionals_dim:
                 raise ValueError(f"this audio encoder reads {self.functionals_dim} clip functionals per utterance")
             token = self.functionals((functionals - self.functionals_mean) / self.functionals_std)   # [B, d]
-            h = torch.cat([token.unsqueeze(1), h], dim=1)                                        # [B, 1+T', d]
-            mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+            h, mask = _prepend(token, h, mask)                                                   # [B, 1+T', d]
         if self.upstream_shape[0]:
             if upstream is None or tuple(upstream.shape[1:]) != self.upstream_shape:
                 raise ValueError(f"this audio encoder reads upstream states shaped {self.upstream_shape}")
             mixed = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)        # [B, hidden]
-            h = torch.cat([self.upstream(mixed).unsqueeze(1), h], dim=1)                          # [B, 1+..., d]
-            mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+            h, mask = _prepend(self.upstream(mixed), h, mask)                                    # [B, 1+..., d]
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         return h, mask
 

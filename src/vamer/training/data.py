@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import lightning
 import numpy as np
 import torch
+from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream", "label", "arousal", "valence")
@@ -79,20 +80,19 @@ def split_labels(dataset: Dataset) -> np.ndarray:
 def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of mel and delta per mel bin, ``[2, n_mels]`` each, over the valid frames of the
     original (not augmented) items: the input scale fitted on a training split."""
-    total = squares = None
-    frames = 0
+    scaler = StandardScaler()
+    shape = None
     for index in _originals(dataset):
         item = dataset[index]
         keep = np.asarray(item["audio_mask"], dtype=bool)
         valid = np.asarray(item["audio"], dtype=np.float64)[:, keep]                    # [2, t, n_mels]
-        total = valid.sum(axis=1) if total is None else total + valid.sum(axis=1)
-        squares = (valid ** 2).sum(axis=1) if squares is None else squares + (valid ** 2).sum(axis=1)
-        frames += valid.shape[1]
-    if not frames:
+        if valid.shape[1]:
+            shape = (valid.shape[0], valid.shape[2])
+            scaler.partial_fit(valid.transpose(1, 0, 2).reshape(valid.shape[1], -1))    # rows = frames
+    if shape is None:
         raise ValueError("no valid audio frame in the training split")
-    mean = total / frames
-    std = np.sqrt(np.maximum(squares / frames - mean ** 2, 0.0))
-    return torch.tensor(mean, dtype=torch.float), torch.tensor(std, dtype=torch.float)
+    return (torch.tensor(scaler.mean_.reshape(shape), dtype=torch.float),
+            torch.tensor(np.sqrt(scaler.var_).reshape(shape), dtype=torch.float))
 
 
 def functionals_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:

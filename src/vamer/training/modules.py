@@ -8,6 +8,7 @@ from typing import Any
 import lightning
 import numpy as np
 import torch
+from sklearn.metrics import log_loss
 from torch import nn
 from torch.nn import functional as F
 
@@ -140,9 +141,9 @@ class FusionModule(_Stage):
         probabilities = np.concatenate([p for p, _, _ in outputs])
         labels = np.concatenate([t for _, t, _ in outputs])
         weight = self.class_weights.cpu().numpy() if self.class_weights.numel() else np.ones(len(self.classes))
-        picked = probabilities[np.arange(len(labels)), labels].clip(1e-12)
         # Pooled over the split, weighted as the training loss is (focal loss is left out).
-        self.log(f"{split}_loss", float(-(weight[labels] * np.log(picked)).sum() / weight[labels].sum()))
+        self.log(f"{split}_loss", float(log_loss(labels, probabilities, sample_weight=weight[labels],
+                                                 labels=list(range(len(self.classes))))))
         names = np.array(self.classes)
         metrics = classification_metrics(list(names[labels]), list(names[probabilities.argmax(1)]), self.classes)
         for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
