@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
+from vamer.evaluation.metrics import concordance
 from vamer.models.presets import StageTraining, build_models, load_preset
 from vamer.training.data import VamerDataModule, collate, rated
-from vamer.training.modules import FusionModule, RegressionModule, concordance
+from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage
 
 CLASSES = ["neutral", "happy", "surprise", "angry", "sad"]

@@ -6,7 +6,10 @@
 - egemaps: openSMILE's eGeMAPSv02 functionals (88 values, :mod:`vamer.features.functionals`);
 - classifier: StandardScaler -> class-balanced logistic regression (scikit-learn), its C chosen on
   the fold's validation split, refitted on train + val and scored on the test split;
-- best: per fold, the feature set with the best validation macro F1 (never chosen on test).
+- best: per fold, the feature set with the best validation macro F1 (never chosen on test);
+- ratings: ridge regressions of arousal and valence on the same feature sets (alpha chosen on
+  validation, refitted on train + val), scored by CCC and RMSE on test.  They tell how much of each
+  rating a linear model hears in the audio or reads in the words, next to the pretrained encoders.
 """
 
 from __future__ import annotations
@@ -16,17 +19,19 @@ from typing import Any
 import librosa
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vamer.evaluation.metrics import aggregate, classification_metrics
+from vamer.evaluation.metrics import aggregate, classification_metrics, concordance
 from vamer.features.audio import time_delta
 from vamer.features.splits import Fold
 from vamer.features.text import UseEncoder
 
 N_MFCC = 40
 C_GRID = (0.01, 0.1, 1.0)  # inverse regularisation strengths tried on validation
+ALPHA_GRID = (1.0, 10.0, 100.0, 1000.0)  # ridge strengths tried on validation
+RATINGS = ("arousal", "valence")
 
 
 def audio_statistics(mel: np.ndarray) -> np.ndarray:
@@ -107,4 +112,44 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
             mine = frame[frame["model"] == name]
             result[name]["pooled_over_folds"] = classification_metrics(list(mine["true"]), list(mine["pred"]), classes)
     result["best"]["chosen"] = chosen
+    return result
+
+
+def _regressor(alpha: float):
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+
+
+def run_rating_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Ridge regression of each rating on each feature set, on the folds of the classifiers.
+
+    Returns ``{rating: {feature set: {"ccc": {mean, std}, "rmse": {mean, std}, "alpha": [per fold]}}}``
+    over folds; a rating the table lacks (NaN everywhere, e.g. a manifest without ratings) is left
+    out, and utterances without a rating are left out of that rating's fits and scores.
+    """
+    position = {u: i for i, u in enumerate(table["utt_id"])}
+    result: dict[str, Any] = {}
+    for rating in RATINGS:
+        values = table[rating].to_numpy(dtype=float) if rating in table else np.full(len(table), np.nan)
+        if np.isfinite(values).sum() < 2:
+            continue
+        scores: dict[str, dict[str, list]] = {name: {"ccc": [], "rmse": [], "alpha": []} for name in features}
+        for fold in folds:
+            def rows(ids):
+                return np.array([i for i in (position[u] for u in ids if u in position) if np.isfinite(values[i])],
+                                dtype=int)
+            fit, val, test = rows(fold.train), rows(fold.val), rows(fold.test)
+            if len(fit) < 2 or len(val) < 2 or len(test) < 2:
+                continue
+            both = np.concatenate([fit, val])
+            for name, matrix in features.items():
+                tried = {a: concordance(_regressor(a).fit(matrix[fit], values[fit]).predict(matrix[val]), values[val])
+                         for a in ALPHA_GRID}
+                alpha = max(tried, key=lambda a: np.nan_to_num(tried[a], nan=-1.0))
+                predicted = _regressor(alpha).fit(matrix[both], values[both]).predict(matrix[test])
+                scores[name]["ccc"].append(concordance(predicted, values[test]))
+                scores[name]["rmse"].append(float(np.sqrt(np.mean((predicted - values[test]) ** 2))))
+                scores[name]["alpha"].append(alpha)
+        result[rating] = {name: {key: {"mean": float(np.mean(s[key])), "std": float(np.std(s[key]))}
+                                 for key in ("ccc", "rmse")} | {"alpha": s["alpha"]}
+                          for name, s in scores.items() if s["ccc"]}
     return result

@@ -49,6 +49,20 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
     }
 
 
+def concordance(pred: np.ndarray, true: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient of rating predictions, pooled over a whole split:
+    agreement in correlation, mean and scale alike (a constant prediction scores 0).
+
+    >>> round(concordance(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])), 6)
+    1.0
+    """
+    pred, true = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
+    if len(pred) < 2:
+        return float("nan")
+    covariance = np.mean((pred - pred.mean()) * (true - true.mean()))
+    return float(2 * covariance / (pred.var() + true.var() + (pred.mean() - true.mean()) ** 2 + 1e-12))
+
+
 def aggregate(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     """Mean and std (ddof 0) of the headline metrics and per-class F1/recall over runs (folds x seeds);
     a class's numbers average only the runs whose test split held it."""

@@ -12,16 +12,8 @@ from sklearn.metrics import log_loss
 from torch import nn
 from torch.nn import functional as F
 
-from vamer.evaluation.metrics import classification_metrics
+from vamer.evaluation.metrics import classification_metrics, concordance
 from vamer.models.presets import StageTraining
-
-
-def concordance(pred: np.ndarray, true: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient."""
-    if len(pred) < 2:
-        return float("nan")
-    covariance = np.mean((pred - pred.mean()) * (true - true.mean()))
-    return float(2 * covariance / (pred.var() + true.var() + (pred.mean() - true.mean()) ** 2 + 1e-12))
 
 
 class _Stage(lightning.LightningModule):

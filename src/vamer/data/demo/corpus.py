@@ -38,20 +38,38 @@ from vamer.data.transcripts import clean_transcript
 from vamer.errors import VamerError
 from vamer.fileio import atomic_directory, check_replaceable
 
-# Shares of the generated emotions; neutral takes the rest (about 80 %), like KEMDy20's imbalance.
-EMOTION_SHARES = {"happy": 0.09, "surprise": 0.028, "angry": 0.028, "sad": 0.025, "disgust": 0.01, "fear": 0.009}
+# Shares of the generated emotions; neutral takes the rest (about 61 %).  KEMDy20 is more skewed
+# (87 % neutral), but a 400-segment demo with KEMDy20's shares would hold about ten segments of
+# each minority class, too few for any fold's macro F1 to mean something.
+EMOTION_SHARES = {"happy": 0.14, "surprise": 0.07, "angry": 0.07, "sad": 0.07, "disgust": 0.02, "fear": 0.02}
 TIE_SHARE = 0.02  # segments whose evaluators split 5/5, written as 'a;b'
-# Per-emotion means of arousal and valence from the method's Games-Howell table (DESIGN.md 1);
-# disgust and fear, absent there, get plausible values.
-AROUSAL_MEAN = {"angry": 3.560, "happy": 3.583, "neutral": 3.213, "sad": 2.939, "surprise": 3.380,
-                "disgust": 3.30, "fear": 3.55}
-VALENCE_MEAN = {"angry": 2.212, "happy": 3.824, "neutral": 2.995, "sad": 2.508, "surprise": 3.093,
-                "disgust": 2.30, "fear": 2.40}
-# Spread of a segment's true ratings around its emotion's mean.  Unequal on purpose: KEMDy20's
-# groups have unequal variances (Bartlett and Levene reject), which is why the method used Welch.
-TRUE_RATING_SD = {"neutral": 0.25, "happy": 0.45, "surprise": 0.40, "angry": 0.50, "sad": 0.45,
+# Where each emotion sits in the arousal x valence plane.  The order is the method's Games-Howell
+# table (DESIGN.md 1): angry, happy and surprise aroused, sad calm; happy positive, angry and sad
+# negative, neutral and surprise in the middle.  The distances are stretched (KEMDy20's group means
+# lie within 0.7 of each other) so that the premise is learnable from a few hundred segments.
+AROUSAL_MEAN = {"neutral": 3.0, "happy": 3.9, "surprise": 4.0, "angry": 4.1, "sad": 2.1,
+                "disgust": 3.3, "fear": 3.8}
+VALENCE_MEAN = {"neutral": 3.0, "happy": 4.1, "surprise": 3.1, "angry": 1.9, "sad": 2.1,
+                "disgust": 2.1, "fear": 2.3}
+# Spread of a segment's true ratings around its emotion's mean, wide enough that the groups overlap.
+# Unequal on purpose: KEMDy20's groups have unequal variances (Bartlett and Levene reject), which is
+# why the method used Welch.
+TRUE_RATING_SD = {"neutral": 0.45, "happy": 0.4, "surprise": 0.35, "angry": 0.45, "sad": 0.4,
                   "disgust": 0.45, "fear": 0.45}
-RATER_SD = 0.7
+# Wording follows valence.  Each band of true valence (lowest bound first match) names the
+# sentences to draw from and the appraisal phrase that closes them (sentences.yaml): positive
+# sentences ending in "정말 최고예요" above 4, in "좋네요" above 3.5, neutral ones in the middle,
+# and so on down.  KEEP_NEUTRAL_WORDING of the segments keep a neutral sentence whatever they feel,
+# so text alone cannot solve the task.
+VALENCE_BANDS = ((4.0, "positive", "very_positive"), (3.3, "positive", "mildly_positive"), (2.7, "neutral", None),
+                 (2.0, "negative", "mildly_negative"), (float("-inf"), "negative", "very_negative"))
+KEEP_NEUTRAL_WORDING = 0.15
+# Which sentence lists of sentences.yaml make each wording.  The negative wording pools angry, sad,
+# disgusted and fearful sentences, and the neutral wording holds the surprised exclamations, so the
+# words carry valence but do not name the class.
+WORDINGS = {"positive": ("happy",), "negative": ("angry", "sad", "disgust", "fear"),
+            "neutral": ("neutral", "surprise")}
+RATER_SD = 0.6
 RATER_AGREEMENT = 0.85
 EVALUATORS = 10
 SCRIPTS = 6
@@ -112,6 +130,15 @@ class _Cycler:
         return self.queue.pop()
 
 
+def _wording(valence: float, rng: np.random.Generator) -> tuple[str, ...]:
+    """The banks a segment of this (true) valence draws its words from: a sentence list, then
+    maybe an appraisal phrase."""
+    if rng.random() < KEEP_NEUTRAL_WORDING:
+        return ("neutral",)
+    bank, appraisal = next((bank, appraisal) for bound, bank, appraisal in VALENCE_BANDS if valence >= bound)
+    return (bank, appraisal) if appraisal else (bank,)
+
+
 def _tagged_transcript(sentence: str, rng: np.random.Generator) -> str:
     """Add the KEMDy transcription tags the way transcribers do: noises, hums, stutters, doubts."""
     words = sentence.split()
@@ -165,7 +192,10 @@ def _total_emotion(votes: list[tuple[str, int, int]]) -> str:
 def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[PlannedSegment]:
     """Decide every segment: speaker, emotion, votes, ratings, wording and prosody seed."""
     rng = np.random.default_rng([seed, 0])
-    banks = {emotion: _Cycler(items, rng) for emotion, items in _sentences().items()}
+    sentences = _sentences()
+    banks = {wording: _Cycler([s for name in names for s in sentences[name]], rng)
+             for wording, names in WORDINGS.items()}
+    banks |= {grade: _Cycler(items, rng) for grade, items in sentences["appraisals"].items()}
     total = sessions * segments_per_session
     counts = emotion_counts(total)
     emotions = rng.permutation([e for e, n in counts.items() for _ in range(n)])
@@ -179,8 +209,8 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
         voices = {
             speaker: Voice(
                 variant=f"f{rng.integers(1, 6)}" if speaker.endswith("F") else f"m{rng.integers(1, 8)}",
-                pitch=int(rng.integers(55, 73)) if speaker.endswith("F") else int(rng.integers(25, 46)),
-                rate=int(rng.integers(150, 181)),
+                pitch=int(rng.integers(55, 71)) if speaker.endswith("F") else int(rng.integers(30, 46)),
+                rate=int(rng.integers(155, 176)),
             )
             for speaker in speakers
         }
@@ -195,13 +225,9 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
             prefix = QUIRK_PREFIX if session == QUIRK_SESSION and script == last_script else f"Sess{session:02d}"
             utt_id = f"{prefix}_script{script:02d}_{speaker}_{numbering[(script, speaker)]:03d}"
             emotion = str(emotions[index])
-            if emotion == "neutral":
-                wording = str(rng.choice(RAW_EMOTIONS[1:])) if rng.random() < 0.08 else "neutral"
-            else:
-                wording = emotion if rng.random() < 0.55 else "neutral"
-            sentence = banks[wording].next()
             valence = float(VALENCE_MEAN[emotion] + rng.normal(0, TRUE_RATING_SD[emotion]))
             arousal = float(AROUSAL_MEAN[emotion] + rng.normal(0, TRUE_RATING_SD[emotion]))
+            sentence = " ".join(banks[part].next() for part in _wording(valence, rng))
             votes = _votes(emotion, index in ties, valence, arousal, rng)
             text_raw = _tagged_transcript(sentence, rng)
             heavy_noise = text_raw.startswith("N/")
