@@ -6,19 +6,24 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.vamer-installed
+DEV_STAMP := $(VENV)/.vamer-dev-installed
 DEMO_DIR ?= build/demo-corpus
 DEMO_OUT ?= build/demo-run
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system demo test test-slow clean
+.PHONY: setup setup-core system system-browser demo test test-slow clean
 
-setup: system $(STAMP)
+# What the demo needs; the tests also need the browser that drives the web page.
+setup-core: system $(STAMP)
+setup: setup-core system-browser $(DEV_STAMP)
 
 # System packages the project needs; installed here so no machine is assumed to have them.
 system:
 	@command -v espeak-ng >/dev/null 2>&1 || { \
 	  echo "installing espeak-ng (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+
+system-browser:
 	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
 	  echo "installing chromium + chromedriver (apt-get; the web page test drives them)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
@@ -29,20 +34,16 @@ $(BIN)/python:
 # torch first, from the pinned CPU build, so no dependency can pull a CUDA wheel.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e .
 	touch $(STAMP)
 
-demo: setup
-	@if [ ! -f $(DEMO_DIR)/vamer_demo.json ]; then $(BIN)/vamer data demo $(DEMO_DIR); fi
-	$(BIN)/vamer data check $(DEMO_DIR) --json $(DEMO_OUT)/data-check.json --force
-	$(BIN)/vamer analyze $(DEMO_DIR) --out $(DEMO_OUT)/analysis --force
-	$(BIN)/vamer baseline $(DEMO_DIR) --cv speaker:5 --out $(DEMO_OUT)/baseline --cache build/cache --force
-	$(BIN)/vamer run $(DEMO_DIR) --out $(DEMO_OUT)/run --preset cpu --cv session:5 --cache build/cache --force
-	$(BIN)/vamer export --bundle $(DEMO_OUT)/run/bundle --onnx $(DEMO_OUT)/run/bundle/model.onnx --force
-	$(BIN)/vamer predict --bundle $(DEMO_OUT)/run/bundle $(DEMO_DIR)/wav/Session01 --out $(DEMO_OUT)/predict-session01.csv --force
-	@echo "reports: $(DEMO_OUT)/analysis/report.md, $(DEMO_OUT)/baseline/summary.md, $(DEMO_OUT)/run/report.md"
-	@echo "bundle: $(DEMO_OUT)/run/bundle (ONNX: model.onnx); predictions of Session01: $(DEMO_OUT)/predict-session01.csv"
-	@echo "serve it: $(BIN)/vamer serve --bundle $(DEMO_OUT)/run/bundle   (then open http://127.0.0.1:8000/)"
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(DEV_STAMP)
+
+# Prints where the time went and what the run found at the end (scripts/demo.sh).
+demo:
+	@DEMO_DIR=$(DEMO_DIR) DEMO_OUT=$(DEMO_OUT) bash scripts/demo.sh
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from enum import Enum
@@ -344,6 +345,9 @@ def run_command(
                                                                   "(default: the preset's)."),
     ablations: bool = typer.Option(True, "--ablations/--no-ablations", help="Also train audio-only, text-only "
                                                                                "and no-pretraining variants."),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Which variants to train, comma-separated: "
+                                           "fusion (always), audio_only, text_only, fusion_no_pretraining "
+                                           "(default: all, or fusion alone with --no-ablations)."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder."),
     audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
@@ -354,13 +358,18 @@ def run_command(
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
     from vamer.config import AugmentConfig, validated
     from vamer.data.readers import load
-    from vamer.evaluation.metrics import mean_std
-    from vamer.experiment import MARKER, run_experiment
+    from vamer.experiment import MARKER, findings, run_experiment
     from vamer.fileio import check_replaceable
     from vamer.models.presets import load_preset
-    from vamer.training.pipeline import Imbalance
+    from vamer.training.pipeline import VARIANTS, Imbalance
 
     check_replaceable(out, force, MARKER, "vamer run folder")
+    chosen_variants = None
+    if variants is not None:
+        chosen_variants = tuple(dict.fromkeys(["fusion", *(v.strip() for v in variants.split(",") if v.strip())]))
+        unknown = [v for v in chosen_variants if v not in VARIANTS]
+        if unknown:
+            raise VamerError(f"unknown variant(s) {', '.join(unknown)}; choose among {', '.join(VARIANTS)}")
     chosen = with_encoders(load_preset(preset), text_encoder, audio_encoder)
     augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
@@ -368,11 +377,31 @@ def run_command(
     imbalance = Imbalance(preset_choice.class_weighted if class_weighted is None else class_weighted,
                           preset_choice.balanced_sampler if balanced_sampler is None else balanced_sampler,
                           preset_choice.focal_gamma if focal is None else focal)
-    metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force)
-    best_classic = metrics["baseline"]["best"]["macro_f1"]["mean"]
-    typer.echo(f"macro F1 {mean_std(metrics['macro_f1'])} (strongest classic baseline, chosen on validation, "
-               f"{best_classic:.3f}; majority {metrics['majority']['macro_f1']['mean']:.3f})")
+    metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force,
+                             variants=chosen_variants)
+    for line in findings(metrics):
+        typer.echo(line)
     typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
+
+
+@app.command("findings")
+@user_errors
+def findings_command(
+    run: Path = typer.Argument(..., help="A `vamer run` folder (it holds metrics.json)."),
+) -> None:
+    """Say in words what a finished run found: fusion against each modality, the baselines, the regressors."""
+    from vamer.experiment import MARKER, findings
+
+    path = run / MARKER
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        lines = findings(metrics)
+    except FileNotFoundError:
+        raise VamerError(f"{run} is not a vamer run folder (no {MARKER})") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise VamerError(f"{path} is not the metrics.json of a finished vamer run ({error})") from None
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command("sweep")

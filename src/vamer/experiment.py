@@ -18,7 +18,7 @@ import pandas as pd
 import vamer
 from vamer.config import AugmentConfig
 from vamer.data.table import LoadResult
-from vamer.evaluation.baseline import baseline_features, run_baselines
+from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
 from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.features.functionals import extract_functionals
@@ -78,8 +78,9 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     else:
         functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
                                                       progress=progress)
-    baselines = run_baselines(store.table, folds, baseline_features(store.table, store.mels, offline, functionals),
-                              classes)
+    features = baseline_features(store.table, store.mels, offline, functionals)
+    baselines = run_baselines(store.table, folds, features, classes)
+    rating_baselines = run_rating_baselines(store.table, folds, features)
     with atomic_directory(out, replace=True) as scratch:
         runs: dict[str, list] = {variant: [] for variant in variants}
         regression: list[dict[str, Any]] = []
@@ -126,6 +127,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                for name in baselines if name != "majority"}
         metrics["baseline"]["best"]["chosen"] = baselines["best"]["chosen"]
         metrics["majority"] = {key: baselines["majority"][key] for key in HEADLINE}
+        metrics["rating_baseline"] = rating_baselines
         reg = pd.DataFrame(regression)
         metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
                                  for column in reg.columns if column not in ("fold", "seed")}
@@ -150,6 +152,43 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     return metrics
 
 
+def _versus(ours: float, name: str, theirs: float) -> str:
+    return f"{'above' if ours > theirs else 'NOT above'} {name} ({theirs:.3f}, {ours - theirs:+.3f})"
+
+
+def findings(metrics: dict[str, Any]) -> list[str]:
+    """What a run found, in words: the fused model against each modality alone, without
+    pretraining, the strongest classic baseline and always-majority; then the two regressors
+    against a ridge regression on the same folds."""
+    ablations, names = metrics["ablations"], metrics["variant_names"]
+    ours = metrics["macro_f1"]
+    p = metrics["protocol"]
+    lines = [f"{names['fusion']}: macro F1 {mean_std(ours)} (UA {mean_std(metrics['ua'])}) over "
+             f"{p['folds']} folds ({p['description']}) x seeds {metrics['seeds']}."]
+    mine = ours["mean"]
+    others = [_versus(mine, names[v], ablations[v]["macro_f1"]["mean"]) for v in ablations if v != "fusion"]
+    others.append(_versus(mine, "the strongest classic baseline, chosen on validation",
+                          metrics["baseline"]["best"]["macro_f1"]["mean"]))
+    others.append(_versus(mine, "always-majority", metrics["majority"]["macro_f1"]["mean"]))
+    lines.append("It is " + "; ".join(others) + ".")
+    spread = max([ours["std"], *(ablations[v]["macro_f1"]["std"] for v in ablations)])
+    close = [names[v] for v in ablations if v != "fusion" and abs(mine - ablations[v]["macro_f1"]["mean"]) < spread]
+    if close:
+        lines.append(f"Gaps smaller than the spread over folds (± {spread:.3f}) cannot be told apart: "
+                     f"{', '.join(close)}.")
+    regression, ridge = metrics.get("regression", {}), metrics.get("rating_baseline", {})
+    for stage, modality, features in (("arousal", "audio", "egemaps"), ("valence", "text", "text")):
+        if f"{stage}_ccc" not in regression:
+            continue
+        line = f"{stage.capitalize()} regressor ({modality}): test CCC {mean_std(regression[f'{stage}_ccc'])}"
+        reference = ridge.get(stage, {}).get(features) or ridge.get(stage, {}).get("audio")
+        if reference:
+            line += f" (ridge regression on {features if features in ridge[stage] else 'audio'} features: " \
+                    f"{reference['ccc']['mean']:.3f})"
+        lines.append(line + ".")
+    return lines
+
+
 def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes: list[str]) -> str:
     p = metrics["protocol"]
     lines = [f"# vamer run: {p['dataset']}", ""]
@@ -158,6 +197,7 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`; "
               f"{p['utterances']} utterances ({len(p['skipped'])} skipped at feature extraction); augmentation "
               f"`{p['augmentation']['policy']}`; imbalance options {p['imbalance']}. {p['metrics']}.", ""]
+    lines += ["## Findings", ""] + [f"- {line}" for line in findings(metrics)] + [""]
     rows = [_summary_row(metrics["variant_names"][v], metrics["ablations"][v]) for v in metrics["ablations"]]
     rows += [_summary_row(f"classic baseline ({'strongest, chosen on validation' if name == 'best' else name})", numbers)
              for name, numbers in metrics["baseline"].items()]
@@ -180,9 +220,12 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
                  for c in classes]
     lines += ["## Per class (fusion)", "", pd.DataFrame(per_class).to_markdown(index=False), "",
               "![confusion](confusion.png)", ""]
-    if metrics["regression"]:
-        reg = [{"measure": k, "value": mean_std(v)} for k, v in metrics["regression"].items()]
-        lines += ["## Pretraining (test split)", "", pd.DataFrame(reg).to_markdown(index=False), ""]
+    ratings = _ratings_table(metrics)
+    if ratings is not None:
+        lines += ["## Arousal and valence (test split, CCC and RMSE, mean ± std over folds)", "",
+                  "The pretraining regressors next to ridge regressions fitted on the same folds to each classic "
+                  "feature set (alpha chosen on validation): how much of each rating a linear model finds in "
+                  "the audio and in the words.", "", ratings.to_markdown(index=False), ""]
     if class_counts is not None:
         lines += ["## Class counts before and after augmentation (fold 0, train)", "",
                   class_counts.to_markdown(index=False), ""]
@@ -193,6 +236,18 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     if metrics["notes"]:
         lines += ["## Notes", ""] + [f"- {note}" for note in metrics["notes"]] + [""]
     return "\n".join(lines)
+
+
+def _ratings_table(metrics: dict[str, Any]) -> pd.DataFrame | None:
+    regression, ridge = metrics.get("regression", {}), metrics.get("rating_baseline", {})
+    rows = []
+    for stage, modality in (("arousal", "audio"), ("valence", "text")):
+        if f"{stage}_ccc" in regression:
+            rows.append({"rating": stage, "model": f"{stage} regressor ({modality} encoder)",
+                         "CCC": mean_std(regression[f"{stage}_ccc"]), "RMSE": mean_std(regression[f"{stage}_rmse"])})
+        rows += [{"rating": stage, "model": f"ridge on {features}", "CCC": mean_std(numbers["ccc"]),
+                  "RMSE": mean_std(numbers["rmse"])} for features, numbers in ridge.get(stage, {}).items()]
+    return pd.DataFrame(rows) if rows else None
 
 
 SLIDES_SWEEP = ((6, 6), (7, 6), (7, 5))  # the slides' audio/text layer combinations

@@ -108,3 +108,28 @@ def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
     assert 1 <= epochs <= 2 and refit_logs["epoch"].max() == epochs - 1
     assert "val_loss" not in refit_logs.columns  # nothing validated on data it trained on
     assert len(outcome.predictions["fusion"]) == 12
+
+
+@pytest.mark.parametrize("blank", [None, "audio", "text"])
+def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
+    """Fusion on frozen encoders trains on encode_split's outputs; they must give the same logits
+    as the whole model on the raw items, even when one modality is blanked out."""
+    from vamer.models.presets import build_models
+    from vamer.training.data import collate
+    from vamer.training.pipeline import _Blanked, encode_split
+
+    preset = load_preset("tiny")
+    torch.manual_seed(0)
+    model = build_models(preset, len(CLASSES), 512)["fusion"]
+    model.freeze(audio=True, text=True)
+    model.eval()
+    items = rated_items(20, 3)
+    dataset = _Blanked(items, blank) if blank else items
+    encoded = encode_split(model, dataset, batch_size=7)   # batches padded differently from the check below
+    batch = collate([dataset[i] for i in range(len(dataset))])
+    cached = collate([encoded[i] for i in range(len(encoded))])
+    with torch.no_grad():
+        whole = model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"])
+        fused = model.fuse(cached["audio_h"], cached["audio_h_mask"], cached["text_h"], cached["text_h_mask"])
+    torch.testing.assert_close(fused, whole, atol=1e-4, rtol=1e-4)
+    assert cached["utt_id"] == batch["utt_id"] and torch.equal(cached["label"], batch["label"])

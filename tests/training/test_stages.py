@@ -107,3 +107,18 @@ def test_collate_trims_padding_without_changing_outputs():
         trimmed_out = model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"])
         full_out = model(full["audio"], full["audio_mask"], full["text"], full["text_mask"])
     torch.testing.assert_close(trimmed_out, full_out, atol=1e-5, rtol=1e-4)
+
+
+def test_length_buckets_keep_every_item_once_and_group_similar_lengths():
+    from vamer.training.data import EpochSampler
+
+    lengths = np.random.default_rng(0).integers(10, 500, 200)
+    plain = list(EpochSampler(200, seed=1))
+    bucketed = list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16))
+    assert sorted(bucketed) == list(range(200)) and bucketed != plain
+
+    def padded(order):   # frames a batch costs: its longest item times its size
+        return sum(lengths[order[i:i + 16]].max() * len(order[i:i + 16]) for i in range(0, 200, 16))
+
+    assert padded(bucketed) < 0.8 * padded(plain)
+    assert list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16)) == bucketed   # same seed, same batches

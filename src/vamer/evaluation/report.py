@@ -4,7 +4,9 @@
 ``classes``, ``folds``, ``skipped``, and per model (``audio``, ``egemaps``, ``text``, ``both``, ``all``,
 ``best`` = the feature set chosen on validation per fold, with ``chosen``, and ``majority``):
 ``macro_f1``, ``weighted_f1``, ``ua``, ``accuracy`` as ``{mean, std}`` over folds, ``per_class``,
-``folds`` (every fold's pooled metrics) and ``pooled_over_folds``.
+``folds`` (every fold's pooled metrics) and ``pooled_over_folds``; ``ratings``: per rating and
+feature set, the ridge regression's test ``ccc`` and ``rmse`` as ``{mean, std}`` and the chosen ``alpha``
+per fold (absent when the data has no ratings).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 
 import vamer
 from vamer.data.table import LoadResult
-from vamer.evaluation.baseline import baseline_features, run_baselines
+from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
 from vamer.evaluation.metrics import mean_std
 from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
@@ -30,9 +32,9 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
     folds = make_folds(store.table, cv, seed=seed)
     functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
-    numbers = run_baselines(store.table, folds,
-                            baseline_features(store.table, store.mels, store.encoder, functionals),
-                            result.classes, seed)
+    features = baseline_features(store.table, store.mels, store.encoder, functionals)
+    numbers = run_baselines(store.table, folds, features, result.classes, seed)
+    ratings = run_rating_baselines(store.table, folds, features)
     skipped = store.skipped.to_dict("records")
     metrics: dict[str, Any] = {
         "generator": "vamer baseline", "vamer_version": vamer.__version__,
@@ -43,6 +45,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
                      "egemaps_unreadable": failed,
                      "metrics": "pooled over each fold's whole test split; mean and std over folds"},
         "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, **numbers,
+        "ratings": ratings,
     }
     rows = [{"model": name, **{k: mean_std(numbers[name][k])
                                 for k in ("macro_f1", "ua", "weighted_f1", "accuracy")}}
@@ -50,6 +53,11 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     table = pd.DataFrame(rows).to_markdown(index=False)
     summary = (f"{metrics['protocol']['description']}, {len(folds)} folds, seed {seed}, "
                f"{len(store.table)} utterances ({len(skipped)} skipped)\n{table}")
+    if ratings:
+        rating_rows = [{"rating": rating, "features": name, "CCC": mean_std(values["ccc"]), "RMSE": mean_std(values["rmse"])}
+                       for rating, sets in ratings.items() for name, values in sets.items()]
+        summary += ("\n\nRidge regression of the ratings on the same features and folds (alpha chosen on val):\n"
+                    + pd.DataFrame(rating_rows).to_markdown(index=False))
     if out is not None:
         with atomic_directory(out, replace=True) as scratch:
             (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")

@@ -59,6 +59,13 @@ class SplitData:
     def labels(self) -> np.ndarray:
         return np.array([self.store.classes.index(e) for e in self.rows["emotion"]], dtype=np.int64)
 
+    @property
+    def lengths(self) -> np.ndarray:
+        """Valid audio frames of every item (an augmented copy has its source's)."""
+        limit = self.store.audio_config.max_frames
+        return np.array([min(len(self.store.mels[aug_of or utt_id]), limit)
+                         for utt_id, aug_of in zip(self.rows["utt_id"], self.rows["aug_of"])], dtype=np.int64)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.rows.iloc[index]
         source = row["aug_of"] or row["utt_id"]

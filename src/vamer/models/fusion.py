@@ -63,12 +63,17 @@ class FusionClassifier(nn.Module):
             getattr(self, name).eval()
         return self
 
-    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
-                text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
-                upstream: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
+               functionals: torch.Tensor | None = None, upstream: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoders' part: -> audio [B, T', d], its mask [B, T'], text [B, L, d], its mask [B, L]."""
         a, a_mask = self.audio(audio, audio_mask, functionals, upstream)   # [B, T', d], [B, T']
         t, _ = self.text(text, text_mask)                            # [B, L, d]
-        t_mask = never_empty(text_mask)
+        return a, a_mask, t, never_empty(text_mask)
+
+    def fuse(self, a: torch.Tensor, a_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
+        """The fusion block's part, from :meth:`encode`'s outputs -> logits [B, classes].  With both
+        encoders frozen, training can encode every utterance once and run only this."""
         a = a + self.modality.weight[0]
         t = t + self.modality.weight[1]
         h = torch.cat([a, t], dim=1)                                 # [B, T'+L, d]
@@ -78,3 +83,8 @@ class FusionClassifier(nn.Module):
             # The LSTM reads the valid positions in order: audio frames, then text tokens.
             h, mask = valid_first(h, mask)
         return self.head(h, mask)                                    # [B, classes]
+
+    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
+                text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
+                upstream: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fuse(*self.encode(audio, audio_mask, text, text_mask, functionals, upstream))

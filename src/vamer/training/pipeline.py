@@ -19,8 +19,8 @@ import torch
 from vamer.errors import VamerError
 from vamer.evaluation.metrics import classification_metrics
 from vamer.models.presets import Preset, build_models
-from vamer.training.data import (VamerDataModule, audio_statistics, functionals_statistics, rated, rating_scale,
-                                 split_labels)
+from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,
+                                 item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage
 
@@ -59,6 +59,10 @@ class _Blanked(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.data)
+
+    @property
+    def lengths(self):
+        return item_lengths(self.data)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = dict(self.data[index])
@@ -99,6 +103,26 @@ def _tester() -> lightning.Trainer:
                              enable_model_summary=False)
 
 
+def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64) -> EncodedSplit:
+    """Run a fusion classifier's (frozen) encoders once over ``dataset``: what every fusion epoch
+    would otherwise recompute.  Valid positions only, which padding never changes because the
+    encoders mask it; a row whose audio is blanked whole keeps its first (invalid) position, which
+    the fusion head still reads, as the whole model does."""
+    model.eval()
+    items = []
+    with torch.no_grad():
+        for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+            a, a_mask, t, t_mask = model.encode(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"],
+                                                batch["functionals"], batch["upstream"])
+            for row, utt_id in enumerate(batch["utt_id"]):
+                valid = int(a_mask[row].sum())
+                items.append({"audio_h": a[row, :max(1, valid)].numpy(), "audio_h_valid": valid,
+                              "text_h": t[row, :int(t_mask[row].sum())].numpy(),
+                              "label": int(batch["label"][row]), "utt_id": utt_id,
+                              "arousal": float(batch["arousal"][row]), "valence": float(batch["valence"][row])})
+    return EncodedSplit(items)
+
+
 def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
             imbalance: Imbalance, progress: bool, outcome: FoldOutcome, **trainer) -> None:
     """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``."""
@@ -106,6 +130,9 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     if variant in ("audio_only", "text_only"):
         drop = "text" if variant == "audio_only" else "audio"
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
+    if set(getattr(model, "frozen", ())) == {"audio", "text"}:
+        # Only the fusion block trains: encode every utterance once instead of once per epoch.
+        train, val, test = (encode_split(model, split) for split in (train, val, test))
     labels = split_labels(data["train"])
     weights = None
     if imbalance.class_weighted:
