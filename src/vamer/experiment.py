@@ -64,6 +64,15 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     augment = augment or AugmentConfig()
     imbalance = imbalance or Imbalance.of(preset)
     classes = result.classes
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
     store = FeatureStore.build(result.utterances, classes, preset.audio_features, preset.text, cache,
                                progress=progress)
     folds = make_folds(store.table, cv, seed=0)
@@ -78,9 +87,11 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     else:
         functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
                                                       progress=progress)
+    lap("features")
     features = baseline_features(store.table, store.mels, offline, functionals)
     baselines = run_baselines(store.table, folds, features, classes)
     rating_baselines = run_rating_baselines(store.table, folds, features)
+    lap("classic baselines")
     with atomic_directory(out, replace=True) as scratch:
         runs: dict[str, list] = {variant: [] for variant in variants}
         regression: list[dict[str, Any]] = []
@@ -107,6 +118,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                      f"{', '.join(runs[variant][-1]['absent_classes'])}; left out of that fold's "
                                      "macro F1 and UA (every model's alike)")
                     predictions.extend({"variant": variant, "fold": fold.index, "seed": seed, **r} for r in rows)
+                lap("training")
                 if bundle_models is None:
                     bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
                                      "fusion": outcome.models["fusion"]}
@@ -139,7 +151,9 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
         metrics["seeds"] = list(range(seeds))
         metrics["flops_per_utterance"] = flops_per_utterance(preset, len(classes), text_dim or 512)
+        lap("metrics")  # the report, figure and bundle written next are not timed
         metrics["seconds"] = time.perf_counter() - started
+        metrics["timings"] = timings
         metrics["notes"] = notes
         frame.to_csv(scratch / "predictions.csv", index=False)
         confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,

@@ -77,6 +77,7 @@ def dtw_study(
     seed: int,
     normalize: bool,
     max_iter: int,
+    barycenter_max_iter: int = 10,
     progress: Callable[[Any], Any] = lambda items: items,
 ) -> dict[str, Any]:
     """Cluster the series for every k and pick k by the Silhouette index.
@@ -103,7 +104,8 @@ def dtw_study(
     per_k = []
     fits = {}
     for k in progress(usable_k):
-        model = TimeSeriesKMeans(n_clusters=k, metric="dtw", max_iter=max_iter, random_state=seed, n_jobs=1)
+        model = TimeSeriesKMeans(n_clusters=k, metric="dtw", max_iter=max_iter, max_iter_barycenter=barycenter_max_iter,
+                                 random_state=seed, n_jobs=1)
         labels = model.fit_predict(data)
         found = len(np.unique(labels))
         if found < 2:

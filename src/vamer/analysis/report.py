@@ -173,7 +173,7 @@ def _bio_section(result: LoadResult, config: AnalysisConfig, out: Path, doc: lis
     k_values = range(config.k_min, config.k_max + 1)
     bar = (lambda items: tqdm(items, desc=f"DTW k-means on {signal}", unit="k")) if progress else (lambda items: items)
     study = dtw_study(series, utterances.set_index("utt_id")["emotion"], k_values, config.max_series, config.seed,
-                      config.normalize_series, config.kmeans_max_iter, bar) if series else {
+                      config.normalize_series, config.kmeans_max_iter, config.barycenter_max_iter, bar) if series else {
         "skipped": f"no segment has a usable {signal} series", "notes": []}
     study["signal"] = signal
     study["notes"] = series_notes + study.get("notes", [])

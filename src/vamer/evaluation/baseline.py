@@ -19,6 +19,7 @@ from typing import Any
 import librosa
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -69,8 +70,12 @@ def _macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> f
     return classification_metrics(truth, predicted, classes)["macro_f1"]
 
 
+def _fit_predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, c: float, seed: int) -> np.ndarray:
+    return _classifier(c, seed).fit(x, y).predict(x_new)
+
+
 def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np.ndarray], classes: list[str],
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, jobs: int = -1) -> dict[str, Any]:
     """Fit and score the classic baseline per feature set and the majority baseline on every fold.
 
     Per fold and feature set, the regularisation C is chosen on the validation split (fit on train),
@@ -89,12 +94,20 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
         majority = pd.Series(labels[both]).value_counts().idxmax()
         runs["majority"].append(classification_metrics(labels[test], [majority] * len(test), classes))
         scores = {}
-        for name, matrix in features.items():
-            tried = {c: _macro_f1(labels[val], _classifier(c, seed).fit(matrix[fit], labels[fit]).predict(matrix[val]),
-                                  classes) for c in C_GRID}
+        # Every (feature set, C) fit of a fold is independent: joblib spreads them over the cores.
+        grid = [(name, c) for name in features for c in C_GRID]
+        fitted = Parallel(n_jobs=jobs)(delayed(_fit_predict)(features[name][fit], labels[fit], features[name][val], c, seed)
+                                       for name, c in grid)
+        tried_all = {key: _macro_f1(labels[val], predicted, classes) for key, predicted in zip(grid, fitted)}
+        for name in features:
+            tried = {c: tried_all[(name, c)] for c in C_GRID}
             c = max(tried, key=tried.get)
             scores[name] = (tried[c], c)
-            predicted = _classifier(c, seed).fit(matrix[both], labels[both]).predict(matrix[test])
+        refits = dict(zip(features, Parallel(n_jobs=jobs)(
+            delayed(_fit_predict)(features[name][both], labels[both], features[name][test], scores[name][1], seed)
+            for name in features)))
+        for name in features:
+            c, predicted = scores[name][1], refits[name]
             runs[name].append(classification_metrics(labels[test], predicted, classes) | {"C": c})
             predictions.extend({"utt_id": table["utt_id"].iloc[i], "fold": fold.index, "model": name,
                                 "true": labels[i], "pred": p} for i, p in zip(test, predicted))
