@@ -30,8 +30,11 @@ def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
     counts = data["class_counts"].set_index("class")
     assert (counts["after"] - counts["before"]).sum() == len(copies)
     item = test[0]
-    assert item["audio"].shape == (2, 512, 128) and item["audio_mask"].dtype == bool
-    assert item["text"].shape == (64, 512) and item["text_mask"].sum() > 0
+    # Items hold their valid frames and tokens only; collate pads a batch.
+    frames = len(store.mels[item["utt_id"]])
+    assert item["audio"].shape == (2, frames, 128) and item["audio_mask"].all() and len(item["audio_mask"]) == frames
+    assert item["text"].shape == (item["text_mask"].sum(), 512) and item["text_mask"].sum() > 0
+    assert test[0] is item   # built once, kept for the next epoch
     if len(copies):
         index = int(copies.index[0])
         augmented, source = train[index], train.rows.loc[index, "aug_of"]
@@ -47,5 +50,5 @@ def test_trainable_text_gives_ids_fitted_on_train(demo):
                                cache_dir=cache, progress=False)
     data = store.fold_inputs(make_folds(store.table, "session:2")[0])
     item = data["train"][0]
-    assert item["text"].dtype == np.int64 and item["text"].shape == (64,)
+    assert item["text"].dtype == np.int64 and item["text"].shape == (item["text_mask"].sum(),) and len(item["text"])
     assert data["train"].tokens is data["test"].tokens

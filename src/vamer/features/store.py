@@ -25,7 +25,7 @@ import pandas as pd
 
 from vamer.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.errors import VamerError
-from vamer.features.audio import to_model_input
+from vamer.features.audio import with_delta
 from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
@@ -37,6 +37,8 @@ from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder,
 TEXT_KIND = "text-tokens"
 NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
 NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)
+# Built items a split keeps for the next epoch; beyond this they are built again each time.
+MEMO_BYTES = 2 * 1024**3
 
 
 def default_cache_dir() -> Path:
@@ -67,23 +69,35 @@ class SplitData:
                          for utt_id, aug_of in zip(self.rows["utt_id"], self.rows["aug_of"])], dtype=np.int64)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        """Item ``index``: audio ``[2, T, n_mels]`` and text ``[n, d]`` (or ``[n]`` ids) hold only their
+        valid frames and tokens (``collate`` pads a batch); built once, then kept while the split's
+        items stay under MEMO_BYTES, because every epoch asks again."""
+        memo = self.__dict__.setdefault("_memo", {})
+        if index in memo:
+            return memo[index]
         row = self.rows.iloc[index]
         source = row["aug_of"] or row["utt_id"]
-        mel = self.store.mels[source].astype(np.float32)
+        mel = self.store.mels[source][: self.store.audio_config.max_frames].astype(np.float32)
         if row["aug_of"]:
             mel = augment_mel(mel, row["ops"], self.augment, source, int(row["copy"]))
-        audio, audio_mask = to_model_input(mel, self.store.audio_config.max_frames)
+        audio = with_delta(mel)
         if self.tokens is not None:
             ids, mask = self.tokens.encode([row["text"]])
             text, text_mask = ids[0], mask[0]
         else:
             text, text_mask = self.store.text_tokens(row["text"])
-        functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
-        upstream = self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32)
-        return {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text,
-                "text_mask": text_mask, "functionals": functionals, "upstream": upstream,
+        valid = int(text_mask.sum())
+        item = {"utt_id": row["utt_id"], "audio": audio, "audio_mask": np.ones(audio.shape[1], dtype=bool),
+                "text": text[:valid], "text_mask": text_mask[:valid],
+                "functionals": self.store.functionals.get(source, NO_FUNCTIONALS),
+                "upstream": self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32),
                 "label": self.store.classes.index(row["emotion"]),
                 "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
+        size = audio.nbytes + item["text"].nbytes
+        if self.__dict__.get("_memo_bytes", 0) + size <= MEMO_BYTES:
+            memo[index] = item
+            self._memo_bytes = self.__dict__.get("_memo_bytes", 0) + size
+        return item
 
 
 def check_classes(table: pd.DataFrame, classes: list[str]) -> None:

@@ -29,27 +29,42 @@ def trimmed_length(length: int, full: int) -> int:
     return min(full, max(TRIM_MULTIPLE, -(-length // TRIM_MULTIPLE) * TRIM_MULTIPLE))
 
 
+def batch_length(longest: int) -> int:
+    """Length a batch is padded to: its longest valid run, rounded up to a multiple of TRIM_MULTIPLE."""
+    return max(TRIM_MULTIPLE, -(-longest // TRIM_MULTIPLE) * TRIM_MULTIPLE)
+
+
+def fit_length(values: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """``values`` cut or zero-padded to ``length`` along ``axis``."""
+    have = values.shape[axis]
+    if have >= length:
+        return values[(slice(None),) * axis + (slice(0, length),)]
+    padding = [(0, 0)] * values.ndim
+    padding[axis] = (0, length - have)
+    return np.pad(values, padding)
+
+
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids
     (items of an :class:`EncodedSplit` go to :func:`collate_encoded`).
 
-    Audio frames and text tokens beyond the longest valid one in the batch are cut off: they are
-    padding under the masks, so the outputs do not change, and short clips train several times
-    faster than at the preset's full 512 frames.
+    Audio frames and text tokens beyond the longest valid one in the batch are cut off (or padded
+    up to it): padding is under the masks, so the outputs do not change, and short clips train
+    several times faster than at the preset's full 512 frames.
     """
     if "audio_h" in items[0]:
         return collate_encoded(items)
     optional = {"functionals": NO_FUNCTIONALS, "upstream": NO_UPSTREAM}   # side inputs a dataset may lack
     items = [{**{k: v for k, v in optional.items() if k not in item}, **item} for item in items]
-    # Cut before stacking: a batch of short clips never copies the preset's full padding.
-    full_frames, full_tokens = len(items[0]["audio_mask"]), len(items[0]["text_mask"])
-    frames = trimmed_length(max(int(np.sum(item["audio_mask"])) for item in items), full_frames)
-    tokens = trimmed_length(max(int(np.sum(item["text_mask"])) for item in items), full_tokens)
-    cut = {"audio": lambda v: v[:, :frames], "audio_mask": lambda v: v[:frames],
-           "text": lambda v: v[:tokens], "text_mask": lambda v: v[:tokens]}
-    batch: dict[str, Any] = {key: torch.as_tensor(np.stack([cut.get(key, np.asarray)(np.asarray(item[key]))
-                                                            for item in items]))
-                             for key in TENSOR_KEYS}
+    # Each item is cut or zero-padded to the batch's longest valid run (rounded up to a multiple of
+    # TRIM_MULTIPLE) before stacking: items may come padded to the preset's length or unpadded.
+    frames = batch_length(max(int(np.sum(item["audio_mask"])) for item in items))
+    tokens = batch_length(max(int(np.sum(item["text_mask"])) for item in items))
+    sizes = {"audio": (frames, 1), "audio_mask": (frames, 0), "text": (tokens, 0), "text_mask": (tokens, 0)}
+    batch: dict[str, Any] = {
+        key: torch.as_tensor(np.stack([fit_length(np.asarray(item[key]), *sizes[key]) if key in sizes
+                                       else np.asarray(item[key]) for item in items]))
+        for key in TENSOR_KEYS}
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()
     batch["functionals"] = batch["functionals"].float()
