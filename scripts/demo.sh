@@ -25,8 +25,8 @@ else
 fi
 mkdir -p "$DEMO_OUT"
 step "data check" "$BIN/vamer" data check "$DEMO_DIR" --json "$DEMO_OUT/data-check.json" --force
-step "analysis (ratings, bio-signals; DTW on 200 series)" "$BIN/vamer" analyze "$DEMO_DIR" --out "$DEMO_OUT/analysis" \
-  --max-series 200 --force
+step "analysis (ratings, bio-signals; DTW on 150 series)" "$BIN/vamer" analyze "$DEMO_DIR" --out "$DEMO_OUT/analysis" \
+  --max-series 150 --force
 step "run (features, baselines, 5 folds x 3 variants)" "$BIN/vamer" run "$DEMO_DIR" --out "$DEMO_OUT/run" \
   --preset cpu --cv session:5 --variants fusion,audio_only,text_only --cache "$CACHE" --force
 step "ONNX export" "$BIN/vamer" export --bundle "$DEMO_OUT/run/bundle" --onnx "$DEMO_OUT/run/bundle/model.onnx" --force

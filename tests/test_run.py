@@ -37,6 +37,27 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
     assert all((out / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
     again = runner.invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny"])
     assert again.exit_code == 2 and "--force" in again.output
+    # The findings in words: the report's first section and `vamer findings`.
+    assert report.index("## Findings") < report.index("## Results")
+    said = runner.invoke(app, ["findings", str(out)])
+    assert said.exit_code == 0 and "audio only" in said.output and "always-majority" in said.output
+    assert "Arousal regressor (audio): test CCC" in said.output
+    assert set(metrics["rating_baseline"]) == {"arousal", "valence"}
+    assert set(metrics["timings"]) >= {"features", "classic baselines", "training"}
+    not_a_run = runner.invoke(app, ["findings", str(tmp_path / "demo")])
+    assert not_a_run.exit_code == 2 and "not a vamer run folder" in not_a_run.output
+
+
+@needs_espeak
+def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path):
+    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=6, progress=False)
+    common = [str(tmp_path / "demo"), "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")]
+    bad = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "bad"), "--variants", "fusion,audio"])
+    assert bad.exit_code == 2 and "unknown variant(s) audio" in bad.output
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", *common, "--out", str(out), "--variants", "text_only"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((out / "metrics.json").read_text())["ablations"]) == {"fusion", "text_only"}
 
 
 @needs_espeak
