@@ -2,17 +2,23 @@
 
     .venv/bin/python bench/flops.py
 
-FLOPs are counted by torch.utils.flop_counter on one full-length utterance (every frame and token
-valid), so they are an upper bound for shorter clips.
+FLOPs are counted by torch.utils.flop_counter on one utterance of SECONDS of audio (the paper
+preset's full 512 frames; presets differ in hop length, so in frames per second) with every frame
+and token valid, so they are an upper bound for shorter clips.
 """
 
 from __future__ import annotations
 
-from vamer.models.presets import PRESETS, flops_per_utterance, load_preset
+from vamer.models.presets import PRESETS, flops_per_utterance, frames_for, load_preset
+
+SECONDS = 512 * 512 / 16_000  # the paper preset's full length: 16.4 s
 
 
 def main() -> None:
-    counts = {name: flops_per_utterance(load_preset(name)) for name in PRESETS}
+    counts = {name: flops_per_utterance(preset, frames=min(frames_for(preset, SECONDS),
+                                                           preset.audio_features.max_frames))
+              for name in PRESETS for preset in [load_preset(name)]}
+    print(f"forward FLOPs for {SECONDS:.1f} s of audio and 64 tokens")
     print(f"{'preset':<8} {'arousal GFLOPs':>15} {'valence GFLOPs':>15} {'fusion GFLOPs':>14} {'fusion params':>14}")
     for name, c in counts.items():
         print(f"{name:<8} {c['arousal'] / 1e9:15.3f} {c['valence'] / 1e9:15.3f} {c['fusion'] / 1e9:14.3f} "

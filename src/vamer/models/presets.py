@@ -112,6 +112,12 @@ def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, voc
     return {"arousal": arousal, "valence": valence, "fusion": fusion}
 
 
+def frames_for(preset: Preset, seconds: float) -> int:
+    """How many of the preset's frames ``seconds`` of audio make (presets differ in hop length)."""
+    config = preset.audio_features
+    return max(1, round(seconds * config.sample_rate / config.hop_length))
+
+
 def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512, frames: int | None = None,
                         tokens: int | None = None) -> dict[str, Any]:
     """Forward FLOPs of one utterance per model, counted by PyTorch's FlopCounterMode (matmuls and
