@@ -1,8 +1,8 @@
 """Presets: whole model + feature + training settings, as YAML validated by pydantic.
 
 >>> preset = load_preset("cpu")
->>> preset.audio_block.d_model, preset.audio_block.time_pool, preset.audio_features.functionals
-(128, 2, 'egemaps')
+>>> preset.audio_block.d_model, preset.audio_features.hop_length, preset.audio_features.functionals
+(128, 1024, 'egemaps')
 """
 
 from __future__ import annotations
