@@ -60,6 +60,15 @@ def test_check_refuses_to_overwrite_json_without_force(dataset, tmp_path):
     assert result.exit_code == 0 and json.loads(out.read_text())["kept"] == 2
 
 
+def test_check_refuses_one_file_for_both_json_and_skipped(dataset, tmp_path):
+    out = tmp_path / "report.json"
+    for second in (str(out), str(tmp_path / "." / "report.json")):
+        result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out), "--skipped", second,
+                                     "--force"])
+        assert result.exit_code == 2 and "same file" in result.output
+        assert not out.exists()   # refused before anything was written
+
+
 def test_check_options_change_the_class_set_and_policy(dataset):
     result = runner.invoke(app, ["data", "check", str(dataset), "--multi-label", "first", "--classes", "happy,neutral"])
     assert result.exit_code == 0, result.output

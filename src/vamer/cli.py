@@ -134,6 +134,9 @@ def data_check(
     from vamer.data.summary import render_summary, summarize
     from vamer.fileio import refuse_overwrite, write_json_atomic, write_text_atomic
 
+    if json_out is not None and skipped_out is not None and json_out.resolve() == skipped_out.resolve():
+        raise VamerError(f"--json and --skipped name the same file ({json_out}); the second would overwrite "
+                         "the first: give two paths")
     for output in (json_out, skipped_out):
         if output is not None:
             refuse_overwrite(output, force)

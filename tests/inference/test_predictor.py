@@ -53,6 +53,7 @@ def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, t
     shutil.copy(demo_wavs(trained, 1)[0], wav)  # no .txt beside this copy
     result = predictor.predict(wav)
     assert result["audio_only"] is True and result["text_source"] == "none"
+    assert result["valence"] is None and isinstance(result["arousal"], float)   # valence is read from words
     assert any("audio alone" in note for note in result["notes"])
     assert predictor.predict(wav, text="")["audio_only"] is True
 

@@ -17,12 +17,13 @@ A result (``predict`` returns it as a dict):
     label            the most probable class
     probabilities    class -> probability
     arousal, valence predicted ratings (1-5), or None when the bundle's regressor was not trained
+                     (valence is also None without text: it is read from the words)
     duration_s       seconds of audio the model used (clips are cropped to the preset's frames)
     audio_seconds    length of the whole recording
     truncated        True when the recording was longer than what the model reads
     sample_rate, channels   of the recording (it is downmixed and resampled to the bundle's rate)
     text, text_source       the cleaned transcript used and where it came from: argument | file | none
-    audio_only       True when there was no text (the model ran with an empty text mask)
+    audio_only       True when there was no text (the model ran with an empty text mask; no valence)
     notes            anything the user should know about this prediction
     engine           torch | onnx
 """
@@ -196,7 +197,8 @@ class Predictor:
         cleaned = clean_transcript(text or "")
         vectors, text_mask = self._encode(cleaned)
         if not cleaned:
-            notes.append("no text: predicted from audio alone (empty text mask)")
+            notes.append("no text: predicted from audio alone (empty text mask); valence, read from the words, "
+                         "is not given")
             text_source = "none"
         elif int(text_mask.sum()) >= self.max_length:
             notes.append(f"text cut to the model's {self.max_length} tokens")
@@ -277,7 +279,9 @@ class Predictor:
                 "label": self.classes[int(np.argmax(probabilities))],
                 "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probabilities)},
                 "arousal": self._rating("arousal", outputs, row),
-                "valence": self._rating("valence", outputs, row),
+                # Valence is read from the words: without text the regressor would only echo its
+                # empty-mask output (seen: 0.86, off the 1-5 scale), so there is none.
+                "valence": None if item.info["audio_only"] else self._rating("valence", outputs, row),
                 **item.info, "engine": self.engine.name,
             })
         return results
