@@ -21,6 +21,7 @@ from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
 from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
+from vamer.evaluation.report import rating_rows
 from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
@@ -195,10 +196,10 @@ def findings(metrics: dict[str, Any]) -> list[str]:
         if f"{stage}_ccc" not in regression:
             continue
         line = f"{stage.capitalize()} regressor ({modality}): test CCC {mean_std(regression[f'{stage}_ccc'])}"
-        reference = ridge.get(stage, {}).get(features) or ridge.get(stage, {}).get("audio")
+        ridge_sets = ridge.get(stage, {})
+        reference = features if features in ridge_sets else "audio" if "audio" in ridge_sets else None
         if reference:
-            line += f" (ridge regression on {features if features in ridge[stage] else 'audio'} features: " \
-                    f"{reference['ccc']['mean']:.3f})"
+            line += f" (ridge regression on {reference} features: {ridge_sets[reference]['ccc']['mean']:.3f})"
         lines.append(line + ".")
     return lines
 
@@ -234,12 +235,12 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
                  for c in classes]
     lines += ["## Per class (fusion)", "", pd.DataFrame(per_class).to_markdown(index=False), "",
               "![confusion](confusion.png)", ""]
-    ratings = _ratings_table(metrics)
-    if ratings is not None:
+    ratings = rating_rows(metrics.get("rating_baseline", {}), metrics.get("regression", {}))
+    if ratings:
         lines += ["## Arousal and valence (test split, CCC and RMSE, mean ± std over folds)", "",
                   "The pretraining regressors next to ridge regressions fitted on the same folds to each classic "
                   "feature set (alpha chosen on validation): how much of each rating a linear model finds in "
-                  "the audio and in the words.", "", ratings.to_markdown(index=False), ""]
+                  "the audio and in the words.", "", pd.DataFrame(ratings).to_markdown(index=False), ""]
     if class_counts is not None:
         lines += ["## Class counts before and after augmentation (fold 0, train)", "",
                   class_counts.to_markdown(index=False), ""]
@@ -250,18 +251,6 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     if metrics["notes"]:
         lines += ["## Notes", ""] + [f"- {note}" for note in metrics["notes"]] + [""]
     return "\n".join(lines)
-
-
-def _ratings_table(metrics: dict[str, Any]) -> pd.DataFrame | None:
-    regression, ridge = metrics.get("regression", {}), metrics.get("rating_baseline", {})
-    rows = []
-    for stage, modality in (("arousal", "audio"), ("valence", "text")):
-        if f"{stage}_ccc" in regression:
-            rows.append({"rating": stage, "model": f"{stage} regressor ({modality} encoder)",
-                         "CCC": mean_std(regression[f"{stage}_ccc"]), "RMSE": mean_std(regression[f"{stage}_rmse"])})
-        rows += [{"rating": stage, "model": f"ridge on {features}", "CCC": mean_std(numbers["ccc"]),
-                  "RMSE": mean_std(numbers["rmse"])} for features, numbers in ridge.get(stage, {}).items()]
-    return pd.DataFrame(rows) if rows else None
 
 
 SLIDES_SWEEP = ((6, 6), (7, 6), (7, 5))  # the slides' audio/text layer combinations

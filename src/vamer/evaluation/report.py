@@ -27,6 +27,20 @@ from vamer.features.store import FeatureStore
 from vamer.fileio import atomic_directory
 
 
+def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Table rows of rating CCC and RMSE: per rating, the network regressor (when ``regression``, as
+    ``vamer run`` stores it, has it) and then the ridge regression on each feature set."""
+    rows = []
+    regression = regression or {}
+    for stage, modality in (("arousal", "audio"), ("valence", "text")):
+        if f"{stage}_ccc" in regression:
+            rows.append({"rating": stage, "model": f"{stage} regressor ({modality} encoder)",
+                         "CCC": mean_std(regression[f"{stage}_ccc"]), "RMSE": mean_std(regression[f"{stage}_rmse"])})
+        rows += [{"rating": stage, "model": f"ridge on {features}", "CCC": mean_std(numbers["ccc"]),
+                  "RMSE": mean_std(numbers["rmse"])} for features, numbers in ridge.get(stage, {}).items()]
+    return rows
+
+
 def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None) -> str:
     """Build features, run the baselines on the ``cv`` folds, write ``out`` and return a table."""
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
@@ -54,10 +68,8 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     summary = (f"{metrics['protocol']['description']}, {len(folds)} folds, seed {seed}, "
                f"{len(store.table)} utterances ({len(skipped)} skipped)\n{table}")
     if ratings:
-        rating_rows = [{"rating": rating, "features": name, "CCC": mean_std(values["ccc"]), "RMSE": mean_std(values["rmse"])}
-                       for rating, sets in ratings.items() for name, values in sets.items()]
         summary += ("\n\nRidge regression of the ratings on the same features and folds (alpha chosen on val):\n"
-                    + pd.DataFrame(rating_rows).to_markdown(index=False))
+                    + pd.DataFrame(rating_rows(ratings)).to_markdown(index=False))
     if out is not None:
         with atomic_directory(out, replace=True) as scratch:
             (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")

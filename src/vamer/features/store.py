@@ -53,6 +53,9 @@ class SplitData:
     rows: pd.DataFrame  # utt_id, emotion, arousal, valence, text, aug_of, copy, ops
     tokens: TrainableTokens | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # how this split's copies were planned
+    # Items built so far (index -> item) and their bytes, bounded by MEMO_BYTES.
+    memo: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    memo_bytes: int = field(default=0, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -72,9 +75,8 @@ class SplitData:
         """Item ``index``: audio ``[2, T, n_mels]`` and text ``[n, d]`` (or ``[n]`` ids) hold only their
         valid frames and tokens (``collate`` pads a batch); built once, then kept while the split's
         items stay under MEMO_BYTES, because every epoch asks again."""
-        memo = self.__dict__.setdefault("_memo", {})
-        if index in memo:
-            return memo[index]
+        if index in self.memo:
+            return self.memo[index]
         row = self.rows.iloc[index]
         source = row["aug_of"] or row["utt_id"]
         mel = self.store.mels[source][: self.store.audio_config.max_frames].astype(np.float32)
@@ -94,9 +96,9 @@ class SplitData:
                 "label": self.store.classes.index(row["emotion"]),
                 "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
         size = audio.nbytes + item["text"].nbytes
-        if self.__dict__.get("_memo_bytes", 0) + size <= MEMO_BYTES:
-            memo[index] = item
-            self._memo_bytes = self.__dict__.get("_memo_bytes", 0) + size
+        if self.memo_bytes + size <= MEMO_BYTES:
+            self.memo[index] = item
+            self.memo_bytes += size
         return item
 
 

@@ -24,14 +24,14 @@ NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)
 TRIM_MULTIPLE = 8  # trimmed lengths stay multiples of every preset's time pooling
 
 
-def trimmed_length(length: int, full: int) -> int:
-    """Where a batch whose longest valid run is ``length`` (of ``full``) can be cut."""
-    return min(full, max(TRIM_MULTIPLE, -(-length // TRIM_MULTIPLE) * TRIM_MULTIPLE))
-
-
 def batch_length(longest: int) -> int:
     """Length a batch is padded to: its longest valid run, rounded up to a multiple of TRIM_MULTIPLE."""
     return max(TRIM_MULTIPLE, -(-longest // TRIM_MULTIPLE) * TRIM_MULTIPLE)
+
+
+def trimmed_length(length: int, full: int) -> int:
+    """Where inputs padded to ``full`` can be cut when their longest valid run is ``length``."""
+    return min(full, batch_length(length))
 
 
 def fit_length(values: np.ndarray, length: int, axis: int) -> np.ndarray:
