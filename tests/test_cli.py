@@ -196,3 +196,23 @@ def test_features_command_reports_folds_and_augmentation(tmp_path):
     assert "| class    |   before |   added |   after |" in result.output
     bad = runner.invoke(app, ["features", str(tmp_path / "demo"), "--augment", "lots"])
     assert bad.exit_code == 2 and "policy" in bad.output
+
+
+@pytest.mark.parametrize("command", [["baseline"], ["run"], ["analyze"]])
+def test_force_leaves_a_users_folder_and_another_commands_output(dataset, tmp_path, command):
+    from vamer.fileio import atomic_directory
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text("my numbers")
+    result = runner.invoke(app, [*command, str(dataset), "--out", str(mine), "--force"])
+    assert result.exit_code == 2 and "not written by vamer" in result.output
+    assert (mine / "metrics.json").read_text() == "my numbers"
+    earlier = tmp_path / "earlier"
+    other = "sweep"
+    with atomic_directory(earlier, other) as scratch:
+        (scratch / "bundle").mkdir()
+        (scratch / "bundle" / "model.pt").write_text("weights")
+    result = runner.invoke(app, [*command, str(dataset), "--out", str(earlier), "--force"])
+    assert result.exit_code == 2 and f"written by `vamer {other}`" in result.output
+    assert (earlier / "bundle" / "model.pt").read_text() == "weights"

@@ -1,7 +1,10 @@
+import json
+
 import pytest
 
 from vamer.errors import VamerError
-from vamer.fileio import atomic_directory, refuse_overwrite, write_json_atomic
+from vamer.fileio import (OUTPUT_MARKER, atomic_directory, check_replaceable, read_output_marker, record_written,
+                          refuse_overwrite, write_json_atomic)
 
 
 def test_json_written_whole_and_no_temp_left(tmp_path):
@@ -14,24 +17,85 @@ def test_json_written_whole_and_no_temp_left(tmp_path):
 def test_failed_directory_build_leaves_nothing(tmp_path):
     target = tmp_path / "out"
     with pytest.raises(RuntimeError):
-        with atomic_directory(target) as scratch:
+        with atomic_directory(target, "run") as scratch:
             (scratch / "half.txt").write_text("half")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_directory_replaced_only_when_allowed(tmp_path):
+def _earlier_output(folder, command="run"):
+    with atomic_directory(folder, command) as scratch:
+        (scratch / "metrics.json").write_text("{}")
+        (scratch / "bundle").mkdir()
+        (scratch / "bundle" / "model.pt").write_text("weights")
+        (scratch / "logs").mkdir()  # an empty folder vamer made is still vamer's
+
+
+def test_marker_names_the_command_and_everything_written(tmp_path):
+    _earlier_output(tmp_path / "run")
+    marker = read_output_marker(tmp_path / "run")
+    assert marker["command"] == "run"
+    assert marker["files"] == ["bundle", "bundle/model.pt", "logs", "metrics.json"]
+
+
+def test_force_replaces_only_an_earlier_output_of_the_same_command(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    with pytest.raises(VamerError):
-        with atomic_directory(target) as scratch:
+    _earlier_output(target)
+    with pytest.raises(VamerError, match="--force"):
+        with atomic_directory(target, "run") as scratch:
             (scratch / "new.txt").write_text("new")
-    assert (target / "old.txt").exists()
-    with atomic_directory(target, replace=True) as scratch:
+    assert (target / "metrics.json").exists()
+    with atomic_directory(target, "run", force=True) as scratch:
         (scratch / "new.txt").write_text("new")
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_users_folder_that_looks_like_an_output_is_never_replaced(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text("my own numbers")
+    with pytest.raises(VamerError, match="not written by vamer") as refused:
+        check_replaceable(mine, True, "run")
+    assert "--force" not in str(refused.value)  # no advice to force it
+    with pytest.raises(VamerError):
+        with atomic_directory(mine, "baseline", force=True) as scratch:
+            (scratch / "metrics.json").write_text("{}")
+    assert (mine / "metrics.json").read_text() == "my own numbers"
+
+
+def test_force_does_not_cross_commands(tmp_path):
+    run = tmp_path / "run"
+    _earlier_output(run, "run")
+    with pytest.raises(VamerError, match="written by `vamer run`, not `vamer baseline`"):
+        check_replaceable(run, True, "baseline")
+    assert (run / "bundle" / "model.pt").exists()
+
+
+def test_force_never_deletes_files_the_user_added(tmp_path):
+    run = tmp_path / "run"
+    _earlier_output(run)
+    (run / "bundle" / "my-notes.txt").write_text("keep me")
+    (run / "paper-figures").mkdir()
+    with pytest.raises(VamerError, match="bundle/my-notes.txt, paper-figures"):
+        check_replaceable(run, True, "run")
+    with pytest.raises(VamerError):
+        with atomic_directory(run, "run", force=True) as scratch:
+            (scratch / "metrics.json").write_text("{}")
+    assert (run / "bundle" / "my-notes.txt").read_text() == "keep me"
+
+
+def test_files_vamer_writes_later_into_an_output_join_it(tmp_path):
+    run = tmp_path / "run"
+    _earlier_output(run)
+    write_json_atomic(run / "bundle" / "onnx" / "model.onnx", {})
+    record_written(run / "bundle" / "onnx" / "model.onnx")
+    assert {"bundle/onnx", "bundle/onnx/model.onnx"} <= set(read_output_marker(run)["files"])
+    check_replaceable(run, True, "run")  # no foreign files now
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("x")
+    record_written(outside)  # no marker above it: nothing to record, nothing fails
+    assert json.loads((run / OUTPUT_MARKER).read_text())["command"] == "run"
 
 
 def test_refuse_overwrite(tmp_path):
@@ -41,3 +105,11 @@ def test_refuse_overwrite(tmp_path):
     with pytest.raises(VamerError, match="--force"):
         refuse_overwrite(path, force=False)
     refuse_overwrite(path, force=True)
+
+
+def test_refuse_overwrite_checks_the_path_can_hold_a_file(tmp_path):
+    with pytest.raises(VamerError, match="is a folder"):
+        refuse_overwrite(tmp_path, force=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(VamerError, match="is a file, not a folder"):
+        refuse_overwrite(tmp_path / "file" / "deeper" / "out.csv", force=True)

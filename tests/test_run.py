@@ -75,6 +75,8 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path):
                                  "--valence", str(checkpoints["valence"])])
     assert result.exit_code == 0, result.output
     assert "fusion test: macro F1" in result.output and "note:" not in result.output
+    again = runner.invoke(app, ["train", "arousal", *common])  # would overwrite its checkpoints and logs
+    assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, ["train", "arousal", *common, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt")])

@@ -132,7 +132,7 @@ def data_check(
     """Read a dataset and print counts per class, session and speaker, durations, bio coverage and skips."""
     from vamer.data.readers import load
     from vamer.data.summary import render_summary, summarize
-    from vamer.fileio import refuse_overwrite, write_json_atomic, write_text_atomic
+    from vamer.fileio import record_written, refuse_overwrite, write_json_atomic, write_text_atomic
 
     if json_out is not None and skipped_out is not None and json_out.resolve() == skipped_out.resolve():
         raise VamerError(f"--json and --skipped name the same file ({json_out}); the second would overwrite "
@@ -146,9 +146,11 @@ def data_check(
     render_summary(summary, Console(width=max(100, Console().width)))
     if json_out is not None:
         write_json_atomic(json_out, summary)
+        record_written(json_out)
         typer.echo(f"wrote {json_out}")
     if skipped_out is not None:
         write_text_atomic(skipped_out, result.skipped.to_csv(index=False))
+        record_written(skipped_out)
         typer.echo(f"wrote {skipped_out} ({len(result.skipped)} skipped rows)")
 
 
@@ -191,7 +193,6 @@ def analyze_command(
 ) -> None:
     """Arousal/valence statistics and the bio-signal study of the method, as a report."""
     from vamer.analysis import analyze
-    from vamer.analysis.report import MARKER
     from vamer.config import AnalysisConfig, validated
     from vamer.data.readers import load
     from vamer.fileio import check_replaceable
@@ -199,7 +200,7 @@ def analyze_command(
     config = validated(AnalysisConfig, {"seed": seed, "alpha": alpha, "session": session, "dtw_signal": signal,
                                         "k_min": k_min, "k_max": k_max, "max_series": max_series})
     overrides = _data_overrides(classes)
-    check_replaceable(out, force, MARKER, "vamer analysis folder")  # fail before a long load
+    check_replaceable(out, force, "analyze")  # fail before a long load
     result = load(path, format=format.value, **overrides)
     numbers = analyze(result, out, config, force=force)
     for line in numbers["conclusions"]:
@@ -262,10 +263,10 @@ def baseline_command(
     from vamer.fileio import check_replaceable
 
     if out is not None:
-        check_replaceable(out, force, "metrics.json", "vamer baseline folder")
+        check_replaceable(out, force, "baseline")
     overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
-    summary = run_baseline_report(result, cv, seed, cache, out)
+    summary = run_baseline_report(result, cv, seed, cache, out, force)
     Console(width=max(100, Console().width)).print(summary)
 
 
@@ -307,6 +308,10 @@ def train_command(
     from vamer.models.presets import load_preset
     from vamer.training.pipeline import train_single_stage
 
+    stage_folder = out / stage.value
+    if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
+        raise VamerError(f"{stage_folder} already holds a trained {stage.value} stage; pass --resume to continue it, "
+                         "or choose another --out")
     chosen = with_encoders(load_preset(preset), None, audio_encoder)
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     store = FeatureStore.build(result.utterances, result.classes, chosen.audio_features, chosen.text, cache)
@@ -361,12 +366,12 @@ def run_command(
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
     from vamer.config import AugmentConfig, validated
     from vamer.data.readers import load
-    from vamer.experiment import MARKER, findings, run_experiment
+    from vamer.experiment import findings, run_experiment
     from vamer.fileio import check_replaceable
     from vamer.models.presets import load_preset
     from vamer.training.pipeline import VARIANTS, Imbalance
 
-    check_replaceable(out, force, MARKER, "vamer run folder")
+    check_replaceable(out, force, "run")
     chosen_variants = None
     if variants is not None:
         chosen_variants = tuple(dict.fromkeys(["fusion", *(v.strip() for v in variants.split(",") if v.strip())]))
@@ -393,14 +398,18 @@ def findings_command(
     run: Path = typer.Argument(..., help="A `vamer run` folder (it holds metrics.json)."),
 ) -> None:
     """Say in words what a finished run found: fusion against each modality, the baselines, the regressors."""
-    from vamer.experiment import MARKER, findings
+    from vamer.experiment import METRICS_FILE, findings
+    from vamer.fileio import read_output_marker
 
-    path = run / MARKER
+    marker = read_output_marker(run)
+    if marker is None or marker["command"] != "run":
+        raise VamerError(f"{run} is not a vamer run folder (it was not written by `vamer run`)")
+    path = run / METRICS_FILE
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         lines = findings(metrics)
-    except FileNotFoundError:
-        raise VamerError(f"{run} is not a vamer run folder (no {MARKER})") from None
+    except OSError as error:
+        raise VamerError(f"{path} cannot be read ({error.strerror or error})") from None
     except (ValueError, KeyError, TypeError) as error:
         raise VamerError(f"{path} is not the metrics.json of a finished vamer run ({error})") from None
     for line in lines:

@@ -31,7 +31,7 @@ from vamer.inference.bundle import write_bundle
 from vamer.models.presets import Preset, flops_per_utterance
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold
 
-MARKER = "metrics.json"
+METRICS_FILE = "metrics.json"
 
 
 def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
@@ -61,7 +61,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                    variants: tuple[str, ...] | None = None, **trainer) -> dict[str, Any]:
     started = time.perf_counter()
     out = Path(out)
-    check_replaceable(out, force, MARKER, "vamer run folder")
+    check_replaceable(out, force, "run")
     augment = augment or AugmentConfig()
     imbalance = imbalance or Imbalance.of(preset)
     classes = result.classes
@@ -93,7 +93,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     baselines = run_baselines(store.table, folds, features, classes)
     rating_baselines = run_rating_baselines(store.table, folds, features)
     lap("classic baselines")
-    with atomic_directory(out, replace=True) as scratch:
+    with atomic_directory(out, "run", force) as scratch:
         runs: dict[str, list] = {variant: [] for variant in variants}
         regression: list[dict[str, Any]] = []
         predictions: list[dict[str, Any]] = []
@@ -160,7 +160,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
                          f"{variant_name('fusion', pretrained)}, pooled over folds and seeds", scratch / "confusion.png")
         (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
-        (scratch / MARKER).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+        (scratch / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
         write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
                      {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
                                                               "fold's, reported in metrics.json"}, pretrained)
@@ -262,9 +262,9 @@ def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP
     """The slides' layer-count study: one ``vamer run`` (no ablations) per (audio, text) layer
     count, a comparison table, and each combination's confusion matrix."""
     out = Path(out)
-    check_replaceable(out, force, "sweep.json", "vamer sweep folder")
+    check_replaceable(out, force, "sweep")
     rows = []
-    with atomic_directory(out, replace=True) as scratch:
+    with atomic_directory(out, "sweep", force) as scratch:
         for audio_layers, text_layers in combos:
             variant = preset.model_copy(update={
                 "name": f"{preset.name}-a{audio_layers}-t{text_layers}",

@@ -57,7 +57,7 @@ def test_existing_folders_are_protected(demo_report, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.md").write_text("mine")
-    with pytest.raises(VamerError, match="not a vamer analysis folder"):
+    with pytest.raises(VamerError, match="not written by vamer"):
         analyze(load_manifest(tmp_path), mine, FAST, progress=False)
     assert (mine / "notes.md").read_text() == "mine"
     with pytest.raises(VamerError, match="--force"):

@@ -28,7 +28,7 @@ from vamer.config import AnalysisConfig
 from vamer.data.table import LoadResult
 from vamer.fileio import atomic_directory, check_replaceable
 
-MARKER = "analysis.json"
+NUMBERS_FILE = "analysis.json"
 # The slides' KEMDy20 numbers (DESIGN.md 1), shown beside ours for comparison.
 SLIDES = {
     "arousal": {"means": {"angry": 3.560, "happy": 3.583, "neutral": 3.213, "sad": 2.939, "surprise": 3.380},
@@ -274,7 +274,7 @@ def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None =
     """Run both analyses on a loaded dataset and write the report folder; returns analysis.json's content."""
     config = config or AnalysisConfig()
     out = Path(out)
-    check_replaceable(out, force, MARKER, "vamer analysis folder")
+    check_replaceable(out, force, "analyze")
     synthetic = "synthetic" in result.dataset
     doc = [f"# Modality analysis: {result.dataset}\n"]
     if synthetic:
@@ -291,7 +291,7 @@ def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None =
         f"({len(result.skipped)} source rows skipped at load, see `vamer data check`); significance level "
         f"{config.alpha}; seed {config.seed}; vamer {vamer.__version__}. Tests: pingouin and scipy; DTW: tslearn.\n"
     )
-    with atomic_directory(out, replace=True) as scratch:
+    with atomic_directory(out, "analyze", force) as scratch:
         ratings = _ratings_section(result, config, scratch, doc)
         bio = _bio_section(result, config, scratch, doc, progress)
         conclusions = _conclusions(ratings, bio, config.alpha)
@@ -304,6 +304,6 @@ def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None =
             "figures": sorted(p.name for p in scratch.glob("*.png")),
         })
         (scratch / "report.md").write_text("\n".join(doc) + "\n", encoding="utf-8")
-        (scratch / MARKER).write_text(json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n",
+        (scratch / NUMBERS_FILE).write_text(json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n",
                                       encoding="utf-8")
     return numbers

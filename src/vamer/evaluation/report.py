@@ -41,7 +41,8 @@ def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None)
     return rows
 
 
-def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None) -> str:
+def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None,
+                        force: bool = False) -> str:
     """Build features, run the baselines on the ``cv`` folds, write ``out`` and return a table."""
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
     folds = make_folds(store.table, cv, seed=seed)
@@ -71,7 +72,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
         summary += ("\n\nRidge regression of the ratings on the same features and folds (alpha chosen on val):\n"
                     + pd.DataFrame(rating_rows(ratings)).to_markdown(index=False))
     if out is not None:
-        with atomic_directory(out, replace=True) as scratch:
+        with atomic_directory(out, "baseline", force) as scratch:
             (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
             (scratch / "summary.md").write_text(summary + "\n", encoding="utf-8")
         summary += f"\nwrote {out / 'metrics.json'}"

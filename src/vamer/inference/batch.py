@@ -22,7 +22,7 @@ import pandas as pd
 
 from vamer.data.manifest import cell_text, read_table
 from vamer.errors import VamerError
-from vamer.fileio import refuse_overwrite, write_text_atomic
+from vamer.fileio import record_written, refuse_overwrite, write_text_atomic
 from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
@@ -97,3 +97,4 @@ def write_results(frame: pd.DataFrame, out: Path, force: bool = False) -> None:
         lines = (json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()},
                             ensure_ascii=False) for row in frame.to_dict("records"))
         write_text_atomic(out, "".join(line + "\n" for line in lines))
+    record_written(out)

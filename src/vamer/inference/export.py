@@ -23,7 +23,7 @@ import torch
 
 import vamer
 from vamer.errors import VamerError
-from vamer.fileio import refuse_overwrite
+from vamer.fileio import record_written, refuse_overwrite
 from vamer.inference.bundle import WEIGHTS, Bundle
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 from vamer.features.upstream import upstream_shape
@@ -114,6 +114,7 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
                 onnx.save(quantized, str(final))
         parity = _parity(graph, inputs, onnx_session(final))
         os.replace(final, out)
+    record_written(out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
 

@@ -134,7 +134,7 @@ def test_demo_never_replaces_a_folder_it_did_not_make(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")
-    with pytest.raises(VamerError, match="not a vamer demo corpus"):
+    with pytest.raises(VamerError, match="not written by vamer"):
         generate_demo(mine, sessions=1, segments_per_session=4, force=True, progress=False)
     assert (mine / "thesis.tex").read_text() == "precious"
     demo = tmp_path / "demo"

@@ -322,12 +322,12 @@ def generate_demo(
     out = Path(out)
     if sessions < 1 or segments_per_session < 2:
         raise VamerError("a demo corpus needs at least 1 session of 2 segments")
-    check_replaceable(out, force, DEMO_MARKER, "vamer demo corpus")
+    check_replaceable(out, force, "data demo")
     espeak = require_espeak()
     segments = plan_corpus(sessions, segments_per_session, seed)
     counts = emotion_counts(len(segments))
     workers = jobs or os.cpu_count() or 1
-    with atomic_directory(out, replace=True) as scratch:
+    with atomic_directory(out, "data demo", force) as scratch:
         for session in range(1, sessions + 1):
             (scratch / "wav" / f"Session{session:02d}").mkdir(parents=True)
         paths = [scratch / "wav" / f"Session{s.session:02d}" / f"{s.utt_id}.wav" for s in segments]
