@@ -79,7 +79,8 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path):
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, ["train", "arousal", *common, "--resume"])
     assert resumed.exit_code == 0, resumed.output
-    bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt")])
+    bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt"),
+                              "--out", str(tmp_path / "other")])
     assert bad.exit_code == 2 and "not a vamer stage checkpoint" in bad.output
 
 
