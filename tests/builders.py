@@ -14,7 +14,7 @@ EVALUATORS = ("Eval01F", "Eval02M", "Eval03F")
 
 def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16_000, channels: int = 1) -> None:
     """A wav of the given ``kind``: ok, empty (0 frames), corrupt (not audio), truncated (header cut
-    short), missing (no file)."""
+    short), missing (no file), nan (a float wav holding NaN samples)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "missing":
         return
@@ -25,7 +25,10 @@ def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16
     t = np.arange(frames) / rate
     tone = 0.3 * np.sin(2 * np.pi * 220 * t)
     data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
-    soundfile.write(str(path), data, rate, subtype="PCM_16")
+    if kind == "nan":
+        data = np.array(data)
+        data[frames // 2:] = np.nan
+    soundfile.write(str(path), data, rate, subtype="FLOAT" if kind == "nan" else "PCM_16")
     if kind == "truncated":
         path.write_bytes(path.read_bytes()[:30])
 

@@ -216,3 +216,36 @@ def test_force_leaves_a_users_folder_and_another_commands_output(dataset, tmp_pa
     result = runner.invoke(app, [*command, str(dataset), "--out", str(earlier), "--force"])
     assert result.exit_code == 2 and f"written by `vamer {other}`" in result.output
     assert (earlier / "bundle" / "model.pt").read_text() == "weights"
+
+
+def test_a_corpus_with_non_finite_audio_skips_that_file_and_goes_on(tmp_path):
+    from tests.builders import write_wav
+
+    rows = ["audio,emotion,speaker,text"]
+    for number in range(12):
+        write_wav(tmp_path / f"c{number}.wav", seconds=0.6)
+        rows.append(f"c{number}.wav,{'sad' if number // 4 % 2 else 'happy'},s{number % 4},문장 {number}")
+    write_wav(tmp_path / "nan.wav", kind="nan", seconds=0.6)
+    rows.append("nan.wav,sad,s0,고장")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    common = [str(tmp_path / "m.csv"), "--cv", "speaker:2", "--cache", str(tmp_path / "cache")]
+    result = runner.invoke(app, ["features", *common])
+    assert result.exit_code == 0, result.output
+    assert "skipped nan: non_finite_audio" in result.output
+    result = runner.invoke(app, ["baseline", *common, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    skipped = json.loads((tmp_path / "b" / "metrics.json").read_text())["skipped"]
+    assert [(row["utt_id"], row["reason"]) for row in skipped] == [("nan", "non_finite_audio")]
+
+
+def test_a_fold_whose_training_split_has_one_class_is_a_clear_error(tmp_path):
+    from tests.builders import write_wav
+
+    rows = ["audio,emotion,speaker"]
+    for number in range(8):
+        write_wav(tmp_path / f"c{number}.wav", seconds=0.6)
+        rows.append(f"c{number}.wav,{'sad' if number % 2 else 'happy'},s{number % 4}")  # each speaker one class
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["baseline", str(tmp_path / "m.csv"), "--cv", "speaker:2", "--cache",
+                                 str(tmp_path / "cache")])
+    assert result.exit_code == 2 and "holds the class" in result.output and "internal error" not in result.output

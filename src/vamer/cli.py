@@ -484,9 +484,9 @@ def predict_command(
     from vamer.inference.batch import check_output, gather, predict_requests, write_results
     from vamer.inference.predictor import Limits, Predictor
 
-    requests = gather(list(inputs or []), manifest, text)
     if out is not None:
-        check_output(out, force)  # before the model loads
+        check_output(out, force)  # before any input is read or the model loads
+    requests = gather(list(inputs or []), manifest, text)
     predictor = Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds))
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=len(requests) <= batch_size) as bar:

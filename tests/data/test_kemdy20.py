@@ -199,3 +199,54 @@ def test_bio_can_be_turned_off(tmp_path):
     root = builder.write()
     write_bio(root)
     assert load(root, read_bio=False).bio is None
+
+
+def _lines_of(path):
+    return path.read_bytes().decode("utf-8").split("\n")
+
+
+def test_faults_in_the_annotation_text_cost_only_their_own_lines(tmp_path):
+    ids = [f"Sess01_script01_User001F_{n:03d}" for n in range(1, 8)]
+    builder = build(tmp_path, *[(1, Segment(utt_id)) for utt_id in ids])
+    root = builder.write()
+    path = root / "annotation" / "Sess01_eval.csv"
+    lines = _lines_of(path)  # two header lines, then ids[0..6] on lines 3..9
+    lines[3] = lines[3].replace("Sess01_script01_User001F_002", '"Sess01_script01_User001F_002', 1)  # never closed
+    lines[5] = lines[5] + "," + "x" * 200_000                           # a field over the csv module's limit
+    lines[7] = lines[7].replace(",neutral,", ",neu\rtral,", 1)          # a bare carriage return mid-row
+    path.write_bytes("\n".join(lines).encode("utf-8"))
+    result = load(root, read_bio=False)
+    kept = set(result.utterances["utt_id"])
+    assert kept == {ids[0], ids[2], ids[4], ids[6]}  # the rows after each fault are still read
+    by_source = dict(zip(result.skipped["source"], result.skipped["reason"]))
+    assert by_source["annotation/Sess01_eval.csv:4"] == "unreadable_row"
+    assert by_source["annotation/Sess01_eval.csv:6"] == "unreadable_row"
+    # The bare CR splits its row in two physical lines, both reported.
+    assert by_source["annotation/Sess01_eval.csv:8"] == "malformed_row"
+    assert by_source["annotation/Sess01_eval.csv:9"] in {"malformed_row", "bad_segment_id"}
+    assert "unbalanced quote" in result.skipped.set_index("source").loc["annotation/Sess01_eval.csv:4", "detail"]
+    assert result.source_rows == 8 and result.unaccounted == 0
+    assert len(result.utterances) + len(result.skipped) == result.source_rows
+
+
+def test_upper_case_suffix_is_read_and_other_names_are_noted(tmp_path):
+    builder = build(tmp_path, (1, Segment("Sess01_script01_User001F_001")), (2, Segment("Sess02_script01_User003F_001")))
+    root = builder.write()
+    (root / "annotation" / "Sess02_eval.csv").rename(root / "annotation" / "Sess02_eval.CSV")
+    (root / "annotation" / "Sess01_eval (copy).csv").write_text("x\n")
+    result = load(root, read_bio=False)
+    assert set(result.utterances["session"]) == {"Sess01", "Sess02"}
+    assert result.notes == ["annotation/Sess01_eval (copy).csv not read: its name is not annotation/SessNN_eval.csv"]
+    assert result.source_rows == 2 and result.unaccounted == 0
+
+
+def test_an_annotation_in_no_known_encoding_is_skipped_line_by_line(tmp_path):
+    builder = build(tmp_path, (1, Segment("Sess01_script01_User001F_001")), (2, Segment("Sess02_script01_User003F_001")))
+    root = builder.write()
+    path = root / "annotation" / "Sess02_eval.csv"
+    path.write_bytes(path.read_bytes() + b"\xff\xfe\xfa,broken\n")
+    result = load(root, read_bio=False)
+    assert list(result.utterances["session"]) == ["Sess01"]
+    assert set(result.skipped["reason"]) == {"malformed_row"}
+    assert result.skipped["detail"].str.contains("neither UTF-8 nor cp949").all()
+    assert result.source_rows == 3 and result.unaccounted == 0

@@ -107,3 +107,30 @@ def test_a_manifest_s_class_set_is_the_labels_it_holds(corpus):
 
     with pytest.raises(VamerError, match=r"class\(es\) calm have no usable utterance \(kept: boredom 2, angry 1\)"):
         check_classes(chosen.utterances, chosen.classes)
+
+
+def test_manifest_rows_with_surplus_fields_or_bad_quotes_are_skipped_not_shifted(corpus):
+    path = corpus / "m.csv"
+    path.write_text("audio,emotion,text\n"
+                    "clips/a.wav,sad,안녕\n"
+                    "clips/b.wav,happy,one,two\n"          # a comma too many: not shifted into the wrong columns
+                    'elsewhere/c.wav,angry,"a quoted\n'
+                    'line break"\n'                         # a quoted field may span lines
+                    'clips/d.wav,sad,"oops\n', encoding="utf-8")  # a quote never closed
+    result = load(path)
+    assert list(result.utterances["utt_id"]) == ["clips/a", "elsewhere/c"]
+    assert result.utterances.set_index("utt_id").loc["elsewhere/c", "text_raw"] == "a quoted\nline break"
+    skipped = result.skipped.set_index("source")
+    assert skipped.loc["m.csv:3", "reason"] == "malformed_row"
+    assert skipped.loc["m.csv:3", "detail"] == "4 fields, the header has 3"
+    assert skipped.loc["m.csv:6", "reason"] == "unreadable_row"
+    assert result.source_rows == 4 and result.unaccounted == 0
+
+
+def test_every_manifest_column_keeps_its_cells_when_all_rows_have_one_field_too_many(corpus):
+    """pandas reads such a file with the first column as the index, shifting every cell."""
+    path = corpus / "m.csv"
+    path.write_text("audio,emotion\nclips/a.wav,sad,x\nclips/b.wav,happy,y\n", encoding="utf-8")
+    result = load(path)
+    assert result.utterances.empty
+    assert list(result.skipped["reason"]) == ["malformed_row", "malformed_row"]

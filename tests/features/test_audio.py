@@ -1,4 +1,5 @@
 import io
+import math
 
 import librosa
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 import soundfile
 
 from vamer.config import AudioFeatureConfig
-from vamer.features.audio import AudioError, decode, features_from_bytes, to_model_input, with_delta
+from vamer.features.audio import (AudioError, decode, features_from_bytes, read_samples, read_seconds, to_model_input,
+                                  with_delta)
 
 CONFIG = AudioFeatureConfig()
 
@@ -46,7 +48,9 @@ def test_silence_short_long_truncated_and_empty():
             features_from_bytes(broken, CONFIG)
         assert unreadable.value.reason == "unreadable_wav"
     long_mel = features_from_bytes(wav_bytes(tone(60.0, 16_000), 16_000), CONFIG)
-    assert long_mel.shape[0] == 1876
+    # Only what the model reads is decoded: max_frames plus a margin, not the 1876 frames of 60 s.
+    assert long_mel.shape[0] == 1 + math.ceil(read_seconds(CONFIG) * 16_000) // CONFIG.hop_length
+    assert CONFIG.max_frames < long_mel.shape[0] < 1876
     fixed, mask = to_model_input(long_mel, CONFIG.max_frames)
     assert fixed.shape == (2, 512, 128) and mask.all()
 
@@ -64,3 +68,21 @@ def test_delta_is_librosas_and_values_are_db_relative_to_max():
     assert mel.max() == 0.0 and mel.min() >= -80.0
     stacked = with_delta(mel)
     np.testing.assert_allclose(stacked[1], librosa.feature.delta(mel, axis=0), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_their_own_reason(bad):
+    samples = tone(1.0, 16_000).astype(np.float32)
+    samples[100] = bad
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, 16_000, format="WAV", subtype="FLOAT")  # float wav keeps NaN and inf
+    with pytest.raises(AudioError) as refused:
+        features_from_bytes(buffer.getvalue(), CONFIG)
+    assert refused.value.reason == "non_finite_audio" and "1 of 16,000 samples" in str(refused.value)
+
+
+def test_only_the_requested_seconds_are_decoded():
+    data = wav_bytes(tone(10.0, 48_000, channels=2), 48_000)
+    samples, rate = read_samples(data, 2.0)
+    assert rate == 48_000 and samples.shape == (96_000, 2)
+    assert read_samples(data)[0].shape == (480_000, 2)

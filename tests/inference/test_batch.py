@@ -51,3 +51,38 @@ def test_predict_refuses_unclear_requests(bundle_dir, trained, tmp_path):
     assert no_bundle.exit_code == 2 and "missing bundle.json" in no_bundle.output
     bad_out = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(wavs[0]), "--out", str(tmp_path / "r.txt")])
     assert bad_out.exit_code == 2 and ".csv or .jsonl" in bad_out.output
+
+
+def test_every_input_gets_its_row_whatever_it_is(bundle_dir, trained, tmp_path):
+    import os
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    wavs = sorted((trained[0] / "wav" / "Session01").glob("*.wav"))[:2]
+    (folder / "good.wav").write_bytes(wavs[0].read_bytes())
+    (folder / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    os.mkfifo(folder / "pipe.wav")
+    write_wav(folder / "nan.wav", "nan", seconds=1)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"audio,text\n{wavs[1]},네\n{wavs[1]},네,surplus\n,empty audio cell\n", encoding="utf-8")
+    out = tmp_path / "r.csv"
+    result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(folder), str(folder / ("x" * 300)),
+                                 "--manifest", str(manifest), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out, keep_default_na=False).set_index("input")
+    kinds = {name.rsplit("/", 1)[-1][:12]: kind for name, kind in rows["error_kind"].items()}
+    assert kinds == {"dangling.wav": "not_found", "good.wav": "", "nan.wav": "non_finite_audio",
+                     "pipe.wav": "not_a_file", "xxxxxxxxxxxx": "unreadable_file", wavs[1].name[:12]: "",
+                     "m.csv:3": "malformed_row", "m.csv:4": "not_found"}
+    assert "3 fields, the header has 2" in rows.loc["m.csv:3", "error"]
+
+
+def test_an_unusable_out_is_refused_before_any_input_is_read(bundle_dir, tmp_path):
+    (tmp_path / "file").write_text("x")
+    for out, message in ((tmp_path / "folder.csv", "is a folder"), (tmp_path / "file" / "r.csv", "is a file")):
+        if message == "is a folder":
+            out.mkdir()
+        # The input does not exist: the refusal has to come first.
+        result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(tmp_path / "nope.wav"),
+                                     "--out", str(out), "--force"])
+        assert result.exit_code == 2 and message in result.output, result.output

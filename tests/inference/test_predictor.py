@@ -1,4 +1,6 @@
 import json
+import math
+import os
 import shutil
 
 import numpy as np
@@ -9,7 +11,7 @@ import vamer
 from tests.builders import write_wav
 from vamer.data.readers import load
 from vamer.errors import VamerError
-from vamer.features.audio import to_model_input
+from vamer.features.audio import read_seconds, to_model_input
 from vamer.features.store import FeatureStore
 from vamer.inference.predictor import Limits, PredictionError, Predictor
 
@@ -93,6 +95,10 @@ def test_many_inputs_are_batched_and_a_bad_one_does_not_stop_the_rest(predictor,
     ("too_long", lambda p: write_wav(p, seconds=600), "600.0 s long; the limit is 60 s"),
     ("sample_rate", lambda p: write_wav(p, seconds=1, rate=8_000), "8000 Hz is below 16000 Hz"),
     ("silent", lambda p: soundfile.write(str(p), np.zeros(16_000), 16_000), "silent"),
+    ("non_finite_audio", lambda p: write_wav(p, "nan", seconds=1), "8,000 of 16,000 samples are NaN or infinite"),
+    ("not_found", lambda p: p.symlink_to(p.parent / "gone.wav"), "a symbolic link to a file that does not exist"),
+    ("not_a_file", lambda p: os.mkfifo(p), "is a FIFO"),
+    ("not_a_file", lambda p: p.mkdir(), "is a folder"),
 ])
 def test_bad_audio_gets_a_clear_error(predictor, tmp_path, kind, make, message):
     path = tmp_path / "bad.wav"
@@ -140,3 +146,44 @@ def test_a_bundle_from_another_version_or_with_a_missing_file_is_refused(bundle_
 
 def test_the_top_level_name_is_the_predictor():
     assert vamer.Predictor is Predictor
+
+
+def test_a_non_finite_array_is_refused_too(predictor):
+    samples = np.full(16_000, np.inf, dtype=np.float32)
+    with pytest.raises(PredictionError) as error:
+        predictor.predict(samples, sample_rate=16_000)
+    assert error.value.kind == "non_finite_audio"
+
+
+def test_decoding_is_bounded_by_a_budget_read_from_the_header(bundle_dir, tmp_path):
+    """Only what the model reads is decoded, and that is refused from the header when it is too big."""
+    path = tmp_path / "wide.wav"
+    write_wav(path, seconds=30, rate=48_000, channels=8)
+    config = Predictor.from_bundle(bundle_dir).audio_config
+    needed = math.ceil(read_seconds(config) * 48_000) * 8 * 4 / 1e6  # MB of float32 for the part read
+    assert needed < 30 * 48_000 * 8 * 4 / 1e6  # less than the whole file would take
+    tight = Predictor.from_bundle(bundle_dir, limits=Limits(max_decoded_mb=needed * 0.9))
+    with pytest.raises(PredictionError) as error:
+        tight.predict(path)
+    assert error.value.kind == "too_large" and "8 channel(s) at 48,000 Hz" in str(error.value)
+    result = Predictor.from_bundle(bundle_dir, limits=Limits(max_decoded_mb=needed * 1.1)).predict(path)
+    assert result["audio_seconds"] == pytest.approx(30.0) and result["truncated"]
+
+
+def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monkeypatch):
+    wav = demo_wavs(trained, 1)[0]
+    too_long_name = wav.parent / ("x" * 300 + ".wav")  # the file system refuses the name: OSError
+    results = predictor.predict_many([(wav, None), (too_long_name, None), (wav, None)])
+    assert [bool(r.get("label")) for r in results] == [True, False, True]
+    assert results[1]["error_kind"] == "unreadable_file" and "File name too long" in results[1]["error"]
+    prepare = predictor.prepare
+
+    def flaky(audio, text=None, sample_rate=None):
+        if text == "boom":
+            raise RuntimeError("a bug in one input's path")
+        return prepare(audio, text, sample_rate)
+
+    monkeypatch.setattr(predictor, "prepare", flaky)
+    results = predictor.predict_many([(wav, None), (wav, "boom"), (wav, None)])
+    assert [r.get("error_kind", "") for r in results] == ["", "internal_error", ""]
+    assert "a bug in one input's path" in results[1]["error"]

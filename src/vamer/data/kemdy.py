@@ -18,8 +18,6 @@ valence and arousal elsewhere is still read right.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -30,6 +28,7 @@ from typing import Any, Callable
 
 from vamer.config import DataConfig
 from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
+from vamer.data.csvtext import CsvRecord, decode, physical_lines, read_records
 from vamer.data.labels import parse_emotions
 from vamer.data.table import RowLedger, SkipReason
 from vamer.errors import VamerError
@@ -99,20 +98,6 @@ def parse_layout(header1: list[str], header2: list[str]) -> AnnotationLayout:
         end=None if wav_at is None else wav_at + 1,
         evaluators=tuple(evaluators),
     )
-
-
-def read_annotation_rows(path: Path) -> list[list[str]]:
-    """All rows of an annotation CSV (UTF-8, with or without BOM; cp949 as a fallback)."""
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise VamerError(f"{path}: annotation is neither UTF-8 nor cp949")
-    return list(csv.reader(io.StringIO(text)))
 
 
 def _cell(row: list[str], index: int | None) -> str:
@@ -188,37 +173,63 @@ def _process_annotation_row(
     )
 
 
-def _annotation_files(root: Path, pattern: re.Pattern[str]) -> list[tuple[Path, re.Match[str]]]:
-    folder = root / "annotation"
-    found = []
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-        match = pattern.match(path.name)
-        if match:
-            found.append((path, match))
-    return found
+def annotation_files(folder: Path) -> list[Path]:
+    """The ``.csv`` files of ``folder/annotation``, suffix in any case (``Sess01_eval.CSV`` too)."""
+    annotation = folder / "annotation"
+    if not annotation.is_dir():
+        return []
+    return sorted(path for path in annotation.iterdir() if path.suffix.lower() == ".csv" and path.is_file())
+
+
+def _data_line(line: str) -> bool:
+    """A physical line that holds something: not empty, not only commas and spaces (a spreadsheet's blank row)."""
+    return bool(line.strip(" \t,\r\n"))
+
+
+def _header_rows(records: list[CsvRecord]) -> int:
+    # KEMDy writes two header rows (group names, then start/end and Emotion/Valence/Arousal); a
+    # file whose second row already holds a segment id has only the first.
+    if len(records) >= 2 and records[1].fields and any(
+            KEMDY20_ID.match(cell.strip()) or KEMDY19_ID.match(cell.strip()) for cell in records[1].fields):
+        return 1
+    return 2
 
 
 def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
-    """Yield (row, layout, source) for each non-blank data row; a bad header skips the whole file."""
-    rows = read_annotation_rows(path)
+    """Yield (row, layout, source) for each data line that can be read; skip every other one with its reason.
+
+    The file is read line by line (no KEMDy field holds a line break), so one unbalanced quote, an
+    over-long field or a bare carriage return costs only its own line.  ``ledger.source_rows``
+    grows by the file's data lines, counted from the text alone, so that kept + skipped =
+    source rows checks this walk.
+    """
     relative = path.relative_to(root).as_posix()
-    # KEMDy writes two header rows (group names, then start/end and Emotion/Valence/Arousal); a
-    # file whose second row already holds a segment id has only the first.
-    header_rows = 2
-    if len(rows) >= 2 and any(KEMDY20_ID.match(c.strip()) or KEMDY19_ID.match(c.strip()) for c in rows[1]):
-        header_rows = 1
-    data_rows = [(number, row) for number, row in enumerate(rows[header_rows:], start=header_rows + 1)
-                 if any(c.strip() for c in row)]
     try:
-        if not rows:
-            raise VamerError("empty file")
-        layout = parse_layout(rows[0], rows[1] if header_rows == 2 else [])
+        text, encoding = decode(path.read_bytes())
+    except OSError as error:
+        raise VamerError(f"{relative}: cannot read ({error.strerror or error})") from None
+    lines = physical_lines(text)
+    records = read_records(text, one_line_records=True)
+    header_rows = _header_rows(records)
+    data = [record for record, line in zip(records[header_rows:], lines[header_rows:]) if _data_line(line)]
+    ledger.source_rows += sum(_data_line(line) for line in lines[header_rows:])
+    try:
+        if encoding is None:
+            raise VamerError("the file is neither UTF-8 nor cp949")
+        if not records or records[0].fields is None or (header_rows == 2 and len(records) > 1
+                                                         and records[1].fields is None):
+            raise VamerError("empty or unparseable header")
+        layout = parse_layout(records[0].fields, records[1].fields if header_rows == 2 and len(records) > 1 else [])
     except VamerError as error:
-        for number, row in data_rows:
-            ledger.skip(None, f"{relative}:{number}", SkipReason.malformed_row, f"unreadable header: {error}")
+        for record in data:
+            ledger.skip(None, f"{relative}:{record.lines}", SkipReason.malformed_row, f"unreadable header: {error}")
         return
-    for number, row in data_rows:
-        source = f"{relative}:{number}"
+    for record in data:
+        source = f"{relative}:{record.lines}"
+        if record.fields is None:
+            ledger.skip(None, source, SkipReason.unreadable_row, record.problem)
+            continue
+        row = record.fields
         if len(row) < layout.required_width:
             ledger.skip(_cell(row, layout.segment) or None, source, SkipReason.malformed_row,
                         f"{len(row)} fields, need {layout.required_width}")
@@ -245,10 +256,14 @@ def _read_kemdy(
     expected: str,
     place: Callable[[re.Match[str], re.Match[str], str], Placement | Elsewhere],
 ) -> RowLedger:
-    files = _annotation_files(root, annotation_pattern)
+    files, ignored = [], []
+    for path in annotation_files(root):
+        match = annotation_pattern.match(path.name)
+        (files if match else ignored).append((path, match))
     if not files:
         raise VamerError(f"{root}: no {expected} files (not a {base_name} folder)")
     ledger = RowLedger()
+    ledger.notes.extend(f"annotation/{path.name} not read: its name is not {expected}" for path, _ in ignored)
     name = dataset_name(root, base_name)
     for path, file_match in files:
         for row, layout, source in _walk_annotation(path, root, ledger):

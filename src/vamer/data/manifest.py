@@ -10,12 +10,14 @@ relative to the manifest (minus its suffix) is the id.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from vamer.config import DataConfig
 from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
+from vamer.data.csvtext import decode, read_records
 from vamer.data.table import RowLedger, SkipReason
 from vamer.errors import VamerError
 
@@ -24,17 +26,70 @@ REQUIRED_COLUMNS = ("audio", "emotion")
 OPTIONAL_COLUMNS = ("text", "arousal", "valence", "speaker", "session", "gender", "utt_id")
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A manifest file as a DataFrame whose column names are stripped and lower-cased."""
+@dataclass(frozen=True)
+class ManifestRow:
+    """One data row of a manifest: where it is, its cells, or why it cannot be read."""
+
+    source: str  # "m.csv:5" as a spreadsheet numbers lines (header = 1), "m.parquet#3" from 0
+    cells: dict[str, str] = field(default_factory=dict)  # stripped text by lower-cased column
+    problem: str = ""
+    reason: SkipReason | None = None  # set with ``problem``
+
+
+@dataclass(frozen=True)
+class ManifestTable:
+    columns: list[str]
+    rows: list[ManifestRow]
+
+    def cell(self, row: ManifestRow, column: str) -> str:
+        return row.cells.get(column, "")
+
+
+def _csv_table(path: Path) -> ManifestTable:
     try:
-        if path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        text, encoding = decode(path.read_bytes(), ("utf-8-sig",))
+    except OSError as error:
+        raise VamerError(f"{path}: cannot read manifest ({error.strerror or error})") from None
+    if encoding is None:
+        raise VamerError(f"{path}: a CSV manifest must be UTF-8")
+    records = [record for record in read_records(text) if not record.blank]
+    if not records or records[0].fields is None:
+        problem = records[0].problem if records else "no header row"
+        raise VamerError(f"{path}: cannot read the manifest's header ({problem})")
+    columns = [cell.strip().lower() for cell in records[0].fields]
+    repeated = sorted({name for name in columns if columns.count(name) > 1 and name})
+    if repeated:
+        raise VamerError(f"{path}: manifest names column(s) {', '.join(repeated)} more than once")
+    rows = []
+    for record in records[1:]:
+        source = f"{path.name}:{record.lines}"
+        if record.fields is None:
+            rows.append(ManifestRow(source, problem=record.problem, reason=SkipReason.unreadable_row))
+        elif len(record.fields) > len(columns):
+            rows.append(ManifestRow(source, problem=f"{len(record.fields)} fields, the header has {len(columns)}",
+                                    reason=SkipReason.malformed_row))
         else:
-            frame = pd.read_parquet(path)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+            rows.append(ManifestRow(source, {name: value.strip() for name, value in zip(columns, record.fields)}))
+    return ManifestTable(columns, rows)
+
+
+def read_table(path: Path) -> ManifestTable:
+    """A manifest file's rows, column names stripped and lower-cased.
+
+    A CSV row that cannot be parsed, or holds more fields than the header, comes back with its
+    ``problem`` instead of cells, so that it is reported rather than shifted or fatal.  A row with
+    fewer fields has its trailing cells empty.
+    """
+    if path.suffix.lower() == ".csv":
+        return _csv_table(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (ValueError, OSError, ImportError) as error:
         raise VamerError(f"{path}: cannot read manifest ({type(error).__name__}: {error})") from None
-    frame.columns = [str(column).strip().lower() for column in frame.columns]
-    return frame
+    columns = [str(column).strip().lower() for column in frame.columns]
+    rows = [ManifestRow(f"{path.name}#{position}", {name: cell_text(value) for name, value in zip(columns, values)})
+            for position, values in enumerate(frame.itertuples(index=False, name=None))]
+    return ManifestTable(columns, rows)
 
 
 def cell_text(value: object) -> str:
@@ -47,19 +102,21 @@ def cell_text(value: object) -> str:
 def read_manifest(path: Path, config: DataConfig) -> RowLedger:
     if path.suffix.lower() not in MANIFEST_SUFFIXES:
         raise VamerError(f"{path}: a manifest must be .csv or .parquet")
-    frame = read_table(path)
-    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    table = read_table(path)
+    missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise VamerError(
-            f"{path}: manifest lacks column(s) {', '.join(missing)}; it has {', '.join(frame.columns) or 'none'}"
+            f"{path}: manifest lacks column(s) {', '.join(missing)}; it has {', '.join(table.columns) or 'none'}"
         )
     base = path.parent.resolve()
-    is_csv = path.suffix.lower() == ".csv"
     ledger = RowLedger()
-    for position, record in enumerate(frame.to_dict("records")):
-        row = {column: cell_text(record.get(column)) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
-        # CSV rows are numbered as a spreadsheet shows them (header = line 1).
-        source = f"{path.name}:{position + 2}" if is_csv else f"{path.name}#{position}"
+    ledger.source_rows = len(table.rows)
+    for entry in table.rows:
+        source = entry.source
+        if entry.reason is not None:
+            ledger.skip(None, source, entry.reason, entry.problem)
+            continue
+        row = {column: table.cell(entry, column) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
         if not row["audio"]:
             ledger.skip(row["utt_id"] or None, source, SkipReason.missing_wav, "empty audio cell")
             continue

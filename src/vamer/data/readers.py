@@ -10,7 +10,7 @@ import pandas as pd
 from vamer.config import DataConfig, validated
 from vamer.data.labels import DEFAULT_CLASSES
 from vamer.data.bio import read_bio
-from vamer.data.kemdy import KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, read_kemdy19, read_kemdy20
+from vamer.data.kemdy import KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, annotation_files, read_kemdy19, read_kemdy20
 from vamer.data.manifest import MANIFEST_SUFFIXES, read_manifest
 from vamer.data.table import LoadResult
 from vamer.errors import NotADatasetError
@@ -23,7 +23,7 @@ def _folder_format(folder: Path) -> str | None:
     annotation = folder / "annotation"
     if not annotation.is_dir():
         return None
-    names = [path.name for path in annotation.glob("*.csv")]
+    names = [path.name for path in annotation_files(folder)]
     if any(KEMDY20_ANNOTATION.match(name) for name in names):
         return "kemdy20"
     if any(KEMDY19_ANNOTATION.match(name) for name in names):
@@ -114,4 +114,6 @@ def load(
         classes=classes,
         bio=bio,
         bio_issues=bio_issues if bio_issues is not None else pd.DataFrame(columns=["file", "signal", "rows", "reason"]),
+        notes=ledger.notes,
+        source_rows=ledger.source_rows,
     )

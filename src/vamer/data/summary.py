@@ -1,7 +1,7 @@
 """Numbers that describe a loaded dataset: what ``vamer data check`` prints and writes as JSON.
 
 Top-level keys of :func:`summarize` (documented in the README):
-``dataset, format, root, synthetic, classes, source_rows, kept, skipped, skipped_by_reason,
+``dataset, format, root, synthetic, classes, source_rows, kept, skipped, unaccounted, notes, skipped_by_reason,
 skipped_examples, per_class, sessions, speakers, duration_s, audio, text, bio, bio_issues``.
 """
 
@@ -96,6 +96,8 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "source_rows": result.source_rows,
         "kept": int(len(kept)),
         "skipped": int(len(skipped)),
+        "unaccounted": int(result.unaccounted),
+        "notes": list(result.notes),
         "skipped_by_reason": by_reason,
         "skip_reason_meanings": {r: SKIP_EXPLANATIONS[SkipReason(r)] for r in by_reason},
         "skipped_examples": examples,
@@ -133,6 +135,11 @@ def render_summary(summary: dict[str, Any], console) -> None:
     console.print(
         f"source rows {summary['source_rows']}: kept {summary['kept']}, skipped {summary['skipped']}"
     )
+    if summary["unaccounted"]:
+        console.print(f"[red]{summary['unaccounted']} source rows were neither kept nor skipped: a vamer bug, "
+                      "please report it with this dataset's annotation files[/red]")
+    for note in summary["notes"]:
+        console.print(f"note: {note}")
     if not summary["kept"]:
         console.print("[red]no utterance was kept; see the skipped rows below[/red]")
 

@@ -2,7 +2,10 @@
 
 ``LoadResult.utterances`` has one row per kept utterance with the columns of
 :data:`UTTERANCE_COLUMNS`; ``LoadResult.skipped`` has one row per source row that was not kept,
-with a :class:`SkipReason`.  Kept + skipped = every source row.
+with a :class:`SkipReason`.  Kept + skipped = every source row: readers count their source rows
+apart from parsing them (KEMDy: the data lines of each annotation file), and
+``LoadResult.unaccounted`` says how many were neither kept nor skipped, which is always 0 unless
+a reader has a bug.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class SkipReason(str, Enum):
     """Why a source row is not in the utterance table."""
 
     malformed_row = "malformed_row"
+    unreadable_row = "unreadable_row"
     bad_segment_id = "bad_segment_id"
     duplicate_id = "duplicate_id"
     other_gender_file = "other_gender_file"
@@ -75,7 +79,8 @@ class SkipReason(str, Enum):
 
 
 SKIP_EXPLANATIONS: dict[SkipReason, str] = {
-    SkipReason.malformed_row: "row has too few fields",
+    SkipReason.malformed_row: "row has too few fields, or more than the header",
+    SkipReason.unreadable_row: "row is not valid CSV (unbalanced quote, field over the size limit, stray line break)",
     SkipReason.bad_segment_id: "segment id does not follow the dataset's pattern",
     SkipReason.duplicate_id: "the same id appeared earlier; the first occurrence wins",
     SkipReason.other_gender_file: "KEMDy19 rates both speakers in each gender's file; the row belongs to the other file",
@@ -105,10 +110,12 @@ class LoadResult:
     bio: pd.DataFrame | None = None
     bio_issues: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    source_rows: int = 0
 
     @property
-    def source_rows(self) -> int:
-        return len(self.utterances) + len(self.skipped)
+    def unaccounted(self) -> int:
+        """Source rows neither kept nor skipped (0 unless a reader lost rows)."""
+        return self.source_rows - len(self.utterances) - len(self.skipped)
 
 
 class RowLedger:
@@ -118,6 +125,8 @@ class RowLedger:
         self.kept: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
         self._seen_ids: set[str] = set()
+        self.source_rows = 0  # counted by the reader from its sources, not from the two lists above
+        self.notes: list[str] = []
 
     def skip(self, utt_id: str | None, source: str, reason: SkipReason, detail: str = "") -> None:
         self.skipped.append(

@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from vamer.errors import VamerError
 from vamer.evaluation.metrics import aggregate, classification_metrics, concordance
 from vamer.features.audio import time_delta
 from vamer.features.splits import Fold
@@ -91,6 +92,9 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
         val = np.array([position[u] for u in fold.val if u in position])
         test = np.array([position[u] for u in fold.test if u in position])
         both = np.concatenate([fit, val])
+        if len(set(labels[fit])) < 2:
+            raise VamerError(f"fold {fold.index}: its training split holds the class {labels[fit][0]!r} only, so no "
+                             "classifier can be fitted; choose a --cv whose groups mix the classes")
         majority = pd.Series(labels[both]).value_counts().idxmax()
         runs["majority"].append(classification_metrics(labels[test], [majority] * len(test), classes))
         scores = {}

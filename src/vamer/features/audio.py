@@ -18,6 +18,7 @@ input is built, so that an augmented (masked) mel gets the delta of what it now 
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import librosa
@@ -28,6 +29,8 @@ from threadpoolctl import threadpool_limits
 from vamer.config import AudioFeatureConfig
 
 DB_FLOOR = -80.0  # power_to_db(ref=max, top_db=80): every value lies in [-80, 0]
+# Audio decoded past the last frame a model reads: the last FFT window, and room for the resampler.
+READ_MARGIN_S = 0.5
 
 
 class AudioError(Exception):
@@ -62,10 +65,41 @@ def probe(data: bytes) -> AudioInfo:
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
 
 
+def read_seconds(config: AudioFeatureConfig) -> float:
+    """Seconds of a recording that features are computed from: what ``max_frames`` cover, plus a margin.
+
+    Training and prediction both decode only this much, so a long or huge file costs no more than
+    the model reads, and both see the same samples.
+    """
+    return ((config.max_frames - 1) * config.hop_length + config.n_fft) / config.sample_rate + READ_MARGIN_S
+
+
+def frames_to_read(info: AudioInfo, seconds: float | None) -> int:
+    """How many frames of a file with header ``info`` are decoded for ``seconds`` (all when None)."""
+    if seconds is None:
+        return info.frames
+    return min(info.frames, math.ceil(seconds * info.sample_rate))
+
+
+def read_samples(data: bytes, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode at most the first ``seconds`` of audio bytes -> (float32 ``[n, channels]``, rate)."""
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as handle:
+            count = frames_to_read(AudioInfo(handle.samplerate, handle.channels, handle.frames), seconds)
+            samples = handle.read(count, dtype="float32", always_2d=True)
+            return samples, int(handle.samplerate)
+    except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
+        reason = str(error).split(">: ", 1)[-1].strip().rstrip(".")
+        raise AudioError("unreadable_wav", f"cannot decode: {reason}") from None
+
+
 def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """``[n]`` or ``[n, channels]`` samples at ``rate`` -> float32 mono at ``sample_rate`` (channels
-    averaged, soxr resampling)."""
+    averaged, soxr resampling).  NaN or infinite samples (float wav files can hold them) are refused."""
     samples = np.asarray(samples, dtype=np.float32)
+    bad = samples.size - int(np.isfinite(samples).sum())
+    if bad:
+        raise AudioError("non_finite_audio", f"{bad:,} of {samples.size:,} samples are NaN or infinite")
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     if samples.ndim != 1:
@@ -77,12 +111,9 @@ def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
-def decode(data: bytes, sample_rate: int) -> np.ndarray:
-    """Wav bytes -> float32 mono at ``sample_rate`` (channels averaged, soxr resampling)."""
-    try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
-        raise AudioError("unreadable_wav", f"cannot decode: {error}") from None
+def decode(data: bytes, sample_rate: int, seconds: float | None = None) -> np.ndarray:
+    """Audio bytes (at most their first ``seconds``) -> float32 mono at ``sample_rate``."""
+    samples, rate = read_samples(data, seconds)
     return mono_at(samples, rate, sample_rate)
 
 
@@ -134,7 +165,7 @@ def to_model_input(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.nda
 
 def features_from_bytes(data: bytes, config: AudioFeatureConfig) -> np.ndarray:
     """The whole audio path for one file: decode, resample, log-mel; raises AudioError."""
-    return log_mel(decode(data, config.sample_rate), config)
+    return log_mel(decode(data, config.sample_rate, read_seconds(config)), config)
 
 
 def stored_mel(mel: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:

@@ -32,7 +32,7 @@ class AudioFeatures:
 
 
 def _settings(config: AudioFeatureConfig) -> dict[str, Any]:
-    return {"kind": AUDIO_KIND, **config.model_dump(), "version": 1}
+    return {"kind": AUDIO_KIND, **config.model_dump(), "version": 2}  # 2: decodes only read_seconds
 
 
 def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str) -> tuple[str, str, str, int]:

@@ -21,7 +21,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from vamer.config import AudioFeatureConfig
-from vamer.features.audio import AudioError, decode
+from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
 
 FUNCTIONALS_KIND = "audio-egemaps"
@@ -48,12 +48,13 @@ def _one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str) ->
         data = Path(path).read_bytes()
     except OSError:
         return utt_id, None
-    key = cache.key(data, {"kind": FUNCTIONALS_KIND, "sample_rate": config.sample_rate, "version": 1})
+    key = cache.key(data, {"kind": FUNCTIONALS_KIND, "sample_rate": config.sample_rate,
+                                 "read_seconds": read_seconds(config), "version": 2})
     stored = cache.get(FUNCTIONALS_KIND, key)
     if stored is not None:
         return utt_id, stored
     try:
-        values = egemaps(decode(data, config.sample_rate), config.sample_rate)
+        values = egemaps(decode(data, config.sample_rate, read_seconds(config)), config.sample_rate)
     except AudioError:
         return utt_id, None
     cache.put(FUNCTIONALS_KIND, key, values)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from vamer.config import AudioFeatureConfig
 from vamer.errors import VamerError
-from vamer.features.audio import AudioError, decode
+from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
 from vamer.features.text import weights_fingerprint
 
@@ -104,7 +104,7 @@ def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root
     upstream = load_upstream(config.upstream)
     cache = FeatureCache(cache_root)
     settings = {"kind": UPSTREAM_KIND, "model": upstream.identity, "sample_rate": config.sample_rate,
-                "max_frames": config.max_frames, "hop_length": config.hop_length, "n_fft": config.n_fft, "version": 1}
+                "max_frames": config.max_frames, "hop_length": config.hop_length, "n_fft": config.n_fft, "version": 2}
     out: dict[str, np.ndarray] = {}
     failed: list[str] = []
     rows = list(zip(table["utt_id"], table["audio_path"]))
@@ -114,7 +114,7 @@ def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root
             key = cache.key(data, settings)
             stored = cache.get(UPSTREAM_KIND, key)
             if stored is None:
-                stored = model_states(decode(data, config.sample_rate), config)
+                stored = model_states(decode(data, config.sample_rate, read_seconds(config)), config)
                 cache.put(UPSTREAM_KIND, key, stored)
         except (OSError, AudioError):
             failed.append(utt_id)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from vamer.data.manifest import cell_text, read_table
+from vamer.data.manifest import read_table
 from vamer.errors import VamerError
 from vamer.fileio import record_written, refuse_overwrite, write_text_atomic
 from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor
@@ -33,35 +33,57 @@ class Request:
     name: str
     audio: Path
     text: str | None
+    refused: tuple[str, str] | None = None  # (error_kind, error) known before any audio is read
+
+
+def _folder_audio(folder: Path) -> list[Path]:
+    """Every entry under ``folder`` named like audio, files or not: a broken link, a FIFO or a folder
+    called ``x.wav`` gets its own error row instead of vanishing."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long for the file system, for example: reported when it is read
+        return False
 
 
 def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = None) -> list[Request]:
     """Requests from files, folders (their audio files, recursively) and a manifest (column ``audio``,
-    relative to the manifest's folder; optional ``text`` and ``utt_id``)."""
+    relative to the manifest's folder; optional ``text`` and ``utt_id``).  A manifest row that
+    cannot be read becomes a request that is already refused, so it still gets its output row."""
     requests: list[Request] = []
     for path in inputs:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        if _is_dir(path):
+            found = _folder_audio(path)
             if not found:
                 raise VamerError(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
             requests.extend(Request(str(p), p, None) for p in found)
         else:
             requests.append(Request(str(path), path, None))
     if manifest is not None:
-        frame = read_table(manifest)
-        if "audio" not in frame.columns:
+        table = read_table(manifest)
+        if "audio" not in table.columns:
             raise VamerError(f"{manifest}: a prediction manifest needs an 'audio' column; it has "
-                             f"{', '.join(frame.columns) or 'none'}")
+                             f"{', '.join(table.columns) or 'none'}")
         base = manifest.parent.resolve()
-        for record in frame.to_dict("records"):
-            audio = Path(cell_text(record["audio"]))
-            audio = audio if audio.is_absolute() else base / audio
-            name = cell_text(record.get("utt_id")) or cell_text(record["audio"])
-            requests.append(Request(name, audio, cell_text(record.get("text")) or None))
+        for row in table.rows:
+            if row.reason is not None:
+                requests.append(Request(row.source, base, None, (row.reason.value, f"{row.source}: {row.problem}")))
+                continue
+            cell = table.cell(row, "audio")
+            name = table.cell(row, "utt_id") or cell or row.source
+            if not cell:
+                requests.append(Request(name, base, None, ("not_found", f"{row.source}: empty audio cell")))
+                continue
+            audio = Path(cell)
+            requests.append(Request(name, audio if audio.is_absolute() else base / audio,
+                                    table.cell(row, "text") or None))
     if text is not None:
         if len(requests) != 1:
             raise VamerError("--text goes with exactly one input; give several texts through a manifest's text column")
-        requests[0] = Request(requests[0].name, requests[0].audio, text)
+        requests[0] = Request(requests[0].name, requests[0].audio, text, requests[0].refused)
     if not requests:
         raise VamerError("nothing to predict: give audio files, folders or --manifest")
     return requests
@@ -69,9 +91,17 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
 
 def predict_requests(predictor: Predictor, requests: list[Request], batch_size: int = 16,
                      progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    results = predictor.predict_many(((r.audio, r.text) for r in requests), batch_size, progress)
+    """One row per request, in order; a request that fails has ``error``/``error_kind`` and no label."""
+    readable = [r for r in requests if r.refused is None]
+    predicted = iter(predictor.predict_many(((r.audio, r.text) for r in readable), batch_size, progress))
     rows = []
-    for request, result in zip(requests, results):
+    for request in requests:
+        if request.refused is not None:
+            result = {"error_kind": request.refused[0], "error": request.refused[1]}
+            if progress:
+                progress(1)
+        else:
+            result = next(predicted)
         row: dict[str, Any] = {"input": request.name, "label": result.get("label", "")}
         row.update({f"p_{c}": result.get("probabilities", {}).get(c) for c in predictor.classes})
         for key in ("arousal", "valence", "duration_s", "audio_seconds", "truncated", "sample_rate", "channels",

@@ -30,18 +30,19 @@ A result (``predict`` returns it as a dict):
 
 from __future__ import annotations
 
-import io
+import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import soundfile
 import torch
 
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
 from vamer.errors import VamerError
-from vamer.features.audio import AudioError, log_mel, mono_at, probe, stored_mel, to_model_input
+from vamer.features.audio import (AudioError, frames_to_read, log_mel, mono_at, probe, read_samples, read_seconds,
+                                  stored_mel, to_model_input)
 from vamer.features.functionals import egemaps
 from vamer.features.upstream import model_states
 from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
@@ -66,6 +67,7 @@ class Limits:
     """What a prediction accepts; the service exposes these as options."""
 
     max_seconds: float | None = 60.0         # longer recordings are refused (None: no limit)
+    max_decoded_mb: float = 64.0             # float32 samples decoded for the part the model reads
     min_sample_rate: int | None = None       # None: the bundle's rate (lower rates lack the mel bands)
     max_text_chars: int = 2_000
 
@@ -111,6 +113,37 @@ class OnnxEngine:
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self.session.run(list(OUTPUTS), {name: inputs[name] for name in self.inputs})
         return dict(zip(OUTPUTS, outputs))
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of the audio file at ``path``; anything else there is a :class:`PredictionError`.
+
+    A FIFO is refused before it is opened (reading it would wait forever), and a broken link, a
+    folder or a name the file system rejects each get their own message.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise PredictionError("not_found", f"{path}: a symbolic link to a file that does not exist") from None
+        raise PredictionError("not_found", f"{path}: no such file") from None
+    except OSError as error:
+        raise PredictionError("unreadable_file", f"{path}: cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
+            "not a regular file"
+        raise PredictionError("not_a_file", f"{path}: is {what}, not an audio file")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise PredictionError("unreadable_file", f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 class Predictor:
@@ -160,17 +193,16 @@ class Predictor:
         notes: list[str] = []
         if isinstance(audio, (str, Path)):
             path = Path(audio)
-            if not path.is_file():
-                raise PredictionError("not_found", f"{path}: no such file")
-            if text is None and path.with_suffix(".txt").is_file():
+            data = _read_file(path)
+            transcript = path.with_suffix(".txt")
+            if text is None and _exists(transcript):
                 try:
-                    text, text_source = read_transcript(path.with_suffix(".txt")), "file"
+                    text, text_source = read_transcript(transcript), "file"
                     self._check_text(text)
                 except (OSError, TranscriptError) as error:
-                    notes.append(f"transcript {path.with_suffix('.txt').name} unreadable ({error}); audio only")
-            audio = path.read_bytes()
-        samples, rate, channels = self._samples(audio, sample_rate)
-        seconds = len(samples) / rate
+                    notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
+            audio = data
+        samples, rate, channels, seconds = self._samples(audio, sample_rate)
         if self.limits.max_seconds is not None and seconds > self.limits.max_seconds:
             raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is "
                                               f"{self.limits.max_seconds:g} s")
@@ -223,14 +255,17 @@ class Predictor:
             raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
                                                    f"{self.limits.max_text_chars:,}")
 
-    def _samples(self, audio: bytes | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, int]:
+    def _samples(self, audio: bytes | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, int, float]:
+        """(samples ``[n]`` or ``[n, channels]`` of the part the model reads, rate, channels, whole seconds)."""
         if isinstance(audio, np.ndarray):
             if sample_rate is None:
                 raise PredictionError("bad_audio", "an array needs its sample_rate")
             if audio.ndim not in (1, 2) or audio.size == 0:
                 raise PredictionError("empty_wav" if audio.size == 0 else "bad_audio",
                                       f"expected samples shaped [n] or [n, channels], got {audio.shape}")
-            return audio.astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1]
+            read = math.ceil(read_seconds(self.audio_config) * int(sample_rate))  # as for files
+            return (audio[:read].astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1],
+                    audio.shape[0] / int(sample_rate))
         if not isinstance(audio, (bytes, bytearray, memoryview)):
             raise PredictionError("bad_audio", f"audio must be a path, bytes or an array, got {type(audio).__name__}")
         data = bytes(audio)
@@ -246,13 +281,22 @@ class Predictor:
             # Refused from the header, before decoding minutes of audio.
             raise PredictionError("too_long", f"audio is {header.seconds:.1f} s long; the limit is "
                                               f"{self.limits.max_seconds:g} s")
+        # Bounded by samples, not only by duration: 8 channels at 655 kHz decode to far more than
+        # their file size.  Only the part the model reads is decoded, and that is refused from the
+        # header when it would not fit the budget.
+        seconds = read_seconds(self.audio_config)
+        decoded = frames_to_read(header, seconds) * header.channels * 4
+        if decoded > self.limits.max_decoded_mb * 1e6:
+            raise PredictionError("too_large", f"decoding {header.channels} channel(s) at {header.sample_rate:,} Hz "
+                                               f"would take {decoded / 1e6:,.0f} MB; the limit is "
+                                               f"{self.limits.max_decoded_mb:g} MB")
         try:
-            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
-            raise PredictionError("unreadable_wav", f"the audio cannot be decoded ({error})") from None
+            samples, rate = read_samples(data, seconds)
+        except AudioError as error:
+            raise PredictionError("unreadable_wav", str(error)) from None
         if samples.shape[0] == 0:
             raise PredictionError("empty_wav", "the audio file holds no samples (truncated?)")
-        return samples, int(rate), int(samples.shape[1])
+        return samples, int(rate), int(samples.shape[1]), header.seconds
 
     def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         vectors, mask = self.text_encoder.encode([text])
@@ -318,8 +362,10 @@ class Predictor:
                 pending.append((len(results) - 1, self.prepare(audio, text)))
             except PredictionError as error:
                 results[-1] = {"error": str(error), "error_kind": error.kind}
-                if progress:
-                    progress(1)
+            except Exception as error:  # noqa: BLE001 - one input must never cost the others their rows
+                results[-1] = {"error": f"{type(error).__name__}: {error}", "error_kind": "internal_error"}
+            if results[-1] is not None and progress:
+                progress(1)
             if len(pending) >= batch_size:
                 flush()
         if pending:
