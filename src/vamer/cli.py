@@ -541,20 +541,28 @@ def serve_command(
     max_text_chars: int = typer.Option(2000, "--max-text-chars", min=1),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Predictions running at once (each on "
                                                                      "cores / concurrency threads)."),
+    max_uploads: int = typer.Option(16, "--max-uploads", min=1, help="Uploads received at once; more get 503."),
+    body_timeout: float = typer.Option(30.0, "--body-timeout", min=0.1, help="Seconds for a whole body; else 408."),
+    header_timeout: float = typer.Option(10.0, "--header-timeout", min=0.1,
+                                         help="Seconds for a request's head; else the connection closes."),
+    max_connections: int = typer.Option(256, "--max-connections", min=1, help="Open connections; more get 503."),
 ) -> None:
     """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
     import uvicorn
 
     from vamer.inference.predictor import Limits, Predictor
     from vamer.serving.app import ServiceLimits, create_app
+    from vamer.serving.server import server_config
 
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
     threads = max(1, (os.cpu_count() or 1) // concurrency)
     predictor = Predictor.from_bundle(bundle, engine.value, onnx,
                                       Limits(max_seconds=max_seconds, max_text_chars=max_text_chars), threads)
-    service = create_app(predictor, ServiceLimits(int(max_upload_mb * 1024 * 1024), concurrency))
+    limits = ServiceLimits(int(max_upload_mb * 1024 * 1024), concurrency, max_uploads, body_timeout, header_timeout,
+                           max_connections)
+    service = create_app(predictor, limits)
     typer.echo(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)")
-    uvicorn.run(service, host=host, port=port, log_level="info")
+    uvicorn.Server(server_config(service, host, port, limits)).run()
 
 
 def main() -> None:

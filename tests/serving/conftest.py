@@ -13,8 +13,12 @@ import uvicorn
 from tests.inference.conftest import bundle_dir, trained  # noqa: F401 - shared session fixtures
 from vamer.inference.predictor import Predictor
 from vamer.serving.app import ServiceLimits, create_app
+from vamer.serving.server import server_config
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
+# Short deadlines and few slots, so that the slow-client tests finish in seconds.
+LIMITS = ServiceLimits(max_upload_bytes=UPLOAD_LIMIT, max_uploads=16, body_timeout_s=2.0, header_timeout_s=2.0,
+                       max_connections=512)
 
 
 def free_port() -> int:
@@ -28,9 +32,8 @@ def server(bundle_dir):  # noqa: F811
     """Base URL of a running service; stopped after the session."""
     port = free_port()
     bundle = os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir
-    app = create_app(Predictor.from_bundle(bundle), ServiceLimits(max_upload_bytes=UPLOAD_LIMIT))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
+    app = create_app(Predictor.from_bundle(bundle), LIMITS)
+    instance = uvicorn.Server(server_config(app, "127.0.0.1", port, LIMITS, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -1,4 +1,5 @@
 import asyncio
+import io
 
 import httpx
 import numpy as np
@@ -47,7 +48,28 @@ def wav_bytes(tmp_path, **kwargs) -> bytes:
     return (tmp_path / "x.wav").read_bytes()
 
 
+def wide_flac() -> bytes:
+    """113 KB of FLAC that decodes to 20 s of 8 channels at 655,350 Hz (~420 MB as float32)."""
+    buffer = io.BytesIO()
+    with soundfile.SoundFile(buffer, "w", samplerate=655_350, channels=8, format="FLAC", subtype="PCM_16") as sink:
+        for _ in range(20):
+            sink.write(np.zeros((655_350, 8), dtype=np.int16))
+    return buffer.getvalue()
+
+
+def raw_form(url, boundary: bytes, audio: bytes, cut: bool = False):
+    """A multipart body written by hand: any boundary, optionally without its closing line."""
+    body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n'
+            b"Content-Type: audio/wav\r\n\r\n" + audio + b"\r\n")
+    if not cut:
+        body += b"--" + boundary + b"--\r\n"
+    return httpx.post(url + "/predict", content=body, timeout=60,
+                      headers={"content-type": "multipart/form-data; boundary=" + boundary.decode()})
+
+
 def test_bad_requests_get_a_clear_4xx_and_the_server_stays_up(server, trained, tmp_path):
+    clip = demo_wav(trained).read_bytes()
+    assert raw_form(server, b"b0undary", clip).status_code == 200  # the hand-written form itself is fine
     cases = {
         "non-wav": (post(server, b"%PDF-1.4 this is a document"), 415, "not a readable audio file"),
         "truncated": (post(server, wav_bytes(tmp_path, kind="truncated")), 415, "not a readable audio file"),
@@ -60,6 +82,10 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_stays_up(server, trained, t
         "urlencoded": (post(server, None, "안녕"), 422, "multipart/form-data"),
         "not a form": (httpx.post(server + "/predict", json={"audio": "x"}), 422, "multipart/form-data"),
         "too big": (post(server, b"\0" * (UPLOAD_LIMIT + 1)), 413, "over the limit"),
+        "NaN samples": (post(server, wav_bytes(tmp_path, kind="nan", seconds=1)), 422, "NaN or infinite"),
+        "8 ch at 655 kHz": (post(server, wide_flac()), 413, "would take"),
+        "long boundary": (raw_form(server, b"x" * 300, clip), 400, "malformed multipart form"),
+        "cut off": (raw_form(server, b"b0undary", clip, cut=True), 400, "ends before its closing boundary"),
     }
     for name, (response, status, message) in cases.items():
         assert response.status_code == status, (name, response.status_code, response.text)

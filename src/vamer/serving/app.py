@@ -6,10 +6,13 @@
     GET  /docs      OpenAPI documentation (schema at /openapi.json)
 
 Bad requests get a 4xx with ``{"detail": message}``, never a 500: 413 for an upload over the size
-limit, 415 for content that is not readable audio, 422 for missing fields, a too long recording,
-a too low sample rate, too much text or text that is not UTF-8, 400 for an empty file.  The model
-loads once; predictions run in worker threads (at most ``concurrency`` at a time) so the event
-loop keeps answering.
+limit or audio that would decode past the sample budget, 415 for content that is not readable
+audio, 422 for missing fields, a too long recording, a too low sample rate, NaN or infinite
+samples, too much text or text that is not UTF-8, 400 for an empty file or a form the multipart
+parser rejects or that ends before its closing boundary, 408 for a body that does not arrive in
+time, and 503 when every upload slot is taken.  The model loads once; predictions run in worker
+threads (at most ``concurrency`` at a time) so the event loop keeps answering.  How the server
+itself guards its connections is in :mod:`vamer.serving.server`.
 
 >>> from vamer.serving.app import status_for
 >>> status_for("unreadable_wav"), status_for("too_long")
@@ -26,14 +29,15 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from python_multipart import MultipartParser
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
 import vamer
 from vamer.inference.predictor import PredictionError, Predictor
 
 STATUS = {"unreadable_wav": 415, "bad_audio": 415, "empty_wav": 400, "too_long": 422, "sample_rate": 422,
-          "silent": 422, "too_short": 422, "text_too_long": 422, "bad_text": 422}
+          "silent": 422, "too_short": 422, "text_too_long": 422, "bad_text": 422, "non_finite_audio": 422,
+          "too_large": 413}
 
 
 def status_for(kind: str) -> int:
@@ -43,7 +47,11 @@ def status_for(kind: str) -> int:
 @dataclass(frozen=True)
 class ServiceLimits:
     max_upload_bytes: int = 20 * 1024 * 1024
-    concurrency: int = 2       # predictions running at once (each uses torch's intra-op threads)
+    concurrency: int = 2          # predictions running at once (each uses torch's intra-op threads)
+    max_uploads: int = 16         # bodies being received at once; more get 503 (memory <= this x max_upload_bytes)
+    body_timeout_s: float = 30.0  # a body must arrive whole within this; else 408
+    header_timeout_s: float = 10.0  # a request's head must arrive within this; else the connection closes
+    max_connections: int = 256    # open connections; uvicorn answers 503 past this
 
 
 class _Refused(Exception):
@@ -55,6 +63,7 @@ class _Refused(Exception):
 def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> FastAPI:
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
+    uploads = anyio.CapacityLimiter(limits.max_uploads)
     app = FastAPI(title="vamer", version=vamer.__version__,
                   description="Speech + text emotion recognition (Korean). Model: "
                               f"{predictor.bundle.preset.name} preset, classes {', '.join(predictor.classes)}.")
@@ -62,7 +71,8 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, error: _Refused) -> JSONResponse:
-        return JSONResponse({"detail": error.detail}, status_code=error.status)
+        headers = {"Retry-After": "1"} if error.status == 503 else None
+        return JSONResponse({"detail": error.detail}, status_code=error.status, headers=headers)
 
     @app.middleware("http")
     async def upload_size(request: Request, call_next):
@@ -87,7 +97,14 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
     @app.post("/predict", openapi_extra=_FORM_SCHEMA)
     async def predict(request: Request) -> dict[str, Any]:
         """Predict the emotion of one recording: form field ``audio`` (wav file), optional ``text``."""
-        audio, text = await _read_form(request, limits)
+        try:
+            uploads.acquire_nowait()
+        except anyio.WouldBlock:
+            raise _Refused(503, f"all {limits.max_uploads} upload slots are busy; retry shortly") from None
+        try:
+            audio, text = await _read_form(request, limits)
+        finally:
+            uploads.release()
         try:
             return await anyio.to_thread.run_sync(predictor.predict, audio, text, limiter=gate)
         except PredictionError as error:
@@ -135,13 +152,17 @@ def _form_parts(body: bytes, content_type: str) -> dict[str, tuple[str | None, b
     def data(chunk: bytes, start: int, end: int) -> None:
         parts[-1].data += chunk[start:end]
 
-    parser = MultipartParser(boundary, {"on_part_begin": begin, "on_header_field": field, "on_header_value": value,
-                                        "on_header_end": header_end, "on_part_data": data})
-    try:
+    ended: list[bool] = []
+    callbacks = {"on_part_begin": begin, "on_header_field": field, "on_header_value": value,
+                 "on_header_end": header_end, "on_part_data": data, "on_end": lambda: ended.append(True)}
+    try:  # the constructor refuses some boundaries (over 256 bytes) too
+        parser = MultipartParser(boundary, callbacks)
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as error:
+    except FormParserError as error:
         raise _Refused(400, f"malformed multipart form ({error})") from None
+    if not ended:  # a body cut off before "--boundary--": its last part may be partial
+        raise _Refused(400, "the multipart form ends before its closing boundary (was the upload cut off?)")
     fields: dict[str, tuple[str | None, bytes]] = {}
     for part in parts:
         _, disposition = parse_options_header(part.headers.get(b"content-disposition", b""))
@@ -154,10 +175,14 @@ def _form_parts(body: bytes, content_type: str) -> dict[str, tuple[str | None, b
 async def _read_form(request: Request, limits: ServiceLimits) -> tuple[bytes, str | None]:
     """The ``audio`` file and ``text`` field of the request's multipart form, checked."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limits.max_upload_bytes:  # a body sent without Content-Length
-            raise _Refused(413, _too_large(len(body), limits))
+    try:
+        with anyio.fail_after(limits.body_timeout_s):  # a client trickling its body holds a slot
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limits.max_upload_bytes:  # a body sent without Content-Length
+                    raise _Refused(413, _too_large(len(body), limits))
+    except TimeoutError:
+        raise _Refused(408, f"the request body did not arrive within {limits.body_timeout_s:g} s") from None
     fields = _form_parts(bytes(body), request.headers.get("content-type", ""))
     if "audio" not in fields:
         raise _Refused(422, "missing file field 'audio' (a wav file)")

@@ -1,0 +1,88 @@
+"""How ``vamer serve`` runs the app: uvicorn, with limits that keep slow or stalled clients cheap.
+
+uvicorn bounds what one connection may buffer before its request head is complete
+(``h11_max_incomplete_event_size``) and how many connections it serves (``limit_concurrency``,
+answered with 503), but has no deadline for the head itself: ``timeout_keep_alive`` only runs
+between requests (encode/uvicorn#157).  :class:`HeadDeadlineProtocol` adds that deadline, so a
+client that trickles its headers is closed after ``header_timeout_s``.  The body has its own
+deadline and upload slots in :mod:`vamer.serving.app`.  Together, N stalled clients hold at most
+N x 16 KB until their deadline, and at most ``max_uploads`` bodies are ever buffered.
+
+>>> from vamer.serving.server import head_deadline_protocol
+>>> head_deadline_protocol(10.0).head_timeout_s
+10.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from vamer.serving.app import ServiceLimits
+
+HEAD_BUFFER_BYTES = 16 * 1024  # what a connection may buffer before its request head is complete
+
+log = logging.getLogger("uvicorn.error")
+
+
+class HeadDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request head is not complete in time.
+
+    The deadline is armed when the connection opens and again after each response (the next
+    request on a kept-alive connection), and disarmed when a request's head has been parsed.
+    """
+
+    head_timeout_s: float = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._arm_head_deadline()
+
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        self._cycle_waited_on = self.cycle
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _disarm_head_deadline(self) -> None:
+        if getattr(self, "_head_timer", None) is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.cycle is self._cycle_waited_on and not self.transport.is_closing():
+            log.warning("closing %s: no complete request head within %g s", self.client, self.head_timeout_s)
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._head_timer is not None and self.cycle is not self._cycle_waited_on:
+            self._disarm_head_deadline()  # a new request's head is in
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+
+def head_deadline_protocol(seconds: float) -> type[HeadDeadlineProtocol]:
+    """The protocol class with its deadline set (uvicorn instantiates the class it is given)."""
+    return type("HeadDeadlineProtocol", (HeadDeadlineProtocol,), {"head_timeout_s": float(seconds)})
+
+
+def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits,
+                  log_level: str = "info") -> uvicorn.Config:
+    """The uvicorn configuration of ``vamer serve`` (the tests run the same one on loopback)."""
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                          http=head_deadline_protocol(limits.header_timeout_s),
+                          h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
+                          limit_concurrency=limits.max_connections, timeout_keep_alive=5)
