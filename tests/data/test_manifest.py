@@ -134,3 +134,15 @@ def test_every_manifest_column_keeps_its_cells_when_all_rows_have_one_field_too_
     result = load(path)
     assert result.utterances.empty
     assert list(result.skipped["reason"]) == ["malformed_row", "malformed_row"]
+
+
+def test_hostile_audio_paths_are_skipped_with_reasons(corpus):
+    path = corpus / "m.csv"
+    names = [".", "/", "x" * 300 + ".wav", "..", "~/x.wav", "clips"]
+    path.write_text("audio,emotion\n" + "".join(f"{name},sad\n" for name in names), encoding="utf-8")
+    result = load(path)
+    assert result.utterances.empty and result.unaccounted == 0
+    reasons = dict(zip(result.skipped["source"], result.skipped["reason"]))
+    assert reasons["m.csv:4"] == "unreadable_wav"  # a name the file system refuses
+    assert {reasons[f"m.csv:{line}"] for line in (2, 3, 5, 6, 7)} == {"missing_wav"}
+    assert "is not a regular file" in result.skipped.set_index("source").loc["m.csv:7", "detail"]

@@ -81,11 +81,16 @@ class WavInfo:
 
 def probe_wav(path: Path) -> tuple[WavInfo | None, SkipReason | None, str]:
     """Read a wav header (not its samples): its duration, rate and channels, or why it is unusable."""
-    if not path.is_file():
-        return None, SkipReason.missing_wav, f"no file {path}"
+    try:
+        regular = path.is_file()
+    except OSError as error:  # e.g. a name longer than the file system allows
+        return None, SkipReason.unreadable_wav, f"{path}: {error.strerror or error}"
+    if not regular:
+        detail = f"{path} is not a regular file" if path.exists() or path.is_symlink() else f"no file {path}"
+        return None, SkipReason.missing_wav, detail
     try:
         info = soundfile.info(str(path))
-    except (RuntimeError, soundfile.LibsndfileError) as error:
+    except (RuntimeError, soundfile.LibsndfileError, OSError) as error:
         return None, SkipReason.unreadable_wav, f"{path.name}: {error}"
     if info.frames <= 0 or info.samplerate <= 0:
         return None, SkipReason.empty_wav, f"{path.name} has no samples"
@@ -94,11 +99,11 @@ def probe_wav(path: Path) -> tuple[WavInfo | None, SkipReason | None, str]:
 
 def read_transcript_checked(path: Path) -> tuple[str | None, SkipReason | None, str]:
     """Raw transcript of ``path`` or why it cannot be had."""
-    if not path.is_file():
-        return None, SkipReason.missing_transcript, f"no file {path}"
     try:
+        if not path.is_file():
+            return None, SkipReason.missing_transcript, f"no file {path}"
         return read_transcript(path), None, ""
-    except TranscriptError as error:
+    except (TranscriptError, OSError) as error:
         return None, SkipReason.undecodable_transcript, f"{path.name}: {error}"
 
 

@@ -99,6 +99,13 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
+def _default_id(audio: Path) -> str:
+    """The audio path minus its suffix: relative to the manifest as written, or the file's stem."""
+    if audio.is_absolute():
+        return audio.stem
+    return audio.with_suffix("").as_posix() if audio.suffix else audio.as_posix()
+
+
 def read_manifest(path: Path, config: DataConfig) -> RowLedger:
     if path.suffix.lower() not in MANIFEST_SUFFIXES:
         raise VamerError(f"{path}: a manifest must be .csv or .parquet")
@@ -122,7 +129,7 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
             continue
         audio = Path(row["audio"])
         audio_path = audio if audio.is_absolute() else base / audio
-        utt_id = row["utt_id"] or (audio.with_suffix("").as_posix() if not audio.is_absolute() else audio.stem)
+        utt_id = row["utt_id"] or _default_id(audio) or row["audio"]
         if not ledger.claim_id(utt_id, source):
             continue
         emotion, reason, detail = resolve_emotion(row["emotion"], config)
