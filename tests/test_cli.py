@@ -209,7 +209,7 @@ def test_force_leaves_a_users_folder_and_another_commands_output(dataset, tmp_pa
     assert result.exit_code == 2 and "not written by vamer" in result.output
     assert (mine / "metrics.json").read_text() == "my numbers"
     earlier = tmp_path / "earlier"
-    other = "sweep"
+    other = "baseline" if command == ["run"] else "run"  # e.g. `baseline --out RUN --force`
     with atomic_directory(earlier, other) as scratch:
         (scratch / "bundle").mkdir()
         (scratch / "bundle" / "model.pt").write_text("weights")
