@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -54,14 +55,21 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def probe(data: bytes) -> AudioInfo:
-    """Read only the header of audio bytes (wav, flac, ogg: whatever libsndfile reads)."""
+def _source(data: bytes | Path) -> io.BytesIO | str:
+    return str(data) if isinstance(data, Path) else io.BytesIO(data)
+
+
+def _reason(error: Exception) -> str:
+    # libsndfile's message names the file object; its error_string is the reason alone.
+    return (getattr(error, "error_string", None) or str(error)).strip().rstrip(".")
+
+
+def probe(data: bytes | Path) -> AudioInfo:
+    """Read only the header of audio bytes or an audio file (wav, flac, ogg: whatever libsndfile reads)."""
     try:
-        info = soundfile.info(io.BytesIO(data))
+        info = soundfile.info(_source(data))
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
-        # libsndfile names the in-memory file object in its message; keep only the reason.
-        reason = str(error).split(">: ", 1)[-1].strip().rstrip(".")
-        raise AudioError("unreadable_wav", f"not a readable audio file ({reason})") from None
+        raise AudioError("unreadable_wav", f"not a readable audio file ({_reason(error)})") from None
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
 
 
@@ -81,16 +89,15 @@ def frames_to_read(info: AudioInfo, seconds: float | None) -> int:
     return min(info.frames, math.ceil(seconds * info.sample_rate))
 
 
-def read_samples(data: bytes, seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """Decode at most the first ``seconds`` of audio bytes -> (float32 ``[n, channels]``, rate)."""
+def read_samples(data: bytes | Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode at most the first ``seconds`` of audio bytes or a file -> (float32 ``[n, channels]``, rate)."""
     try:
-        with soundfile.SoundFile(io.BytesIO(data)) as handle:
+        with soundfile.SoundFile(_source(data)) as handle:
             count = frames_to_read(AudioInfo(handle.samplerate, handle.channels, handle.frames), seconds)
             samples = handle.read(count, dtype="float32", always_2d=True)
             return samples, int(handle.samplerate)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
-        reason = str(error).split(">: ", 1)[-1].strip().rstrip(".")
-        raise AudioError("unreadable_wav", f"cannot decode: {reason}") from None
+        raise AudioError("unreadable_wav", f"cannot decode: {_reason(error)}") from None
 
 
 def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:

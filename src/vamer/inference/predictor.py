@@ -31,6 +31,7 @@ A result (``predict`` returns it as a dict):
 from __future__ import annotations
 
 import math
+import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,8 +123,8 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def _read_file(path: Path) -> bytes:
-    """The bytes of the audio file at ``path``; anything else there is a :class:`PredictionError`.
+def _checked_file(path: Path) -> Path:
+    """``path`` when it is a regular, non-empty file; anything else there is a :class:`PredictionError`.
 
     A FIFO is refused before it is opened (reading it would wait forever), and a broken link, a
     folder or a name the file system rejects each get their own message.
@@ -140,10 +141,11 @@ def _read_file(path: Path) -> bytes:
         what = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
             "not a regular file"
         raise PredictionError("not_a_file", f"{path}: is {what}, not an audio file")
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise PredictionError("unreadable_file", f"{path}: cannot be read ({error.strerror or error})") from None
+    if info.st_size == 0:
+        raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise PredictionError("unreadable_file", f"{path}: cannot be read (permission denied)")
+    return path
 
 
 class Predictor:
@@ -193,7 +195,7 @@ class Predictor:
         notes: list[str] = []
         if isinstance(audio, (str, Path)):
             path = Path(audio)
-            data = _read_file(path)
+            path = _checked_file(path)
             transcript = path.with_suffix(".txt")
             if text is None and _exists(transcript):
                 try:
@@ -201,7 +203,7 @@ class Predictor:
                     self._check_text(text)
                 except (OSError, TranscriptError) as error:
                     notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
-            audio = data
+            audio = path
         samples, rate, channels, seconds = self._samples(audio, sample_rate)
         if self.limits.max_seconds is not None and seconds > self.limits.max_seconds:
             raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is "
@@ -266,10 +268,13 @@ class Predictor:
             read = math.ceil(read_seconds(self.audio_config) * int(sample_rate))  # as for files
             return (audio[:read].astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1],
                     audio.shape[0] / int(sample_rate))
-        if not isinstance(audio, (bytes, bytearray, memoryview)):
+        if isinstance(audio, Path):
+            data: bytes | Path = audio  # decoded from the file: a long one is never read whole
+        elif isinstance(audio, (bytes, bytearray, memoryview)):
+            data = bytes(audio)
+        else:
             raise PredictionError("bad_audio", f"audio must be a path, bytes or an array, got {type(audio).__name__}")
-        data = bytes(audio)
-        if not data:
+        if isinstance(data, bytes) and not data:
             raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
         try:
             header = probe(data)
