@@ -47,6 +47,17 @@ CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (defau
 SPLIT_HELP = "session:K | speaker:K | sessions:S1,S2 | random:0.2"
 TRAINING_CV = typer.Option("session:5", "--cv", help=SPLIT_HELP)
 SEEDS = typer.Option(1, "--seeds", min=1, help="Training seeds per fold.")
+ACCELERATOR = typer.Option("auto", "--accelerator", help="auto (a GPU when there is one) | cpu | gpu | mps.")
+DEVICES = typer.Option("1", "--devices", help="Devices (processes) per node: a count, auto, or GPU ids 0,1.")
+STRATEGY = typer.Option("auto", "--strategy", help="Lightning strategy: auto | ddp | ddp_spawn | fsdp | ...")
+NUM_NODES = typer.Option(1, "--num-nodes", min=1, help="Nodes for multi-node DDP (launch one process per GPU).")
+PRECISION = typer.Option(None, "--precision", help="Lightning precision, e.g. bf16-mixed, 16-mixed (default 32).")
+
+
+def _hardware(accelerator: str, devices: str, strategy: str, num_nodes: int, precision: str | None) -> dict:
+    """Trainer arguments of every stage, from the command line."""
+    return {"accelerator": accelerator, "devices": int(devices) if devices.isdigit() else devices,
+            "strategy": strategy, "num_nodes": num_nodes, "precision": precision}
 
 
 def _fail(message: str, code: int) -> None:
@@ -293,10 +304,11 @@ def train_command(
     audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
-    strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp."),
-    devices: str = typer.Option("1", "--devices", help="Devices (processes) per node."),
-    num_nodes: int = typer.Option(1, "--num-nodes", help="Nodes for multi-node DDP."),
-    accelerator: str = typer.Option("cpu", "--accelerator", help="cpu | gpu | auto."),
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    num_nodes: int = NUM_NODES,
+    precision: Optional[str] = PRECISION,
     cache: Optional[Path] = CACHE,
 ) -> None:
     """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
@@ -323,8 +335,7 @@ def train_command(
     outcome = train_single_stage(stage.value, data, chosen, result.classes, out, seed, text_dim,
                                  getattr(data["train"].tokens, "vocab_size", None), resume,
                                  str(arousal) if arousal else None, str(valence) if valence else None,
-                                 accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
-                                 strategy=strategy, num_nodes=num_nodes)
+                                 **_hardware(accelerator, devices, strategy, num_nodes, precision))
     if stage is Stage.fusion:
         test = outcome["test"]
         typer.echo(f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "
@@ -362,6 +373,11 @@ def run_command(
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer run."),
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    num_nodes: int = NUM_NODES,
+    precision: Optional[str] = PRECISION,
 ) -> None:
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
     from vamer.config import AugmentConfig, validated
@@ -370,6 +386,7 @@ def run_command(
     from vamer.fileio import check_replaceable
     from vamer.models.presets import load_preset
     from vamer.training.pipeline import VARIANTS, Imbalance
+    from vamer.training.stages import is_global_zero
 
     check_replaceable(out, force, "run")
     chosen_variants = None
@@ -386,10 +403,11 @@ def run_command(
                           preset_choice.balanced_sampler if balanced_sampler is None else balanced_sampler,
                           preset_choice.focal_gamma if focal is None else focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force,
-                             variants=chosen_variants)
-    for line in findings(metrics):
-        typer.echo(line)
-    typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
+                             variants=chosen_variants, **_hardware(accelerator, devices, strategy, num_nodes, precision))
+    if is_global_zero():  # under DDP every process runs this command; one speaks
+        for line in findings(metrics):
+            typer.echo(line)
+        typer.echo(f"report: {out / 'report.md'}; bundle: {out / 'bundle'}")
 
 
 @app.command("findings")
@@ -428,12 +446,18 @@ def sweep_command(
     augment: str = AUGMENT,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
+    accelerator: str = ACCELERATOR,
+    devices: str = DEVICES,
+    strategy: str = STRATEGY,
+    num_nodes: int = NUM_NODES,
+    precision: Optional[str] = PRECISION,
 ) -> None:
     """The slides' layer-count study: audio x text encoder depths, compared on the same folds."""
     from vamer.config import AugmentConfig, validated
     from vamer.data.readers import load
     from vamer.experiment import run_sweep
     from vamer.models.presets import load_preset
+    from vamer.training.stages import is_global_zero
 
     try:
         pairs = [tuple(int(n) for n in item.split("/")) for item in combos.split(",") if item.strip()]
@@ -443,7 +467,10 @@ def sweep_command(
         raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5")
     result = load(path, read_bio=False)
     summary = run_sweep(result, out, load_preset(preset), pairs, cv, seeds,
-                        validated(AugmentConfig, {"policy": augment}), cache=cache, force=force)
+                        validated(AugmentConfig, {"policy": augment}), cache=cache, force=force,
+                        **_hardware(accelerator, devices, strategy, num_nodes, precision))
+    if not is_global_zero():
+        return
     for row in summary["combinations"]:
         typer.echo(f"audio {row['audio_layers']} / text {row['text_layers']}: macro F1 {row['macro_f1']['mean']:.3f}, "
                    f"weighted F1 {row['weighted_f1']['mean']:.3f}")

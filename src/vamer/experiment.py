@@ -8,7 +8,9 @@ Outputs in ``out``: ``metrics.json``, ``predictions.csv``, ``report.md`` with it
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from vamer.fileio import atomic_directory, check_replaceable
 from vamer.inference.bundle import write_bundle
 from vamer.models.presets import Preset, flops_per_utterance
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold
+from vamer.training.stages import describe_hardware, is_global_zero
 
 METRICS_FILE = "metrics.json"
 
@@ -53,6 +56,12 @@ def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
 
 def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
     return {"model": name, **{key: mean_std(numbers[key]) for key in HEADLINE}}
+
+
+@contextmanager
+def _throwaway():
+    with tempfile.TemporaryDirectory(prefix="vamer-rank-") as folder:
+        yield Path(folder)
 
 
 def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,
@@ -89,11 +98,15 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
                                                       progress=progress)
     lap("features")
-    features = baseline_features(store.table, store.mels, offline, functionals)
-    baselines = run_baselines(store.table, folds, features, classes)
-    rating_baselines = run_rating_baselines(store.table, folds, features)
+    zero = is_global_zero()
+    if zero:  # under DDP the other processes only train; rank 0 reports
+        features = baseline_features(store.table, store.mels, offline, functionals)
+        baselines = run_baselines(store.table, folds, features, classes)
+        rating_baselines = run_rating_baselines(store.table, folds, features)
     lap("classic baselines")
-    with atomic_directory(out, "run", force) as scratch:
+    # Rank 0 writes the run folder; another rank's checkpoints and logs go to rank 0's (Lightning
+    # broadcasts the checkpoint folder), so its own scratch stays empty and is thrown away.
+    with (atomic_directory(out, "run", force) if zero else _throwaway()) as scratch:
         runs: dict[str, list] = {variant: [] for variant in variants}
         regression: list[dict[str, Any]] = []
         predictions: list[dict[str, Any]] = []
@@ -125,6 +138,8 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                      "fusion": outcome.models["fusion"]}
                     vocabulary = getattr(data["train"].tokens, "vocabulary", None)
                     pretrained = outcome.pretrained
+        if not zero:
+            return {}
         frame = pd.DataFrame(predictions)
         metrics: dict[str, Any] = {"generator": "vamer run", "vamer_version": vamer.__version__}
         main = aggregate(runs["fusion"], classes)
@@ -151,6 +166,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                "imbalance": imbalance.__dict__, "ablations": list(variants),
                                "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
         metrics["seeds"] = list(range(seeds))
+        metrics["hardware"] = describe_hardware(**trainer)
         metrics["flops_per_utterance"] = flops_per_utterance(preset, len(classes), text_dim or 512)
         lap("metrics")  # the report, figure and bundle written next are not timed
         metrics["seconds"] = time.perf_counter() - started
@@ -212,6 +228,10 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`; "
               f"{p['utterances']} utterances ({len(p['skipped'])} skipped at feature extraction); augmentation "
               f"`{p['augmentation']['policy']}`; imbalance options {p['imbalance']}. {p['metrics']}.", ""]
+    if "hardware" in metrics:
+        h = metrics["hardware"]
+        lines += [f"Ran on {h['ran_on']}, {h['processes']} process(es), precision {h['precision']} (asked: "
+                  f"{', '.join(f'{k} {v}' for k, v in h['requested'].items())}); torch {h['torch']}.", ""]
     lines += ["## Findings", ""] + [f"- {line}" for line in findings(metrics)] + [""]
     rows = [_summary_row(metrics["variant_names"][v], metrics["ablations"][v]) for v in metrics["ablations"]]
     rows += [_summary_row(f"classic baseline ({'strongest, chosen on validation' if name == 'best' else name})", numbers)
@@ -264,7 +284,8 @@ def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP
     out = Path(out)
     check_replaceable(out, force, "sweep")
     rows = []
-    with atomic_directory(out, "sweep", force) as scratch:
+    zero = is_global_zero()
+    with (atomic_directory(out, "sweep", force) if zero else _throwaway()) as scratch:
         for audio_layers, text_layers in combos:
             variant = preset.model_copy(update={
                 "name": f"{preset.name}-a{audio_layers}-t{text_layers}",
@@ -274,10 +295,14 @@ def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP
             folder = scratch / f"audio{audio_layers}_text{text_layers}"
             metrics = run_experiment(result, folder, variant, cv, seeds, augment, imbalance, ablations=False,
                                      cache=cache, progress=progress, **trainer)
+            if not zero:
+                continue
             (folder / "confusion.png").rename(scratch / f"confusion_audio{audio_layers}_text{text_layers}.png")
             rows.append({"audio_layers": audio_layers, "text_layers": text_layers,
                          **{key: metrics[key] for key in HEADLINE},
                          "recall": {c: metrics["per_class"][c]["recall"]["mean"] for c in result.classes}})
+        if not zero:
+            return {}
         table = pd.DataFrame([{"audio/text layers": f"{r['audio_layers']}/{r['text_layers']}",
                                **{k: mean_std(r[k]) for k in HEADLINE},
                                **{f"recall {c}": f"{v:.2f}" for c, v in r["recall"].items()}} for r in rows])

@@ -1,5 +1,11 @@
 """Lightning modules: one per stage.  The nn.Modules live in :mod:`vamer.models`; these add the
-losses, optimisers, schedules and epoch-level (pooled) validation metrics."""
+losses, optimisers, schedules and epoch-level (pooled) validation metrics.
+
+Pooled means over the whole split, on every rank: under DDP each process sees a shard, and a
+``DistributedSampler`` pads the shards with repeated utterances so that they are equal.  So each
+process's predictions are all-gathered (:func:`pooled_outputs`) and every utterance counts once,
+by its id, before any metric is computed; early stopping and checkpoints then follow the whole
+split, with the same numbers as on one process."""
 
 from __future__ import annotations
 
@@ -14,6 +20,26 @@ from torch.nn import functional as F
 
 from vamer.evaluation.metrics import classification_metrics, concordance
 from vamer.models.presets import StageTraining
+
+
+def pooled_outputs(outputs: list[tuple], world_size: int) -> list[tuple]:
+    """Per-batch ``(array, ..., utt_ids)`` tuples of every rank, each utterance once (first kept).
+
+    One process: ``outputs`` as they are.  Several: gathered with ``all_gather_object`` (any
+    backend; the arrays of a validation split are small).
+    """
+    if world_size > 1:
+        everyone: list[list[tuple] | None] = [None] * world_size
+        torch.distributed.all_gather_object(everyone, outputs)
+        outputs = [batch for rank in everyone for batch in (rank or [])]
+    seen: set[str] = set()
+    pooled = []
+    for *arrays, ids in outputs:
+        keep = [i for i, utt_id in enumerate(ids) if utt_id not in seen]
+        seen.update(ids[i] for i in keep)
+        if keep:
+            pooled.append((*(array[keep] for array in arrays), [ids[i] for i in keep]))
+    return pooled
 
 
 class _Stage(lightning.LightningModule):
@@ -46,6 +72,18 @@ class _Stage(lightning.LightningModule):
     def test_step(self, batch: dict[str, Any], index: int) -> None:
         self._outputs["test"].append(self._predict(batch))
 
+    def _world_size(self) -> int:
+        return self._trainer.world_size if self._trainer is not None else 1
+
+    def _pooled(self, split: str) -> list[tuple]:
+        """This split's outputs over all ranks, each utterance once; the buffer is emptied."""
+        outputs, self._outputs[split] = self._outputs[split], []
+        return pooled_outputs(outputs, self._world_size())
+
+    def _log_split(self, name: str, value: float, prog_bar: bool = False) -> None:
+        # The same pooled number on every rank: syncing averages equal values (and tells Lightning so).
+        self.log(name, float(value), prog_bar=prog_bar, sync_dist=self._world_size() > 1)
+
     def on_validation_epoch_end(self) -> None:
         self._log_pooled("val")
 
@@ -74,18 +112,18 @@ class RegressionModule(_Stage):
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["utt_id"]))
         return loss
 
-    def _predict(self, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        return self(batch).detach().cpu().numpy(), batch[self.target].cpu().numpy()
+    def _predict(self, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        return self(batch).detach().float().cpu().numpy(), batch[self.target].cpu().numpy(), list(batch["utt_id"])
 
     def _log_pooled(self, split: str) -> None:
-        outputs = self._outputs[split]
+        outputs = self._pooled(split)
         if not outputs:
             return
-        pred = np.concatenate([p for p, _ in outputs])
-        true = np.concatenate([t for _, t in outputs])
-        self.log(f"{split}_rmse", float(np.sqrt(np.mean((pred - true) ** 2))), prog_bar=True)
-        self.log(f"{split}_ccc", concordance(pred, true))
-        self._outputs[split] = []
+        pred = np.concatenate([p for p, _, _ in outputs])
+        true = np.concatenate([t for _, t, _ in outputs])
+        self._log_split(f"{split}_rmse", np.sqrt(np.mean((pred - true) ** 2)), prog_bar=True)
+        self._log_split(f"{split}_ccc", concordance(pred, true))
+        self._log_split(f"{split}_n", len(pred))
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None, gamma: float) -> torch.Tensor:
@@ -125,23 +163,24 @@ class FusionModule(_Stage):
         return loss
 
     def _predict(self, batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        probabilities = self(batch).softmax(dim=-1).detach().cpu().numpy()
+        probabilities = self(batch).float().softmax(dim=-1).detach().cpu().numpy()
         return probabilities, batch["label"].cpu().numpy(), list(batch["utt_id"])
 
     def _log_pooled(self, split: str) -> None:
-        outputs = self._outputs[split]
+        outputs = self._pooled(split)
         if not outputs:
             return
         probabilities = np.concatenate([p for p, _, _ in outputs])
         labels = np.concatenate([t for _, t, _ in outputs])
         weight = self.class_weights.cpu().numpy() if self.class_weights.numel() else np.ones(len(self.classes))
         # Pooled over the split, weighted as the training loss is (focal loss is left out).
-        self.log(f"{split}_loss", float(log_loss(labels, probabilities, sample_weight=weight[labels],
-                                                 labels=list(range(len(self.classes))))))
+        self._log_split(f"{split}_loss", log_loss(labels, probabilities, sample_weight=weight[labels],
+                                                  labels=list(range(len(self.classes)))))
         names = np.array(self.classes)
         metrics = classification_metrics(list(names[labels]), list(names[probabilities.argmax(1)]), self.classes)
         for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
-            self.log(f"{split}_{key}", metrics[key], prog_bar=key == "macro_f1")
+            self._log_split(f"{split}_{key}", metrics[key], prog_bar=key == "macro_f1")
+        self._log_split(f"{split}_n", len(labels))
         if split == "test":
             self.predictions = [
                 {"utt_id": utt_id, "true": self.classes[int(true)], "pred": self.classes[int(probs.argmax())],
@@ -149,4 +188,3 @@ class FusionModule(_Stage):
                 for batch_probs, batch_true, batch_ids in outputs
                 for utt_id, true, probs in zip(batch_ids, batch_true, batch_probs)
             ]
-        self._outputs[split] = []

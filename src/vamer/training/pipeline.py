@@ -22,7 +22,7 @@ from vamer.models.presets import Preset, build_models
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
-from vamer.training.stages import fit_stage
+from vamer.training.stages import fit_stage, tester
 
 VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
 
@@ -91,40 +91,47 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
     model.load_state_dict(best.model.state_dict())
     if len(test):
         # The module's own pooled test metrics (the same code as validation).
-        logged = _tester().test(best, dataloaders=VamerDataModule(test, test, batch_size=64).test_dataloader(),
+        logged = tester(**trainer).test(best, dataloaders=VamerDataModule(test, test, batch_size=64).test_dataloader(),
                                 verbose=False)[0]
         outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
                                      "n": len(test)}
     return True
 
 
-def _tester() -> lightning.Trainer:
-    return lightning.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                             enable_model_summary=False)
+def encoding_device(accelerator: str = "auto", **_) -> torch.device:
+    """The device a stage's accelerator names, for work done outside a Trainer (encoding once)."""
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
-def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64) -> EncodedSplit:
+def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
+                 device: torch.device = torch.device("cpu")) -> EncodedSplit:
     """Run a fusion classifier's (frozen) encoders once over ``dataset``: what every fusion epoch
     would otherwise recompute.  Valid positions only, which padding never changes because the
     encoders mask it; a row whose audio is blanked whole keeps its first (invalid) position, which
     the fusion head still reads, as the whole model does."""
-    model.eval()
+    model.eval().to(device)
     items = []
+    inputs = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream")
     with torch.no_grad():
         for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
-            a, a_mask, t, t_mask = model.encode(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"],
-                                                batch["functionals"], batch["upstream"])
+            moved = [batch[key].to(device) if isinstance(batch[key], torch.Tensor) else batch[key] for key in inputs]
+            a, a_mask, t, t_mask = (value.cpu() for value in model.encode(*moved))
             for row, utt_id in enumerate(batch["utt_id"]):
                 valid = int(a_mask[row].sum())
                 items.append({"audio_h": a[row, :max(1, valid)].numpy(), "audio_h_valid": valid,
                               "text_h": t[row, :int(t_mask[row].sum())].numpy(),
                               "label": int(batch["label"][row]), "utt_id": utt_id,
                               "arousal": float(batch["arousal"][row]), "valence": float(batch["valence"][row])})
+    model.cpu()
     return EncodedSplit(items)
 
 
 def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
-            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, **trainer) -> None:
+            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False, **trainer) -> None:
     """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``."""
     train, val, test = data["train"], data["val"], data["test"]
     if variant in ("audio_only", "text_only"):
@@ -132,7 +139,8 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
     if set(getattr(model, "frozen", ())) == {"audio", "text"}:
         # Only the fusion block trains: encode every utterance once instead of once per epoch.
-        train, val, test = (encode_split(model, split) for split in (train, val, test))
+        device = encoding_device(**trainer)
+        train, val, test = (encode_split(model, split, device=device) for split in (train, val, test))
     labels = split_labels(data["train"])
     weights = None
     if imbalance.class_weighted:
@@ -143,7 +151,8 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)
     datamodule = VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
                                  balanced=imbalance.balanced_sampler, labels=list(labels))
-    result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress, **trainer)
+    result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress,
+                       resume=resume, **trainer)
     chosen = result.best_checkpoint
     if start is not None:
         # The validation split chose the epoch count; now every labelled training utterance is used.
@@ -162,7 +171,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
                                              classes=classes, class_weights=weights,
                                              focal_gamma=imbalance.focal_gamma, weights_only=False)
     model.load_state_dict(best.model.state_dict())
-    _tester().test(best, datamodule=datamodule, verbose=False)
+    tester(**trainer).test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
     outcome.models[variant] = model
 
@@ -264,7 +273,7 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
     fusion.freeze(audio=freeze and bool(arousal_checkpoint), text=freeze and bool(valence_checkpoint))
     imbalance = imbalance or Imbalance.of(preset)
     _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance, progress, outcome,
-            **({"resume": resume} | trainer))
+            resume=resume, **trainer)
     rows = outcome.predictions["fusion"]
     metrics = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
     return {"stage": "fusion", "test": metrics, "notes": outcome.notes}

@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from vamer.models.presets import StageTraining
 
@@ -20,6 +21,50 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARN
 # Lightning 2.6 under torch 2.13 warns about its own use of a deprecated pytree API, at every fit
 # and test: a dependency's message the user can do nothing about.
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+
+# Where every stage runs unless told otherwise: a GPU when there is one, else the CPU.
+HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1}
+
+
+def hardware(**chosen) -> dict:
+    """Lightning Trainer arguments for the devices (accelerator, devices, strategy, num_nodes,
+    precision); ``None`` values keep the defaults."""
+    return {**HARDWARE_DEFAULTS, **{key: value for key, value in chosen.items() if value is not None}}
+
+
+def describe_hardware(**chosen) -> dict:
+    """What a run asked for and what it ran on, for metrics.json and the report."""
+    import torch
+
+    asked = hardware(**chosen)
+    accelerator = asked["accelerator"]
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        ran_on = f"cuda ({torch.cuda.get_device_name(0)})"
+    elif accelerator in ("auto", "mps") and torch.backends.mps.is_available():
+        ran_on = "mps"
+    else:
+        ran_on = f"cpu ({torch.get_num_threads()} threads)"
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    return {"requested": {key: str(value) for key, value in asked.items()}, "ran_on": ran_on,
+            "processes": world, "precision": str(asked.get("precision") or "32-true"),
+            "torch": torch.__version__, "cuda": torch.version.cuda}
+
+
+def is_global_zero() -> bool:
+    """True in the process that writes outputs: the only one, or rank 0 of a distributed run.
+
+    Under ``--strategy ddp`` Lightning starts the other processes by running the same command again
+    (and torchrun or SLURM start them all); each knows its rank from the launcher's environment,
+    which Lightning reads, before any process group exists.
+    """
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def tester(**chosen) -> lightning.Trainer:
+    """A Trainer that only tests, on the same devices as training (its metrics are pooled over ranks)."""
+    return lightning.Trainer(**hardware(**chosen), logger=False, enable_progress_bar=False,
+                             enable_model_summary=False)
+
 
 MONITOR = {"arousal": ("val_rmse", "min"), "valence": ("val_rmse", "min"), "fusion": ("val_macro_f1", "max")}
 
@@ -42,13 +87,12 @@ class StageResult:
 
 
 def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.LightningDataModule, out_dir: Path,
-              training: StageTraining, seed: int = 0, resume: bool = False, accelerator: str = "cpu",
-              devices: int | str = 1, strategy: str = "auto", num_nodes: int = 1,
-              progress: bool = True, validate: bool = True) -> StageResult:
+              training: StageTraining, seed: int = 0, resume: bool = False, progress: bool = True,
+              validate: bool = True, **devices) -> StageResult:
     """Train ``module`` until early stopping or ``training.epochs``; ``resume`` continues from
     ``out_dir/checkpoints/last.ckpt`` after an interruption.  ``validate=False`` trains exactly
     ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
-    checkpoint."""
+    checkpoint.  ``devices`` are Trainer arguments (see :func:`hardware`)."""
     out_dir = Path(out_dir)
     lightning.seed_everything(seed, workers=True, verbose=False)
     monitor, mode = monitored(stage, training)
@@ -57,8 +101,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     callbacks = [checkpoints] + ([EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)]
                                  if validate else [])
     trainer = lightning.Trainer(
-        max_epochs=training.epochs, accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes,
-        callbacks=callbacks, limit_val_batches=None if validate else 0,
+        max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
         logger=[CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="tensorboard", version="")],
         deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
     )
