@@ -32,3 +32,22 @@ def test_aggregate_mean_and_std_over_runs():
     assert summary["accuracy"] == {"mean": pytest.approx(0.8), "std": pytest.approx(0.2)}
     assert summary["per_class"]["sad"]["recall"]["mean"] == pytest.approx(0.5)
     assert summary["runs"] == 2
+
+
+def test_ua_is_sklearns_balanced_accuracy_and_a_one_class_split_is_quiet():
+    import warnings
+
+    import numpy as np
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    classes = ["neutral", "happy", "sad", "angry"]
+    truth = list(rng.choice(classes[:3], 50))  # "angry" is predicted but never true
+    guess = list(rng.choice(classes, 50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = balanced_accuracy_score(truth, guess)
+    assert classification_metrics(truth, guess, classes)["ua"] == pytest.approx(expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns on a 1x1 confusion matrix; vamer must not
+        assert classification_metrics(["sad"] * 3, ["sad"] * 3, classes)["ua"] == 1.0
