@@ -52,12 +52,14 @@ DEVICES = typer.Option("1", "--devices", help="Devices (processes) per node: a c
 STRATEGY = typer.Option("auto", "--strategy", help="Lightning strategy: auto | ddp | ddp_spawn | fsdp | ...")
 NUM_NODES = typer.Option(1, "--num-nodes", min=1, help="Nodes for multi-node DDP (launch one process per GPU).")
 PRECISION = typer.Option(None, "--precision", help="Lightning precision, e.g. bf16-mixed, 16-mixed (default 32).")
+WORKERS = typer.Option(None, "--workers", min=0, help="Data-loader processes (default: 0 on CPU, 4 beside a GPU).")
 
 
-def _hardware(accelerator: str, devices: str, strategy: str, num_nodes: int, precision: str | None) -> dict:
-    """Trainer arguments of every stage, from the command line."""
+def _hardware(accelerator: str, devices: str, strategy: str, num_nodes: int, precision: str | None,
+              workers: int | None) -> dict:
+    """Trainer and data-loader arguments of every stage, from the command line."""
     return {"accelerator": accelerator, "devices": int(devices) if devices.isdigit() else devices,
-            "strategy": strategy, "num_nodes": num_nodes, "precision": precision}
+            "strategy": strategy, "num_nodes": num_nodes, "precision": precision, "workers": workers}
 
 
 def _fail(message: str, code: int) -> None:
@@ -309,6 +311,7 @@ def train_command(
     strategy: str = STRATEGY,
     num_nodes: int = NUM_NODES,
     precision: Optional[str] = PRECISION,
+    workers: Optional[int] = WORKERS,
     cache: Optional[Path] = CACHE,
 ) -> None:
     """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
@@ -335,7 +338,7 @@ def train_command(
     outcome = train_single_stage(stage.value, data, chosen, result.classes, out, seed, text_dim,
                                  getattr(data["train"].tokens, "vocab_size", None), resume,
                                  str(arousal) if arousal else None, str(valence) if valence else None,
-                                 **_hardware(accelerator, devices, strategy, num_nodes, precision))
+                                 **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
     if stage is Stage.fusion:
         test = outcome["test"]
         typer.echo(f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "
@@ -378,6 +381,7 @@ def run_command(
     strategy: str = STRATEGY,
     num_nodes: int = NUM_NODES,
     precision: Optional[str] = PRECISION,
+    workers: Optional[int] = WORKERS,
 ) -> None:
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
     from vamer.config import AugmentConfig, validated
@@ -403,7 +407,7 @@ def run_command(
                           preset_choice.balanced_sampler if balanced_sampler is None else balanced_sampler,
                           preset_choice.focal_gamma if focal is None else focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force,
-                             variants=chosen_variants, **_hardware(accelerator, devices, strategy, num_nodes, precision))
+                             variants=chosen_variants, **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in findings(metrics):
             typer.echo(line)
@@ -451,6 +455,7 @@ def sweep_command(
     strategy: str = STRATEGY,
     num_nodes: int = NUM_NODES,
     precision: Optional[str] = PRECISION,
+    workers: Optional[int] = WORKERS,
 ) -> None:
     """The slides' layer-count study: audio x text encoder depths, compared on the same folds."""
     from vamer.config import AugmentConfig, validated
@@ -468,7 +473,7 @@ def sweep_command(
     result = load(path, read_bio=False)
     summary = run_sweep(result, out, load_preset(preset), pairs, cv, seeds,
                         validated(AugmentConfig, {"policy": augment}), cache=cache, force=force,
-                        **_hardware(accelerator, devices, strategy, num_nodes, precision))
+                        **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
     if not is_global_zero():
         return
     for row in summary["combinations"]:

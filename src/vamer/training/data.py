@@ -256,15 +256,16 @@ class EpochSampler(Sampler[int]):
 class VamerDataModule(lightning.LightningDataModule):
     def __init__(self, train: Dataset, val: Dataset, test: Dataset | None = None, batch_size: int = 32,
                  balanced: bool = False, labels: Sequence[int] | None = None, seed: int = 0,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, pin_memory: bool = False) -> None:
         super().__init__()
         self.train, self.val, self.test = train, val, test
         self.batch_size, self.balanced, self.labels = batch_size, balanced, labels
-        self.seed, self.num_workers = seed, num_workers
+        self.seed, self.num_workers, self.pin_memory = seed, num_workers, pin_memory
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          pin_memory=self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         weights = None

@@ -22,7 +22,7 @@ from vamer.models.presets import Preset, build_models
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
-from vamer.training.stages import fit_stage, tester
+from vamer.training.stages import fit_stage, loading, resolved_device, tester
 
 VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
 
@@ -84,27 +84,19 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
     model.head.set_scale(*rating_scale(data["train"], stage))
     training = getattr(preset.training, stage)
     module = RegressionModule(model, training, stage)
-    result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed),
+    result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
+                                                      **loading(**trainer)),
                        out / stage, training, seed=seed, progress=progress, **trainer)
     best = RegressionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
                                                  target=stage, weights_only=False)
     model.load_state_dict(best.model.state_dict())
     if len(test):
         # The module's own pooled test metrics (the same code as validation).
-        logged = tester(**trainer).test(best, dataloaders=VamerDataModule(test, test, batch_size=64).test_dataloader(),
+        logged = tester(**trainer).test(best, dataloaders=VamerDataModule(test, test, batch_size=64, **loading(**trainer)).test_dataloader(),
                                 verbose=False)[0]
         outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
                                      "n": len(test)}
     return True
-
-
-def encoding_device(accelerator: str = "auto", **_) -> torch.device:
-    """The device a stage's accelerator names, for work done outside a Trainer (encoding once)."""
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
@@ -139,7 +131,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
     if set(getattr(model, "frozen", ())) == {"audio", "text"}:
         # Only the fusion block trains: encode every utterance once instead of once per epoch.
-        device = encoding_device(**trainer)
+        device = torch.device(resolved_device(**trainer))
         train, val, test = (encode_split(model, split, device=device) for split in (train, val, test))
     labels = split_labels(data["train"])
     weights = None
@@ -150,7 +142,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     start = copy.deepcopy(model) if preset.training.refit else None
     module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)
     datamodule = VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
-                                 balanced=imbalance.balanced_sampler, labels=list(labels))
+                                 balanced=imbalance.balanced_sampler, labels=list(labels), **loading(**trainer))
     result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress,
                        resume=resume, **trainer)
     chosen = result.best_checkpoint
@@ -163,7 +155,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
         both_labels = [*labels, *split_labels(data["val"])]
         module = FusionModule(model, refit, classes, weights, imbalance.focal_gamma)
         datamodule = VamerDataModule(both, val, test, batch_size=training.batch_size, seed=seed,
-                                     balanced=imbalance.balanced_sampler, labels=both_labels)
+                                     balanced=imbalance.balanced_sampler, labels=both_labels, **loading(**trainer))
         chosen = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
                            progress=progress, validate=False, **trainer).last_checkpoint
         outcome.notes.append(f"{variant}: refitted on train + val for the {epochs} epochs chosen on validation")
@@ -258,7 +250,8 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
             raise VamerError(f"no {stage} ratings in the training split: nothing to pretrain")
         models[stage].head.set_scale(*rating_scale(data["train"], stage))
         module = RegressionModule(models[stage], training, stage)
-        result = fit_stage(stage, module, VamerDataModule(*splits, batch_size=training.batch_size, seed=seed),
+        result = fit_stage(stage, module, VamerDataModule(*splits, batch_size=training.batch_size, seed=seed,
+                                                          **loading(**trainer)),
                            out / stage, training, seed=seed, resume=resume, progress=progress, **trainer)
         return {"stage": stage, "best_checkpoint": result.best_checkpoint, "best_val_rmse": result.best_score,
                 "epochs": result.epochs}

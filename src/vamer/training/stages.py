@@ -5,6 +5,7 @@ ExponentialLR schedule, CSV and TensorBoard logs, seeding, resume, and any Light
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,34 @@ warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).
 HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1}
 
 
+TRAINER_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
+
+
 def hardware(**chosen) -> dict:
     """Lightning Trainer arguments for the devices (accelerator, devices, strategy, num_nodes,
-    precision); ``None`` values keep the defaults."""
-    return {**HARDWARE_DEFAULTS, **{key: value for key, value in chosen.items() if value is not None}}
+    precision); ``None`` values keep the defaults, other keys (``workers``) are not the Trainer's."""
+    return {**HARDWARE_DEFAULTS, **{key: value for key, value in chosen.items()
+                                    if key in TRAINER_KEYS and value is not None}}
+
+
+def resolved_device(accelerator: str = "auto", **_) -> str:
+    """cuda, mps or cpu: what ``accelerator`` means on this machine."""
+    import torch
+
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "cuda"
+    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def loading(workers: int | None = None, **chosen) -> dict:
+    """DataLoader arguments: ``workers`` processes (default: none on a CPU, where they would only
+    compete with the model for the cores; up to 4 beside a GPU) and pinned memory on CUDA."""
+    device = resolved_device(**chosen)
+    if workers is None:
+        workers = 0 if device == "cpu" else min(4, os.cpu_count() or 1)
+    return {"num_workers": int(workers), "pin_memory": device == "cuda"}
 
 
 def describe_hardware(**chosen) -> dict:
@@ -37,16 +62,13 @@ def describe_hardware(**chosen) -> dict:
     import torch
 
     asked = hardware(**chosen)
-    accelerator = asked["accelerator"]
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        ran_on = f"cuda ({torch.cuda.get_device_name(0)})"
-    elif accelerator in ("auto", "mps") and torch.backends.mps.is_available():
-        ran_on = "mps"
-    else:
-        ran_on = f"cpu ({torch.get_num_threads()} threads)"
+    device = resolved_device(**asked)
+    ran_on = {"cuda": lambda: f"cuda ({torch.cuda.get_device_name(0)})", "mps": lambda: "mps",
+              "cpu": lambda: f"cpu ({torch.get_num_threads()} threads)"}[device]()
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
     return {"requested": {key: str(value) for key, value in asked.items()}, "ran_on": ran_on,
             "processes": world, "precision": str(asked.get("precision") or "32-true"),
+            "data_loader": loading(**chosen),
             "torch": torch.__version__, "cuda": torch.version.cuda}
 
 
