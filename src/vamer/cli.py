@@ -491,6 +491,7 @@ BUNDLE = typer.Option(..., "--bundle", help="Bundle folder written by `vamer run
 ENGINE = typer.Option(Engine.torch, "--engine", help="torch, or onnx (the file from `vamer export`).")
 ONNX_FILE = typer.Option(None, "--onnx", help="ONNX model for --engine onnx (default BUNDLE/model.onnx).")
 MAX_SECONDS = typer.Option(60.0, "--max-seconds", min=0.1, help="Refuse recordings longer than this.")
+DEVICE = typer.Option("cpu", "--device", help="Where the torch engine runs: cpu, cuda, cuda:1 or mps.")
 
 
 @app.command("predict")
@@ -507,6 +508,7 @@ def predict_command(
     onnx: Optional[Path] = ONNX_FILE,
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     max_seconds: float = MAX_SECONDS,
+    device: str = DEVICE,
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> None:
     """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on."""
@@ -519,7 +521,7 @@ def predict_command(
     if out is not None:
         check_output(out, force)  # before any input is read or the model loads
     requests = gather(list(inputs or []), manifest, text)
-    predictor = Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds))
+    predictor = Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds), device=device)
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=len(requests) <= batch_size) as bar:
         task = bar.add_task("predicting", total=len(requests))
@@ -578,6 +580,7 @@ def serve_command(
     header_timeout: float = typer.Option(10.0, "--header-timeout", min=0.1,
                                          help="Seconds for a request's head; else the connection closes."),
     max_connections: int = typer.Option(256, "--max-connections", min=1, help="Open connections; more get 503."),
+    device: str = DEVICE,
 ) -> None:
     """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
     import uvicorn
@@ -589,7 +592,8 @@ def serve_command(
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
     threads = max(1, (os.cpu_count() or 1) // concurrency)
     predictor = Predictor.from_bundle(bundle, engine.value, onnx,
-                                      Limits(max_seconds=max_seconds, max_text_chars=max_text_chars), threads)
+                                      Limits(max_seconds=max_seconds, max_text_chars=max_text_chars), threads,
+                                      device)
     limits = ServiceLimits(int(max_upload_mb * 1024 * 1024), concurrency, max_uploads, body_timeout, header_timeout,
                            max_connections)
     service = create_app(predictor, limits)

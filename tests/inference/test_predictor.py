@@ -187,3 +187,17 @@ def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monk
     results = predictor.predict_many([(wav, None), (wav, "boom"), (wav, None)])
     assert [r.get("error_kind", "") for r in results] == ["", "internal_error", ""]
     assert "a bug in one input's path" in results[1]["error"]
+
+
+def test_the_device_is_chosen_and_an_absent_one_is_a_clear_error(bundle_dir, trained):
+    import torch
+
+    on_cpu = Predictor.from_bundle(bundle_dir, device="cpu")
+    assert on_cpu.engine.device.type == "cpu" and on_cpu.predict(demo_wavs(trained, 1)[0])["label"]
+    if not torch.cuda.is_available():
+        with pytest.raises(VamerError, match="no CUDA GPU"):
+            Predictor.from_bundle(bundle_dir, device="cuda")
+    with pytest.raises(VamerError, match="needs --engine torch"):
+        Predictor.from_bundle(bundle_dir, engine="onnx", device="cuda")
+    with pytest.raises(VamerError, match="--device tpu"):
+        Predictor.from_bundle(bundle_dir, device="tpu")

@@ -89,16 +89,17 @@ class Prepared:
 class TorchEngine:
     name = "torch"
 
-    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+    def __init__(self, bundle: Bundle, threads: int | None = None, device: str = "cpu") -> None:
         if threads:
             torch.set_num_threads(threads)  # process-wide: PyTorch has one intra-op setting
-        self.graph = build_graph(bundle)
+        self.device = torch.device(device)
+        self.graph = build_graph(bundle).to(self.device)
         self.inputs = graph_inputs(bundle)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            outputs = self.graph(**{name: torch.from_numpy(inputs[name]) for name in self.inputs})
-        return {name: value.numpy() for name, value in zip(OUTPUTS, outputs)}
+            outputs = self.graph(**{name: torch.from_numpy(inputs[name]).to(self.device) for name in self.inputs})
+        return {name: value.cpu().numpy() for name, value in zip(OUTPUTS, outputs)}
 
 
 class OnnxEngine:
@@ -152,7 +153,7 @@ class Predictor:
     """A loaded bundle: ``predict`` one recording, ``predict_many`` a list (batched)."""
 
     def __init__(self, bundle: Bundle, engine: str = "torch", onnx_path: str | Path | None = None,
-                 limits: Limits | None = None, threads: int | None = None) -> None:
+                 limits: Limits | None = None, threads: int | None = None, device: str = "cpu") -> None:
         self.bundle = bundle
         self.classes = bundle.classes
         self.audio_config = bundle.preset.audio_features
@@ -162,8 +163,17 @@ class Predictor:
         self.text_encoder = make_text_encoder(text.encoder, self.max_length, text.sentence_token)
         if isinstance(self.text_encoder, TrainableTokens):
             self.text_encoder.vocabulary = dict(bundle.vocabulary or {})
+        if device != "cpu" and engine != "torch":
+            raise VamerError(f"--device {device} needs --engine torch (the ONNX engine runs on the CPU)")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise VamerError(f"--device {device}: this machine has no CUDA GPU that PyTorch can use")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise VamerError("--device mps: Apple's Metal backend is not available here")
         if engine == "torch":
-            self.engine: TorchEngine | OnnxEngine = TorchEngine(bundle, threads)
+            try:
+                self.engine: TorchEngine | OnnxEngine = TorchEngine(bundle, threads, device)
+            except RuntimeError as error:  # e.g. an unknown device string
+                raise VamerError(f"--device {device}: {error}") from None
         elif engine == "onnx":
             path = Path(onnx_path) if onnx_path else bundle.folder / "model.onnx"
             if not path.is_file():
@@ -174,12 +184,13 @@ class Predictor:
 
     @classmethod
     def from_bundle(cls, path: str | Path, engine: str = "torch", onnx_path: str | Path | None = None,
-                    limits: Limits | None = None, threads: int | None = None) -> "Predictor":
+                    limits: Limits | None = None, threads: int | None = None, device: str = "cpu") -> "Predictor":
         """Open and check a bundle folder (version, files, settings), then build the engine.
 
         ``threads``: intra-op threads of the model (default: all cores).  A service running N
-        predictions at once should give each cores / N, or the threads fight for the cores."""
-        return cls(read_bundle(path), engine, onnx_path, limits, threads)
+        predictions at once should give each cores / N, or the threads fight for the cores.
+        ``device``: where the torch engine runs (cpu, cuda, cuda:1, mps); features stay on the CPU."""
+        return cls(read_bundle(path), engine, onnx_path, limits, threads, device)
 
     # -- inputs ---------------------------------------------------------------------------------
 

@@ -90,7 +90,8 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "vamer_version": vamer.__version__, "classes": predictor.classes,
-                "engine": predictor.engine.name, "preset": predictor.bundle.preset.name,
+                "engine": predictor.engine.name, "device": str(getattr(predictor.engine, "device", "cpu")),
+                "preset": predictor.bundle.preset.name,
                 "regressors": predictor.bundle.regressors,
                 "limits": {**asdict(limits), **asdict(predictor.limits)}}
 
