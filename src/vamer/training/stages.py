@@ -116,6 +116,8 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
     checkpoint.  ``devices`` are Trainer arguments (see :func:`hardware`)."""
     out_dir = Path(out_dir)
+    if resolved_device(**devices) == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
     lightning.seed_everything(seed, workers=True, verbose=False)
     monitor, mode = monitored(stage, training)
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor if validate else None,
