@@ -322,6 +322,7 @@ def train_command(
     from vamer.features.text import TrainableTokens
     from vamer.models.presets import load_preset
     from vamer.training.pipeline import train_single_stage
+    from vamer.training.stages import is_global_zero
 
     stage_folder = out / stage.value
     if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
@@ -339,6 +340,8 @@ def train_command(
                                  getattr(data["train"].tokens, "vocab_size", None), resume,
                                  str(arousal) if arousal else None, str(valence) if valence else None,
                                  **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
+    if not is_global_zero():  # under DDP every process runs this command; one speaks
+        return
     if stage is Stage.fusion:
         test = outcome["test"]
         typer.echo(f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "

@@ -32,7 +32,7 @@ from vamer.fileio import atomic_directory, check_replaceable
 from vamer.inference.bundle import write_bundle
 from vamer.models.presets import Preset, flops_per_utterance
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold
-from vamer.training.stages import describe_hardware, is_global_zero
+from vamer.training.stages import describe_hardware, global_rank, is_global_zero
 
 METRICS_FILE = "metrics.json"
 
@@ -83,8 +83,9 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         timings[name] = timings.get(name, 0.0) + now - clock
         clock = now
 
+    zero = is_global_zero()
     store = FeatureStore.build(result.utterances, classes, preset.audio_features, preset.text, cache,
-                               progress=progress)
+                               progress=progress and zero, rank=global_rank())
     folds = make_folds(store.table, cv, seed=0)
     text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
     variants = variants or (VARIANTS if ablations else ("fusion",))
@@ -92,14 +93,15 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         raise ValueError("the variants of a run must include fusion")
     # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
-    if store.functionals:  # the model reads them too: the store already holds them
-        functionals, unreadable = np.stack([store.functionals[u] for u in store.table["utt_id"]]), []
-    else:
-        functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
-                                                      progress=progress)
-    lap("features")
-    zero = is_global_zero()
+    unreadable: list[str] = []
     if zero:  # under DDP the other processes only train; rank 0 reports
+        if store.functionals:  # the model reads them too: the store already holds them
+            functionals = np.stack([store.functionals[u] for u in store.table["utt_id"]])
+        else:
+            functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
+                                                          progress=progress)
+    lap("features")
+    if zero:
         features = baseline_features(store.table, store.mels, offline, functionals)
         baselines = run_baselines(store.table, folds, features, classes)
         rating_baselines = run_rating_baselines(store.table, folds, features)

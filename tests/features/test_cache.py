@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.builders import write_wav
 from vamer.config import AudioFeatureConfig
@@ -41,3 +42,25 @@ def test_cache_hits_misses_and_invalidation(tmp_path):
     healed = extract_audio(table, config, cache, jobs=1, progress=False)
     assert healed.stats["computed"] == 2
     np.testing.assert_array_equal(healed.mels["b"], first.mels["b"])
+
+
+def test_other_ranks_wait_for_rank_zero_to_build(tmp_path):
+    import threading
+    import time
+
+    from vamer.errors import VamerError
+    from vamer.features.cache import FeatureCache
+
+    cache = FeatureCache(tmp_path)
+    with pytest.raises(VamerError, match="waited 0.2 s for rank 0"):
+        cache.wait_built("corpus-token", timeout_s=0.2, poll_s=0.05)
+    waited = []
+    other = threading.Thread(target=lambda: (cache.wait_built("corpus-token", poll_s=0.05),
+                                             waited.append(time.monotonic())))
+    other.start()
+    time.sleep(0.3)
+    assert not waited  # still waiting: nothing is built yet
+    built_at = time.monotonic()
+    cache.mark_built("corpus-token")
+    other.join(timeout=5)
+    assert waited and waited[0] >= built_at

@@ -21,10 +21,15 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vamer.errors import VamerError
+
+BUILT_KIND = "built"
 
 
 class FeatureCache:
@@ -61,3 +66,23 @@ class FeatureCache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    # -- one process builds, the others wait (distributed training) ------------------------------
+
+    def mark_built(self, token: str) -> None:
+        """Say that every feature of ``token`` (a corpus and its settings) is in the cache."""
+        self.put(BUILT_KIND, token, np.zeros(0, dtype=np.int8))
+
+    def wait_built(self, token: str, timeout_s: float = 6 * 3600, poll_s: float = 2.0) -> None:
+        """Block until another process has marked ``token`` built (see :meth:`mark_built`).
+
+        Ranks other than 0 of a distributed run call this before reading the cache, so features
+        are computed once, by rank 0, and shared through the cache (on a file system every node
+        sees); a rank that waits in vain says why.
+        """
+        deadline = time.monotonic() + timeout_s
+        while self.get(BUILT_KIND, token) is None:
+            if time.monotonic() > deadline:
+                raise VamerError(f"waited {timeout_s:g} s for rank 0 to build the features in {self.root}; is "
+                                 "--cache on a file system every node sees?")
+            time.sleep(poll_s)

@@ -15,6 +15,7 @@ unrated); ``aug_of`` (source utt_id, or "" for originals; a copy keeps its sourc
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,15 +127,22 @@ class FeatureStore:
     @classmethod
     def build(cls, table: pd.DataFrame, classes: list[str], audio_config: AudioFeatureConfig | None = None,
               text_config: TextFeatureConfig | None = None, cache_dir: str | Path | None = None,
-              jobs: int | None = None, progress: bool = True) -> "FeatureStore":
+              jobs: int | None = None, progress: bool = True, rank: int = 0) -> "FeatureStore":
         """Extract (or read from the cache) every utterance's audio features and text encoding.
 
         Utterances whose audio cannot be used are dropped into ``skipped`` (utt_id, reason, detail).
+        In a distributed run, ``rank`` 0 computes and the other ranks wait for it, then read the
+        cache: features are computed once, not once per process.
         """
         check_classes(table, list(classes))
         audio_config = audio_config or AudioFeatureConfig()
         text_config = text_config or TextFeatureConfig()
         cache = FeatureCache(cache_dir or default_cache_dir())
+        token = cache.key(json.dumps(sorted(zip(table["utt_id"], table["audio_path"], table["text"].fillna("")))
+                                     ).encode("utf-8"), {"audio": audio_config.model_dump(),
+                                                         "text": text_config.model_dump()})
+        if rank > 0:
+            cache.wait_built(token)
         audio = extract_audio(table, audio_config, cache.root, jobs=jobs, progress=progress)
         kept = table[table["utt_id"].isin(audio.mels)].reset_index(drop=True)
         check_classes(kept, list(classes))
@@ -166,6 +174,8 @@ class FeatureStore:
         store.upstream = upstream
         if not isinstance(encoder, TrainableTokens):
             store.encode_texts(list(kept["text"]))
+        if rank == 0:
+            cache.mark_built(token)
         store.stats["empty_text"] = int((kept["text"].fillna("").str.strip() == "").sum())
         return store
 

@@ -72,14 +72,19 @@ def describe_hardware(**chosen) -> dict:
             "torch": torch.__version__, "cuda": torch.version.cuda}
 
 
-def is_global_zero() -> bool:
-    """True in the process that writes outputs: the only one, or rank 0 of a distributed run.
+def global_rank() -> int:
+    """This process's rank in a distributed run (0 when alone).
 
     Under ``--strategy ddp`` Lightning starts the other processes by running the same command again
     (and torchrun or SLURM start them all); each knows its rank from the launcher's environment,
     which Lightning reads, before any process group exists.
     """
-    return getattr(rank_zero_only, "rank", 0) == 0
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def is_global_zero() -> bool:
+    """True in the process that writes outputs: the only one, or rank 0 of a distributed run."""
+    return global_rank() == 0
 
 
 def tester(**chosen) -> lightning.Trainer:
@@ -110,11 +115,12 @@ class StageResult:
 
 def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.LightningDataModule, out_dir: Path,
               training: StageTraining, seed: int = 0, resume: bool = False, progress: bool = True,
-              validate: bool = True, **devices) -> StageResult:
+              validate: bool = True, callbacks: list[lightning.Callback] | None = None, **devices) -> StageResult:
     """Train ``module`` until early stopping or ``training.epochs``; ``resume`` continues from
     ``out_dir/checkpoints/last.ckpt`` after an interruption.  ``validate=False`` trains exactly
     ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
-    checkpoint.  ``devices`` are Trainer arguments (see :func:`hardware`)."""
+    checkpoint.  ``callbacks`` are added to vamer's (checkpoints, early stopping); ``devices`` are
+    Trainer arguments (see :func:`hardware`)."""
     out_dir = Path(out_dir)
     if resolved_device(**devices) == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
@@ -122,8 +128,8 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     monitor, mode = monitored(stage, training)
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor if validate else None,
                                   mode=mode, save_top_k=1, save_last=True)
-    callbacks = [checkpoints] + ([EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)]
-                                 if validate else [])
+    callbacks = [checkpoints, *(callbacks or [])] + (
+        [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else [])
     trainer = lightning.Trainer(
         max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
         logger=[CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="tensorboard", version="")],
