@@ -1,11 +1,12 @@
 """Benchmark: training throughput per stage and preset on this machine (2 CPU cores here).
 
-    .venv/bin/python bench/train.py [--presets cpu,tiny] [--frames 96] [--steps 5]
+    .venv/bin/python bench/train.py [--presets cpu,tiny] [--seconds 3.0] [--steps 5]
     .venv/bin/python bench/train.py --loop [--epochs 3] [--profile]
 
 Model steps: for each preset and stage, utterances/s and seconds per optimiser step at the
-preset's batch size, on random inputs of ``--frames`` valid frames (the demo's clips average ~94
-frames; batches are trimmed to their longest clip), the FLOP/s that makes (a training step taken
+preset's batch size, on random inputs of ``--seconds`` of audio each (the demo's clips average
+3.0 s; each preset turns that into its own number of frames, and batches are trimmed to their
+longest clip), the FLOP/s that makes (a training step taken
 as 3 forward passes, FLOPs counted at those lengths), and its share of this machine's matmul peak
 (measured first: fp32 matrix products as large as the models' own, on every thread).
 
@@ -24,7 +25,7 @@ import lightning
 import numpy as np
 import torch
 
-from vamer.models.presets import build_models, flops_per_utterance, functionals_dim, load_preset
+from vamer.models.presets import build_models, flops_per_utterance, frames_for, functionals_dim, load_preset
 from vamer.training.data import batch_length, collate
 
 
@@ -55,16 +56,17 @@ def matmul_peak(size: int = 512, repeats: int = 200) -> float:
 
 
 def model_steps(args, peak: float) -> None:
-    print(f"torch threads {torch.get_num_threads()}; {args.frames} valid frames, {args.tokens} tokens per utterance")
+    print(f"torch threads {torch.get_num_threads()}; {args.seconds:g} s of audio, {args.tokens} tokens per utterance")
     for name in args.presets.split(","):
         preset = load_preset(name)
         models = build_models(preset, 5)
-        frames, tokens = min(args.frames, preset.audio_features.max_frames), min(args.tokens, preset.text.max_length)
+        frames = min(frames_for(preset, args.seconds), preset.audio_features.max_frames)
+        tokens = min(args.tokens, preset.text.max_length)
         flops = flops_per_utterance(preset, frames=batch_length(frames), tokens=batch_length(tokens))
         for stage in ("arousal", "valence", "fusion"):
             size = getattr(preset.training, stage).batch_size
-            data = batch(size, min(args.frames, preset.audio_features.max_frames), preset.audio_features.max_frames,
-                         min(args.tokens, preset.text.max_length), preset.text.max_length, functionals_dim(preset))
+            data = batch(size, frames, preset.audio_features.max_frames, tokens, preset.text.max_length,
+                         functionals_dim(preset))
             model = models[stage].train()
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
             inputs = {"arousal": ("audio", "audio_mask", "functionals"), "valence": ("text", "text_mask"),
@@ -105,6 +107,7 @@ class _BatchClock(lightning.Callback):
 def bare_steps(module: lightning.LightningModule, batches: list[dict]) -> float:
     """Seconds of forward, backward and optimiser step over ``batches``, without the loop."""
     optimizer = module.configure_optimizers()["optimizer"]
+    module.log = lambda *args, **kwargs: None  # no loop to log to: the step itself is measured
     module.train()
     started = time.perf_counter()
     for batch in batches:
@@ -129,7 +132,7 @@ def loop(args) -> None:
     from vamer.features.store import FeatureStore
     from vamer.training.data import VamerDataModule
     from vamer.training.modules import FusionModule, RegressionModule
-    from vamer.training.pipeline import encode_split, rated, rating_scale, scale_inputs
+    from vamer.training.pipeline import encode_split, fresh_fusion, rated, rating_scale, scale_inputs
     from vamer.training.stages import fit_stage
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -149,10 +152,8 @@ def loop(args) -> None:
         training = getattr(preset.training, stage).model_copy(update={"epochs": args.epochs,
                                                                       "patience": args.epochs})
         if stage == "fusion":
-            model = models["fusion"]
-            model.audio.load_state_dict(models["arousal"].state_dict())
-            model.text.load_state_dict(models["valence"].state_dict())
-            model.freeze(audio=True, text=True)
+            model = fresh_fusion(preset, result.classes, store.encoder.dim, None, 0, models,
+                                 {"arousal": True, "valence": True})
             train, val = (encode_split(model, data[split]) for split in ("train", "val"))
             module = FusionModule(model, training, result.classes)
         else:
@@ -170,7 +171,7 @@ def loop(args) -> None:
             if profiler:
                 profiler.disable()
             wall = time.perf_counter() - started
-        bare = bare_steps(module, clock.batches)
+        bare = min(bare_steps(module, clock.batches) for _ in range(2))  # the first pass warms up
         print(f"{stage:<8} fit {wall:6.1f} s; training batches {clock.seconds:6.1f} s = "
               f"{clock.utterances / clock.seconds:7.1f} utt/s; the same batches as bare model steps {bare:6.1f} s = "
               f"{clock.utterances / bare:7.1f} utt/s; the loop's own share {1 - bare / clock.seconds:4.0%}")
@@ -183,7 +184,7 @@ def loop(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="cpu,tiny")
-    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--tokens", type=int, default=12)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--loop", action="store_true", help="the whole training loop on the demo corpus")

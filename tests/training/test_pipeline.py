@@ -147,3 +147,33 @@ def test_same_seed_gives_identical_predictions(tmp_path):
     for variant in ("fusion", "audio_only"):
         assert runs[0].predictions[variant] == runs[1].predictions[variant]
     assert runs[0].regression == runs[1].regression
+
+
+def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
+    """Encoding runs the model in eval mode; the fusion block must still train with dropout on
+    (Lightning keeps whatever mode a module starts fit in), the frozen encoders in eval mode."""
+    import lightning
+
+    from vamer.models.presets import build_models
+    from vamer.training.modules import FusionModule
+    from vamer.training.data import VamerDataModule
+    from vamer.training.pipeline import encode_split
+    from vamer.training.stages import fit_stage
+
+    class Modes(lightning.Callback):
+        seen: list = []
+
+        def on_train_batch_start(self, trainer, module, batch, index):
+            self.seen.append((module.model.training, module.model.audio.training, module.model.text.training))
+
+    preset = load_preset("tiny")
+    model = build_models(preset, len(CLASSES), 512)["fusion"]
+    model.freeze(audio=True, text=True)
+    train, val = (encode_split(model, rated_items(16, seed)) for seed in (0, 1))
+    assert model.training and not model.audio.training  # encoding gave the mode back
+    model.eval()  # as a test or a checkpoint load may leave it
+    training = preset.training.fusion.model_copy(update={"epochs": 1})
+    modes = Modes()
+    fit_stage("fusion", FusionModule(model, training, CLASSES), VamerDataModule(train, val, batch_size=8), tmp_path,
+              training, progress=False, accelerator="cpu", callbacks=[modes])
+    assert modes.seen and set(modes.seen) == {(True, False, False)}

@@ -34,14 +34,23 @@ def trimmed_length(length: int, full: int) -> int:
     return min(full, batch_length(length))
 
 
-def fit_length(values: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """``values`` cut or zero-padded to ``length`` along ``axis``."""
-    have = values.shape[axis]
-    if have >= length:
-        return values[(slice(None),) * axis + (slice(0, length),)]
-    padding = [(0, 0)] * values.ndim
-    padding[axis] = (0, length - have)
-    return np.pad(values, padding)
+def stack_to_length(arrays: list[np.ndarray], length: int, axis: int) -> np.ndarray:
+    """``arrays`` cut or zero-padded to ``length`` along ``axis`` and stacked: ``[len(arrays), ...]``.
+
+    One zeroed batch array, each item copied into it: no per-item padded copy (``np.pad`` per item
+    and key was a tenth of a small model's training step).
+
+    >>> stack_to_length([np.ones(3), np.ones(5)], 4, 0).tolist()
+    [[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
+    """
+    arrays = [np.asarray(array) for array in arrays]
+    shape = list(arrays[0].shape)
+    shape[axis] = length
+    batch = np.zeros((len(arrays), *shape), dtype=np.result_type(*arrays))
+    for row, array in enumerate(arrays):
+        kept = (slice(None),) * axis + (slice(0, min(length, array.shape[axis])),)
+        batch[(row, *kept)] = array[kept]
+    return batch
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -62,8 +71,8 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     tokens = batch_length(max(int(np.sum(item["text_mask"])) for item in items))
     sizes = {"audio": (frames, 1), "audio_mask": (frames, 0), "text": (tokens, 0), "text_mask": (tokens, 0)}
     batch: dict[str, Any] = {
-        key: torch.as_tensor(np.stack([fit_length(np.asarray(item[key]), *sizes[key]) if key in sizes
-                                       else np.asarray(item[key]) for item in items]))
+        key: torch.as_tensor(stack_to_length([item[key] for item in items], *sizes[key]) if key in sizes
+                             else np.stack([np.asarray(item[key]) for item in items]))
         for key in TENSOR_KEYS}
     batch["arousal"] = batch["arousal"].float()
     batch["valence"] = batch["valence"].float()

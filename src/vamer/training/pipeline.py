@@ -105,6 +105,7 @@ def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
     would otherwise recompute.  Valid positions only, which padding never changes because the
     encoders mask it; a row whose audio is blanked whole keeps its first (invalid) position, which
     the fusion head still reads, as the whole model does."""
+    training = model.training
     model.eval().to(device)
     items = []
     inputs = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream")
@@ -118,7 +119,7 @@ def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
                               "text_h": t[row, :int(t_mask[row].sum())].numpy(),
                               "label": int(batch["label"][row]), "utt_id": utt_id,
                               "arousal": float(batch["arousal"][row]), "valence": float(batch["valence"][row])})
-    model.cpu()
+    model.cpu().train(training)  # the fusion block must train with its dropout on afterwards
     return EncodedSplit(items)
 
 

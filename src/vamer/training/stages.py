@@ -136,6 +136,10 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
     )
     last = out_dir / "checkpoints" / "last.ckpt"
+    # Lightning keeps whatever mode the module is in when fit starts; a module left in eval mode
+    # (by encoding, testing, or loading) would train without dropout.  Frozen encoders stay in
+    # eval mode through FusionClassifier.train.
+    module.train()
     with warnings.catch_warnings():
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
