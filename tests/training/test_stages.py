@@ -122,3 +122,18 @@ def test_length_buckets_keep_every_item_once_and_group_similar_lengths():
 
     assert padded(bucketed) < 0.8 * padded(plain)
     assert list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16)) == bucketed   # same seed, same batches
+
+
+def test_auto_accelerator_on_a_machine_without_a_gpu_trains_on_the_cpu_quietly(tmp_path):
+    import warnings
+
+    from vamer.training.stages import describe_hardware
+
+    data = items(16)
+    training = StageTraining(lr=1e-2, gamma=1.0, epochs=1, patience=1, batch_size=8)
+    module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
+    with warnings.catch_warnings(record=True) as caught:  # the filters in force, as a user runs it
+        fit_stage("fusion", module, VamerDataModule(data, data, batch_size=8), tmp_path, training, progress=False)
+    assert [str(w.message) for w in caught] == []
+    if not torch.cuda.is_available():
+        assert describe_hardware()["ran_on"].startswith("cpu")
