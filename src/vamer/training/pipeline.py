@@ -92,8 +92,8 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
     model.load_state_dict(best.model.state_dict())
     if len(test):
         # The module's own pooled test metrics (the same code as validation).
-        logged = tester(**trainer).test(best, dataloaders=VamerDataModule(test, test, batch_size=64, **loading(**trainer)).test_dataloader(),
-                                verbose=False)[0]
+        loader = VamerDataModule(test, test, batch_size=64, **loading(**trainer)).test_dataloader()
+        logged = tester(**trainer).test(best, dataloaders=loader, verbose=False)[0]
         outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
                                      "n": len(test)}
     return True

@@ -1,6 +1,15 @@
 """Running one training stage with Lightning: checkpoints (best and last), early stopping, the
-ExponentialLR schedule, CSV and TensorBoard logs, seeding, resume, and any Lightning strategy
-(``ddp`` across processes or nodes included)."""
+ExponentialLR schedule, CSV and TensorBoard logs, seeding, resume, and any Lightning accelerator,
+device count, strategy (``ddp`` across processes or nodes included) and precision.
+
+The device settings travel as keyword arguments (``accelerator, devices, strategy, num_nodes,
+precision, workers``) from the command line to every stage: :func:`hardware` makes the Trainer's
+share of them, :func:`loading` the data loaders', :func:`tester` a test-only Trainer on the same
+devices, and :func:`describe_hardware` what a report says about them.
+
+>>> hardware(devices=2, strategy="ddp", workers=4)["strategy"], loading(accelerator="cpu")
+('ddp', {'num_workers': 0, 'pin_memory': False})
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -25,8 +35,6 @@ warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).
 
 # Where every stage runs unless told otherwise: a GPU when there is one, else the CPU.
 HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1}
-
-
 TRAINER_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
 
@@ -39,8 +47,6 @@ def hardware(**chosen) -> dict:
 
 def resolved_device(accelerator: str = "auto", **_) -> str:
     """cuda, mps or cpu: what ``accelerator`` means on this machine."""
-    import torch
-
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return "cuda"
     if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
@@ -59,8 +65,6 @@ def loading(workers: int | None = None, **chosen) -> dict:
 
 def describe_hardware(**chosen) -> dict:
     """What a run asked for and what it ran on, for metrics.json and the report."""
-    import torch
-
     asked = hardware(**chosen)
     device = resolved_device(**asked)
     ran_on = {"cuda": lambda: f"cuda ({torch.cuda.get_device_name(0)})", "mps": lambda: "mps",
