@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from vamer.models.presets import build_models, flops_per_utterance, frames_for, functionals_dim, load_preset
-from vamer.training.data import batch_length, collate
+from vamer.features.batching import batch_length
+from vamer.training.data import collate
 
 
 def batch(size: int, frames: int, max_frames: int, tokens: int, length: int, functionals: int = 0) -> dict:

@@ -44,13 +44,13 @@ from vamer.data.transcripts import TranscriptError, clean_transcript, read_trans
 from vamer.errors import VamerError
 from vamer.features.audio import (AudioError, frames_to_read, log_mel, mono_at, probe, read_samples, read_seconds,
                                   stored_mel, to_model_input)
+from vamer.features.batching import trimmed_length
 from vamer.features.functionals import egemaps
 from vamer.features.upstream import model_states
 from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.export import check_onnx, onnx_session
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
-from vamer.training.data import trimmed_length
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
