@@ -89,10 +89,12 @@ def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path):
     generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=6, progress=False)
     out = tmp_path / "sweep"
     result = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny",
-                                 "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(tmp_path / "cache")])
+                                 "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(tmp_path / "cache"),
+                                 "--format", "kemdy20", "--classes", "neutral,happy,sad,angry"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "sweep.json").read_text())
     assert [(r["audio_layers"], r["text_layers"]) for r in summary["combinations"]] == [(1, 1), (2, 1)]
+    assert all(set(r["recall"]) == {"neutral", "happy", "sad", "angry"} for r in summary["combinations"])
     assert (out / "confusion_audio2_text1.png").is_file() and "| 2/1 " in (out / "sweep.md").read_text()
     bad = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(tmp_path / "x"), "--layers", "7"])
     assert bad.exit_code == 2 and "bad --layers" in bad.output

@@ -317,29 +317,15 @@ def train_command(
     """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
     from vamer.config import AugmentConfig, validated
     from vamer.data.readers import load
-    from vamer.features.splits import make_folds
-    from vamer.features.store import FeatureStore
-    from vamer.features.text import TrainableTokens
+    from vamer.experiment import train_stage
     from vamer.models.presets import load_preset
-    from vamer.training.pipeline import train_single_stage
     from vamer.training.stages import is_global_zero
 
-    stage_folder = out / stage.value
-    if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
-        raise VamerError(f"{stage_folder} already holds a trained {stage.value} stage; pass --resume to continue it, "
-                         "or choose another --out")
     chosen = with_encoders(load_preset(preset), None, audio_encoder)
+    augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
-    store = FeatureStore.build(result.utterances, result.classes, chosen.audio_features, chosen.text, cache)
-    folds = make_folds(store.table, cv)
-    if fold >= len(folds):
-        raise VamerError(f"--fold {fold}: --cv {cv} has {len(folds)} fold(s)")
-    data = store.fold_inputs(folds[fold], validated(AugmentConfig, {"policy": augment, "seed": seed}))
-    text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
-    outcome = train_single_stage(stage.value, data, chosen, result.classes, out, seed, text_dim,
-                                 getattr(data["train"].tokens, "vocab_size", None), resume,
-                                 str(arousal) if arousal else None, str(valence) if valence else None,
-                                 **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
+    outcome = train_stage(result, stage.value, out, chosen, cv, fold, seed, resume, arousal, valence, augment_config,
+                          cache, **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
     if not is_global_zero():  # under DDP every process runs this command; one speaks
         return
     if stage is Stage.fusion:
@@ -451,6 +437,8 @@ def sweep_command(
     cv: str = TRAINING_CV,
     seeds: int = SEEDS,
     augment: str = AUGMENT,
+    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
     accelerator: str = ACCELERATOR,
@@ -473,7 +461,7 @@ def sweep_command(
         raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5") from None
     if not pairs or any(len(pair) != 2 or min(pair) < 1 for pair in pairs):
         raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5")
-    result = load(path, read_bio=False)
+    result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     summary = run_sweep(result, out, load_preset(preset), pairs, cv, seeds,
                         validated(AugmentConfig, {"policy": augment}), cache=cache, force=force,
                         **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))

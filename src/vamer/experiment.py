@@ -11,6 +11,7 @@ import json
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 import vamer
 from vamer.config import AugmentConfig
 from vamer.data.table import LoadResult
+from vamer.errors import VamerError
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
 from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
@@ -31,7 +33,7 @@ from vamer.features.text import TrainableTokens, UseEncoder
 from vamer.fileio import atomic_directory, check_replaceable
 from vamer.inference.bundle import write_bundle
 from vamer.models.presets import Preset, flops_per_utterance
-from vamer.training.pipeline import VARIANTS, Imbalance, train_fold
+from vamer.training.pipeline import VARIANTS, Imbalance, train_fold, train_single_stage
 from vamer.training.stages import describe_hardware, global_rank, is_global_zero
 
 METRICS_FILE = "metrics.json"
@@ -56,6 +58,47 @@ def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
 
 def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
     return {"model": name, **{key: mean_std(numbers[key]) for key in HEADLINE}}
+
+
+@dataclass
+class TrainingInputs:
+    """What every training command starts from: the features, the folds, and the text encoder's width."""
+
+    store: FeatureStore
+    folds: list
+    text_dim: int | None
+
+
+FOLD_SEED = 0  # folds never depend on the training seed, so `train --fold k` is `run`'s fold k
+
+
+def training_inputs(result: LoadResult, preset: Preset, cv: str, cache: Path | None = None,
+                    progress: bool = True) -> TrainingInputs:
+    """Features (built once per distributed run, by rank 0) and the ``cv`` folds, as run, sweep and
+    train all use them."""
+    store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, preset.text, cache,
+                               progress=progress and is_global_zero(), rank=global_rank())
+    folds = make_folds(store.table, cv, seed=FOLD_SEED)
+    text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
+    return TrainingInputs(store, folds, text_dim)
+
+
+def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: str = "session:5", fold: int = 0,
+                seed: int = 0, resume: bool = False, arousal: Path | None = None, valence: Path | None = None,
+                augment: AugmentConfig | None = None, cache: Path | None = None, **trainer) -> dict[str, Any]:
+    """``vamer train``: one stage alone on fold ``fold`` of ``cv`` (see :func:`train_single_stage`)."""
+    stage_folder = Path(out) / stage
+    if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
+        raise VamerError(f"{stage_folder} already holds a trained {stage} stage; pass --resume to continue it, "
+                         "or choose another --out")
+    inputs = training_inputs(result, preset, cv, cache)
+    if fold >= len(inputs.folds):
+        raise VamerError(f"--fold {fold}: --cv {cv} has {len(inputs.folds)} fold(s)")
+    augment = (augment or AugmentConfig()).model_copy(update={"seed": seed})
+    data = inputs.store.fold_inputs(inputs.folds[fold], augment)
+    return train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
+                              getattr(data["train"].tokens, "vocab_size", None), resume,
+                              str(arousal) if arousal else None, str(valence) if valence else None, **trainer)
 
 
 @contextmanager
@@ -84,10 +127,8 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         clock = now
 
     zero = is_global_zero()
-    store = FeatureStore.build(result.utterances, classes, preset.audio_features, preset.text, cache,
-                               progress=progress and zero, rank=global_rank())
-    folds = make_folds(store.table, cv, seed=0)
-    text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
+    inputs = training_inputs(result, preset, cv, cache, progress)
+    store, folds, text_dim = inputs.store, inputs.folds, inputs.text_dim
     variants = variants or (VARIANTS if ablations else ("fusion",))
     if "fusion" not in variants:
         raise ValueError("the variants of a run must include fusion")
