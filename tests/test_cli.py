@@ -249,3 +249,16 @@ def test_a_fold_whose_training_split_has_one_class_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["baseline", str(tmp_path / "m.csv"), "--cv", "speaker:2", "--cache",
                                  str(tmp_path / "cache")])
     assert result.exit_code == 2 and "holds the class" in result.output and "internal error" not in result.output
+
+
+def test_the_python_api_refuses_what_the_cli_refuses(dataset, tmp_path):
+    from vamer.data.readers import load
+    from vamer.errors import VamerError
+    from vamer.evaluation.report import run_baseline_report
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text("my numbers")
+    with pytest.raises(VamerError, match="not written by vamer"):
+        run_baseline_report(load(dataset), "speaker:2", 0, tmp_path / "cache", mine, force=True)
+    assert (mine / "metrics.json").read_text() == "my numbers"

@@ -24,7 +24,7 @@ from vamer.evaluation.metrics import mean_std
 from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
-from vamer.fileio import atomic_directory
+from vamer.fileio import atomic_directory, check_replaceable
 
 
 def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None) -> list[dict[str, str]]:
@@ -44,6 +44,8 @@ def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None)
 def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None,
                         force: bool = False) -> str:
     """Build features, run the baselines on the ``cv`` folds, write ``out`` and return a table."""
+    if out is not None:
+        check_replaceable(out, force, "baseline")  # before the work, as the CLI does
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
     folds = make_folds(store.table, cv, seed=seed)
     functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
