@@ -201,3 +201,9 @@ def test_the_device_is_chosen_and_an_absent_one_is_a_clear_error(bundle_dir, tra
         Predictor.from_bundle(bundle_dir, engine="onnx", device="cuda")
     with pytest.raises(VamerError, match="--device tpu"):
         Predictor.from_bundle(bundle_dir, device="tpu")
+
+
+def test_a_too_long_array_is_refused_like_a_too_long_file(predictor):
+    with pytest.raises(PredictionError) as error:
+        predictor.predict(np.zeros(16_000 * 61, dtype=np.float32), sample_rate=16_000)
+    assert error.value.kind == "too_long" and "61.0 s long; the limit is 60 s" in str(error.value)

@@ -216,9 +216,6 @@ class Predictor:
                     notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
             audio = path
         samples, rate, channels, seconds = self._samples(audio, sample_rate)
-        if self.limits.max_seconds is not None and seconds > self.limits.max_seconds:
-            raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is "
-                                              f"{self.limits.max_seconds:g} s")
         if rate < self.min_sample_rate:
             raise PredictionError("sample_rate", f"sample rate {rate} Hz is below {self.min_sample_rate} Hz: the "
                                                  f"model's mel bands reach {self.audio_config.fmax:g} Hz, which needs "
@@ -268,6 +265,11 @@ class Predictor:
             raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
                                                    f"{self.limits.max_text_chars:,}")
 
+    def _check_duration(self, seconds: float) -> None:
+        if self.limits.max_seconds is not None and seconds > self.limits.max_seconds:
+            raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is "
+                                              f"{self.limits.max_seconds:g} s")
+
     def _samples(self, audio: bytes | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, int, float]:
         """(samples ``[n]`` or ``[n, channels]`` of the part the model reads, rate, channels, whole seconds)."""
         if isinstance(audio, np.ndarray):
@@ -276,6 +278,7 @@ class Predictor:
             if audio.ndim not in (1, 2) or audio.size == 0:
                 raise PredictionError("empty_wav" if audio.size == 0 else "bad_audio",
                                       f"expected samples shaped [n] or [n, channels], got {audio.shape}")
+            self._check_duration(audio.shape[0] / int(sample_rate))
             read = math.ceil(read_seconds(self.audio_config) * int(sample_rate))  # as for files
             return (audio[:read].astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1],
                     audio.shape[0] / int(sample_rate))
@@ -293,10 +296,7 @@ class Predictor:
             raise PredictionError("unreadable_wav", str(error)) from None
         if header.frames == 0:
             raise PredictionError("empty_wav", "the audio file holds no samples")
-        if self.limits.max_seconds is not None and header.seconds > self.limits.max_seconds:
-            # Refused from the header, before decoding minutes of audio.
-            raise PredictionError("too_long", f"audio is {header.seconds:.1f} s long; the limit is "
-                                              f"{self.limits.max_seconds:g} s")
+        self._check_duration(header.seconds)  # from the header, before decoding minutes of audio
         # Bounded by samples, not only by duration: 8 channels at 655 kHz decode to far more than
         # their file size.  Only the part the model reads is decoded, and that is refused from the
         # header when it would not fit the budget.
