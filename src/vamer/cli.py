@@ -566,7 +566,8 @@ def serve_command(
     max_text_chars: int = typer.Option(2000, "--max-text-chars", min=1),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Predictions running at once (each on "
                                                                      "cores / concurrency threads)."),
-    max_uploads: int = typer.Option(16, "--max-uploads", min=1, help="Uploads received at once; more get 503."),
+    max_uploads: int = typer.Option(16, "--max-uploads", min=1,
+                                    help="Uploads received or predicted at once; more get 503."),
     body_timeout: float = typer.Option(30.0, "--body-timeout", min=0.1, help="Seconds for a whole body; else 408."),
     header_timeout: float = typer.Option(10.0, "--header-timeout", min=0.1,
                                          help="Seconds for a request's head; else the connection closes."),

@@ -48,7 +48,7 @@ def status_for(kind: str) -> int:
 class ServiceLimits:
     max_upload_bytes: int = 20 * 1024 * 1024
     concurrency: int = 2          # predictions running at once (each uses torch's intra-op threads)
-    max_uploads: int = 16         # bodies being received at once; more get 503 (memory <= this x max_upload_bytes)
+    max_uploads: int = 16         # uploads received or predicted at once; more get 503 (bounds buffered bodies)
     body_timeout_s: float = 30.0  # a body must arrive whole within this; else 408
     header_timeout_s: float = 10.0  # a request's head must arrive within this; else the connection closes
     max_connections: int = 256    # open connections; uvicorn answers 503 past this
@@ -102,14 +102,15 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
             uploads.acquire_nowait()
         except anyio.WouldBlock:
             raise _Refused(503, f"all {limits.max_uploads} upload slots are busy; retry shortly") from None
+        # The slot is held until the answer: a body read into memory waits for a prediction thread
+        # inside it, so at most max_uploads bodies are ever buffered.
         try:
             audio, text = await _read_form(request, limits)
-        finally:
-            uploads.release()
-        try:
             return await anyio.to_thread.run_sync(predictor.predict, audio, text, limiter=gate)
         except PredictionError as error:
             raise _Refused(status_for(error.kind), str(error)) from None
+        finally:
+            uploads.release()
 
     return app
 
