@@ -572,6 +572,8 @@ def serve_command(
     header_timeout: float = typer.Option(10.0, "--header-timeout", min=0.1,
                                          help="Seconds for a request's head; else the connection closes."),
     max_connections: int = typer.Option(256, "--max-connections", min=1, help="Open connections; more get 503."),
+    queue_timeout: float = typer.Option(30.0, "--queue-timeout", min=0.0,
+                                        help="Seconds a request waits for an upload slot; then 503."),
     device: str = DEVICE,
 ) -> None:
     """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
@@ -586,8 +588,9 @@ def serve_command(
     predictor = Predictor.from_bundle(bundle, engine.value, onnx,
                                       Limits(max_seconds=max_seconds, max_text_chars=max_text_chars), threads,
                                       device)
-    limits = ServiceLimits(int(max_upload_mb * 1024 * 1024), concurrency, max_uploads, body_timeout, header_timeout,
-                           max_connections)
+    limits = ServiceLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), concurrency=concurrency,
+                           max_uploads=max_uploads, queue_timeout_s=queue_timeout, body_timeout_s=body_timeout,
+                           header_timeout_s=header_timeout, max_connections=max_connections)
     service = create_app(predictor, limits)
     typer.echo(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)")
     uvicorn.Server(server_config(service, host, port, limits)).run()

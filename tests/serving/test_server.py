@@ -51,7 +51,7 @@ def test_stalled_clients_are_cut_off_and_cost_little_memory(server):
                      b"Content-Length: 10000000\r\n\r\n--b\r\n" + b"z" * 256_000)
         bodies.append(sock)
     time.sleep(0.5)
-    # Meanwhile the service answers, and an upload past the busy slots is told to retry.
+    # Meanwhile the service answers, and an upload that waits past the queue timeout is told to retry.
     assert httpx.get(server + "/health", timeout=5).status_code == 200
     refused = httpx.post(server + "/predict", files={"audio": ("a.wav", b"RIFF", "audio/wav")}, timeout=5)
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"

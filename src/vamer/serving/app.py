@@ -48,7 +48,8 @@ def status_for(kind: str) -> int:
 class ServiceLimits:
     max_upload_bytes: int = 20 * 1024 * 1024
     concurrency: int = 2          # predictions running at once (each uses torch's intra-op threads)
-    max_uploads: int = 16         # uploads received or predicted at once; more get 503 (bounds buffered bodies)
+    max_uploads: int = 16         # uploads received or predicted at once (bounds the buffered bodies)
+    queue_timeout_s: float = 30.0  # how long a request waits for an upload slot before its 503
     body_timeout_s: float = 30.0  # a body must arrive whole within this; else 408
     header_timeout_s: float = 10.0  # a request's head must arrive within this; else the connection closes
     max_connections: int = 256    # open connections; uvicorn answers 503 past this
@@ -98,10 +99,13 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
     @app.post("/predict", openapi_extra=_FORM_SCHEMA)
     async def predict(request: Request) -> dict[str, Any]:
         """Predict the emotion of one recording: form field ``audio`` (wav file), optional ``text``."""
-        try:
-            uploads.acquire_nowait()
-        except anyio.WouldBlock:
-            raise _Refused(503, f"all {limits.max_uploads} upload slots are busy; retry shortly") from None
+        # A request waits for a slot before its body is read (unread bodies stay in the socket,
+        # paused by uvicorn's flow control), so a burst queues instead of failing.
+        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
+            await uploads.acquire()
+        if waiting.cancelled_caught:
+            raise _Refused(503, f"all {limits.max_uploads} upload slots stayed busy for "
+                                f"{limits.queue_timeout_s:g} s; retry shortly")
         # The slot is held until the answer: a body read into memory waits for a prediction thread
         # inside it, so at most max_uploads bodies are ever buffered.
         try:
