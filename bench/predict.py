@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import soundfile
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
+from machine import matmul_peak, timed  # bench/machine.py, beside this script
 from vamer.data.readers import load
 from vamer.inference.bundle import read_bundle
 from vamer.inference.export import export_onnx
@@ -37,18 +37,6 @@ from vamer.inference.predictor import Predictor
 from vamer.models.presets import flops_per_utterance
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """Best fp32 GFLOP/s of a square matmul on all of torch's threads."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * size ** 3 / best / 1e9
-
-
-def _timed(call) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
 
 
 def percentiles(seconds: list[float]) -> str:
@@ -110,11 +98,11 @@ def main() -> None:
     for name, predictor in engines.items():
         for _ in range(10):
             predictor.predict(wav, text)
-        end_to_end = [_timed(lambda: predictor.predict(wav, text)) for _ in range(args.repeats)]
-        model = [_timed(lambda: predictor.run([prepared])) for _ in range(args.repeats)]
+        end_to_end = [timed(lambda: predictor.predict(wav, text)) for _ in range(args.repeats)]
+        model = [timed(lambda: predictor.run([prepared])) for _ in range(args.repeats)]
         batch = [prepared] * args.batch
         predictor.run(batch)
-        batch_seconds = statistics.median(_timed(lambda: predictor.run(batch)) for _ in range(10))
+        batch_seconds = statistics.median(timed(lambda: predictor.run(batch)) for _ in range(10))
         rate = args.batch / batch_seconds
         flops = total(full if "onnx" in name else trimmed)
         print(f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "

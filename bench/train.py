@@ -8,7 +8,7 @@ preset's batch size, on random inputs of ``--seconds`` of audio each (the demo's
 3.0 s; each preset turns that into its own number of frames, and batches are trimmed to their
 longest clip), the FLOP/s that makes (a training step taken
 as 3 forward passes, FLOPs counted at those lengths), and its share of this machine's matmul peak
-(measured first: fp32 matrix products as large as the models' own, on every thread).
+(measured first, as bench/predict.py does: bench/machine.py).
 
 ``--loop``: the whole training loop of the ``cpu`` preset (Lightning, data loading, validation,
 logging) on fold 0 of the demo corpus (made in build/ when absent), per stage: utterances/s over
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from vamer.models.presets import build_models, flops_per_utterance, frames_for, functionals_dim, load_preset
+from machine import matmul_peak  # bench/machine.py, beside this script
 from vamer.features.batching import batch_length
 from vamer.training.data import collate
 
@@ -43,17 +44,6 @@ def batch(size: int, frames: int, max_frames: int, tokens: int, length: int, fun
                       "text": torch.randn(length, 512).numpy(), "text_mask": text_mask.numpy(), "label": i % 5,
                       "arousal": 3.0, "valence": 3.0, "functionals": np.random.randn(functionals).astype(np.float32)})
     return collate(items)
-
-
-def matmul_peak(size: int = 512, repeats: int = 200) -> float:
-    """FLOP/s of fp32 ``size`` x ``size`` matrix products on this machine (all threads)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(10):
-        a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size ** 3 * repeats / (time.perf_counter() - started)
 
 
 def model_steps(args, peak: float) -> None:
@@ -195,8 +185,8 @@ def main() -> None:
     if args.loop:
         loop(args)
         return
-    peak = matmul_peak()
-    print(f"matmul peak (fp32 512 x 512 products): {peak / 1e9:.1f} GFLOP/s")
+    peak = matmul_peak() * 1e9
+    print(f"fp32 matmul peak (best of 2048 x 2048 products): {peak / 1e9:.1f} GFLOP/s")
     model_steps(args, peak)
 
 
