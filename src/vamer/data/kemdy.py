@@ -212,7 +212,7 @@ def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
     records = read_records(text, one_line_records=True)
     header_rows = _header_rows(records)
     data = [record for record, line in zip(records[header_rows:], lines[header_rows:]) if _data_line(line)]
-    ledger.source_rows += sum(_data_line(line) for line in lines[header_rows:])
+    ledger.source_rows += len(data)  # every data line of the text, whatever the parser made of it
     try:
         if encoding is None:
             raise VamerError("the file is neither UTF-8 nor cp949")
