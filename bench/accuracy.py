@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from vamer.config import AugmentConfig
+from vamer.features.config import AugmentConfig
 from vamer.data import load
 from vamer.evaluation.metrics import mean_std
 from vamer.experiment import run_experiment
-from vamer.models.presets import load_preset
+from vamer.presets import load_preset
 
 SIX = ["angry", "happy", "neutral", "fear", "sad", "disgust"]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "manifest.csv"

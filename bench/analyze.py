@@ -17,7 +17,7 @@ from pathlib import Path
 from vamer.analysis import biosignals
 from vamer.analysis.dtw import dtw_study, segment_series
 from vamer.analysis.ratings import rating_statistics
-from vamer.config import AnalysisConfig
+from vamer.analysis.config import AnalysisConfig
 from vamer.data import load
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import soundfile
 from joblib import Parallel, delayed
 
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.data import load
 from vamer.features.audio import to_model_input
 from vamer.features.extract import extract_audio

@@ -9,7 +9,9 @@ and token valid, so they are an upper bound for shorter clips.
 
 from __future__ import annotations
 
-from vamer.models.presets import PRESETS, flops_per_utterance, frames_for, load_preset
+from vamer.models.build import flops_per_utterance
+
+from vamer.presets import PRESETS, frames_for, load_preset
 
 SECONDS = 512 * 512 / 16_000  # the paper preset's full length: 16.4 s
 

@@ -34,7 +34,7 @@ from vamer.data.readers import load
 from vamer.inference.bundle import read_bundle
 from vamer.inference.export import export_onnx
 from vamer.inference.predictor import Predictor
-from vamer.models.presets import flops_per_utterance
+from vamer.models.build import flops_per_utterance
 
 
 

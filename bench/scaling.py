@@ -19,7 +19,9 @@ import argparse
 
 import torch
 
-from vamer.models.presets import build_models, flops_per_utterance, functionals_dim, load_preset
+from vamer.models.build import build_models, flops_per_utterance
+
+from vamer.presets import functionals_dim, load_preset
 
 TRAIN_SHARE = 4 / 5 * (1 - 0.15)
 # Dense peak TFLOP/s (vendor figures) and the precision each is quoted for.

@@ -1,7 +1,10 @@
 """vamer: Valence-Arousal pretrained Multimodal Emotion Recognition.
 
-The package flows one way: raw dataset -> utterance table (:mod:`vamer.data`) -> features ->
-models -> metrics/reports -> bundle -> predictor/server.
+The package flows one way, one subpackage per stage: raw dataset -> utterance table
+(:mod:`vamer.data`) -> features (:mod:`vamer.features`) -> models (:mod:`vamer.models`,
+trained by :mod:`vamer.training`) -> metrics/reports (:mod:`vamer.evaluation`) -> bundle ->
+predictor (:mod:`vamer.inference`) -> server (:mod:`vamer.serving`).  Presets live in
+:mod:`vamer.presets`.  Predicting: ``from vamer.inference import Predictor``.
 
 >>> import vamer
 >>> vamer.__version__ >= "0.1"
@@ -9,12 +12,3 @@ True
 """
 
 __version__ = "0.2.0"
-
-
-def __getattr__(name: str):
-    # The predictor pulls in torch; import it only when asked for (`vamer --version` stays quick).
-    if name == "Predictor":
-        from vamer.inference.predictor import Predictor
-
-        return Predictor
-    raise AttributeError(f"module 'vamer' has no attribute {name!r}")

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 import vamer
-from vamer.config import MultiLabelPolicy
+from vamer.data.config import MultiLabelPolicy
 from vamer.errors import VamerError
 
 app = typer.Typer(
@@ -94,7 +94,7 @@ def user_errors(command):
 def with_encoders(preset, text_encoder: str | None, audio_encoder: str | None):
     """The preset with the encoders named on the command line (validated like the YAML)."""
     from vamer.config import validated
-    from vamer.models.presets import Preset
+    from vamer.presets import Preset
 
     values = preset.model_dump()
     if text_encoder:
@@ -206,7 +206,8 @@ def analyze_command(
 ) -> None:
     """Arousal/valence statistics and the bio-signal study of the method, as a report."""
     from vamer.analysis import analyze
-    from vamer.config import AnalysisConfig, validated
+    from vamer.analysis.config import AnalysisConfig
+    from vamer.config import validated
     from vamer.data.readers import load
     from vamer.fileio import check_replaceable
 
@@ -235,7 +236,8 @@ def features_command(
 ) -> None:
     """Compute (or refresh) the cached features and show each fold: sizes, leakage check, class counts
     before and after augmentation."""
-    from vamer.config import AugmentConfig, TextFeatureConfig, validated
+    from vamer.config import validated
+    from vamer.features.config import AugmentConfig, TextFeatureConfig
     from vamer.data.readers import load
     from vamer.features.splits import make_folds
     from vamer.features.store import FeatureStore
@@ -315,10 +317,11 @@ def train_command(
     cache: Optional[Path] = CACHE,
 ) -> None:
     """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
-    from vamer.config import AugmentConfig, validated
+    from vamer.config import validated
+    from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
     from vamer.experiment import train_stage
-    from vamer.models.presets import load_preset
+    from vamer.presets import load_preset
     from vamer.training.stages import is_global_zero
 
     chosen = with_encoders(load_preset(preset), None, audio_encoder)
@@ -373,11 +376,12 @@ def run_command(
     workers: Optional[int] = WORKERS,
 ) -> None:
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
-    from vamer.config import AugmentConfig, validated
+    from vamer.config import validated
+    from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
     from vamer.experiment import findings, run_experiment
     from vamer.fileio import check_replaceable
-    from vamer.models.presets import load_preset
+    from vamer.presets import load_preset
     from vamer.training.pipeline import VARIANTS, Imbalance
     from vamer.training.stages import is_global_zero
 
@@ -449,10 +453,11 @@ def sweep_command(
     workers: Optional[int] = WORKERS,
 ) -> None:
     """The slides' layer-count study: audio x text encoder depths, compared on the same folds."""
-    from vamer.config import AugmentConfig, validated
+    from vamer.config import validated
+    from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
     from vamer.experiment import run_sweep
-    from vamer.models.presets import load_preset
+    from vamer.presets import load_preset
     from vamer.training.stages import is_global_zero
 
     try:

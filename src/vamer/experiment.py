@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import vamer
-from vamer.config import AugmentConfig
+from vamer.features.config import AugmentConfig
 from vamer.data.table import LoadResult
 from vamer.errors import VamerError
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
@@ -32,7 +32,8 @@ from vamer.features.store import FeatureStore
 from vamer.features.text import TrainableTokens, UseEncoder
 from vamer.fileio import atomic_directory, check_replaceable
 from vamer.inference.bundle import write_bundle
-from vamer.models.presets import Preset, flops_per_utterance
+from vamer.models.build import flops_per_utterance
+from vamer.presets import Preset
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold, train_single_stage
 from vamer.training.stages import describe_hardware, global_rank, is_global_zero
 

@@ -7,7 +7,7 @@ from tests.builders import Kemdy20Builder, Segment, write_wav
 from tests.conftest import needs_espeak
 from vamer.analysis import analyze
 from vamer.analysis.report import _conclusions
-from vamer.config import AnalysisConfig
+from vamer.analysis.config import AnalysisConfig
 from vamer.data import load
 from vamer.data.demo import generate_demo
 from vamer.errors import VamerError

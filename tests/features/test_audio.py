@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import (AudioError, decode, features_from_bytes, read_samples, read_seconds, to_model_input,
                                   with_delta)
 

@@ -5,7 +5,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vamer.config import AugmentConfig
+from vamer.features.config import AugmentConfig
 from vamer.features.augment import (augment_mel, class_counts, copies_per_class, frequency_mask, plan_copies, random_deletion,
                                     random_swap)
 

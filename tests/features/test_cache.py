@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tests.builders import write_wav
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.extract import AUDIO_KIND, extract_audio
 
 

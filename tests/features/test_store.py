@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import needs_espeak
-from vamer.config import AugmentConfig, TextFeatureConfig
+from vamer.features.config import AugmentConfig, TextFeatureConfig
 from vamer.data import load
 from vamer.data.demo import generate_demo
 from vamer.features.splits import make_folds

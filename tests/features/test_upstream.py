@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.builders import write_wav
 from tests.conftest import needs_espeak
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.errors import VamerError
 from vamer.features.upstream import AudioUpstream, extract_upstream
 from vamer.models.audio import AudioEncoder

@@ -6,7 +6,7 @@ from tests.conftest import needs_espeak
 from vamer.data.demo import generate_demo
 from vamer.data.readers import load
 from vamer.experiment import run_experiment
-from vamer.models.presets import load_preset
+from vamer.presets import load_preset
 
 
 def tiny_like_cpu():

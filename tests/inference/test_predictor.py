@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import soundfile
 
-import vamer
+import vamer.inference
 from tests.builders import write_wav
 from vamer.data.readers import load
 from vamer.errors import VamerError
-from vamer.features.audio import read_seconds, to_model_input
-from vamer.features.store import FeatureStore
+from vamer.features.audio import read_seconds
+from vamer.features.inputs import MODEL_INPUTS, stack_batch
+from vamer.features.store import FeatureStore, SplitData
 from vamer.inference.predictor import Limits, PredictionError, Predictor
+from vamer.training.data import collate
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +63,26 @@ def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, t
 
 
 def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_path):
+    """Every model input a prediction builds equals the training item of the same utterance, and
+    both go through the same batching."""
     result = load(trained[0], read_bio=False)
     table = result.utterances.head(4)
     store = FeatureStore.build(table, sorted(set(table["emotion"])), predictor.bundle.preset.audio_features,
                                predictor.bundle.preset.text, tmp_path / "cache", progress=False)
     assert predictor.bundle.preset.audio_features.functionals == "egemaps"
-    for row in store.table.itertuples():
-        prepared = predictor.prepare(row.audio_path, row.text)
-        audio, mask = to_model_input(store.mels[row.utt_id].astype(np.float32), store.audio_config.max_frames)
-        assert np.array_equal(prepared.audio, audio) and np.array_equal(prepared.audio_mask, mask)
-        assert np.array_equal(prepared.functionals, store.functionals[row.utt_id])
-        text, text_mask = store.text_tokens(row.text)
-        assert np.array_equal(prepared.text, text) and np.array_equal(prepared.text_mask, text_mask)
+    split = SplitData(store, store._rows(tuple(store.table["utt_id"])))
+    paths = dict(zip(store.table["utt_id"], store.table["audio_path"]))
+    prepared = [predictor.prepare(paths[row.utt_id], row.text) for row in split.rows.itertuples()]
+    items = [split[index] for index in range(len(split))]
+    for item, one in zip(items, prepared):
+        assert set(one.inputs) == set(MODEL_INPUTS)
+        for key in MODEL_INPUTS:
+            assert one.inputs[key].dtype == np.asarray(item[key]).dtype, key
+            assert np.array_equal(one.inputs[key], item[key]), key
+        assert one.inputs["functionals"].shape == (88,) and one.inputs["text_mask"].any()
+    batch = collate(items)
+    for key, value in stack_batch([one.inputs for one in prepared]).items():
+        assert np.array_equal(batch[key].numpy(), value), key
 
 
 def test_many_inputs_are_batched_and_a_bad_one_does_not_stop_the_rest(predictor, trained, tmp_path):
@@ -144,8 +154,8 @@ def test_a_bundle_from_another_version_or_with_a_missing_file_is_refused(bundle_
         Predictor.from_bundle(tmp_path / "nowhere")
 
 
-def test_the_top_level_name_is_the_predictor():
-    assert vamer.Predictor is Predictor
+def test_the_stage_package_names_the_predictor():
+    assert vamer.inference.Predictor is Predictor
 
 
 def test_a_non_finite_array_is_refused_too(predictor):

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from vamer.errors import VamerError
-from vamer.models.presets import PRESETS, build_models, flops_per_utterance, frames_for, functionals_dim, load_preset
+from vamer.models.build import build_models, flops_per_utterance
+from vamer.presets import PRESETS, frames_for, functionals_dim, load_preset
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -16,7 +16,8 @@ from tests.training.test_stages import CLASSES, PRESET, items
 from vamer.data.demo import generate_demo
 from vamer.data.readers import load
 from vamer.evaluation.metrics import classification_metrics
-from vamer.models.presets import StageTraining, build_models
+from vamer.models.build import build_models
+from vamer.presets import StageTraining
 from vamer.training.data import VamerDataModule, collate
 from vamer.training.modules import FusionModule
 from vamer.training.stages import fit_stage

@@ -5,14 +5,14 @@ demo in about a minute."""
 import numpy as np
 
 from tests.conftest import needs_espeak
-from vamer.config import AugmentConfig
+from vamer.features.config import AugmentConfig
 from vamer.data import load
 from vamer.data.demo import generate_demo
 from vamer.evaluation.baseline import baseline_features, run_rating_baselines
 from vamer.evaluation.metrics import classification_metrics
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
-from vamer.models.presets import load_preset
+from vamer.presets import load_preset
 from vamer.training.pipeline import train_fold
 
 

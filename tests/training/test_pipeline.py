@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vamer.models.presets import load_preset
+from vamer.presets import load_preset
 from vamer.training.pipeline import train_fold
 
 CLASSES = ["neutral", "happy", "sad"]
@@ -59,7 +59,7 @@ def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
     assert 2.0 < float(head.target_mean) < 4.0 and float(head.target_std) > 0.5
     # Weights moved: compare with an untrained model built from the same seed.
     torch.manual_seed(0)
-    from vamer.models.presets import build_models
+    from vamer.models.build import build_models
     untrained = build_models(preset, len(CLASSES))
     for stage in ("arousal", "valence"):
         before = untrained[stage].encoder.state_dict()
@@ -114,7 +114,7 @@ def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
 def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     """Fusion on frozen encoders trains on encode_split's outputs; they must give the same logits
     as the whole model on the raw items, even when one modality is blanked out."""
-    from vamer.models.presets import build_models
+    from vamer.models.build import build_models
     from vamer.training.data import collate
     from vamer.training.pipeline import _Blanked, encode_split
 
@@ -154,7 +154,7 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     (Lightning keeps whatever mode a module starts fit in), the frozen encoders in eval mode."""
     import lightning
 
-    from vamer.models.presets import build_models
+    from vamer.models.build import build_models
     from vamer.training.modules import FusionModule
     from vamer.training.data import VamerDataModule
     from vamer.training.pipeline import encode_split

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vamer.evaluation.metrics import concordance
-from vamer.models.presets import StageTraining, build_models, load_preset
+from vamer.models.build import build_models
+from vamer.presets import StageTraining, load_preset
 from vamer.training.data import VamerDataModule, collate, rated
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage

@@ -24,7 +24,7 @@ import vamer
 from vamer.analysis import biosignals, figures
 from vamer.analysis.dtw import dtw_study, segment_series
 from vamer.analysis.ratings import rating_statistics
-from vamer.config import AnalysisConfig
+from vamer.analysis.config import AnalysisConfig
 from vamer.data.table import LoadResult
 from vamer.fileio import atomic_directory, check_replaceable
 

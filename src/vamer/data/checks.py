@@ -3,9 +3,9 @@
 Each check returns either a value or a :class:`SkipReason` with a detail, so that readers
 account for every row the same way.
 
->>> from vamer.config import DataConfig
+>>> from vamer.data.config import DataConfig
 >>> resolve_emotion("disqust", DataConfig(classes=["neutral", "happy", "surprise", "angry", "sad"]))
-(None, <SkipReason.out_of_class: 'out_of_class'>, 'disgust is not in neutral, happy, surprise, angry, sad')
+(None, <Reason.out_of_class: 'out_of_class'>, 'disgust is not in neutral, happy, surprise, angry, sad')
 >>> parse_rating("3.4")
 (3.4, None)
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import soundfile
 
-from vamer.config import DataConfig, MultiLabelPolicy
+from vamer.data.config import DataConfig, MultiLabelPolicy
 from vamer.data.labels import parse_emotions
 from vamer.data.table import SkipReason
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript

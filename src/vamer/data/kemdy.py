@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vamer.config import DataConfig
+from vamer.data.config import DataConfig
 from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
 from vamer.data.csvtext import CsvRecord, decode, physical_lines, read_records
 from vamer.data.labels import parse_emotions

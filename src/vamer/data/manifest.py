@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vamer.config import DataConfig
+from vamer.data.config import DataConfig
 from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
 from vamer.data.csvtext import decode, read_records
 from vamer.data.table import RowLedger, SkipReason

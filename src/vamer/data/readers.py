@@ -7,7 +7,9 @@ from typing import Literal
 
 import pandas as pd
 
-from vamer.config import DataConfig, validated
+from vamer.config import validated
+
+from vamer.data.config import DataConfig
 from vamer.data.labels import DEFAULT_CLASSES
 from vamer.data.bio import read_bio
 from vamer.data.kemdy import KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, annotation_files, read_kemdy19, read_kemdy20
@@ -72,7 +74,7 @@ def load(
 ) -> LoadResult:
     """Read a KEMDy20/KEMDy19 folder or a manifest into the utterance table.
 
-    ``overrides`` are :class:`~vamer.config.DataConfig` fields (``classes``, ``multi_label``,
+    ``overrides`` are :class:`~vamer.data.config.DataConfig` fields (``classes``, ``multi_label``,
     ``read_bio``) applied on top of ``config``.
 
     >>> import tempfile

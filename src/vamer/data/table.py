@@ -11,10 +11,11 @@ a reader has a bug.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import pandas as pd
+
+from vamer.reasons import Reason
 
 UTTERANCE_COLUMNS: dict[str, str] = {
     "utt_id": "unique id of the utterance (the KEMDy segment id, e.g. Sess01_script01_User001F_013)",
@@ -58,43 +59,9 @@ BIO_COLUMNS: dict[str, str] = {
 }
 
 
-class SkipReason(str, Enum):
-    """Why a source row is not in the utterance table."""
-
-    malformed_row = "malformed_row"
-    unreadable_row = "unreadable_row"
-    bad_segment_id = "bad_segment_id"
-    duplicate_id = "duplicate_id"
-    other_gender_file = "other_gender_file"
-    unknown_label = "unknown_label"
-    multi_label = "multi_label"
-    out_of_class = "out_of_class"
-    missing_ratings = "missing_ratings"
-    invalid_ratings = "invalid_ratings"
-    missing_wav = "missing_wav"
-    unreadable_wav = "unreadable_wav"
-    empty_wav = "empty_wav"
-    missing_transcript = "missing_transcript"
-    undecodable_transcript = "undecodable_transcript"
-
-
-SKIP_EXPLANATIONS: dict[SkipReason, str] = {
-    SkipReason.malformed_row: "row has too few fields, or more than the header",
-    SkipReason.unreadable_row: "row is not valid CSV (unbalanced quote, field over the size limit, stray line break)",
-    SkipReason.bad_segment_id: "segment id does not follow the dataset's pattern",
-    SkipReason.duplicate_id: "the same id appeared earlier; the first occurrence wins",
-    SkipReason.other_gender_file: "KEMDy19 rates both speakers in each gender's file; the row belongs to the other file",
-    SkipReason.unknown_label: "emotion is empty or not one of the 7 KEMDy labels",
-    SkipReason.multi_label: "several emotions tied and the multi-label policy drops them",
-    SkipReason.out_of_class: "emotion is valid but outside the configured class set",
-    SkipReason.missing_ratings: "arousal or valence is empty",
-    SkipReason.invalid_ratings: "arousal or valence is not a number in 1-5",
-    SkipReason.missing_wav: "wav file not found",
-    SkipReason.unreadable_wav: "wav file cannot be decoded",
-    SkipReason.empty_wav: "wav file has no samples",
-    SkipReason.missing_transcript: "transcript file not found",
-    SkipReason.undecodable_transcript: "transcript is neither UTF-8 nor cp949",
-}
+# The data stages' skip reasons are the shared vocabulary of :mod:`vamer.reasons`.
+SkipReason = Reason
+SKIP_EXPLANATIONS: dict[Reason, str] = {reason: reason.meaning for reason in Reason}
 
 
 @dataclass

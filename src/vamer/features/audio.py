@@ -4,7 +4,7 @@ The cache stores only the log-mel ``[T, n_mels]`` (float16); the delta is recomp
 input is built, so that an augmented (masked) mel gets the delta of what it now contains.
 
 >>> import numpy as np
->>> from vamer.config import AudioFeatureConfig
+>>> from vamer.features.config import AudioFeatureConfig
 >>> config = AudioFeatureConfig()
 >>> tone = np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000).astype(np.float32)
 >>> mel = log_mel(tone, config)
@@ -27,7 +27,8 @@ import numpy as np
 import soundfile
 from threadpoolctl import threadpool_limits
 
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
+from vamer.reasons import Reason
 
 DB_FLOOR = -80.0  # power_to_db(ref=max, top_db=80): every value lies in [-80, 0]
 # Audio decoded past the last frame a model reads: the last FFT window, and room for the resampler.
@@ -35,11 +36,11 @@ READ_MARGIN_S = 0.5
 
 
 class AudioError(Exception):
-    """A clip that cannot become features; ``reason`` is a short code for the skip report."""
+    """A clip that cannot become features; ``reason`` (a :class:`vamer.reasons.Reason`) says why."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
-        self.reason = reason
+        self.reason = Reason(reason)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from vamer.config import AugmentConfig
+from vamer.features.config import AugmentConfig
 from vamer.features.audio import DB_FLOOR
 
 # Per copy number, what each policy does.  The method's three copies: RS; noise mask; RD + noise mask.

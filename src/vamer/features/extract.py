@@ -15,7 +15,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import AudioError, features_from_bytes, stored_mel
 from vamer.features.cache import FeatureCache
 

@@ -20,7 +20,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
 

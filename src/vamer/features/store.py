@@ -24,20 +24,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vamer.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
+from vamer.features.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.errors import VamerError
-from vamer.features.audio import with_delta
 from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
 from vamer.features.functionals import extract_functionals
 from vamer.features.upstream import extract_upstream
 from vamer.features.splits import Fold, check_leakage
-from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder, stored_tokens
+from vamer.features.inputs import NO_FUNCTIONALS, NO_UPSTREAM, frozen_tokens, id_inputs, model_audio, token_inputs
+from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder
 
 TEXT_KIND = "text-tokens"
-NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
-NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)
 # Built items a split keeps for the next epoch; beyond this they are built again each time.
 MEMO_BYTES = 2 * 1024**3
 
@@ -80,18 +78,15 @@ class SplitData:
             return self.memo[index]
         row = self.rows.iloc[index]
         source = row["aug_of"] or row["utt_id"]
-        mel = self.store.mels[source][: self.store.audio_config.max_frames].astype(np.float32)
+        mel = self.store.mels[source][: self.store.audio_config.max_frames]
         if row["aug_of"]:
-            mel = augment_mel(mel, row["ops"], self.augment, source, int(row["copy"]))
-        audio = with_delta(mel)
+            mel = augment_mel(mel.astype(np.float32), row["ops"], self.augment, source, int(row["copy"]))
+        audio, audio_mask = model_audio(mel, self.store.audio_config.max_frames)
         if self.tokens is not None:
-            ids, mask = self.tokens.encode([row["text"]])
-            text, text_mask = ids[0], mask[0]
+            text, text_mask = id_inputs(self.tokens, row["text"])
         else:
-            text, text_mask = self.store.text_tokens(row["text"])
-        valid = int(text_mask.sum())
-        item = {"utt_id": row["utt_id"], "audio": audio, "audio_mask": np.ones(audio.shape[1], dtype=bool),
-                "text": text[:valid], "text_mask": text_mask[:valid],
+            text, text_mask = token_inputs(self.store.stored_tokens(row["text"]))
+        item = {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text, "text_mask": text_mask,
                 "functionals": self.store.functionals.get(source, NO_FUNCTIONALS),
                 "upstream": self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32),
                 "label": self.store.classes.index(row["emotion"]),
@@ -184,25 +179,19 @@ class FeatureStore:
         missing = sorted({t for t in texts if self.cache.get(TEXT_KIND, self._text_key(t)) is None})
         for start in range(0, len(missing), 256):
             chunk = missing[start:start + 256]
-            vectors, mask = self.encoder.encode(chunk)
-            for text, v, m in zip(chunk, vectors, mask):
-                self.cache.put(TEXT_KIND, self._text_key(text), stored_tokens(v[m]))
+            for text, tokens in zip(chunk, frozen_tokens(self.encoder, chunk)):
+                self.cache.put(TEXT_KIND, self._text_key(text), tokens)
 
     def _text_key(self, text: str) -> str:
         return self.cache.key(text.encode("utf-8"), {"encoder": self.encoder.identity})
 
-    def text_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Frozen encoding of one text as (``[L, d]``, mask ``[L]``), from the cache."""
-        length, dim = self.text_config.max_length, self.encoder.dim
+    def stored_tokens(self, text: str) -> np.ndarray:
+        """Frozen encoding of one (cleaned) text, its valid tokens ``[n, d]`` float16, from the cache."""
         stored = self.cache.get(TEXT_KIND, self._text_key(text))
         if stored is None:
             self.encode_texts([text])
             stored = self.cache.get(TEXT_KIND, self._text_key(text))
-        vectors = np.zeros((length, dim), dtype=np.float32)
-        mask = np.zeros(length, dtype=bool)
-        vectors[: len(stored)] = stored
-        mask[: len(stored)] = True
-        return vectors, mask
+        return stored
 
     def _rows(self, ids: tuple[str, ...]) -> pd.DataFrame:
         rows = self.table.set_index("utt_id").loc[[i for i in ids if i in self.mels]].reset_index()

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vamer.config import AudioFeatureConfig
+from vamer.features.config import AudioFeatureConfig
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 import vamer
 from vamer.config import validated
 from vamer.errors import VamerError
-from vamer.models.presets import Preset
+from vamer.presets import Preset
 
 MANIFEST = "bundle.json"
 BUNDLE_FORMAT = 1

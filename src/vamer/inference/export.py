@@ -3,13 +3,12 @@
 The graph (:mod:`vamer.inference.graph`) is exported with full-length inputs, ``[B, 2, max_frames,
 n_mels]`` audio and ``L = max_length`` tokens, and a dynamic batch: the models ignore padding, so
 the predictor pads to full length and the graph needs no data-dependent shapes.  The file carries
-the vamer version and a fingerprint of the bundle's weights; the predictor refuses a file exported
-from another bundle.
+the vamer version and a fingerprint of the bundle's weights; the ONNX engine
+(:mod:`vamer.inference.engines`) refuses a file exported from another bundle.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -24,20 +23,13 @@ import torch
 import vamer
 from vamer.errors import VamerError
 from vamer.fileio import record_written, refuse_overwrite
-from vamer.inference.bundle import WEIGHTS, Bundle
+from vamer.inference.bundle import Bundle
+from vamer.inference.engines import bundle_fingerprint, onnx_session
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 from vamer.features.upstream import upstream_shape
-from vamer.models.presets import functionals_dim
+from vamer.presets import functionals_dim
 
 OPSET = 18
-
-
-def bundle_fingerprint(bundle: Bundle) -> str:
-    """sha256 over the bundle's weight files: which weights an ONNX file was exported from."""
-    digest = hashlib.sha256()
-    for name in WEIGHTS:
-        digest.update((bundle.folder / f"{name}.safetensors").read_bytes())
-    return digest.hexdigest()
 
 
 def example_inputs(bundle: Bundle, batch: int = 2) -> dict[str, torch.Tensor]:
@@ -141,30 +133,3 @@ def _parity(graph: torch.nn.Module, inputs: dict[str, torch.Tensor], session) ->
         expected = graph(**inputs)[0].numpy()
     got = session.run(["probabilities"], {name: value.numpy() for name, value in inputs.items()})[0]
     return float(np.abs(expected - got).max())
-
-
-def onnx_session(path: str | Path, threads: int | None = None):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    # Idle worker threads would otherwise spin after each run and slow the preprocessing of the
-    # next request, which shares the same cores.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own untyped errors for unreadable models
-        raise VamerError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
-
-
-def check_onnx(session, bundle: Bundle, path: str | Path) -> None:
-    """Refuse an ONNX file exported from another bundle or another vamer version."""
-    metadata = session.get_modelmeta().custom_metadata_map
-    if metadata.get("bundle_fingerprint") != bundle_fingerprint(bundle):
-        raise VamerError(f"{path} was not exported from the bundle {bundle.folder} (its weights differ); "
-                         f"export it again with `vamer export`")
-    if metadata.get("vamer_version") != vamer.__version__:
-        raise VamerError(f"{path} was exported by vamer {metadata.get('vamer_version')}; this is vamer "
-                         f"{vamer.__version__}: export it again")

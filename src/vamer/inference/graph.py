@@ -29,7 +29,9 @@ from torch import nn
 from vamer.errors import VamerError
 from vamer.inference.bundle import Bundle
 from vamer.models.audio import ArousalRegressor
-from vamer.models.presets import build_models, functionals_dim
+from vamer.models.build import build_models
+from vamer.models.fusion import FusionClassifier
+from vamer.presets import functionals_dim
 from vamer.models.text import ValenceRegressor
 
 INPUTS = ("audio", "audio_mask", "text", "text_mask")
@@ -43,15 +45,30 @@ def graph_inputs(bundle: Bundle) -> tuple[str, ...]:
 
 
 class InferenceGraph(nn.Module):
-    def __init__(self, fusion: nn.Module, arousal: ArousalRegressor, valence: ValenceRegressor) -> None:
+    """Fusion and both regressors.  An encoder that fusion kept frozen is the regressor's own, so
+    it runs once and both heads read its output (``shared_audio`` / ``shared_text``); an encoder
+    that fusion fine-tuned runs twice, once with each set of weights."""
+
+    def __init__(self, fusion: FusionClassifier, arousal: ArousalRegressor, valence: ValenceRegressor,
+                 shared_audio: bool = False, shared_text: bool = False) -> None:
         super().__init__()
         self.fusion, self.arousal, self.valence = fusion, arousal, valence
+        self.shared_audio, self.shared_text = shared_audio, shared_text
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
                 text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
                 upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        probabilities = self.fusion(audio, audio_mask, text, text_mask, functionals, upstream).softmax(dim=-1)
-        return probabilities, self.arousal(audio, audio_mask, functionals, upstream), self.valence(text, text_mask)
+        a, a_mask, t, t_mask = self.fusion.encode(audio, audio_mask, text, text_mask, functionals, upstream)
+        probabilities = self.fusion.fuse(a, a_mask, t, t_mask).softmax(dim=-1)        # [B, classes]
+        arousal = (self.arousal.head(a, a_mask) if self.shared_audio
+                   else self.arousal(audio, audio_mask, functionals, upstream))       # [B]
+        valence = self.valence.head(t, t_mask) if self.shared_text else self.valence(text, text_mask)   # [B]
+        return probabilities, arousal, valence
+
+
+def _same_weights(one: nn.Module, other: nn.Module) -> bool:
+    theirs = other.state_dict()
+    return all(name in theirs and torch.equal(value, theirs[name]) for name, value in one.state_dict().items())
 
 
 def build_graph(bundle: Bundle) -> InferenceGraph:
@@ -71,4 +88,6 @@ def build_graph(bundle: Bundle) -> InferenceGraph:
             first = str(error).splitlines()[0]
             raise VamerError(f"bundle {bundle.folder}: {name}.safetensors does not fit the bundle's preset "
                              f"({first})") from None
+    graph.shared_audio = _same_weights(fusion.audio, graph.arousal.encoder)
+    graph.shared_text = _same_weights(fusion.text, graph.valence.encoder)
     return graph.eval()

@@ -2,15 +2,16 @@
 
 Usage (the tests run this on a bundle they train; see tests/inference)::
 
-    from vamer import Predictor
+    from vamer.inference import Predictor
     predictor = Predictor.from_bundle("build/demo-run/run/bundle")
     result = predictor.predict("clip.wav", text="아 친구들도?")
     result["label"], result["probabilities"]["neutral"]      # ('neutral', 0.71)
 
-Everything that turns a recording into model inputs comes from the bundle (audio feature settings,
-text encoder, maximum lengths) and runs through the same functions training used
-(:func:`vamer.features.audio.stored_mel`, :func:`vamer.features.text.stored_tokens`), so train-time
-and predict-time inputs are identical for the same file.
+A predictor is a facade over three parts: the intake (:mod:`vamer.inference.intake`: what a
+prediction accepts, within its limits), the input preparer (:class:`vamer.features.inputs.InputPreparer`,
+built from the bundle's settings: the same code that made the training inputs, so train-time and
+predict-time inputs are identical for the same file) and an engine (:mod:`vamer.inference.engines`:
+torch or ONNX).
 
 A result (``predict`` returns it as a dict):
 
@@ -30,91 +31,28 @@ A result (``predict`` returns it as a dict):
 
 from __future__ import annotations
 
-import math
-import os
-import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import torch
 
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
-from vamer.errors import VamerError
-from vamer.features.audio import (AudioError, frames_to_read, log_mel, mono_at, probe, read_samples, read_seconds,
-                                  stored_mel, to_model_input)
-from vamer.features.batching import trimmed_length
-from vamer.features.functionals import egemaps
-from vamer.features.upstream import model_states
-from vamer.features.text import TrainableTokens, make_text_encoder, stored_tokens
+from vamer.features.audio import AudioError
+from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
 from vamer.inference.bundle import Bundle, read_bundle
-from vamer.inference.export import check_onnx, onnx_session
-from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
+from vamer.inference.engines import make_engine
+from vamer.inference.intake import Limits, PredictionError, check_text, checked_file, read_recording
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+__all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "AUDIO_SUFFIXES"]
 
 
-class PredictionError(VamerError):
-    """One input cannot be predicted; ``kind`` says why (the service maps it to an HTTP status)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a prediction accepts; the service exposes these as options."""
-
-    max_seconds: float | None = 60.0         # longer recordings are refused (None: no limit)
-    max_decoded_mb: float = 64.0             # float32 samples decoded for the part the model reads
-    min_sample_rate: int | None = None       # None: the bundle's rate (lower rates lack the mel bands)
-    max_text_chars: int = 2_000
-
-
-@dataclass
 class Prepared:
-    """One input turned into model inputs, plus what the result reports about it."""
+    """One input as the model reads it (``inputs``: :data:`vamer.features.inputs.MODEL_INPUTS`),
+    plus what the result reports about it (``info``)."""
 
-    audio: np.ndarray                        # [2, max_frames, n_mels] float32
-    audio_mask: np.ndarray                   # [max_frames] bool
-    text: np.ndarray                         # [L, d] float32 or [L] int64
-    text_mask: np.ndarray                    # [L] bool
-    info: dict[str, Any] = field(default_factory=dict)
-    functionals: np.ndarray | None = None    # [F] float32 eGeMAPS, when the bundle's model reads them
-    upstream: np.ndarray | None = None       # [layers, hidden] float32, with an audio encoder
-
-
-class TorchEngine:
-    name = "torch"
-
-    def __init__(self, bundle: Bundle, threads: int | None = None, device: str = "cpu") -> None:
-        if threads:
-            torch.set_num_threads(threads)  # process-wide: PyTorch has one intra-op setting
-        self.device = torch.device(device)
-        self.graph = build_graph(bundle).to(self.device)
-        self.inputs = graph_inputs(bundle)
-
-    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        with torch.inference_mode():
-            outputs = self.graph(**{name: torch.from_numpy(inputs[name]).to(self.device) for name in self.inputs})
-        return {name: value.cpu().numpy() for name, value in zip(OUTPUTS, outputs)}
-
-
-class OnnxEngine:
-    """The exported graph under onnxruntime; it takes full-length inputs (its shapes are fixed)."""
-
-    name = "onnx"
-
-    def __init__(self, bundle: Bundle, path: str | Path, threads: int | None = None) -> None:
-        self.session = onnx_session(path, threads)
-        check_onnx(self.session, bundle, path)
-        self.inputs = graph_inputs(bundle)
-
-    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = self.session.run(list(OUTPUTS), {name: inputs[name] for name in self.inputs})
-        return dict(zip(OUTPUTS, outputs))
+    def __init__(self, inputs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        self.inputs, self.info = inputs, info
 
 
 def _exists(path: Path) -> bool:
@@ -122,31 +60,6 @@ def _exists(path: Path) -> bool:
         return path.is_file()
     except OSError:
         return False
-
-
-def _checked_file(path: Path) -> Path:
-    """``path`` when it is a regular, non-empty file; anything else there is a :class:`PredictionError`.
-
-    A FIFO is refused before it is opened (reading it would wait forever), and a broken link, a
-    folder or a name the file system rejects each get their own message.
-    """
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        if path.is_symlink():
-            raise PredictionError("not_found", f"{path}: a symbolic link to a file that does not exist") from None
-        raise PredictionError("not_found", f"{path}: no such file") from None
-    except OSError as error:
-        raise PredictionError("unreadable_file", f"{path}: cannot be read ({error.strerror or error})") from None
-    if not stat.S_ISREG(info.st_mode):
-        what = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
-            "not a regular file"
-        raise PredictionError("not_a_file", f"{path}: is {what}, not an audio file")
-    if info.st_size == 0:
-        raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise PredictionError("unreadable_file", f"{path}: cannot be read (permission denied)")
-    return path
 
 
 class Predictor:
@@ -159,28 +72,8 @@ class Predictor:
         self.audio_config = bundle.preset.audio_features
         self.max_length = bundle.preset.text.max_length
         self.limits = limits or Limits()
-        text = bundle.preset.text
-        self.text_encoder = make_text_encoder(text.encoder, self.max_length, text.sentence_token)
-        if isinstance(self.text_encoder, TrainableTokens):
-            self.text_encoder.vocabulary = dict(bundle.vocabulary or {})
-        if device != "cpu" and engine != "torch":
-            raise VamerError(f"--device {device} needs --engine torch (the ONNX engine runs on the CPU)")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise VamerError(f"--device {device}: this machine has no CUDA GPU that PyTorch can use")
-        if device == "mps" and not torch.backends.mps.is_available():
-            raise VamerError("--device mps: Apple's Metal backend is not available here")
-        if engine == "torch":
-            try:
-                self.engine: TorchEngine | OnnxEngine = TorchEngine(bundle, threads, device)
-            except RuntimeError as error:  # e.g. an unknown device string
-                raise VamerError(f"--device {device}: {error}") from None
-        elif engine == "onnx":
-            path = Path(onnx_path) if onnx_path else bundle.folder / "model.onnx"
-            if not path.is_file():
-                raise VamerError(f"no ONNX model at {path}: run `vamer export --bundle {bundle.folder} --onnx {path}`")
-            self.engine = OnnxEngine(bundle, path, threads)
-        else:
-            raise VamerError(f"unknown engine {engine!r}: use torch or onnx")
+        self.preparer = InputPreparer(self.audio_config, bundle.preset.text, vocabulary=bundle.vocabulary)
+        self.engine = make_engine(bundle, engine, onnx_path, threads, device)
 
     @classmethod
     def from_bundle(cls, path: str | Path, engine: str = "torch", onnx_path: str | Path | None = None,
@@ -201,43 +94,39 @@ class Predictor:
     def prepare(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
                 sample_rate: int | None = None) -> Prepared:
         """Model inputs of one recording; raises :class:`PredictionError` with a clear message."""
-        self._check_text(text)
+        check_text(text, self.limits)
         text_source = "argument" if text is not None else "none"
         notes: list[str] = []
         if isinstance(audio, (str, Path)):
-            path = Path(audio)
-            path = _checked_file(path)
-            transcript = path.with_suffix(".txt")
+            audio = checked_file(Path(audio))
+            transcript = audio.with_suffix(".txt")
             if text is None and _exists(transcript):
                 try:
                     text, text_source = read_transcript(transcript), "file"
-                    self._check_text(text)
+                    check_text(text, self.limits)
                 except (OSError, TranscriptError) as error:
                     notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
-            audio = path
-        samples, rate, channels, seconds = self._samples(audio, sample_rate)
-        if rate < self.min_sample_rate:
-            raise PredictionError("sample_rate", f"sample rate {rate} Hz is below {self.min_sample_rate} Hz: the "
-                                                 f"model's mel bands reach {self.audio_config.fmax:g} Hz, which needs "
-                                                 f"at least {self.min_sample_rate} Hz")
-        if rate != self.audio_config.sample_rate:
-            notes.append(f"resampled from {rate} Hz to {self.audio_config.sample_rate} Hz")
-        if channels > 1:
-            notes.append(f"{channels} channels averaged to mono")
+        recording = read_recording(audio, sample_rate, self.limits, self.audio_config)
+        if recording.rate < self.min_sample_rate:
+            raise PredictionError("sample_rate", f"sample rate {recording.rate} Hz is below {self.min_sample_rate} "
+                                                 f"Hz: the model's mel bands reach {self.audio_config.fmax:g} Hz, "
+                                                 f"which needs at least {self.min_sample_rate} Hz")
+        if recording.rate != self.audio_config.sample_rate:
+            notes.append(f"resampled from {recording.rate} Hz to {self.audio_config.sample_rate} Hz")
+        if recording.channels > 1:
+            notes.append(f"{recording.channels} channels averaged to mono")
         try:
-            mono = mono_at(samples, rate, self.audio_config.sample_rate)
-            mel = log_mel(mono, self.audio_config)
+            clip: AudioInputs = self.preparer.audio(recording.samples, recording.rate)
         except AudioError as error:
-            reason = error.reason.replace("_", " ")
-            raise PredictionError(error.reason, f"audio cannot be used ({reason}): {error}") from None
-        audio_input, audio_mask = to_model_input(stored_mel(mel, self.audio_config).astype(np.float32),
-                                                 self.audio_config.max_frames)
-        used = min(seconds, self.audio_config.max_frames * self.audio_config.hop_length / self.audio_config.sample_rate)
+            raise PredictionError(error.reason, f"audio cannot be used ({error.reason.meaning}): {error}") from None
+        seconds = recording.seconds
+        config = self.audio_config
+        used = min(seconds, config.max_frames * config.hop_length / config.sample_rate)
         if used < seconds:
             notes.append(f"only the first {used:.1f} s of {seconds:.1f} s are used (the preset reads "
-                         f"{self.audio_config.max_frames} frames)")
+                         f"{config.max_frames} frames)")
         cleaned = clean_transcript(text or "")
-        vectors, text_mask = self._encode(cleaned)
+        tokens, text_mask = self.preparer.text(cleaned)
         if not cleaned:
             notes.append("no text: predicted from audio alone (empty text mask); valence, read from the words, "
                          "is not given")
@@ -245,93 +134,16 @@ class Predictor:
         elif int(text_mask.sum()) >= self.max_length:
             notes.append(f"text cut to the model's {self.max_length} tokens")
         info = {"duration_s": round(used, 3), "audio_seconds": round(seconds, 3), "truncated": used < seconds,
-                "sample_rate": rate, "channels": channels, "text": cleaned, "text_source": text_source,
-                "audio_only": not cleaned, "notes": notes}
-        functionals = None
-        if self.audio_config.functionals == "egemaps":
-            functionals = egemaps(mono, self.audio_config.sample_rate)
-        upstream = None
-        if self.audio_config.upstream:
-            upstream = model_states(mono, self.audio_config).astype(np.float32)   # as training stored it
-        return Prepared(audio_input, audio_mask, vectors, text_mask, info, functionals, upstream)
-
-    def _check_text(self, text: str | None) -> None:
-        """Refuse unusable text before any audio work is spent on the request."""
-        if text is None:
-            return
-        if not isinstance(text, str):
-            raise PredictionError("bad_text", f"text must be a string, got {type(text).__name__}")
-        if len(text) > self.limits.max_text_chars:
-            raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
-                                                   f"{self.limits.max_text_chars:,}")
-
-    def _check_duration(self, seconds: float) -> None:
-        if self.limits.max_seconds is not None and seconds > self.limits.max_seconds:
-            raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is "
-                                              f"{self.limits.max_seconds:g} s")
-
-    def _samples(self, audio: bytes | np.ndarray, sample_rate: int | None) -> tuple[np.ndarray, int, int, float]:
-        """(samples ``[n]`` or ``[n, channels]`` of the part the model reads, rate, channels, whole seconds)."""
-        if isinstance(audio, np.ndarray):
-            if sample_rate is None:
-                raise PredictionError("bad_audio", "an array needs its sample_rate")
-            if audio.ndim not in (1, 2) or audio.size == 0:
-                raise PredictionError("empty_wav" if audio.size == 0 else "bad_audio",
-                                      f"expected samples shaped [n] or [n, channels], got {audio.shape}")
-            self._check_duration(audio.shape[0] / int(sample_rate))
-            read = math.ceil(read_seconds(self.audio_config) * int(sample_rate))  # as for files
-            return (audio[:read].astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1],
-                    audio.shape[0] / int(sample_rate))
-        if isinstance(audio, Path):
-            data: bytes | Path = audio  # decoded from the file: a long one is never read whole
-        elif isinstance(audio, (bytes, bytearray, memoryview)):
-            data = bytes(audio)
-        else:
-            raise PredictionError("bad_audio", f"audio must be a path, bytes or an array, got {type(audio).__name__}")
-        if isinstance(data, bytes) and not data:
-            raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
-        try:
-            header = probe(data)
-        except AudioError as error:
-            raise PredictionError("unreadable_wav", str(error)) from None
-        if header.frames == 0:
-            raise PredictionError("empty_wav", "the audio file holds no samples")
-        self._check_duration(header.seconds)  # from the header, before decoding minutes of audio
-        # Bounded by samples, not only by duration: 8 channels at 655 kHz decode to far more than
-        # their file size.  Only the part the model reads is decoded, and that is refused from the
-        # header when it would not fit the budget.
-        seconds = read_seconds(self.audio_config)
-        decoded = frames_to_read(header, seconds) * header.channels * 4
-        if decoded > self.limits.max_decoded_mb * 1e6:
-            raise PredictionError("too_large", f"decoding {header.channels} channel(s) at {header.sample_rate:,} Hz "
-                                               f"would take {decoded / 1e6:,.0f} MB; the limit is "
-                                               f"{self.limits.max_decoded_mb:g} MB")
-        try:
-            samples, rate = read_samples(data, seconds)
-        except AudioError as error:
-            raise PredictionError("unreadable_wav", str(error)) from None
-        if samples.shape[0] == 0:
-            raise PredictionError("empty_wav", "the audio file holds no samples (truncated?)")
-        return samples, int(rate), int(samples.shape[1]), header.seconds
-
-    def _encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        vectors, mask = self.text_encoder.encode([text])
-        if isinstance(self.text_encoder, TrainableTokens):
-            return vectors[0], mask[0]
-        return stored_tokens(vectors[0]).astype(np.float32) * mask[0, :, None], mask[0]
+                "sample_rate": recording.rate, "channels": recording.channels, "text": cleaned,
+                "text_source": text_source, "audio_only": not cleaned, "notes": notes}
+        return Prepared(clip.model_inputs(tokens, text_mask), info)
 
     # -- model ------------------------------------------------------------------------------------
 
     def run(self, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
         """One batch through the engine; the results in input order."""
-        inputs = {name: np.stack([getattr(p, name) for p in prepared]) for name in self.engine.inputs}
-        if isinstance(self.engine, TorchEngine):
-            # Everything past the longest clip and text is padding: cut it (outputs do not change).
-            frames = trimmed_length(int(inputs["audio_mask"].sum(axis=1).max()), inputs["audio_mask"].shape[1])
-            tokens = trimmed_length(int(inputs["text_mask"].sum(axis=1).max()), inputs["text_mask"].shape[1])
-            inputs["audio"], inputs["audio_mask"] = inputs["audio"][:, :, :frames], inputs["audio_mask"][:, :frames]
-            inputs["text"], inputs["text_mask"] = inputs["text"][:, :tokens], inputs["text_mask"][:, :tokens]
-        outputs = self.engine(inputs)
+        full = (self.audio_config.max_frames, self.max_length) if self.engine.full_lengths else (None, None)
+        outputs = self.engine(stack_batch([p.inputs for p in prepared], *full))
         results = []
         for row, item in enumerate(prepared):
             probabilities = outputs["probabilities"][row]

@@ -30,11 +30,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vamer.models.config import AudioBlockConfig
+from vamer.models.config import AudioBlockConfig, mel_bins_after_cnn
 from vamer.models.layers import RatingHead, SinusoidalPositions, encoder_stack, never_empty
 
-N_MELS = 128
-MEL_BINS_AFTER_CNN = {"mel_1d": 32, "conv2d": 8}  # 128 mel bins after each front end's strides/pools
+N_MELS = 128  # the method's
 
 
 class _MaskedConv2dBlocks(nn.Module):
@@ -65,7 +64,7 @@ def _prepend(token: torch.Tensor, h: torch.Tensor, mask: torch.Tensor) -> tuple[
 
 class AudioEncoder(nn.Module):
     def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
-                 upstream_shape: tuple[int, int] = (0, 0)) -> None:
+                 upstream_shape: tuple[int, int] = (0, 0), n_mels: int = N_MELS) -> None:
         super().__init__()
         c1, c2 = config.channels
         bias = config.conv_bias
@@ -79,7 +78,7 @@ class AudioEncoder(nn.Module):
             )
         else:
             self.cnn = _MaskedConv2dBlocks(c1, c2, bias)
-        width = c2 * MEL_BINS_AFTER_CNN[config.cnn]
+        width = c2 * mel_bins_after_cnn(config.cnn, n_mels)
         self.pool = config.time_pool
         self.proj = nn.Identity() if width == config.d_model else nn.Linear(width, config.d_model)
         self.positions = SinusoidalPositions(config.d_model) if config.positional else nn.Identity()
@@ -87,8 +86,9 @@ class AudioEncoder(nn.Module):
         self.d_model = config.d_model
         # Input standardisation, fitted on the training split (identity until then); buffers, so the
         # bundle carries them.
-        self.register_buffer("input_mean", torch.zeros(2, 1, N_MELS))
-        self.register_buffer("input_std", torch.ones(2, 1, N_MELS))
+        self.n_mels = n_mels
+        self.register_buffer("input_mean", torch.zeros(2, 1, n_mels))
+        self.register_buffer("input_std", torch.ones(2, 1, n_mels))
         self.functionals_dim = functionals_dim
         if functionals_dim:
             self.functionals = nn.Sequential(nn.Linear(functionals_dim, config.d_model), nn.ReLU())
@@ -108,12 +108,12 @@ class AudioEncoder(nn.Module):
 
     def set_input_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per channel (mel, delta) and mel bin: ``mean``, ``std`` [2, n_mels]."""
-        self.input_mean.copy_(mean.reshape(2, 1, N_MELS))
-        self.input_std.copy_(std.reshape(2, 1, N_MELS).clamp(min=1e-3))
+        self.input_mean.copy_(mean.reshape(2, 1, self.n_mels))
+        self.input_std.copy_(std.reshape(2, 1, self.n_mels).clamp(min=1e-3))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, functionals: torch.Tensor | None = None,
                 upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, 2, T, 128], mask [B, T] (True = real frame), functionals [B, F] and upstream
+        """x [B, 2, T, n_mels], mask [B, T] (True = real frame), functionals [B, F] and upstream
         [B, layers, hidden] when the encoder reads them -> (features [B, T', d], mask [B, T'])."""
         keep = mask[:, None, :, None]
         x = (x - self.input_mean) / self.input_std * keep      # padded frames exactly zero
@@ -147,9 +147,9 @@ class ArousalRegressor(nn.Module):
     """Audio -> arousal (the method's audio pretraining), on the rating scale."""
 
     def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
-                 upstream_shape: tuple[int, int] = (0, 0)) -> None:
+                 upstream_shape: tuple[int, int] = (0, 0), n_mels: int = N_MELS) -> None:
         super().__init__()
-        self.encoder = AudioEncoder(config, functionals_dim, upstream_shape)
+        self.encoder = AudioEncoder(config, functionals_dim, upstream_shape, n_mels)
         self.head = RatingHead(config.head, config.d_model, config.gru_hidden, config.gru_layers, config.dropout)
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, functionals: torch.Tensor | None = None,

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# How many mel bins each CNN front divides the input's by (mel_1d: two stride-2 convolutions;
+# conv2d: max-pooling along mel by 2, 2 and 4).
+MEL_REDUCTION = {"mel_1d": 4, "conv2d": 16}
+
+
+def mel_bins_after_cnn(cnn: str, n_mels: int) -> int:
+    """Mel bins left after the ``cnn`` front: the feature axis is channels x these bins.
+
+    >>> mel_bins_after_cnn("mel_1d", 128), mel_bins_after_cnn("conv2d", 128)
+    (32, 8)
+    """
+    return n_mels // MEL_REDUCTION[cnn]
+
 
 class EncoderConfig(BaseModel):
     """A post-LN Transformer encoder stack with a recurrent regression head (the method's blocks)."""

@@ -1,0 +1,114 @@
+"""Presets: whole feature + model + training settings, shipped as YAML and validated by pydantic.
+
+``paper`` is the method as published (GPU-sized), ``cpu`` the default for two CPU cores, ``tiny``
+what the tests train.  The validator refuses, at load time, a combination the models cannot build.
+
+>>> preset = load_preset("cpu")
+>>> preset.audio_block.d_model, preset.audio_features.hop_length
+(128, 1024)
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vamer.config import validated
+from vamer.errors import VamerError
+from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
+from vamer.features.functionals import EGEMAPS_SIZE
+from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig, MEL_REDUCTION
+
+PRESETS = ("paper", "cpu", "tiny")
+
+
+class StageTraining(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = Field(2e-5, gt=0, description="learning rate (the peak of the one-cycle schedule)")
+    schedule: str = Field("exponential", pattern="^(exponential|onecycle)$",
+                          description="exponential: the method's ExponentialLR per epoch; onecycle: warm-up then "
+                                      "cosine decay over the whole run, per step")
+    gamma: float = Field(0.8, gt=0, le=1, description="ExponentialLR factor per epoch")
+    warmup: float = Field(0.1, ge=0, lt=1, description="onecycle: share of the steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW); 0 = the method's Adam")
+    epochs: int = Field(20, ge=1)
+    patience: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1)
+    monitor: str = Field("metric", pattern="^(metric|loss)$",
+                         description="fusion: select and stop on validation macro F1 (metric) or validation loss")
+
+
+class Training(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    balanced_sampler: bool = Field(False, description="fusion batches drawn class-balanced")
+    refit: bool = Field(False, description="after fusion picks its epoch count on validation, train it again "
+                                           "from the same start on train + val for that many epochs")
+    class_weighted: bool = Field(False, description="class-weighted cross-entropy for fusion")
+    focal_gamma: float = Field(0.0, ge=0, description="focal loss gamma for fusion (0 = cross-entropy)")
+    arousal: StageTraining = StageTraining()
+    valence: StageTraining = StageTraining()
+    fusion: StageTraining = StageTraining()
+
+
+class Preset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    audio_features: AudioFeatureConfig = AudioFeatureConfig()
+    text: TextFeatureConfig = TextFeatureConfig()
+    audio_block: AudioBlockConfig = AudioBlockConfig()
+    text_block: EncoderConfig = EncoderConfig()
+    fusion: FusionConfig = FusionConfig()
+    training: Training = Training()
+
+    @model_validator(mode="after")
+    def _same_width(self) -> "Preset":
+        if self.audio_block.d_model != self.text_block.d_model:
+            raise ValueError("audio_block.d_model and text_block.d_model must match for fusion")
+        if self.fusion.heads and self.audio_block.d_model % self.fusion.heads:
+            raise ValueError("fusion.heads must divide d_model")
+        n_mels, cnn = self.audio_features.n_mels, self.audio_block.cnn
+        reduction = MEL_REDUCTION[cnn]
+        if n_mels % reduction:
+            # The front's strides and pools would silently drop the top bins (or leave none).
+            raise ValueError(f"audio_features.n_mels {n_mels} does not fit the {cnn} front, which divides the mel "
+                             f"axis by {reduction}: use a multiple of {reduction} (e.g. "
+                             f"{max(reduction, n_mels // reduction * reduction)})")
+        return self
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """A shipped preset by name (paper, cpu, tiny) or a YAML file of your own."""
+    if str(name_or_path) in PRESETS:
+        text = resources.files("vamer.presets").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise VamerError(f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a YAML file")
+        text = path.read_text(encoding="utf-8")
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise VamerError(f"preset {name_or_path}: not valid YAML ({error})") from None
+    if not isinstance(values, dict):
+        raise VamerError(f"preset {name_or_path}: expected a mapping of settings")
+    return validated(Preset, values)
+
+
+def functionals_dim(preset: Preset) -> int:
+    """How many clip functionals the audio encoder reads per utterance (0: none)."""
+    return EGEMAPS_SIZE if preset.audio_features.functionals == "egemaps" else 0
+
+
+def frames_for(preset: Preset, seconds: float) -> int:
+    """How many of the preset's frames ``seconds`` of audio make (presets differ in hop length)."""
+    config = preset.audio_features
+    return max(1, round(seconds * config.sample_rate / config.hop_length))
+
+

@@ -34,14 +34,11 @@ from python_multipart.multipart import parse_options_header
 
 import vamer
 from vamer.inference.predictor import PredictionError, Predictor
-
-STATUS = {"unreadable_wav": 415, "bad_audio": 415, "empty_wav": 400, "too_long": 422, "sample_rate": 422,
-          "silent": 422, "too_short": 422, "text_too_long": 422, "bad_text": 422, "non_finite_audio": 422,
-          "too_large": 413}
-
+from vamer.reasons import Reason
 
 def status_for(kind: str) -> int:
-    return STATUS.get(kind, 422)
+    """The HTTP status of a prediction that failed for ``kind`` (the table in :mod:`vamer.reasons`)."""
+    return Reason(kind).http_status
 
 
 @dataclass(frozen=True)

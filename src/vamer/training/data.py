@@ -1,8 +1,8 @@
 """The Lightning data module over the item contract of :mod:`vamer.features.store`.
 
-Any map-style dataset whose items are dicts with ``audio, audio_mask, text, text_mask, label,
-arousal, valence, utt_id`` (and optionally ``functionals``, ``upstream``) works (a ``SplitData``, or a test's own
-list of dicts).
+Any map-style dataset whose items are dicts with the model inputs of :mod:`vamer.features.inputs`
+(``audio, audio_mask, text, text_mask``, optionally ``functionals``, ``upstream``) and ``label,
+arousal, valence, utt_id`` works (a ``SplitData``, or a test's own list of dicts).
 """
 
 from __future__ import annotations
@@ -16,39 +16,24 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from vamer.features.batching import batch_length, stack_to_length
-
-TENSOR_KEYS = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream", "label", "arousal", "valence")
-
-
-NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)
-NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)
+from vamer.features.inputs import stack_batch
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids
     (items of an :class:`EncodedSplit` go to :func:`collate_encoded`).
 
-    Audio frames and text tokens beyond the longest valid one in the batch are cut off (or padded
-    up to it): padding is under the masks, so the outputs do not change, and short clips train
-    several times faster than at the preset's full 512 frames.
+    The model inputs are batched by :func:`vamer.features.inputs.stack_batch`, the rule prediction
+    uses too: frames and tokens beyond the longest valid one in the batch are cut off (or padded up
+    to it), so short clips train several times faster than at the preset's full length.
     """
     if "audio_h" in items[0]:
         return collate_encoded(items)
-    optional = {"functionals": NO_FUNCTIONALS, "upstream": NO_UPSTREAM}   # side inputs a dataset may lack
-    items = [{**{k: v for k, v in optional.items() if k not in item}, **item} for item in items]
-    # Each item is cut or zero-padded to the batch's longest valid run (rounded up to a multiple of
-    # TRIM_MULTIPLE) before stacking: items may come padded to the preset's length or unpadded.
-    frames = batch_length(max(int(np.sum(item["audio_mask"])) for item in items))
-    tokens = batch_length(max(int(np.sum(item["text_mask"])) for item in items))
-    sizes = {"audio": (frames, 1), "audio_mask": (frames, 0), "text": (tokens, 0), "text_mask": (tokens, 0)}
-    batch: dict[str, Any] = {
-        key: torch.as_tensor(stack_to_length([item[key] for item in items], *sizes[key]) if key in sizes
-                             else np.stack([np.asarray(item[key]) for item in items]))
-        for key in TENSOR_KEYS}
-    batch["arousal"] = batch["arousal"].float()
-    batch["valence"] = batch["valence"].float()
-    batch["functionals"] = batch["functionals"].float()
-    batch["upstream"] = batch["upstream"].float()
+    batch: dict[str, Any] = {key: torch.as_tensor(value) for key, value in stack_batch(items).items()}
+    batch["label"] = torch.as_tensor([int(item["label"]) for item in items])
+    for key in ("arousal", "valence"):
+        batch[key] = torch.as_tensor([float(item[key]) for item in items], dtype=torch.float)
+    for key in ("functionals", "upstream"):
+        batch[key] = batch[key].float()
     batch["utt_id"] = [item["utt_id"] for item in items]
     return batch
 

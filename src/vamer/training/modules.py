@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vamer.evaluation.metrics import classification_metrics, concordance
-from vamer.models.presets import StageTraining
+from vamer.presets import StageTraining
 
 
 def pooled_outputs(outputs: list[tuple], world_size: int) -> list[tuple]:

@@ -18,7 +18,8 @@ import torch
 
 from vamer.errors import VamerError
 from vamer.evaluation.metrics import classification_metrics
-from vamer.models.presets import Preset, build_models
+from vamer.models.build import build_models
+from vamer.presets import Preset
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from vamer.models.presets import StageTraining
+from vamer.presets import StageTraining
 
 # Lightning's banner lines (no GPU/TPU, logger tips) say nothing useful on a CPU run.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
