@@ -4,12 +4,15 @@
 fails on the Transformer layers' attention projections, so int8 is measured through onnxruntime.)
 
     .venv/bin/python bench/predict.py [--run build/demo-run/run] [--corpus build/demo-corpus]
-                                      [--seconds 5] [--repeats 200] [--batch 32]
+                                      [--seconds 7.5] [--rate 22050] [--repeats 200] [--batch 32]
 
 Prints, on this machine:
 - the fp32 matmul peak (best of square matmuls through torch, all threads), the yardstick;
-- single-utterance latency of a warm clip of ``--seconds`` (p50/p95): end to end (``predict``:
-  decode, mel, text encoding, model) and the model alone;
+- single-utterance latency of a warm clip of ``--seconds`` of the demo's speech, stored at
+  ``--rate`` Hz (so resampling is part of it) with its transcript (p50/p95): end to end
+  (``predict``) and the model alone;
+- where one torch ``predict`` spends its time (p50 of each step, the same functions ``predict``
+  calls): decode, resample, mel + delta, eGeMAPS (when the preset reads them), text, model;
 - batch throughput (utterances/s) and the share of the matmul peak it reaches, from the FLOPs the
   engine really computes per utterance (torch trims padding, the ONNX graph runs full length);
 - accuracy of each engine on the demo run's fold-0 test split (the bundle's own test split), and
@@ -23,6 +26,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pandas as pd
 import soundfile
@@ -33,6 +37,10 @@ from machine import matmul_peak, timed  # bench/machine.py, beside this script
 from vamer.data.readers import load
 from vamer.inference.bundle import read_bundle
 from vamer.inference.export import export_onnx
+from vamer.features.audio import log_mel, mono_at, stored_mel
+from vamer.features.functionals import egemaps
+from vamer.features.inputs import model_audio
+from vamer.inference.intake import read_recording
 from vamer.inference.predictor import Predictor
 from vamer.models.build import flops_per_utterance
 
@@ -44,25 +52,45 @@ def percentiles(seconds: list[float]) -> str:
     return f"p50 {np.percentile(ms, 50):6.1f} ms  p95 {np.percentile(ms, 95):6.1f} ms"
 
 
-def clip(corpus: Path, seconds: float, out: Path) -> tuple[Path, str]:
-    """A clip of exactly ``seconds`` made of consecutive demo utterances (speech, not noise)."""
+def clip(corpus: Path, seconds: float, rate: int, out: Path) -> tuple[Path, str]:
+    """A mono clip of exactly ``seconds`` at ``rate`` Hz made of consecutive demo utterances (speech,
+    not noise), and the first utterance's transcript."""
     table = load(corpus, read_bio=False).utterances
     pieces, total = [], 0
     for path in table["audio_path"]:
-        samples, rate = soundfile.read(path, dtype="float32")
-        pieces.append(samples)
-        total += len(samples)
+        samples, source_rate = soundfile.read(path, dtype="float32")
+        pieces.append(librosa.resample(samples, orig_sr=source_rate, target_sr=rate, res_type="soxr_hq"))
+        total += len(pieces[-1])
         if total >= seconds * rate:
             break
-    soundfile.write(str(out), np.concatenate(pieces)[: int(seconds * rate)], rate)
+    soundfile.write(str(out), np.concatenate(pieces)[: int(seconds * rate)], rate, subtype="PCM_16")
     return out, str(table["text"].iloc[0])
+
+
+def time_split(predictor: Predictor, wav: Path, text: str, repeats: int) -> dict[str, float]:
+    """p50 milliseconds of each step of one ``predict``, through the functions it calls."""
+    preparer, config = predictor.preparer, predictor.audio_config
+    recording = read_recording(wav, None, predictor.limits, config)
+    mono = mono_at(recording.samples, recording.rate, config.sample_rate)
+    prepared = predictor.prepare(wav, text)
+    steps = {
+        "decode": lambda: read_recording(wav, None, predictor.limits, config),
+        "resample": lambda: mono_at(recording.samples, recording.rate, config.sample_rate),
+        "mel + delta": lambda: model_audio(stored_mel(log_mel(mono, config), config), config.max_frames),
+        "text": lambda: preparer.text(text),
+        "model": lambda: predictor.run([prepared]),
+    }
+    if config.functionals == "egemaps":
+        steps["eGeMAPS"] = lambda: egemaps(mono, config.sample_rate)
+    return {name: 1e3 * statistics.median(timed(step) for _ in range(repeats)) for name, step in steps.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=Path("build/demo-run/run"))
     parser.add_argument("--corpus", type=Path, default=Path("build/demo-corpus"))
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=7.5)
+    parser.add_argument("--rate", type=int, default=22_050, help="sample rate the clip is stored at")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
@@ -80,10 +108,11 @@ def main() -> None:
         "onnx fp32": Predictor(bundle, "onnx", scratch / "fp32.onnx"),
         "onnx int8": Predictor(bundle, "onnx", scratch / "int8.onnx"),
     }
-    wav, text = clip(args.corpus, args.seconds, scratch / "clip.wav")
+    wav, text = clip(args.corpus, args.seconds, args.rate, scratch / "clip.wav")
     prepared = engines["torch fp32"].prepare(wav, text)
-    frames, tokens = int(prepared.audio_mask.sum()), int(prepared.text_mask.sum())
-    print(f"clip: {args.seconds:g} s ({frames} frames, {tokens} tokens); {args.repeats} repeats after warm-up\n")
+    frames, tokens = int(prepared.inputs["audio_mask"].sum()), int(prepared.inputs["text_mask"].sum())
+    print(f"clip: {args.seconds:g} s mono at {args.rate} Hz ({frames} frames, {tokens} tokens); {args.repeats} "
+          f"repeats after warm-up\n")
 
     full = flops_per_utterance(bundle.preset, len(bundle.classes), bundle.text_dim or 512)
     trimmed_frames = -(-frames // 8) * 8
@@ -107,6 +136,10 @@ def main() -> None:
         flops = total(full if "onnx" in name else trimmed)
         print(f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "
               f"{flops / 1e9:9.3f} {100 * rate * flops / 1e9 / peak:8.1f}%")
+
+    split = time_split(engines["torch fp32"], wav, text, args.repeats)
+    print("\ntorch predict, time split (p50 per step, ms): " + ", ".join(f"{k} {v:.1f}" for k, v in split.items())
+          + f"; sum {sum(split.values()):.1f}")
 
     predictions = pd.read_csv(args.run / "predictions.csv")
     test = predictions[(predictions["variant"] == "fusion") & (predictions["fold"] == 0) & (predictions["seed"] == 0)]

@@ -231,33 +231,29 @@ def features_command(
     encoder: str = typer.Option("use", "--text-encoder", help="use | hf:<folder or hub id> | trainable"),
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
-    seed: int = typer.Option(0, "--seed", help="Seed of the folds and the augmentation."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the augmentation (folds are every command's)."),
     cache: Optional[Path] = CACHE,
 ) -> None:
     """Compute (or refresh) the cached features and show each fold: sizes, leakage check, class counts
     before and after augmentation."""
     from vamer.config import validated
-    from vamer.features.config import AugmentConfig, TextFeatureConfig
     from vamer.data.readers import load
-    from vamer.features.splits import make_folds
-    from vamer.features.store import FeatureStore
+    from vamer.experiment import fold_summaries
+    from vamer.features.config import AugmentConfig, TextFeatureConfig
 
     augment_config = validated(AugmentConfig, {"policy": augment, "seed": seed})
     text_config = validated(TextFeatureConfig, {"encoder": encoder})
     overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
-    store = FeatureStore.build(result.utterances, result.classes, text_config=text_config, cache_dir=cache)
+    store, lines = fold_summaries(result, text_config, cv, augment_config, cache)
     audio = store.stats["audio"]
     typer.echo(f"audio features: {audio['computed']} computed, {audio['cached']} from the cache, "
                f"{audio['skipped']} skipped, {audio['cropped_to_max_frames']} cropped, {audio['seconds']:.1f} s; "
                f"{store.stats['empty_text']} utterances with empty text")
     for row in store.skipped.itertuples():
         typer.echo(f"  skipped {row.utt_id}: {row.reason} ({row.detail})")
-    for fold in make_folds(store.table, cv, seed=seed):
-        data = store.fold_inputs(fold, augment_config)
-        typer.echo(f"fold {fold.index} [{fold.protocol}]: train {len(data['train'])}, val {len(data['val'])}, "
-                   f"test {len(data['test'])}; leakage check passed")
-        typer.echo(data["class_counts"].to_markdown(index=False))
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command("baseline")
@@ -268,7 +264,7 @@ def baseline_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Write DIR/metrics.json (and predictions.csv)."),
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
-    seed: int = typer.Option(0, "--seed", help="Seed of the folds and the classifier."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the classifier (folds are every command's)."),
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace DIR if it is an earlier baseline."),
 ) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import vamer
-from vamer.features.config import AugmentConfig
+from vamer.features.config import AugmentConfig, TextFeatureConfig
 from vamer.data.table import LoadResult
 from vamer.errors import VamerError
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
@@ -70,18 +70,38 @@ class TrainingInputs:
     text_dim: int | None
 
 
-FOLD_SEED = 0  # folds never depend on the training seed, so `train --fold k` is `run`'s fold k
-
-
 def training_inputs(result: LoadResult, preset: Preset, cv: str, cache: Path | None = None,
                     progress: bool = True) -> TrainingInputs:
     """Features (built once per distributed run, by rank 0) and the ``cv`` folds, as run, sweep and
     train all use them."""
     store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, preset.text, cache,
                                progress=progress and is_global_zero(), rank=global_rank())
-    folds = make_folds(store.table, cv, seed=FOLD_SEED)
+    folds = make_folds(store.table, cv)
     text_dim = None if isinstance(store.encoder, TrainableTokens) else store.encoder.dim
     return TrainingInputs(store, folds, text_dim)
+
+
+def prepare_fold(inputs: TrainingInputs, fold: int, augment: AugmentConfig | None = None, seed: int = 0
+                 ) -> dict[str, Any]:
+    """Fold ``fold``'s train (augmented), val and test data for training seed ``seed``: what run,
+    sweep and train all train on (the augmentation draws from ``augment.seed + seed``)."""
+    if not 0 <= fold < len(inputs.folds):
+        raise VamerError(f"--fold {fold}: the --cv spelling has {len(inputs.folds)} fold(s)")
+    augment = augment or AugmentConfig()
+    return inputs.store.fold_inputs(inputs.folds[fold], augment.model_copy(update={"seed": augment.seed + seed}))
+
+
+def fold_summaries(result: LoadResult, text: TextFeatureConfig, cv: str, augment: AugmentConfig,
+                   cache: Path | None = None) -> tuple[FeatureStore, list[str]]:
+    """``vamer features``: build the cached features, then each fold's sizes and class counts (before
+    and after augmentation) as lines; the leakage check runs on every fold."""
+    store = FeatureStore.build(result.utterances, result.classes, text_config=text, cache_dir=cache)
+    lines = []
+    for fold in make_folds(store.table, cv):
+        data = store.fold_inputs(fold, augment)
+        lines += [f"fold {fold.index} [{fold.protocol}]: train {len(data['train'])}, val {len(data['val'])}, "
+                  f"test {len(data['test'])}; leakage check passed", data["class_counts"].to_markdown(index=False)]
+    return store, lines
 
 
 def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: str = "session:5", fold: int = 0,
@@ -93,10 +113,7 @@ def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: s
         raise VamerError(f"{stage_folder} already holds a trained {stage} stage; pass --resume to continue it, "
                          "or choose another --out")
     inputs = training_inputs(result, preset, cv, cache)
-    if fold >= len(inputs.folds):
-        raise VamerError(f"--fold {fold}: --cv {cv} has {len(inputs.folds)} fold(s)")
-    augment = (augment or AugmentConfig()).model_copy(update={"seed": seed})
-    data = inputs.store.fold_inputs(inputs.folds[fold], augment)
+    data = prepare_fold(inputs, fold, augment, seed)
     return train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
                               getattr(data["train"].tokens, "vocab_size", None), resume,
                               str(arousal) if arousal else None, str(valence) if valence else None, **trainer)
@@ -159,7 +176,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         bundle_models = vocabulary = class_counts = pretrained = None
         for seed in range(seeds):
             for fold in folds:
-                data = store.fold_inputs(fold, augment.model_copy(update={"seed": augment.seed + seed}))
+                data = prepare_fold(inputs, fold.index, augment, seed)
                 if class_counts is None:
                     class_counts = data["class_counts"]
                 outcome = train_fold(data, preset, classes, scratch / "runs" / f"fold{fold.index}-seed{seed}", seed,

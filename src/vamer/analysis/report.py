@@ -103,8 +103,8 @@ def _ratings_section(result: LoadResult, config: AnalysisConfig, out: Path, doc:
         if "skipped" in stats:
             doc.append("")
             continue
-        doc.append(f"\nNormality per group (the slides' rule: n > 30; test: Shapiro-Wilk up to n = 5000, "
-                   f"D'Agostino above):\n")
+        doc.append("\nNormality per group (the slides' rule: n > 30; test: Shapiro-Wilk up to n = 5000, "
+                   "D'Agostino above):\n")
         doc.append(_table(stats["normality"]) + "\n")
         h = stats["homoscedasticity"]
         doc.append(f"Equal variances: Bartlett statistic {_fmt(h['bartlett']['statistic'])}, p = "

@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import soundfile
 
 from vamer.data.config import DataConfig, MultiLabelPolicy
 from vamer.data.labels import parse_emotions
-from vamer.data.table import SkipReason
+from vamer.data.table import RowLedger, SkipReason
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
 
 RATING_RANGE = (1.0, 5.0)
@@ -109,3 +110,44 @@ def read_transcript_checked(path: Path) -> tuple[str | None, SkipReason | None, 
 
 def text_fields(raw: str) -> dict[str, str]:
     return {"text_raw": raw, "text": clean_transcript(raw)}
+
+
+def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: str, emotion_raw: str,
+                  ratings_raw: dict[str, str], audio_path: Path, text_raw: str | None, fields: dict[str, Any],
+                  ratings_optional: bool = False) -> None:
+    """The one path every reader's rows take once their id is known: emotion, ratings, wav header,
+    transcript, in that order; the row is kept, or skipped with the first reason that applies.
+
+    ``ratings_optional``: an empty rating is NaN instead of a skip (manifests).  ``text_raw`` None
+    reads the transcript beside the wav; when ``ratings_optional`` a missing one is empty text.
+    ``fields`` holds the reader's own columns (dataset, session, speaker, times, votes...).
+    """
+    emotion, reason, detail = resolve_emotion(emotion_raw, config)
+    if reason:
+        ledger.skip(utt_id, source, reason, detail)
+        return
+    ratings = {}
+    for name, raw in ratings_raw.items():
+        if ratings_optional and not raw:
+            ratings[name] = math.nan
+            continue
+        value, reason = parse_rating(raw)
+        if reason:
+            ledger.skip(utt_id, source, reason, f"{name} = {raw!r}")
+            return
+        ratings[name] = value
+    info, reason, detail = probe_wav(audio_path)
+    if reason:
+        ledger.skip(utt_id, source, reason, detail)
+        return
+    if not text_raw:
+        transcript = audio_path.with_suffix(".txt")
+        text_raw = ""
+        if not ratings_optional or transcript.is_file():
+            text_raw, reason, detail = read_transcript_checked(transcript)
+            if reason:
+                ledger.skip(utt_id, source, reason, detail)
+                return
+    ledger.keep({"utt_id": utt_id, "audio_path": str(audio_path.resolve()), **fields, **text_fields(text_raw),
+                 "emotion": emotion, "emotion_raw": emotion_raw, **ratings, "duration_s": info.duration_s,
+                 "sample_rate": info.sample_rate, "channels": info.channels, "source": source})

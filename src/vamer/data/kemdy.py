@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vamer.data.config import DataConfig
-from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
+from vamer.data.checks import keep_if_valid
 from vamer.data.csvtext import CsvRecord, decode, physical_lines, read_records
 from vamer.data.labels import parse_emotions
 from vamer.data.table import RowLedger, SkipReason
@@ -132,45 +132,11 @@ def _process_annotation_row(
     fields: dict[str, Any],
 ) -> None:
     """Checks common to KEMDy19 and KEMDy20 once the id is known; keeps or skips the row."""
-    emotion_raw = _cell(row, layout.emotion)
-    emotion, reason, detail = resolve_emotion(emotion_raw, config)
-    if reason:
-        ledger.skip(utt_id, source, reason, detail)
-        return
-    ratings = {}
-    for name in ("arousal", "valence"):
-        value, reason = parse_rating(_cell(row, getattr(layout, name)))
-        if reason:
-            ledger.skip(utt_id, source, reason, f"{name} = {_cell(row, getattr(layout, name))!r}")
-            return
-        ratings[name] = value
     wav_path = next((path for path in wav_candidates if path.is_file()), wav_candidates[0])
-    info, reason, detail = probe_wav(wav_path)
-    if reason:
-        ledger.skip(utt_id, source, reason, detail)
-        return
-    text_raw, reason, detail = read_transcript_checked(wav_path.with_suffix(".txt"))
-    if reason:
-        ledger.skip(utt_id, source, reason, detail)
-        return
-    ledger.keep(
-        {
-            "utt_id": utt_id,
-            "audio_path": str(wav_path.resolve()),
-            **fields,
-            **text_fields(text_raw),
-            "emotion": emotion,
-            "emotion_raw": emotion_raw,
-            "emotion_votes": _votes(row, layout),
-            **ratings,
-            "start_s": _float_or_nan(_cell(row, layout.start)),
-            "end_s": _float_or_nan(_cell(row, layout.end)),
-            "duration_s": info.duration_s,
-            "sample_rate": info.sample_rate,
-            "channels": info.channels,
-            "source": source,
-        }
-    )
+    keep_if_valid(ledger, config, utt_id, source, _cell(row, layout.emotion),
+                  {name: _cell(row, getattr(layout, name)) for name in ("arousal", "valence")}, wav_path, None,
+                  {**fields, "emotion_votes": _votes(row, layout), "start_s": _float_or_nan(_cell(row, layout.start)),
+                   "end_s": _float_or_nan(_cell(row, layout.end))})
 
 
 def annotation_files(folder: Path) -> list[Path]:

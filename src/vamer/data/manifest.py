@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from vamer.data.config import DataConfig
-from vamer.data.checks import parse_rating, probe_wav, read_transcript_checked, resolve_emotion, text_fields
+from vamer.data.checks import keep_if_valid
 from vamer.data.csvtext import decode, read_records
 from vamer.data.table import RowLedger, SkipReason
 from vamer.errors import VamerError
@@ -132,50 +132,9 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
         utt_id = row["utt_id"] or _default_id(audio) or row["audio"]
         if not ledger.claim_id(utt_id, source):
             continue
-        emotion, reason, detail = resolve_emotion(row["emotion"], config)
-        if reason:
-            ledger.skip(utt_id, source, reason, detail)
-            continue
-        ratings = {}
-        for name in ("arousal", "valence"):
-            ratings[name] = math.nan
-            if row[name]:
-                value, reason = parse_rating(row[name])
-                if reason:
-                    ledger.skip(utt_id, source, reason, f"{name} = {row[name]!r}")
-                    break
-                ratings[name] = value
-        else:
-            info, reason, detail = probe_wav(audio_path)
-            if reason:
-                ledger.skip(utt_id, source, reason, detail)
-                continue
-            text_raw = row["text"]
-            if not text_raw and audio_path.with_suffix(".txt").is_file():
-                text_raw, reason, detail = read_transcript_checked(audio_path.with_suffix(".txt"))
-                if reason:
-                    ledger.skip(utt_id, source, reason, detail)
-                    continue
-            ledger.keep(
-                {
-                    "utt_id": utt_id,
-                    "dataset": "manifest",
-                    "session": row["session"] or None,
-                    "speaker": row["speaker"] or None,
-                    "gender": row["gender"].upper() or None,
-                    "script": None,
-                    "audio_path": str(audio_path.resolve()),
-                    **text_fields(text_raw),
-                    "emotion": emotion,
-                    "emotion_raw": row["emotion"],
-                    "emotion_votes": None,
-                    **ratings,
-                    "start_s": math.nan,
-                    "end_s": math.nan,
-                    "duration_s": info.duration_s,
-                    "sample_rate": info.sample_rate,
-                    "channels": info.channels,
-                    "source": source,
-                }
-            )
+        keep_if_valid(ledger, config, utt_id, source, row["emotion"],
+                      {name: row[name] for name in ("arousal", "valence")}, audio_path, row["text"] or None,
+                      {"dataset": "manifest", "session": row["session"] or None, "speaker": row["speaker"] or None,
+                       "gender": row["gender"].upper() or None, "script": None, "emotion_votes": None,
+                       "start_s": math.nan, "end_s": math.nan}, ratings_optional=True)
     return ledger

@@ -47,7 +47,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     if out is not None:
         check_replaceable(out, force, "baseline")  # before the work, as the CLI does
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
-    folds = make_folds(store.table, cv, seed=seed)
+    folds = make_folds(store.table, cv)  # every command's folds; ``seed`` seeds the classifier
     functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
     features = baseline_features(store.table, store.mels, store.encoder, functionals)
     numbers = run_baselines(store.table, folds, features, result.classes, seed)

@@ -80,8 +80,12 @@ def _validation(table: pd.DataFrame, train_index: np.ndarray, groups: pd.Series 
     return np.sort(train_index[fit]), np.sort(train_index[val])
 
 
-def make_folds(table: pd.DataFrame, spec: str, seed: int = 0) -> list[Fold]:
-    """Folds of ``table`` (columns utt_id, emotion, session, speaker) for one ``--cv`` spelling."""
+FOLD_SEED = 0  # every command's folds: they never depend on a training seed, so `train --fold k` is `run`'s fold k
+
+
+def make_folds(table: pd.DataFrame, spec: str, seed: int = FOLD_SEED) -> list[Fold]:
+    """Folds of ``table`` (columns utt_id, emotion, session, speaker) for one ``--cv`` spelling.
+    Every command uses the default ``seed``, so they all see the same folds of the same data."""
     match = SPEC.match(spec.strip())
     if not match:
         raise VamerError(f"bad --cv {spec!r}; use session:K, speaker:K, sessions:S1,S2,... or random:FRACTION")

@@ -38,7 +38,11 @@ WEIGHTS = ("arousal", "valence", "fusion")
 def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[str, torch.nn.Module],
                  text_dim: int | None, vocabulary: dict[int, int] | None, metrics: dict[str, Any],
                  provenance: dict[str, Any], regressors: dict[str, bool] | None = None) -> None:
-    """Write the bundle into ``folder`` (the caller makes the folder atomic)."""
+    """Write the bundle into ``folder``, which must not exist yet or be empty (``vamer run`` writes
+    it inside the run's atomic scratch folder).  A non-empty folder is refused, never overwritten."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise VamerError(f"{folder}: a bundle is written into a new or empty folder; this one holds files")
     folder.mkdir(parents=True, exist_ok=True)
     for name in WEIGHTS:
         state = {key: value.detach().cpu().contiguous().clone() for key, value in models[name].state_dict().items()}
