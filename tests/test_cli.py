@@ -5,7 +5,6 @@ from typer.testing import CliRunner
 
 import vamer
 from tests.builders import Kemdy20Builder, Segment
-from tests.conftest import needs_espeak
 from vamer.cli import app
 
 runner = CliRunner()
@@ -95,7 +94,7 @@ def test_errors_are_one_line_without_traceback(dataset, tmp_path, args, message)
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_demo_then_check_through_the_cli(tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["data", "demo", str(out), "--sessions", "2", "--segments", "6", "--seed", "5"])
@@ -165,13 +164,10 @@ def test_analyze_rejects_an_unknown_signal(tmp_path):
     assert result.exit_code == 2 and "unknown bio-signal 'BLOOD'" in result.output
 
 
-@needs_espeak
-def test_baseline_writes_metrics_with_the_run_keys(tmp_path):
-    from vamer.data.demo import generate_demo
-
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=20, seed=3, progress=False)
+@pytest.mark.espeak
+def test_baseline_writes_metrics_with_the_run_keys(tmp_path, demo_corpus):
     out = tmp_path / "baseline"
-    result = runner.invoke(app, ["baseline", str(tmp_path / "demo"), "--cv", "session:2", "--out", str(out),
+    result = runner.invoke(app, ["baseline", str(demo_corpus), "--cv", "session:2", "--out", str(out),
                                  "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     assert "session 2-fold (speaker-independent)" in result.output and "majority" in result.output
@@ -180,21 +176,18 @@ def test_baseline_writes_metrics_with_the_run_keys(tmp_path):
         assert set(metrics[model]) >= {"macro_f1", "weighted_f1", "ua", "accuracy", "per_class"}
         assert set(metrics[model]["macro_f1"]) == {"mean", "std"} and len(metrics[model]["folds"]) == 2
     assert metrics["protocol"]["cv"] == "session:2" and metrics["seeds"] == [0]
-    bad = runner.invoke(app, ["baseline", str(tmp_path / "demo"), "--cv", "speaker:99"])
+    bad = runner.invoke(app, ["baseline", str(demo_corpus), "--cv", "speaker:99"])
     assert bad.exit_code == 2 and "need 2 <= K" in bad.output
 
 
-@needs_espeak
-def test_features_command_reports_folds_and_augmentation(tmp_path):
-    from vamer.data.demo import generate_demo
-
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=20, seed=3, progress=False)
-    result = runner.invoke(app, ["features", str(tmp_path / "demo"), "--cv", "session:2", "--augment", "both",
+@pytest.mark.espeak
+def test_features_command_reports_folds_and_augmentation(tmp_path, demo_corpus):
+    result = runner.invoke(app, ["features", str(demo_corpus), "--cv", "session:2", "--augment", "both",
                                  "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     assert result.output.count("leakage check passed") == 2
     assert "| class    |   before |   added |   after |" in result.output
-    bad = runner.invoke(app, ["features", str(tmp_path / "demo"), "--augment", "lots"])
+    bad = runner.invoke(app, ["features", str(demo_corpus), "--augment", "lots"])
     assert bad.exit_code == 2 and "policy" in bad.output
 
 

@@ -1,20 +1,18 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import needs_espeak
 from vamer.cli import app
-from vamer.data.demo import generate_demo
 
 runner = CliRunner()
 
 
-@needs_espeak
-def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=16, seed=4, progress=False)
+@pytest.mark.espeak
+def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path, demo_corpus):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny",
+    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
                                  "--cv", "session:2", "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -35,7 +33,7 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
     bundle = json.loads((out / "bundle" / "bundle.json").read_text())
     assert bundle["classes"] == ["neutral", "happy", "surprise", "angry", "sad"]
     assert all((out / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
-    again = runner.invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny"])
+    again = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny"])
     assert again.exit_code == 2 and "--force" in again.output
     # The findings in words: the report's first section and `vamer findings`.
     assert report.index("## Findings") < report.index("## Results")
@@ -44,14 +42,13 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path):
     assert "Arousal regressor (audio): test CCC" in said.output
     assert set(metrics["rating_baseline"]) == {"arousal", "valence"}
     assert set(metrics["timings"]) >= {"features", "classic baselines", "training"}
-    not_a_run = runner.invoke(app, ["findings", str(tmp_path / "demo")])
+    not_a_run = runner.invoke(app, ["findings", str(demo_corpus)])
     assert not_a_run.exit_code == 2 and "not a vamer run folder" in not_a_run.output
 
 
-@needs_espeak
-def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path):
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=6, progress=False)
-    common = [str(tmp_path / "demo"), "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")]
+@pytest.mark.espeak
+def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, demo_corpus):
+    common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")]
     bad = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "bad"), "--variants", "fusion,audio"])
     assert bad.exit_code == 2 and "unknown variant(s) audio" in bad.output
     out = tmp_path / "run"
@@ -60,10 +57,9 @@ def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path):
     assert set(json.loads((out / "metrics.json").read_text())["ablations"]) == {"fusion", "text_only"}
 
 
-@needs_espeak
-def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path):
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=12, seed=5, progress=False)
-    common = [str(tmp_path / "demo"), "--out", str(tmp_path / "stages"), "--preset", "tiny", "--cv", "session:2",
+@pytest.mark.espeak
+def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_corpus):
+    common = [str(demo_corpus), "--out", str(tmp_path / "stages"), "--preset", "tiny", "--cv", "session:2",
               "--cache", str(tmp_path / "cache")]
     for stage in ("arousal", "valence"):
         result = runner.invoke(app, ["train", stage, *common])
@@ -84,11 +80,10 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path):
     assert bad.exit_code == 2 and "not a vamer stage checkpoint" in bad.output
 
 
-@needs_espeak
-def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path):
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=10, seed=6, progress=False)
+@pytest.mark.espeak
+def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path, demo_corpus):
     out = tmp_path / "sweep"
-    result = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny",
+    result = runner.invoke(app, ["sweep", str(demo_corpus), "--out", str(out), "--preset", "tiny",
                                  "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(tmp_path / "cache"),
                                  "--format", "kemdy20", "--classes", "neutral,happy,sad,angry"])
     assert result.exit_code == 0, result.output
@@ -96,16 +91,15 @@ def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path):
     assert [(r["audio_layers"], r["text_layers"]) for r in summary["combinations"]] == [(1, 1), (2, 1)]
     assert all(set(r["recall"]) == {"neutral", "happy", "sad", "angry"} for r in summary["combinations"])
     assert (out / "confusion_audio2_text1.png").is_file() and "| 2/1 " in (out / "sweep.md").read_text()
-    bad = runner.invoke(app, ["sweep", str(tmp_path / "demo"), "--out", str(tmp_path / "x"), "--layers", "7"])
+    bad = runner.invoke(app, ["sweep", str(demo_corpus), "--out", str(tmp_path / "x"), "--layers", "7"])
     assert bad.exit_code == 2 and "bad --layers" in bad.output
 
 
-@needs_espeak
-def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path):
+@pytest.mark.espeak
+def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path, demo_corpus):
     from vamer.data import load
 
-    generate_demo(tmp_path / "demo", sessions=5, segments_per_session=8, seed=7, progress=False)
-    table = load(tmp_path / "demo", read_bio=False).utterances
+    table = load(demo_corpus, read_bio=False).utterances
     manifest = pd.DataFrame({"audio": table["audio_path"], "text": table["text"], "emotion": table["emotion"],
                              "session": table["session"], "speaker": table["speaker"]})
     # A corpus with its own label set: 4 classes, one of them outside KEMDy's seven.
@@ -113,10 +107,10 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(tmp_path / "manifest.csv"), "--out", str(out), "--preset", "tiny",
-                                 "--cv", "session:5", "--no-ablations", "--cache", str(tmp_path / "cache")])
+                                 "--cv", "session:4", "--no-ablations", "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["protocol"]["dataset"] == "manifest" and metrics["protocol"]["folds"] == 5
+    assert metrics["protocol"]["dataset"] == "manifest" and metrics["protocol"]["folds"] == 4
     assert any("arousal pretraining skipped" in note for note in metrics["notes"])
     assert any("valence pretraining skipped" in note for note in metrics["notes"])
     assert len(pd.read_csv(out / "predictions.csv")) == len(manifest)

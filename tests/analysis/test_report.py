@@ -4,27 +4,24 @@ import pandas as pd
 import pytest
 
 from tests.builders import Kemdy20Builder, Segment, write_wav
-from tests.conftest import needs_espeak
 from vamer.analysis import analyze
 from vamer.analysis.report import _conclusions
 from vamer.analysis.config import AnalysisConfig
 from vamer.data import load
-from vamer.data.demo import generate_demo
 from vamer.errors import VamerError
 
 FAST = AnalysisConfig(k_max=4, kmeans_max_iter=5)
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo") / "corpus"
-    generate_demo(root, sessions=4, segments_per_session=16, seed=1, progress=False)
+def demo_report(tmp_path_factory, demo_corpus):
+    root = demo_corpus
     out = tmp_path_factory.mktemp("report") / "analysis"
     numbers = analyze(load(root), out, FAST, progress=False)
     return out, numbers
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_demo_report_has_every_section_figure_and_number(demo_report):
     out, numbers = demo_report
     report = (out / "report.md").read_text(encoding="utf-8")
@@ -51,7 +48,7 @@ def test_demo_report_has_every_section_figure_and_number(demo_report):
     assert signals == {"Arousal", "Valence", "EDA", "TEMP", "IBI"}
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_existing_folders_are_protected(demo_report, tmp_path):
     out, _ = demo_report
     mine = tmp_path / "mine"

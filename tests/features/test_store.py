@@ -1,22 +1,18 @@
 import numpy as np
 import pytest
 
-from tests.conftest import needs_espeak
 from vamer.features.config import AugmentConfig, TextFeatureConfig
 from vamer.data import load
-from vamer.data.demo import generate_demo
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo") / "corpus"
-    generate_demo(root, sessions=4, segments_per_session=20, seed=2, progress=False)
-    return load(root, read_bio=False), tmp_path_factory.mktemp("cache")
+def demo(tmp_path_factory, demo_corpus):
+    return load(demo_corpus, read_bio=False), tmp_path_factory.mktemp("cache")
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
     result, cache = demo
     store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache, progress=False)
@@ -43,7 +39,7 @@ def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
     assert store.stats["audio"]["cached"] + store.stats["audio"]["computed"] == len(store.table)
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_trainable_text_gives_ids_fitted_on_train(demo):
     result, cache = demo
     store = FeatureStore.build(result.utterances, result.classes, text_config=TextFeatureConfig(encoder="trainable"),

@@ -11,7 +11,6 @@ import torch
 from typer.testing import CliRunner
 
 from tests.builders import write_wav
-from tests.conftest import needs_espeak
 from vamer.features.config import AudioFeatureConfig
 from vamer.errors import VamerError
 from vamer.features.upstream import AudioUpstream, extract_upstream
@@ -64,20 +63,18 @@ def test_bad_audio_encoder_specs_are_clear_errors(tmp_path):
         AudioUpstream(f"hf:{tmp_path / 'nothing-here'}")
 
 
-@needs_espeak
-def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wav2vec2):
+@pytest.mark.espeak
+def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wav2vec2, demo_corpus):
     from vamer.cli import app
-    from vamer.data.demo import generate_demo
     from vamer.inference.predictor import Predictor
 
-    generate_demo(tmp_path / "demo", sessions=4, segments_per_session=8, seed=4, progress=False)
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["run", str(tmp_path / "demo"), "--out", str(out), "--preset", "tiny",
+    result = CliRunner().invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
                                       "--cv", "session:2", "--no-ablations", "--cache", str(tmp_path / "cache"),
                                       "--classes", "neutral,happy,angry,sad", "--audio-encoder", f"hf:{tiny_wav2vec2}"])
     assert result.exit_code == 0, result.output
     bundle = json.loads((out / "bundle" / "bundle.json").read_text())
     assert bundle["preset"]["audio_features"]["upstream"] == f"hf:{tiny_wav2vec2}"
-    wav = next((tmp_path / "demo" / "wav" / "Session01").glob("*.wav"))
+    wav = next((demo_corpus / "wav" / "Session01").glob("*.wav"))
     prediction = Predictor.from_bundle(out / "bundle").predict(wav)
     assert prediction["label"] in bundle["classes"] and abs(sum(prediction["probabilities"].values()) - 1) < 1e-4

@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.conftest import needs_espeak
-from vamer.data.demo import generate_demo
 from vamer.data.readers import load
 from vamer.experiment import run_experiment
 from vamer.presets import load_preset
@@ -22,13 +20,10 @@ def tiny_like_cpu():
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """(demo corpus folder, `vamer run` folder) of the tiny preset on a 4-session demo."""
-    if needs_espeak.args[0]:
-        pytest.skip(needs_espeak.kwargs["reason"])
+def trained(tmp_path_factory, demo_corpus):
+    """(demo corpus folder, `vamer run` folder) of the tiny preset on the shared 4-session demo."""
     root = tmp_path_factory.mktemp("trained")
-    demo = root / "demo"
-    generate_demo(demo, sessions=4, segments_per_session=12, seed=11, progress=False)
+    demo = demo_corpus
     run = root / "run"
     run_experiment(load(demo), run, tiny_like_cpu(), cv="session:2", ablations=False, cache=root / "cache",
                    progress=False)

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import needs_espeak
 from tests.training.test_stages import CLASSES, PRESET, items
 from vamer.data.demo import generate_demo
 from vamer.data.readers import load
@@ -52,7 +51,7 @@ def test_ddp_validation_is_pooled_over_ranks_and_counts_each_utterance_once(tmp_
     assert float(state["best_model_score"]) == pytest.approx(_val_macro_f1(best, val), abs=1e-6)
 
 
-@needs_espeak
+@pytest.mark.espeak
 @pytest.mark.slow
 def test_vamer_run_under_ddp_on_two_cpu_processes(tmp_path):
     demo = tmp_path / "demo"

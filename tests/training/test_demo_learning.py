@@ -2,9 +2,9 @@
 (a frozen encoder, weights that never move, a label shuffle, a broken feature path), on a small
 demo in about a minute."""
 
+import pytest
 import numpy as np
 
-from tests.conftest import needs_espeak
 from vamer.features.config import AugmentConfig
 from vamer.data import load
 from vamer.data.demo import generate_demo
@@ -16,7 +16,7 @@ from vamer.presets import load_preset
 from vamer.training.pipeline import train_fold
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_cpu_recipe_learns_the_demo_premise_and_the_classes(tmp_path):
     generate_demo(tmp_path / "demo", sessions=10, segments_per_session=20, seed=0, progress=False)
     result = load(tmp_path / "demo", read_bio=False)

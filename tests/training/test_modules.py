@@ -31,3 +31,14 @@ def test_pooled_outputs_keep_each_utterance_once_in_order():
     ids = [utt for *_, batch_ids in pooled for utt in batch_ids]
     values = np.concatenate([p for p, _, _ in pooled])
     assert ids == ["a", "b", "c"] and values.tolist() == [0.1, 0.2, 0.3]
+
+
+def test_class_weights_are_inverse_frequency_and_one_when_balanced():
+    from vamer.training.pipeline import class_weights
+
+    assert class_weights(np.array([0, 1, 2, 0, 1, 2]), 3) == [1.0, 1.0, 1.0]
+    weights = class_weights(np.array([0] * 8 + [1] * 2), 3)
+    assert weights[0] == pytest.approx(10 / 24) and weights[1] == pytest.approx(10 / 6) and weights[2] == 0.0
+    # Weighted by them, each present class contributes the same total to the loss.
+    counts = np.bincount([0] * 8 + [1] * 2, minlength=3)
+    assert counts[0] * weights[0] == pytest.approx(counts[1] * weights[1])

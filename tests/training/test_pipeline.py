@@ -177,3 +177,34 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     fit_stage("fusion", FusionModule(model, training, CLASSES), VamerDataModule(train, val, batch_size=8), tmp_path,
               training, progress=False, accelerator="cpu", callbacks=[modes])
     assert modes.seen and set(modes.seen) == {(True, False, False)}
+
+
+def test_each_ablation_sees_what_its_name_says():
+    """audio_only: the text is blanked (empty mask); text_only: the audio and its side inputs are;
+    fusion_no_pretraining: the encoders start untrained and are not frozen."""
+    from vamer.models.build import build_models
+    from vamer.training.pipeline import _Blanked, fresh_fusion
+
+    items = [{**item, "functionals": np.ones(88, dtype=np.float32)} for item in rated_items(3, 0)]
+    for index, item in enumerate(items):
+        audio_only, text_only = _Blanked(items, "text")[index], _Blanked(items, "audio")[index]
+        assert not audio_only["text_mask"].any() and not audio_only["text"].any()
+        assert np.array_equal(audio_only["audio"], item["audio"]) and audio_only["functionals"].all()
+        assert not text_only["audio_mask"].any() and not text_only["audio"].any()
+        assert not text_only["functionals"].any()       # eGeMAPS are audio too
+        assert np.array_equal(text_only["text"], item["text"]) and item["text_mask"].any()   # the source is intact
+    preset = load_preset("tiny")
+    models = build_models(preset, len(CLASSES), 512)
+    untrained = build_models(preset, len(CLASSES), 512)
+    with torch.no_grad():     # stands for pretraining: the regressors' encoders moved away from the start
+        for stage in ("arousal", "valence"):
+            for parameter in models[stage].encoder.parameters():
+                parameter.add_(1.0)
+    fused = fresh_fusion(preset, CLASSES, 512, None, 0, models, {"arousal": True, "valence": True})
+    plain = fresh_fusion(preset, CLASSES, 512, None, 0, untrained, {"arousal": False, "valence": False})
+    for name, stage in (("audio", "arousal"), ("text", "valence")):
+        pretrained_state, untrained_state = models[stage].encoder.state_dict(), untrained[stage].encoder.state_dict()
+        assert all(torch.equal(v, pretrained_state[k]) for k, v in getattr(fused, name).state_dict().items())
+        assert all(torch.equal(v, untrained_state[k]) for k, v in getattr(plain, name).state_dict().items())
+    assert set(fused.frozen) == {"audio", "text"} and plain.frozen == ()
+    assert all(p.requires_grad for p in plain.audio.parameters())

@@ -51,6 +51,17 @@ class FoldOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def class_weights(labels: np.ndarray, n_classes: int) -> list[float]:
+    """Inverse-frequency weights, ``n / (classes x count)`` (scikit-learn's "balanced"): 1 for every
+    class of a balanced split; a class the split lacks gets 0 (it has no term to weigh).
+
+    >>> class_weights(np.array([0, 0, 0, 1]), 3)
+    [0.4444444444444444, 1.3333333333333333, 0.0]
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(float)
+    return [float(len(labels) / (n_classes * count)) if count else 0.0 for count in counts]
+
+
 class _Blanked(torch.utils.data.Dataset):
     """A split with one modality removed (for the audio-only and text-only ablations)."""
 
@@ -135,10 +146,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
         device = torch.device(resolved_device(**trainer))
         train, val, test = (encode_split(model, split, device=device) for split in (train, val, test))
     labels = split_labels(data["train"])
-    weights = None
-    if imbalance.class_weighted:
-        counts = np.bincount(labels, minlength=len(classes)).astype(float)
-        weights = [float(len(labels) / (len(classes) * c)) if c else 0.0 for c in counts]
+    weights = class_weights(labels, len(classes)) if imbalance.class_weighted else None
     training = preset.training.fusion
     start = copy.deepcopy(model) if preset.training.refit else None
     module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)

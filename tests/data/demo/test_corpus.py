@@ -7,7 +7,6 @@ import soundfile
 import yaml
 from importlib import resources
 
-from tests.conftest import needs_espeak
 from vamer.data import load
 from vamer.data.demo import generate_demo
 from vamer.data.demo.corpus import AROUSAL_MEAN, VALENCE_MEAN, emotion_counts, plan_corpus
@@ -92,7 +91,7 @@ def digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
     first = generate_demo(tmp_path / "a", sessions=2, segments_per_session=8, seed=3, jobs=2, progress=False)
     generate_demo(tmp_path / "b", sessions=2, segments_per_session=8, seed=3, jobs=1, progress=False)
@@ -104,7 +103,7 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
     assert any(name.endswith(".wav") for name in a)
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_demo_reads_back_as_kemdy20_with_only_explained_skips(tmp_path):
     root = tmp_path / "demo"
     generate_demo(root, sessions=17, segments_per_session=6, seed=0, progress=False)
@@ -129,7 +128,7 @@ def test_demo_reads_back_as_kemdy20_with_only_explained_skips(tmp_path):
     assert covered["IBI"] < covered["TEMP"]
 
 
-@needs_espeak
+@pytest.mark.espeak
 def test_demo_never_replaces_a_folder_it_did_not_make(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
