@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import sys
@@ -47,19 +48,39 @@ CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (defau
 SPLIT_HELP = "session:K | speaker:K | sessions:S1,S2 | random:0.2"
 TRAINING_CV = typer.Option("session:5", "--cv", help=SPLIT_HELP)
 SEEDS = typer.Option(1, "--seeds", min=1, help="Training seeds per fold.")
-ACCELERATOR = typer.Option("auto", "--accelerator", help="auto (a GPU when there is one) | cpu | gpu | mps.")
-DEVICES = typer.Option("1", "--devices", help="Devices (processes) per node: a count, auto, or GPU ids 0,1.")
-STRATEGY = typer.Option("auto", "--strategy", help="Lightning strategy: auto | ddp | ddp_spawn | fsdp | ...")
-NUM_NODES = typer.Option(1, "--num-nodes", min=1, help="Nodes for multi-node DDP (launch one process per GPU).")
-PRECISION = typer.Option(None, "--precision", help="Lightning precision, e.g. bf16-mixed, 16-mixed (default 32).")
-WORKERS = typer.Option(None, "--workers", min=0, help="Data-loader processes (default: 0 on CPU, 4 beside a GPU).")
+# The trainer options of every training command: name -> (annotation, option).
+HARDWARE_OPTIONS = {
+    "accelerator": ("str", typer.Option("auto", "--accelerator", help="auto (a GPU when there is one) | cpu | gpu | mps.")),
+    "devices": ("str", typer.Option("1", "--devices", help="Devices (processes) per node: a count, auto, or GPU ids 0,1.")),
+    "strategy": ("str", typer.Option("auto", "--strategy", help="Lightning strategy: auto | ddp | ddp_spawn | fsdp | ...")),
+    "num_nodes": ("int", typer.Option(1, "--num-nodes", min=1,
+                                      help="Nodes for multi-node DDP (launch one process per GPU).")),
+    "precision": ("Optional[str]", typer.Option(None, "--precision",
+                                                help="Lightning precision, e.g. bf16-mixed, 16-mixed (default 32).")),
+    "workers": ("Optional[int]", typer.Option(None, "--workers", min=0,
+                                              help="Data-loader processes (default: 0 on CPU, 4 beside a GPU).")),
+}
 
 
-def _hardware(accelerator: str, devices: str, strategy: str, num_nodes: int, precision: str | None,
-              workers: int | None) -> dict:
-    """Trainer and data-loader arguments of every stage, from the command line."""
-    return {"accelerator": accelerator, "devices": int(devices) if devices.isdigit() else devices,
-            "strategy": strategy, "num_nodes": num_nodes, "precision": precision, "workers": workers}
+def hardware_options(command):
+    """Give a training command the trainer options; it receives them as one ``hardware`` dict of
+    Trainer and data-loader arguments (``devices`` as a count when it is one)."""
+    signature = inspect.signature(command)
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+             for name, (annotation, option) in HARDWARE_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        hardware = {name: kwargs.pop(name) for name in HARDWARE_OPTIONS}
+        devices = hardware["devices"]
+        hardware["devices"] = int(devices) if devices.isdigit() else devices
+        return command(*args, hardware=hardware, **kwargs)
+
+    wrapper.__signature__ = signature.replace(
+        parameters=[p for p in signature.parameters.values() if p.name != "hardware"] + added)
+    wrapper.__annotations__ = {**{k: v for k, v in command.__annotations__.items() if k != "hardware"},
+                               **{name: annotation for name, (annotation, _) in HARDWARE_OPTIONS.items()}}
+    return wrapper
 
 
 def _fail(message: str, code: int) -> None:
@@ -289,6 +310,7 @@ class Stage(str, Enum):
 
 @app.command("train")
 @user_errors
+@hardware_options
 def train_command(
     stage: Stage = typer.Argument(..., help="arousal (audio), valence (text) or fusion."),
     path: Path = DATASET,
@@ -304,19 +326,14 @@ def train_command(
     audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
-    accelerator: str = ACCELERATOR,
-    devices: str = DEVICES,
-    strategy: str = STRATEGY,
-    num_nodes: int = NUM_NODES,
-    precision: Optional[str] = PRECISION,
-    workers: Optional[int] = WORKERS,
+    hardware: dict = None,
     cache: Optional[Path] = CACHE,
 ) -> None:
     """Train one stage alone on one fold (resumable); fusion starts from the two pretrained encoders."""
     from vamer.config import validated
     from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
-    from vamer.experiment import train_stage
+    from vamer.experiment import stage_findings, train_stage
     from vamer.presets import load_preset
     from vamer.training.stages import is_global_zero
 
@@ -324,22 +341,15 @@ def train_command(
     augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     outcome = train_stage(result, stage.value, out, chosen, cv, fold, seed, resume, arousal, valence, augment_config,
-                          cache, **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
-    if not is_global_zero():  # under DDP every process runs this command; one speaks
-        return
-    if stage is Stage.fusion:
-        test = outcome["test"]
-        typer.echo(f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "
-                   f"{test['weighted_f1']:.3f}, accuracy {test['accuracy']:.3f}")
-        for note in outcome["notes"]:
-            typer.echo(f"note: {note}")
-    else:
-        typer.echo(f"{stage.value}: best val RMSE {outcome['best_val_rmse']:.3f} after {outcome['epochs']} epochs; "
-                   f"checkpoint {outcome['best_checkpoint']}")
+                          cache, **hardware)
+    if is_global_zero():  # under DDP every process runs this command; one speaks
+        for line in stage_findings(stage.value, outcome):
+            typer.echo(line)
 
 
 @app.command("run")
 @user_errors
+@hardware_options
 def run_command(
     path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Run folder: metrics.json, predictions.csv, report.md, bundle/."),
@@ -364,12 +374,7 @@ def run_command(
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer run."),
-    accelerator: str = ACCELERATOR,
-    devices: str = DEVICES,
-    strategy: str = STRATEGY,
-    num_nodes: int = NUM_NODES,
-    precision: Optional[str] = PRECISION,
-    workers: Optional[int] = WORKERS,
+    hardware: dict = None,
 ) -> None:
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
     from vamer.config import validated
@@ -378,25 +383,17 @@ def run_command(
     from vamer.experiment import findings, run_experiment
     from vamer.fileio import check_replaceable
     from vamer.presets import load_preset
-    from vamer.training.pipeline import VARIANTS, Imbalance
+    from vamer.training.pipeline import Imbalance, parse_variants
     from vamer.training.stages import is_global_zero
 
     check_replaceable(out, force, "run")
-    chosen_variants = None
-    if variants is not None:
-        chosen_variants = tuple(dict.fromkeys(["fusion", *(v.strip() for v in variants.split(",") if v.strip())]))
-        unknown = [v for v in chosen_variants if v not in VARIANTS]
-        if unknown:
-            raise VamerError(f"unknown variant(s) {', '.join(unknown)}; choose among {', '.join(VARIANTS)}")
+    chosen_variants = parse_variants(variants)
     chosen = with_encoders(load_preset(preset), text_encoder, audio_encoder)
     augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
-    preset_choice = Imbalance.of(chosen)
-    imbalance = Imbalance(preset_choice.class_weighted if class_weighted is None else class_weighted,
-                          preset_choice.balanced_sampler if balanced_sampler is None else balanced_sampler,
-                          preset_choice.focal_gamma if focal is None else focal)
+    imbalance = Imbalance.of(chosen, class_weighted, balanced_sampler, focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force,
-                             variants=chosen_variants, **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
+                             variants=chosen_variants, **hardware)
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in findings(metrics):
             typer.echo(line)
@@ -429,6 +426,7 @@ def findings_command(
 
 @app.command("sweep")
 @user_errors
+@hardware_options
 def sweep_command(
     path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Sweep folder: sweep.md, sweep.json, confusion matrices, runs."),
@@ -441,37 +439,25 @@ def sweep_command(
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
-    accelerator: str = ACCELERATOR,
-    devices: str = DEVICES,
-    strategy: str = STRATEGY,
-    num_nodes: int = NUM_NODES,
-    precision: Optional[str] = PRECISION,
-    workers: Optional[int] = WORKERS,
+    hardware: dict = None,
 ) -> None:
     """The slides' layer-count study: audio x text encoder depths, compared on the same folds."""
     from vamer.config import validated
     from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
-    from vamer.experiment import run_sweep
+    from vamer.experiment import parse_layer_pairs, run_sweep, sweep_findings
     from vamer.presets import load_preset
     from vamer.training.stages import is_global_zero
 
-    try:
-        pairs = [tuple(int(n) for n in item.split("/")) for item in combos.split(",") if item.strip()]
-    except ValueError:
-        raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5") from None
-    if not pairs or any(len(pair) != 2 or min(pair) < 1 for pair in pairs):
-        raise VamerError(f"bad --layers {combos!r}; write audio/text pairs like 6/6,7/5")
+    pairs = parse_layer_pairs(combos)
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     summary = run_sweep(result, out, load_preset(preset), pairs, cv, seeds,
                         validated(AugmentConfig, {"policy": augment}), cache=cache, force=force,
-                        **_hardware(accelerator, devices, strategy, num_nodes, precision, workers))
-    if not is_global_zero():
-        return
-    for row in summary["combinations"]:
-        typer.echo(f"audio {row['audio_layers']} / text {row['text_layers']}: macro F1 {row['macro_f1']['mean']:.3f}, "
-                   f"weighted F1 {row['weighted_f1']['mean']:.3f}")
-    typer.echo(f"wrote {out / 'sweep.md'}")
+                        **hardware)
+    if is_global_zero():
+        for line in sweep_findings(summary):
+            typer.echo(line)
+        typer.echo(f"wrote {out / 'sweep.md'}")
 
 
 class Engine(str, Enum):

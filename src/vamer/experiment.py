@@ -337,6 +337,40 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
 SLIDES_SWEEP = ((6, 6), (7, 6), (7, 5))  # the slides' audio/text layer combinations
 
 
+def parse_layer_pairs(spec: str) -> list[tuple[int, int]]:
+    """``--layers`` of ``vamer sweep``: ``"6/6,7/5"`` -> [(6, 6), (7, 5)] (audio, text layers).
+
+    >>> parse_layer_pairs("6/6, 7/5")
+    [(6, 6), (7, 5)]
+    """
+    problem = VamerError(f"bad --layers {spec!r}; write audio/text pairs like 6/6,7/5")
+    try:
+        pairs = [tuple(int(n) for n in item.split("/")) for item in spec.split(",") if item.strip()]
+    except ValueError:
+        raise problem from None
+    if not pairs or any(len(pair) != 2 or min(pair) < 1 for pair in pairs):
+        raise problem
+    return pairs
+
+
+def sweep_findings(summary: dict[str, Any]) -> list[str]:
+    """One line per layer combination of a sweep summary."""
+    return [f"audio {row['audio_layers']} / text {row['text_layers']}: macro F1 {row['macro_f1']['mean']:.3f}, "
+            f"weighted F1 {row['weighted_f1']['mean']:.3f}" for row in summary["combinations"]]
+
+
+def stage_findings(stage: str, outcome: dict[str, Any]) -> list[str]:
+    """What ``vamer train`` says about a trained stage: fusion's test metrics and notes, or a
+    regressor's best validation RMSE."""
+    if stage == "fusion":
+        test = outcome["test"]
+        return [f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "
+                f"{test['weighted_f1']:.3f}, accuracy {test['accuracy']:.3f}",
+                *(f"note: {note}" for note in outcome["notes"])]
+    return [f"{stage}: best val RMSE {outcome['best_val_rmse']:.3f} after {outcome['epochs']} epochs; "
+            f"checkpoint {outcome['best_checkpoint']}"]
+
+
 def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP, cv: str = "session:5",
               seeds: int = 1, augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
               cache: Path | None = None, force: bool = False, progress: bool = True, **trainer) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Presets: whole feature + model + training settings, shipped as YAML and validated by pydantic.
 
-``paper`` is the method as published (GPU-sized), ``cpu`` the default for two CPU cores, ``tiny``
-what the tests train.  The validator refuses, at load time, a combination the models cannot build.
+``paper`` is the method as published (GPU-sized), ``cpu`` the default for two CPU cores,
+``cpu-egemaps`` the same with openSMILE's eGeMAPS as one more audio token (more accurate on real
+speech, slower to predict), ``tiny`` what the tests train.  The validator refuses, at load time, a combination the models cannot build.
 
 >>> preset = load_preset("cpu")
 >>> preset.audio_block.d_model, preset.audio_features.hop_length
@@ -22,7 +23,7 @@ from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
 from vamer.features.functionals import EGEMAPS_SIZE
 from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig, MEL_REDUCTION
 
-PRESETS = ("paper", "cpu", "tiny")
+PRESETS = ("paper", "cpu", "cpu-egemaps", "tiny")
 
 
 class StageTraining(BaseModel):
@@ -84,7 +85,7 @@ class Preset(BaseModel):
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
-    """A shipped preset by name (paper, cpu, tiny) or a YAML file of your own."""
+    """A shipped preset by name (:data:`PRESETS`) or a YAML file of your own."""
     if str(name_or_path) in PRESETS:
         text = resources.files("vamer.presets").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
     else:

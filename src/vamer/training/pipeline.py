@@ -36,10 +36,28 @@ class Imbalance:
     focal_gamma: float = 0.0
 
     @classmethod
-    def of(cls, preset: Preset) -> "Imbalance":
-        """The preset's own choice."""
+    def of(cls, preset: Preset, class_weighted: bool | None = None, balanced_sampler: bool | None = None,
+           focal_gamma: float | None = None) -> "Imbalance":
+        """The preset's own choice, with each option given (not None) taking its place."""
         training = preset.training
-        return cls(training.class_weighted, training.balanced_sampler, training.focal_gamma)
+        return cls(training.class_weighted if class_weighted is None else class_weighted,
+                   training.balanced_sampler if balanced_sampler is None else balanced_sampler,
+                   training.focal_gamma if focal_gamma is None else focal_gamma)
+
+
+def parse_variants(spec: str | None) -> tuple[str, ...] | None:
+    """``--variants`` of ``vamer run``: fusion always, then the named ablations in order (None: the default).
+
+    >>> parse_variants("text_only, fusion")
+    ('fusion', 'text_only')
+    """
+    if spec is None:
+        return None
+    chosen = tuple(dict.fromkeys(["fusion", *(v.strip() for v in spec.split(",") if v.strip())]))
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        raise VamerError(f"unknown variant(s) {', '.join(unknown)}; choose among {', '.join(VARIANTS)}")
+    return chosen
 
 
 @dataclass
