@@ -22,7 +22,7 @@ import pandas as pd
 
 from vamer.features.config import AugmentConfig
 from vamer.data import load
-from vamer.evaluation.metrics import mean_std
+from vamer.metrics import mean_std
 from vamer.experiment import run_experiment
 from vamer.presets import load_preset
 

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vamer.data import load
-from vamer.evaluation.metrics import aggregate, classification_metrics
+from vamer.metrics import aggregate, classification_metrics
 from vamer.features.splits import make_folds
 from vamer.features.text import TrainableTokens, make_text_encoder
 

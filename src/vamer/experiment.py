@@ -23,7 +23,7 @@ from vamer.features.config import AugmentConfig, TextFeatureConfig
 from vamer.data.table import LoadResult
 from vamer.errors import VamerError
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
-from vamer.evaluation.metrics import HEADLINE, aggregate, classification_metrics, mean_std
+from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
 from vamer.features.functionals import extract_functionals

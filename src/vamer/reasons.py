@@ -97,3 +97,11 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.text_too_long: ("the text is longer than the predictor's limit", UNPROCESSABLE),
     Reason.internal_error: ("an unexpected error; please report it", SERVER_ERROR),
 }
+
+
+class ReasonedError(Exception):
+    """An error that says why with a :class:`Reason` (``reason``) and how with its message."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = Reason(reason)

@@ -50,7 +50,7 @@ def test_padding_does_not_change_the_output(recipe):
     torch.testing.assert_close(before, after)
 
 
-def test_encoders_train_until_fusion_freezes_them_and_the_cpu_preset_is_cheap():
+def test_encoders_train_until_fusion_freezes_them():
     preset = load_preset("tiny")
     models = build_models(preset, 5)
     # Built trainable: pretraining must move the encoders (the bug this guards against froze them
@@ -64,6 +64,11 @@ def test_encoders_train_until_fusion_freezes_them_and_the_cpu_preset_is_cheap():
     assert any(p.requires_grad for p in fusion.encoder.parameters())
     fusion.train()
     assert not fusion.audio.training and fusion.text.training
+
+
+@pytest.mark.slow
+def test_the_cpu_preset_is_many_times_cheaper_than_paper():
+    """Builds the paper-size models (77 M parameters) and counts their FLOPs: slow, so `make test-slow`."""
     # Compared on the same audio: paper's full 512 frames (16.4 s) are 256 of cpu's 64 ms frames.
     paper_preset, cpu_preset = load_preset("paper"), load_preset("cpu")
     seconds = paper_preset.audio_features.max_frames * paper_preset.audio_features.hop_length / 16_000
@@ -80,3 +85,21 @@ def test_bad_presets_are_clear_errors(tmp_path):
     path.write_text("name: mine\naudio_block: {d_model: 100, heads: 3}\n")
     with pytest.raises(VamerError, match="not divisible by heads"):
         load_preset(path)
+
+
+@pytest.mark.parametrize("cnn, n_mels, fits", [("mel_1d", 128, True), ("mel_1d", 100, True), ("mel_1d", 66, False),
+                                               ("conv2d", 64, True), ("conv2d", 100, False), ("conv2d", 8, False)])
+def test_the_preset_validator_refuses_an_n_mels_the_cnn_cannot_use(tmp_path, cnn, n_mels, fits):
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"name: mine\naudio_features: {{n_mels: {n_mels}}}\naudio_block: {{cnn: {cnn}, d_model: 32, "
+                    "heads: 2, ffn: 64, layers: 1}\ntext_block: {d_model: 32, heads: 2, ffn: 64, layers: 1}\n"
+                    "fusion: {heads: 2, ffn: 64, layers: 1}\n")
+    if not fits:
+        with pytest.raises(VamerError, match=f"n_mels {n_mels} does not fit the {cnn} front"):
+            load_preset(path)
+        return
+    preset = load_preset(path)
+    models = build_models(preset, 3)
+    audio = torch.randn(2, 2, 24, n_mels)
+    mask = torch.ones(2, 24, dtype=torch.bool)
+    assert models["arousal"](audio, mask).shape == (2,)      # the model it accepts builds and runs

@@ -14,7 +14,7 @@ import torch
 from tests.training.test_stages import CLASSES, PRESET, items
 from vamer.data.demo import generate_demo
 from vamer.data.readers import load
-from vamer.evaluation.metrics import classification_metrics
+from vamer.metrics import classification_metrics
 from vamer.models.build import build_models
 from vamer.presets import StageTraining
 from vamer.training.data import VamerDataModule, collate

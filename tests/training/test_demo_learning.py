@@ -9,7 +9,7 @@ from vamer.features.config import AugmentConfig
 from vamer.data import load
 from vamer.data.demo import generate_demo
 from vamer.evaluation.baseline import baseline_features, run_rating_baselines
-from vamer.evaluation.metrics import classification_metrics
+from vamer.metrics import classification_metrics
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.presets import load_preset

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vamer.evaluation.metrics import concordance
+from vamer.metrics import concordance
 from vamer.models.build import build_models
 from vamer.presets import StageTraining, load_preset
 from vamer.training.data import VamerDataModule, collate, rated

@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vamer.errors import VamerError
-from vamer.evaluation.metrics import aggregate, classification_metrics, concordance
+from vamer.metrics import aggregate, classification_metrics, concordance
 from vamer.features.audio import time_delta
 from vamer.features.splits import Fold
 from vamer.features.text import UseEncoder

@@ -20,7 +20,7 @@ import pandas as pd
 import vamer
 from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
-from vamer.evaluation.metrics import mean_std
+from vamer.metrics import mean_std
 from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore

@@ -29,7 +29,7 @@ import soundfile
 from threadpoolctl import ThreadpoolController
 
 from vamer.features.config import AudioFeatureConfig
-from vamer.reasons import Reason
+from vamer.reasons import ReasonedError
 
 DB_FLOOR = -80.0  # power_to_db(ref=max, top_db=80): every value lies in [-80, 0]
 # Audio decoded past the last frame a model reads: the last FFT window, and room for the resampler.
@@ -37,12 +37,8 @@ READ_MARGIN_S = 0.5
 _BLAS = ThreadpoolController()  # inspected once: a fresh threadpool_limits costs ~0.5-2 ms a call
 
 
-class AudioError(Exception):
+class AudioError(ReasonedError):
     """A clip that cannot become features; ``reason`` (a :class:`vamer.reasons.Reason`) says why."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = Reason(reason)
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,15 @@ import numpy as np
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, frames_to_read, probe, read_samples, read_seconds
 from vamer.features.config import AudioFeatureConfig
-from vamer.reasons import Reason
+from vamer.reasons import Reason, ReasonedError
 
 
-class PredictionError(VamerError):
+class PredictionError(ReasonedError, VamerError):
     """One input cannot be predicted; ``kind`` (a :class:`Reason`) says why."""
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = Reason(kind)
+    @property
+    def kind(self) -> Reason:
+        return self.reason
 
 
 @dataclass(frozen=True)

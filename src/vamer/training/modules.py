@@ -18,7 +18,7 @@ from sklearn.metrics import log_loss
 from torch import nn
 from torch.nn import functional as F
 
-from vamer.evaluation.metrics import classification_metrics, concordance
+from vamer.metrics import classification_metrics, concordance
 from vamer.presets import StageTraining
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vamer.errors import VamerError
-from vamer.evaluation.metrics import classification_metrics
+from vamer.metrics import classification_metrics
 from vamer.models.build import build_models
 from vamer.presets import Preset
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,

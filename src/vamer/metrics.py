@@ -1,5 +1,6 @@
-"""Classification metrics, always pooled over a whole split (never averaged per batch), and their
-mean ± std over folds and seeds.  Every number is scikit-learn's.
+"""Classification and rating metrics, always pooled over a whole split (never averaged per batch),
+and their mean ± std over folds and seeds.  Every number is scikit-learn's.  Shared by training's
+validation (stage 5) and the reports (stage 6), so it sits beside the package's other foundations.
 
 >>> m = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
 >>> round(m["macro_f1"], 3), round(m["ua"], 3), m["accuracy"]

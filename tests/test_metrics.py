@@ -1,6 +1,6 @@
 import pytest
 
-from vamer.evaluation.metrics import aggregate, classification_metrics
+from vamer.metrics import aggregate, classification_metrics
 
 CLASSES = ["neutral", "happy", "sad"]
 TRUE = ["neutral"] * 6 + ["happy"] * 3 + ["sad"] * 1
