@@ -37,6 +37,17 @@ READ_MARGIN_S = 0.5
 _BLAS = ThreadpoolController()  # inspected once: a fresh threadpool_limits costs ~0.5-2 ms a call
 
 
+def one_blas_thread():
+    """A context in which NumPy's BLAS runs on one thread.
+
+    Features of one utterance are small matrices: a second BLAS thread gains nothing there, and
+    beside a model's own threads (or other requests) it fights them for the cores (measured: a warm
+    ``predict`` at p50 45 ms with BLAS on 2 threads, 21 ms on one).  It also fixes the summation
+    order, so predict-time features equal the extraction workers' bit for bit.
+    """
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
 class AudioError(ReasonedError):
     """A clip that cannot become features; ``reason`` (a :class:`vamer.reasons.Reason`) says why."""
 
@@ -141,9 +152,7 @@ def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     if peak < config.silence_peak:
         raise AudioError("silent", f"peak {peak:.2e} below {config.silence_peak:g}")
     filters = _mel_filters(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
-    # One BLAS thread, as in the extraction workers: a multi-threaded matmul sums in another order,
-    # and the last-bit differences would make predict-time features differ from train-time ones.
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         power = np.abs(librosa.stft(samples, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
         mel = filters @ power                                                    # [n_mels, T]
     return librosa.power_to_db(mel, ref=np.max, top_db=-DB_FLOOR).T.astype(np.float32)

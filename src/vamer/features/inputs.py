@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vamer.data.transcripts import clean_transcript
-from vamer.features.audio import log_mel, mono_at, stored_mel, with_delta
+from vamer.features.audio import log_mel, mono_at, one_blas_thread, stored_mel, with_delta
 from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
 from vamer.features.functionals import egemaps
 from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder, stored_tokens
@@ -89,6 +89,7 @@ class AudioInputs:
 
 class InputPreparer:
     """Everything between a recording (or a transcript) and the model, for one preset's settings.
+    One utterance at a time, on one BLAS thread (see :func:`vamer.features.audio.one_blas_thread`).
 
     ``vocabulary``: the ids of a trainable text encoder (fitted on a training split; a bundle keeps
     it).  Raises :class:`vamer.features.audio.AudioError` for audio that cannot be used.
@@ -106,9 +107,10 @@ class InputPreparer:
     def audio(self, samples: np.ndarray, rate: int) -> AudioInputs:
         """Samples ``[n]`` or ``[n, channels]`` at ``rate`` -> the clip's model inputs."""
         config = self.audio_config
-        mono = mono_at(samples, rate, config.sample_rate)
-        audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)
-        functionals = egemaps(mono, config.sample_rate) if config.functionals == "egemaps" else NO_FUNCTIONALS
+        with one_blas_thread():
+            mono = mono_at(samples, rate, config.sample_rate)
+            audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)
+            functionals = egemaps(mono, config.sample_rate) if config.functionals == "egemaps" else NO_FUNCTIONALS
         upstream = model_states(mono, config).astype(np.float32) if config.upstream else NO_UPSTREAM
         return AudioInputs(audio, mask, functionals, upstream, len(mono) / config.sample_rate)
 
@@ -117,7 +119,8 @@ class InputPreparer:
         cleaned = clean_transcript(transcript or "")
         if isinstance(self.encoder, TrainableTokens):
             return id_inputs(self.encoder, cleaned)
-        return token_inputs(frozen_tokens(self.encoder, [cleaned])[0])
+        with one_blas_thread():
+            return token_inputs(frozen_tokens(self.encoder, [cleaned])[0])
 
 
 def batch_length(longest: int) -> int:
