@@ -3,6 +3,10 @@ import shutil
 
 import pytest
 
+from vamer.data.readers import load
+from vamer.experiment import run_experiment
+from vamer.presets import load_preset
+
 ESPEAK = shutil.which("espeak-ng")
 
 
@@ -20,13 +24,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory):
-    """One small synthetic KEMDy20 corpus (4 sessions x 16 segments, seed 4, with bio-signals),
+    """One small synthetic KEMDy20 corpus (4 sessions x 12 segments, seed 4, with bio-signals),
     generated once per test session and shared by every test that needs real speech.  Tests only
     read it; what they write goes to their own tmp_path."""
     from vamer.data.demo import generate_demo
 
     root = tmp_path_factory.mktemp("shared-demo") / "corpus"
-    generate_demo(root, sessions=4, segments_per_session=16, seed=4, progress=False)
+    generate_demo(root, sessions=4, segments_per_session=12, seed=4, progress=False)
     return root
 
 # The browser test drives Debian's chromium through its chromedriver (both installed by `make setup`).
@@ -35,3 +39,32 @@ needs_chromium = pytest.mark.skipif(
     (CHROMIUM is None or CHROMEDRIVER is None) and not os.environ.get("CI"),
     reason="chromium/chromedriver missing; run `make setup`",
 )
+
+
+def tiny_like_cpu():
+    """The tiny preset with the recipe of the cpu presets (conv2d front, positions, input
+    standardisation, statistics pooling) and cpu-egemaps' eGeMAPS token, so every input a shipped
+    preset reads is served, exported and checked for train/predict parity."""
+    preset = load_preset("tiny")
+    recipe = {"cnn": "conv2d", "standardize_input": True, "positional": True, "head": "stats"}
+    return preset.model_copy(update={
+        "audio_features": preset.audio_features.model_copy(update={"functionals": "egemaps"}),
+        "audio_block": preset.audio_block.model_copy(update=recipe),
+        "text_block": preset.text_block.model_copy(update={"positional": True, "head": "stats"}),
+        "fusion": preset.fusion.model_copy(update={"head": "stats"})})
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, demo_corpus):  # one trained bundle for the inference and serving tests
+    """(demo corpus folder, `vamer run` folder) of the tiny preset on the shared 4-session demo."""
+    root = tmp_path_factory.mktemp("trained")
+    demo = demo_corpus
+    run = root / "run"
+    run_experiment(load(demo), run, tiny_like_cpu(), cv="session:2", ablations=False, cache=root / "cache",
+                   progress=False)
+    return demo, run
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(trained):
+    return trained[1] / "bundle"

@@ -10,7 +10,6 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.inference.conftest import bundle_dir, trained  # noqa: F401 - shared session fixtures
 from vamer.inference.predictor import Predictor
 from vamer.serving.app import ServiceLimits, create_app
 from vamer.serving.server import server_config
@@ -28,7 +27,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(bundle_dir):  # noqa: F811
+def server(bundle_dir):
     """Base URL of a running service; stopped after the session."""
     port = free_port()
     bundle = os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir

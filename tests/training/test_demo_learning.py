@@ -1,9 +1,10 @@
 """The default recipe learns the demo corpus: the guard that fails when training stops learning
-(a frozen encoder, weights that never move, a label shuffle, a broken feature path), on a small
-demo in about a minute."""
+(a frozen encoder, weights that never move, a label shuffle, a broken feature path), on a
+200-segment demo in about a minute, so it runs with `make test-slow`.  The default suite keeps
+its cheaper guards: tests/training/test_pipeline.py (pretraining moves the encoders' weights and
+reaches CCC 0.8) and tests/training/test_stages.py (each stage overfits a tiny batch)."""
 
 import pytest
-import numpy as np
 
 from vamer.features.config import AugmentConfig
 from vamer.data import load
@@ -11,11 +12,13 @@ from vamer.data.demo import generate_demo
 from vamer.evaluation.baseline import baseline_features, run_rating_baselines
 from vamer.metrics import classification_metrics
 from vamer.features.splits import make_folds
+from vamer.features.functionals import extract_functionals
 from vamer.features.store import FeatureStore
 from vamer.presets import load_preset
 from vamer.training.pipeline import train_fold
 
 
+@pytest.mark.slow
 @pytest.mark.espeak
 def test_cpu_recipe_learns_the_demo_premise_and_the_classes(tmp_path):
     generate_demo(tmp_path / "demo", sessions=10, segments_per_session=20, seed=0, progress=False)
@@ -26,7 +29,8 @@ def test_cpu_recipe_learns_the_demo_premise_and_the_classes(tmp_path):
     folds = make_folds(store.table, "session:4", seed=0)
 
     # The premise the corpus encodes: arousal is heard, valence is read (linear models, all folds).
-    functionals = np.stack([store.functionals[u] for u in store.table["utt_id"]])
+    functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root, progress=False)
+    assert not unreadable
     ridge = run_rating_baselines(store.table, folds, baseline_features(store.table, store.mels, store.encoder,
                                                                        functionals))
     assert ridge["arousal"]["egemaps"]["ccc"]["mean"] > 0.5, ridge["arousal"]
