@@ -9,6 +9,7 @@ STAMP := $(VENV)/.vamer-installed
 DEV_STAMP := $(VENV)/.vamer-dev-installed
 DEMO_DIR ?= build/demo-corpus
 DEMO_OUT ?= build/demo-run
+DEMO_PRESET ?= cpu-egemaps
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup setup-core system system-browser demo test test-slow clean
@@ -43,7 +44,7 @@ $(DEV_STAMP): $(STAMP)
 
 # Prints where the time went and what the run found at the end (scripts/demo.sh).
 demo:
-	@DEMO_DIR=$(DEMO_DIR) DEMO_OUT=$(DEMO_OUT) bash scripts/demo.sh
+	@DEMO_DIR=$(DEMO_DIR) DEMO_OUT=$(DEMO_OUT) DEMO_PRESET=$(DEMO_PRESET) bash scripts/demo.sh
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -5,6 +5,10 @@ set -euo pipefail
 DEMO_DIR=${DEMO_DIR:-build/demo-corpus}
 DEMO_OUT=${DEMO_OUT:-build/demo-run}
 CACHE=${CACHE:-build/cache}
+# cpu-egemaps: the demo's arousal lives in pitch and tempo, which eGeMAPS measures; with it the run
+# tells the method's story (fusion 0.603 macro F1 against `cpu`'s 0.506) and finishes sooner (its
+# stages stop earlier).  Its predictions cost ~100 ms more than `cpu`'s; DEMO_PRESET=cpu for those.
+DEMO_PRESET=${DEMO_PRESET:-cpu-egemaps}
 BIN=.venv/bin
 declare -a NAMES=() TIMES=()
 
@@ -28,7 +32,7 @@ step "data check" "$BIN/vamer" data check "$DEMO_DIR" --json "$DEMO_OUT/data-che
 step "analysis (ratings, bio-signals; DTW on 150 series)" "$BIN/vamer" analyze "$DEMO_DIR" --out "$DEMO_OUT/analysis" \
   --max-series 150 --force
 step "run (features, baselines, 5 folds x 3 variants)" "$BIN/vamer" run "$DEMO_DIR" --out "$DEMO_OUT/run" \
-  --preset cpu --cv session:5 --variants fusion,audio_only,text_only --cache "$CACHE" --force
+  --preset "$DEMO_PRESET" --cv session:5 --variants fusion,audio_only,text_only --cache "$CACHE" --force
 step "ONNX export" "$BIN/vamer" export --bundle "$DEMO_OUT/run/bundle" --onnx "$DEMO_OUT/run/bundle/model.onnx" --force
 step "predict Session01" "$BIN/vamer" predict --bundle "$DEMO_OUT/run/bundle" "$DEMO_DIR/wav/Session01" \
   --out "$DEMO_OUT/predict-session01.csv" --force
