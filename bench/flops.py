@@ -21,9 +21,9 @@ def main() -> None:
                                                            preset.audio_features.max_frames))
               for name in PRESETS for preset in [load_preset(name)]}
     print(f"forward FLOPs for {SECONDS:.1f} s of audio and 64 tokens")
-    print(f"{'preset':<8} {'arousal GFLOPs':>15} {'valence GFLOPs':>15} {'fusion GFLOPs':>14} {'fusion params':>14}")
+    print(f"{'preset':<12} {'arousal GFLOPs':>15} {'valence GFLOPs':>15} {'fusion GFLOPs':>14} {'fusion params':>14}")
     for name, c in counts.items():
-        print(f"{name:<8} {c['arousal'] / 1e9:15.3f} {c['valence'] / 1e9:15.3f} {c['fusion'] / 1e9:14.3f} "
+        print(f"{name:<12} {c['arousal'] / 1e9:15.3f} {c['valence'] / 1e9:15.3f} {c['fusion'] / 1e9:14.3f} "
               f"{c['parameters']['fusion']:14,d}")
     for stage in ("arousal", "valence", "fusion"):
         print(f"paper / cpu, {stage}: {counts['paper'][stage] / counts['cpu'][stage]:.0f}x fewer FLOPs in cpu")
