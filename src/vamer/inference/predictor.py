@@ -31,6 +31,7 @@ A result (``predict`` returns it as a dict):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -47,12 +48,12 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 __all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "AUDIO_SUFFIXES"]
 
 
+@dataclass
 class Prepared:
-    """One input as the model reads it (``inputs``: :data:`vamer.features.inputs.MODEL_INPUTS`),
-    plus what the result reports about it (``info``)."""
+    """One input as the model reads it, plus what the result reports about it."""
 
-    def __init__(self, inputs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-        self.inputs, self.info = inputs, info
+    inputs: dict[str, np.ndarray]    # vamer.features.inputs.MODEL_INPUTS, valid frames and tokens only
+    info: dict[str, Any]
 
 
 def _exists(path: Path) -> bool:

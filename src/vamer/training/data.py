@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from vamer.features.inputs import stack_batch
 
+
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids
     (items of an :class:`EncodedSplit` go to :func:`collate_encoded`).
