@@ -114,12 +114,12 @@ def text_fields(raw: str) -> dict[str, str]:
 
 def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: str, emotion_raw: str,
                   ratings_raw: dict[str, str], audio_path: Path, text_raw: str | None, fields: dict[str, Any],
-                  ratings_optional: bool = False) -> None:
+                  ratings_optional: bool = False, transcript_optional: bool = False) -> None:
     """The one path every reader's rows take once their id is known: emotion, ratings, wav header,
     transcript, in that order; the row is kept, or skipped with the first reason that applies.
 
     ``ratings_optional``: an empty rating is NaN instead of a skip (manifests).  ``text_raw`` None
-    reads the transcript beside the wav; when ``ratings_optional`` a missing one is empty text.
+    reads the transcript beside the wav; with ``transcript_optional`` a missing one is empty text.
     ``fields`` holds the reader's own columns (dataset, session, speaker, times, votes...).
     """
     emotion, reason, detail = resolve_emotion(emotion_raw, config)
@@ -143,7 +143,7 @@ def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: st
     if not text_raw:
         transcript = audio_path.with_suffix(".txt")
         text_raw = ""
-        if not ratings_optional or transcript.is_file():
+        if not transcript_optional or transcript.is_file():
             text_raw, reason, detail = read_transcript_checked(transcript)
             if reason:
                 ledger.skip(utt_id, source, reason, detail)

@@ -136,5 +136,5 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
                       {name: row[name] for name in ("arousal", "valence")}, audio_path, row["text"] or None,
                       {"dataset": "manifest", "session": row["session"] or None, "speaker": row["speaker"] or None,
                        "gender": row["gender"].upper() or None, "script": None, "emotion_votes": None,
-                       "start_s": math.nan, "end_s": math.nan}, ratings_optional=True)
+                       "start_s": math.nan, "end_s": math.nan}, ratings_optional=True, transcript_optional=True)
     return ledger

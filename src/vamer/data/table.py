@@ -61,7 +61,6 @@ BIO_COLUMNS: dict[str, str] = {
 
 # The data stages' skip reasons are the shared vocabulary of :mod:`vamer.reasons`.
 SkipReason = Reason
-SKIP_EXPLANATIONS: dict[Reason, str] = {reason: reason.meaning for reason in Reason}
 
 
 @dataclass
@@ -98,7 +97,7 @@ class RowLedger:
     def skip(self, utt_id: str | None, source: str, reason: SkipReason, detail: str = "") -> None:
         self.skipped.append(
             {"utt_id": utt_id or "", "source": source, "reason": reason.value,
-             "detail": detail or SKIP_EXPLANATIONS[reason]}
+             "detail": detail or reason.meaning}
         )
 
     def claim_id(self, utt_id: str, source: str) -> bool:

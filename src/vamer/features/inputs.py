@@ -107,10 +107,9 @@ class InputPreparer:
     def audio(self, samples: np.ndarray, rate: int) -> AudioInputs:
         """Samples ``[n]`` or ``[n, channels]`` at ``rate`` -> the clip's model inputs."""
         config = self.audio_config
-        with one_blas_thread():
-            mono = mono_at(samples, rate, config.sample_rate)
-            audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)
-            functionals = egemaps(mono, config.sample_rate) if config.functionals == "egemaps" else NO_FUNCTIONALS
+        mono = mono_at(samples, rate, config.sample_rate)
+        audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)   # one BLAS thread
+        functionals = egemaps(mono, config.sample_rate) if config.functionals == "egemaps" else NO_FUNCTIONALS
         upstream = model_states(mono, config).astype(np.float32) if config.upstream else NO_UPSTREAM
         return AudioInputs(audio, mask, functionals, upstream, len(mono) / config.sample_rate)
 
