@@ -39,10 +39,14 @@ class FormatChoice(str, Enum):
 # Options that several commands share, declared once.
 DATASET = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest.")
 CACHE = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer).")
-PRESET = typer.Option("cpu", "--preset", help="paper | cpu | tiny | a YAML file.")
+PRESET = typer.Option("cpu-ge2e", "--preset", help="cpu-ge2e (default: cpu + the pretrained GE2E voice encoder) | "
+                                                     "cpu (fast, no pretrained encoder) | cpu-egemaps | paper | "
+                                                     "tiny | a YAML file.")
 AUGMENT = typer.Option("both", "--augment", help="Balancing policy: none | audio | text | both.")
-AUDIO_ENCODER = typer.Option(None, "--audio-encoder", help="hf:<folder or hub id>: also read a frozen wav2vec2 / "
-                                                             "HuBERT / WavLM (layer-weighted, as in SUPERB).")
+AUDIO_ENCODER = typer.Option(None, "--audio-encoder", help="Override the preset's frozen audio encoder: ge2e (the "
+                                                             "voice encoder in the resemblyzer wheel, offline) or "
+                                                             "hf:<folder or hub id> (wav2vec2 / HuBERT / WavLM, "
+                                                             "layer-weighted as in SUPERB).")
 CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: KEMDy's neutral,happy,surprise,angry,sad; "
                                                  "for a manifest, every label it holds).")
 SPLIT_HELP = "session:K | speaker:K | sessions:S1,S2 | random:0.2"
@@ -249,28 +253,34 @@ def features_command(
     path: Path = DATASET,
     cv: str = typer.Option("speaker:5", "--cv", help=SPLIT_HELP),
     augment: str = typer.Option("none", "--augment", help="Balancing policy: none | audio | text | both."),
-    encoder: str = typer.Option("use", "--text-encoder", help="use | hf:<folder or hub id> | trainable"),
+    preset: str = PRESET,
+    encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder: use | "
+                                                                      "hf:<folder or hub id> | trainable"),
+    audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the augmentation (folds are every command's)."),
     cache: Optional[Path] = CACHE,
 ) -> None:
-    """Compute (or refresh) the cached features and show each fold: sizes, leakage check, class counts
-    before and after augmentation."""
+    """Compute (or refresh) the cached features of a preset (what `vamer run --preset` reads) and show
+    each fold: sizes, leakage check, class counts before and after augmentation."""
     from vamer.config import validated
     from vamer.data.readers import load
     from vamer.experiment import fold_summaries
-    from vamer.features.config import AugmentConfig, TextFeatureConfig
+    from vamer.features.config import AugmentConfig
+    from vamer.presets import load_preset
 
     augment_config = validated(AugmentConfig, {"policy": augment, "seed": seed})
-    text_config = validated(TextFeatureConfig, {"encoder": encoder})
+    chosen = with_encoders(load_preset(preset), encoder, audio_encoder)
     overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
-    store, lines = fold_summaries(result, text_config, cv, augment_config, cache)
+    store, lines = fold_summaries(result, chosen, cv, augment_config, cache)
     audio = store.stats["audio"]
-    typer.echo(f"audio features: {audio['computed']} computed, {audio['cached']} from the cache, "
-               f"{audio['skipped']} skipped, {audio['cropped_to_max_frames']} cropped, {audio['seconds']:.1f} s; "
-               f"{store.stats['empty_text']} utterances with empty text")
+    typer.echo(f"preset {chosen.name}: audio features: {audio['computed']} computed, {audio['cached']} from the "
+               f"cache, {audio['skipped']} skipped, {audio['cropped_to_max_frames']} cropped, {audio['seconds']:.1f} s; "
+               f"{store.stats['empty_text']} utterances with empty text"
+               + (f"; {len(store.upstream)} with {chosen.audio_features.upstream} encoder states"
+                  if chosen.audio_features.upstream else ""))
     for row in store.skipped.itertuples():
         typer.echo(f"  skipped {row.utt_id}: {row.reason} ({row.detail})")
     for line in lines:
@@ -283,22 +293,27 @@ def baseline_command(
     path: Path = DATASET,
     cv: str = typer.Option("speaker:5", "--cv", help=SPLIT_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write DIR/metrics.json (and predictions.csv)."),
+    preset: str = PRESET,
+    audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the classifier (folds are every command's)."),
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace DIR if it is an earlier baseline."),
 ) -> None:
-    """Classic baseline (MFCC/mel statistics + sentence vector -> logistic regression) and majority, on the folds."""
+    """Classic baselines (MFCC/mel statistics, eGeMAPS, sentence vector -> logistic regression), a linear
+    probe of the preset's pretrained audio encoder, and majority, on the folds and features `run` uses."""
     from vamer.data.readers import load
     from vamer.evaluation.report import run_baseline_report
     from vamer.fileio import check_replaceable
+    from vamer.presets import load_preset
 
     if out is not None:
         check_replaceable(out, force, "baseline")
+    chosen = with_encoders(load_preset(preset), None, audio_encoder)
     overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
-    summary = run_baseline_report(result, cv, seed, cache, out, force)
+    summary = run_baseline_report(result, cv, seed, cache, out, force, chosen)
     Console(width=max(100, Console().width)).print(summary)
 
 
@@ -435,6 +450,7 @@ def sweep_command(
     cv: str = TRAINING_CV,
     seeds: int = SEEDS,
     augment: str = AUGMENT,
+    audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
@@ -451,7 +467,7 @@ def sweep_command(
 
     pairs = parse_layer_pairs(combos)
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
-    summary = run_sweep(result, out, load_preset(preset), pairs, cv, seeds,
+    summary = run_sweep(result, out, with_encoders(load_preset(preset), None, audio_encoder), pairs, cv, seeds,
                         validated(AugmentConfig, {"policy": augment}), cache=cache, force=force,
                         **hardware)
     if is_global_zero():

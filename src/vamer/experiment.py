@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 import vamer
-from vamer.features.config import AugmentConfig, TextFeatureConfig
+from vamer.features.config import AugmentConfig
 from vamer.data.table import LoadResult
 from vamer.errors import VamerError
-from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
+from vamer.evaluation.baseline import PROBE, baseline_features, run_baselines, run_rating_baselines
 from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
@@ -55,6 +55,17 @@ def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
     if audio or text:
         return f"fusion ({'audio' if audio else 'text'} encoder pretrained, the other trained in fusion)"
     return "fusion (no ratings: encoders trained in fusion)"
+
+
+def baseline_name(name: str, audio_encoder: str | None = None) -> str:
+    """A baseline row's name in a report.
+
+    >>> baseline_name("best"), baseline_name("probe", "ge2e")
+    ('classic baseline (strongest, chosen on validation)', 'linear probe of the ge2e encoder')
+    """
+    if name == PROBE:
+        return f"linear probe of the {audio_encoder or 'frozen'} encoder"
+    return f"classic baseline ({'strongest, chosen on validation' if name == 'best' else name})"
 
 
 def _summary_row(name: str, numbers: dict[str, Any]) -> dict[str, str]:
@@ -91,11 +102,12 @@ def prepare_fold(inputs: TrainingInputs, fold: int, augment: AugmentConfig | Non
     return inputs.store.fold_inputs(inputs.folds[fold], augment.model_copy(update={"seed": augment.seed + seed}))
 
 
-def fold_summaries(result: LoadResult, text: TextFeatureConfig, cv: str, augment: AugmentConfig,
+def fold_summaries(result: LoadResult, preset: Preset, cv: str, augment: AugmentConfig,
                    cache: Path | None = None) -> tuple[FeatureStore, list[str]]:
-    """``vamer features``: build the cached features, then each fold's sizes and class counts (before
-    and after augmentation) as lines; the leakage check runs on every fold."""
-    store = FeatureStore.build(result.utterances, result.classes, text_config=text, cache_dir=cache)
+    """``vamer features``: build the preset's cached features (those ``vamer run`` with the preset
+    reads), then each fold's sizes and class counts (before and after augmentation) as lines; the
+    leakage check runs on every fold."""
+    store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, preset.text, cache_dir=cache)
     lines = []
     for fold in make_folds(store.table, cv):
         data = store.fold_inputs(fold, augment)
@@ -161,7 +173,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                                                           progress=progress)
     lap("features")
     if zero:
-        features = baseline_features(store.table, store.mels, offline, functionals)
+        features = baseline_features(store.table, store.mels, offline, functionals, store.upstream)
         baselines = run_baselines(store.table, folds, features, classes)
         rating_baselines = run_rating_baselines(store.table, folds, features)
     lap("classic baselines")
@@ -223,7 +235,8 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         metrics["protocol"] = {"cv": cv, "description": folds[0].protocol, "folds": len(folds),
                                "dataset": result.dataset, "synthetic": "synthetic" in result.dataset,
                                "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
-                               "preset": preset.name, "augmentation": augment.model_dump(),
+                               "preset": preset.name, "audio_encoder": preset.audio_features.upstream,
+                               "augmentation": augment.model_dump(),
                                "imbalance": imbalance.__dict__, "ablations": list(variants),
                                "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
         metrics["seeds"] = list(range(seeds))
@@ -263,6 +276,15 @@ def findings(metrics: dict[str, Any]) -> list[str]:
                           metrics["baseline"]["best"]["macro_f1"]["mean"]))
     others.append(_versus(mine, "always-majority", metrics["majority"]["macro_f1"]["mean"]))
     lines.append("It is " + "; ".join(others) + ".")
+    probe = metrics["baseline"].get(PROBE)
+    if probe:
+        encoder = metrics["protocol"].get("audio_encoder") or "frozen"
+        theirs = probe["macro_f1"]["mean"]
+        winner = ("the network wins" if mine > theirs else
+                  "the linear probe wins: the network does not beat a linear model of its own pretrained input")
+        lines.append(f"Linear probe of the {encoder} audio encoder (logistic regression on its pooled states, C "
+                     f"chosen on validation): macro F1 {mean_std(probe['macro_f1'])}, UA {mean_std(probe['ua'])}; "
+                     f"{winner} ({mine - theirs:+.3f} macro F1, {metrics['ua']['mean'] - probe['ua']['mean']:+.3f} UA).")
     spread = max([ours["std"], *(ablations[v]["macro_f1"]["std"] for v in ablations)])
     close = [names[v] for v in ablations if v != "fusion" and abs(mine - ablations[v]["macro_f1"]["mean"]) < spread]
     if close:
@@ -286,7 +308,8 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     lines = [f"# vamer run: {p['dataset']}", ""]
     if p["synthetic"]:
         lines += ["> **SYNTHETIC demo corpus**: these numbers say nothing about real emotional speech.", ""]
-    lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`; "
+    encoder = f" with the frozen `{p['audio_encoder']}` audio encoder" if p.get("audio_encoder") else ""
+    lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`{encoder}; "
               f"{p['utterances']} utterances ({len(p['skipped'])} skipped at feature extraction); augmentation "
               f"`{p['augmentation']['policy']}`; imbalance options {p['imbalance']}. {p['metrics']}.", ""]
     if "hardware" in metrics:
@@ -295,7 +318,7 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
                   f"{', '.join(f'{k} {v}' for k, v in h['requested'].items())}); torch {h['torch']}.", ""]
     lines += ["## Findings", ""] + [f"- {line}" for line in findings(metrics)] + [""]
     rows = [_summary_row(metrics["variant_names"][v], metrics["ablations"][v]) for v in metrics["ablations"]]
-    rows += [_summary_row(f"classic baseline ({'strongest, chosen on validation' if name == 'best' else name})", numbers)
+    rows += [_summary_row(baseline_name(name, metrics["protocol"].get("audio_encoder")), numbers)
              for name, numbers in metrics["baseline"].items()]
     rows.append(_summary_row("always majority", metrics["majority"]))
     lines += ["## Results (mean ± std over folds x seeds)", "", pd.DataFrame(rows).to_markdown(index=False), ""]

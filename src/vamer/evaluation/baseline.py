@@ -6,7 +6,11 @@
 - egemaps: openSMILE's eGeMAPSv02 functionals (88 values, :mod:`vamer.features.functionals`);
 - classifier: StandardScaler -> class-balanced logistic regression (scikit-learn), its C chosen on
   the fold's validation split, refitted on train + val and scored on the test split;
-- best: per fold, the feature set with the best validation macro F1 (never chosen on test);
+- probe: a linear probe of the frozen speech encoder the model reads (``ge2e`` or ``hf:``), the same
+  classifier on its pooled states flattened; a network that does not beat a linear probe of its
+  own input is not worth its cost;
+- best: per fold, the classic feature set with the best validation macro F1 (never chosen on test;
+  the probe is not a classic feature set and is reported beside it);
 - ratings: ridge regressions of arousal and valence on the same feature sets (alpha chosen on
   validation, refitted on train + val), scored by CCC and RMSE on test.  They tell how much of each
   rating a linear model hears in the audio or reads in the words, next to the pretrained encoders.
@@ -45,11 +49,16 @@ def audio_statistics(mel: np.ndarray) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
+PROBE = "probe"  # the linear probe's feature set: not a classic one, never picked as ``best``
+
+
 def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder: UseEncoder | None = None,
-                      functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      functionals: np.ndarray | None = None,
+                      upstream: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per-utterance design matrices, rows in ``table`` order: ``audio`` (MFCC/mel statistics),
-    ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text)
-    and ``all`` (every part)."""
+    ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text),
+    ``all`` (every classic part) and ``probe`` (a frozen speech encoder's pooled states
+    ``[rows, hidden]`` per utterance, flattened, when ``upstream`` is given)."""
     encoder = encoder or UseEncoder()
     audio = np.stack([audio_statistics(mels[u]) for u in table["utt_id"]])
     text = encoder.sentence_vectors(list(table["text"].fillna("")))
@@ -59,6 +68,8 @@ def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder:
     features |= {"text": text, "both": np.hstack([audio, text])}
     if functionals is not None:
         features["all"] = np.hstack([audio, features["egemaps"], text])
+    if upstream:
+        features[PROBE] = np.stack([np.asarray(upstream[u], dtype=np.float32).reshape(-1) for u in table["utt_id"]])
     return features
 
 
@@ -81,7 +92,8 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
 
     Per fold and feature set, the regularisation C is chosen on the validation split (fit on train),
     then the model is refitted on train + val and scored on test.  ``best`` is, per fold, the feature
-    set whose validation macro F1 was highest: the strongest classic model, chosen without the test.
+    set whose validation macro F1 was highest: the strongest classic model, chosen without the test
+    (among the classic sets: the linear probe of a pretrained encoder stands on its own).
     """
     position = {u: i for i, u in enumerate(table["utt_id"])}
     labels = table["emotion"].to_numpy()
@@ -115,7 +127,7 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
             runs[name].append(classification_metrics(labels[test], predicted, classes) | {"C": c})
             predictions.extend({"utt_id": table["utt_id"].iloc[i], "fold": fold.index, "model": name,
                                 "true": labels[i], "pred": p} for i, p in zip(test, predicted))
-        best = max(scores, key=lambda name: scores[name][0])
+        best = max((name for name in scores if name != PROBE), key=lambda name: scores[name][0])
         runs["best"].append(runs[best][-1] | {"features": best})
         chosen.append({"fold": fold.index, "features": best, "C": scores[best][1], "val_macro_f1": scores[best][0]})
         predictions.extend([{**row, "model": "best"} for row in predictions

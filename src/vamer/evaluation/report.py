@@ -2,7 +2,8 @@
 
 ``metrics.json`` keys (the same as ``vamer run`` writes for a model): ``protocol``, ``seeds``,
 ``classes``, ``folds``, ``skipped``, and per model (``audio``, ``egemaps``, ``text``, ``both``, ``all``,
-``best`` = the feature set chosen on validation per fold, with ``chosen``, and ``majority``):
+``best`` = the classic feature set chosen on validation per fold, with ``chosen``, ``probe`` = a linear
+probe of the preset's frozen audio encoder when it has one, and ``majority``):
 ``macro_f1``, ``weighted_f1``, ``ua``, ``accuracy`` as ``{mean, std}`` over folds, ``per_class``,
 ``folds`` (every fold's pooled metrics) and ``pooled_over_folds``; ``ratings``: per rating and
 feature set, the ridge regression's test ``ccc`` and ``rmse`` as ``{mean, std}`` and the chosen ``alpha``
@@ -15,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import vamer
@@ -24,7 +26,9 @@ from vamer.metrics import mean_std
 from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
+from vamer.features.config import TextFeatureConfig
 from vamer.fileio import atomic_directory, check_replaceable
+from vamer.presets import DEFAULT_PRESET, Preset, load_preset
 
 
 def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None) -> list[dict[str, str]]:
@@ -42,23 +46,33 @@ def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None)
 
 
 def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None,
-                        force: bool = False) -> str:
-    """Build features, run the baselines on the ``cv`` folds, write ``out`` and return a table."""
+                        force: bool = False, preset: Preset | None = None) -> str:
+    """Build the ``preset``'s features (the default preset's when None: the same features, cache
+    entries and linear probe as ``vamer run`` with that preset), run the baselines on the ``cv`` folds,
+    write ``out`` and return a table."""
     if out is not None:
         check_replaceable(out, force, "baseline")  # before the work, as the CLI does
-    store = FeatureStore.build(result.utterances, result.classes, cache_dir=cache)
+    preset = preset or load_preset(DEFAULT_PRESET)
+    # The classic text features are the offline encoder's sentence vectors whatever the model reads.
+    text = preset.text if preset.text.encoder == "use" else TextFeatureConfig()
+    store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, text, cache_dir=cache)
     folds = make_folds(store.table, cv)  # every command's folds; ``seed`` seeds the classifier
-    functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
-    features = baseline_features(store.table, store.mels, store.encoder, functionals)
+    if store.functionals:
+        functionals, failed = np.stack([store.functionals[u] for u in store.table["utt_id"]]), []
+    else:
+        functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
+    features = baseline_features(store.table, store.mels, store.encoder, functionals, store.upstream)
     numbers = run_baselines(store.table, folds, features, result.classes, seed)
     ratings = run_rating_baselines(store.table, folds, features)
     skipped = store.skipped.to_dict("records")
     metrics: dict[str, Any] = {
         "generator": "vamer baseline", "vamer_version": vamer.__version__,
-        "protocol": {"cv": cv, "description": folds[0].protocol, "dataset": result.dataset,
+        "protocol": {"cv": cv, "description": folds[0].protocol, "dataset": result.dataset, "preset": preset.name,
+                     "audio_encoder": preset.audio_features.upstream,
                      "utterances": len(store.table), "synthetic": "synthetic" in result.dataset,
                      "classifier": "StandardScaler -> LogisticRegression(class_weight='balanced'), C chosen on "
-                                   "val, refitted on train+val; best = feature set with the best val macro F1",
+                                   "val, refitted on train+val; best = classic feature set with the best val macro "
+                                   "F1; probe = the same on the frozen audio encoder's pooled states",
                      "egemaps_unreadable": failed,
                      "metrics": "pooled over each fold's whole test split; mean and std over folds"},
         "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, **numbers,

@@ -24,20 +24,23 @@ class AudioFeatureConfig(BaseModel):
     silence_peak: float = Field(1e-4, ge=0, description="a clip whose peak is below this is silent")
     functionals: str = Field("none", pattern="^(none|egemaps)$",
                              description="clip functionals the audio model also reads: openSMILE eGeMAPSv02 (88)")
-    upstream: str | None = Field(None, description="hf:<folder or hub id>: a frozen wav2vec2 / HuBERT / WavLM "
-                                                   "whose layer-weighted states the audio model also reads")
+    upstream: str | None = Field(None, description="a frozen pretrained speech encoder the audio model also reads: "
+                                                   "ge2e (the voice encoder of the resemblyzer wheel) or "
+                                                   "hf:<folder or hub id> (wav2vec2 / HuBERT / WavLM, layer-weighted)")
 
     @field_validator("upstream")
     @classmethod
     def _upstream_spec(cls, value: str | None) -> str | None:
-        if value is not None and (not value.startswith("hf:") or len(value) <= 3):
-            raise ValueError(f"audio encoder {value!r}: use hf:<folder or hub id>")
+        if value is not None and value != "ge2e" and (not value.startswith("hf:") or len(value) <= 3):
+            raise ValueError(f"audio encoder {value!r}: use ge2e or hf:<folder or hub id>")
         return value
 
     @model_validator(mode="after")
     def _band(self) -> "AudioFeatureConfig":
         if not self.fmin < self.fmax <= self.sample_rate / 2:
             raise ValueError(f"need fmin < fmax <= sample_rate / 2, got {self.fmin}, {self.fmax}, {self.sample_rate}")
+        if self.upstream == "ge2e" and self.sample_rate != 16_000:
+            raise ValueError(f"the ge2e audio encoder reads 16000 Hz audio; sample_rate is {self.sample_rate}")
         return self
 
 

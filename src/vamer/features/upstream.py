@@ -1,5 +1,7 @@
-"""A frozen self-supervised speech model as an extra audio input (``--audio-encoder hf:<folder or hub id>``):
-wav2vec 2.0, HuBERT, WavLM or any Hugging Face audio model with hidden states.
+"""A frozen pretrained speech model as an extra audio input (``--audio-encoder``): ``ge2e``, the
+voice encoder that ships inside the ``resemblyzer`` wheel (:mod:`vamer.features.voice`, offline, the
+default preset's), or ``hf:<folder or hub id>``: wav2vec 2.0, HuBERT, WavLM or any Hugging Face audio
+model with hidden states.
 
 As in the SUPERB emotion task, the model stays frozen and the classifier learns a softmax-weighted
 sum of its layers, then pools over time.  Weighting layers and averaging over time are both linear,
@@ -25,6 +27,7 @@ from vamer.errors import VamerError
 from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
 from vamer.features.text import weights_fingerprint
+from vamer.features.voice import GE2E_SPEC, GE2EUpstream, load_ge2e
 
 UPSTREAM_KIND = "audio-upstream"
 
@@ -72,9 +75,9 @@ class AudioUpstream:
 
 
 @lru_cache(maxsize=2)
-def load_upstream(spec: str) -> AudioUpstream:
-    """One loaded model per spec in a process."""
-    return AudioUpstream(spec)
+def load_upstream(spec: str) -> AudioUpstream | GE2EUpstream:
+    """One loaded model per spec in a process: ``ge2e`` or ``hf:<folder or hub id>``."""
+    return load_ge2e() if spec == GE2E_SPEC else AudioUpstream(spec)
 
 
 def upstream_shape(spec: str | None) -> tuple[int, int]:
@@ -91,8 +94,9 @@ def clip_for_model(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarra
 
 
 def model_states(mono: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
-    """What training stores and prediction computes for one clip: the per-layer averages of the part
-    the log-mel reads, ``[layers, hidden]`` float16."""
+    """What training stores and prediction computes for one clip: the pooled states of the part the
+    log-mel reads, ``[layers, hidden]`` float16 (a Hugging Face model's per-layer time averages; GE2E's
+    :data:`vamer.features.voice.STATE_ROWS`)."""
     upstream = load_upstream(config.upstream)
     return upstream.pooled_layers(clip_for_model(mono, config), config.sample_rate).astype(np.float16)
 
@@ -104,7 +108,7 @@ def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root
     upstream = load_upstream(config.upstream)
     cache = FeatureCache(cache_root)
     settings = {"kind": UPSTREAM_KIND, "model": upstream.identity, "sample_rate": config.sample_rate,
-                "max_frames": config.max_frames, "hop_length": config.hop_length, "n_fft": config.n_fft, "version": 2}
+                "max_frames": config.max_frames, "hop_length": config.hop_length, "n_fft": config.n_fft, "version": 3}
     out: dict[str, np.ndarray] = {}
     failed: list[str] = []
     rows = list(zip(table["utt_id"], table["audio_path"]))

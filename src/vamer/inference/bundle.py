@@ -11,7 +11,9 @@
       model.onnx           optional: `vamer export --onnx bundle/model.onnx` (the ONNX engine's default)
 
 ``bundle.json`` also says which regressors were really trained (``regressors``): a dataset without
-ratings trains fusion only, and its bundle then predicts no arousal or valence.
+ratings trains fusion only, and its bundle then predicts no arousal or valence.  With a frozen speech
+encoder (``ge2e`` or ``hf:``), ``audio_encoder`` names it with a hash of its weights; a bundle is
+refused where another encoder is installed under that name.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from safetensors.torch import load_file, save_file
 import vamer
 from vamer.config import validated
 from vamer.errors import VamerError
+from vamer.features.upstream import load_upstream
 from vamer.presets import Preset
 
 MANIFEST = "bundle.json"
@@ -55,6 +58,7 @@ def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[
                           "transcript_cleaning": "vamer.data.transcripts.clean_transcript"},
         "provenance": provenance,
         "regressors": regressors or {"arousal": True, "valence": True},
+        "audio_encoder": audio_encoder_identity(preset),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     if vocabulary is not None:
@@ -81,6 +85,12 @@ class Bundle:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
             raise VamerError(f"bundle {self.folder}: {path.name} is not readable safetensors ({error})") from None
+
+
+def audio_encoder_identity(preset: Preset) -> dict[str, str] | None:
+    """Which frozen speech encoder (name and a hash of its weights) the preset's models read, or None."""
+    spec = preset.audio_features.upstream
+    return {"spec": spec, "identity": load_upstream(spec).identity} if spec else None
 
 
 def _minor(version: str) -> tuple[str, ...]:
@@ -127,4 +137,10 @@ def read_bundle(folder: str | Path) -> Bundle:
             raise VamerError(f"bundle {folder}: missing vocabulary.json (the trainable text encoder needs it)")
         vocabulary = {int(k): int(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
     regressors = {k: bool(v) for k, v in manifest.get("regressors", {"arousal": True, "valence": True}).items()}
+    if preset.audio_features.upstream:
+        recorded, installed = manifest.get("audio_encoder"), audio_encoder_identity(preset)
+        if recorded != installed:
+            raise VamerError(f"bundle {folder} was trained on the audio encoder {recorded}, but the one installed "
+                             f"here is {installed}: its weights differ, so the model would read other features. "
+                             "Install the encoder the bundle names, or retrain")
     return Bundle(folder, manifest, preset, classes, text_dim, vocabulary, regressors)

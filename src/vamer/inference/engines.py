@@ -8,6 +8,7 @@ trimmed to their longest clip; the ONNX graph has fixed frame and token counts (
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,12 @@ from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
-    """sha256 over the bundle's weight files: which weights an ONNX file was exported from."""
+    """sha256 over the bundle's weight files and the frozen speech encoder it reads: which weights an
+    ONNX file was exported from."""
     digest = hashlib.sha256()
     for name in WEIGHTS:
         digest.update((bundle.folder / f"{name}.safetensors").read_bytes())
+    digest.update(json.dumps(bundle.manifest.get("audio_encoder"), sort_keys=True).encode())
     return digest.hexdigest()
 
 

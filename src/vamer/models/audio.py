@@ -11,9 +11,11 @@ Shapes (paper preset: cnn "mel_1d", c = (8, 24), d = 768, T = 512, pool = 1):
     proj  [B, T/p, d]      linear, only when c*F != d; then sinusoidal positions when enabled
     func  [B, 1+T/p, d]    with clip functionals (eGeMAPS, [B, 88]): standardised, projected and put
                            first as one more token (valid in every clip)
-    up    [B, 1+..., d]    with a frozen speech model (upstream [B, layers, hidden], per-layer time
-                           averages): softmax-weighted sum over layers (SUPERB), layer norm,
-                           projected, put first as one more token
+    up    [B, 1+..., d]    with a frozen speech model (upstream [B, rows, hidden]): "mix", a
+                           softmax-weighted sum over its layers (SUPERB; hf: models' per-layer time
+                           averages), or "concat", every row side by side [B, rows*hidden] (GE2E's
+                           layer means, stds and embedding); layer norm, projected, put first as one
+                           more token (the stats head also reads position 0 on its own)
     enc   [B, (k+)T/p, d]  post-LN Transformer with a padding mask
     head  [B]              GRU (the method), statistics or attention pooling -> arousal
 
@@ -96,10 +98,14 @@ class AudioEncoder(nn.Module):
             self.register_buffer("functionals_std", torch.ones(functionals_dim))
 
         self.upstream_shape = tuple(upstream_shape)
+        self.upstream_read = config.upstream_read
         if self.upstream_shape[0]:
             layers, hidden = self.upstream_shape
-            self.layer_weights = nn.Parameter(torch.zeros(layers))
-            self.upstream = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, config.d_model), nn.ReLU())
+            if self.upstream_read == "mix":
+                self.layer_weights = nn.Parameter(torch.zeros(layers))
+            width = hidden if self.upstream_read == "mix" else layers * hidden
+            self.upstream = nn.Sequential(nn.LayerNorm(width), nn.Dropout(config.dropout),
+                                          nn.Linear(width, config.d_model), nn.ReLU())
 
     def set_functionals_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardisation of the clip functionals, ``[F]`` each, fitted on the training split."""
@@ -137,8 +143,11 @@ class AudioEncoder(nn.Module):
         if self.upstream_shape[0]:
             if upstream is None or tuple(upstream.shape[1:]) != self.upstream_shape:
                 raise ValueError(f"this audio encoder reads upstream states shaped {self.upstream_shape}")
-            mixed = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)        # [B, hidden]
-            h, mask = _prepend(self.upstream(mixed), h, mask)                                    # [B, 1+..., d]
+            if self.upstream_read == "mix":
+                summary = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)   # [B, hidden]
+            else:
+                summary = upstream.flatten(1)                                                    # [B, rows*hidden]
+            h, mask = _prepend(self.upstream(summary), h, mask)                                  # [B, 1+..., d]
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         return h, mask
 

@@ -51,6 +51,10 @@ class AudioBlockConfig(EncoderConfig):
     time_pool: int = Field(1, ge=1, description="average-pool time by this factor after the CNN")
     standardize_input: bool = Field(False, description="standardise mel and delta per bin with the training "
                                                        "split's statistics (kept in the bundle)")
+    upstream_read: str = Field("mix", pattern="^(mix|concat)$",
+                               description="how the frozen speech encoder's states [rows, hidden] become a token: "
+                                           "mix = a learned softmax weighting of its layers (SUPERB, for hf: models); "
+                                           "concat = every row side by side (ge2e: layer means, stds, embedding)")
 
 
 class FusionConfig(BaseModel):

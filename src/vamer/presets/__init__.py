@@ -23,7 +23,8 @@ from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
 from vamer.features.functionals import EGEMAPS_SIZE
 from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig, MEL_REDUCTION
 
-PRESETS = ("paper", "cpu", "cpu-egemaps", "tiny")
+PRESETS = ("paper", "cpu-ge2e", "cpu", "cpu-egemaps", "tiny")
+DEFAULT_PRESET = "cpu-ge2e"
 
 
 class StageTraining(BaseModel):
@@ -49,6 +50,8 @@ class Training(BaseModel):
     balanced_sampler: bool = Field(False, description="fusion batches drawn class-balanced")
     refit: bool = Field(False, description="after fusion picks its epoch count on validation, train it again "
                                            "from the same start on train + val for that many epochs")
+    refit_min_epochs: int = Field(5, ge=1, description="the refit trains at least this many epochs, whatever "
+                                                       "validation chose (capped at the stage's epochs)")
     class_weighted: bool = Field(False, description="class-weighted cross-entropy for fusion")
     focal_gamma: float = Field(0.0, ge=0, description="focal loss gamma for fusion (0 = cross-entropy)")
     arousal: StageTraining = StageTraining()

@@ -18,7 +18,7 @@ import torch
 from vamer.errors import VamerError
 from vamer.metrics import classification_metrics
 from vamer.models.build import build_models
-from vamer.presets import Preset
+from vamer.presets import Preset, StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
@@ -174,18 +174,8 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
                        resume=resume, **trainer)
     chosen = result.best_checkpoint
     if start is not None:
-        # The validation split chose the epoch count; now every labelled training utterance is used.
-        epochs = int(torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
-        model = start
-        refit = training.model_copy(update={"epochs": epochs})
-        both = torch.utils.data.ConcatDataset([train, val])
-        both_labels = [*labels, *split_labels(data["val"])]
-        module = FusionModule(model, refit, classes, weights, imbalance.focal_gamma)
-        datamodule = VamerDataModule(both, val, test, batch_size=training.batch_size, seed=seed,
-                                     balanced=imbalance.balanced_sampler, labels=both_labels, **loading(**trainer))
-        chosen = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
-                           progress=progress, validate=False, **trainer).last_checkpoint
-        outcome.notes.append(f"{variant}: refitted on train + val for the {epochs} epochs chosen on validation")
+        chosen, model = _refit(variant, start, model, chosen, train, val, data, labels, classes, weights, imbalance,
+                               preset, out, seed, progress, outcome, **trainer)
     best = FusionModule.load_from_checkpoint(chosen, model=model, training=training,
                                              classes=classes, class_weights=weights,
                                              focal_gamma=imbalance.focal_gamma, weights_only=False)
@@ -193,6 +183,60 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     tester(**trainer).test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
     outcome.models[variant] = model
+
+
+def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
+    """How long the refit trains: the epochs validation chose, but never fewer than ``floor`` (nor
+    more than the stage's maximum).  One epoch chosen on a noisy validation split once left a refit
+    whose one-cycle schedule warmed up and decayed inside a single epoch: it predicted one class.
+
+    >>> refit_epochs(1, StageTraining(epochs=30), 5), refit_epochs(12, StageTraining(epochs=30), 5)
+    (5, 12)
+    """
+    return min(training.epochs, max(chosen, floor))
+
+
+def _val_macro_f1(checkpoint: str, model: torch.nn.Module, val, classes: list[str], weights, imbalance: Imbalance,
+                  training: StageTraining, **trainer) -> tuple[float, int]:
+    """A fusion checkpoint's pooled macro F1 on ``val`` and how many classes it predicts there."""
+    module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
+                                               class_weights=weights, focal_gamma=imbalance.focal_gamma,
+                                               weights_only=False)
+    loader = VamerDataModule(val, val, batch_size=64, **loading(**trainer)).test_dataloader()
+    tester(**trainer).test(module, dataloaders=loader, verbose=False)
+    truth, predicted = [r["true"] for r in module.predictions], [r["pred"] for r in module.predictions]
+    return classification_metrics(truth, predicted, classes)["macro_f1"], len(set(predicted))
+
+
+def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, validated_checkpoint: str, train, val,
+           data: dict, labels, classes: list[str], weights, imbalance: Imbalance, preset: Preset, out: Path, seed: int,
+           progress: bool, outcome: FoldOutcome, **trainer) -> tuple[str, torch.nn.Module]:
+    """Train ``variant`` again from ``start`` on train + val for the epochs validation chose (at least
+    ``training.refit_min_epochs``), and keep it only if it did not degenerate: the refit has seen the
+    validation split, so it must score at least what the validated model scored there and predict
+    as many classes; otherwise the validated model is kept, and a note says so.  Returns the chosen
+    checkpoint and the model it loads into."""
+    training = preset.training.fusion
+    chosen = int(torch.load(validated_checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
+    epochs = refit_epochs(chosen, training, preset.training.refit_min_epochs)
+    refit = training.model_copy(update={"epochs": epochs})
+    both = torch.utils.data.ConcatDataset([train, val])
+    both_labels = [*labels, *split_labels(data["val"])]
+    module = FusionModule(start, refit, classes, weights, imbalance.focal_gamma)
+    datamodule = VamerDataModule(both, val, batch_size=training.batch_size, seed=seed,
+                                 balanced=imbalance.balanced_sampler, labels=both_labels, **loading(**trainer))
+    refitted = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
+                         progress=progress, validate=False, **trainer).last_checkpoint
+    before = _val_macro_f1(validated_checkpoint, validated, val, classes, weights, imbalance, training, **trainer)
+    after = _val_macro_f1(refitted, start, val, classes, weights, imbalance, training, **trainer)
+    floor = f" (validation chose {chosen}; the floor is {preset.training.refit_min_epochs})" if epochs != chosen else ""
+    if after[0] < before[0] or after[1] < before[1]:
+        outcome.notes.append(f"{variant}: the refit on train + val ({epochs} epochs{floor}) degenerated (on the "
+                             f"validation split it had seen: macro F1 {after[0]:.3f}, {after[1]} classes predicted, "
+                             f"against {before[0]:.3f} and {before[1]} before); the validated model is kept")
+        return validated_checkpoint, validated
+    outcome.notes.append(f"{variant}: refitted on train + val for {epochs} epochs{floor}")
+    return refitted, start
 
 
 def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> None:
