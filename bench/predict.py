@@ -13,7 +13,8 @@ Prints, on this machine:
   ``--rate`` Hz (so resampling is part of it) with its transcript (p50/p95): end to end
   (``predict``) and the model alone;
 - where one torch ``predict`` spends its time (p50 of each step, the same functions ``predict``
-  calls): decode, resample, mel + delta, eGeMAPS (when the preset reads them), text, model;
+  calls): decode, resample, mel + delta, eGeMAPS and the frozen voice encoder (when the preset reads
+  them), text, model;
 - batch throughput (utterances/s) and the share of the matmul peak it reaches, from the FLOPs the
   engine really computes per utterance (torch trims padding, the ONNX graph runs full length);
 - accuracy of each engine on the demo run's fold-0 test split (the bundle's own test split), and
@@ -41,6 +42,7 @@ from vamer.inference.export import export_onnx
 from vamer.features.audio import log_mel, mono_at, stored_mel
 from vamer.features.functionals import egemaps
 from vamer.features.inputs import model_audio
+from vamer.features.upstream import model_states
 from vamer.inference.intake import read_recording
 from vamer.inference.predictor import Predictor
 from vamer.models.build import flops_per_utterance
@@ -83,6 +85,8 @@ def time_split(predictor: Predictor, wav: Path, text: str, repeats: int) -> dict
     }
     if config.functionals == "egemaps":
         steps["eGeMAPS"] = lambda: egemaps(mono, config.sample_rate)
+    if config.upstream:
+        steps[f"{config.upstream} encoder"] = lambda: model_states(mono, config)
     return {name: 1e3 * statistics.median(timed(step) for _ in range(repeats)) for name, step in steps.items()}
 
 

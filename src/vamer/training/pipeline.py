@@ -229,13 +229,15 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
                          progress=progress, validate=False, **trainer).last_checkpoint
     before = _val_macro_f1(validated_checkpoint, validated, val, classes, weights, imbalance, training, **trainer)
     after = _val_macro_f1(refitted, start, val, classes, weights, imbalance, training, **trainer)
-    floor = f" (validation chose {chosen}; the floor is {preset.training.refit_min_epochs})" if epochs != chosen else ""
+    length = f"{epochs} epochs" + (f" (validation chose {chosen}, raised to the floor of "
+                                   f"{preset.training.refit_min_epochs}, at most {training.epochs})"
+                                   if epochs != chosen else " (chosen on validation)")
     if after[0] < before[0] or after[1] < before[1]:
-        outcome.notes.append(f"{variant}: the refit on train + val ({epochs} epochs{floor}) degenerated (on the "
-                             f"validation split it had seen: macro F1 {after[0]:.3f}, {after[1]} classes predicted, "
-                             f"against {before[0]:.3f} and {before[1]} before); the validated model is kept")
+        outcome.notes.append(f"{variant}: the refit on train + val for {length} degenerated (on the validation "
+                             f"split it had seen: macro F1 {after[0]:.3f}, {after[1]} classes predicted, against "
+                             f"{before[0]:.3f} and {before[1]} before); the validated model is kept")
         return validated_checkpoint, validated
-    outcome.notes.append(f"{variant}: refitted on train + val for {epochs} epochs{floor}")
+    outcome.notes.append(f"{variant}: refitted on train + val for {length}")
     return refitted, start
 
 
