@@ -29,7 +29,7 @@ from vamer.models.build import build_models, flops_per_utterance
 
 from vamer.presets import frames_for, functionals_dim, load_preset
 from machine import matmul_peak  # bench/machine.py, beside this script
-from vamer.features.batching import batch_length
+from vamer.features.inputs import batch_length
 from vamer.training.data import collate
 
 

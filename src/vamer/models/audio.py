@@ -103,14 +103,25 @@ class AudioEncoder(nn.Module):
             layers, hidden = self.upstream_shape
             if self.upstream_read == "mix":
                 self.layer_weights = nn.Parameter(torch.zeros(layers))
-            width = hidden if self.upstream_read == "mix" else layers * hidden
-            self.upstream = nn.Sequential(nn.LayerNorm(width), nn.Dropout(config.dropout),
-                                          nn.Linear(width, config.d_model), nn.ReLU())
+                self.upstream = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, config.d_model), nn.ReLU())
+            else:
+                # Rows of different kinds and scales (means, stds, an embedding): standardised per value
+                # with the training split's statistics, as a linear probe would be.
+                self.register_buffer("upstream_mean", torch.zeros(layers, hidden))
+                self.register_buffer("upstream_std", torch.ones(layers, hidden))
+                self.upstream = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(layers * hidden, config.d_model),
+                                              nn.ReLU())
+        self.summary_skip = config.summary_skip
 
     def set_functionals_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardisation of the clip functionals, ``[F]`` each, fitted on the training split."""
         self.functionals_mean.copy_(mean)
         self.functionals_std.copy_(std.clamp(min=1e-6))
+
+    def set_upstream_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardisation of the frozen encoder's states read side by side, ``[rows, hidden]`` each."""
+        self.upstream_mean.copy_(mean)
+        self.upstream_std.copy_(std.clamp(min=1e-6))
 
     def set_input_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per channel (mel, delta) and mel bin: ``mean``, ``std`` [2, n_mels]."""
@@ -146,9 +157,12 @@ class AudioEncoder(nn.Module):
             if self.upstream_read == "mix":
                 summary = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)   # [B, hidden]
             else:
-                summary = upstream.flatten(1)                                                    # [B, rows*hidden]
+                summary = ((upstream - self.upstream_mean) / self.upstream_std).flatten(1)       # [B, rows*hidden]
             h, mask = _prepend(self.upstream(summary), h, mask)                                  # [B, 1+..., d]
+        entering = h
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
+        if self.summary_skip and (self.functionals_dim or self.upstream_shape[0]):
+            h = torch.cat([entering[:, :1], h[:, 1:]], dim=1)   # the summary token, intact, for the head
         return h, mask
 
 

@@ -54,7 +54,12 @@ class AudioBlockConfig(EncoderConfig):
     upstream_read: str = Field("mix", pattern="^(mix|concat)$",
                                description="how the frozen speech encoder's states [rows, hidden] become a token: "
                                            "mix = a learned softmax weighting of its layers (SUPERB, for hf: models); "
-                                           "concat = every row side by side (ge2e: layer means, stds, embedding)")
+                                           "concat = every row side by side (ge2e: layer means, stds, embedding), "
+                                           "standardised with the training split's statistics")
+    summary_skip: bool = Field(False, description="position 0 (the first summary token: the frozen encoder's, else "
+                                                  "eGeMAPS') leaves the Transformer as it entered, so the head "
+                                                  "reads it intact (a skip to the head); it is still context for "
+                                                  "the other positions")
 
 
 class FusionConfig(BaseModel):
@@ -68,3 +73,6 @@ class FusionConfig(BaseModel):
     lstm_hidden: int = Field(128, ge=1)
     lstm_layers: int = Field(2, ge=1)
     freeze_encoders: bool = Field(True, description="freeze the encoders that were pretrained (never random ones)")
+    summary_skip: bool = Field(False, description="the fused position 0 (the audio encoder's first summary token) "
+                                                  "leaves the fusion Transformer as it entered: the head reads it "
+                                                  "intact")

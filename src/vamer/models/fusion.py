@@ -47,6 +47,7 @@ class FusionClassifier(nn.Module):
         self.modality = nn.Embedding(2, d)
         self.encoder = encoder_stack(d, config.heads, config.ffn, config.layers, config.dropout)
         self.head_kind = config.head
+        self.summary_skip = config.summary_skip
         self.head = SequenceHead(config.head, d, n_classes, config.lstm_hidden, config.lstm_layers, config.dropout)
 
     def freeze(self, audio: bool, text: bool) -> None:
@@ -78,7 +79,10 @@ class FusionClassifier(nn.Module):
         t = t + self.modality.weight[1]
         h = torch.cat([a, t], dim=1)                                 # [B, T'+L, d]
         mask = torch.cat([a_mask, t_mask], dim=1)                    # [B, T'+L]
+        entering = h
         h = self.encoder(h, src_key_padding_mask=~mask)
+        if self.summary_skip:
+            h = torch.cat([entering[:, :1], h[:, 1:]], dim=1)         # the audio summary token, intact
         if self.head_kind == "lstm":
             # The LSTM reads the valid positions in order: audio frames, then text tokens.
             h, mask = valid_first(h, mask)

@@ -129,14 +129,15 @@ def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor(np.sqrt(scaler.var_).reshape(shape), dtype=torch.float))
 
 
-def functionals_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std ``[F]`` of the clip functionals of a training split's original items."""
+def functionals_statistics(dataset: Dataset, key: str = "functionals") -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of a clip-level input over a training split's original items: ``functionals``
+    ``[F]`` or a frozen encoder's ``upstream`` states ``[rows, hidden]``."""
     rows = getattr(dataset, "rows", None)
     store = getattr(dataset, "store", None)
     if rows is not None and store is not None:
-        values = np.stack([store.functionals[rows["utt_id"].iloc[i]] for i in _originals(dataset)])
+        values = np.stack([getattr(store, key)[rows["utt_id"].iloc[i]] for i in _originals(dataset)])
     else:
-        values = np.stack([np.asarray(dataset[i]["functionals"]) for i in _originals(dataset)])
+        values = np.stack([np.asarray(dataset[i][key]) for i in _originals(dataset)])
     values = values.astype(np.float64)
     return torch.tensor(values.mean(axis=0), dtype=torch.float), torch.tensor(values.std(axis=0), dtype=torch.float)
 

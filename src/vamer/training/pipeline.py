@@ -242,13 +242,16 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
 
 
 def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> None:
-    """Fit the audio input standardisation (when the preset asks for it) and the functionals'
-    standardisation (when the encoder reads functionals) on the training split."""
+    """Fit the audio input standardisation (when the preset asks for it) and the standardisation of
+    the clip functionals and of a frozen encoder's states read side by side (when the encoder reads
+    them) on the training split."""
     encoder = models["arousal"].encoder
     if preset.audio_block.standardize_input:
         encoder.set_input_scale(*audio_statistics(train))
     if encoder.functionals_dim:
         encoder.set_functionals_scale(*functionals_statistics(train))
+    if encoder.upstream_shape[0] and encoder.upstream_read == "concat":
+        encoder.set_upstream_scale(*functionals_statistics(train, "upstream"))
 
 
 def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab_size: int | None,
