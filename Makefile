@@ -9,7 +9,7 @@ STAMP := $(VENV)/.vamer-installed
 DEV_STAMP := $(VENV)/.vamer-dev-installed
 DEMO_DIR ?= build/demo-corpus
 DEMO_OUT ?= build/demo-run
-DEMO_PRESET ?= cpu-egemaps
+DEMO_PRESET ?= cpu-ge2e
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup setup-core system system-browser demo test test-slow clean

@@ -1,7 +1,7 @@
 """Benchmark: does the model hear emotion?  The default ``vamer run`` on EmoDB (real acted speech).
 
     .venv/bin/python bench/accuracy.py [--corpus ../shared/data/emodb/manifest.csv] [--sets 6,7]
-                                       [--preset cpu] [--seeds 1] [--no-ablations | --variants fusion,audio_only]
+                                       [--preset cpu-ge2e] [--seeds 1] [--no-ablations | --variants fusion,audio_only]
                                        [--out build/accuracy]
 
 EmoDB's text is the same 10 sentences in every emotion, so this measures the audio side.  Class
@@ -23,8 +23,8 @@ import pandas as pd
 from vamer.features.config import AugmentConfig
 from vamer.data import load
 from vamer.metrics import mean_std
-from vamer.experiment import run_experiment
-from vamer.presets import load_preset
+from vamer.experiment import baseline_name, run_experiment
+from vamer.presets import DEFAULT_PRESET, load_preset
 
 SIX = ["angry", "happy", "neutral", "fear", "sad", "disgust"]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "manifest.csv"
@@ -36,9 +36,8 @@ def table(metrics: dict) -> pd.DataFrame:
         rows.append({"model": metrics["variant_names"][variant], **{k: mean_std(numbers[k]) for k in
                                                                    ("ua", "macro_f1", "weighted_f1", "accuracy")}})
     for name, numbers in metrics["baseline"].items():
-        label = "strongest, chosen on validation" if name == "best" else name
-        rows.append({"model": f"classic: {label}", **{k: mean_std(numbers[k]) for k in
-                                                      ("ua", "macro_f1", "weighted_f1", "accuracy")}})
+        rows.append({"model": baseline_name(name, metrics["protocol"].get("audio_encoder")),
+                     **{k: mean_std(numbers[k]) for k in ("ua", "macro_f1", "weighted_f1", "accuracy")}})
     rows.append({"model": "always majority", **{k: mean_std(metrics["majority"][k]) for k in
                                                 ("ua", "macro_f1", "weighted_f1", "accuracy")}})
     return pd.DataFrame(rows)
@@ -48,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--sets", default="6,7", help="class sets to run: 6 and/or 7")
-    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--preset", default=DEFAULT_PRESET)
     parser.add_argument("--cv", default="speaker:5")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ablations", dest="ablations", action="store_false")
@@ -73,6 +72,7 @@ def main() -> None:
         print(table(metrics).to_markdown(index=False))
         chosen = ", ".join(f"{c['features']}" for c in metrics["baseline"]["best"]["chosen"])
         print(f"strongest classic feature set per fold (chosen on validation): {chosen}")
+        print(f"timings (s): {', '.join(f'{k} {v:.0f}' for k, v in metrics['timings'].items())}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 (torch's own int8 path, ``torch.ao.quantization.quantize_dynamic``, is deprecated in torch 2.13 and
 fails on the Transformer layers' attention projections, so int8 is measured through onnxruntime.)
 
-    make demo DEMO_PRESET=cpu DEMO_OUT=build/cpu-run     # a bundle of the default `cpu` preset
-    .venv/bin/python bench/predict.py [--run build/cpu-run/run] [--corpus build/demo-corpus]
+    make demo                                            # a bundle of the default `cpu-ge2e` preset
+    make demo DEMO_PRESET=cpu DEMO_OUT=build/cpu-run     # a bundle of the fast `cpu` preset
+    .venv/bin/python bench/predict.py [--run build/demo-run/run] [--corpus build/demo-corpus]
                                       [--seconds 7.5] [--rate 22050] [--repeats 200] [--batch 32]
 
 Prints, on this machine:
@@ -92,8 +93,9 @@ def time_split(predictor: Predictor, wav: Path, text: str, repeats: int) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=Path("build/cpu-run/run"),
-                        help="a `vamer run` folder (default: `make demo DEMO_PRESET=cpu DEMO_OUT=build/cpu-run`)")
+    parser.add_argument("--run", type=Path, default=Path("build/demo-run/run"),
+                        help="a `vamer run` folder (default: `make demo`'s, the cpu-ge2e preset; "
+                             "build/cpu-run/run for `make demo DEMO_PRESET=cpu DEMO_OUT=build/cpu-run`)")
     parser.add_argument("--corpus", type=Path, default=Path("build/demo-corpus"))
     parser.add_argument("--seconds", type=float, default=7.5)
     parser.add_argument("--rate", type=int, default=22_050, help="sample rate the clip is stored at")

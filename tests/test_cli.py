@@ -176,6 +176,10 @@ def test_baseline_writes_metrics_with_the_run_keys(tmp_path, demo_corpus):
         assert set(metrics[model]) >= {"macro_f1", "weighted_f1", "ua", "accuracy", "per_class"}
         assert set(metrics[model]["macro_f1"]) == {"mean", "std"} and len(metrics[model]["folds"]) == 2
     assert metrics["protocol"]["cv"] == "session:2" and metrics["seeds"] == [0]
+    # The default preset's frozen voice encoder gets its linear probe, beside the classic rows.
+    assert metrics["protocol"]["preset"] == "cpu-ge2e" and metrics["protocol"]["audio_encoder"] == "ge2e"
+    assert len(metrics["probe"]["folds"]) == 2 and "probe" in result.output
+    assert all(chosen["features"] != "probe" for chosen in metrics["best"]["chosen"])
     bad = runner.invoke(app, ["baseline", str(demo_corpus), "--cv", "speaker:99"])
     assert bad.exit_code == 2 and "need 2 <= K" in bad.output
 
@@ -187,6 +191,9 @@ def test_features_command_reports_folds_and_augmentation(tmp_path, demo_corpus):
     assert result.exit_code == 0, result.output
     assert result.output.count("leakage check passed") == 2
     assert "| class    |   before |   added |   after |" in result.output
+    # It fills the cache `vamer run --preset cpu-ge2e` reads: the voice encoder's states included.
+    assert "preset cpu-ge2e" in result.output and "with ge2e encoder states" in result.output
+    assert any((tmp_path / "cache" / "audio-upstream").rglob("*.npy"))
     bad = runner.invoke(app, ["features", str(demo_corpus), "--augment", "lots"])
     assert bad.exit_code == 2 and "policy" in bad.output
 
@@ -229,6 +236,11 @@ def test_a_corpus_with_non_finite_audio_skips_that_file_and_goes_on(tmp_path):
     assert result.exit_code == 0, result.output
     skipped = json.loads((tmp_path / "b" / "metrics.json").read_text())["skipped"]
     assert [(row["utt_id"], row["reason"]) for row in skipped] == [("nan", "non_finite_audio")]
+    # The fast preset has no pretrained encoder, so no probe; its own audio settings are used.
+    result = runner.invoke(app, ["baseline", *common, "--preset", "cpu", "--out", str(tmp_path / "fast")])
+    assert result.exit_code == 0, result.output
+    fast = json.loads((tmp_path / "fast" / "metrics.json").read_text())
+    assert "probe" not in fast and fast["protocol"]["preset"] == "cpu" and fast["protocol"]["audio_encoder"] is None
 
 
 def test_a_fold_whose_training_split_has_one_class_is_a_clear_error(tmp_path):

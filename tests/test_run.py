@@ -123,3 +123,24 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
                                                                                      "valence": False}
     result = Predictor.from_bundle(out / "bundle").predict(table["audio_path"].iloc[0])
     assert result["arousal"] is None and result["valence"] is None and result["label"]
+
+
+@pytest.mark.espeak
+def test_a_run_with_the_voice_encoder_names_it_and_reports_its_linear_probe(trained):
+    """The shared trained run reads the GE2E encoder: the report names it, shows the linear probe of
+    its states on the same folds and says which of the two won; the bundle records the encoder."""
+    from vamer.features.voice import load_ge2e
+
+    _, run = trained
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["protocol"]["audio_encoder"] == "ge2e"
+    probe = metrics["baseline"]["probe"]
+    assert 0 <= probe["ua"]["mean"] <= 1 and len(metrics["baseline"]["best"]["chosen"]) == 2
+    assert all(chosen["features"] != "probe" for chosen in metrics["baseline"]["best"]["chosen"])
+    report = (run / "report.md").read_text()
+    assert "with the frozen `ge2e` audio encoder" in report and "linear probe of the ge2e encoder" in report
+    said = [line for line in report.splitlines() if "Linear probe of the ge2e audio encoder" in line]
+    won = metrics["macro_f1"]["mean"] > probe["macro_f1"]["mean"]
+    assert len(said) == 1 and ("the network wins" in said[0]) == won and ("the linear probe wins" in said[0]) != won
+    bundle = json.loads((run / "bundle" / "bundle.json").read_text())
+    assert bundle["audio_encoder"] == {"spec": "ge2e", "identity": load_ge2e().identity}
