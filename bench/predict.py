@@ -17,7 +17,7 @@ Prints, on this machine:
   calls): decode, resample, mel + delta, eGeMAPS and the frozen voice encoder (when the preset reads
   them), text, model;
 - batch throughput (utterances/s) and the share of the matmul peak it reaches, from the FLOPs the
-  engine really computes per utterance (torch trims padding, the ONNX graph runs full length);
+  engines compute per utterance (both trim a batch to its longest clip and text);
 - accuracy of each engine on the demo run's fold-0 test split (the bundle's own test split), and
   its agreement with torch fp32: what int8 costs.
 """
@@ -122,7 +122,6 @@ def main() -> None:
     print(f"clip: {args.seconds:g} s mono at {args.rate} Hz ({frames} frames, {tokens} tokens); {args.repeats} "
           f"repeats after warm-up\n")
 
-    full = flops_per_utterance(bundle.preset, len(bundle.classes), bundle.text_dim or 512)
     trimmed_frames = -(-frames // 8) * 8
     trimmed = flops_per_utterance(bundle.preset, len(bundle.classes), bundle.text_dim or 512,
                                   frames=trimmed_frames, tokens=-(-tokens // 8) * 8)
@@ -141,7 +140,7 @@ def main() -> None:
         predictor.run(batch)
         batch_seconds = statistics.median(timed(lambda: predictor.run(batch)) for _ in range(10))
         rate = args.batch / batch_seconds
-        flops = total(full if "onnx" in name else trimmed)
+        flops = total(trimmed)  # both engines trim a batch to its longest clip and text
         print(f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "
               f"{flops / 1e9:9.3f} {100 * rate * flops / 1e9 / peak:8.1f}%")
 

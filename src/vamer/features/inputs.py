@@ -12,7 +12,7 @@ through this module, so a prediction sees exactly the inputs training saw for th
     transcript -> tags stripped -> ``text`` [n, d] float32 token vectors rounded through float16
       (or [n] int64 ids), ``text_mask`` [n]
     items -> :func:`stack_batch`: cut or zero-padded to the batch's longest valid run (or to the
-      full lengths a fixed-shape ONNX graph needs); input standardisation happens inside the model
+      given fixed lengths); input standardisation happens inside the model
       (its buffers, fitted on the training split).
 
 >>> import numpy as np

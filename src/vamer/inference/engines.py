@@ -1,8 +1,8 @@
 """The engines a predictor runs a batch through: PyTorch (any device) or onnxruntime (CPU).
 
 Both take a batch of :func:`vamer.features.inputs.stack_batch` arrays and return the graph's
-outputs (:data:`vamer.inference.graph.OUTPUTS`) as numpy arrays.  The torch engine takes batches
-trimmed to their longest clip; the ONNX graph has fixed frame and token counts (``full_lengths``).
+outputs (:data:`vamer.inference.graph.OUTPUTS`) as numpy arrays.  Both take batches trimmed to
+their longest clip and text (the exported graph's frame and token axes are dynamic).
 """
 
 from __future__ import annotations
@@ -52,14 +52,13 @@ def check_onnx(session, bundle: Bundle, path: str | Path) -> None:
     if metadata.get("bundle_fingerprint") != bundle_fingerprint(bundle):
         raise VamerError(f"{path} was not exported from the bundle {bundle.folder} (its weights differ); "
                          f"export it again with `vamer export`")
-    if metadata.get("vamer_version") != vamer.__version__:
+    if metadata.get("dynamic_lengths") != "1" or metadata.get("vamer_version") != vamer.__version__:
         raise VamerError(f"{path} was exported by vamer {metadata.get('vamer_version')}; this is vamer "
                          f"{vamer.__version__}: export it again")
 
 
 class TorchEngine:
     name = "torch"
-    full_lengths = False      # batches may be cut to their longest clip and text
 
     def __init__(self, bundle: Bundle, threads: int | None = None, device: str = "cpu") -> None:
         if threads:
@@ -75,10 +74,10 @@ class TorchEngine:
 
 
 class OnnxEngine:
-    """The exported graph under onnxruntime; it takes full-length inputs (its shapes are fixed)."""
+    """The exported graph under onnxruntime; its frame and token axes are dynamic, so it takes
+    batches trimmed to their longest clip and text, as the torch engine does."""
 
     name = "onnx"
-    full_lengths = True
 
     def __init__(self, bundle: Bundle, path: str | Path, threads: int | None = None) -> None:
         self.session = onnx_session(path, threads)

@@ -143,8 +143,7 @@ class Predictor:
 
     def run(self, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
         """One batch through the engine; the results in input order."""
-        full = (self.audio_config.max_frames, self.max_length) if self.engine.full_lengths else (None, None)
-        outputs = self.engine(stack_batch([p.inputs for p in prepared], *full))
+        outputs = self.engine(stack_batch([p.inputs for p in prepared]))
         results = []
         for row, item in enumerate(prepared):
             probabilities = outputs["probabilities"][row]

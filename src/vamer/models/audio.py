@@ -109,8 +109,7 @@ class AudioEncoder(nn.Module):
                 # with the training split's statistics, as a linear probe would be.
                 self.register_buffer("upstream_mean", torch.zeros(layers, hidden))
                 self.register_buffer("upstream_std", torch.ones(layers, hidden))
-                dropout = config.dropout if config.upstream_dropout is None else config.upstream_dropout
-                self.upstream = nn.Sequential(nn.Dropout(dropout), nn.Linear(layers * hidden, config.d_model),
+                self.upstream = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(layers * hidden, config.d_model),
                                               nn.ReLU())
         self.summary_skip = config.summary_skip
 

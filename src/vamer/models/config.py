@@ -56,9 +56,6 @@ class AudioBlockConfig(EncoderConfig):
                                            "mix = a learned softmax weighting of its layers (SUPERB, for hf: models); "
                                            "concat = every row side by side (ge2e: layer means, stds, embedding), "
                                            "standardised with the training split's statistics")
-    upstream_dropout: float | None = Field(None, ge=0, lt=1, description="dropout on the frozen encoder's "
-                                                                         "standardised states read side by side "
-                                                                         "(default: dropout)")
     summary_skip: bool = Field(False, description="position 0 (the first summary token: the frozen encoder's, else "
                                                   "eGeMAPS') leaves the Transformer as it entered, so the head "
                                                   "reads it intact (a skip to the head); it is still context for "
