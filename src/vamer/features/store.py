@@ -8,8 +8,8 @@ Item contract (``SplitData[i]``): ``utt_id``; ``audio`` ``[2, max_frames, n_mels
 ``audio_mask`` ``[max_frames]`` bool; ``text`` ``[L, d]`` float32 (or ``[L]`` int64 ids for the
 trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``classes``);
 ``functionals`` ``[F]`` float32 (eGeMAPS, F = 88, when the audio settings ask for them; else
-``[0]``); ``upstream`` ``[layers, hidden]`` float32 (a frozen speech model's per-layer time
-averages, with ``--audio-encoder``; else ``[0, 0]``); ``arousal``, ``valence`` float (NaN when
+``[0]``); ``upstream`` ``[rows, hidden]`` float32 (a frozen speech encoder's pooled states, with
+``--audio-encoder``: GE2E's ``[7, 256]``, an hf: model's per-layer time averages; else ``[0, 0]``); ``arousal``, ``valence`` float (NaN when
 unrated); ``aug_of`` (source utt_id, or "" for originals; a copy keeps its source's functionals).
 """
 

@@ -11,8 +11,9 @@ Inputs (B utterances; T frames and L tokens may be any multiple of the preset's 
     text_mask    [B, L] bool                 True on real tokens; all False = no text
     functionals  [B, F] float32              eGeMAPS of the clip (only when the preset's audio
                                              features include them: see ``graph_inputs``)
-    upstream     [B, layers, hidden] float32 a frozen speech model's per-layer time averages
-                                             (only with an audio encoder)
+    upstream     [B, rows, hidden] float32   a frozen speech encoder's pooled states (only with an
+                                             audio encoder: ge2e [B, 7, 256], or an hf: model's
+                                             per-layer time averages)
 
 Outputs:
 

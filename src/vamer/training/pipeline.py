@@ -196,26 +196,45 @@ def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
     return min(training.epochs, max(chosen, floor))
 
 
-def _val_macro_f1(checkpoint: str, model: torch.nn.Module, val, classes: list[str], weights, imbalance: Imbalance,
-                  training: StageTraining, **trainer) -> tuple[float, int]:
-    """A fusion checkpoint's pooled macro F1 on ``val`` and how many classes it predicts there."""
+REFIT_MARGIN = 0.05  # macro F1 a refit may lose on the validation split it trained on before it counts as degenerate
+
+
+def _val_scores(checkpoint: str, model: torch.nn.Module, val, classes: list[str], weights, imbalance: Imbalance,
+                training: StageTraining, **trainer) -> tuple[float, int, int]:
+    """A fusion checkpoint on ``val``: pooled macro F1, how many classes it predicts there, and how
+    many classes ``val`` holds."""
     module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
                                                class_weights=weights, focal_gamma=imbalance.focal_gamma,
                                                weights_only=False)
     loader = VamerDataModule(val, val, batch_size=64, **loading(**trainer)).test_dataloader()
     tester(**trainer).test(module, dataloaders=loader, verbose=False)
     truth, predicted = [r["true"] for r in module.predictions], [r["pred"] for r in module.predictions]
-    return classification_metrics(truth, predicted, classes)["macro_f1"], len(set(predicted))
+    return classification_metrics(truth, predicted, classes)["macro_f1"], len(set(predicted)), len(set(truth))
+
+
+def degenerated(before: tuple[float, int, int], after: tuple[float, int, int]) -> bool:
+    """Whether a refit collapsed, from (macro F1, classes predicted, classes present) on the
+    validation split for the validated model (``before``) and the refit (``after``), which trained
+    on that split: it lost more than :data:`REFIT_MARGIN` macro F1 there, or it predicts fewer of the
+    classes present than the validated model did.
+
+    >>> degenerated((0.70, 3, 3), (0.68, 3, 3)), degenerated((0.70, 3, 3), (0.30, 1, 3))
+    (False, True)
+    >>> degenerated((0.91, 6, 5), (1.00, 5, 5))   # the validated model also guessed an absent class
+    False
+    """
+    present = after[2]
+    return after[0] < before[0] - REFIT_MARGIN or min(after[1], present) < min(before[1], present)
 
 
 def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, validated_checkpoint: str, train, val,
            data: dict, labels, classes: list[str], weights, imbalance: Imbalance, preset: Preset, out: Path, seed: int,
            progress: bool, outcome: FoldOutcome, **trainer) -> tuple[str, torch.nn.Module]:
     """Train ``variant`` again from ``start`` on train + val for the epochs validation chose (at least
-    ``training.refit_min_epochs``), and keep it only if it did not degenerate: the refit has seen the
-    validation split, so it must score at least what the validated model scored there and predict
-    as many classes; otherwise the validated model is kept, and a note says so.  Returns the chosen
-    checkpoint and the model it loads into."""
+    ``training.refit_min_epochs``), and keep it only if it did not degenerate (:func:`degenerated`):
+    the refit has seen the validation split, so it must score about what the validated model scored
+    there and predict as many of its classes; otherwise the validated model is kept, and a note says
+    so.  Returns the chosen checkpoint and the model it loads into."""
     training = preset.training.fusion
     chosen = int(torch.load(validated_checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
     epochs = refit_epochs(chosen, training, preset.training.refit_min_epochs)
@@ -227,12 +246,12 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
                                  balanced=imbalance.balanced_sampler, labels=both_labels, **loading(**trainer))
     refitted = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
                          progress=progress, validate=False, **trainer).last_checkpoint
-    before = _val_macro_f1(validated_checkpoint, validated, val, classes, weights, imbalance, training, **trainer)
-    after = _val_macro_f1(refitted, start, val, classes, weights, imbalance, training, **trainer)
+    before = _val_scores(validated_checkpoint, validated, val, classes, weights, imbalance, training, **trainer)
+    after = _val_scores(refitted, start, val, classes, weights, imbalance, training, **trainer)
     length = f"{epochs} epochs" + (f" (validation chose {chosen}, raised to the floor of "
                                    f"{preset.training.refit_min_epochs}, at most {training.epochs})"
                                    if epochs != chosen else " (chosen on validation)")
-    if after[0] < before[0] or after[1] < before[1]:
+    if degenerated(before, after):
         outcome.notes.append(f"{variant}: the refit on train + val for {length} degenerated (on the validation "
                              f"split it had seen: macro F1 {after[0]:.3f}, {after[1]} classes predicted, against "
                              f"{before[0]:.3f} and {before[1]} before); the validated model is kept")
