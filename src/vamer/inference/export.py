@@ -71,7 +71,7 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
         raise VamerError(f"{out}: the ONNX file name must end in .onnx")
     out.parent.mkdir(parents=True, exist_ok=True)
     graph = build_graph(bundle)
-    inputs = example_inputs(bundle)
+    inputs = _on_the_training_scale(graph, example_inputs(bundle))
     batch = torch.export.Dim("batch", min=1, max=4096)
     frames = torch.export.Dim("frames", min=TRIM_MULTIPLE, max=bundle.preset.audio_features.max_frames)
     tokens = torch.export.Dim("tokens", min=TRIM_MULTIPLE, max=bundle.preset.text.max_length)
@@ -117,6 +117,19 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
     record_written(out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
+
+
+def _on_the_training_scale(graph: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Clip-level example inputs moved to the training split's scale (the encoder's standardisation
+    buffers), so the parity check compares probabilities the model really produces: standard normal
+    values far off that scale saturate the softmax, and saturated outputs agree whatever the graph."""
+    encoder = graph.fusion.audio
+    scaled = dict(inputs)
+    for name, buffers in (("functionals", "functionals"), ("upstream", "upstream")):
+        if name in scaled and hasattr(encoder, f"{buffers}_mean"):
+            mean, std = getattr(encoder, f"{buffers}_mean"), getattr(encoder, f"{buffers}_std")
+            scaled[name] = mean + std * scaled[name]
+    return scaled
 
 
 @contextmanager
