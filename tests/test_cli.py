@@ -1,4 +1,8 @@
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -267,3 +271,23 @@ def test_the_python_api_refuses_what_the_cli_refuses(dataset, tmp_path):
     with pytest.raises(VamerError, match="not written by vamer"):
         run_baseline_report(load(dataset), "speaker:2", 0, tmp_path / "cache", mine, force=True)
     assert (mine / "metrics.json").read_text() == "my numbers"
+
+
+@pytest.mark.espeak
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_corpus, signum, code):
+    """SLURM, Docker and systemd stop jobs with SIGTERM: a training stopped that way must not exit 0
+    (Lightning turned it into a plain SystemExit), and Ctrl-C inside fit must give 130, not 1."""
+    out = tmp_path / "run"
+    job = subprocess.Popen([sys.executable, "-m", "vamer.cli", "run", str(demo_corpus), "--out", str(out),
+                            "--preset", "tiny", "--cv", "session:2", "--no-ablations", "--cache",
+                            str(tmp_path / "cache")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(tmp_path.glob(".run.*.partial/runs/*/*/checkpoints")):   # inside a Lightning fit
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+        time.sleep(0.05)
+    job.send_signal(signum)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode == code, stderr
+    assert f"stopped by {signal.Signals(signum).name}" in stderr and "Traceback" not in stderr
+    assert not out.exists()   # nothing half-written stands where the run folder would be

@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.console import Console
 
 import vamer
 from vamer.data.config import MultiLabelPolicy
-from vamer.errors import VamerError
+from vamer.errors import JobStopped, VamerError
 
 app = typer.Typer(
     name="vamer",
@@ -106,6 +107,9 @@ def user_errors(command):
             raise
         except VamerError as error:
             _fail(str(error), 2)
+        except JobStopped as stopped:
+            _fail(f"{stopped}: the job did not finish; outputs finished before it are kept, nothing half-written "
+                  "replaces them", stopped.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
@@ -599,7 +603,17 @@ def serve_command(
     uvicorn.Server(server_config(service, host, port, limits)).run()
 
 
+def _stop(signum: int, frame) -> None:
+    raise JobStopped(signum)
+
+
 def main() -> None:
+    # SIGTERM (schedulers, containers, systemd) and SIGINT stop a job with 128 + the signal and one
+    # line that says so.  Lightning keeps these handlers: during fit it adds its own in front and
+    # calls ours after it.  Without them SIGTERM ended a training with exit status 0, and SIGINT
+    # inside fit with 1.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
     app()
 
 
