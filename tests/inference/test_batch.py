@@ -86,3 +86,25 @@ def test_an_unusable_out_is_refused_before_any_input_is_read(bundle_dir, tmp_pat
         result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(tmp_path / "nope.wav"),
                                      "--out", str(out), "--force"])
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(bundle_dir, trained, tmp_path):
+    """A transcript or a file name that starts like a formula is written with a leading apostrophe
+    in CSV (spreadsheet programs would run it); JSON Lines keeps it as it is."""
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    named = tmp_path / "=HYPERLINK(1).wav"
+    named.write_bytes(wav.read_bytes())
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"audio": [named.name, named.name], "text": ['=HYPERLINK("http://x")', "좋아요"],
+                  "utt_id": ["@SUM(A1)", "plain"]}).to_csv(manifest, index=False)
+    out = tmp_path / "r.csv"
+    result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), "--manifest", str(manifest), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert frame["input"].tolist() == ["'@SUM(A1)", "plain"]
+    assert frame["text"].iloc[0].startswith("'=") and frame["text"].iloc[1] == "좋아요"
+    assert pd.api.types.is_float_dtype(frame["p_neutral"])          # numbers stay numbers
+    jsonl = tmp_path / "r.jsonl"
+    assert runner.invoke(app, ["predict", "--bundle", str(bundle_dir), "--manifest", str(manifest),
+                               "--out", str(jsonl)]).exit_code == 0
+    assert json.loads(jsonl.read_text().splitlines()[0])["input"] == "@SUM(A1)"

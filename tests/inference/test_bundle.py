@@ -39,3 +39,23 @@ def test_a_bundle_is_refused_where_another_voice_encoder_is_installed(tmp_path, 
     (copy / "bundle.json").write_text(json.dumps(manifest))
     with pytest.raises(VamerError, match="trained on the audio encoder .* its weights differ"):
         read_bundle(copy)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.pop("vamer_version"), "does not say which vamer wrote it"),
+    (lambda m: m.update(vamer_version=None), "does not say which vamer wrote it"),
+    (lambda m: m.update(regressors={"arousal": "false", "valence": True}), "must map arousal and valence to true"),
+    (lambda m: m.update(regressors=["arousal"]), "must map arousal and valence to true"),
+])
+def test_a_bundle_json_with_a_missing_version_or_non_boolean_regressors_is_refused(tmp_path, edit, message):
+    """Up to vamer 0.2 the first said "Install vamer==None", and "false" switched a regressor on."""
+    import json
+
+    preset = load_preset("tiny")
+    folder = tmp_path / "bundle"
+    write_bundle(folder, preset, CLASSES, build_models(preset, len(CLASSES), 512), 512, None, {}, {})
+    manifest = json.loads((folder / "bundle.json").read_text())
+    edit(manifest)
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(VamerError, match=message):
+        read_bundle(folder)

@@ -119,10 +119,31 @@ def check_output(out: Path, force: bool) -> None:
     refuse_overwrite(out, force)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheet programs read as a formula
+
+
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas: a cell that begins
+    with one of :data:`FORMULA_STARTS` gets a leading apostrophe (OWASP's advice against CSV
+    injection).  Numbers are left alone: -0.5 stays a number.
+
+    >>> neutralised(pd.DataFrame({"text": ["=1+2", "fine", "-x"], "p": [-0.5, 0.1, 0.2]})).to_dict("list")
+    {'text': ["'=1+2", 'fine', "'-x"], 'p': [-0.5, 0.1, 0.2]}
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(
+                lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return safe
+
+
 def write_results(frame: pd.DataFrame, out: Path, force: bool = False) -> None:
+    """Write the result rows as CSV (text cells neutralised against formula injection) or JSON Lines
+    (values as they are: JSON is not read as formulas)."""
     check_output(out, force)
     if out.suffix.lower() == ".csv":
-        write_text_atomic(out, frame.to_csv(index=False))
+        write_text_atomic(out, neutralised(frame).to_csv(index=False))
     else:
         lines = (json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()},
                             ensure_ascii=False) for row in frame.to_dict("records"))

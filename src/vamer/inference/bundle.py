@@ -119,7 +119,10 @@ def read_bundle(folder: str | Path) -> Bundle:
     if manifest.get("bundle_format") != BUNDLE_FORMAT:
         raise VamerError(f"bundle {folder}: bundle format {manifest.get('bundle_format')!r}, this vamer reads "
                          f"format {BUNDLE_FORMAT}")
-    made_by = str(manifest.get("vamer_version"))
+    made_by = manifest.get("vamer_version")
+    if not isinstance(made_by, str) or not made_by:
+        raise VamerError(f"bundle {folder}: {MANIFEST} does not say which vamer wrote it (no vamer_version); it "
+                         "was not written by `vamer run`, or was edited: retrain with `vamer run`")
     if _minor(made_by) != _minor(vamer.__version__):
         raise VamerError(f"bundle {folder} was written by vamer {made_by}; this is vamer {vamer.__version__}, "
                          f"which reads bundles of vamer {'.'.join(_minor(vamer.__version__))}.x. Install "
@@ -136,7 +139,12 @@ def read_bundle(folder: str | Path) -> Bundle:
         if not path.is_file():
             raise VamerError(f"bundle {folder}: missing vocabulary.json (the trainable text encoder needs it)")
         vocabulary = {int(k): int(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-    regressors = {k: bool(v) for k, v in manifest.get("regressors", {"arousal": True, "valence": True}).items()}
+    regressors = manifest.get("regressors", {"arousal": True, "valence": True})
+    if (not isinstance(regressors, dict) or set(regressors) - {"arousal", "valence"}
+            or not all(isinstance(v, bool) for v in regressors.values())):
+        # bool("false") is True: a string would switch on a regressor that never trained.
+        raise VamerError(f"bundle {folder}: {MANIFEST} 'regressors' must map arousal and valence to true or false, "
+                         f"found {regressors!r}")
     if preset.audio_features.upstream:
         recorded, installed = manifest.get("audio_encoder"), audio_encoder_identity(preset)
         if recorded != installed:
