@@ -14,7 +14,8 @@ EVALUATORS = ("Eval01F", "Eval02M", "Eval03F")
 
 def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16_000, channels: int = 1) -> None:
     """A wav of the given ``kind``: ok, empty (0 frames), corrupt (not audio), truncated (header cut
-    short), missing (no file), nan (a float wav holding NaN samples)."""
+    short), missing (no file), nan (a float wav holding NaN samples), huge (a float wav whose samples
+    are finite but around 1e18)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "missing":
         return
@@ -28,7 +29,9 @@ def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16
     if kind == "nan":
         data = np.array(data)
         data[frames // 2:] = np.nan
-    soundfile.write(str(path), data, rate, subtype="FLOAT" if kind == "nan" else "PCM_16")
+    if kind == "huge":
+        data = np.array(data) * 1e18
+    soundfile.write(str(path), data, rate, subtype="FLOAT" if kind in ("nan", "huge") else "PCM_16")
     if kind == "truncated":
         path.write_bytes(path.read_bytes()[:30])
 

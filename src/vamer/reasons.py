@@ -39,6 +39,7 @@ class Reason(StrEnum):
     too_short = "too_short"
     silent = "silent"
     non_finite_audio = "non_finite_audio"
+    out_of_range_audio = "out_of_range_audio"
     # A prediction's input.
     not_found = "not_found"
     not_a_file = "not_a_file"
@@ -86,6 +87,7 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.too_short: ("the audio is shorter than one analysis frame", UNPROCESSABLE),
     Reason.silent: ("the audio is silent (peak below the preset threshold)", UNPROCESSABLE),
     Reason.non_finite_audio: ("the audio holds NaN or infinite samples", UNPROCESSABLE),
+    Reason.out_of_range_audio: ("the audio holds float samples beyond 10,000 times full scale", UNPROCESSABLE),
     Reason.not_found: ("no file at that path", UNPROCESSABLE),
     Reason.not_a_file: ("the path is a folder, a FIFO or another non-regular file", UNPROCESSABLE),
     Reason.unreadable_file: ("the file cannot be opened (permissions, name too long)", UNPROCESSABLE),

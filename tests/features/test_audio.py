@@ -81,6 +81,18 @@ def test_non_finite_samples_are_their_own_reason(bad):
     assert refused.value.reason == "non_finite_audio" and "1 of 16,000 samples" in str(refused.value)
 
 
+@pytest.mark.parametrize("peak", [1e18, float(np.finfo(np.float32).max)])
+def test_finite_but_absurd_samples_are_refused_with_their_reason(peak):
+    """Up to vamer 0.2 they passed, and their power overflowed into an all-NaN log-mel."""
+    samples = tone(1.0, 16_000).astype(np.float32)
+    samples[100] = peak
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, 16_000, format="WAV", subtype="FLOAT")
+    with pytest.raises(AudioError) as refused:
+        features_from_bytes(buffer.getvalue(), CONFIG)
+    assert refused.value.reason == "out_of_range_audio"
+
+
 def test_only_the_requested_seconds_are_decoded():
     data = wav_bytes(tone(10.0, 48_000, channels=2), 48_000)
     samples, rate = read_samples(data, 2.0)

@@ -83,6 +83,7 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_stays_up(server, trained, t
         "not a form": (httpx.post(server + "/predict", json={"audio": "x"}), 422, "multipart/form-data"),
         "too big": (post(server, b"\0" * (UPLOAD_LIMIT + 1)), 413, "over the limit"),
         "NaN samples": (post(server, wav_bytes(tmp_path, kind="nan", seconds=1)), 422, "NaN or infinite"),
+        "1e18 samples": (post(server, wav_bytes(tmp_path, kind="huge", seconds=1)), 422, "refuses samples beyond"),
         "8 ch at 655 kHz": (post(server, wide_flac()), 413, "would take"),
         "long boundary": (raw_form(server, b"x" * 300, clip), 400, "malformed multipart form"),
         "cut off": (raw_form(server, b"b0undary", clip, cut=True), 400, "ends before its closing boundary"),

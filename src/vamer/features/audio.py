@@ -34,6 +34,7 @@ from vamer.reasons import ReasonedError
 DB_FLOOR = -80.0  # power_to_db(ref=max, top_db=80): every value lies in [-80, 0]
 # Audio decoded past the last frame a model reads: the last FFT window, and room for the resampler.
 READ_MARGIN_S = 0.5
+MAX_SAMPLE = 10_000.0  # 80 dB above a float wav's full scale: no recording, only a broken file, goes there
 _BLAS = ThreadpoolController()  # inspected once: a fresh threadpool_limits costs ~0.5-2 ms a call
 
 
@@ -112,11 +113,18 @@ def read_samples(data: bytes | Path, seconds: float | None = None) -> tuple[np.n
 
 def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """``[n]`` or ``[n, channels]`` samples at ``rate`` -> float32 mono at ``sample_rate`` (channels
-    averaged, soxr resampling).  NaN or infinite samples (float wav files can hold them) are refused."""
+    averaged, soxr resampling).  NaN or infinite samples, and finite ones beyond :data:`MAX_SAMPLE`
+    (float wav files can hold both), are refused."""
     samples = np.asarray(samples, dtype=np.float32)
     bad = samples.size - int(np.isfinite(samples).sum())
     if bad:
         raise AudioError("non_finite_audio", f"{bad:,} of {samples.size:,} samples are NaN or infinite")
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if peak > MAX_SAMPLE:
+        # Finite but absurd (a float wav can hold 1e18 or FLT_MAX): its power overflows to inf and
+        # every log-mel frame became NaN, silently, in the cache.
+        raise AudioError("out_of_range_audio", f"the largest sample is {peak:.3g}; full scale is 1 and vamer "
+                                               f"refuses samples beyond {MAX_SAMPLE:,.0f}")
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     if samples.ndim != 1:
