@@ -588,8 +588,9 @@ def serve_command(
 
     from vamer.inference.predictor import Limits, Predictor
     from vamer.serving.app import ServiceLimits, create_app
-    from vamer.serving.server import server_config
+    from vamer.serving.server import check_port_free, server_config
 
+    check_port_free(host, port)  # before the model loads, not after
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
     threads = max(1, (os.cpu_count() or 1) // concurrency)
     predictor = Predictor.from_bundle(bundle, engine.value, onnx,

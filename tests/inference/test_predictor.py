@@ -60,6 +60,8 @@ def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, t
     assert result["valence"] is None and isinstance(result["arousal"], float)   # valence is read from words
     assert any("audio alone" in note for note in result["notes"])
     assert predictor.predict(wav, text="")["audio_only"] is True
+    nuls = predictor.predict(wav, text=chr(0) * 8)   # up to vamer 0.2 this text got a valence
+    assert nuls["audio_only"] is True and nuls["valence"] is None and nuls["text"] == ""
 
 
 def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_path):

@@ -4,6 +4,7 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from tests.serving.conftest import LIMITS
 
@@ -69,3 +70,22 @@ def test_stalled_clients_are_cut_off_and_cost_little_memory(server):
     for sock in heads + bodies:
         sock.close()
     assert httpx.get(server + "/health", timeout=5).status_code == 200
+
+
+def test_a_used_port_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    """Up to vamer 0.2 a second `serve` on a used port loaded the model first, then failed."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from vamer.cli import app
+    from vamer.inference import predictor
+
+    monkeypatch.setattr(predictor.Predictor, "from_bundle",
+                        classmethod(lambda cls, *a, **k: pytest.fail("the model loaded before the port check")))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--bundle", str(tmp_path / "no-bundle"), "--port", str(port)])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output, result.output

@@ -28,9 +28,18 @@ class TranscriptError(Exception):
     """The transcript file exists but cannot be decoded."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0/C1 control characters but tab and newline
+
+
 def clean_transcript(raw: str) -> str:
-    """Remove transcription tags and collapse whitespace; words are kept in order."""
-    text = _LETTER_TAG.sub(" ", raw)
+    """Remove transcription tags and control characters and collapse whitespace; words are kept in
+    order.  A text of control characters only (NULs from a broken file or form) is no text.
+
+    >>> clean_transcript("n/ 아 친구들도? l/"), clean_transcript(chr(0) * 3), clean_transcript("네" + chr(0) + "요")
+    ('아 친구들도?', '', '네 요')
+    """
+    text = _CONTROL.sub(" ", raw)
+    text = _LETTER_TAG.sub(" ", text)
     text = _MARKS.sub(" ", text)
     # A mark between a syllable and punctuation ("뭐*?") leaves "뭐 ?"; glue punctuation back.
     text = _SPACES.sub(" ", text).strip()

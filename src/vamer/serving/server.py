@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from vamer.errors import VamerError
 from vamer.serving.app import ServiceLimits
 
 HEAD_BUFFER_BYTES = 16 * 1024  # what a connection may buffer before its request head is complete
@@ -77,6 +79,25 @@ class HeadDeadlineProtocol(H11Protocol):
 def head_deadline_protocol(seconds: float) -> type[HeadDeadlineProtocol]:
     """The protocol class with its deadline set (uvicorn instantiates the class it is given)."""
     return type("HeadDeadlineProtocol", (HeadDeadlineProtocol,), {"head_timeout_s": float(seconds)})
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before the model loads, a host and port no server could listen on (another server
+    holds the port, or the address is not this machine's).  Port 0 (any free port) is never refused."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise VamerError(f"--host {host}: not an address of this machine ({error.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise VamerError(f"cannot listen on {host}:{port} ({error.strerror}): another server may hold the "
+                             "port; choose another --port") from None
 
 
 def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits,
