@@ -138,3 +138,17 @@ def test_auto_accelerator_on_a_machine_without_a_gpu_trains_on_the_cpu_quietly(t
     assert [str(w.message) for w in caught] == []
     if not torch.cuda.is_available():
         assert describe_hardware()["ran_on"].startswith("cpu")
+
+
+def test_resume_refuses_a_missing_or_cut_off_checkpoint(tmp_path):
+    """Up to vamer 0.2 a missing last.ckpt silently started from scratch, and a truncated one ended in
+    an internal error."""
+    from vamer.errors import VamerError
+
+    with pytest.raises(VamerError, match="nothing to resume"):
+        train("fusion", tmp_path / "none", epochs=2, resume=True)
+    train("fusion", tmp_path / "cut", epochs=1)
+    last = tmp_path / "cut" / "fusion" / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with pytest.raises(VamerError, match="not a whole checkpoint"):
+        train("fusion", tmp_path / "cut", epochs=2, resume=True)

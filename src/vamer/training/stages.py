@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from vamer.errors import VamerError
 from vamer.presets import StageTraining
 
 # Lightning's banner lines (no GPU/TPU, logger tips) say nothing useful on a CPU run.
@@ -117,6 +118,25 @@ class StageResult:
     log_dir: str
 
 
+def check_resumable(last: Path) -> None:
+    """Refuse to resume from a checkpoint that is not there or not whole, rather than start from
+    scratch without a word (a missing one) or fail with an internal error (a truncated one)."""
+    import zipfile
+
+    if not last.is_file():
+        raise VamerError(f"--resume: {last} does not exist, so there is nothing to resume; train without --resume "
+                         "(or into another --out)")
+    try:
+        with zipfile.ZipFile(last) as archive:   # a torch checkpoint is a zip archive
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise VamerError(f"--resume: {last} is not a whole checkpoint ({error}); it was cut off, perhaps by a kill "
+                         "while it was written: train again without --resume") from None
+    if damaged is not None:
+        raise VamerError(f"--resume: {last} is damaged (its entry {damaged} fails its checksum); train again without "
+                         "--resume")
+
+
 def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.LightningDataModule, out_dir: Path,
               training: StageTraining, seed: int = 0, resume: bool = False, progress: bool = True,
               validate: bool = True, callbacks: list[lightning.Callback] | None = None, **devices) -> StageResult:
@@ -140,6 +160,8 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
     )
     last = out_dir / "checkpoints" / "last.ckpt"
+    if resume:
+        check_resumable(last)
     # Lightning keeps whatever mode the module is in when fit starts; a module left in eval mode
     # (by encoding, testing, or loading) would train without dropout.  Frozen encoders stay in
     # eval mode through FusionClassifier.train.
@@ -147,7 +169,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     with warnings.catch_warnings():
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
     best = checkpoints.best_model_score
     return StageResult(stage, checkpoints.best_model_path or str(last), str(last),
                        None if best is None else float(best), trainer.current_epoch, str(out_dir / "logs"))
