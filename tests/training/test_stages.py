@@ -152,3 +152,18 @@ def test_resume_refuses_a_missing_or_cut_off_checkpoint(tmp_path):
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     with pytest.raises(VamerError, match="not a whole checkpoint"):
         train("fusion", tmp_path / "cut", epochs=2, resume=True)
+
+
+def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_improve(tmp_path):
+    """Killed at epoch 7, a stage resumed from epoch 2 in vamer 0.2: last.ckpt followed the best one."""
+    from vamer.training.modules import FusionModule
+
+    data = items()
+    torch.manual_seed(0)
+    training = StageTraining(lr=1e-12, gamma=1.0, epochs=3, patience=10, batch_size=16)   # nothing improves
+    module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
+    result = fit_stage("fusion", module, VamerDataModule(data, data, batch_size=16), tmp_path / "f", training,
+                       progress=False)
+    # Written at the end of the last training epoch: it records the 3 epochs done (resume starts at 3).
+    assert torch.load(result.last_checkpoint, map_location="cpu", weights_only=False)["epoch"] == 3
+    assert torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)["epoch"] == 0

@@ -151,8 +151,12 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     lightning.seed_everything(seed, workers=True, verbose=False)
     monitor, mode = monitored(stage, training)
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor if validate else None,
-                                  mode=mode, save_top_k=1, save_last=True)
-    callbacks = [checkpoints, *(callbacks or [])] + (
+                                  mode=mode, save_top_k=1, save_last=not validate)
+    # With validation, last.ckpt is its own callback, written after every epoch whether validation
+    # improved or not: what --resume continues from (saved beside the best one, it was written only
+    # when validation improved).  Without, the one callback saves every epoch anyway.
+    latest = [ModelCheckpoint(dirpath=out_dir / "checkpoints", save_top_k=0, save_last=True)] if validate else []
+    callbacks = [checkpoints, *latest, *(callbacks or [])] + (
         [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else [])
     trainer = lightning.Trainer(
         max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
