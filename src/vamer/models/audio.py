@@ -13,9 +13,11 @@ Shapes (paper preset: cnn "mel_1d", c = (8, 24), d = 768, T = 512, pool = 1):
                            first as one more token (valid in every clip)
     up    [B, 1+..., d]    with a frozen speech model (upstream [B, rows, hidden]): "mix", a
                            softmax-weighted sum over its layers (SUPERB; hf: models' per-layer time
-                           averages), or "concat", every row side by side [B, rows*hidden] (GE2E's
-                           layer means, stds and embedding); layer norm, projected, put first as one
-                           more token (the stats head also reads position 0 on its own)
+                           averages) then layer norm, or "concat", every row side by side [B,
+                           rows*hidden] (GE2E's layer means, stds and embedding) standardised with the
+                           training split's statistics; projected, put first as one more token (the
+                           stats head also reads position 0; with summary_skip it leaves the
+                           Transformer as it entered)
     enc   [B, (k+)T/p, d]  post-LN Transformer with a padding mask
     head  [B]              GRU (the method), statistics or attention pooling -> arousal
 
