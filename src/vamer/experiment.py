@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import vamer
@@ -26,7 +25,6 @@ from vamer.evaluation.baseline import PROBE, baseline_features, run_baselines, r
 from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
-from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.features.text import TrainableTokens, UseEncoder
@@ -166,11 +164,7 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
     unreadable: list[str] = []
     if zero:  # under DDP the other processes only train; rank 0 reports
-        if store.functionals:  # the model reads them too: the store already holds them
-            functionals = np.stack([store.functionals[u] for u in store.table["utt_id"]])
-        else:
-            functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root,
-                                                          progress=progress)
+        functionals, unreadable = store.functionals_matrix(progress)
     lap("features")
     if zero:
         features = baseline_features(store.table, store.mels, offline, functionals, store.upstream)

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from tests.builders import write_wav
 from vamer.errors import VamerError
-from vamer.features import voice
 from vamer.features.config import AudioFeatureConfig
 from vamer.features.upstream import extract_upstream, load_upstream, upstream_shape
 from vamer.features.voice import (GE2EUpstream, STATE_ROWS, WINDOW_FRAMES, ge2e_weights_path, load_ge2e, mel_power,

@@ -16,14 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import vamer
 from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
 from vamer.metrics import mean_std
-from vamer.features.functionals import extract_functionals
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.features.config import TextFeatureConfig
@@ -57,10 +55,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     text = preset.text if preset.text.encoder == "use" else TextFeatureConfig()
     store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, text, cache_dir=cache)
     folds = make_folds(store.table, cv)  # every command's folds; ``seed`` seeds the classifier
-    if store.functionals:
-        functionals, failed = np.stack([store.functionals[u] for u in store.table["utt_id"]]), []
-    else:
-        functionals, failed = extract_functionals(store.table, store.audio_config, store.cache.root)
+    functionals, failed = store.functionals_matrix()
     features = baseline_features(store.table, store.mels, store.encoder, functionals, store.upstream)
     numbers = run_baselines(store.table, folds, features, result.classes, seed)
     ratings = run_rating_baselines(store.table, folds, features)

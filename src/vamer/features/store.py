@@ -174,6 +174,14 @@ class FeatureStore:
         store.stats["empty_text"] = int((kept["text"].fillna("").str.strip() == "").sum())
         return store
 
+    def functionals_matrix(self, progress: bool = True) -> tuple[np.ndarray, list[str]]:
+        """eGeMAPS of every kept utterance, ``[n, 88]`` in table order, and the ids that could not be
+        read for them: what the store holds when the model reads them, else computed (and cached) now
+        for the classic baselines (an unreadable clip gets zeros)."""
+        if self.functionals:
+            return np.stack([self.functionals[u] for u in self.table["utt_id"]]), []
+        return extract_functionals(self.table, self.audio_config, self.cache.root, progress=progress)
+
     def encode_texts(self, texts: list[str]) -> None:
         """Fill the cache with the frozen encodings of ``texts`` (only the missing ones are computed)."""
         missing = sorted({t for t in texts if self.cache.get(TEXT_KIND, self._text_key(t)) is None})

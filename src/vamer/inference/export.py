@@ -125,10 +125,9 @@ def _on_the_training_scale(graph: torch.nn.Module, inputs: dict[str, torch.Tenso
     values far off that scale saturate the softmax, and saturated outputs agree whatever the graph."""
     encoder = graph.fusion.audio
     scaled = dict(inputs)
-    for name, buffers in (("functionals", "functionals"), ("upstream", "upstream")):
-        if name in scaled and hasattr(encoder, f"{buffers}_mean"):
-            mean, std = getattr(encoder, f"{buffers}_mean"), getattr(encoder, f"{buffers}_std")
-            scaled[name] = mean + std * scaled[name]
+    for name in ("functionals", "upstream"):
+        if name in scaled and hasattr(encoder, f"{name}_mean"):
+            scaled[name] = getattr(encoder, f"{name}_mean") + getattr(encoder, f"{name}_std") * scaled[name]
     return scaled
 
 

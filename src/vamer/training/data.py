@@ -129,7 +129,7 @@ def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor(np.sqrt(scaler.var_).reshape(shape), dtype=torch.float))
 
 
-def functionals_statistics(dataset: Dataset, key: str = "functionals") -> tuple[torch.Tensor, torch.Tensor]:
+def clip_statistics(dataset: Dataset, key: str = "functionals") -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of a clip-level input over a training split's original items: ``functionals``
     ``[F]`` or a frozen encoder's ``upstream`` states ``[rows, hidden]``."""
     rows = getattr(dataset, "rows", None)

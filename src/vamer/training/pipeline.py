@@ -19,7 +19,7 @@ from vamer.errors import VamerError
 from vamer.metrics import classification_metrics
 from vamer.models.build import build_models
 from vamer.presets import Preset, StageTraining
-from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, collate, functionals_statistics,
+from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage, loading, resolved_device, tester
@@ -268,9 +268,9 @@ def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> N
     if preset.audio_block.standardize_input:
         encoder.set_input_scale(*audio_statistics(train))
     if encoder.functionals_dim:
-        encoder.set_functionals_scale(*functionals_statistics(train))
+        encoder.set_functionals_scale(*clip_statistics(train))
     if encoder.upstream_shape[0] and encoder.upstream_read == "concat":
-        encoder.set_upstream_scale(*functionals_statistics(train, "upstream"))
+        encoder.set_upstream_scale(*clip_statistics(train, "upstream"))
 
 
 def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab_size: int | None,
