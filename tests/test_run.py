@@ -77,7 +77,7 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_co
     assert resumed.exit_code == 0, resumed.output
     bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt"),
                               "--out", str(tmp_path / "other")])
-    assert bad.exit_code == 2 and "not a vamer stage checkpoint" in bad.output
+    assert bad.exit_code == 2 and "no such checkpoint" in bad.output
 
 
 @pytest.mark.espeak

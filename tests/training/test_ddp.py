@@ -44,10 +44,10 @@ def test_ddp_validation_is_pooled_over_ranks_and_counts_each_utterance_once(tmp_
                        accelerator="cpu", devices=2, strategy="ddp_spawn", progress=False)
     logged = pd.read_csv(tmp_path / "logs" / "metrics.csv")
     assert list(logged["val_n"].dropna()) == [33.0] * 3  # every utterance once, on both ranks together
-    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
     state = next(value for key, value in checkpoint["callbacks"].items() if key.startswith("ModelCheckpoint"))
     best = FusionModule.load_from_checkpoint(result.best_checkpoint, model=build_models(PRESET, len(CLASSES))["fusion"],
-                                             training=training, classes=CLASSES, weights_only=False)
+                                             training=training, classes=CLASSES, weights_only=True)
     assert float(state["best_model_score"]) == pytest.approx(_val_macro_f1(best, val), abs=1e-6)
 
 

@@ -165,5 +165,36 @@ def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_im
     result = fit_stage("fusion", module, VamerDataModule(data, data, batch_size=16), tmp_path / "f", training,
                        progress=False)
     # Written at the end of the last training epoch: it records the 3 epochs done (resume starts at 3).
-    assert torch.load(result.last_checkpoint, map_location="cpu", weights_only=False)["epoch"] == 3
-    assert torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)["epoch"] == 0
+    assert torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 3
+    assert torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 0
+
+
+def test_resume_keeps_the_logged_rows_of_the_epochs_it_continues_from(tmp_path):
+    """Lightning's CSV logger deleted metrics.csv on resume: the curves of the first epochs were lost."""
+    train("fusion", tmp_path / "b", epochs=2)
+    train("fusion", tmp_path / "b", epochs=4, resume=True)
+    frame = pd.read_csv(tmp_path / "b" / "fusion" / "logs" / "metrics.csv")
+    assert sorted(frame["epoch"].dropna().astype(int).unique()) == [0, 1, 2, 3]
+    assert frame.groupby("epoch")["val_macro_f1"].count().tolist() == [1, 1, 1, 1]   # no epoch logged twice
+
+
+def test_checkpoints_are_read_as_data_only(tmp_path):
+    """A crafted checkpoint given to ``vamer train fusion --arousal`` ran ``os.system`` in vamer 0.2."""
+    import os
+
+    from vamer.errors import VamerError
+    from vamer.training.pipeline import encoder_weights
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    crafted = tmp_path / "arousal.ckpt"
+    torch.save({"state_dict": {"model.encoder.w": torch.zeros(1)}, "extra": Payload()}, crafted)
+    with pytest.raises(VamerError, match="refused, it holds more than weights"):
+        encoder_weights(crafted)
+    assert not marker.exists()
+    _, result = train("arousal", tmp_path / "ok", epochs=1)   # vamer's own checkpoints still load
+    assert encoder_weights(result.last_checkpoint)

@@ -22,7 +22,7 @@ from vamer.presets import Preset, StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
-from vamer.training.stages import fit_stage, loading, resolved_device, tester
+from vamer.training.stages import fit_stage, loading, read_checkpoint, resolved_device, tester
 
 VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
 
@@ -117,7 +117,7 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
                                                       **loading(**trainer)),
                        out / stage, training, seed=seed, progress=progress, **trainer)
     best = RegressionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
-                                                 target=stage, weights_only=False)
+                                                 target=stage, weights_only=True)
     model.load_state_dict(best.model.state_dict())
     if len(test):
         # The module's own pooled test metrics (the same code as validation).
@@ -178,7 +178,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
                                preset, out, seed, progress, outcome, **trainer)
     best = FusionModule.load_from_checkpoint(chosen, model=model, training=training,
                                              classes=classes, class_weights=weights,
-                                             focal_gamma=imbalance.focal_gamma, weights_only=False)
+                                             focal_gamma=imbalance.focal_gamma, weights_only=True)
     model.load_state_dict(best.model.state_dict())
     tester(**trainer).test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
@@ -205,7 +205,7 @@ def _val_scores(checkpoint: str, model: torch.nn.Module, val, classes: list[str]
     many classes ``val`` holds."""
     module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
                                                class_weights=weights, focal_gamma=imbalance.focal_gamma,
-                                               weights_only=False)
+                                               weights_only=True)
     loader = VamerDataModule(val, val, batch_size=64, **loading(**trainer)).test_dataloader()
     tester(**trainer).test(module, dataloaders=loader, verbose=False)
     truth, predicted = [r["true"] for r in module.predictions], [r["pred"] for r in module.predictions]
@@ -236,7 +236,7 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
     there and predict as many of its classes; otherwise the validated model is kept, and a note says
     so.  Returns the chosen checkpoint and the model it loads into."""
     training = preset.training.fusion
-    chosen = int(torch.load(validated_checkpoint, map_location="cpu", weights_only=False)["epoch"]) + 1
+    chosen = int(read_checkpoint(validated_checkpoint)["epoch"]) + 1
     epochs = refit_epochs(chosen, training, preset.training.refit_min_epochs)
     refit = training.model_copy(update={"epochs": epochs})
     both = torch.utils.data.ConcatDataset([train, val])
@@ -321,9 +321,9 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
 def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     """The encoder part of a regression stage's Lightning checkpoint (keys ``model.encoder.*``)."""
     try:
-        state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)["state_dict"]
-    except (OSError, KeyError, RuntimeError) as error:
-        raise VamerError(f"{checkpoint}: not a vamer stage checkpoint ({error})") from None
+        state = read_checkpoint(checkpoint)["state_dict"]
+    except (KeyError, TypeError) as error:
+        raise VamerError(f"{checkpoint}: not a vamer stage checkpoint (no {error})") from None
     prefix = "model.encoder."
     return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
 

@@ -118,6 +118,46 @@ class StageResult:
     log_dir: str
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's contents, read as data only (``torch.load(weights_only=True)``): tensors,
+    numbers, strings and containers.  A checkpoint is a pickle, and a pickle can name any function to
+    call while it is read; one handed over by someone else (``vamer train fusion --arousal CKPT``)
+    must not run code here, so anything else in it is refused with a reason."""
+    import pickle
+
+    try:
+        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise VamerError(f"{path}: no such checkpoint") from None
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise VamerError(f"{path}: refused, it holds more than weights, and vamer reads checkpoints as data only "
+                         f"(torch says: {first})") from None
+    except (OSError, RuntimeError, EOFError, ValueError) as error:
+        raise VamerError(f"{path}: not a readable checkpoint ({error})") from None
+    if not isinstance(checkpoint, dict):
+        raise VamerError(f"{path}: not a vamer checkpoint (it holds a {type(checkpoint).__name__}, not a dict)")
+    return checkpoint
+
+
+def logged_before(metrics_csv: Path, epochs_done: int) -> list[dict]:
+    """The rows of a stage's ``metrics.csv`` for the epochs a resumed checkpoint holds (``epoch <
+    epochs_done``), as Lightning's CSV writer takes them: a row logged in the epoch a kill cut short
+    is logged again when that epoch runs again."""
+    import pandas as pd
+
+    if not metrics_csv.is_file():
+        return []
+    try:
+        frame = pd.read_csv(metrics_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return []    # a log cut off mid-write: the curves restart, training does not depend on them
+    if "epoch" not in frame:
+        return []
+    rows = frame[frame["epoch"] < epochs_done].to_dict("records")
+    return [{key: value for key, value in row.items() if not pd.isna(value)} for row in rows]
+
+
 def check_resumable(last: Path) -> None:
     """Refuse to resume from a checkpoint that is not there or not whole, rather than start from
     scratch without a word (a missing one) or fail with an internal error (a truncated one)."""
@@ -158,14 +198,20 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     latest = [ModelCheckpoint(dirpath=out_dir / "checkpoints", save_top_k=0, save_last=True)] if validate else []
     callbacks = [checkpoints, *latest, *(callbacks or [])] + (
         [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else [])
-    trainer = lightning.Trainer(
-        max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
-        logger=[CSVLogger(out_dir, name="logs", version=""), TensorBoardLogger(out_dir, name="tensorboard", version="")],
-        deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
-    )
     last = out_dir / "checkpoints" / "last.ckpt"
+    earlier = []
     if resume:
         check_resumable(last)
+        earlier = logged_before(out_dir / "logs" / "metrics.csv", int(read_checkpoint(last)["epoch"]))
+    csv_log = CSVLogger(out_dir, name="logs", version="")
+    if earlier and is_global_zero():
+        # Lightning's CSV writer deletes the file it finds; the epochs the checkpoint holds go back in.
+        csv_log.experiment.metrics.extend(earlier)
+    trainer = lightning.Trainer(
+        max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
+        logger=[csv_log, TensorBoardLogger(out_dir, name="tensorboard", version="")],
+        deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
+    )
     # Lightning keeps whatever mode the module is in when fit starts; a module left in eval mode
     # (by encoding, testing, or loading) would train without dropout.  Frozen encoders stay in
     # eval mode through FusionClassifier.train.
@@ -173,7 +219,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     with warnings.catch_warnings():
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
     best = checkpoints.best_model_score
     return StageResult(stage, checkpoints.best_model_path or str(last), str(last),
                        None if best is None else float(best), trainer.current_epoch, str(out_dir / "logs"))
