@@ -64,3 +64,43 @@ def test_other_ranks_wait_for_rank_zero_to_build(tmp_path):
     cache.mark_built("corpus-token")
     other.join(timeout=5)
     assert waited and waited[0] >= built_at
+
+
+def test_entries_are_checked_on_read_and_recomputed_with_a_report(tmp_path, caplog):
+    """vamer 0.3 loaded a cache entry with infinities (every later run died with an internal error
+    naming no file), a zeroed block (used silently) and an edited header shape, as they were."""
+    import hashlib
+
+    from vamer.features.cache import CHECKSUM_BYTES, FeatureCache, entry_bytes
+
+    table = table_of(tmp_path, {"a": "ok", "b": "ok", "c": "ok", "d": "ok", "e": "ok"})
+    cache = tmp_path / "cache"
+    config = AudioFeatureConfig()
+    first = extract_audio(table, config, cache, jobs=1, progress=False)
+    store = FeatureCache(cache)
+
+    def entry(name):
+        key = store.key((tmp_path / f"{name}.wav").read_bytes(), {"kind": AUDIO_KIND, **config.model_dump(),
+                                                                  "version": 2})
+        return store.path(AUDIO_KIND, key)
+
+    def resealed(array):   # a damage that keeps its checksum whole: only the checks on content catch it
+        return entry_bytes(array)
+
+    raw = bytearray(entry("a").read_bytes())
+    raw[200:400] = bytes(200)                                                   # a zeroed block
+    entry("a").write_bytes(bytes(raw))
+    entry("b").write_bytes(resealed(np.full_like(first.mels["b"], np.inf)))     # infinities
+    entry("c").write_bytes(resealed(first.mels["c"][:, :64]))                   # another shape
+    entry("d").write_bytes(resealed(first.mels["d"].astype(np.float32)))        # another dtype
+    payload = entry("e").read_bytes()[:-CHECKSUM_BYTES].replace(b"'shape': (", b"'shape': (1")
+    entry("e").write_bytes(payload + hashlib.sha256(payload[:-1]).digest())      # an edited header
+    with caplog.at_level("WARNING", logger="vamer.cache"):
+        healed = extract_audio(table, config, cache, jobs=1, progress=False)
+    assert healed.stats["computed"] == 5 and healed.stats["cached"] == 0
+    for name in "abcde":
+        np.testing.assert_array_equal(healed.mels[name], first.mels[name])
+    reported = {record.args[0]: record.getMessage() for record in caplog.records}
+    for name, why in (("a", "checksum"), ("b", "NaN or infinite"), ("c", "shape ["), ("d", "dtype float32"),
+                      ("e", "checksum")):
+        assert why in reported[entry(name)], (name, reported)

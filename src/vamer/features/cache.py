@@ -1,9 +1,11 @@
 """On-disk cache of computed features: one ``.npy`` per (content, settings) key.
 
 A key is a SHA-256 of the input's bytes and of the settings that shape the output, so a changed
-file or a changed setting misses the cache by construction.  Entries are written atomically; an
-entry that cannot be read (a crash mid-write on another filesystem, a truncated copy) is deleted
-and reported as a miss, so it is recomputed.
+file or a changed setting misses the cache by construction.  Entries are written atomically, and
+each ends with the SHA-256 of the ``.npy`` bytes before it.  Nothing read back is trusted: an entry
+whose checksum fails (a truncated copy, a zeroed block, an edited header), that holds a non-finite
+value, or whose shape or dtype is not what the caller expects is deleted, reported on stderr (a
+warning naming the file and what was wrong) and treated as a miss, so it is recomputed.
 
 >>> import tempfile, numpy as np
 >>> cache = FeatureCache(tempfile.mkdtemp())
@@ -11,14 +13,18 @@ and reported as a miss, so it is recomputed.
 >>> cache.get("audio", key) is None
 True
 >>> cache.put("audio", key, np.ones((2, 3), dtype=np.float16))
->>> cache.get("audio", key).shape
+>>> cache.get("audio", key, shape=(None, 3), dtype=np.float16).shape
 (2, 3)
+>>> cache.get("audio", key, shape=(None, 4)) is None   # not what the caller reads: recomputed
+True
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
 import tempfile
 import time
@@ -30,6 +36,43 @@ import numpy as np
 from vamer.errors import VamerError
 
 BUILT_KIND = "built"
+CHECKSUM_BYTES = 32   # the SHA-256 that ends every entry
+
+log = logging.getLogger("vamer.cache")
+
+
+class DamagedEntry(ValueError):
+    """A cache entry that must not be used, and why."""
+
+
+def entry_bytes(array: np.ndarray) -> bytes:
+    """An entry as written: the ``.npy`` serialisation of ``array``, then its SHA-256."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    payload = buffer.getvalue()
+    return payload + hashlib.sha256(payload).digest()
+
+
+def read_entry(raw: bytes, shape: tuple[int | None, ...] | None = None, dtype=None) -> np.ndarray:
+    """The array of an entry's bytes, checked: its checksum, then (when given) its number of
+    dimensions, the sizes of ``shape`` that are not ``None`` and ``dtype``, then finiteness.  Raises
+    :class:`DamagedEntry` saying what failed."""
+    payload, checksum = raw[:-CHECKSUM_BYTES], raw[-CHECKSUM_BYTES:]
+    if len(raw) <= CHECKSUM_BYTES or hashlib.sha256(payload).digest() != checksum:
+        raise DamagedEntry("its checksum does not match its content")
+    try:
+        array = np.load(io.BytesIO(payload), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DamagedEntry(f"not a readable array ({error})") from None
+    if shape is not None and (array.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(array.shape, shape))):
+        wanted = "[" + ", ".join("*" if size is None else str(size) for size in shape) + "]"
+        raise DamagedEntry(f"shape {list(array.shape)}, where {wanted} is read")
+    if dtype is not None and array.dtype != np.dtype(dtype):
+        raise DamagedEntry(f"dtype {array.dtype}, where {np.dtype(dtype)} is read")
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise DamagedEntry("it holds NaN or infinite values")
+    return array
 
 
 class FeatureCache:
@@ -43,15 +86,25 @@ class FeatureCache:
         return digest.hexdigest()
 
     def path(self, kind: str, key: str) -> Path:
-        return self.root / kind / key[:2] / f"{key}.npy"
+        # ".v2": entries with their checksum; vamer 0.3's plain .npy files are never read (not
+        # reported as damaged either), they are simply missed.
+        return self.root / kind / key[:2] / f"{key}.v2.npy"
 
-    def get(self, kind: str, key: str) -> np.ndarray | None:
+    def get(self, kind: str, key: str, shape: tuple[int | None, ...] | None = None, dtype=None) -> np.ndarray | None:
+        """The entry ``key`` of ``kind``, or ``None`` when there is none or it is damaged (see
+        :func:`read_entry`; a damaged one is deleted and reported, so the caller recomputes it)."""
         path = self.path(kind, key)
-        if not path.is_file():
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            log.warning("vamer: feature cache entry %s could not be read (%s); recomputing it", path, error)
             return None
         try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
+            return read_entry(raw, shape, dtype)
+        except DamagedEntry as damage:
+            log.warning("vamer: feature cache entry %s is damaged (%s); deleted and recomputed", path, damage)
             path.unlink(missing_ok=True)
             return None
 
@@ -61,7 +114,7 @@ class FeatureCache:
         fd, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".npy", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
+                handle.write(entry_bytes(array))
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -35,6 +35,11 @@ def _settings(config: AudioFeatureConfig) -> dict[str, Any]:
     return {"kind": AUDIO_KIND, **config.model_dump(), "version": 2}  # 2: decodes only read_seconds
 
 
+def mel_layout(config: AudioFeatureConfig) -> tuple[tuple[None, int], type]:
+    """The shape and dtype of a cached log-mel (see :func:`stored_mel`): what reading one checks."""
+    return (None, config.n_mels), np.float16
+
+
 def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str) -> tuple[str, str, str, int]:
     """Runs in a worker: returns (utt_id, status, key or detail, frames before cropping)."""
     cache = FeatureCache(cache_root)
@@ -43,7 +48,7 @@ def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root:
     except OSError as error:
         return utt_id, "unreadable_wav", str(error), 0
     key = cache.key(data, _settings(config))
-    if cache.get(AUDIO_KIND, key) is not None:
+    if cache.get(AUDIO_KIND, key, *mel_layout(config)) is not None:
         return utt_id, "cached", key, -1
     try:
         mel = features_from_bytes(data, config)
@@ -68,10 +73,10 @@ def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: s
     cropped = 0
     for utt_id, status, detail, frames in results:
         if status in ("cached", "computed"):
-            mel = cache.get(AUDIO_KIND, detail)
+            mel = cache.get(AUDIO_KIND, detail, *mel_layout(config))
             if mel is None:  # removed between the worker and here: compute in place
                 _, status, detail, frames = _extract_one(utt_id, dict(rows)[utt_id], config, str(cache_root))
-                mel = cache.get(AUDIO_KIND, detail) if status == "computed" else None
+                mel = cache.get(AUDIO_KIND, detail, *mel_layout(config)) if status == "computed" else None
             if mel is not None:
                 mels[utt_id] = mel
                 cropped += frames > config.max_frames

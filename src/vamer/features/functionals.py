@@ -50,7 +50,7 @@ def _one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str) ->
         return utt_id, None
     key = cache.key(data, {"kind": FUNCTIONALS_KIND, "sample_rate": config.sample_rate,
                                  "read_seconds": read_seconds(config), "version": 2})
-    stored = cache.get(FUNCTIONALS_KIND, key)
+    stored = cache.get(FUNCTIONALS_KIND, key, shape=(EGEMAPS_SIZE,), dtype=np.float32)
     if stored is not None:
         return utt_id, stored
     try:

@@ -184,7 +184,7 @@ class FeatureStore:
 
     def encode_texts(self, texts: list[str]) -> None:
         """Fill the cache with the frozen encodings of ``texts`` (only the missing ones are computed)."""
-        missing = sorted({t for t in texts if self.cache.get(TEXT_KIND, self._text_key(t)) is None})
+        missing = sorted({t for t in texts if self._cached_tokens(t) is None})
         for start in range(0, len(missing), 256):
             chunk = missing[start:start + 256]
             for text, tokens in zip(chunk, frozen_tokens(self.encoder, chunk)):
@@ -195,11 +195,14 @@ class FeatureStore:
 
     def stored_tokens(self, text: str) -> np.ndarray:
         """Frozen encoding of one (cleaned) text, its valid tokens ``[n, d]`` float16, from the cache."""
-        stored = self.cache.get(TEXT_KIND, self._text_key(text))
+        stored = self._cached_tokens(text)
         if stored is None:
             self.encode_texts([text])
-            stored = self.cache.get(TEXT_KIND, self._text_key(text))
+            stored = self._cached_tokens(text)
         return stored
+
+    def _cached_tokens(self, text: str) -> np.ndarray | None:
+        return self.cache.get(TEXT_KIND, self._text_key(text), shape=(None, self.encoder.dim), dtype=np.float16)
 
     def _rows(self, ids: tuple[str, ...]) -> pd.DataFrame:
         rows = self.table.set_index("utt_id").loc[[i for i in ids if i in self.mels]].reset_index()

@@ -116,7 +116,7 @@ def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root
         try:
             data = Path(path).read_bytes()
             key = cache.key(data, settings)
-            stored = cache.get(UPSTREAM_KIND, key)
+            stored = cache.get(UPSTREAM_KIND, key, shape=(upstream.layers, upstream.dim), dtype=np.float16)
             if stored is None:
                 stored = model_states(decode(data, config.sample_rate, read_seconds(config)), config)
                 cache.put(UPSTREAM_KIND, key, stored)
