@@ -120,3 +120,12 @@ def write_kemdy19(root: Path, rows_by_file: dict[str, list[list[str]]]) -> Path:
 def kemdy19_row(number: int, utt_id: str, emotion: str = "neutral", valence: str = "3.0", arousal: str = "3.0"):
     return [str(number), "0.5", "2.5", "0", "0", "0", "0", "0", "0", utt_id, emotion, valence, arousal,
             emotion, "3", "3", emotion, "3", "3"]
+
+
+def reseal_bundle(folder):
+    """Rewrite a bundle's SHA256SUMS after a test edited its files on purpose, so the checks behind
+    the checksums (versions, settings, encoder identity) are what the test reaches."""
+    from vamer.inference.bundle import CHECKSUMS, file_sha256
+
+    names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name != CHECKSUMS)
+    (folder / CHECKSUMS).write_text("".join(f"{file_sha256(folder / name)}  {name}\n" for name in names))

@@ -50,6 +50,7 @@ class Reason(StrEnum):
     sample_rate = "sample_rate"
     bad_text = "bad_text"
     text_too_long = "text_too_long"
+    non_finite_output = "non_finite_output"
     internal_error = "internal_error"
 
     @property
@@ -97,6 +98,8 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.sample_rate: ("the sample rate is below what the model's mel bands need", UNPROCESSABLE),
     Reason.bad_text: ("the text is not a string", UNPROCESSABLE),
     Reason.text_too_long: ("the text is longer than the predictor's limit", UNPROCESSABLE),
+    Reason.non_finite_output: ("the model produced NaN or infinite outputs for this input; no label is given",
+                               SERVER_ERROR),
     Reason.internal_error: ("an unexpected error; please report it", SERVER_ERROR),
 }
 

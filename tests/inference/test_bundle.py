@@ -1,5 +1,7 @@
 import pytest
+import torch
 
+from tests.builders import reseal_bundle
 from vamer.errors import VamerError
 from vamer.inference.bundle import read_bundle, write_bundle
 from vamer.models.build import build_models
@@ -37,6 +39,7 @@ def test_a_bundle_is_refused_where_another_voice_encoder_is_installed(tmp_path, 
     manifest = json.loads((copy / "bundle.json").read_text())
     manifest["audio_encoder"]["identity"] = "ge2e|0000000000000000|window160"
     (copy / "bundle.json").write_text(json.dumps(manifest))
+    reseal_bundle(copy)
     with pytest.raises(VamerError, match="trained on the audio encoder .* its weights differ"):
         read_bundle(copy)
 
@@ -57,5 +60,59 @@ def test_a_bundle_json_with_a_missing_version_or_non_boolean_regressors_is_refus
     manifest = json.loads((folder / "bundle.json").read_text())
     edit(manifest)
     (folder / "bundle.json").write_text(json.dumps(manifest))
+    reseal_bundle(folder)
     with pytest.raises(VamerError, match=message):
         read_bundle(folder)
+
+
+def _bundle(tmp_path, seed=0):
+    preset = load_preset("tiny")
+    folder = tmp_path / "bundle"
+    torch.manual_seed(seed)
+    write_bundle(folder, preset, CLASSES, build_models(preset, len(CLASSES), 512), 512, None, {}, {})
+    return folder
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m.update(classes=list(reversed(m["classes"]))),                 # relabels every prediction
+    lambda m: m["preset"]["audio_features"].update(hop_length=256),           # other features
+    lambda m: m["preset"]["audio_features"].update(fmax=4000),
+])
+def test_an_edited_bundle_json_is_refused(tmp_path, edit):
+    """vamer 0.3 loaded a bundle whose classes were reordered (relabelling its predictions) or whose
+    hop length or fmax was changed, silently."""
+    import json
+
+    folder = _bundle(tmp_path)
+    manifest = json.loads((folder / "bundle.json").read_text())
+    edit(manifest)
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(VamerError, match="bundle.json was changed after the bundle was written"):
+        read_bundle(folder)
+
+
+def test_weights_of_another_run_or_with_nan_or_a_bundle_without_checksums_are_refused(tmp_path):
+    """Another run's fusion.safetensors loaded silently; a NaN weight answered 200 with null
+    probabilities and the label neutral."""
+    from safetensors.torch import load_file, save_file
+
+    from vamer.inference.bundle import CHECKSUMS
+
+    folder = _bundle(tmp_path / "a")
+    other = _bundle(tmp_path / "b", seed=1)
+    assert read_bundle(folder).fingerprint != read_bundle(other).fingerprint
+    (folder / "fusion.safetensors").write_bytes((other / "fusion.safetensors").read_bytes())
+    with pytest.raises(VamerError, match="fusion.safetensors was changed after the bundle was written"):
+        read_bundle(folder)
+
+    weights = load_file(str(other / "fusion.safetensors"))
+    first = sorted(key for key, value in weights.items() if value.is_floating_point())[0]
+    weights[first][0] = float("nan")
+    save_file(weights, str(other / "fusion.safetensors"))
+    reseal_bundle(other)
+    with pytest.raises(VamerError, match="fusion.safetensors holds NaN or infinite weights"):
+        read_bundle(other).weights("fusion")
+
+    (other / CHECKSUMS).unlink()
+    with pytest.raises(VamerError, match=f"missing {CHECKSUMS}"):
+        read_bundle(other)

@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
+from tests.builders import reseal_bundle
 from vamer.cli import app
 from vamer.errors import VamerError
 from vamer.inference.bundle import read_bundle
@@ -57,6 +58,7 @@ def test_export_never_overwrites_and_onnx_of_another_bundle_is_refused(bundle_di
     first = sorted(weights)[0]
     weights[first] = weights[first] + torch.ones_like(weights[first])
     save_file(weights, str(other / "fusion.safetensors"))
+    reseal_bundle(other)   # a consistent bundle, only not the one the ONNX file came from
     with pytest.raises(VamerError, match="was not exported from the bundle"):
         Predictor.from_bundle(other, engine="onnx", onnx_path=exported)
     with pytest.raises(VamerError, match="vamer export"):
@@ -64,3 +66,19 @@ def test_export_never_overwrites_and_onnx_of_another_bundle_is_refused(bundle_di
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(VamerError, match="not a loadable ONNX model"):
         Predictor.from_bundle(bundle_dir, engine="onnx", onnx_path=tmp_path / "junk.onnx")
+
+
+def test_an_onnx_graph_changed_after_export_is_refused(bundle_dir, exported, tmp_path):
+    """The fingerprint was plain metadata over the weights only: a graph edited after export, its
+    metadata kept, loaded silently."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(exported))
+    initializer = max(model.graph.initializer, key=lambda tensor: numpy_helper.to_array(tensor).size)
+    values = numpy_helper.to_array(initializer).copy()
+    values.flat[0] += 1.0
+    initializer.CopyFrom(numpy_helper.from_array(values, initializer.name))
+    onnx.save(model, str(tmp_path / "edited.onnx"))
+    with pytest.raises(VamerError, match="its graph was changed after `vamer export` wrote it"):
+        Predictor.from_bundle(bundle_dir, engine="onnx", onnx_path=tmp_path / "edited.onnx")

@@ -6,9 +6,10 @@ import shutil
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 import vamer.inference
-from tests.builders import write_wav
+from tests.builders import reseal_bundle, write_wav
 from vamer.data.readers import load
 from vamer.errors import VamerError
 from vamer.features.audio import read_seconds
@@ -151,6 +152,7 @@ def test_a_bundle_from_another_version_or_with_a_missing_file_is_refused(bundle_
     with pytest.raises(VamerError, match="missing valence.safetensors"):
         Predictor.from_bundle(other)
     (other / "valence.safetensors").write_bytes(b"garbage")
+    reseal_bundle(other)
     with pytest.raises(VamerError, match="valence.safetensors is not readable safetensors"):
         Predictor.from_bundle(other)
     with pytest.raises(VamerError, match="not a folder"):
@@ -220,3 +222,18 @@ def test_a_too_long_array_is_refused_like_a_too_long_file(predictor):
     with pytest.raises(PredictionError) as error:
         predictor.predict(np.zeros(16_000 * 61, dtype=np.float32), sample_rate=16_000)
     assert error.value.kind == "too_long" and "61.0 s long; the limit is 60 s" in str(error.value)
+
+
+def test_non_finite_outputs_are_refused_with_a_reason(bundle_dir, trained):
+    """A NaN inside the model answered label "neutral" (the argmax of NaNs) with null probabilities."""
+    from vamer.inference.predictor import PredictionError
+
+    predictor = Predictor.from_bundle(bundle_dir)
+    with torch.no_grad():
+        next(predictor.engine.graph.fusion.head.parameters()).fill_(float("nan"))
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    with pytest.raises(PredictionError) as caught:
+        predictor.predict(wav)
+    assert caught.value.kind == "non_finite_output" and "NaN or infinite outputs" in str(caught.value)
+    rows = predictor.predict_many([(wav, None), (wav, "네")])
+    assert [row.get("error_kind") for row in rows] == ["non_finite_output"] * 2 and "label" not in rows[0]

@@ -1,6 +1,7 @@
 """A real uvicorn server on loopback, in a thread, serving the shared tiny bundle (or the bundle
 named by VAMER_TEST_BUNDLE, e.g. the one `make demo` writes)."""
 
+import contextlib
 import os
 import socket
 import threading
@@ -26,25 +27,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(bundle_dir):
-    """Base URL of a running service; stopped after the session."""
+@contextlib.contextmanager
+def running(app, limits=LIMITS):
+    """Base URL of ``app`` served by the real uvicorn configuration on a free loopback port."""
     port = free_port()
-    bundle = os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir
-    app = create_app(Predictor.from_bundle(bundle), LIMITS)
-    instance = uvicorn.Server(server_config(app, "127.0.0.1", port, LIMITS, log_level="warning"))
+    instance = uvicorn.Server(server_config(app, "127.0.0.1", port, limits, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
+            if httpx.get(url + "/health", timeout=1).status_code in (200, 401):
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
     else:
         raise RuntimeError("the service did not start")
-    yield url
-    instance.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def predictor(bundle_dir):
+    return Predictor.from_bundle(os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir)
+
+
+@pytest.fixture(scope="session")
+def server(predictor):
+    """Base URL of a running service; stopped after the session."""
+    with running(create_app(predictor, LIMITS)) as url:
+        yield url

@@ -133,3 +133,19 @@ def test_serve_refuses_a_bad_bundle_before_listening(tmp_path):
 
     result = CliRunner().invoke(app, ["serve", "--bundle", str(tmp_path)])
     assert result.exit_code == 2 and "missing bundle.json" in result.output
+
+
+def test_a_model_that_outputs_nan_gets_a_500_with_its_reason(bundle_dir, trained):
+    """vamer 0.3 answered 200 with null probabilities and the label neutral."""
+    import torch
+
+    from tests.serving.conftest import running
+    from vamer.inference.predictor import Predictor
+    from vamer.serving.app import create_app
+
+    broken = Predictor.from_bundle(bundle_dir)
+    with torch.no_grad():
+        next(broken.engine.graph.fusion.head.parameters()).fill_(float("nan"))
+    with running(create_app(broken)) as url:
+        response = post(url, demo_wav(trained).read_bytes())
+    assert response.status_code == 500 and "NaN or infinite outputs" in response.json()["detail"]

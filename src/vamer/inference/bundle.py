@@ -8,16 +8,23 @@
       fusion.safetensors   the fusion classifier (its encoders included)
       vocabulary.json      piece -> id, for the trainable text encoder only
       metrics.json         the run's metrics
+      SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS`` checks it too)
       model.onnx           optional: `vamer export --onnx bundle/model.onnx` (the ONNX engine's default)
 
 ``bundle.json`` also says which regressors were really trained (``regressors``): a dataset without
 ratings trains fusion only, and its bundle then predicts no arousal or valence.  With a frozen speech
 encoder (``ge2e`` or ``hf:``), ``audio_encoder`` names it with a hash of its weights; a bundle is
 refused where another encoder is installed under that name.
+
+Nothing in a bundle is trusted unchecked: every file is hashed when the bundle is written and
+checked against ``SHA256SUMS`` when it is read, so an edited ``bundle.json`` (reordered classes,
+another hop length) or another run's weights file is refused, naming the file; weights that hold
+NaN or infinite values are refused too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +41,7 @@ from vamer.features.upstream import load_upstream
 from vamer.presets import Preset
 
 MANIFEST = "bundle.json"
+CHECKSUMS = "SHA256SUMS"
 BUNDLE_FORMAT = 1
 WEIGHTS = ("arousal", "valence", "fusion")
 
@@ -65,6 +73,55 @@ def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[
         (folder / "vocabulary.json").write_text(json.dumps({str(k): v for k, v in vocabulary.items()}) + "\n",
                                                 encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+    names = sorted(path.name for path in folder.iterdir() if path.is_file())
+    (folder / CHECKSUMS).write_text("".join(f"{file_sha256(folder / name)}  {name}\n" for name in names),
+                                    encoding="utf-8")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def listed_checksums(folder: Path) -> dict[str, str]:
+    """``SHA256SUMS`` of a bundle: file name -> SHA-256."""
+    path = folder / CHECKSUMS
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise VamerError(f"bundle {folder}: missing {CHECKSUMS}, so its files cannot be checked; copy the whole "
+                         "bundle folder, or retrain with `vamer run`") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise VamerError(f"bundle {folder}: {CHECKSUMS} is not readable ({error})") from None
+    listed = {}
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name or "/" in name:
+            raise VamerError(f"bundle {folder}: {CHECKSUMS} has a line that is not '<sha256>  <file name>': {line!r}")
+        listed[name] = digest.lower()
+    return listed
+
+
+def check_files(folder: Path, required: list[str]) -> str:
+    """Check every file ``SHA256SUMS`` lists, and that it lists each of ``required``; returns the
+    SHA-256 of ``SHA256SUMS`` itself: one hash for the whole bundle (what an ONNX export names)."""
+    listed = listed_checksums(folder)
+    unlisted = [name for name in required if name not in listed]
+    if unlisted:
+        raise VamerError(f"bundle {folder}: {CHECKSUMS} does not list {', '.join(unlisted)}; the file was added "
+                         "after the bundle was written: retrain, or copy the original bundle")
+    for name, digest in listed.items():
+        path = folder / name
+        if not path.is_file():
+            raise VamerError(f"bundle {folder}: missing {name}; copy the whole bundle folder")
+        if file_sha256(path) != digest:
+            raise VamerError(f"bundle {folder}: {name} was changed after the bundle was written (its SHA-256 is not "
+                             f"the one {CHECKSUMS} lists): an edited file, or one from another run. Copy the original "
+                             "bundle, or retrain with `vamer run`")
+    return file_sha256(folder / CHECKSUMS)
 
 
 @dataclass
@@ -78,13 +135,20 @@ class Bundle:
     text_dim: int | None
     vocabulary: dict[int, int] | None
     regressors: dict[str, bool]
+    fingerprint: str = ""    # SHA-256 of SHA256SUMS: the identity of every file of the bundle
 
     def weights(self, name: str) -> dict[str, torch.Tensor]:
         path = self.folder / f"{name}.safetensors"
         try:
-            return load_file(str(path))
+            state = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
             raise VamerError(f"bundle {self.folder}: {path.name} is not readable safetensors ({error})") from None
+        broken = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+        if broken:
+            raise VamerError(f"bundle {self.folder}: {path.name} holds NaN or infinite weights ({broken[0]}"
+                             f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}); the model would predict "
+                             "nothing meaningful: retrain")
+        return state
 
 
 def audio_encoder_identity(preset: Preset) -> dict[str, str] | None:
@@ -102,7 +166,8 @@ def read_bundle(folder: str | Path) -> Bundle:
 
     Refused, each with a message that says what to do: a path that is not a folder, a missing
     file, an unreadable ``bundle.json``, another bundle format, a bundle of another vamer minor
-    version (weights and preprocessing may differ between them), and settings that do not validate.
+    version (weights and preprocessing may differ between them), a file whose SHA-256 is not the one
+    ``SHA256SUMS`` lists (:func:`check_files`), and settings that do not validate.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -127,6 +192,10 @@ def read_bundle(folder: str | Path) -> Bundle:
         raise VamerError(f"bundle {folder} was written by vamer {made_by}; this is vamer {vamer.__version__}, "
                          f"which reads bundles of vamer {'.'.join(_minor(vamer.__version__))}.x. Install "
                          f"vamer=={made_by} to use it, or retrain with `vamer run`")
+    required = [MANIFEST, *(f"{w}.safetensors" for w in WEIGHTS)]
+    if (folder / "vocabulary.json").exists():
+        required.append("vocabulary.json")
+    fingerprint = check_files(folder, required)
     try:
         preset = validated(Preset, manifest["preset"])
         classes = [str(c) for c in manifest["classes"]]
@@ -151,4 +220,4 @@ def read_bundle(folder: str | Path) -> Bundle:
             raise VamerError(f"bundle {folder} was trained on the audio encoder {recorded}, but the one installed "
                              f"here is {installed}: its weights differ, so the model would read other features. "
                              "Install the encoder the bundle names, or retrain")
-    return Bundle(folder, manifest, preset, classes, text_dim, vocabulary, regressors)
+    return Bundle(folder, manifest, preset, classes, text_dim, vocabulary, regressors, fingerprint)

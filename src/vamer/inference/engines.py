@@ -8,7 +8,6 @@ their longest clip and text (the exported graph's frame and token axes are dynam
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +20,17 @@ from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
-    """sha256 over the bundle's weight files and the frozen speech encoder it reads: which weights an
-    ONNX file was exported from."""
-    digest = hashlib.sha256()
-    for name in WEIGHTS:
-        digest.update((bundle.folder / f"{name}.safetensors").read_bytes())
-    digest.update(json.dumps(bundle.manifest.get("audio_encoder"), sort_keys=True).encode())
-    return digest.hexdigest()
+    """Which bundle an ONNX file was exported from: the SHA-256 of its ``SHA256SUMS``, so every file
+    counts (the weights, and ``bundle.json`` with the classes, the preprocessing and the frozen speech
+    encoder it names)."""
+    return bundle.fingerprint
+
+
+def graph_sha256(model) -> str:
+    """SHA-256 of an ONNX model's graph (its operators and weights), which its metadata does not
+    cover: recorded at export and checked on load, so a graph edited or swapped after export is
+    refused even when its metadata was copied over."""
+    return hashlib.sha256(model.graph.SerializeToString(deterministic=True)).hexdigest()
 
 
 def onnx_session(path: str | Path, threads: int | None = None):
@@ -47,7 +50,10 @@ def onnx_session(path: str | Path, threads: int | None = None):
 
 
 def check_onnx(session, bundle: Bundle, path: str | Path) -> None:
-    """Refuse an ONNX file exported from another bundle or another vamer version."""
+    """Refuse an ONNX file exported from another bundle or another vamer version, or whose graph
+    changed after export."""
+    import onnx
+
     metadata = session.get_modelmeta().custom_metadata_map
     if metadata.get("bundle_fingerprint") != bundle_fingerprint(bundle):
         raise VamerError(f"{path} was not exported from the bundle {bundle.folder} (its weights differ); "
@@ -55,6 +61,9 @@ def check_onnx(session, bundle: Bundle, path: str | Path) -> None:
     if metadata.get("dynamic_lengths") != "1" or metadata.get("vamer_version") != vamer.__version__:
         raise VamerError(f"{path} was exported by vamer {metadata.get('vamer_version')}; this is vamer "
                          f"{vamer.__version__}: export it again")
+    if metadata.get("graph_sha256") != graph_sha256(onnx.load(str(path))):
+        raise VamerError(f"{path}: its graph was changed after `vamer export` wrote it (its SHA-256 is not the one "
+                         "its metadata records); export it again")
 
 
 class TorchEngine:

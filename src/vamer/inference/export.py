@@ -4,9 +4,10 @@ The graph (:mod:`vamer.inference.graph`) is exported with a dynamic batch and dy
 ``[B, 2, T, n_mels]`` audio with ``8 <= T <= max_frames`` and ``8 <= L <= max_length`` tokens, so the
 ONNX engine runs batches trimmed to their longest clip and text, as the torch engine does (a graph
 of fixed full lengths computed 4x the FLOPs of a 7.5 s clip).  The models ignore padding, so any
-length holding the valid frames gives the same outputs.  The file carries the vamer version and a
-fingerprint of the bundle (its weights and frozen audio encoder); the ONNX engine
-(:mod:`vamer.inference.engines`) refuses a file exported from another bundle.
+length holding the valid frames gives the same outputs.  The file carries the vamer version, a
+fingerprint of the bundle (the SHA-256 of its ``SHA256SUMS``: every file of it) and the SHA-256 of
+its own graph; the ONNX engine (:mod:`vamer.inference.engines`) refuses a file exported from another
+bundle or edited since.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import vamer
 from vamer.errors import VamerError
 from vamer.fileio import record_written, refuse_overwrite
 from vamer.inference.bundle import Bundle
-from vamer.inference.engines import bundle_fingerprint, onnx_session
+from vamer.inference.engines import bundle_fingerprint, graph_sha256, onnx_session
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 from vamer.features.inputs import TRIM_MULTIPLE
 from vamer.features.upstream import upstream_shape
@@ -95,9 +96,6 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
         metadata = {"vamer_version": vamer.__version__, "bundle_fingerprint": fingerprint,
                     "classes": ",".join(bundle.classes), "precision": "int8" if int8 else "fp32",
                     "dynamic_lengths": "1"}
-        for key, value in metadata.items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
         fp32 = Path(scratch) / "fp32.onnx"
         onnx.save(model, str(fp32))
         final = fp32
@@ -106,17 +104,24 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
 
             final = Path(scratch) / "int8.onnx"
             quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
-            quantized = onnx.load(str(final))
-            if not any(p.key == "bundle_fingerprint" for p in quantized.metadata_props):
-                for key, value in metadata.items():
-                    entry = quantized.metadata_props.add()
-                    entry.key, entry.value = key, value
-                onnx.save(quantized, str(final))
+        # The metadata goes on last, with the hash of the graph as it is finally written.
+        stamped = onnx.load(str(final))
+        stamp(stamped, {**metadata, "graph_sha256": graph_sha256(stamped)})
+        onnx.save(stamped, str(final))
         parity = _parity(graph, inputs, onnx_session(final))
         os.replace(final, out)
     record_written(out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
+
+
+def stamp(model, metadata: dict[str, str]) -> None:
+    """Set ``metadata`` on an ONNX model, replacing entries of the same keys."""
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in metadata]
+    del model.metadata_props[:]
+    for key, value in [*kept, *metadata.items()]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
 
 
 def _on_the_training_scale(graph: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -43,6 +43,7 @@ from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
 from vamer.inference.intake import Limits, PredictionError, check_text, checked_file, read_recording
+from vamer.reasons import Reason
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 __all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "AUDIO_SUFFIXES"]
@@ -147,6 +148,12 @@ class Predictor:
         results = []
         for row, item in enumerate(prepared):
             probabilities = outputs["probabilities"][row]
+            if not all(np.isfinite(outputs[name][row]).all() for name in ("probabilities", "arousal", "valence")
+                       if name in outputs):
+                # NaN probabilities once came back as label "neutral" (argmax of NaNs) with nulls.
+                results.append({"error": f"{Reason.non_finite_output.meaning} (engine {self.engine.name})",
+                                "error_kind": Reason.non_finite_output.value})
+                continue
             results.append({
                 "label": self.classes[int(np.argmax(probabilities))],
                 "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probabilities)},
@@ -168,7 +175,10 @@ class Predictor:
         Without ``text``, a ``.txt`` beside a wav path is used; with neither, the model runs on the
         audio alone and the result says so.  Raises :class:`PredictionError` for unusable input.
         """
-        return self.run([self.prepare(audio, text, sample_rate)])[0]
+        result = self.run([self.prepare(audio, text, sample_rate)])[0]
+        if "error" in result:
+            raise PredictionError(result["error_kind"], result["error"])
+        return result
 
     def predict_many(self, inputs: Iterable[tuple[Any, str | None]], batch_size: int = 16,
                      progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
