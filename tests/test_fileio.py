@@ -113,3 +113,49 @@ def test_refuse_overwrite_checks_the_path_can_hold_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(VamerError, match="is a file, not a folder"):
         refuse_overwrite(tmp_path / "file" / "deeper" / "out.csv", force=True)
+
+
+def test_scratch_a_kill_left_is_recognised_reported_and_cleaned(tmp_path, caplog):
+    """A kill -9 left `.OUT.xxxx.partial` beside the output and `bundle/.export-xxxx/` inside it for
+    ever; the latter made `run --out X --force` refuse ("holds files vamer did not write")."""
+    import fcntl
+    import os
+
+    from vamer.fileio import lock_path, output_lock
+
+    target = tmp_path / "run"
+    with atomic_directory(target, "run") as scratch:
+        (scratch / "bundle").mkdir()
+        (scratch / "bundle" / "fusion.safetensors").write_text("w")
+    (target / "bundle" / ".export-k2j4").mkdir()                        # vamer 0.3's export scratch
+    (target / "bundle" / ".model.onnx.export").mkdir()                  # this vamer's
+    (target / "bundle" / ".model.onnx.lock").write_text("pid 1")         # a lock nobody holds
+    beside = [tmp_path / ".run.x1y2.partial", tmp_path / ".run.a9b8.old", tmp_path / ".run.lock"]
+    for path in beside[:2]:
+        path.mkdir()
+    beside[2].write_text("pid 1")
+    mine = tmp_path / ".run.notes"                                       # not a vamer scratch name
+    mine.write_text("mine")
+    with caplog.at_level("WARNING", logger="vamer.fileio"):
+        with atomic_directory(target, "run", force=True) as scratch:
+            (scratch / "bundle").mkdir()
+    assert not any(path.exists() for path in beside[:2]) and mine.read_text() == "mine"
+    assert sorted(p.name for p in (target / "bundle").iterdir()) == []
+    for name in (".run.x1y2.partial", ".run.a9b8.old", ".export-k2j4", ".model.onnx.export"):
+        assert name in caplog.text
+
+    # A lock a live process holds is not stale: the folder is refused, not cleaned.
+    (target / "bundle" / ".model.onnx.lock").write_text("pid 2")
+    held = os.open(target / "bundle" / ".model.onnx.lock", os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(VamerError, match="another vamer is writing inside"):
+            check_replaceable(target, True, "run")
+    finally:
+        os.close(held)
+    with output_lock(target):
+        assert lock_path(target).read_text().startswith(f"pid {os.getpid()}")
+        with pytest.raises(VamerError, match="is being written by another vamer"):
+            with output_lock(target):
+                pass
+    assert not lock_path(target).exists()

@@ -144,3 +144,69 @@ def test_a_run_with_the_voice_encoder_names_it_and_reports_its_linear_probe(trai
     assert len(said) == 1 and ("the network wins" in said[0]) == won and ("the linear probe wins" in said[0]) != won
     bundle = json.loads((run / "bundle" / "bundle.json").read_text())
     assert bundle["audio_encoder"] == {"spec": "ge2e", "identity": load_ge2e().identity}
+
+
+@pytest.mark.espeak
+def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp_path, demo_corpus):
+    """vamer 0.3 lost every finished fold to a kill, left its scratch forever, and let a second run
+    into the same folder train fully before failing."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--variants", "text_only",
+              "--cache", str(tmp_path / "cache")]
+    whole = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "vamer.cli", "run", *common, "--out", str(out)]
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    fold0 = tmp_path / ".run.partial" / "runs" / "fold0-seed0"
+    deadline = time.monotonic() + 300
+    while not (fold0 / "journal" / "text_only.json").exists():     # the first fold, every variant, finished
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=60)
+    assert not out.exists()
+    kept = {path: path.stat().st_mtime_ns for path in fold0.rglob("*.ckpt")}
+    stale = tmp_path / ".run.k2j4xz.partial"        # what vamer 0.3's atomic folders left after a kill
+    stale.mkdir()
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert re.search(r"resuming the unfinished run in .*: \d+ finished step\(s\) kept", resumed.stderr)
+    assert f"removed {stale}" in resumed.stderr and not stale.exists()
+    assert not (tmp_path / ".run.partial").exists() and not (tmp_path / ".run.lock").exists()
+    moved = {out / path.relative_to(tmp_path / ".run.partial"): mtime for path, mtime in kept.items()}
+    assert {path: path.stat().st_mtime_ns for path in moved} == moved      # fold 0 was not trained again
+
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (tmp_path / "whole", out))
+    for key in ("macro_f1", "ua", "per_class", "ablations", "regression", "pooled_over_folds"):
+        assert a[key] == b[key], key
+    assert (tmp_path / "whole" / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
+    assert (tmp_path / "whole" / "bundle" / "fusion.safetensors").read_bytes() == \
+        (out / "bundle" / "fusion.safetensors").read_bytes()
+    nothing = subprocess.run([*command, "--out", str(tmp_path / "fresh"), "--resume"], capture_output=True,
+                             text=True, timeout=120)
+    assert nothing.returncode == 2 and "nothing to continue" in nothing.stderr
+
+
+def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, demo_corpus):
+    """It used to train fully, then fail with advice to pass --force."""
+    import subprocess
+    import sys
+
+    from vamer.fileio import output_lock
+
+    out = tmp_path / "run"
+    with output_lock(out):     # what a first `vamer run --out run` holds from its start to its end
+        second = subprocess.run([sys.executable, "-m", "vamer.cli", "run", str(demo_corpus), "--out", str(out),
+                                 "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")],
+                                capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2, second.stderr
+    assert f"{out} is being written by another vamer (pid " in second.stderr
+    assert not (tmp_path / "cache").exists()      # stopped before any feature was computed

@@ -393,6 +393,8 @@ def run_command(
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer run."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the unfinished run of OUT (one that was killed "
+                                "or failed) and fail if there is none; rerunning the same command continues it too."),
     hardware: dict = None,
 ) -> None:
     """End to end: features -> pretrain arousal and valence -> fusion -> evaluation -> report -> bundle."""
@@ -412,7 +414,7 @@ def run_command(
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     imbalance = Imbalance.of(chosen, class_weighted, balanced_sampler, focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force,
-                             variants=chosen_variants, **hardware)
+                             variants=chosen_variants, resume=resume, **hardware)
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in findings(metrics):
             typer.echo(line)

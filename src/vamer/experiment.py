@@ -7,7 +7,10 @@ Outputs in ``out``: ``metrics.json``, ``predictions.csv``, ``report.md`` with it
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -28,14 +31,17 @@ from vamer.evaluation.report import rating_rows
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.features.text import TrainableTokens, UseEncoder
-from vamer.fileio import atomic_directory, check_replaceable
+from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch, write_json_atomic
 from vamer.inference.bundle import write_bundle
 from vamer.models.build import flops_per_utterance
 from vamer.presets import Preset
+from vamer.training.journal import FoldJournal
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold, train_single_stage
 from vamer.training.stages import describe_hardware, global_rank, is_global_zero
 
 METRICS_FILE = "metrics.json"
+
+log = logging.getLogger("vamer.run")
 
 
 def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
@@ -135,15 +141,80 @@ def _throwaway():
         yield Path(folder)
 
 
+def run_signature(result: LoadResult, preset: Preset, cv: str, seeds: int, augment: AugmentConfig,
+                  imbalance: Imbalance, variants: tuple[str, ...], trainer: dict) -> str:
+    """A hash of everything that decides a run's results: what a resumed run must share with the
+    one it continues (the corpus rows, classes, preset, protocol, seeds, augmentation, imbalance
+    options, variants, devices and the vamer version)."""
+    table = result.utterances
+    rows = [table[column].astype(str).tolist() for column in table.columns if column in
+            ("utt_id", "audio_path", "text", "emotion", "arousal", "valence", "speaker", "session")]
+    settings = {"vamer": vamer.__version__, "classes": result.classes, "preset": preset.model_dump(mode="json"),
+                "cv": cv, "seeds": seeds, "augment": augment.model_dump(mode="json"), "imbalance": imbalance.__dict__,
+                "variants": list(variants), "trainer": {k: str(v) for k, v in sorted(trainer.items())}, "rows": rows}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+RUN_STATE = "unfinished-run.json"   # in the resumable scratch: the signature of the run it belongs to
+
+
+def _resumed(scratch: Path, signature: str, resume: bool) -> int:
+    """Prepare the resumable scratch for the run ``signature``: continue an unfinished run of the
+    same settings (how many steps it finished), or start afresh.  ``resume`` (``--resume``) insists
+    on continuing."""
+    state = scratch / RUN_STATE
+    try:
+        earlier = json.loads(state.read_text(encoding="utf-8")).get("signature")
+    except (OSError, ValueError, AttributeError):
+        earlier = None
+    if earlier == signature:
+        finished = len(list(scratch.glob("runs/*/journal/*.json")))
+        log.warning("vamer: resuming the unfinished run in %s: %d finished step(s) kept", scratch, finished)
+        return finished
+    if resume:
+        why = "it holds no unfinished run" if earlier is None else "its unfinished run had other settings"
+        raise VamerError(f"--resume: nothing to continue in {scratch} ({why}); run without --resume")
+    if any(scratch.iterdir()):
+        log.warning("vamer: %s held an unfinished run with other settings; it is discarded", scratch)
+        for path in scratch.iterdir():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    write_json_atomic(state, {"signature": signature})
+    return 0
+
+
 def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,
                    augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
                    ablations: bool = True, cache: Path | None = None, force: bool = False, progress: bool = True,
-                   variants: tuple[str, ...] | None = None, **trainer) -> dict[str, Any]:
-    started = time.perf_counter()
+                   variants: tuple[str, ...] | None = None, resume: bool = False, **trainer) -> dict[str, Any]:
+    """``vamer run``.  ``out`` is locked from the start; each fold's finished steps are kept in the
+    run's scratch (``.OUT.partial``), so a killed run, run again with the same settings (or with
+    ``resume``), continues from them and gives the metrics of an uninterrupted run."""
     out = Path(out)
     check_replaceable(out, force, "run")
     augment = augment or AugmentConfig()
     imbalance = imbalance or Imbalance.of(preset)
+    variants = variants or (VARIANTS if ablations else ("fusion",))
+    if "fusion" not in variants:
+        raise ValueError("the variants of a run must include fusion")
+    signature = run_signature(result, preset, cv, seeds, augment, imbalance, variants, trainer)
+    if not is_global_zero():
+        # Another DDP rank: it only trains, reading rank 0's journal so it skips the same steps.
+        with _throwaway() as scratch:
+            return _run(result, out, scratch, resumable_scratch(out), signature, preset, cv, seeds, augment,
+                        imbalance, cache, progress, variants, **trainer)
+    with atomic_directory(out, "run", force, resumable=True) as scratch:
+        _resumed(scratch, signature, resume)
+        metrics = _run(result, out, scratch, scratch, signature, preset, cv, seeds, augment, imbalance, cache,
+                       progress, variants, **trainer)
+        (scratch / RUN_STATE).unlink()
+    return metrics
+
+
+def _run(result: LoadResult, out: Path, scratch: Path, journals: Path, signature: str, preset: Preset, cv: str,
+         seeds: int, augment: AugmentConfig, imbalance: Imbalance, cache: Path | None, progress: bool,
+         variants: tuple[str, ...], **trainer) -> dict[str, Any]:
+    """The run itself, writing into ``scratch``; each fold's journal lives under ``journals``."""
+    started = time.perf_counter()
     classes = result.classes
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -157,9 +228,6 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     zero = is_global_zero()
     inputs = training_inputs(result, preset, cv, cache, progress)
     store, folds, text_dim = inputs.store, inputs.folds, inputs.text_dim
-    variants = variants or (VARIANTS if ablations else ("fusion",))
-    if "fusion" not in variants:
-        raise ValueError("the variants of a run must include fusion")
     # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
     unreadable: list[str] = []
@@ -171,83 +239,85 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
         baselines = run_baselines(store.table, folds, features, classes)
         rating_baselines = run_rating_baselines(store.table, folds, features)
     lap("classic baselines")
-    # Rank 0 writes the run folder; another rank's checkpoints and logs go to rank 0's (Lightning
-    # broadcasts the checkpoint folder), so its own scratch stays empty and is thrown away.
-    with (atomic_directory(out, "run", force) if zero else _throwaway()) as scratch:
-        runs: dict[str, list] = {variant: [] for variant in variants}
-        regression: list[dict[str, Any]] = []
-        predictions: list[dict[str, Any]] = []
-        notes: list[str] = [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline"
-                             for u in unreadable]
-        bundle_models = vocabulary = class_counts = pretrained = None
-        for seed in range(seeds):
-            for fold in folds:
-                data = prepare_fold(inputs, fold.index, augment, seed)
-                if class_counts is None:
-                    class_counts = data["class_counts"]
-                outcome = train_fold(data, preset, classes, scratch / "runs" / f"fold{fold.index}-seed{seed}", seed,
-                                     text_dim, getattr(data["train"].tokens, "vocab_size", None), imbalance,
-                                     variants, progress=progress, **trainer)
-                notes.extend(f"fold {fold.index}, seed {seed}: {note}" for note in outcome.notes)
-                regression.append({"fold": fold.index, "seed": seed, **{f"{k}_{m}": v for k, r in
-                                                                       outcome.regression.items() for m, v in r.items()}})
-                for variant, rows in outcome.predictions.items():
-                    runs[variant].append(classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows],
-                                                                classes))
-                    if variant == "fusion" and runs[variant][-1]["absent_classes"]:
-                        notes.append(f"fold {fold.index}, seed {seed}: no test utterance of "
-                                     f"{', '.join(runs[variant][-1]['absent_classes'])}; left out of that fold's "
-                                     "macro F1 and UA (every model's alike)")
-                    predictions.extend({"variant": variant, "fold": fold.index, "seed": seed, **r} for r in rows)
-                lap("training")
-                if bundle_models is None:
-                    bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
-                                     "fusion": outcome.models["fusion"]}
-                    vocabulary = getattr(data["train"].tokens, "vocabulary", None)
-                    pretrained = outcome.pretrained
-        if not zero:
-            return {}
-        frame = pd.DataFrame(predictions)
-        metrics: dict[str, Any] = {"generator": "vamer run", "vamer_version": vamer.__version__}
-        main = aggregate(runs["fusion"], classes)
-        metrics.update({key: main[key] for key in HEADLINE})
-        metrics["per_class"] = main["per_class"]
-        fusion_rows = frame[frame["variant"] == "fusion"]
-        metrics["pooled_over_folds"] = classification_metrics(list(fusion_rows["true"]), list(fusion_rows["pred"]),
-                                                              classes)
-        metrics["ablations"] = {variant: aggregate(runs[variant], classes) for variant in variants if runs[variant]}
-        metrics["pretrained"] = pretrained
-        metrics["variant_names"] = {variant: variant_name(variant, pretrained) for variant in metrics["ablations"]}
-        metrics["baseline"] = {name: {key: baselines[name][key] for key in (*HEADLINE, "per_class")}
-                               for name in baselines if name != "majority"}
-        metrics["baseline"]["best"]["chosen"] = baselines["best"]["chosen"]
-        metrics["majority"] = {key: baselines["majority"][key] for key in HEADLINE}
-        metrics["rating_baseline"] = rating_baselines
-        reg = pd.DataFrame(regression)
-        metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
-                                 for column in reg.columns if column not in ("fold", "seed")}
-        metrics["protocol"] = {"cv": cv, "description": folds[0].protocol, "folds": len(folds),
-                               "dataset": result.dataset, "synthetic": "synthetic" in result.dataset,
-                               "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
-                               "preset": preset.name, "audio_encoder": preset.audio_features.upstream,
-                               "augmentation": augment.model_dump(),
-                               "imbalance": imbalance.__dict__, "ablations": list(variants),
-                               "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
-        metrics["seeds"] = list(range(seeds))
-        metrics["hardware"] = describe_hardware(**trainer)
-        metrics["flops_per_utterance"] = flops_per_utterance(preset, len(classes), text_dim or 512)
-        lap("metrics")  # the report, figure and bundle written next are not timed
-        metrics["seconds"] = time.perf_counter() - started
-        metrics["timings"] = timings
-        metrics["notes"] = notes
-        frame.to_csv(scratch / "predictions.csv", index=False)
-        confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
-                         f"{variant_name('fusion', pretrained)}, pooled over folds and seeds", scratch / "confusion.png")
-        (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
-        (scratch / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
-        write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
-                     {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
-                                                              "fold's, reported in metrics.json"}, pretrained)
+    runs: dict[str, list] = {variant: [] for variant in variants}
+    regression: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
+    notes: list[str] = [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline"
+                         for u in unreadable]
+    bundle_models = vocabulary = class_counts = pretrained = None
+    for seed in range(seeds):
+        for fold in folds:
+            data = prepare_fold(inputs, fold.index, augment, seed)
+            if class_counts is None:
+                class_counts = data["class_counts"]
+            name = f"fold{fold.index}-seed{seed}"
+            outcome = train_fold(data, preset, classes, scratch / "runs" / name, seed,
+                                 text_dim, getattr(data["train"].tokens, "vocab_size", None), imbalance,
+                                 variants, progress=progress,
+                                 journal=FoldJournal(journals / "runs" / name, signature), **trainer)
+            if progress and zero:
+                log.warning("vamer: fold %d, seed %d finished (%d of %d) after %.0f s", fold.index, seed,
+                            seed * len(folds) + fold.index + 1, seeds * len(folds), time.perf_counter() - started)
+            notes.extend(f"fold {fold.index}, seed {seed}: {note}" for note in outcome.notes)
+            regression.append({"fold": fold.index, "seed": seed, **{f"{k}_{m}": v for k, r in
+                                                                   outcome.regression.items() for m, v in r.items()}})
+            for variant, rows in outcome.predictions.items():
+                runs[variant].append(classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows],
+                                                            classes))
+                if variant == "fusion" and runs[variant][-1]["absent_classes"]:
+                    notes.append(f"fold {fold.index}, seed {seed}: no test utterance of "
+                                 f"{', '.join(runs[variant][-1]['absent_classes'])}; left out of that fold's "
+                                 "macro F1 and UA (every model's alike)")
+                predictions.extend({"variant": variant, "fold": fold.index, "seed": seed, **r} for r in rows)
+            lap("training")
+            if bundle_models is None:
+                bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
+                                 "fusion": outcome.models["fusion"]}
+                vocabulary = getattr(data["train"].tokens, "vocabulary", None)
+                pretrained = outcome.pretrained
+    if not zero:
+        return {}
+    frame = pd.DataFrame(predictions)
+    metrics: dict[str, Any] = {"generator": "vamer run", "vamer_version": vamer.__version__}
+    main = aggregate(runs["fusion"], classes)
+    metrics.update({key: main[key] for key in HEADLINE})
+    metrics["per_class"] = main["per_class"]
+    fusion_rows = frame[frame["variant"] == "fusion"]
+    metrics["pooled_over_folds"] = classification_metrics(list(fusion_rows["true"]), list(fusion_rows["pred"]),
+                                                          classes)
+    metrics["ablations"] = {variant: aggregate(runs[variant], classes) for variant in variants if runs[variant]}
+    metrics["pretrained"] = pretrained
+    metrics["variant_names"] = {variant: variant_name(variant, pretrained) for variant in metrics["ablations"]}
+    metrics["baseline"] = {name: {key: baselines[name][key] for key in (*HEADLINE, "per_class")}
+                           for name in baselines if name != "majority"}
+    metrics["baseline"]["best"]["chosen"] = baselines["best"]["chosen"]
+    metrics["majority"] = {key: baselines["majority"][key] for key in HEADLINE}
+    metrics["rating_baseline"] = rating_baselines
+    reg = pd.DataFrame(regression)
+    metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
+                             for column in reg.columns if column not in ("fold", "seed")}
+    metrics["protocol"] = {"cv": cv, "description": folds[0].protocol, "folds": len(folds),
+                           "dataset": result.dataset, "synthetic": "synthetic" in result.dataset,
+                           "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
+                           "preset": preset.name, "audio_encoder": preset.audio_features.upstream,
+                           "augmentation": augment.model_dump(),
+                           "imbalance": imbalance.__dict__, "ablations": list(variants),
+                           "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
+    metrics["seeds"] = list(range(seeds))
+    metrics["hardware"] = describe_hardware(**trainer)
+    metrics["flops_per_utterance"] = flops_per_utterance(preset, len(classes), text_dim or 512)
+    lap("metrics")  # the report, figure and bundle written next are not timed
+    metrics["seconds"] = time.perf_counter() - started
+    metrics["timings"] = timings
+    metrics["notes"] = notes
+    frame.to_csv(scratch / "predictions.csv", index=False)
+    confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
+                     f"{variant_name('fusion', pretrained)}, pooled over folds and seeds", scratch / "confusion.png")
+    (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
+    (scratch / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+    write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
+                 {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
+                                                          "fold's, reported in metrics.json"}, pretrained)
     return metrics
 
 

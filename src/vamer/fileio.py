@@ -1,7 +1,13 @@
-"""Atomic output and overwrite protection.
+"""Atomic output, overwrite protection, output locks and vamer's own scratch.
 
 Every file vamer writes appears whole or not at all: it is written to a temporary name beside the
-target and then renamed.  Existing user files are never replaced unless the caller says so.
+target and then renamed.  Existing user files are never replaced unless the caller says so.  An
+output folder is locked (``.NAME.lock`` beside it, an advisory ``flock`` the kernel drops when the
+process dies) from the start of the command that writes it, so a second command writing the same
+path stops at once.  Scratch that a killed vamer left (``.NAME.*.partial``, ``.NAME.*.old``,
+``.NAME.*.tmp``, ``.NAME.export``, unheld ``.NAME.lock``) is recognised by its name, reported on
+stderr and removed by the next command that takes the lock; a resumable command's scratch
+(``.NAME.partial``) is kept for it.
 
 >>> import tempfile, pathlib
 >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.json"
@@ -12,10 +18,15 @@ target and then renamed.  Existing user files are never replaced unless the call
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
+import re
 import shutil
+import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +36,99 @@ from vamer.errors import VamerError
 
 OUTPUT_MARKER = ".vamer-output.json"
 """File in every output folder vamer writes: the command that wrote it and the files it wrote."""
+
+log = logging.getLogger("vamer.fileio")
+
+# vamer's own scratch names: what an interrupted write leaves beside (or inside) an output.
+_SCRATCH = re.compile(r"^\.(?:.+\.(?:[^./]+\.partial|[^./]+\.old|[^./]+\.tmp|export|lock)|export-[^/]+|entry\.[^/]+\.npy)$")
+
+
+def is_scratch_name(name: str) -> bool:
+    """Whether a file or folder name is one vamer gives its scratch.
+
+    >>> [is_scratch_name(n) for n in (".run.k2j4.partial", ".model.onnx.export", ".export-x1", "notes.txt")]
+    [True, True, True, False]
+    """
+    return bool(_SCRATCH.match(name))
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds the lock file ``lock``."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_stale_scratch(target: Path, keep: tuple[Path, ...] = ()) -> list[Path]:
+    """Remove the scratch a killed vamer left for ``target`` (its lock must be held by the caller),
+    except ``keep``; each removal is reported on stderr.  Returns what was removed."""
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    prefix = f".{target.name}."
+    lock = lock_path(target)
+    for path in sorted(target.parent.iterdir()):
+        if not path.name.startswith(prefix) or path == lock or path in keep or not is_scratch_name(path.name):
+            continue
+        _remove(path)
+        removed.append(path)
+        log.warning("vamer: removed %s, scratch an interrupted vamer left for %s", path, target)
+    return removed
+
+
+def lock_path(target: Path) -> Path:
+    target = Path(target)
+    return target.parent / f".{target.name}.lock"
+
+
+@contextmanager
+def output_lock(target: Path) -> Iterator[None]:
+    """Hold the lock of the output ``target`` for the block: a second vamer writing the same path
+    is refused at once, naming the holder (the lock is the kernel's, so a killed holder leaves no
+    lock behind; its file is then stale scratch)."""
+    target = Path(target)
+    lock = lock_path(target)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 500).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise VamerError(f"{target} is being written by another vamer ({holder}); wait for it to finish, or "
+                             "choose another output path") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)   # the holder removed the file between our open and our lock: take the new one
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                 f"{' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))}".encode())
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def refuse_overwrite(path: Path, force: bool) -> None:
@@ -64,6 +168,11 @@ def _entries(folder: Path) -> set[str]:
         if relative != OUTPUT_MARKER:
             found.add(relative)
     return found
+
+
+def _inner_scratch(folder: Path) -> list[Path]:
+    """vamer scratch inside an output folder (an export killed mid-write left ``bundle/.model.onnx.export``)."""
+    return sorted((path for path in folder.rglob(".*") if is_scratch_name(path.name)), key=lambda p: len(p.parts))
 
 
 def record_written(path: Path) -> None:
@@ -106,6 +215,14 @@ def check_replaceable(folder: Path, force: bool, command: str) -> None:
                          "left alone; choose another path")
     if not force:
         raise VamerError(f"{folder} already exists (an earlier `vamer {command}`); pass --force to replace it")
+    scratch = _inner_scratch(folder)
+    busy = [path for path in scratch if path.name.endswith(".lock") and _held(path)]
+    if busy:
+        raise VamerError(f"{busy[0]} is held: another vamer is writing inside {folder}; wait for it to finish")
+    for path in scratch:
+        if path.exists() or path.is_symlink():
+            _remove(path)
+            log.warning("vamer: removed %s, scratch an interrupted vamer left", path)
     foreign = sorted(_entries(folder) - {str(name) for name in marker["files"]})
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
@@ -135,12 +252,16 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 
 @contextmanager
-def atomic_directory(target: Path, command: str, force: bool = False) -> Iterator[Path]:
+def atomic_directory(target: Path, command: str, force: bool = False, resumable: bool = False) -> Iterator[Path]:
     """Yield a scratch folder that becomes ``target`` only when the block finishes without error.
 
-    The finished folder gets a marker naming ``command`` and every file in it, so that a later
-    ``--force`` can tell it apart from the user's folders (see :func:`check_replaceable`, which is
-    checked again just before an existing ``target`` is swapped out).
+    ``target``'s lock (:func:`output_lock`) is held from the start, and stale scratch of earlier,
+    killed commands is removed (:func:`clean_stale_scratch`).  The finished folder gets a marker
+    naming ``command`` and every file in it, so that a later ``--force`` can tell it apart from the
+    user's folders (see :func:`check_replaceable`, which is checked again just before an existing
+    ``target`` is swapped out).  A ``resumable`` command's scratch is ``.NAME.partial``: kept when
+    the block fails (so a rerun continues from what it holds, see :func:`resumable_scratch`), and
+    handed back as it is when it exists.
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out"
@@ -153,21 +274,39 @@ def atomic_directory(target: Path, command: str, force: bool = False) -> Iterato
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    try:
-        yield scratch
-        (scratch / OUTPUT_MARKER).write_text(json.dumps(
-            {"command": command, "vamer_version": vamer.__version__, "files": sorted(_entries(scratch))},
-            indent=2) + "\n",
-            encoding="utf-8")
-        check_replaceable(target, force, command)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, retired / "old")
-            os.replace(scratch, target)
-            shutil.rmtree(retired, ignore_errors=True)
+    with output_lock(target):
+        kept = resumable_scratch(target)
+        clean_stale_scratch(target, keep=(kept,) if resumable else ())
+        if resumable:
+            scratch = kept
+            scratch.mkdir(exist_ok=True)
         else:
-            os.replace(scratch, target)
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+            scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+        finished = False
+        try:
+            yield scratch
+            (scratch / OUTPUT_MARKER).write_text(json.dumps(
+                {"command": command, "vamer_version": vamer.__version__, "files": sorted(_entries(scratch))},
+                indent=2) + "\n",
+                encoding="utf-8")
+            check_replaceable(target, force, command)
+            if target.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+                os.replace(target, retired / "old")
+                os.replace(scratch, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(scratch, target)
+            finished = True
+        finally:
+            if resumable and not finished and scratch.exists():
+                log.warning("vamer: the finished part of this work is kept in %s; run the same command again "
+                            "to continue from it", scratch)
+            elif scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def resumable_scratch(target: Path) -> Path:
+    """Where a resumable command keeps its unfinished work for ``target``."""
+    target = Path(target)
+    return target.parent / f".{target.name}.partial"

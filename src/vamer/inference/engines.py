@@ -15,7 +15,7 @@ import torch
 
 import vamer
 from vamer.errors import VamerError
-from vamer.inference.bundle import WEIGHTS, Bundle
+from vamer.inference.bundle import Bundle
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
 
 

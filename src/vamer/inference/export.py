@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +25,7 @@ import torch
 
 import vamer
 from vamer.errors import VamerError
-from vamer.fileio import record_written, refuse_overwrite
+from vamer.fileio import clean_stale_scratch, output_lock, record_written, refuse_overwrite
 from vamer.inference.bundle import Bundle
 from vamer.inference.engines import bundle_fingerprint, graph_sha256, onnx_session
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
@@ -63,9 +63,9 @@ def example_inputs(bundle: Bundle, batch: int = 2) -> dict[str, torch.Tensor]:
 
 def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool = False) -> dict[str, Any]:
     """Write the bundle's graph to ``out`` (fp32, or dynamically quantised to int8).  Returns what
-    was written: path, size, fingerprint, and the fp32 parity on the example inputs."""
-    import onnx
-
+    was written: path, size, fingerprint, and the fp32 parity on the example inputs.  ``out``'s lock
+    is held throughout, and the work happens in ``.NAME.export`` beside it (removed afterwards, or by
+    the next export when a kill left it)."""
     out = Path(out)
     refuse_overwrite(out, force)
     if out.suffix != ".onnx":
@@ -77,40 +77,55 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
     frames = torch.export.Dim("frames", min=TRIM_MULTIPLE, max=bundle.preset.audio_features.max_frames)
     tokens = torch.export.Dim("tokens", min=TRIM_MULTIPLE, max=bundle.preset.text.max_length)
     lengths = {"audio": {2: frames}, "audio_mask": {1: frames}, "text": {1: tokens}, "text_mask": {1: tokens}}
+    with output_lock(out), _quiet():
+        clean_stale_scratch(out)
+        scratch = out.parent / f".{out.name}.export"
+        scratch.mkdir()
+        try:
+            written = _export(bundle, graph, inputs, scratch, out, int8, batch, lengths)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    record_written(out)
+    return written
+
+
+def _export(bundle: Bundle, graph: torch.nn.Module, inputs: dict[str, torch.Tensor], scratch: Path, out: Path,
+            int8: bool, batch, lengths: dict) -> dict[str, Any]:
+    """The export itself, inside ``scratch``; the finished file is moved to ``out``."""
+    import onnx
+
     fastpath = torch.backends.mha.get_fastpath_enabled()
     # The fused attention kernel has no ONNX translation; the plain path computes the same.
     torch.backends.mha.set_fastpath_enabled(False)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as scratch, _quiet():
-        raw = Path(scratch) / "graph.onnx"
-        try:
-            names = graph_inputs(bundle)
-            torch.onnx.export(graph, (), str(raw), kwargs=inputs, input_names=list(names),
-                              output_names=list(OUTPUTS),
-                              dynamic_shapes={name: {0: batch, **lengths.get(name, {})} for name in names},
-                              opset_version=OPSET,
-                              dynamo=True, verbose=False)
-        finally:
-            torch.backends.mha.set_fastpath_enabled(fastpath)
-        model = onnx.load(str(raw))  # pulls in external weight data, if the exporter split it out
-        fingerprint = bundle_fingerprint(bundle)
-        metadata = {"vamer_version": vamer.__version__, "bundle_fingerprint": fingerprint,
-                    "classes": ",".join(bundle.classes), "precision": "int8" if int8 else "fp32",
-                    "dynamic_lengths": "1"}
-        fp32 = Path(scratch) / "fp32.onnx"
-        onnx.save(model, str(fp32))
-        final = fp32
-        if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+    raw = Path(scratch) / "graph.onnx"
+    try:
+        names = graph_inputs(bundle)
+        torch.onnx.export(graph, (), str(raw), kwargs=inputs, input_names=list(names),
+                          output_names=list(OUTPUTS),
+                          dynamic_shapes={name: {0: batch, **lengths.get(name, {})} for name in names},
+                          opset_version=OPSET,
+                          dynamo=True, verbose=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    model = onnx.load(str(raw))  # pulls in external weight data, if the exporter split it out
+    fingerprint = bundle_fingerprint(bundle)
+    metadata = {"vamer_version": vamer.__version__, "bundle_fingerprint": fingerprint,
+                "classes": ",".join(bundle.classes), "precision": "int8" if int8 else "fp32",
+                "dynamic_lengths": "1"}
+    fp32 = Path(scratch) / "fp32.onnx"
+    onnx.save(model, str(fp32))
+    final = fp32
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            final = Path(scratch) / "int8.onnx"
-            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
-        # The metadata goes on last, with the hash of the graph as it is finally written.
-        stamped = onnx.load(str(final))
-        stamp(stamped, {**metadata, "graph_sha256": graph_sha256(stamped)})
-        onnx.save(stamped, str(final))
-        parity = _parity(graph, inputs, onnx_session(final))
-        os.replace(final, out)
-    record_written(out)
+        final = Path(scratch) / "int8.onnx"
+        quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
+    # The metadata goes on last, with the hash of the graph as it is finally written.
+    stamped = onnx.load(str(final))
+    stamp(stamped, {**metadata, "graph_sha256": graph_sha256(stamped)})
+    onnx.save(stamped, str(final))
+    parity = _parity(graph, inputs, onnx_session(final))
+    os.replace(final, out)
     return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
             "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
 

@@ -8,6 +8,7 @@ checkpoints and logs under ``out/fold{k}-seed{s}/{stage}``.
 from __future__ import annotations
 
 import copy
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from vamer.presets import Preset, StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
-from vamer.training.stages import fit_stage, loading, read_checkpoint, resolved_device, tester
+from vamer.training.journal import FoldJournal
+from vamer.training.stages import fit_stage, is_global_zero, loading, read_checkpoint, resolved_device, tester
 
 VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
 
@@ -105,11 +107,13 @@ class _Blanked(torch.utils.data.Dataset):
 
 
 def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: int, progress: bool,
-                outcome: FoldOutcome, **trainer) -> bool:
+                outcome: FoldOutcome, **trainer) -> str | None:
+    """Pretrain ``stage`` (arousal or valence); returns the checkpoint its weights come from, or
+    ``None`` when there was nothing to pretrain on."""
     train, val, test = (rated(data[split], stage) for split in ("train", "val", "test"))
     if len(train) == 0 or len(val) == 0:
         outcome.notes.append(f"{stage} pretraining skipped: no {stage} ratings in train or val")
-        return False
+        return None
     model.head.set_scale(*rating_scale(data["train"], stage))
     training = getattr(preset.training, stage)
     module = RegressionModule(model, training, stage)
@@ -125,7 +129,7 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
         logged = tester(**trainer).test(best, dataloaders=loader, verbose=False)[0]
         outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
                                      "n": len(test)}
-    return True
+    return result.best_checkpoint
 
 
 def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
@@ -153,8 +157,9 @@ def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
 
 
 def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
-            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False, **trainer) -> None:
-    """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``."""
+            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False, **trainer) -> str:
+    """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``; returns the
+    checkpoint its weights come from."""
     train, val, test = data["train"], data["val"], data["test"]
     if variant in ("audio_only", "text_only"):
         drop = "text" if variant == "audio_only" else "audio"
@@ -183,6 +188,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     tester(**trainer).test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
     outcome.models[variant] = model
+    return chosen
 
 
 def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
@@ -288,11 +294,13 @@ def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab
 
 def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
                vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
-               progress: bool = False, **trainer) -> FoldOutcome:
+               progress: bool = False, journal: FoldJournal | None = None, **trainer) -> FoldOutcome:
     """Pretrain both encoders, train each fusion variant, and predict the test split.
 
     Encoders are trained during pretraining and frozen (per the preset) only for fusion; an encoder
-    whose stage had no ratings was not pretrained and trains inside fusion instead.
+    whose stage had no ratings was not pretrained and trains inside fusion instead.  With a
+    ``journal``, each finished step (pretraining, each variant) is recorded, and a step the journal
+    holds is restored from its checkpoint instead of trained again (a resumed run).
     """
     imbalance = imbalance or Imbalance.of(preset)
     outcome = FoldOutcome()
@@ -300,8 +308,7 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
     models = build_models(preset, len(classes), text_dim, vocab_size)
     scale_inputs(models, data["train"], preset)
     untrained = copy.deepcopy(models)
-    pretrained = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
-                  for stage in ("arousal", "valence")}
+    pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, **trainer)
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
     outcome.pretrained.update(pretrained)
     for variant in variants:
@@ -314,8 +321,47 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
                                  {"arousal": False, "valence": False})
         else:
             model = fresh_fusion(preset, classes, text_dim, vocab_size, seed, models, pretrained)
-        _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, **trainer)
+        done = journal.load(variant) if journal else None
+        if done:
+            journal.restore(model, done["checkpoint"])
+            outcome.predictions[variant], outcome.models[variant] = done["predictions"], model
+            outcome.notes.extend(done["notes"])
+            continue
+        before = len(outcome.notes)
+        _clear(out, (variant, f"{variant}-refit"))
+        chosen = _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, **trainer)
+        if journal and is_global_zero():
+            journal.save(variant, {"predictions": outcome.predictions[variant], "notes": outcome.notes[before:],
+                                   "checkpoint": journal.relative(chosen)})
     return outcome
+
+
+def _pretraining(models: dict[str, torch.nn.Module], data: dict, preset: Preset, out: Path, seed: int,
+                 progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, **trainer) -> dict[str, bool]:
+    """Pretrain the arousal and valence regressors (or restore them from the journal); which were."""
+    done = journal.load("pretraining") if journal else None
+    if done:
+        for stage, checkpoint in done["checkpoints"].items():
+            if checkpoint:
+                journal.restore(models[stage], checkpoint)
+        outcome.regression.update(done["regression"])
+        outcome.notes.extend(done["notes"])
+        return {stage: bool(checkpoint) for stage, checkpoint in done["checkpoints"].items()}
+    _clear(out, ("arousal", "valence"))
+    checkpoints = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
+                   for stage in ("arousal", "valence")}
+    if journal and is_global_zero():
+        journal.save("pretraining", {"checkpoints": {stage: journal.relative(c) for stage, c in checkpoints.items()},
+                                     "regression": outcome.regression, "notes": list(outcome.notes)})
+    return {stage: checkpoint is not None for stage, checkpoint in checkpoints.items()}
+
+
+def _clear(out: Path, steps: tuple[str, ...]) -> None:
+    """Remove what an interrupted attempt left of ``steps`` (half-written checkpoints and logs), so
+    the step trains as it would have the first time."""
+    if is_global_zero():
+        for step in steps:
+            shutil.rmtree(Path(out) / step, ignore_errors=True)
 
 
 def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
