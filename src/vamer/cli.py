@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -512,27 +513,38 @@ def predict_command(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> None:
     """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on."""
-    from rich.progress import Progress
     from rich.table import Table
 
-    from vamer.inference.batch import check_output, gather, predict_requests, write_results
+    from vamer.inference.batch import ResultWriter, check_output, columns_of, gather, result_rows
     from vamer.inference.predictor import Limits, Predictor
 
     if out is not None:
         check_output(out, force)  # before any input is read or the model loads
     requests = gather(list(inputs or []), manifest, text)
     predictor = Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds), device=device)
-    console = Console(stderr=True)
-    with Progress(console=console, transient=True, disable=len(requests) <= batch_size) as bar:
-        task = bar.add_task("predicting", total=len(requests))
-        frame = predict_requests(predictor, requests, batch_size, lambda n: bar.advance(task, n))
-    failed = int((frame["error"] != "").sum())
-    if out is not None:
-        write_results(frame, out, force)
-        typer.echo(f"wrote {len(frame)} rows to {out} ({len(frame) - failed} predicted, {failed} failed)")
+    writer = ResultWriter(out, columns_of(predictor), force) if out is not None else None
+    shown, failed, total = [], 0, 0
+    with progress_reporter("predicting", len(requests), quiet=len(requests) <= batch_size) as advance:
+        try:
+            for row in result_rows(predictor, requests, batch_size, advance):
+                total += 1
+                failed += bool(row["error"])
+                if writer is not None:
+                    writer.write(row)
+                else:
+                    shown.append(row)
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+                if writer.rows:
+                    typer.echo(f"stopped: the {writer.rows} rows predicted so far are in {writer.partial}", err=True)
+            raise
+    if writer is not None:
+        writer.finish()
+        typer.echo(f"wrote {total} rows to {out} ({total - failed} predicted, {failed} failed)")
     else:
         table = Table("input", "label", "p", "arousal", "valence", "notes / error")
-        for row in frame.to_dict("records"):
+        for row in shown:
             name = Path(row["input"]).name or row["input"]  # the file name; --out keeps whole paths
             if row["error"]:
                 table.add_row(name, "-", "-", "-", "-", f"[red]{row['error']}[/red]")
@@ -542,7 +554,40 @@ def predict_command(
                           rating(row["valence"]), row["notes"])
         Console().print(table)
     if failed:
-        typer.echo(f"{failed} of {len(frame)} inputs could not be predicted (see the error column)", err=True)
+        typer.echo(f"{failed} of {total} inputs could not be predicted (see the error column)", err=True)
+
+
+@contextlib.contextmanager
+def progress_reporter(what: str, total: int, quiet: bool = False, every_s: float = 10.0):
+    """Yield ``advance(n)``: a progress bar on a terminal, and when stderr is a file or a pipe (a
+    batch job's log) a plain line every ``every_s`` seconds and at the end: done, total, rate."""
+    import time
+
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    if quiet:
+        yield lambda n: None
+        return
+    if console.is_terminal:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(what, total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    started = time.monotonic()
+    last = started - every_s   # the first batch is reported at once: the job is alive
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= every_s or done == total:
+            last = now
+            print(f"{what}: {done:,} of {total:,} ({done / max(now - started, 1e-9):.1f}/s)", file=sys.stderr,
+                  flush=True)
+
+    yield advance
 
 
 @app.command("export")
@@ -610,6 +655,22 @@ def _stop(signum: int, frame) -> None:
     raise JobStopped(signum)
 
 
+def _unraisable(hook):
+    """``sys.unraisablehook`` that keeps a swallowed stop.  A signal handler that runs inside a C
+    library's callback into Python (openSMILE's, through ctypes) has its exception swallowed there
+    ("Exception ignored on calling ctypes callback"): a SIGTERM then let the job go on for a minute.
+    The stop is raised again when the library returns (:func:`vamer.errors.raise_swallowed_stop`)."""
+    from vamer.errors import note_swallowed_stop
+
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, JobStopped):
+            note_swallowed_stop(unraisable.exc_value.signum)
+            return
+        hook(unraisable)
+
+    return handle
+
+
 def main() -> None:
     # SIGTERM (schedulers, containers, systemd) and SIGINT stop a job with 128 + the signal and one
     # line that says so.  Lightning keeps these handlers: during fit it adds its own in front and
@@ -617,6 +678,7 @@ def main() -> None:
     # inside fit with 1.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
     app()
 
 

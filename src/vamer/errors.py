@@ -25,3 +25,21 @@ class JobStopped(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+_swallowed: list[int] = []
+
+
+def note_swallowed_stop(signum: int) -> None:
+    """A :class:`JobStopped` raised inside a C library's callback into Python (openSMILE's, through
+    ctypes) is swallowed there; remember it, so :func:`raise_swallowed_stop` raises it again once
+    the library has returned."""
+    _swallowed.append(int(signum))
+
+
+def raise_swallowed_stop() -> None:
+    """Raise the stop a C callback swallowed, if any (call it right after such a library returns)."""
+    if _swallowed:
+        signum = _swallowed[0]
+        _swallowed.clear()
+        raise JobStopped(signum)

@@ -108,3 +108,57 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(bundle_dir, trained, tmp_p
     assert runner.invoke(app, ["predict", "--bundle", str(bundle_dir), "--manifest", str(manifest),
                                "--out", str(jsonl)]).exit_code == 0
     assert json.loads(jsonl.read_text().splitlines()[0])["input"] == "@SUM(A1)"
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_row_and_the_batch_is_written(bundle_dir, trained, tmp_path):
+    """It aborted the whole batch after every prediction was made, and nothing was written."""
+    import os
+    import shutil
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    shutil.copy(wav, os.fsdecode(bytes(folder) + b"/caf\xe9.wav"))     # Latin-1 bytes: not UTF-8
+    shutil.copy(wav, folder / "plain.wav")
+    for out in (tmp_path / "r.csv", tmp_path / "r.jsonl"):
+        result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(folder), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "r.csv", keep_default_na=False)
+    rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+    for names in (list(frame["input"]), [row["input"] for row in rows]):
+        assert [os.path.basename(name) for name in names] == ["caf\\xe9.wav", "plain.wav"]
+    assert (frame["label"] != "").all() and all(row["label"] for row in rows)
+
+
+def test_predict_streams_rows_and_a_stopped_job_keeps_them(bundle_dir, trained, tmp_path):
+    """`predict --out` wrote nothing until the end: a job stopped after 5 minutes of a 100,000-row
+    manifest lost its ~8,000 predictions.  Progress is shown when stderr is a log file, too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"audio": [str(wav)] * 5000, "utt_id": [f"u{i}" for i in range(5000)]}).to_csv(manifest, index=False)
+    out = tmp_path / "results.csv"
+    partial = tmp_path / "results.csv.partial"
+    log = open(tmp_path / "stderr.log", "w")
+    job = subprocess.Popen([sys.executable, "-m", "vamer.cli", "predict", "--bundle", str(bundle_dir), "--manifest",
+                            str(manifest), "--out", str(out), "--batch-size", "8"],
+                           stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 300
+    while not (partial.exists() and len(partial.read_text().splitlines()) > 40):
+        assert job.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=60) == 143
+    log.close()
+    stderr = (tmp_path / "stderr.log").read_text()
+    rows = pd.read_csv(partial, keep_default_na=False)
+    assert len(rows) >= 40 and list(rows["input"][:3]) == ["u0", "u1", "u2"] and (rows["label"] != "").all()
+    assert f"rows predicted so far are in {partial}" in stderr and "stopped by SIGTERM" in stderr
+    assert "predicting: 8 of 5,000" in stderr            # progress lines in a log file
+    assert not out.exists()                               # the output name only ever holds a whole result
+    again = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(wav), "--out", str(out)])
+    assert again.exit_code == 2 and "interrupted `vamer predict`" in again.output

@@ -18,6 +18,7 @@ input is built, so that an augmented (masked) mel gets the delta of what it now 
 from __future__ import annotations
 
 import io
+import os
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,8 +67,10 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def _source(data: bytes | Path) -> io.BytesIO | str:
-    return str(data) if isinstance(data, Path) else io.BytesIO(data)
+def _source(data: bytes | Path) -> io.BytesIO | bytes:
+    # A path goes to libsndfile as the file system's bytes: a name that is not valid UTF-8 (Latin-1
+    # from an old archive) would not survive being encoded from str.
+    return os.fsencode(data) if isinstance(data, Path) else io.BytesIO(data)
 
 
 def _reason(error: Exception) -> str:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import AudioError, decode, read_seconds
+from vamer.errors import raise_swallowed_stop
 from vamer.features.cache import FeatureCache
 
 FUNCTIONALS_KIND = "audio-egemaps"
@@ -39,6 +40,7 @@ def _smile():
 def egemaps(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """eGeMAPSv02 functionals of mono ``samples``, ``[88]`` float32 (non-finite values -> 0)."""
     values = _smile().process_signal(np.asarray(samples, dtype=np.float32), sample_rate).to_numpy()[0]
+    raise_swallowed_stop()   # a SIGTERM that arrived inside openSMILE's callbacks
     return np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 

@@ -12,17 +12,19 @@ Output columns (CSV, or one JSON object per line for ``.jsonl``):
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
 from vamer.data.manifest import read_table
 from vamer.errors import VamerError
-from vamer.fileio import record_written, refuse_overwrite, write_text_atomic
+from vamer.fileio import record_written, refuse_overwrite
 from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
@@ -89,12 +91,12 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
     return requests
 
 
-def predict_requests(predictor: Predictor, requests: list[Request], batch_size: int = 16,
-                     progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """One row per request, in order; a request that fails has ``error``/``error_kind`` and no label."""
+def result_rows(predictor: Predictor, requests: list[Request], batch_size: int = 16,
+                progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """One row per request, in order, each as soon as it is predicted; a request that fails has
+    ``error``/``error_kind`` and no label.  Text cells are valid Unicode whatever the file names."""
     readable = [r for r in requests if r.refused is None]
-    predicted = iter(predictor.predict_many(((r.audio, r.text) for r in readable), batch_size, progress))
-    rows = []
+    predicted = predictor.iter_predictions(((r.audio, r.text) for r in readable), batch_size, progress)
     for request in requests:
         if request.refused is not None:
             result = {"error_kind": request.refused[0], "error": request.refused[1]}
@@ -108,9 +110,30 @@ def predict_requests(predictor: Predictor, requests: list[Request], batch_size: 
                     "text", "text_source", "audio_only", "engine"):
             row[key] = result.get(key)
         row["notes"] = "; ".join(result.get("notes", []))
-        row["error"], row["error_kind"] = result.get("error", ""), result.get("error_kind", "")
-        rows.append(row)
-    return pd.DataFrame(rows)
+        row["error"], row["error_kind"] = result.get("error", ""), str(result.get("error_kind", ""))
+        yield {key: printable(value) for key, value in row.items()}
+
+
+def predict_requests(predictor: Predictor, requests: list[Request], batch_size: int = 16,
+                     progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """:func:`result_rows` gathered into a table."""
+    return pd.DataFrame(list(result_rows(predictor, requests, batch_size, progress)))
+
+
+def printable(value: Any) -> Any:
+    """A text cell that any UTF-8 writer takes: a file name that is not valid UTF-8 reaches Python
+    with surrogate escapes (``os.fsdecode``), which no UTF-8 file can hold; its bad bytes are shown
+    as ``\\xNN`` instead.  Other values are left alone.
+
+    >>> printable("caf\\udce9.wav"), printable(0.5)
+    ('caf\\\\xe9.wav', 0.5)
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
 
 
 def check_output(out: Path, force: bool) -> None:
@@ -122,30 +145,70 @@ def check_output(out: Path, force: bool) -> None:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheet programs read as a formula
 
 
-def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas: a cell that begins
-    with one of :data:`FORMULA_STARTS` gets a leading apostrophe (OWASP's advice against CSV
-    injection).  Numbers are left alone: -0.5 stays a number.
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell that spreadsheet programs cannot run as a formula: text beginning with one of
+    :data:`FORMULA_STARTS` gets a leading apostrophe (OWASP's advice against CSV injection); numbers
+    are left alone, so -0.5 stays a number.
 
-    >>> neutralised(pd.DataFrame({"text": ["=1+2", "fine", "-x"], "p": [-0.5, 0.1, 0.2]})).to_dict("list")
-    {'text': ["'=1+2", 'fine', "'-x"], 'p': [-0.5, 0.1, 0.2]}
+    >>> [_csv_cell(v) for v in ("=1+2", "fine", "-x", -0.5, None)]
+    ["'=1+2", 'fine', "'-x", -0.5, '']
     """
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
-            safe[column] = safe[column].map(
-                lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
-    return safe
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
 
 
-def write_results(frame: pd.DataFrame, out: Path, force: bool = False) -> None:
-    """Write the result rows as CSV (text cells neutralised against formula injection) or JSON Lines
-    (values as they are: JSON is not read as formulas)."""
-    check_output(out, force)
-    if out.suffix.lower() == ".csv":
-        write_text_atomic(out, neutralised(frame).to_csv(index=False))
-    else:
-        lines = (json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()},
-                            ensure_ascii=False) for row in frame.to_dict("records"))
-        write_text_atomic(out, "".join(line + "\n" for line in lines))
-    record_written(out)
+class ResultWriter:
+    """Rows written to ``out`` as they are made: into ``OUT.partial`` (flushed row by row, so a
+    stopped job keeps every row it made), renamed to ``out`` when every row is in.  CSV cells are
+    neutralised against formula injection; JSON Lines keep values as they are (JSON is not read as
+    formulas)."""
+
+    def __init__(self, out: Path, columns: list[str], force: bool = False) -> None:
+        check_output(out, force)
+        self.out, self.columns = Path(out), columns
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        if self.partial.exists() and not force:
+            raise VamerError(f"{self.partial} holds the rows of an interrupted `vamer predict`; move it away, or "
+                             "pass --force to replace it")
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.partial, "w", encoding="utf-8", newline="")
+        self.rows = 0
+        if self.out.suffix.lower() == ".csv":
+            self.csv = csv.writer(self.handle)
+            self.csv.writerow(columns)
+        else:
+            self.csv = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.csv is not None:
+            self.csv.writerow([_csv_cell(row.get(column)) for column in self.columns])
+        else:
+            self.handle.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                          for k, v in row.items()}, ensure_ascii=False) + "\n")
+        self.handle.flush()
+        self.rows += 1
+
+    def finish(self) -> None:
+        """Every row is in: the output appears whole under its name."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.partial, self.out)
+        record_written(self.out)
+
+    def abandon(self) -> None:
+        """Stopped before the end: the rows made so far stay in ``OUT.partial`` (none: it goes)."""
+        if not self.handle.closed:
+            self.handle.close()
+        if not self.rows:
+            self.partial.unlink(missing_ok=True)
+
+
+def columns_of(predictor: Predictor) -> list[str]:
+    """The output columns, in order (the module's docstring says what each holds)."""
+    return ["input", "label", *(f"p_{c}" for c in predictor.classes), "arousal", "valence", "duration_s",
+            "audio_seconds", "truncated", "sample_rate", "channels", "text", "text_source", "audio_only", "engine",
+            "notes", "error", "error_kind"]

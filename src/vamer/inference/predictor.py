@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -184,8 +184,15 @@ class Predictor:
                      progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         """Predict ``(audio, text)`` pairs in batches.  An input that fails gets a result with
         ``error`` (and no label) and the others go on; ``progress(n)`` is called as inputs finish."""
+        return list(self.iter_predictions(inputs, batch_size, progress))
+
+    def iter_predictions(self, inputs: Iterable[tuple[Any, str | None]], batch_size: int = 16,
+                         progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`predict_many` as a stream: each result, in input order, as soon as its batch ran
+        (a long manifest's results can be written while the rest are still predicted)."""
         results: list[dict[str, Any] | None] = []
         pending: list[tuple[int, Prepared]] = []
+        given = 0
 
         def flush() -> None:
             for (index, _), result in zip(pending, self.run([p for _, p in pending])):
@@ -206,7 +213,12 @@ class Predictor:
                 progress(1)
             if len(pending) >= batch_size:
                 flush()
+            while given < len(results) and results[given] is not None:
+                yield results[given]
+                results[given] = None   # given away: nothing holds a long stream's results
+                given += 1
         if pending:
             flush()
-        return [r for r in results if r is not None]
-
+        while given < len(results):
+            yield results[given]
+            given += 1

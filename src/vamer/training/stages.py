@@ -219,6 +219,8 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     with warnings.catch_warnings():
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        if resume:   # the earlier rows are put back (logged_before); the folders are meant to hold files
+            warnings.filterwarnings("ignore", message=".*directory .* exists and is not empty.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
     best = checkpoints.best_model_score
     return StageResult(stage, checkpoints.best_model_path or str(last), str(last),
