@@ -628,15 +628,24 @@ def serve_command(
     max_connections: int = typer.Option(256, "--max-connections", min=1, help="Open connections; more get 503."),
     queue_timeout: float = typer.Option(30.0, "--queue-timeout", min=0.0,
                                         help="Seconds a request waits for an upload slot; then 503."),
+    min_body_rate: float = typer.Option(8.0, "--min-body-rate-kb", min=0.001,
+                                        help="KB/s a body must average after 2 s; slower clients get 408."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="File holding the API key POST "
+                                                "/predict then needs (or set VAMER_API_KEY)."),
+    allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host", help="A Host header value to answer "
+                                                     "(repeat it; default: the loopback names when --host is "
+                                                     "loopback, any otherwise)."),
     device: str = DEVICE,
 ) -> None:
     """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
     import uvicorn
 
     from vamer.inference.predictor import Limits, Predictor
-    from vamer.serving.app import ServiceLimits, create_app
-    from vamer.serving.server import check_port_free, server_config
+    from vamer.serving.app import LOOPBACK_HOSTS, ServiceLimits, create_app
+    from vamer.serving.server import check_port_free, read_api_key, server_config
 
+    api_key = read_api_key(api_key_file)
+    hosts = list(allowed_host) if allowed_host else (list(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None)
     check_port_free(host, port)  # before the model loads, not after
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
     threads = max(1, (os.cpu_count() or 1) // concurrency)
@@ -645,9 +654,14 @@ def serve_command(
                                       device)
     limits = ServiceLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), concurrency=concurrency,
                            max_uploads=max_uploads, queue_timeout_s=queue_timeout, body_timeout_s=body_timeout,
-                           header_timeout_s=header_timeout, max_connections=max_connections)
-    service = create_app(predictor, limits)
+                           header_timeout_s=header_timeout, max_connections=max_connections,
+                           min_body_rate_bps=int(min_body_rate * 1024))
+    service = create_app(predictor, limits, api_key, hosts)
     typer.echo(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)")
+    if host not in LOOPBACK_HOSTS and api_key is None:
+        typer.echo(f"note: --host {host} answers other machines and POST /predict needs no key; give one with "
+                   "--api-key-file or VAMER_API_KEY, or serve behind a reverse proxy that checks access "
+                   "(README: Deploying behind a reverse proxy)", err=True)
     uvicorn.Server(server_config(service, host, port, limits)).run()
 
 

@@ -1,5 +1,6 @@
 import asyncio
 import io
+import time
 
 import httpx
 import numpy as np
@@ -149,3 +150,162 @@ def test_a_model_that_outputs_nan_gets_a_500_with_its_reason(bundle_dir, trained
     with running(create_app(broken)) as url:
         response = post(url, demo_wav(trained).read_bytes())
     assert response.status_code == 500 and "NaN or infinite outputs" in response.json()["detail"]
+
+
+def test_security_headers_local_docs_and_the_page_policy(server):
+    """Swagger came from a CDN (/docs broke offline); no response carried CSP, nosniff or frame rules."""
+    page = httpx.get(server + "/")
+    policy = page.headers["content-security-policy"]
+    assert "'sha256-" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+    for path in ("/", "/health", "/docs", "/openapi.json"):
+        headers = httpx.get(server + path).headers
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
+        assert "content-security-policy" in headers, path
+    docs = httpx.get(server + "/docs")
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+    assert all(h in docs.headers["content-security-policy"] for h in ("script-src 'self' 'sha256-",))
+    asset = httpx.get(server + "/docs-assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert "server" not in {k.lower() for k in page.headers}
+
+
+def test_api_key_and_allowed_hosts(predictor, trained):
+    """DNS rebinding: a page elsewhere could reach a loopback service through a name of its own; and
+    --host 0.0.0.0 had no way to ask callers for a key."""
+    from tests.serving.conftest import running
+    from vamer.serving.app import LOOPBACK_HOSTS, create_app
+
+    data = demo_wav(trained).read_bytes()
+    key = "k" * 24
+    with running(create_app(predictor, api_key=key, allowed_hosts=list(LOOPBACK_HOSTS))) as url:
+        assert httpx.get(url + "/health").json()["auth"] == "api_key"
+        assert post(url, data).status_code == 401
+        assert post(url, data, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert post(url, data, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert post(url, data, headers={"X-API-Key": key}).status_code == 200
+        rebound = httpx.get(url + "/health", headers={"Host": "attacker.example:8000"})
+        assert rebound.status_code == 400
+        assert httpx.get(url.replace("127.0.0.1", "localhost") + "/health").status_code == 200
+
+
+def test_forms_of_too_many_parts_and_slow_bodies_are_refused(server):
+    boundary = b"b0undary"
+    many = b"".join(b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n" for _ in range(50))
+    response = httpx.post(server + "/predict", content=many + b"--" + boundary + b"--\r\n", timeout=30,
+                          headers={"content-type": "multipart/form-data; boundary=b0undary"})
+    assert response.status_code == 400 and "more than 8 parts" in response.json()["detail"]
+
+    answer, took = trickled(server)
+    assert answer.startswith(b"HTTP/1.1 408") and took < 4, answer
+
+
+def trickled(url: str, pause_s: float = 0.2, limit_s: float = 10.0) -> tuple[bytes, float]:
+    """Send a request head, then its body a byte every ``pause_s``; the answer and when it came."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                           b"boundary=x\r\nContent-Length: 100000\r\n\r\n")
+        connection.settimeout(pause_s)
+        started = time.monotonic()
+        answer, took = b"", None
+        while b"}" not in answer and time.monotonic() - started < limit_s:
+            try:
+                if took is None:
+                    connection.sendall(b"a")
+                more = connection.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not more:
+                break
+            took = took or time.monotonic() - started
+            answer += more
+        return answer, took if took is not None else limit_s
+
+
+def test_min_rate_drops_a_trickling_body_before_its_deadline(predictor):
+    """16 connections trickling a byte a second held every upload slot: a legitimate request waited 29 s."""
+    from tests.serving.conftest import running
+    from vamer.serving.app import ServiceLimits, create_app
+
+    limits = ServiceLimits(body_timeout_s=30.0, min_body_rate_bps=1024, rate_grace_s=1.0, header_timeout_s=5.0)
+    with running(create_app(predictor, limits), limits) as url:
+        answer, took = trickled(url)
+    assert answer.startswith(b"HTTP/1.1 408") and b"arrives slower than 1,024 bytes/s" in answer, answer
+    assert took < 3     # the grace, not the 30 s body deadline
+
+
+def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
+    """One client sends a 400,000-part body, one trickles bytes, 20 normal clients predict: /health
+    answers within 200 ms throughout and the normal requests get their usual answers.  (A 400,000-part
+    body kept vamer 0.3 busy 8.5 s and stalled /health for 8.2 s.)  The server runs as `vamer serve`
+    in its own process, as a user runs it."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from tests.serving.conftest import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle_dir), "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        data = demo_wav(trained).read_bytes()
+        expected = post(url, data).json()["label"]
+        latencies, done = [], threading.Event()
+
+        def watch():
+            while not done.is_set():
+                started = time.monotonic()
+                assert httpx.get(url + "/health", timeout=5).status_code == 200
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.05)
+
+        def shredded():
+            boundary = b"b0undary"
+            part = b"--" + boundary + b"\r\n\r\n\r\n"
+            body = part * 400_000 + b"--" + boundary + b"--\r\n"
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                                   b"boundary=b0undary\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                connection.settimeout(30)
+                hostile.append(connection.recv(4096))
+
+        hostile: list[bytes] = []
+        watcher = threading.Thread(target=watch)
+        attackers = [threading.Thread(target=shredded), threading.Thread(target=lambda: hostile.append(
+            trickled(url, pause_s=0.5, limit_s=40)[0]))]
+        watcher.start()
+        for thread in attackers:
+            thread.start()
+
+        async def normal():
+            async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+                return await asyncio.gather(*(client.post("/predict", files={"audio": ("a.wav", data, "audio/wav")})
+                                              for _ in range(20)))
+
+        responses = asyncio.run(normal())
+        for thread in attackers:
+            thread.join(timeout=60)
+        done.set()
+        watcher.join(timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [r.status_code for r in responses] == [200] * 20 and {r.json()["label"] for r in responses} == {expected}
+    assert sorted(answer.split(b"\r\n")[0] for answer in hostile) == [b"HTTP/1.1 400 Bad Request",
+                                                                       b"HTTP/1.1 408 Request Timeout"]
+    assert len(latencies) >= 10 and max(latencies) < 0.2, sorted(latencies)[-5:]

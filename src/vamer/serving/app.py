@@ -3,16 +3,22 @@
     GET  /          the web page (choose or record a wav, type the transcript, see the result)
     GET  /health    status, vamer version, classes, engine, limits
     POST /predict   multipart form: ``audio`` (a wav file), optional ``text`` -> the JSON of predict
-    GET  /docs      OpenAPI documentation (schema at /openapi.json)
+    GET  /docs      OpenAPI documentation (schema at /openapi.json; Swagger UI's files are served
+                    from /docs-assets, so the page works offline)
 
 Bad requests get a 4xx with ``{"detail": message}``, never a 500: 413 for an upload over the size
 limit or audio that would decode past the sample budget, 415 for content that is not readable
 audio, 422 for missing fields, a too long recording, a too low sample rate, NaN or infinite
 samples, too much text or text that is not UTF-8, 400 for an empty file or a form the multipart
-parser rejects or that ends before its closing boundary, 408 for a body that does not arrive in
-time, and 503 when every upload slot is taken.  The model loads once; predictions run in worker
-threads (at most ``concurrency`` at a time) so the event loop keeps answering.  How the server
-itself guards its connections is in :mod:`vamer.serving.server`.
+parser rejects, that ends before its closing boundary or that has more than ``max_form_parts``
+parts, 408 for a body that does not arrive in time or arrives slower than ``min_body_rate_bps``
+(after ``rate_grace_s``) or in a flood of tiny pieces, 401 for a missing or wrong API key (when the
+service has one), 400 for a Host header the service does not answer to, and 503 when every upload
+slot is taken.  The model loads once; the form is parsed and predictions run in worker threads (at
+most ``concurrency`` predictions at a time) so the event loop keeps answering.  Every response
+carries security headers (a Content-Security-Policy whose only inline code is the page's own, by
+hash; ``X-Content-Type-Options``; ``X-Frame-Options``).  How the server itself guards its
+connections is in :mod:`vamer.serving.server`.
 
 >>> from vamer.serving.app import status_for
 >>> status_for("unreadable_wav"), status_for("too_long")
@@ -21,13 +27,21 @@ itself guards its connections is in :mod:`vamer.serving.server`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
+import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
@@ -50,6 +64,13 @@ class ServiceLimits:
     body_timeout_s: float = 30.0  # a body must arrive whole within this; else 408
     header_timeout_s: float = 10.0  # a request's head must arrive within this; else the connection closes
     max_connections: int = 256    # open connections; uvicorn answers 503 past this
+    max_form_parts: int = 8       # a form has 2 fields; 400,000 tiny parts once kept the server busy 8.5 s
+    min_body_rate_bps: int = 8 * 1024   # after rate_grace_s, a body slower than this on average gets 408
+    rate_grace_s: float = 2.0
+    min_mean_chunk_bytes: int = 64      # past 1,024 pieces, a body whose pieces average less gets 408
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class _Refused(Exception):
@@ -58,14 +79,82 @@ class _Refused(Exception):
         self.status, self.detail = status, detail
 
 
-def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> FastAPI:
+def inline_hashes(html: str, tag: str) -> list[str]:
+    """CSP source expressions (``'sha256-…'``) of every inline ``<tag>`` element of ``html``: what
+    lets the page's own script and style run while any other inline code is refused.
+
+    >>> inline_hashes("<script>f()</script>", "script")
+    ["'sha256-..."]
+    """
+    bodies = re.findall(rf"<{tag}(?![^>]*\bsrc=)[^>]*>(.*?)</{tag}>", html, flags=re.S)
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(body.encode('utf-8')).digest()).decode()}'"
+            for body in bodies]
+
+
+def content_policy(html: str) -> str:
+    """The Content-Security-Policy of an HTML page of the service: its own origin and inline code only."""
+    scripts, styles = " ".join(inline_hashes(html, "script")), " ".join(inline_hashes(html, "style"))
+    return (f"default-src 'self'; script-src 'self' {scripts}; style-src 'self' {styles}; "
+            "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_key: str | None = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The service.  ``api_key``: when given, ``POST /predict`` needs it (``Authorization: Bearer
+    KEY`` or ``X-API-Key: KEY``); the page, /health and /docs stay open.  ``allowed_hosts``: the
+    Host header values answered (DNS rebinding: a web page elsewhere reaching a loopback service
+    through a name of its own); ``None`` answers any."""
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
     uploads = anyio.CapacityLimiter(limits.max_uploads)
-    app = FastAPI(title="vamer", version=vamer.__version__,
+    app = FastAPI(title="vamer", version=vamer.__version__, docs_url=None, redoc_url=None,
                   description="Speech + text emotion recognition (Korean). Model: "
                               f"{predictor.bundle.preset.name} preset, classes {', '.join(predictor.classes)}.")
     page = resources.files("vamer.serving").joinpath("static/index.html").read_text(encoding="utf-8")
+    policies = {"/": content_policy(page)}
+    app.mount("/docs-assets", StaticFiles(directory=_swagger_assets()), name="docs-assets")
+    key = api_key.encode("utf-8") if api_key else None
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        path = request.url.path
+        response.headers.setdefault("Content-Security-Policy", policies.get(path, API_POLICY if not
+                                    path.startswith("/docs-assets") else "default-src 'none'"))
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.middleware("http")
+    async def require_key(request: Request, call_next):
+        if key is not None and request.url.path == "/predict":
+            given = request.headers.get("x-api-key") or ""
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer":
+                given = token.strip()
+            if not hmac.compare_digest(given.encode("utf-8"), key):
+                return JSONResponse({"detail": "this service needs an API key: send 'Authorization: Bearer KEY' "
+                                               "or 'X-API-Key: KEY'" if not given else "wrong API key"},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        html = get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="vamer API",
+                                   swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/docs-assets/favicon-32x32.png")
+        policies["/docs"] = content_policy(html.body.decode("utf-8"))
+        return html
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, error: _Refused) -> JSONResponse:
@@ -88,6 +177,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None) -> Fas
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "vamer_version": vamer.__version__, "classes": predictor.classes,
+                "auth": "api_key" if key is not None else "none",
                 "engine": predictor.engine.name, "device": str(getattr(predictor.engine, "device", "cpu")),
                 "preset": predictor.bundle.preset.name,
                 "regressors": predictor.bundle.regressors,
@@ -126,8 +216,15 @@ class _Part:
     data: bytearray
 
 
-def _form_parts(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
-    """Field name -> (file name or None, raw bytes) of a multipart body, by python-multipart.
+def _swagger_assets() -> str:
+    import swagger_ui_bundle
+
+    return str(swagger_ui_bundle.swagger_ui_path)
+
+
+def _form_parts(body: bytes, content_type: str, max_parts: int = 8) -> dict[str, tuple[str | None, bytes]]:
+    """Field name -> (file name or None, raw bytes) of a multipart body, by python-multipart; a
+    body of more than ``max_parts`` parts is refused as soon as the parser reaches one more.
 
     The raw bytes are kept so the service can tell text that is not UTF-8 from text that is
     (starlette's form parser falls back to latin-1 silently).
@@ -140,6 +237,9 @@ def _form_parts(body: bytes, content_type: str) -> dict[str, tuple[str | None, b
     header: list[bytes] = [b"", b""]
 
     def begin() -> None:
+        if len(parts) >= max_parts:
+            raise _Refused(400, f"the multipart form has more than {max_parts} parts; send the fields 'audio' "
+                                "and 'text' once each")
         parts.append(_Part({}, bytearray()))
 
     def field(data: bytes, start: int, end: int) -> None:
@@ -176,17 +276,40 @@ def _form_parts(body: bytes, content_type: str) -> dict[str, tuple[str | None, b
 
 
 async def _read_form(request: Request, limits: ServiceLimits) -> tuple[bytes, str | None]:
-    """The ``audio`` file and ``text`` field of the request's multipart form, checked."""
+    """The ``audio`` file and ``text`` field of the request's multipart form, checked.
+
+    The body must arrive within ``body_timeout_s``, at ``min_body_rate_bps`` on average once
+    ``rate_grace_s`` have passed (16 clients trickling a byte a second held every upload slot for
+    30 s), and not as a flood of tiny pieces (each one costs the event loop a wake-up: a 1 MB body
+    sent byte by byte kept /health waiting 2.4 s).  Each wait for the next piece has the deadline
+    that keeps those promises, so a client that goes silent is dropped on time too.  The form is
+    then parsed in a worker thread."""
     body = bytearray()
-    try:
-        with anyio.fail_after(limits.body_timeout_s):  # a client trickling its body holds a slot
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limits.max_upload_bytes:  # a body sent without Content-Length
-                    raise _Refused(413, _too_large(len(body), limits))
-    except TimeoutError:
-        raise _Refused(408, f"the request body did not arrive within {limits.body_timeout_s:g} s") from None
-    fields = _form_parts(bytes(body), request.headers.get("content-type", ""))
+    pieces = 0
+    started = time.monotonic()
+    stream = request.stream().__aiter__()
+    while True:
+        elapsed = time.monotonic() - started
+        due = min(limits.body_timeout_s, max(limits.rate_grace_s, (len(body) + 1) / limits.min_body_rate_bps))
+        try:
+            with anyio.fail_after(max(due - elapsed, 0.001)):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            if due >= limits.body_timeout_s:
+                raise _Refused(408, f"the request body did not arrive within {limits.body_timeout_s:g} s") from None
+            raise _Refused(408, f"the request body arrives slower than {limits.min_body_rate_bps:,} bytes/s "
+                                f"({len(body):,} bytes in {elapsed:.1f} s)") from None
+        body += chunk
+        pieces += 1
+        if len(body) > limits.max_upload_bytes:  # a body sent without Content-Length
+            raise _Refused(413, _too_large(len(body), limits))
+        if pieces > 1024 and len(body) < pieces * limits.min_mean_chunk_bytes:
+            raise _Refused(408, f"the request body arrives in {pieces:,} pieces of {len(body) / pieces:.0f} bytes on "
+                                "average; send it in larger pieces")
+    fields = await anyio.to_thread.run_sync(_form_parts, bytes(body), request.headers.get("content-type", ""),
+                                            limits.max_form_parts)
     if "audio" not in fields:
         raise _Refused(422, "missing file field 'audio' (a wav file)")
     text = None

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -100,10 +102,27 @@ def check_port_free(host: str, port: int) -> None:
                              "port; choose another --port") from None
 
 
+def read_api_key(path: Path | None) -> str | None:
+    """The service's API key: the first line of ``path``, else ``VAMER_API_KEY``, else none.  A key
+    on the command line itself would show in every process listing, so there is no option for it."""
+    if path is None:
+        return os.environ.get("VAMER_API_KEY") or None
+    try:
+        key = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise VamerError(f"--api-key-file {path}: cannot be read ({error})") from None
+    if not key or len(key[0].strip()) < 16:
+        raise VamerError(f"--api-key-file {path}: the key must be at least 16 characters on its first line")
+    return key[0].strip()
+
+
 def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits,
                   log_level: str = "info") -> uvicorn.Config:
     """The uvicorn configuration of ``vamer serve`` (the tests run the same one on loopback)."""
     return uvicorn.Config(app, host=host, port=port, log_level=log_level,
                           http=head_deadline_protocol(limits.header_timeout_s),
                           h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
-                          limit_concurrency=limits.max_connections, timeout_keep_alive=5)
+                          limit_concurrency=limits.max_connections, timeout_keep_alive=5,
+                          # Behind a reverse proxy, X-Forwarded-For/-Proto are trusted from loopback only
+                          # (uvicorn's default), so the logs name the real client.
+                          proxy_headers=True, server_header=False)
