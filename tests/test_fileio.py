@@ -159,3 +159,28 @@ def test_scratch_a_kill_left_is_recognised_reported_and_cleaned(tmp_path, caplog
             with output_lock(target):
                 pass
     assert not lock_path(target).exists()
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    """Bundles and outputs were 0600/0700 (tempfile's modes): a service user or a colleague could not
+    read them."""
+    import os
+    import stat
+
+    import numpy as np
+
+    from vamer.features.cache import FeatureCache
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "out"
+        with atomic_directory(target, "demo") as scratch:
+            (scratch / "a.txt").write_text("a")
+        write_json_atomic(tmp_path / "m.json", {})
+        cache = FeatureCache(tmp_path / "cache")
+        cache.put("audio", "ab" * 32, np.zeros(3, dtype=np.float16))
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode)
+                 for path in (target, target / "a.txt", tmp_path / "m.json", cache.path("audio", "ab" * 32))}
+    finally:
+        os.umask(old)
+    assert modes == {"out": 0o755, "a.txt": 0o644, "m.json": 0o644, f"{'ab' * 32}.v2.npy": 0o644}

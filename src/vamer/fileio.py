@@ -230,6 +230,20 @@ def check_replaceable(folder: Path, force: bool, command: str) -> None:
                          "so move them away or choose another path")
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no other way to read it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path, folder: bool = False) -> None:
+    """Give a file (0666) or folder (0777) made by ``tempfile`` the permissions the umask gives any
+    other new file: ``tempfile`` makes them 0600 and 0700, so a bundle or a result written through
+    it could not be read by a service user or a colleague."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +251,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        follow_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -282,6 +297,7 @@ def atomic_directory(target: Path, command: str, force: bool = False, resumable:
             scratch.mkdir(exist_ok=True)
         else:
             scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+            follow_umask(scratch, folder=True)
         finished = False
         try:
             yield scratch

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from vamer.errors import VamerError
+from vamer.fileio import follow_umask
 
 BUILT_KIND = "built"
 CHECKSUM_BYTES = 32   # the SHA-256 that ends every entry
@@ -115,6 +116,7 @@ class FeatureCache:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(entry_bytes(array))
+            follow_umask(Path(temporary))
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
