@@ -14,6 +14,7 @@ def browser():
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900"):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # to see what the page's CSP refused
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -47,3 +48,19 @@ def test_upload_a_demo_wav_and_see_the_label_and_the_charts(server, trained, bro
     WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "error").text)
     assert "not a readable audio file" in browser.find_element(By.ID, "error").text
     browser.save_screenshot(str(tmp_path / "page-error.png"))
+
+
+@needs_chromium
+def test_the_page_and_the_docs_run_under_their_content_policy_offline(server, browser):
+    """/docs loaded Swagger UI from a CDN (blank offline); the CSP must block nothing the pages need."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
+    browser.get(server + "/docs")
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/predict", "/health"} <= {path.replace("\u200b", "") for path in paths}
+    refused = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    assert refused == []

@@ -217,9 +217,15 @@ class _Part:
 
 
 def _swagger_assets() -> str:
-    import swagger_ui_bundle
+    """The folder of Swagger UI's files (the ``fastapi-swagger`` wheel's ``resources``), found
+    without importing that package, which would patch FastAPI."""
+    import importlib.util
+    from pathlib import Path
 
-    return str(swagger_ui_bundle.swagger_ui_path)
+    spec = importlib.util.find_spec("fastapi_swagger")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("fastapi-swagger is not installed: pip install fastapi-swagger==0.4.64")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "resources")
 
 
 def _form_parts(body: bytes, content_type: str, max_parts: int = 8) -> dict[str, tuple[str | None, bytes]]:

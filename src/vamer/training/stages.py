@@ -205,8 +205,11 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         earlier = logged_before(out_dir / "logs" / "metrics.csv", int(read_checkpoint(last)["epoch"]))
     csv_log = CSVLogger(out_dir, name="logs", version="")
     if earlier and is_global_zero():
-        # Lightning's CSV writer deletes the file it finds; the epochs the checkpoint holds go back in.
-        csv_log.experiment.metrics.extend(earlier)
+        # Lightning's CSV writer deletes the file it finds (and warns that it will); the epochs the
+        # checkpoint holds go back in.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*directory .* exists and is not empty.*")
+            csv_log.experiment.metrics.extend(earlier)
     trainer = lightning.Trainer(
         max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
         logger=[csv_log, TensorBoardLogger(out_dir, name="tensorboard", version="")],
