@@ -200,17 +200,17 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     if not is_global_zero():
         # Another DDP rank: it only trains, reading rank 0's journal so it skips the same steps.
         with _throwaway() as scratch:
-            return _run(result, out, scratch, resumable_scratch(out), signature, preset, cv, seeds, augment,
+            return _run(result, scratch, resumable_scratch(out), signature, preset, cv, seeds, augment,
                         imbalance, cache, progress, variants, **trainer)
     with atomic_directory(out, "run", force, resumable=True) as scratch:
         _resumed(scratch, signature, resume)
-        metrics = _run(result, out, scratch, scratch, signature, preset, cv, seeds, augment, imbalance, cache,
+        metrics = _run(result, scratch, scratch, signature, preset, cv, seeds, augment, imbalance, cache,
                        progress, variants, **trainer)
         (scratch / RUN_STATE).unlink()
     return metrics
 
 
-def _run(result: LoadResult, out: Path, scratch: Path, journals: Path, signature: str, preset: Preset, cv: str,
+def _run(result: LoadResult, scratch: Path, journals: Path, signature: str, preset: Preset, cv: str,
          seeds: int, augment: AugmentConfig, imbalance: Imbalance, cache: Path | None, progress: bool,
          variants: tuple[str, ...], **trainer) -> dict[str, Any]:
     """The run itself, writing into ``scratch``; each fold's journal lives under ``journals``."""
