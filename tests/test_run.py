@@ -210,3 +210,55 @@ def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, demo_corpus):
     assert second.returncode == 2, second.stderr
     assert f"{out} is being written by another vamer (pid " in second.stderr
     assert not (tmp_path / "cache").exists()      # stopped before any feature was computed
+
+
+@pytest.mark.espeak
+def test_a_run_folder_says_what_produced_it_and_replays_to_identical_metrics(tmp_path, demo_corpus):
+    """metrics.json recorded the preset's name only: encoder and imbalance overrides, classes and
+    devices changed a run without being written down."""
+    import yaml
+
+    first = tmp_path / "first"
+    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(first), "--preset", "tiny", "--cv", "session:2",
+                                 "--variants", "text_only", "--no-balanced-sampler", "--cache", str(tmp_path / "cache"),
+                                 "--classes", "neutral,happy,sad,angry"])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((first / "config.yaml").read_text())
+    assert config["command"] == "run" and config["options"]["variants"] == "text_only"
+    assert config["options"]["balanced_sampler"] is False and config["options"]["classes"] == "neutral,happy,sad,angry"
+    assert config["options"]["path"] == str(demo_corpus.absolute()) and config["options"]["devices"] == "1"
+    assert config["preset"]["name"] == "tiny" and config["versions"]["torch"] and "out" not in config["options"]
+
+    replay = tmp_path / "replay"
+    again = runner.invoke(app, ["run", "--config", str(first / "config.yaml"), "--out", str(replay)])
+    assert again.exit_code == 0, again.output
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (first, replay))
+    for key in ("macro_f1", "ua", "per_class", "ablations", "regression", "protocol"):
+        assert a[key] == b[key], key
+    assert (first / "predictions.csv").read_text() == (replay / "predictions.csv").read_text()
+    assert yaml.safe_load((replay / "config.yaml").read_text())["options"] == config["options"]
+
+    other = runner.invoke(app, ["baseline", "--config", str(first / "config.yaml"), "--out", str(tmp_path / "b")])
+    assert other.exit_code == 2 and "written by `vamer run`" in other.output
+
+
+@pytest.mark.espeak
+def test_options_on_the_command_line_override_the_replayed_file(tmp_path, demo_corpus):
+    import yaml
+
+    first = tmp_path / "b1"
+    common = ["--cache", str(tmp_path / "cache")]
+    result = runner.invoke(app, ["baseline", str(demo_corpus), "--out", str(first), "--preset", "tiny",
+                                 "--cv", "session:2", *common])
+    assert result.exit_code == 0, result.output
+    second = tmp_path / "b2"
+    result = runner.invoke(app, ["baseline", "--config", str(first / "config.yaml"), "--out", str(second),
+                                 "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    replayed = yaml.safe_load((second / "config.yaml").read_text())
+    assert replayed["options"]["seed"] == 3 and replayed["options"]["cv"] == "session:2"
+    assert replayed["preset"] == yaml.safe_load((first / "config.yaml").read_text())["preset"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("command: baseline\noptions: {}\npreset: {name: 3}\n")
+    bad = runner.invoke(app, ["baseline", "--config", str(broken), "--out", str(tmp_path / "b3")])
+    assert bad.exit_code == 2 and "--config" in bad.output and "Traceback" not in bad.output

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import json
 import os
 import signal
 import sys
+import typing
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -40,6 +42,8 @@ class FormatChoice(str, Enum):
 
 # Options that several commands share, declared once.
 DATASET = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest.")
+REPLAYED_DATASET = typer.Argument(None, help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest (default with "
+                                             "--config: the one it names).", show_default=False)
 CACHE = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer).")
 PRESET = typer.Option("cpu-ge2e", "--preset", help="cpu-ge2e (default: cpu + the pretrained GE2E voice encoder) | "
                                                      "cpu (fast, no pretrained encoder) | cpu-egemaps | paper | "
@@ -119,6 +123,86 @@ def user_errors(command):
             _fail(f"internal error ({type(error).__name__}: {error}); rerun with VAMER_DEBUG=1 for details", 1)
 
     return wrapper
+
+
+_REPLAY: contextvars.ContextVar[dict | None] = contextvars.ContextVar("vamer_replay", default=None)
+
+
+def _restored(value, annotation):
+    """A value read from ``config.yaml`` as the option's type (a Path, an Enum member, …)."""
+    if value is None:
+        return None
+    kinds = [kind for kind in typing.get_args(annotation) if kind is not type(None)] or [annotation]
+    kind = kinds[0]
+    if kind is Path:
+        return Path(value)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    return value
+
+
+def replayable(name: str):
+    """Give a command ``--config FILE`` (replay a ``config.yaml``: its values stand where the command
+    line says nothing) and record what it ran with, for :func:`resolved_config`."""
+    def decorate(command):
+        signature = inspect.signature(command)
+        hints = typing.get_type_hints(command)
+        added = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+                                   default=typer.Option(None, "--config", help="Replay a config.yaml an earlier "
+                                                        f"`vamer {name}` wrote; options given here override it.")),
+                 inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+
+        @functools.wraps(command)
+        def wrapper(*args, ctx: typer.Context, config: Optional[Path] = None, **kwargs):
+            from vamer.replay import NOT_REPLAYED, as_recorded, read_config
+
+            record = read_config(config, name) if config is not None else None
+            # By name: typer carries its own copy of click, whose ParameterSource is another enum.
+            given = {key for key in kwargs if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"}
+            if record is not None:
+                for key, value in record.options.items():
+                    if key in kwargs and key not in given and key not in NOT_REPLAYED:
+                        kwargs[key] = _restored(value, hints.get(key))
+            if kwargs.get("path", "") is None:
+                raise VamerError(f"give the dataset PATH, or --config with the config.yaml of an earlier `vamer {name}`")
+            state = {"command": name, "given": given, "record": record, "preset": None,
+                     "options": {key: as_recorded(value) for key, value in kwargs.items() if key not in NOT_REPLAYED}}
+            token = _REPLAY.set(state)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                _REPLAY.reset(token)
+
+        wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])
+        wrapper.__annotations__ = {**command.__annotations__, "config": Optional[Path], "ctx": typer.Context}
+        return wrapper
+
+    return decorate
+
+
+def chosen_preset(preset: str, text_encoder: str | None = None, audio_encoder: str | None = None):
+    """The preset a command runs with: the replayed ``config.yaml``'s (already resolved) unless the
+    command line names a preset or an encoder, else ``preset`` with the encoders named."""
+    from vamer.presets import load_preset
+
+    state = _REPLAY.get()
+    if state and state["record"] is not None and not {"preset", "text_encoder", "audio_encoder"} & state["given"]:
+        resolved = state["record"].preset
+    else:
+        resolved = with_encoders(load_preset(preset), text_encoder, audio_encoder)
+    if state is not None:
+        state["preset"] = resolved
+    return resolved
+
+
+def resolved_config():
+    """What the running command ran with (options and the resolved preset), for its ``config.yaml``."""
+    from vamer.replay import ResolvedConfig
+
+    state = _REPLAY.get()
+    if state is None or state["preset"] is None:
+        return None
+    return ResolvedConfig(command=state["command"], options=state["options"], preset=state["preset"])
 
 
 def with_encoders(preset, text_encoder: str | None, audio_encoder: str | None):
@@ -294,8 +378,9 @@ def features_command(
 
 @app.command("baseline")
 @user_errors
+@replayable("baseline")
 def baseline_command(
-    path: Path = DATASET,
+    path: Optional[Path] = REPLAYED_DATASET,
     cv: str = typer.Option("speaker:5", "--cv", help=SPLIT_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write DIR/metrics.json (and predictions.csv)."),
     preset: str = PRESET,
@@ -311,14 +396,13 @@ def baseline_command(
     from vamer.data.readers import load
     from vamer.evaluation.report import run_baseline_report
     from vamer.fileio import check_replaceable
-    from vamer.presets import load_preset
 
     if out is not None:
         check_replaceable(out, force, "baseline")
-    chosen = with_encoders(load_preset(preset), None, audio_encoder)
+    chosen = chosen_preset(preset, None, audio_encoder)
     overrides = _data_overrides(classes, read_bio=False)
     result = load(path, format=format.value, **overrides)
-    summary = run_baseline_report(result, cv, seed, cache, out, force, chosen)
+    summary = run_baseline_report(result, cv, seed, cache, out, force, chosen, config=resolved_config())
     Console(width=max(100, Console().width)).print(summary)
 
 
@@ -330,10 +414,11 @@ class Stage(str, Enum):
 
 @app.command("train")
 @user_errors
+@replayable("train")
 @hardware_options
 def train_command(
     stage: Stage = typer.Argument(..., help="arousal (audio), valence (text) or fusion."),
-    path: Path = DATASET,
+    path: Optional[Path] = REPLAYED_DATASET,
     out: Path = typer.Option(..., "--out", help="Stage folder: checkpoints (best, last) and logs."),
     preset: str = PRESET,
     cv: str = typer.Option("session:5", "--cv", help="Split spelling; the stage trains on one fold."),
@@ -354,14 +439,13 @@ def train_command(
     from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
     from vamer.experiment import stage_findings, train_stage
-    from vamer.presets import load_preset
     from vamer.training.stages import is_global_zero
 
-    chosen = with_encoders(load_preset(preset), None, audio_encoder)
+    chosen = chosen_preset(preset, None, audio_encoder)
     augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     outcome = train_stage(result, stage.value, out, chosen, cv, fold, seed, resume, arousal, valence, augment_config,
-                          cache, **hardware)
+                          cache, config=resolved_config(), **hardware)
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in stage_findings(stage.value, outcome):
             typer.echo(line)
@@ -369,9 +453,10 @@ def train_command(
 
 @app.command("run")
 @user_errors
+@replayable("run")
 @hardware_options
 def run_command(
-    path: Path = DATASET,
+    path: Optional[Path] = REPLAYED_DATASET,
     out: Path = typer.Option(..., "--out", help="Run folder: metrics.json, predictions.csv, report.md, bundle/."),
     preset: str = PRESET,
     cv: str = TRAINING_CV,
@@ -404,18 +489,17 @@ def run_command(
     from vamer.data.readers import load
     from vamer.experiment import findings, run_experiment
     from vamer.fileio import check_replaceable
-    from vamer.presets import load_preset
     from vamer.training.pipeline import Imbalance, parse_variants
     from vamer.training.stages import is_global_zero
 
     check_replaceable(out, force, "run")
     chosen_variants = parse_variants(variants)
-    chosen = with_encoders(load_preset(preset), text_encoder, audio_encoder)
+    chosen = chosen_preset(preset, text_encoder, audio_encoder)
     augment_config = validated(AugmentConfig, {"policy": augment})
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
     imbalance = Imbalance.of(chosen, class_weighted, balanced_sampler, focal)
     metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, imbalance, ablations, cache, force,
-                             variants=chosen_variants, resume=resume, **hardware)
+                             variants=chosen_variants, resume=resume, config=resolved_config(), **hardware)
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in findings(metrics):
             typer.echo(line)
@@ -448,9 +532,10 @@ def findings_command(
 
 @app.command("sweep")
 @user_errors
+@replayable("sweep")
 @hardware_options
 def sweep_command(
-    path: Path = DATASET,
+    path: Optional[Path] = REPLAYED_DATASET,
     out: Path = typer.Option(..., "--out", help="Sweep folder: sweep.md, sweep.json, confusion matrices, runs."),
     preset: str = PRESET,
     combos: str = typer.Option("6/6,7/6,7/5", "--layers", help="audio/text layer counts, comma-separated."),
@@ -469,14 +554,13 @@ def sweep_command(
     from vamer.features.config import AugmentConfig
     from vamer.data.readers import load
     from vamer.experiment import parse_layer_pairs, run_sweep, sweep_findings
-    from vamer.presets import load_preset
     from vamer.training.stages import is_global_zero
 
     pairs = parse_layer_pairs(combos)
     result = load(path, format=format.value, **_data_overrides(classes, read_bio=False))
-    summary = run_sweep(result, out, with_encoders(load_preset(preset), None, audio_encoder), pairs, cv, seeds,
+    summary = run_sweep(result, out, chosen_preset(preset, None, audio_encoder), pairs, cv, seeds,
                         validated(AugmentConfig, {"policy": augment}), cache=cache, force=force,
-                        **hardware)
+                        config=resolved_config(), **hardware)
     if is_global_zero():
         for line in sweep_findings(summary):
             typer.echo(line)

@@ -35,6 +35,7 @@ from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch,
 from vamer.inference.bundle import write_bundle
 from vamer.models.build import flops_per_utterance
 from vamer.presets import Preset
+from vamer.replay import ResolvedConfig
 from vamer.training.journal import FoldJournal
 from vamer.training.pipeline import VARIANTS, Imbalance, train_fold, train_single_stage
 from vamer.training.stages import describe_hardware, global_rank, is_global_zero
@@ -122,17 +123,22 @@ def fold_summaries(result: LoadResult, preset: Preset, cv: str, augment: Augment
 
 def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: str = "session:5", fold: int = 0,
                 seed: int = 0, resume: bool = False, arousal: Path | None = None, valence: Path | None = None,
-                augment: AugmentConfig | None = None, cache: Path | None = None, **trainer) -> dict[str, Any]:
-    """``vamer train``: one stage alone on fold ``fold`` of ``cv`` (see :func:`train_single_stage`)."""
+                augment: AugmentConfig | None = None, cache: Path | None = None, config: ResolvedConfig | None = None,
+                **trainer) -> dict[str, Any]:
+    """``vamer train``: one stage alone on fold ``fold`` of ``cv`` (see :func:`train_single_stage`);
+    ``config`` (what produced it) goes into the stage's folder."""
     stage_folder = Path(out) / stage
     if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
         raise VamerError(f"{stage_folder} already holds a trained {stage} stage; pass --resume to continue it, "
                          "or choose another --out")
     inputs = training_inputs(result, preset, cv, cache)
     data = prepare_fold(inputs, fold, augment, seed)
-    return train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
-                              getattr(data["train"].tokens, "vocab_size", None), resume,
-                              str(arousal) if arousal else None, str(valence) if valence else None, **trainer)
+    outcome = train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
+                                 getattr(data["train"].tokens, "vocab_size", None), resume,
+                                 str(arousal) if arousal else None, str(valence) if valence else None, **trainer)
+    if config is not None and is_global_zero():
+        config.write(stage_folder)
+    return outcome
 
 
 @contextmanager
@@ -185,10 +191,12 @@ def _resumed(scratch: Path, signature: str, resume: bool) -> int:
 def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,
                    augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
                    ablations: bool = True, cache: Path | None = None, force: bool = False, progress: bool = True,
-                   variants: tuple[str, ...] | None = None, resume: bool = False, **trainer) -> dict[str, Any]:
+                   variants: tuple[str, ...] | None = None, resume: bool = False,
+                   config: ResolvedConfig | None = None, **trainer) -> dict[str, Any]:
     """``vamer run``.  ``out`` is locked from the start; each fold's finished steps are kept in the
     run's scratch (``.OUT.partial``), so a killed run, run again with the same settings (or with
-    ``resume``), continues from them and gives the metrics of an uninterrupted run."""
+    ``resume``), continues from them and gives the metrics of an uninterrupted run.  ``config``
+    (what produced the run, :mod:`vamer.replay`) is written into it as ``config.yaml``."""
     out = Path(out)
     check_replaceable(out, force, "run")
     augment = augment or AugmentConfig()
@@ -204,6 +212,8 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                         imbalance, cache, progress, variants, **trainer)
     with atomic_directory(out, "run", force, resumable=True) as scratch:
         _resumed(scratch, signature, resume)
+        if config is not None:
+            config.write(scratch)
         metrics = _run(result, scratch, scratch, signature, preset, cv, seeds, augment, imbalance, cache,
                        progress, variants, **trainer)
         (scratch / RUN_STATE).unlink()
@@ -460,14 +470,18 @@ def stage_findings(stage: str, outcome: dict[str, Any]) -> list[str]:
 
 def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP, cv: str = "session:5",
               seeds: int = 1, augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
-              cache: Path | None = None, force: bool = False, progress: bool = True, **trainer) -> dict[str, Any]:
+              cache: Path | None = None, force: bool = False, progress: bool = True,
+              config: ResolvedConfig | None = None, **trainer) -> dict[str, Any]:
     """The slides' layer-count study: one ``vamer run`` (no ablations) per (audio, text) layer
-    count, a comparison table, and each combination's confusion matrix."""
+    count, a comparison table, and each combination's confusion matrix; ``config`` is what
+    produced it."""
     out = Path(out)
     check_replaceable(out, force, "sweep")
     rows = []
     zero = is_global_zero()
     with (atomic_directory(out, "sweep", force) if zero else _throwaway()) as scratch:
+        if config is not None and zero:
+            config.write(scratch)
         for audio_layers, text_layers in combos:
             variant = preset.model_copy(update={
                 "name": f"{preset.name}-a{audio_layers}-t{text_layers}",

@@ -44,10 +44,11 @@ def rating_rows(ridge: dict[str, Any], regression: dict[str, Any] | None = None)
 
 
 def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | None, out: Path | None,
-                        force: bool = False, preset: Preset | None = None) -> str:
+                        force: bool = False, preset: Preset | None = None, config=None) -> str:
     """Build the ``preset``'s features (the default preset's when None: the same features, cache
     entries and linear probe as ``vamer run`` with that preset), run the baselines on the ``cv`` folds,
-    write ``out`` and return a table."""
+    write ``out`` (with ``config``, what produced it: :class:`vamer.replay.ResolvedConfig`) and return a
+    table."""
     if out is not None:
         check_replaceable(out, force, "baseline")  # before the work, as the CLI does
     preset = preset or load_preset(DEFAULT_PRESET)
@@ -86,5 +87,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
         with atomic_directory(out, "baseline", force) as scratch:
             (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
             (scratch / "summary.md").write_text(summary + "\n", encoding="utf-8")
+            if config is not None:
+                config.write(scratch)
         summary += f"\nwrote {out / 'metrics.json'}"
     return summary
