@@ -198,3 +198,20 @@ def test_checkpoints_are_read_as_data_only(tmp_path):
     assert not marker.exists()
     _, result = train("arousal", tmp_path / "ok", epochs=1)   # vamer's own checkpoints still load
     assert encoder_weights(result.last_checkpoint)
+
+
+def test_importing_vamer_changes_no_global_logging_or_warning_setting():
+    """training/stages.py silenced Lightning's logger and a warning when it was imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, warnings\n"
+        "import torch, lightning, pandas, sklearn, librosa, transformers, fastapi, tslearn, pingouin\n"
+        "state = lambda: ([str(f) for f in warnings.filters], "
+        "logging.getLogger('lightning.pytorch.utilities.rank_zero').level)\n"
+        "before = state()\n"
+        "import vamer.cli, vamer.experiment, vamer.training.stages, vamer.serving.app, vamer.analysis.report\n"
+        "assert state() == before, [f for f in state()[0] if f not in before[0]]\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

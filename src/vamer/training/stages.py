@@ -28,11 +28,16 @@ from lightning.pytorch.utilities import rank_zero_only
 from vamer.errors import VamerError
 from vamer.presets import StageTraining
 
-# Lightning's banner lines (no GPU/TPU, logger tips) say nothing useful on a CPU run.
-logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-# Lightning 2.6 under torch 2.13 warns about its own use of a deprecated pytree API, at every fit
-# and test: a dependency's message the user can do nothing about.
-warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's noise out of the user's terminal, once a stage runs (not when this module is
+    imported: importing vamer changes no global setting).  Its banner lines (no GPU/TPU, logger
+    tips) say nothing useful on a CPU run, and Lightning 2.6 under torch 2.13 warns about its own use
+    of a deprecated pytree API at every fit and test: a dependency's message the user can do
+    nothing about."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 # Where every stage runs unless told otherwise: a GPU when there is one, else the CPU.
 HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1}
@@ -94,6 +99,7 @@ def is_global_zero() -> bool:
 
 def tester(**chosen) -> lightning.Trainer:
     """A Trainer that only tests, on the same devices as training (its metrics are pooled over ranks)."""
+    quiet_lightning()
     return lightning.Trainer(**hardware(**chosen), logger=False, enable_progress_bar=False,
                              enable_model_summary=False)
 
@@ -185,6 +191,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
     checkpoint.  ``callbacks`` are added to vamer's (checkpoints, early stopping); ``devices`` are
     Trainer arguments (see :func:`hardware`)."""
+    quiet_lightning()
     out_dir = Path(out_dir)
     if resolved_device(**devices) == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
