@@ -307,7 +307,7 @@ def _run(result: LoadResult, scratch: Path, journals: Path, signature: str, pres
     metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
                              for column in reg.columns if column not in ("fold", "seed")}
     metrics["protocol"] = {"cv": cv, "description": folds[0].protocol, "folds": len(folds),
-                           "dataset": result.dataset, "synthetic": "synthetic" in result.dataset,
+                           "dataset": result.dataset, "synthetic": result.synthetic,
                            "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
                            "preset": preset.name, "audio_encoder": preset.audio_features.upstream,
                            "augmentation": augment.model_dump(),

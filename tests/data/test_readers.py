@@ -39,3 +39,15 @@ def test_explicit_format_that_does_not_match_is_a_clear_error(tmp_path):
     root = kemdy20(tmp_path / "k")
     with pytest.raises(Exception, match="not a KEMDy19 folder"):
         load(root, format="kemdy19")
+
+
+@pytest.mark.espeak
+def test_the_load_result_says_whether_the_corpus_is_the_synthetic_demo(tmp_path, demo_corpus):
+    """Four places searched the dataset's display name for "synthetic"."""
+    from tests.builders import write_wav
+    from vamer.data.readers import load
+
+    assert load(demo_corpus).synthetic is True
+    write_wav(tmp_path / "a.wav")
+    (tmp_path / "m.csv").write_text("audio,emotion\na.wav,happy\n")
+    assert load(tmp_path / "m.csv").synthetic is False

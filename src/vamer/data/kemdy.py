@@ -203,8 +203,13 @@ def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
         yield row, layout, source
 
 
+def is_demo(root: Path) -> bool:
+    """Whether ``root`` is vamer's synthetic demo corpus (it holds the demo marker)."""
+    return (Path(root) / DEMO_MARKER).is_file()
+
+
 def dataset_name(root: Path, base: str) -> str:
-    return f"{base} (synthetic demo)" if (root / DEMO_MARKER).is_file() else base
+    return f"{base} (synthetic demo)" if is_demo(root) else base
 
 
 # What a flavour decides for one row: where its wav may be and its identity fields, or (when the

@@ -12,7 +12,8 @@ from vamer.config import validated
 from vamer.data.config import DataConfig
 from vamer.data.labels import DEFAULT_CLASSES
 from vamer.data.bio import read_bio
-from vamer.data.kemdy import KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, annotation_files, read_kemdy19, read_kemdy20
+from vamer.data.kemdy import (KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, annotation_files, is_demo, read_kemdy19,
+                              read_kemdy20)
 from vamer.data.manifest import MANIFEST_SUFFIXES, read_manifest
 from vamer.data.table import LoadResult
 from vamer.errors import NotADatasetError
@@ -118,4 +119,5 @@ def load(
         bio_issues=bio_issues if bio_issues is not None else pd.DataFrame(columns=["file", "signal", "rows", "reason"]),
         notes=ledger.notes,
         source_rows=ledger.source_rows,
+        synthetic=format != "manifest" and is_demo(root),
     )

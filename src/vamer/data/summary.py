@@ -91,7 +91,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "dataset": result.dataset,
         "format": result.format,
         "root": result.root,
-        "synthetic": "synthetic" in result.dataset,
+        "synthetic": result.synthetic,
         "classes": result.classes,
         "source_rows": result.source_rows,
         "kept": int(len(kept)),

@@ -77,6 +77,7 @@ class LoadResult:
     bio_issues: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     source_rows: int = 0
+    synthetic: bool = False    # vamer's synthetic demo corpus (its folder holds the demo marker)
 
     @property
     def unaccounted(self) -> int:

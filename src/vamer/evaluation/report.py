@@ -65,7 +65,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
         "generator": "vamer baseline", "vamer_version": vamer.__version__,
         "protocol": {"cv": cv, "description": folds[0].protocol, "dataset": result.dataset, "preset": preset.name,
                      "audio_encoder": preset.audio_features.upstream,
-                     "utterances": len(store.table), "synthetic": "synthetic" in result.dataset,
+                     "utterances": len(store.table), "synthetic": result.synthetic,
                      "classifier": "StandardScaler -> LogisticRegression(class_weight='balanced'), C chosen on "
                                    "val, refitted on train+val; best = classic feature set with the best val macro "
                                    "F1; probe = the same on the frozen audio encoder's pooled states",
