@@ -37,7 +37,7 @@ from vamer.models.build import flops_per_utterance
 from vamer.presets import Preset
 from vamer.replay import ResolvedConfig
 from vamer.training.journal import FoldJournal
-from vamer.training.pipeline import VARIANTS, Imbalance, train_fold, train_single_stage
+from vamer.training.pipeline import VARIANTS, Imbalance, Variant, train_fold, train_single_stage
 from vamer.training.stages import describe_hardware, global_rank, is_global_zero
 
 METRICS_FILE = "metrics.json"
@@ -49,11 +49,11 @@ def variant_name(variant: str, pretrained: dict[str, bool] | None) -> str:
     """What a variant is, in words: an encoder is called pretrained only when its stage trained."""
     pretrained = pretrained or {}
     audio, text = pretrained.get("arousal", False), pretrained.get("valence", False)
-    if variant == "fusion_no_pretraining":
+    if variant == Variant.fusion_no_pretraining:
         return "fusion without pretraining"
-    if variant == "audio_only":
+    if variant == Variant.audio_only:
         return "audio only" + (" (arousal-pretrained encoder)" if audio else " (encoder trained in fusion)")
-    if variant == "text_only":
+    if variant == Variant.text_only:
         return "text only" + (" (valence-pretrained encoder)" if text else " (encoder trained in fusion)")
     if audio and text:
         return "fusion (pretrained encoders)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from enum import StrEnum
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,17 @@ from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.journal import FoldJournal
 from vamer.training.stages import fit_stage, is_global_zero, loading, read_checkpoint, resolved_device, tester
 
-VARIANTS = ("fusion", "audio_only", "text_only", "fusion_no_pretraining")
+class Variant(StrEnum):
+    """What one trained classifier of a fold is: the method (fusion of the pretrained encoders) or
+    one of its ablations.  A member is its own name as a string (JSON, CSV and dict keys alike)."""
+
+    fusion = "fusion"
+    audio_only = "audio_only"                        # the text blanked, in training and test
+    text_only = "text_only"                          # the audio blanked
+    fusion_no_pretraining = "fusion_no_pretraining"  # both encoders start untrained and train in fusion
+
+
+VARIANTS = tuple(Variant)
 
 
 @dataclass
@@ -47,19 +58,19 @@ class Imbalance:
                    training.focal_gamma if focal_gamma is None else focal_gamma)
 
 
-def parse_variants(spec: str | None) -> tuple[str, ...] | None:
+def parse_variants(spec: str | None) -> tuple[Variant, ...] | None:
     """``--variants`` of ``vamer run``: fusion always, then the named ablations in order (None: the default).
 
-    >>> parse_variants("text_only, fusion")
-    ('fusion', 'text_only')
+    >>> parse_variants("text_only, fusion") == (Variant.fusion, Variant.text_only)
+    True
     """
     if spec is None:
         return None
-    chosen = tuple(dict.fromkeys(["fusion", *(v.strip() for v in spec.split(",") if v.strip())]))
-    unknown = [v for v in chosen if v not in VARIANTS]
+    names = tuple(dict.fromkeys(["fusion", *(v.strip() for v in spec.split(",") if v.strip())]))
+    unknown = [v for v in names if v not in Variant.__members__]
     if unknown:
         raise VamerError(f"unknown variant(s) {', '.join(unknown)}; choose among {', '.join(VARIANTS)}")
-    return chosen
+    return tuple(Variant(name) for name in names)
 
 
 @dataclass
@@ -161,8 +172,8 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
     """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``; returns the
     checkpoint its weights come from."""
     train, val, test = data["train"], data["val"], data["test"]
-    if variant in ("audio_only", "text_only"):
-        drop = "text" if variant == "audio_only" else "audio"
+    if variant in (Variant.audio_only, Variant.text_only):
+        drop = "text" if variant == Variant.audio_only else "audio"
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
     if set(getattr(model, "frozen", ())) == {"audio", "text"}:
         # Only the fusion block trains: encode every utterance once instead of once per epoch.
@@ -312,7 +323,7 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
     outcome.pretrained.update(pretrained)
     for variant in variants:
-        if variant == "fusion_no_pretraining":
+        if variant == Variant.fusion_no_pretraining:
             if not any(pretrained.values()):
                 outcome.notes.append("fusion without pretraining not trained separately: nothing was pretrained, "
                                      "so it is the same run as fusion")
