@@ -200,7 +200,7 @@ def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monk
 
     monkeypatch.setattr(predictor, "prepare", flaky)
     results = predictor.predict_many([(wav, None), (wav, "boom"), (wav, None)])
-    assert [r.get("error_kind", "") for r in results] == ["", "internal_error", ""]
+    assert [r["error_kind"] for r in results] == [None, "internal_error", None]
     assert "a bug in one input's path" in results[1]["error"]
 
 
@@ -236,4 +236,14 @@ def test_non_finite_outputs_are_refused_with_a_reason(bundle_dir, trained):
         predictor.predict(wav)
     assert caught.value.kind == "non_finite_output" and "NaN or infinite outputs" in str(caught.value)
     rows = predictor.predict_many([(wav, None), (wav, "네")])
-    assert [row.get("error_kind") for row in rows] == ["non_finite_output"] * 2 and "label" not in rows[0]
+    assert [row["error_kind"] for row in rows] == ["non_finite_output"] * 2 and rows[0]["label"] is None
+
+
+def test_a_success_and_a_failure_have_one_shape(bundle_dir, trained, tmp_path):
+    from vamer.inference.result import PredictionResult
+
+    predictor = Predictor.from_bundle(bundle_dir)
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    good, bad = predictor.predict_many([(wav, None), (tmp_path / "missing.wav", None)])
+    assert set(good) == set(bad) == set(PredictionResult.model_fields)
+    assert good["error"] is None and bad["label"] is None and bad["error_kind"] == "not_found"

@@ -309,3 +309,14 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
     assert sorted(answer.split(b"\r\n")[0] for answer in hostile) == [b"HTTP/1.1 400 Bad Request",
                                                                        b"HTTP/1.1 408 Request Timeout"]
     assert len(latencies) >= 10 and max(latencies) < 0.2, sorted(latencies)[-5:]
+
+
+def test_the_openapi_document_declares_the_predict_answers(server, trained):
+    """/predict had no response schema: success and error rows had different shapes."""
+    schema = httpx.get(server + "/openapi.json").json()
+    answers = schema["paths"]["/predict"]["post"]["responses"]
+    assert answers["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PredictionResult")
+    assert answers["415"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorAnswer")
+    fields = schema["components"]["schemas"]["PredictionResult"]["properties"]
+    body = post(server, demo_wav(trained).read_bytes()).json()
+    assert set(body) == set(fields) and body["error"] is None

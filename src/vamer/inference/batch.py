@@ -26,6 +26,7 @@ from vamer.data.manifest import read_table
 from vamer.errors import VamerError
 from vamer.fileio import record_written, refuse_overwrite
 from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor
+from vamer.inference.result import PredictionResult
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 
@@ -99,18 +100,18 @@ def result_rows(predictor: Predictor, requests: list[Request], batch_size: int =
     predicted = predictor.iter_predictions(((r.audio, r.text) for r in readable), batch_size, progress)
     for request in requests:
         if request.refused is not None:
-            result = {"error_kind": request.refused[0], "error": request.refused[1]}
+            result = PredictionResult.failure(*request.refused).model_dump()
             if progress:
                 progress(1)
         else:
             result = next(predicted)
-        row: dict[str, Any] = {"input": request.name, "label": result.get("label", "")}
-        row.update({f"p_{c}": result.get("probabilities", {}).get(c) for c in predictor.classes})
+        row: dict[str, Any] = {"input": request.name, "label": result["label"] or ""}
+        row.update({f"p_{c}": (result["probabilities"] or {}).get(c) for c in predictor.classes})
         for key in ("arousal", "valence", "duration_s", "audio_seconds", "truncated", "sample_rate", "channels",
                     "text", "text_source", "audio_only", "engine"):
             row[key] = result.get(key)
-        row["notes"] = "; ".join(result.get("notes", []))
-        row["error"], row["error_kind"] = result.get("error", ""), str(result.get("error_kind", ""))
+        row["notes"] = "; ".join(result["notes"])
+        row["error"], row["error_kind"] = result["error"] or "", result["error_kind"] or ""
         yield {key: printable(value) for key, value in row.items()}
 
 

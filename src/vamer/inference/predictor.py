@@ -13,7 +13,9 @@ built from the bundle's settings: the same code that made the training inputs, s
 predict-time inputs are identical for the same file) and an engine (:mod:`vamer.inference.engines`:
 torch or ONNX).
 
-A result (``predict`` returns it as a dict):
+A result (``predict`` returns it as a dict; :class:`vamer.inference.result.PredictionResult` is its
+one typed definition, shared by ``predict_many``'s failures, ``vamer predict``'s rows and the
+service's answer, and has ``error`` and ``error_kind`` too, empty on success):
 
     label            the most probable class
     probabilities    class -> probability
@@ -43,6 +45,7 @@ from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
 from vamer.inference.intake import Limits, PredictionError, check_text, checked_file, read_recording
+from vamer.inference.result import PredictionResult
 from vamer.reasons import Reason
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -151,10 +154,11 @@ class Predictor:
             if not all(np.isfinite(outputs[name][row]).all() for name in ("probabilities", "arousal", "valence")
                        if name in outputs):
                 # NaN probabilities once came back as label "neutral" (argmax of NaNs) with nulls.
-                results.append({"error": f"{Reason.non_finite_output.meaning} (engine {self.engine.name})",
-                                "error_kind": Reason.non_finite_output.value})
+                results.append(PredictionResult.failure(
+                    Reason.non_finite_output, f"{Reason.non_finite_output.meaning} (engine {self.engine.name})"
+                ).model_dump())
                 continue
-            results.append({
+            results.append(PredictionResult(**{
                 "label": self.classes[int(np.argmax(probabilities))],
                 "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probabilities)},
                 "arousal": self._rating("arousal", outputs, row),
@@ -162,7 +166,7 @@ class Predictor:
                 # empty-mask output (seen: 0.86, off the 1-5 scale), so there is none.
                 "valence": None if item.info["audio_only"] else self._rating("valence", outputs, row),
                 **item.info, "engine": self.engine.name,
-            })
+            }).model_dump())
         return results
 
     def _rating(self, name: str, outputs: dict[str, np.ndarray], row: int) -> float | None:
@@ -176,7 +180,7 @@ class Predictor:
         audio alone and the result says so.  Raises :class:`PredictionError` for unusable input.
         """
         result = self.run([self.prepare(audio, text, sample_rate)])[0]
-        if "error" in result:
+        if result["error"]:
             raise PredictionError(result["error_kind"], result["error"])
         return result
 
@@ -206,9 +210,10 @@ class Predictor:
             try:
                 pending.append((len(results) - 1, self.prepare(audio, text)))
             except PredictionError as error:
-                results[-1] = {"error": str(error), "error_kind": error.kind}
+                results[-1] = PredictionResult.failure(error.kind, str(error)).model_dump()
             except Exception as error:  # noqa: BLE001 - one input must never cost the others their rows
-                results[-1] = {"error": f"{type(error).__name__}: {error}", "error_kind": "internal_error"}
+                results[-1] = PredictionResult.failure(Reason.internal_error,
+                                                       f"{type(error).__name__}: {error}").model_dump()
             if results[-1] is not None and progress:
                 progress(1)
             if len(pending) >= batch_size:

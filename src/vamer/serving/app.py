@@ -48,6 +48,7 @@ from python_multipart.multipart import parse_options_header
 
 import vamer
 from vamer.inference.predictor import PredictionError, Predictor
+from vamer.inference.result import ErrorAnswer, PredictionResult
 from vamer.reasons import Reason
 
 def status_for(kind: str) -> int:
@@ -183,7 +184,8 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
                 "regressors": predictor.bundle.regressors,
                 "limits": {**asdict(limits), **asdict(predictor.limits)}}
 
-    @app.post("/predict", openapi_extra=_FORM_SCHEMA)
+    @app.post("/predict", openapi_extra=_FORM_SCHEMA, response_model=PredictionResult,
+              responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
     async def predict(request: Request) -> dict[str, Any]:
         """Predict the emotion of one recording: form field ``audio`` (wav file), optional ``text``."""
         # A request waits for a slot before its body is read (unread bodies stay in the socket,
