@@ -47,6 +47,27 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path, demo_corpus):
 
 
 @pytest.mark.espeak
+def test_metrics_json_validates_against_its_model_on_write_and_read(tmp_path, demo_corpus):
+    """The run metrics' schema lived only in the code that wrote them and in three readers."""
+    from vamer.evaluation.run_metrics import SCHEMA_VERSION, RunMetrics
+
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny", "--cv", "session:2",
+                                 "--no-ablations", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert RunMetrics.model_validate(metrics).schema_version == SCHEMA_VERSION == metrics["schema_version"]
+    for damage, said in ((lambda m: m.pop("protocol"), "protocol: Field required"),
+                         (lambda m: m["macro_f1"].update(mean="high"), "macro_f1.mean"),
+                         (lambda m: m.update(schema_version=99), "metrics schema 99")):
+        edited = json.loads((out / "metrics.json").read_text())
+        damage(edited)
+        (out / "metrics.json").write_text(json.dumps(edited))
+        answer = runner.invoke(app, ["findings", str(out)])
+        assert answer.exit_code == 2 and said in answer.output, answer.output
+
+
+@pytest.mark.espeak
 def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, demo_corpus):
     common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")]
     bad = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "bad"), "--variants", "fusion,audio"])

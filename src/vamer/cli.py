@@ -6,7 +6,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import json
 import os
 import signal
 import sys
@@ -512,21 +511,9 @@ def findings_command(
     run: Path = typer.Argument(..., help="A `vamer run` folder (it holds metrics.json)."),
 ) -> None:
     """Say in words what a finished run found: fusion against each modality, the baselines, the regressors."""
-    from vamer.experiment import METRICS_FILE, findings
-    from vamer.fileio import read_output_marker
+    from vamer.experiment import read_findings
 
-    marker = read_output_marker(run)
-    if marker is None or marker["command"] != "run":
-        raise VamerError(f"{run} is not a vamer run folder (it was not written by `vamer run`)")
-    path = run / METRICS_FILE
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-        lines = findings(metrics)
-    except OSError as error:
-        raise VamerError(f"{path} cannot be read ({error.strerror or error})") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise VamerError(f"{path} is not the metrics.json of a finished vamer run ({error})") from None
-    for line in lines:
+    for line in read_findings(run):
         typer.echo(line)
 
 

@@ -28,6 +28,7 @@ from vamer.evaluation.baseline import PROBE, baseline_features, run_baselines, r
 from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
+from vamer.evaluation.run_metrics import SCHEMA_VERSION, checked
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.features.text import TrainableTokens, UseEncoder
@@ -288,7 +289,8 @@ def _run(result: LoadResult, scratch: Path, journals: Path, signature: str, pres
     if not zero:
         return {}
     frame = pd.DataFrame(predictions)
-    metrics: dict[str, Any] = {"generator": "vamer run", "vamer_version": vamer.__version__}
+    metrics: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "generator": "vamer run",
+                               "vamer_version": vamer.__version__}
     main = aggregate(runs["fusion"], classes)
     metrics.update({key: main[key] for key in HEADLINE})
     metrics["per_class"] = main["per_class"]
@@ -324,11 +326,23 @@ def _run(result: LoadResult, scratch: Path, journals: Path, signature: str, pres
     confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
                      f"{variant_name('fusion', pretrained)}, pooled over folds and seeds", scratch / "confusion.png")
     (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
-    (scratch / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+    (scratch / METRICS_FILE).write_text(json.dumps(checked(metrics), indent=2, default=str) + "\n",
+                                        encoding="utf-8")
     write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
                  {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
                                                           "fold's, reported in metrics.json"}, pretrained)
     return metrics
+
+
+def read_findings(run: Path) -> list[str]:
+    """``vamer findings RUN``: the findings of a finished run folder, its ``metrics.json`` validated."""
+    from vamer.evaluation.run_metrics import read_run_metrics
+    from vamer.fileio import read_output_marker
+
+    marker = read_output_marker(run)
+    if marker is None or marker["command"] != "run":
+        raise VamerError(f"{run} is not a vamer run folder (it was not written by `vamer run`)")
+    return findings(read_run_metrics(Path(run) / METRICS_FILE))
 
 
 def _versus(ours: float, name: str, theirs: float) -> str:
