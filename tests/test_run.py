@@ -85,7 +85,7 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_co
     for stage in ("arousal", "valence"):
         result = runner.invoke(app, ["train", stage, *common])
         assert result.exit_code == 0, result.output
-        assert f"{stage}: best val RMSE" in result.output
+        assert f"{stage}: best val RMSE" in result.output and f"{stage} test: RMSE" in result.output
     checkpoints = {stage: tmp_path / "stages" / stage / "checkpoints" / "best.ckpt" for stage in ("arousal", "valence")}
     assert all(path.is_file() for path in checkpoints.values())
     result = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(checkpoints["arousal"]),

@@ -478,8 +478,12 @@ def stage_findings(stage: str, outcome: dict[str, Any]) -> list[str]:
         return [f"fusion test: macro F1 {test['macro_f1']:.3f}, UA {test['ua']:.3f}, weighted F1 "
                 f"{test['weighted_f1']:.3f}, accuracy {test['accuracy']:.3f}",
                 *(f"note: {note}" for note in outcome["notes"])]
-    return [f"{stage}: best val RMSE {outcome['best_val_rmse']:.3f} after {outcome['epochs']} epochs; "
-            f"checkpoint {outcome['best_checkpoint']}"]
+    lines = [f"{stage}: best val RMSE {outcome['best_val_rmse']:.3f} after {outcome['epochs']} epochs; "
+             f"checkpoint {outcome['best_checkpoint']}"]
+    if outcome.get("test"):
+        test = outcome["test"]
+        lines.append(f"{stage} test: RMSE {test['rmse']:.3f}, CCC {test['ccc']:.3f} on {test['n']} utterances")
+    return lines
 
 
 def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP, cv: str = "session:5",

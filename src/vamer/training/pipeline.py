@@ -25,7 +25,7 @@ from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.journal import FoldJournal
-from vamer.training.stages import fit_stage, is_global_zero, loading, read_checkpoint, resolved_device, tester
+from vamer.training.stages import StageResult, fit_stage, is_global_zero, loading, read_checkpoint, resolved_device, tester
 
 class Variant(StrEnum):
     """What one trained classifier of a fold is: the method (fusion of the pretrained encoders) or
@@ -118,9 +118,11 @@ class _Blanked(torch.utils.data.Dataset):
 
 
 def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: int, progress: bool,
-                outcome: FoldOutcome, **trainer) -> str | None:
-    """Pretrain ``stage`` (arousal or valence); returns the checkpoint its weights come from, or
-    ``None`` when there was nothing to pretrain on."""
+                outcome: FoldOutcome, resume: bool = False, **trainer) -> StageResult | None:
+    """Pretrain ``stage`` (arousal or valence) and load its best weights into ``model``; its pooled
+    test metrics go into ``outcome``.  Returns the stage's result (its best checkpoint is where the
+    weights come from), or ``None`` when there was nothing to pretrain on.  ``vamer run`` and
+    ``vamer train arousal|valence`` both pretrain through here."""
     train, val, test = (rated(data[split], stage) for split in ("train", "val", "test"))
     if len(train) == 0 or len(val) == 0:
         outcome.notes.append(f"{stage} pretraining skipped: no {stage} ratings in train or val")
@@ -130,7 +132,7 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
     module = RegressionModule(model, training, stage)
     result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
                                                       **loading(**trainer)),
-                       out / stage, training, seed=seed, progress=progress, **trainer)
+                       out / stage, training, seed=seed, progress=progress, resume=resume, **trainer)
     best = RegressionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
                                                  target=stage, weights_only=True)
     model.load_state_dict(best.model.state_dict())
@@ -140,7 +142,7 @@ def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: 
         logged = tester(**trainer).test(best, dataloaders=loader, verbose=False)[0]
         outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
                                      "n": len(test)}
-    return result.best_checkpoint
+    return result
 
 
 def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
@@ -359,8 +361,9 @@ def _pretraining(models: dict[str, torch.nn.Module], data: dict, preset: Preset,
         outcome.notes.extend(done["notes"])
         return {stage: bool(checkpoint) for stage, checkpoint in done["checkpoints"].items()}
     _clear(out, ("arousal", "valence"))
-    checkpoints = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
-                   for stage in ("arousal", "valence")}
+    results = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
+               for stage in ("arousal", "valence")}
+    checkpoints = {stage: result.best_checkpoint if result else None for stage, result in results.items()}
     if journal and is_global_zero():
         journal.save("pretraining", {"checkpoints": {stage: journal.relative(c) for stage, c in checkpoints.items()},
                                      "regression": outcome.regression, "notes": list(outcome.notes)})
@@ -396,17 +399,11 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
     scale_inputs(models, data["train"], preset)
     outcome = FoldOutcome()
     if stage in ("arousal", "valence"):
-        training = getattr(preset.training, stage)
-        splits = [rated(data[name], stage) for name in ("train", "val", "test")]
-        if not len(splits[0]):
-            raise VamerError(f"no {stage} ratings in the training split: nothing to pretrain")
-        models[stage].head.set_scale(*rating_scale(data["train"], stage))
-        module = RegressionModule(models[stage], training, stage)
-        result = fit_stage(stage, module, VamerDataModule(*splits, batch_size=training.batch_size, seed=seed,
-                                                          **loading(**trainer)),
-                           out / stage, training, seed=seed, resume=resume, progress=progress, **trainer)
+        result = _regression(stage, models[stage], data, preset, out, seed, progress, outcome, resume=resume, **trainer)
+        if result is None:
+            raise VamerError(f"no {stage} ratings in the training or the validation split: nothing to pretrain")
         return {"stage": stage, "best_checkpoint": result.best_checkpoint, "best_val_rmse": result.best_score,
-                "epochs": result.epochs}
+                "epochs": result.epochs, "test": outcome.regression.get(stage)}
     fusion = models["fusion"]
     for name, checkpoint, encoder in (("arousal", arousal_checkpoint, fusion.audio),
                                       ("valence", valence_checkpoint, fusion.text)):
