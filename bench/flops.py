@@ -9,7 +9,7 @@ and token valid, so they are an upper bound for shorter clips.
 
 from __future__ import annotations
 
-from vamer.models.build import flops_per_utterance
+from vamer.presets.build import flops_per_utterance
 
 from vamer.presets import PRESETS, frames_for, load_preset
 

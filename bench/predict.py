@@ -46,7 +46,7 @@ from vamer.features.inputs import model_audio
 from vamer.features.upstream import model_states
 from vamer.inference.intake import read_recording
 from vamer.inference.predictor import Predictor
-from vamer.models.build import flops_per_utterance
+from vamer.presets.build import flops_per_utterance
 
 
 

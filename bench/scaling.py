@@ -19,7 +19,7 @@ import argparse
 
 import torch
 
-from vamer.models.build import build_models, flops_per_utterance
+from vamer.presets.build import build_models, flops_per_utterance
 
 from vamer.presets import functionals_dim, load_preset
 

@@ -25,7 +25,7 @@ import lightning
 import numpy as np
 import torch
 
-from vamer.models.build import build_models, flops_per_utterance
+from vamer.presets.build import build_models, flops_per_utterance
 
 from vamer.presets import frames_for, functionals_dim, load_preset
 from machine import matmul_peak  # bench/machine.py, beside this script

@@ -34,7 +34,7 @@ from vamer.features.store import FeatureStore
 from vamer.features.text import TrainableTokens, UseEncoder
 from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch, write_json_atomic
 from vamer.inference.bundle import write_bundle
-from vamer.models.build import flops_per_utterance
+from vamer.presets.build import flops_per_utterance
 from vamer.presets import Preset
 from vamer.replay import ResolvedConfig
 from vamer.training.journal import FoldJournal

@@ -4,7 +4,7 @@ import torch
 from tests.builders import reseal_bundle
 from vamer.errors import VamerError
 from vamer.inference.bundle import read_bundle, write_bundle
-from vamer.models.build import build_models
+from vamer.presets.build import build_models
 from vamer.presets import load_preset
 
 CLASSES = ["neutral", "happy"]

@@ -3,7 +3,7 @@ import torch
 
 from vamer.errors import VamerError
 from vamer.features.upstream import upstream_shape
-from vamer.models.build import build_models, flops_per_utterance
+from vamer.presets.build import build_models, flops_per_utterance
 from vamer.presets import PRESETS, frames_for, functionals_dim, load_preset
 
 
@@ -156,3 +156,18 @@ def test_summary_skip_hands_the_token_to_the_head_intact(skip):
             fusion(torch.randn(1, 2, 16, 128), mask, text, text_mask, None, states)
         # What fusion's head reads at position 0: the audio token as it entered fusion, or not.
         assert torch.allclose(seen[0], seen[1]) == skip
+
+
+def test_models_import_torch_and_each_other_only():
+    """models/build.py imported features and presets (and presets imported models: a cycle)."""
+    import ast
+    from pathlib import Path
+
+    import vamer.models
+
+    for path in Path(vamer.models.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        vamer_names = [name for name in names if name.startswith("vamer")]
+        assert all(name.startswith("vamer.models") for name in vamer_names), (path.name, vamer_names)

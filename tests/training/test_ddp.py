@@ -15,7 +15,7 @@ from tests.training.test_stages import CLASSES, PRESET, items
 from vamer.data.demo import generate_demo
 from vamer.data.readers import load
 from vamer.metrics import classification_metrics
-from vamer.models.build import build_models
+from vamer.presets.build import build_models
 from vamer.presets import StageTraining
 from vamer.training.data import VamerDataModule, collate
 from vamer.training.modules import FusionModule

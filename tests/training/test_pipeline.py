@@ -59,7 +59,7 @@ def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
     assert 2.0 < float(head.target_mean) < 4.0 and float(head.target_std) > 0.5
     # Weights moved: compare with an untrained model built from the same seed.
     torch.manual_seed(0)
-    from vamer.models.build import build_models
+    from vamer.presets.build import build_models
     untrained = build_models(preset, len(CLASSES))
     for stage in ("arousal", "valence"):
         before = untrained[stage].encoder.state_dict()
@@ -117,7 +117,7 @@ def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
 def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     """Fusion on frozen encoders trains on encode_split's outputs; they must give the same logits
     as the whole model on the raw items, even when one modality is blanked out."""
-    from vamer.models.build import build_models
+    from vamer.presets.build import build_models
     from vamer.training.data import collate
     from vamer.training.pipeline import _Blanked, encode_split
 
@@ -157,7 +157,7 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     (Lightning keeps whatever mode a module starts fit in), the frozen encoders in eval mode."""
     import lightning
 
-    from vamer.models.build import build_models
+    from vamer.presets.build import build_models
     from vamer.training.modules import FusionModule
     from vamer.training.data import VamerDataModule
     from vamer.training.pipeline import encode_split
@@ -185,7 +185,7 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
 def test_each_ablation_sees_what_its_name_says():
     """audio_only: the text is blanked (empty mask); text_only: the audio and its side inputs are;
     fusion_no_pretraining: the encoders start untrained and are not frozen."""
-    from vamer.models.build import build_models
+    from vamer.presets.build import build_models
     from vamer.training.pipeline import _Blanked, fresh_fusion
 
     items = [{**item, "functionals": np.ones(88, dtype=np.float32)} for item in rated_items(3, 0)]

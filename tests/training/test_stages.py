@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vamer.metrics import concordance
-from vamer.models.build import build_models
+from vamer.presets.build import build_models
 from vamer.presets import StageTraining, load_preset
 from vamer.training.data import VamerDataModule, collate, rated
 from vamer.training.modules import FusionModule, RegressionModule

@@ -30,7 +30,7 @@ from torch import nn
 from vamer.errors import VamerError
 from vamer.inference.bundle import Bundle
 from vamer.models.audio import ArousalRegressor
-from vamer.models.build import build_models
+from vamer.presets.build import build_models
 from vamer.models.fusion import FusionClassifier
 from vamer.presets import functionals_dim
 from vamer.models.text import ValenceRegressor

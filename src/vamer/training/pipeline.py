@@ -19,7 +19,7 @@ import torch
 
 from vamer.errors import VamerError
 from vamer.metrics import classification_metrics
-from vamer.models.build import build_models
+from vamer.presets.build import build_models
 from vamer.presets import Preset, StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
