@@ -40,6 +40,7 @@ class FormatChoice(str, Enum):
 
 
 # Options that several commands share, declared once.
+FORMAT = typer.Option(FormatChoice.auto, "--format", help="Dataset format (auto: from what PATH holds).")
 DATASET = typer.Argument(..., help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest.")
 REPLAYED_DATASET = typer.Argument(None, help="KEMDy20/KEMDy19 folder or a .csv/.parquet manifest (default with "
                                              "--config: the one it names).", show_default=False)
@@ -243,7 +244,7 @@ def main_options(
 @user_errors
 def data_check(
     path: Path = DATASET,
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
     classes: Optional[str] = CLASSES,
     multi_label: MultiLabelPolicy = typer.Option(
@@ -306,7 +307,7 @@ def data_demo(
 def analyze_command(
     path: Path = DATASET,
     out: Path = typer.Option(..., "--out", help="Report folder (report.md, analysis.json, figures)."),
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the DTW subsample and k-means."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of every test."),
@@ -345,7 +346,7 @@ def features_command(
     encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder: use | "
                                                                       "hf:<folder or hub id> | trainable"),
     audio_encoder: Optional[str] = AUDIO_ENCODER,
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the augmentation (folds are every command's)."),
     cache: Optional[Path] = CACHE,
@@ -384,7 +385,7 @@ def baseline_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Write DIR/metrics.json (and predictions.csv)."),
     preset: str = PRESET,
     audio_encoder: Optional[str] = AUDIO_ENCODER,
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     classes: Optional[str] = CLASSES,
     seed: int = typer.Option(0, "--seed", help="Seed of the classifier (folds are every command's)."),
     cache: Optional[Path] = CACHE,
@@ -428,7 +429,7 @@ def train_command(
     valence: Optional[Path] = typer.Option(None, "--valence", help="fusion: valence checkpoint to start from."),
     augment: str = AUGMENT,
     audio_encoder: Optional[str] = AUDIO_ENCODER,
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     classes: Optional[str] = CLASSES,
     hardware: dict = None,
     cache: Optional[Path] = CACHE,
@@ -474,7 +475,7 @@ def run_command(
                                            "(default: all, or fusion alone with --no-ablations)."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Override the preset's text encoder."),
     audio_encoder: Optional[str] = AUDIO_ENCODER,
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier vamer run."),
@@ -530,7 +531,7 @@ def sweep_command(
     seeds: int = SEEDS,
     augment: str = AUGMENT,
     audio_encoder: Optional[str] = AUDIO_ENCODER,
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="Dataset format."),
+    format: FormatChoice = FORMAT,
     classes: Optional[str] = CLASSES,
     cache: Optional[Path] = CACHE,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it is an earlier sweep."),
