@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -206,132 +206,209 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
     if "fusion" not in variants:
         raise ValueError("the variants of a run must include fusion")
     signature = run_signature(result, preset, cv, seeds, augment, imbalance, variants, trainer)
+    plan = RunPlan(result, preset, cv, seeds, augment, imbalance, variants, cache, progress, trainer, signature)
     if not is_global_zero():
         # Another DDP rank: it only trains, reading rank 0's journal so it skips the same steps.
         with _throwaway() as scratch:
-            return _run(result, scratch, resumable_scratch(out), signature, preset, cv, seeds, augment,
-                        imbalance, cache, progress, variants, **trainer)
+            return _run(plan, scratch, resumable_scratch(out))
     with atomic_directory(out, "run", force, resumable=True) as scratch:
         _resumed(scratch, signature, resume)
         if config is not None:
             config.write(scratch)
-        metrics = _run(result, scratch, scratch, signature, preset, cv, seeds, augment, imbalance, cache,
-                       progress, variants, **trainer)
+        metrics = _run(plan, scratch, scratch)
         (scratch / RUN_STATE).unlink()
     return metrics
 
 
-def _run(result: LoadResult, scratch: Path, journals: Path, signature: str, preset: Preset, cv: str,
-         seeds: int, augment: AugmentConfig, imbalance: Imbalance, cache: Path | None, progress: bool,
-         variants: tuple[str, ...], **trainer) -> dict[str, Any]:
-    """The run itself, writing into ``scratch``; each fold's journal lives under ``journals``."""
-    started = time.perf_counter()
-    classes = result.classes
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+@dataclass
+class RunPlan:
+    """What one ``vamer run`` does: the corpus, the settings, and the devices (``trainer``)."""
 
-    def lap(name: str) -> None:
-        nonlocal clock
+    result: LoadResult
+    preset: Preset
+    cv: str
+    seeds: int
+    augment: AugmentConfig
+    imbalance: Imbalance
+    variants: tuple[str, ...]
+    cache: Path | None
+    progress: bool
+    trainer: dict[str, Any]
+    signature: str
+
+    @property
+    def classes(self) -> list[str]:
+        return self.result.classes
+
+
+class Stopwatch:
+    """Where a run's time went: ``lap(name)`` adds the time since the previous lap to ``name``."""
+
+    def __init__(self) -> None:
+        self.started = self.clock = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        timings[name] = timings.get(name, 0.0) + now - clock
-        clock = now
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.clock
+        self.clock = now
 
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@dataclass
+class Baselines:
+    """The classic, probe, majority and rating baselines of a run, on its folds (rank 0 only)."""
+
+    classes: dict[str, Any]
+    ratings: dict[str, Any]
+    notes: list[str]
+
+
+@dataclass
+class FoldResults:
+    """Every fold x seed's outcome, gathered for the metrics, the predictions and the bundle."""
+
+    runs: dict[str, list] = field(default_factory=dict)          # variant -> per-run metrics
+    regression: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    bundle_models: dict[str, Any] | None = None                   # fold 0, seed 0's models
+    vocabulary: dict | None = None
+    class_counts: pd.DataFrame | None = None
+    pretrained: dict[str, bool] | None = None
+
+    def add(self, fold: int, seed: int, outcome, data: dict[str, Any], classes: list[str]) -> None:
+        self.notes.extend(f"fold {fold}, seed {seed}: {note}" for note in outcome.notes)
+        self.regression.append({"fold": fold, "seed": seed, **{f"{k}_{m}": v for k, r in outcome.regression.items()
+                                                               for m, v in r.items()}})
+        for variant, rows in outcome.predictions.items():
+            scored = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
+            self.runs.setdefault(variant, []).append(scored)
+            if variant == Variant.fusion and scored["absent_classes"]:
+                self.notes.append(f"fold {fold}, seed {seed}: no test utterance of "
+                                  f"{', '.join(scored['absent_classes'])}; left out of that fold's macro F1 and UA "
+                                  "(every model's alike)")
+            self.predictions.extend({"variant": variant, "fold": fold, "seed": seed, **r} for r in rows)
+        if self.bundle_models is None:
+            self.bundle_models = {name: outcome.models[name] for name in ("arousal", "valence", "fusion")}
+            self.vocabulary = getattr(data["train"].tokens, "vocabulary", None)
+            self.pretrained = outcome.pretrained
+            self.class_counts = data["class_counts"]
+
+
+def _run(plan: RunPlan, scratch: Path, journals: Path) -> dict[str, Any]:
+    """The run itself, writing into ``scratch`` (each fold's journal lives under ``journals``).
+    Every process trains; rank 0 alone (the only process without DDP) measures and writes."""
+    watch = Stopwatch()
     zero = is_global_zero()
-    inputs = training_inputs(result, preset, cv, cache, progress)
-    store, folds, text_dim = inputs.store, inputs.folds, inputs.text_dim
-    # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
-    offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
-    unreadable: list[str] = []
-    if zero:  # under DDP the other processes only train; rank 0 reports
-        functionals, unreadable = store.functionals_matrix(progress)
-    lap("features")
-    if zero:
-        features = baseline_features(store.table, store.mels, offline, functionals, store.upstream)
-        baselines = run_baselines(store.table, folds, features, classes)
-        rating_baselines = run_rating_baselines(store.table, folds, features)
-    lap("classic baselines")
-    runs: dict[str, list] = {variant: [] for variant in variants}
-    regression: list[dict[str, Any]] = []
-    predictions: list[dict[str, Any]] = []
-    notes: list[str] = [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline"
-                         for u in unreadable]
-    bundle_models = vocabulary = class_counts = pretrained = None
-    for seed in range(seeds):
-        for fold in folds:
-            data = prepare_fold(inputs, fold.index, augment, seed)
-            if class_counts is None:
-                class_counts = data["class_counts"]
-            name = f"fold{fold.index}-seed{seed}"
-            outcome = train_fold(data, preset, classes, scratch / "runs" / name, seed,
-                                 text_dim, getattr(data["train"].tokens, "vocab_size", None), imbalance,
-                                 variants, progress=progress,
-                                 journal=FoldJournal(journals / "runs" / name, signature), **trainer)
-            if progress and zero:
-                log.warning("vamer: fold %d, seed %d finished (%d of %d) after %.0f s", fold.index, seed,
-                            seed * len(folds) + fold.index + 1, seeds * len(folds), time.perf_counter() - started)
-            notes.extend(f"fold {fold.index}, seed {seed}: {note}" for note in outcome.notes)
-            regression.append({"fold": fold.index, "seed": seed, **{f"{k}_{m}": v for k, r in
-                                                                   outcome.regression.items() for m, v in r.items()}})
-            for variant, rows in outcome.predictions.items():
-                runs[variant].append(classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows],
-                                                            classes))
-                if variant == "fusion" and runs[variant][-1]["absent_classes"]:
-                    notes.append(f"fold {fold.index}, seed {seed}: no test utterance of "
-                                 f"{', '.join(runs[variant][-1]['absent_classes'])}; left out of that fold's "
-                                 "macro F1 and UA (every model's alike)")
-                predictions.extend({"variant": variant, "fold": fold.index, "seed": seed, **r} for r in rows)
-            lap("training")
-            if bundle_models is None:
-                bundle_models = {"arousal": outcome.models["arousal"], "valence": outcome.models["valence"],
-                                 "fusion": outcome.models["fusion"]}
-                vocabulary = getattr(data["train"].tokens, "vocabulary", None)
-                pretrained = outcome.pretrained
+    inputs = training_inputs(plan.result, plan.preset, plan.cv, plan.cache, plan.progress)
+    baselines = _baselines(plan, inputs, watch) if zero else None
+    results = _train_folds(plan, inputs, scratch, journals, watch, report=zero)
     if not zero:
         return {}
-    frame = pd.DataFrame(predictions)
+    metrics = _aggregate(plan, inputs, results, baselines, watch)
+    _write(plan, inputs, results, metrics, scratch)
+    return metrics
+
+
+def _baselines(plan: RunPlan, inputs: TrainingInputs, watch: Stopwatch) -> Baselines:
+    """The baselines every report shows beside the model, on the run's folds and features."""
+    store = inputs.store
+    functionals, unreadable = store.functionals_matrix(plan.progress)
+    watch.lap("features")
+    # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
+    offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
+    features = baseline_features(store.table, store.mels, offline, functionals, store.upstream)
+    found = Baselines(run_baselines(store.table, inputs.folds, features, plan.classes),
+                      run_rating_baselines(store.table, inputs.folds, features),
+                      [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline" for u in unreadable])
+    watch.lap("classic baselines")
+    return found
+
+
+def _train_folds(plan: RunPlan, inputs: TrainingInputs, scratch: Path, journals: Path, watch: Stopwatch,
+                 report: bool) -> FoldResults:
+    """Every fold x seed: pretraining and each variant (or what the journal holds of them)."""
+    results = FoldResults(runs={variant: [] for variant in plan.variants})
+    folds = inputs.folds
+    for seed in range(plan.seeds):
+        for fold in folds:
+            data = prepare_fold(inputs, fold.index, plan.augment, seed)
+            name = f"fold{fold.index}-seed{seed}"
+            outcome = train_fold(data, plan.preset, plan.classes, scratch / "runs" / name, seed, inputs.text_dim,
+                                 getattr(data["train"].tokens, "vocab_size", None), plan.imbalance, plan.variants,
+                                 progress=plan.progress, journal=FoldJournal(journals / "runs" / name, plan.signature),
+                                 **plan.trainer)
+            if plan.progress and report:
+                log.warning("vamer: fold %d, seed %d finished (%d of %d) after %.0f s", fold.index, seed,
+                            seed * len(folds) + fold.index + 1, plan.seeds * len(folds), watch.seconds)
+            results.add(fold.index, seed, outcome, data, plan.classes)
+            watch.lap("training")
+    return results
+
+
+def _aggregate(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, baselines: Baselines,
+               watch: Stopwatch) -> dict[str, Any]:
+    """The run's metrics (:class:`vamer.evaluation.run_metrics.RunMetrics`): every figure pooled over
+    a fold's whole test split, then mean ± std over folds x seeds."""
+    classes, store, folds, pretrained = plan.classes, inputs.store, inputs.folds, results.pretrained
+    frame = pd.DataFrame(results.predictions)
     metrics: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "generator": "vamer run",
                                "vamer_version": vamer.__version__}
-    main = aggregate(runs["fusion"], classes)
+    main = aggregate(results.runs["fusion"], classes)
     metrics.update({key: main[key] for key in HEADLINE})
     metrics["per_class"] = main["per_class"]
     fusion_rows = frame[frame["variant"] == "fusion"]
     metrics["pooled_over_folds"] = classification_metrics(list(fusion_rows["true"]), list(fusion_rows["pred"]),
                                                           classes)
-    metrics["ablations"] = {variant: aggregate(runs[variant], classes) for variant in variants if runs[variant]}
+    metrics["ablations"] = {variant: aggregate(results.runs[variant], classes) for variant in plan.variants
+                            if results.runs[variant]}
     metrics["pretrained"] = pretrained
     metrics["variant_names"] = {variant: variant_name(variant, pretrained) for variant in metrics["ablations"]}
-    metrics["baseline"] = {name: {key: baselines[name][key] for key in (*HEADLINE, "per_class")}
-                           for name in baselines if name != "majority"}
-    metrics["baseline"]["best"]["chosen"] = baselines["best"]["chosen"]
-    metrics["majority"] = {key: baselines["majority"][key] for key in HEADLINE}
-    metrics["rating_baseline"] = rating_baselines
-    reg = pd.DataFrame(regression)
+    found = baselines.classes
+    metrics["baseline"] = {name: {key: found[name][key] for key in (*HEADLINE, "per_class")}
+                           for name in found if name != "majority"}
+    metrics["baseline"]["best"]["chosen"] = found["best"]["chosen"]
+    metrics["majority"] = {key: found["majority"][key] for key in HEADLINE}
+    metrics["rating_baseline"] = baselines.ratings
+    reg = pd.DataFrame(results.regression)
     metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
                              for column in reg.columns if column not in ("fold", "seed")}
-    metrics["protocol"] = {"cv": cv, "description": folds[0].protocol, "folds": len(folds),
-                           "dataset": result.dataset, "synthetic": result.synthetic,
+    metrics["protocol"] = {"cv": plan.cv, "description": folds[0].protocol, "folds": len(folds),
+                           "dataset": plan.result.dataset, "synthetic": plan.result.synthetic,
                            "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
-                           "preset": preset.name, "audio_encoder": preset.audio_features.upstream,
-                           "augmentation": augment.model_dump(),
-                           "imbalance": imbalance.__dict__, "ablations": list(variants),
+                           "preset": plan.preset.name, "audio_encoder": plan.preset.audio_features.upstream,
+                           "augmentation": plan.augment.model_dump(),
+                           "imbalance": plan.imbalance.__dict__, "ablations": list(plan.variants),
                            "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
-    metrics["seeds"] = list(range(seeds))
-    metrics["hardware"] = describe_hardware(**trainer)
-    metrics["flops_per_utterance"] = flops_per_utterance(preset, len(classes), text_dim or 512)
-    lap("metrics")  # the report, figure and bundle written next are not timed
-    metrics["seconds"] = time.perf_counter() - started
-    metrics["timings"] = timings
-    metrics["notes"] = notes
-    frame.to_csv(scratch / "predictions.csv", index=False)
+    metrics["seeds"] = list(range(plan.seeds))
+    metrics["hardware"] = describe_hardware(**plan.trainer)
+    metrics["flops_per_utterance"] = flops_per_utterance(plan.preset, len(classes), inputs.text_dim or 512)
+    watch.lap("metrics")  # the report, figure and bundle written next are not timed
+    metrics["seconds"] = watch.seconds
+    metrics["timings"] = watch.timings
+    metrics["notes"] = baselines.notes + results.notes
+    return metrics
+
+
+def _write(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, metrics: dict[str, Any],
+           scratch: Path) -> None:
+    """predictions.csv, the confusion figure, report.md, metrics.json (validated) and the bundle."""
+    classes = plan.classes
+    pd.DataFrame(results.predictions).to_csv(scratch / "predictions.csv", index=False)
     confusion_figure(metrics["pooled_over_folds"]["confusion"], classes,
-                     f"{variant_name('fusion', pretrained)}, pooled over folds and seeds", scratch / "confusion.png")
-    (scratch / "report.md").write_text(_report(metrics, class_counts, classes), encoding="utf-8")
+                     f"{variant_name('fusion', results.pretrained)}, pooled over folds and seeds",
+                     scratch / "confusion.png")
+    (scratch / "report.md").write_text(_report(metrics, results.class_counts, classes), encoding="utf-8")
     (scratch / METRICS_FILE).write_text(json.dumps(checked(metrics), indent=2, default=str) + "\n",
                                         encoding="utf-8")
-    write_bundle(scratch / "bundle", preset, classes, bundle_models, text_dim, vocabulary, metrics,
-                 {"fold": 0, "seed": 0, "cv": cv, "note": "weights of fold 0, seed 0; its test split is that "
-                                                          "fold's, reported in metrics.json"}, pretrained)
-    return metrics
+    write_bundle(scratch / "bundle", plan.preset, classes, results.bundle_models, inputs.text_dim, results.vocabulary,
+                 metrics, {"fold": 0, "seed": 0, "cv": plan.cv, "note": "weights of fold 0, seed 0; its test split "
+                                                                        "is that fold's, reported in metrics.json"},
+                 results.pretrained)
 
 
 def read_findings(run: Path) -> list[str]:
