@@ -138,7 +138,7 @@ def loop(args) -> None:
                                "build/cache", progress=False)
     data = store.fold_inputs(make_folds(store.table, "session:5", seed=0)[0])
     models = build_models(preset, len(result.classes), store.encoder.dim)
-    scale_inputs(models, data["train"], preset)
+    scale_inputs(models, data.train, preset)
     print(f"cpu preset, demo fold 0: {len(data['train'])} training utterances, {args.epochs} epochs per stage, "
           f"torch threads {torch.get_num_threads()}")
     for stage in ("arousal", "valence", "fusion"):
@@ -151,7 +151,7 @@ def loop(args) -> None:
             module = FusionModule(model, training, result.classes)
         else:
             train, val = (rated(data[split], stage) for split in ("train", "val"))
-            models[stage].head.set_scale(*rating_scale(data["train"], stage))
+            models[stage].head.set_scale(*rating_scale(data.train, stage))
             module = RegressionModule(models[stage], training, stage)
         clock = _BatchClock()
         profiler = cProfile.Profile() if args.profile else None

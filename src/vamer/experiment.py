@@ -30,7 +30,7 @@ from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
 from vamer.evaluation.run_metrics import SCHEMA_VERSION, checked
 from vamer.features.splits import make_folds
-from vamer.features.store import FeatureStore
+from vamer.features.store import FeatureStore, FoldData
 from vamer.features.text import TrainableTokens, UseEncoder
 from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch, write_json_atomic
 from vamer.inference.bundle import write_bundle
@@ -99,7 +99,7 @@ def training_inputs(result: LoadResult, preset: Preset, cv: str, cache: Path | N
 
 
 def prepare_fold(inputs: TrainingInputs, fold: int, augment: AugmentConfig | None = None, seed: int = 0
-                 ) -> dict[str, Any]:
+                 ) -> FoldData:
     """Fold ``fold``'s train (augmented), val and test data for training seed ``seed``: what run,
     sweep and train all train on (the augmentation draws from ``augment.seed + seed``)."""
     if not 0 <= fold < len(inputs.folds):
@@ -117,8 +117,8 @@ def fold_summaries(result: LoadResult, preset: Preset, cv: str, augment: Augment
     lines = []
     for fold in make_folds(store.table, cv):
         data = store.fold_inputs(fold, augment)
-        lines += [f"fold {fold.index} [{fold.protocol}]: train {len(data['train'])}, val {len(data['val'])}, "
-                  f"test {len(data['test'])}; leakage check passed", data["class_counts"].to_markdown(index=False)]
+        lines += [f"fold {fold.index} [{fold.protocol}]: train {len(data.train)}, val {len(data.val)}, "
+                  f"test {len(data.test)}; leakage check passed", data.class_counts.to_markdown(index=False)]
     return store, lines
 
 
@@ -135,7 +135,7 @@ def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: s
     inputs = training_inputs(result, preset, cv, cache)
     data = prepare_fold(inputs, fold, augment, seed)
     outcome = train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
-                                 getattr(data["train"].tokens, "vocab_size", None), resume,
+                                 getattr(data.train.tokens, "vocab_size", None), resume,
                                  str(arousal) if arousal else None, str(valence) if valence else None, **trainer)
     if config is not None and is_global_zero():
         config.write(stage_folder)
@@ -280,7 +280,7 @@ class FoldResults:
     class_counts: pd.DataFrame | None = None
     pretrained: dict[str, bool] | None = None
 
-    def add(self, fold: int, seed: int, outcome, data: dict[str, Any], classes: list[str]) -> None:
+    def add(self, fold: int, seed: int, outcome, data: FoldData, classes: list[str]) -> None:
         self.notes.extend(f"fold {fold}, seed {seed}: {note}" for note in outcome.notes)
         self.regression.append({"fold": fold, "seed": seed, **{f"{k}_{m}": v for k, r in outcome.regression.items()
                                                                for m, v in r.items()}})
@@ -294,9 +294,9 @@ class FoldResults:
             self.predictions.extend({"variant": variant, "fold": fold, "seed": seed, **r} for r in rows)
         if self.bundle_models is None:
             self.bundle_models = {name: outcome.models[name] for name in ("arousal", "valence", "fusion")}
-            self.vocabulary = getattr(data["train"].tokens, "vocabulary", None)
+            self.vocabulary = getattr(data.train.tokens, "vocabulary", None)
             self.pretrained = outcome.pretrained
-            self.class_counts = data["class_counts"]
+            self.class_counts = data.class_counts
 
 
 def _run(plan: RunPlan, scratch: Path, journals: Path) -> dict[str, Any]:
@@ -339,7 +339,7 @@ def _train_folds(plan: RunPlan, inputs: TrainingInputs, scratch: Path, journals:
             data = prepare_fold(inputs, fold.index, plan.augment, seed)
             name = f"fold{fold.index}-seed{seed}"
             outcome = train_fold(data, plan.preset, plan.classes, scratch / "runs" / name, seed, inputs.text_dim,
-                                 getattr(data["train"].tokens, "vocab_size", None), plan.imbalance, plan.variants,
+                                 getattr(data.train.tokens, "vocab_size", None), plan.imbalance, plan.variants,
                                  progress=plan.progress, journal=FoldJournal(journals / "runs" / name, plan.signature),
                                  **plan.trainer)
             if plan.progress and report:

@@ -19,11 +19,11 @@ def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
     assert len(store.table) == len(result.utterances) and store.skipped.empty
     fold = make_folds(store.table, "session:2", seed=0)[0]
     data = store.fold_inputs(fold, AugmentConfig(policy="both"))
-    train, val, test = data["train"], data["val"], data["test"]
+    train, val, test = data.train, data.val, data.test
     assert len(val) + len(test) + (train.rows["aug_of"] == "").sum() == len(store.table)
     copies = train.rows[train.rows["aug_of"] != ""]
     assert set(copies["aug_of"]) <= set(fold.train)
-    counts = data["class_counts"].set_index("class")
+    counts = data.class_counts.set_index("class")
     assert (counts["after"] - counts["before"]).sum() == len(copies)
     item = test[0]
     # Items hold their valid frames and tokens only; collate pads a batch.
@@ -45,6 +45,6 @@ def test_trainable_text_gives_ids_fitted_on_train(demo):
     store = FeatureStore.build(result.utterances, result.classes, text_config=TextFeatureConfig(encoder="trainable"),
                                cache_dir=cache, progress=False)
     data = store.fold_inputs(make_folds(store.table, "session:2")[0])
-    item = data["train"][0]
+    item = data.train[0]
     assert item["text"].dtype == np.int64 and item["text"].shape == (item["text_mask"].sum(),) and len(item["text"])
-    assert data["train"].tokens is data["test"].tokens
+    assert data.train.tokens is data.test.tokens

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from vamer.features.store import FoldData
 from vamer.presets import load_preset
 from vamer.training.pipeline import train_fold
 
@@ -48,7 +49,7 @@ def learnable_preset():
 
 def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
     preset = learnable_preset()
-    data = {"train": rated_items(96, 0), "val": rated_items(32, 1), "test": rated_items(48, 2)}
+    data = FoldData(train=rated_items(96, 0), val=rated_items(32, 1), test=rated_items(48, 2))
     torch.manual_seed(0)
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     assert outcome.pretrained == {"arousal": True, "valence": True}
@@ -73,8 +74,8 @@ def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
 
 def test_without_ratings_nothing_is_pretrained_and_fusion_trains_its_encoders(tmp_path):
     preset = learnable_preset()
-    data = {name: rated_items(n, seed) for name, n, seed in (("train", 24, 0), ("val", 12, 1), ("test", 12, 2))}
-    for split in data.values():
+    data = FoldData(*(rated_items(n, seed) for n, seed in ((24, 0), (12, 1), (12, 2))))
+    for split in (data.train, data.val, data.test):
         for item in split:
             item["arousal"] = item["valence"] = float("nan")
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512,
@@ -91,7 +92,7 @@ def test_without_ratings_nothing_is_pretrained_and_fusion_trains_its_encoders(tm
 def test_fusion_freezes_pretrained_encoders_only_when_the_preset_says_so(tmp_path, frozen):
     preset = learnable_preset()
     preset = preset.model_copy(update={"fusion": preset.fusion.model_copy(update={"freeze_encoders": frozen})})
-    data = {"train": rated_items(24, 0), "val": rated_items(12, 1), "test": rated_items(12, 2)}
+    data = FoldData(train=rated_items(24, 0), val=rated_items(12, 1), test=rated_items(12, 2))
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     assert outcome.models["fusion"].frozen == (("audio", "text") if frozen else ())
 
@@ -99,7 +100,7 @@ def test_fusion_freezes_pretrained_encoders_only_when_the_preset_says_so(tmp_pat
 def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
     preset = learnable_preset()
     preset = preset.model_copy(update={"training": preset.training.model_copy(update={"refit": True})})
-    data = {"train": rated_items(24, 0), "val": rated_items(12, 1), "test": rated_items(12, 2)}
+    data = FoldData(train=rated_items(24, 0), val=rated_items(12, 1), test=rated_items(12, 2))
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     refit_logs = pd.read_csv(tmp_path / "fusion-refit" / "logs" / "metrics.csv")
     # Kept or, on this tiny set, judged degenerate and replaced by the validated model: either way
@@ -144,7 +145,7 @@ def test_same_seed_gives_identical_predictions(tmp_path):
     preset = learnable_preset()
     preset = preset.model_copy(update={"training": preset.training.model_copy(
         update={"refit": True, "balanced_sampler": True})})
-    data = {"train": rated_items(40, 0), "val": rated_items(16, 1), "test": rated_items(16, 2)}
+    data = FoldData(train=rated_items(40, 0), val=rated_items(16, 1), test=rated_items(16, 2))
     runs = [train_fold(data, preset, CLASSES, tmp_path / name, seed=3, text_dim=512,
                        variants=("fusion", "audio_only")) for name in ("a", "b")]
     for variant in ("fusion", "audio_only"):
@@ -235,7 +236,7 @@ def test_a_refit_that_degenerates_is_not_kept(tmp_path, monkeypatch):
     preset = preset.model_copy(update={
         "fusion": preset.fusion.model_copy(update=stats),
         "training": preset.training.model_copy(update={"refit": True, "fusion": preset.training.arousal})})
-    data = {"train": rated_items(48, 0), "val": rated_items(24, 1), "test": rated_items(24, 2)}
+    data = FoldData(train=rated_items(48, 0), val=rated_items(24, 1), test=rated_items(24, 2))
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     kept = [note for note in outcome.notes if "degenerated" in note]
     assert len(kept) == 1 and "the validated model is kept" in kept[0], outcome.notes
@@ -249,7 +250,7 @@ def test_a_healthy_refit_is_kept_and_trains_at_least_the_floor(tmp_path):
     preset = preset.model_copy(update={"training": preset.training.model_copy(update={
         "refit": True, "refit_min_epochs": 3, "fusion": preset.training.arousal.model_copy(
             update={"epochs": 6, "patience": 1})})})
-    data = {"train": rated_items(48, 0), "val": rated_items(24, 1), "test": rated_items(24, 2)}
+    data = FoldData(train=rated_items(48, 0), val=rated_items(24, 1), test=rated_items(24, 2))
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     refit_logs = pd.read_csv(tmp_path / "fusion-refit" / "logs" / "metrics.csv")
     assert refit_logs["epoch"].max() + 1 >= 3

@@ -40,6 +40,19 @@ TEXT_KIND = "text-tokens"
 MEMO_BYTES = 2 * 1024**3
 
 
+@dataclass
+class FoldData:
+    """One fold's data for one training seed, what training reads: three splits of items (a
+    :class:`SplitData`, or any sequence of item dicts), and the training split's class counts before
+    and after augmentation."""
+
+    train: Any
+    val: Any
+    test: Any
+    class_counts: pd.DataFrame | None = None
+    protocol: str = ""
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("VAMER_CACHE", Path.home() / ".cache" / "vamer"))
 
@@ -211,7 +224,7 @@ class FeatureStore:
         rows["aug_of"], rows["copy"], rows["ops"] = "", 0, ""
         return rows
 
-    def fold_inputs(self, fold: Fold, augment: AugmentConfig | None = None) -> dict[str, Any]:
+    def fold_inputs(self, fold: Fold, augment: AugmentConfig | None = None) -> FoldData:
         """Train (with augmented copies), val and test data of ``fold``, plus the class counts before
         and after augmentation.  Runs the leakage check with the copies included."""
         augment = augment or AugmentConfig()
@@ -228,10 +241,7 @@ class FeatureStore:
             tokens = TrainableTokens(self.text_config.max_length).fit(list(train_all["text"]))
         elif len(copies):
             self.encode_texts(list(copies["text"]))
-        return {
-            "train": SplitData(self, train_all, tokens, augment),
-            "val": SplitData(self, self._rows(fold.val), tokens),
-            "test": SplitData(self, self._rows(fold.test), tokens),
-            "class_counts": class_counts(train, copies, self.classes),
-            "protocol": fold.protocol,
-        }
+        return FoldData(train=SplitData(self, train_all, tokens, augment),
+                        val=SplitData(self, self._rows(fold.val), tokens),
+                        test=SplitData(self, self._rows(fold.test), tokens),
+                        class_counts=class_counts(train, copies, self.classes), protocol=fold.protocol)

@@ -24,6 +24,7 @@ from vamer.presets import Preset, StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
 from vamer.training.modules import FusionModule, RegressionModule
+from vamer.features.store import FoldData
 from vamer.training.journal import FoldJournal
 from vamer.training.stages import StageResult, fit_stage, is_global_zero, loading, read_checkpoint, resolved_device, tester
 
@@ -117,17 +118,17 @@ class _Blanked(torch.utils.data.Dataset):
         return item
 
 
-def _regression(stage: str, model, data: dict, preset: Preset, out: Path, seed: int, progress: bool,
+def _regression(stage: str, model, data: FoldData, preset: Preset, out: Path, seed: int, progress: bool,
                 outcome: FoldOutcome, resume: bool = False, **trainer) -> StageResult | None:
     """Pretrain ``stage`` (arousal or valence) and load its best weights into ``model``; its pooled
     test metrics go into ``outcome``.  Returns the stage's result (its best checkpoint is where the
     weights come from), or ``None`` when there was nothing to pretrain on.  ``vamer run`` and
     ``vamer train arousal|valence`` both pretrain through here."""
-    train, val, test = (rated(data[split], stage) for split in ("train", "val", "test"))
+    train, val, test = (rated(getattr(data, split), stage) for split in ("train", "val", "test"))
     if len(train) == 0 or len(val) == 0:
         outcome.notes.append(f"{stage} pretraining skipped: no {stage} ratings in train or val")
         return None
-    model.head.set_scale(*rating_scale(data["train"], stage))
+    model.head.set_scale(*rating_scale(data.train, stage))
     training = getattr(preset.training, stage)
     module = RegressionModule(model, training, stage)
     result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
@@ -169,11 +170,11 @@ def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
     return EncodedSplit(items)
 
 
-def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
+def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int,
             imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False, **trainer) -> str:
     """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``; returns the
     checkpoint its weights come from."""
-    train, val, test = data["train"], data["val"], data["test"]
+    train, val, test = data.train, data.val, data.test
     if variant in (Variant.audio_only, Variant.text_only):
         drop = "text" if variant == Variant.audio_only else "audio"
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
@@ -181,7 +182,7 @@ def _fusion(variant: str, model, data: dict, preset: Preset, classes: list[str],
         # Only the fusion block trains: encode every utterance once instead of once per epoch.
         device = torch.device(resolved_device(**trainer))
         train, val, test = (encode_split(model, split, device=device) for split in (train, val, test))
-    labels = split_labels(data["train"])
+    labels = split_labels(data.train)
     weights = class_weights(labels, len(classes)) if imbalance.class_weighted else None
     training = preset.training.fusion
     start = copy.deepcopy(model) if preset.training.refit else None
@@ -247,7 +248,7 @@ def degenerated(before: tuple[float, int, int], after: tuple[float, int, int]) -
 
 
 def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, validated_checkpoint: str, train, val,
-           data: dict, labels, classes: list[str], weights, imbalance: Imbalance, preset: Preset, out: Path, seed: int,
+           data: FoldData, labels, classes: list[str], weights, imbalance: Imbalance, preset: Preset, out: Path, seed: int,
            progress: bool, outcome: FoldOutcome, **trainer) -> tuple[str, torch.nn.Module]:
     """Train ``variant`` again from ``start`` on train + val for the epochs validation chose (at least
     ``training.refit_min_epochs``), and keep it only if it did not degenerate (:func:`degenerated`):
@@ -259,7 +260,7 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
     epochs = refit_epochs(chosen, training, preset.training.refit_min_epochs)
     refit = training.model_copy(update={"epochs": epochs})
     both = torch.utils.data.ConcatDataset([train, val])
-    both_labels = [*labels, *split_labels(data["val"])]
+    both_labels = [*labels, *split_labels(data.val)]
     module = FusionModule(start, refit, classes, weights, imbalance.focal_gamma)
     datamodule = VamerDataModule(both, val, batch_size=training.batch_size, seed=seed,
                                  balanced=imbalance.balanced_sampler, labels=both_labels, **loading(**trainer))
@@ -305,7 +306,7 @@ def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab
     return model
 
 
-def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
+def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
                vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
                progress: bool = False, journal: FoldJournal | None = None, **trainer) -> FoldOutcome:
     """Pretrain both encoders, train each fusion variant, and predict the test split.
@@ -319,7 +320,7 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
     outcome = FoldOutcome()
     torch.manual_seed(seed)
     models = build_models(preset, len(classes), text_dim, vocab_size)
-    scale_inputs(models, data["train"], preset)
+    scale_inputs(models, data.train, preset)
     untrained = copy.deepcopy(models)
     pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, **trainer)
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
@@ -349,7 +350,7 @@ def train_fold(data: dict, preset: Preset, classes: list[str], out: Path, seed: 
     return outcome
 
 
-def _pretraining(models: dict[str, torch.nn.Module], data: dict, preset: Preset, out: Path, seed: int,
+def _pretraining(models: dict[str, torch.nn.Module], data: FoldData, preset: Preset, out: Path, seed: int,
                  progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, **trainer) -> dict[str, bool]:
     """Pretrain the arousal and valence regressors (or restore them from the journal); which were."""
     done = journal.load("pretraining") if journal else None
@@ -388,7 +389,7 @@ def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
 
 
-def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str], out: Path, seed: int,
+def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int,
                        text_dim: int | None, vocab_size: int | None = None, resume: bool = False,
                        arousal_checkpoint: str | None = None, valence_checkpoint: str | None = None,
                        imbalance: Imbalance | None = None, progress: bool = True, **trainer) -> dict[str, Any]:
@@ -396,7 +397,7 @@ def train_single_stage(stage: str, data: dict, preset: Preset, classes: list[str
     the two regression checkpoints (or starts them from random weights, with a note)."""
     torch.manual_seed(seed)
     models = build_models(preset, len(classes), text_dim, vocab_size)
-    scale_inputs(models, data["train"], preset)
+    scale_inputs(models, data.train, preset)
     outcome = FoldOutcome()
     if stage in ("arousal", "valence"):
         result = _regression(stage, models[stage], data, preset, out, seed, progress, outcome, resume=resume, **trainer)
