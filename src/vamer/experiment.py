@@ -2,7 +2,12 @@
 report -> model bundle.  This module only orchestrates the stages; each lives in its own package.
 
 Outputs in ``out``: ``metrics.json``, ``predictions.csv``, ``report.md`` with its figures,
-``bundle/``, and ``runs/fold{k}-seed{s}/`` with each stage's checkpoints and logs.
+``bundle/``, ``config.yaml`` (what produced the run; ``--config`` replays it), and
+``runs/fold{k}-seed{s}/`` with each stage's checkpoints, logs and journal.
+
+A run reads top to bottom: :func:`run_experiment` locks the output and resumes or starts the
+scratch; :func:`_run` builds the features, then :func:`_baselines`, :func:`_train_folds`,
+:func:`_aggregate` and :func:`_write`.
 """
 
 from __future__ import annotations
