@@ -33,6 +33,14 @@ def demo_corpus(tmp_path_factory):
     generate_demo(root, sessions=4, segments_per_session=12, seed=4, progress=False)
     return root
 
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory):
+    """One feature cache for the whole-job tests on :func:`demo_corpus`: its features are computed
+    once per session, not once per test (a cache entry is keyed by content and settings, so sharing
+    it changes no result)."""
+    return tmp_path_factory.mktemp("shared-cache")
+
+
 # The browser test drives Debian's chromium through its chromedriver (both installed by `make setup`).
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 needs_chromium = pytest.mark.skipif(

@@ -10,10 +10,10 @@ runner = CliRunner()
 
 
 @pytest.mark.espeak
-def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path, demo_corpus):
+def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path, demo_corpus, demo_cache):
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                 "--cv", "session:2", "--cache", str(tmp_path / "cache")])
+                                 "--cv", "session:2", "--cache", str(demo_cache)])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
@@ -47,13 +47,13 @@ def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path, demo_corpus):
 
 
 @pytest.mark.espeak
-def test_metrics_json_validates_against_its_model_on_write_and_read(tmp_path, demo_corpus):
+def test_metrics_json_validates_against_its_model_on_write_and_read(tmp_path, demo_corpus, demo_cache):
     """The run metrics' schema lived only in the code that wrote them and in three readers."""
     from vamer.evaluation.run_metrics import SCHEMA_VERSION, RunMetrics
 
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny", "--cv", "session:2",
-                                 "--no-ablations", "--cache", str(tmp_path / "cache")])
+                                 "--no-ablations", "--cache", str(demo_cache)])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert RunMetrics.model_validate(metrics).schema_version == SCHEMA_VERSION == metrics["schema_version"]
@@ -68,8 +68,8 @@ def test_metrics_json_validates_against_its_model_on_write_and_read(tmp_path, de
 
 
 @pytest.mark.espeak
-def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, demo_corpus):
-    common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")]
+def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, demo_corpus, demo_cache):
+    common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--cache", str(demo_cache)]
     bad = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "bad"), "--variants", "fusion,audio"])
     assert bad.exit_code == 2 and "unknown variant(s) audio" in bad.output
     out = tmp_path / "run"
@@ -79,9 +79,9 @@ def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, dem
 
 
 @pytest.mark.espeak
-def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_corpus):
+def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_corpus, demo_cache):
     common = [str(demo_corpus), "--out", str(tmp_path / "stages"), "--preset", "tiny", "--cv", "session:2",
-              "--cache", str(tmp_path / "cache")]
+              "--cache", str(demo_cache)]
     for stage in ("arousal", "valence"):
         result = runner.invoke(app, ["train", stage, *common])
         assert result.exit_code == 0, result.output
@@ -102,10 +102,10 @@ def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_co
 
 
 @pytest.mark.espeak
-def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path, demo_corpus):
+def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path, demo_corpus, demo_cache):
     out = tmp_path / "sweep"
     result = runner.invoke(app, ["sweep", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                 "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(tmp_path / "cache"),
+                                 "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(demo_cache),
                                  "--format", "kemdy20", "--classes", "neutral,happy,sad,angry"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "sweep.json").read_text())
@@ -117,7 +117,7 @@ def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path, demo_corp
 
 
 @pytest.mark.espeak
-def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path, demo_corpus):
+def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path, demo_corpus, demo_cache):
     from vamer.data import load
 
     table = load(demo_corpus, read_bio=False).utterances
@@ -128,7 +128,7 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(tmp_path / "manifest.csv"), "--out", str(out), "--preset", "tiny",
-                                 "--cv", "session:4", "--no-ablations", "--cache", str(tmp_path / "cache")])
+                                 "--cv", "session:4", "--no-ablations", "--cache", str(demo_cache)])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["protocol"]["dataset"] == "manifest" and metrics["protocol"]["folds"] == 4
@@ -168,7 +168,7 @@ def test_a_run_with_the_voice_encoder_names_it_and_reports_its_linear_probe(trai
 
 
 @pytest.mark.espeak
-def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp_path, demo_corpus):
+def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp_path, demo_corpus, demo_cache):
     """vamer 0.3 lost every finished fold to a kill, left its scratch forever, and let a second run
     into the same folder train fully before failing."""
     import re
@@ -178,7 +178,7 @@ def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp
     import time
 
     common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--variants", "text_only",
-              "--cache", str(tmp_path / "cache")]
+              "--cache", str(demo_cache)]
     whole = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "whole")])
     assert whole.exit_code == 0, whole.output
 
@@ -234,14 +234,14 @@ def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, demo_corpus):
 
 
 @pytest.mark.espeak
-def test_a_run_folder_says_what_produced_it_and_replays_to_identical_metrics(tmp_path, demo_corpus):
+def test_a_run_folder_says_what_produced_it_and_replays_to_identical_metrics(tmp_path, demo_corpus, demo_cache):
     """metrics.json recorded the preset's name only: encoder and imbalance overrides, classes and
     devices changed a run without being written down."""
     import yaml
 
     first = tmp_path / "first"
     result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(first), "--preset", "tiny", "--cv", "session:2",
-                                 "--variants", "text_only", "--no-balanced-sampler", "--cache", str(tmp_path / "cache"),
+                                 "--variants", "text_only", "--no-balanced-sampler", "--cache", str(demo_cache),
                                  "--classes", "neutral,happy,sad,angry"])
     assert result.exit_code == 0, result.output
     config = yaml.safe_load((first / "config.yaml").read_text())
@@ -264,11 +264,11 @@ def test_a_run_folder_says_what_produced_it_and_replays_to_identical_metrics(tmp
 
 
 @pytest.mark.espeak
-def test_options_on_the_command_line_override_the_replayed_file(tmp_path, demo_corpus):
+def test_options_on_the_command_line_override_the_replayed_file(tmp_path, demo_corpus, demo_cache):
     import yaml
 
     first = tmp_path / "b1"
-    common = ["--cache", str(tmp_path / "cache")]
+    common = ["--cache", str(demo_cache)]
     result = runner.invoke(app, ["baseline", str(demo_corpus), "--out", str(first), "--preset", "tiny",
                                  "--cv", "session:2", *common])
     assert result.exit_code == 0, result.output
