@@ -9,52 +9,79 @@ from vamer.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.espeak
-def test_tiny_run_on_a_small_demo_writes_every_output(tmp_path, demo_corpus, demo_cache):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, demo_corpus, demo_cache):
+    """One `vamer run --preset tiny` with every ablation on the small demo, read by the tests below
+    (each checks one output, so one failure does not hide the others)."""
+    out = tmp_path_factory.mktemp("tiny-run") / "run"
     result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
                                  "--cv", "session:2", "--cache", str(demo_cache)])
     assert result.exit_code == 0, result.output
-    metrics = json.loads((out / "metrics.json").read_text())
+    return out
+
+
+@pytest.mark.espeak
+def test_metrics_hold_every_model_baseline_and_the_protocol(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
     for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
         assert set(metrics[key]) == {"mean", "std"} and 0 <= metrics[key]["mean"] <= 1
     assert set(metrics["ablations"]) == {"fusion", "audio_only", "text_only", "fusion_no_pretraining"}
     assert set(metrics["baseline"]) == {"audio", "egemaps", "text", "both", "all", "best"}
     assert "macro_f1" in metrics["majority"] and len(metrics["baseline"]["best"]["chosen"]) == 2
     assert metrics["protocol"]["description"].startswith("session 2-fold") and metrics["seeds"] == [0]
-    predictions = pd.read_csv(out / "predictions.csv")
-    fused = predictions[predictions["variant"] == "fusion"]
-    assert len(fused) == metrics["protocol"]["utterances"]  # every utterance tested once
-    assert {"utt_id", "fold", "seed", "true", "pred", "p_neutral", "p_sad"} <= set(predictions.columns)
-    assert abs(fused.filter(like="p_").sum(axis=1) - 1).max() < 1e-4
-    report = (out / "report.md").read_text()
-    assert "always majority" in report and "classic baseline (egemaps)" in report and "![confusion]" in report
-    assert "strongest, chosen on validation" in report
-    bundle = json.loads((out / "bundle" / "bundle.json").read_text())
-    assert bundle["classes"] == ["neutral", "happy", "surprise", "angry", "sad"]
-    assert all((out / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
-    again = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny"])
-    assert again.exit_code == 2 and "--force" in again.output
-    # The findings in words: the report's first section and `vamer findings`.
-    assert report.index("## Findings") < report.index("## Results")
-    said = runner.invoke(app, ["findings", str(out)])
-    assert said.exit_code == 0 and "audio only" in said.output and "always-majority" in said.output
-    assert "Arousal regressor (audio): test CCC" in said.output
     assert set(metrics["rating_baseline"]) == {"arousal", "valence"}
     assert set(metrics["timings"]) >= {"features", "classic baselines", "training"}
+
+
+@pytest.mark.espeak
+def test_predictions_test_every_utterance_once_with_probabilities(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    predictions = pd.read_csv(tiny_run / "predictions.csv")
+    fused = predictions[predictions["variant"] == "fusion"]
+    assert len(fused) == metrics["protocol"]["utterances"]
+    assert {"utt_id", "fold", "seed", "true", "pred", "p_neutral", "p_sad"} <= set(predictions.columns)
+    assert abs(fused.filter(like="p_").sum(axis=1) - 1).max() < 1e-4
+
+
+@pytest.mark.espeak
+def test_the_report_puts_its_findings_first_beside_the_baselines(tiny_run):
+    report = (tiny_run / "report.md").read_text()
+    assert "always majority" in report and "classic baseline (egemaps)" in report and "![confusion]" in report
+    assert "strongest, chosen on validation" in report
+    assert report.index("## Findings") < report.index("## Results")
+
+
+@pytest.mark.espeak
+def test_the_bundle_holds_the_three_models_and_the_classes(tiny_run):
+    bundle = json.loads((tiny_run / "bundle" / "bundle.json").read_text())
+    assert bundle["classes"] == ["neutral", "happy", "surprise", "angry", "sad"]
+    assert all((tiny_run / "bundle" / f"{name}.safetensors").is_file() for name in ("arousal", "valence", "fusion"))
+
+
+@pytest.mark.espeak
+def test_a_finished_run_folder_is_replaced_only_with_force(tiny_run, demo_corpus):
+    again = runner.invoke(app, ["run", str(demo_corpus), "--out", str(tiny_run), "--preset", "tiny"])
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+@pytest.mark.espeak
+def test_findings_say_a_run_in_words_and_refuse_other_folders(tiny_run, demo_corpus):
+    said = runner.invoke(app, ["findings", str(tiny_run)])
+    assert said.exit_code == 0 and "audio only" in said.output and "always-majority" in said.output
+    assert "Arousal regressor (audio): test CCC" in said.output
     not_a_run = runner.invoke(app, ["findings", str(demo_corpus)])
     assert not_a_run.exit_code == 2 and "not a vamer run folder" in not_a_run.output
 
 
 @pytest.mark.espeak
-def test_metrics_json_validates_against_its_model_on_write_and_read(tmp_path, demo_corpus, demo_cache):
+def test_metrics_json_validates_against_its_model_on_write_and_read(tiny_run, tmp_path):
     """The run metrics' schema lived only in the code that wrote them and in three readers."""
+    import shutil
+
     from vamer.evaluation.run_metrics import SCHEMA_VERSION, RunMetrics
 
     out = tmp_path / "run"
-    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny", "--cv", "session:2",
-                                 "--no-ablations", "--cache", str(demo_cache)])
-    assert result.exit_code == 0, result.output
+    shutil.copytree(tiny_run, out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert RunMetrics.model_validate(metrics).schema_version == SCHEMA_VERSION == metrics["schema_version"]
     for damage, said in ((lambda m: m.pop("protocol"), "protocol: Field required"),
