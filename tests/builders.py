@@ -125,7 +125,6 @@ def kemdy19_row(number: int, utt_id: str, emotion: str = "neutral", valence: str
 def reseal_bundle(folder):
     """Rewrite a bundle's SHA256SUMS after a test edited its files on purpose, so the checks behind
     the checksums (versions, settings, encoder identity) are what the test reaches."""
-    from vamer.inference.bundle import CHECKSUMS, file_sha256
+    from vamer.inference.bundle import write_checksums
 
-    names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name != CHECKSUMS)
-    (folder / CHECKSUMS).write_text("".join(f"{file_sha256(folder / name)}  {name}\n" for name in names))
+    write_checksums(folder)

@@ -170,9 +170,9 @@ def run_signature(result: LoadResult, preset: Preset, cv: str, seeds: int, augme
 RUN_STATE = "unfinished-run.json"   # in the resumable scratch: the signature of the run it belongs to
 
 
-def _resumed(scratch: Path, signature: str, resume: bool) -> int:
+def _resumed(scratch: Path, signature: str, resume: bool) -> None:
     """Prepare the resumable scratch for the run ``signature``: continue an unfinished run of the
-    same settings (how many steps it finished), or start afresh.  ``resume`` (``--resume``) insists
+    same settings, or start afresh.  ``resume`` (``--resume``) insists
     on continuing."""
     state = scratch / RUN_STATE
     try:
@@ -182,7 +182,7 @@ def _resumed(scratch: Path, signature: str, resume: bool) -> int:
     if earlier == signature:
         finished = len(list(scratch.glob("runs/*/journal/*.json")))
         log.warning("vamer: resuming the unfinished run in %s: %d finished step(s) kept", scratch, finished)
-        return finished
+        return
     if resume:
         why = "it holds no unfinished run" if earlier is None else "its unfinished run had other settings"
         raise VamerError(f"--resume: nothing to continue in {scratch} ({why}); run without --resume")
@@ -191,7 +191,6 @@ def _resumed(scratch: Path, signature: str, resume: bool) -> int:
         for path in scratch.iterdir():
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     write_json_atomic(state, {"signature": signature})
-    return 0
 
 
 def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "session:5", seeds: int = 1,

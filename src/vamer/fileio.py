@@ -231,7 +231,16 @@ def check_replaceable(folder: Path, force: bool, command: str) -> None:
 
 
 def current_umask() -> int:
-    """The process's umask (read by setting it and putting it back: there is no other way to read it)."""
+    """The process's umask, read from ``/proc/self/status`` where Linux gives it: setting it and
+    putting it back (the only other way to read it) would briefly change it for every thread, and
+    a service writes files from several."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

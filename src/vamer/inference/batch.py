@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import pandas as pd
 
 from vamer.data.manifest import read_table
 from vamer.errors import VamerError
@@ -113,12 +112,6 @@ def result_rows(predictor: Predictor, requests: list[Request], batch_size: int =
         row["notes"] = "; ".join(result["notes"])
         row["error"], row["error_kind"] = result["error"] or "", result["error_kind"] or ""
         yield {key: printable(value) for key, value in row.items()}
-
-
-def predict_requests(predictor: Predictor, requests: list[Request], batch_size: int = 16,
-                     progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """:func:`result_rows` gathered into a table."""
-    return pd.DataFrame(list(result_rows(predictor, requests, batch_size, progress)))
 
 
 def printable(value: Any) -> Any:

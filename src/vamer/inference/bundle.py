@@ -73,7 +73,12 @@ def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[
         (folder / "vocabulary.json").write_text(json.dumps({str(k): v for k, v in vocabulary.items()}) + "\n",
                                                 encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
-    names = sorted(path.name for path in folder.iterdir() if path.is_file())
+    write_checksums(folder)
+
+
+def write_checksums(folder: Path) -> None:
+    """``SHA256SUMS`` of every file in ``folder`` (itself excepted), as ``sha256sum -c`` reads it."""
+    names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name != CHECKSUMS)
     (folder / CHECKSUMS).write_text("".join(f"{file_sha256(folder / name)}  {name}\n" for name in names),
                                     encoding="utf-8")
 

@@ -30,6 +30,10 @@ from vamer.presets import StageTraining
 
 
 
+# Lightning's warning that a checkpoint or log folder already holds files: meant, when resuming.
+FOLDER_NOT_EMPTY = ".*directory .* exists and is not empty.*"
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's noise out of the user's terminal, once a stage runs (not when this module is
     imported: importing vamer changes no global setting).  Its banner lines (no GPU/TPU, logger
@@ -215,7 +219,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         # Lightning's CSV writer deletes the file it finds (and warns that it will); the epochs the
         # checkpoint holds go back in.
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*directory .* exists and is not empty.*")
+            warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
             csv_log.experiment.metrics.extend(earlier)
     trainer = lightning.Trainer(
         max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
@@ -230,7 +234,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         if resume:   # the earlier rows are put back (logged_before); the folders are meant to hold files
-            warnings.filterwarnings("ignore", message=".*directory .* exists and is not empty.*")
+            warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
     best = checkpoints.best_model_score
     return StageResult(stage, checkpoints.best_model_path or str(last), str(last),
