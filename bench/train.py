@@ -31,6 +31,7 @@ from vamer.presets import frames_for, functionals_dim, load_preset
 from machine import matmul_peak  # bench/machine.py, beside this script
 from vamer.features.inputs import batch_length
 from vamer.training.data import collate
+from vamer.training.devices import TrainerOptions
 
 
 def batch(size: int, frames: int, max_frames: int, tokens: int, length: int, functionals: int = 0) -> dict:
@@ -125,7 +126,7 @@ def loop(args) -> None:
     from vamer.features.store import FeatureStore
     from vamer.training.data import VamerDataModule
     from vamer.training.modules import FusionModule, RegressionModule
-    from vamer.training.pipeline import encode_split, fresh_fusion, rated, rating_scale, scale_inputs
+    from vamer.recipe import encode_split, fresh_fusion, rated, rating_scale, scale_inputs
     from vamer.training.stages import fit_stage
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -160,7 +161,7 @@ def loop(args) -> None:
             if profiler:
                 profiler.enable()
             fit_stage(stage, module, VamerDataModule(train, val, batch_size=training.batch_size), Path(out), training,
-                      progress=False, accelerator="cpu", callbacks=[clock])
+                      progress=False, trainer=TrainerOptions(accelerator="cpu"), callbacks=[clock])
             if profiler:
                 profiler.disable()
             wall = time.perf_counter() - started

@@ -175,15 +175,17 @@ def test_baseline_writes_metrics_with_the_run_keys(tmp_path, demo_corpus):
                                  "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     assert "session 2-fold (speaker-independent)" in result.output and "majority" in result.output
-    metrics = json.loads((out / "metrics.json").read_text())
-    for model in ("audio", "text", "both", "majority"):
-        assert set(metrics[model]) >= {"macro_f1", "weighted_f1", "ua", "accuracy", "per_class"}
-        assert set(metrics[model]["macro_f1"]) == {"mean", "std"} and len(metrics[model]["folds"]) == 2
-    assert metrics["protocol"]["cv"] == "session:2" and metrics["seeds"] == [0]
+    from vamer.evaluation.run_metrics import BaselineMetrics
+
+    metrics = BaselineMetrics.model_validate_json((out / "metrics.json").read_text())   # its schema, whole
+    models = metrics.models
+    assert {"audio", "text", "both", "majority", "best"} <= set(models)
+    assert all(len(models[name].folds) == 2 for name in models)
+    assert metrics.protocol.cv == "session:2" and metrics.seeds == [0]
     # The default preset's frozen voice encoder gets its linear probe, beside the classic rows.
-    assert metrics["protocol"]["preset"] == "cpu-ge2e" and metrics["protocol"]["audio_encoder"] == "ge2e"
-    assert len(metrics["probe"]["folds"]) == 2 and "probe" in result.output
-    assert all(chosen["features"] != "probe" for chosen in metrics["best"]["chosen"])
+    assert metrics.protocol.preset == "cpu-ge2e" and metrics.protocol.audio_encoder == "ge2e"
+    assert "probe" in models and "probe" in result.output
+    assert all(chosen["features"] != "probe" for chosen in models["best"].chosen)
     bad = runner.invoke(app, ["baseline", str(demo_corpus), "--cv", "speaker:99"])
     assert bad.exit_code == 2 and "need 2 <= K" in bad.output
 
@@ -291,3 +293,27 @@ def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_co
     assert job.returncode == code, stderr
     assert f"stopped by {signal.Signals(signum).name}" in stderr and "Traceback" not in stderr
     assert not out.exists()   # nothing half-written stands where the run folder would be
+
+
+def test_an_option_means_one_thing_with_one_help_and_one_default_everywhere():
+    """``--format`` was declared seven times, ``--force`` and ``--seed`` each with another help in
+    every command, and ``--cv`` defaulted to another split in ``baseline`` than in ``run``."""
+    import typer.main
+
+    seen: dict[str, set] = {}
+
+    def walk(command, prefix):
+        for param in command.params:
+            if param.param_type_name == "option":   # typer carries its own click: not isinstance
+                for flag in param.opts:
+                    seen.setdefault(flag, set()).add((param.help, repr(param.default), param.required))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{prefix} {name}")
+
+    walk(typer.main.get_command(app), "vamer")
+    # Two options that share a spelling but not a meaning: --out is a required output folder or an
+    # optional results path; --onnx names the file export writes, or the one predict and serve read.
+    kinds = {"--out": 2, "--onnx": 2}
+    repeated = {flag: found for flag, found in seen.items() if len(found) > kinds.get(flag, 1)}
+    assert not repeated, repeated
+    assert len(seen["--format"]) == len(seen["--force"]) == len(seen["--cv"]) == 1

@@ -43,3 +43,35 @@ def raise_swallowed_stop() -> None:
         signum = _swallowed[0]
         _swallowed.clear()
         raise JobStopped(signum)
+
+
+def _stop(signum: int, frame) -> None:
+    raise JobStopped(signum)
+
+
+def _keeping_swallowed_stops(hook):
+    """``sys.unraisablehook`` that keeps a swallowed stop.  A signal handler that runs inside a C
+    library's callback into Python (openSMILE's, through ctypes) has its exception swallowed there
+    ("Exception ignored on calling ctypes callback"): a SIGTERM then let the job go on for a minute.
+    The stop is raised again when the library returns (:func:`raise_swallowed_stop`)."""
+
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, JobStopped):
+            note_swallowed_stop(unraisable.exc_value.signum)
+            return
+        hook(unraisable)
+
+    return handle
+
+
+def install_stop_handlers() -> None:
+    """Make SIGTERM (schedulers, containers, systemd) and SIGINT stop a command with 128 + the
+    signal and one line that says so.  Lightning keeps these handlers: during fit it adds its own in
+    front and calls ours after it.  Without them SIGTERM ended a training with exit status 0, and
+    SIGINT inside fit with 1."""
+    import signal
+    import sys
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
+    sys.unraisablehook = _keeping_swallowed_stops(sys.unraisablehook)

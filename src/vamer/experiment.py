@@ -43,8 +43,9 @@ from vamer.presets.build import flops_per_utterance
 from vamer.presets import Preset
 from vamer.replay import ResolvedConfig
 from vamer.training.journal import FoldJournal
-from vamer.training.pipeline import VARIANTS, Imbalance, Variant, train_fold, train_single_stage
-from vamer.training.stages import describe_hardware, global_rank, is_global_zero
+from vamer.recipe import VARIANTS, Imbalance, Variant, train_fold, train_single_stage
+from vamer.training.devices import TrainerOptions
+from vamer.training.stages import global_rank, is_global_zero
 
 METRICS_FILE = "metrics.json"
 
@@ -114,23 +115,29 @@ def prepare_fold(inputs: TrainingInputs, fold: int, augment: AugmentConfig | Non
 
 
 def fold_summaries(result: LoadResult, preset: Preset, cv: str, augment: AugmentConfig,
-                   cache: Path | None = None) -> tuple[FeatureStore, list[str]]:
+                   cache: Path | None = None) -> list[str]:
     """``vamer features``: build the preset's cached features (those ``vamer run`` with the preset
-    reads), then each fold's sizes and class counts (before and after augmentation) as lines; the
-    leakage check runs on every fold."""
+    reads), and say what was computed, cached and skipped, then each fold's sizes and class counts
+    (before and after augmentation); the leakage check runs on every fold."""
     store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, preset.text, cache_dir=cache)
-    lines = []
+    audio = store.stats["audio"]
+    lines = [f"preset {preset.name}: audio features: {audio['computed']} computed, {audio['cached']} from the cache, "
+             f"{audio['skipped']} skipped, {audio['cropped_to_max_frames']} cropped, {audio['seconds']:.1f} s; "
+             f"{store.stats['empty_text']} utterances with empty text"
+             + (f"; {len(store.upstream)} with {preset.audio_features.upstream} encoder states"
+                if preset.audio_features.upstream else "")]
+    lines += [f"  skipped {row.utt_id}: {row.reason} ({row.detail})" for row in store.skipped.itertuples()]
     for fold in make_folds(store.table, cv):
         data = store.fold_inputs(fold, augment)
         lines += [f"fold {fold.index} [{fold.protocol}]: train {len(data.train)}, val {len(data.val)}, "
                   f"test {len(data.test)}; leakage check passed", data.class_counts.to_markdown(index=False)]
-    return store, lines
+    return lines
 
 
 def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: str = "session:5", fold: int = 0,
                 seed: int = 0, resume: bool = False, arousal: Path | None = None, valence: Path | None = None,
                 augment: AugmentConfig | None = None, cache: Path | None = None, config: ResolvedConfig | None = None,
-                **trainer) -> dict[str, Any]:
+                trainer: TrainerOptions = TrainerOptions()) -> dict[str, Any]:
     """``vamer train``: one stage alone on fold ``fold`` of ``cv`` (see :func:`train_single_stage`);
     ``config`` (what produced it) goes into the stage's folder."""
     stage_folder = Path(out) / stage
@@ -141,7 +148,8 @@ def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: s
     data = prepare_fold(inputs, fold, augment, seed)
     outcome = train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
                                  getattr(data.train.tokens, "vocab_size", None), resume,
-                                 str(arousal) if arousal else None, str(valence) if valence else None, **trainer)
+                                 str(arousal) if arousal else None, str(valence) if valence else None,
+                                 trainer=trainer)
     if config is not None and is_global_zero():
         config.write(stage_folder)
     return outcome
@@ -154,7 +162,7 @@ def _throwaway():
 
 
 def run_signature(result: LoadResult, preset: Preset, cv: str, seeds: int, augment: AugmentConfig,
-                  imbalance: Imbalance, variants: tuple[str, ...], trainer: dict) -> str:
+                  imbalance: Imbalance, variants: tuple[str, ...], trainer: TrainerOptions) -> str:
     """A hash of everything that decides a run's results: what a resumed run must share with the
     one it continues (the corpus rows, classes, preset, protocol, seeds, augmentation, imbalance
     options, variants, devices and the vamer version)."""
@@ -163,7 +171,7 @@ def run_signature(result: LoadResult, preset: Preset, cv: str, seeds: int, augme
             ("utt_id", "audio_path", "text", "emotion", "arousal", "valence", "speaker", "session")]
     settings = {"vamer": vamer.__version__, "classes": result.classes, "preset": preset.model_dump(mode="json"),
                 "cv": cv, "seeds": seeds, "augment": augment.model_dump(mode="json"), "imbalance": imbalance.__dict__,
-                "variants": list(variants), "trainer": {k: str(v) for k, v in sorted(trainer.items())}, "rows": rows}
+                "variants": list(variants), "trainer": trainer.as_strings(), "rows": rows}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
@@ -197,7 +205,8 @@ def run_experiment(result: LoadResult, out: Path, preset: Preset, cv: str = "ses
                    augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
                    ablations: bool = True, cache: Path | None = None, force: bool = False, progress: bool = True,
                    variants: tuple[str, ...] | None = None, resume: bool = False,
-                   config: ResolvedConfig | None = None, **trainer) -> dict[str, Any]:
+                   config: ResolvedConfig | None = None,
+                   trainer: TrainerOptions = TrainerOptions()) -> dict[str, Any]:
     """``vamer run``.  ``out`` is locked from the start; each fold's finished steps are kept in the
     run's scratch (``.OUT.partial``), so a killed run, run again with the same settings (or with
     ``resume``), continues from them and gives the metrics of an uninterrupted run.  ``config``
@@ -237,7 +246,7 @@ class RunPlan:
     variants: tuple[str, ...]
     cache: Path | None
     progress: bool
-    trainer: dict[str, Any]
+    trainer: TrainerOptions
     signature: str
 
     @property
@@ -345,7 +354,7 @@ def _train_folds(plan: RunPlan, inputs: TrainingInputs, scratch: Path, journals:
             outcome = train_fold(data, plan.preset, plan.classes, scratch / "runs" / name, seed, inputs.text_dim,
                                  getattr(data.train.tokens, "vocab_size", None), plan.imbalance, plan.variants,
                                  progress=plan.progress, journal=FoldJournal(journals / "runs" / name, plan.signature),
-                                 **plan.trainer)
+                                 trainer=plan.trainer)
             if plan.progress and report:
                 log.warning("vamer: fold %d, seed %d finished (%d of %d) after %.0f s", fold.index, seed,
                             seed * len(folds) + fold.index + 1, plan.seeds * len(folds), watch.seconds)
@@ -389,7 +398,7 @@ def _aggregate(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, base
                            "imbalance": plan.imbalance.__dict__, "ablations": list(plan.variants),
                            "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
     metrics["seeds"] = list(range(plan.seeds))
-    metrics["hardware"] = describe_hardware(**plan.trainer)
+    metrics["hardware"] = plan.trainer.describe()
     metrics["flops_per_utterance"] = flops_per_utterance(plan.preset, len(classes), inputs.text_dim or 512)
     watch.lap("metrics")  # the report, figure and bundle written next are not timed
     metrics["seconds"] = watch.seconds
@@ -570,7 +579,7 @@ def stage_findings(stage: str, outcome: dict[str, Any]) -> list[str]:
 def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP, cv: str = "session:5",
               seeds: int = 1, augment: AugmentConfig | None = None, imbalance: Imbalance | None = None,
               cache: Path | None = None, force: bool = False, progress: bool = True,
-              config: ResolvedConfig | None = None, **trainer) -> dict[str, Any]:
+              config: ResolvedConfig | None = None, trainer: TrainerOptions = TrainerOptions()) -> dict[str, Any]:
     """The slides' layer-count study: one ``vamer run`` (no ablations) per (audio, text) layer
     count, a comparison table, and each combination's confusion matrix; ``config`` is what
     produced it."""
@@ -589,7 +598,7 @@ def run_sweep(result: LoadResult, out: Path, preset: Preset, combos=SLIDES_SWEEP
             })
             folder = scratch / f"audio{audio_layers}_text{text_layers}"
             metrics = run_experiment(result, folder, variant, cv, seeds, augment, imbalance, ablations=False,
-                                     cache=cache, progress=progress, **trainer)
+                                     cache=cache, progress=progress, trainer=trainer)
             if not zero:
                 continue
             (folder / "confusion.png").rename(scratch / f"confusion_audio{audio_layers}_text{text_layers}.png")

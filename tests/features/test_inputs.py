@@ -3,7 +3,7 @@ import pytest
 
 from vamer.features.audio import AudioError
 from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
-from vamer.features.inputs import (MODEL_INPUTS, TRIM_MULTIPLE, InputPreparer, _stack_to_length, batch_length,
+from vamer.features.inputs import (MODEL_INPUTS, TRIM_MULTIPLE, InputPreparer, batch_length,
                                    model_audio, stack_batch)
 from vamer.features.text import TrainableTokens
 
@@ -13,16 +13,17 @@ def test_batch_length_rounds_up_to_the_trim_multiple_and_never_below_it():
     assert all(batch_length(n) % TRIM_MULTIPLE == 0 for n in range(1, 100))
 
 
-def test_stack_to_length_equals_padding_each_item_then_stacking():
+def test_a_fixed_length_batch_equals_padding_each_item_then_stacking():
     rng = np.random.default_rng(0)
-    items = [rng.normal(size=(2, frames, 4)).astype(np.float32) for frames in (3, 7, 12)]
+    audio = [rng.normal(size=(2, frames, 4)).astype(np.float32) for frames in (3, 7, 12)]
+    items = [{"audio": a, "audio_mask": np.ones(a.shape[1], bool), "text": np.ones((2, 3), np.float32),
+              "text_mask": np.ones(2, bool)} for a in audio]
     for length in (8, 10):
-        expected = np.stack([np.pad(item[:, :length], ((0, 0), (0, max(0, length - item.shape[1])), (0, 0)))
-                             for item in items])
-        stacked = _stack_to_length(items, length, 1)
-        assert stacked.dtype == np.float32 and np.array_equal(stacked, expected)
-    masks = [np.ones(n, dtype=bool) for n in (2, 5)]
-    assert _stack_to_length(masks, 4, 0).tolist() == [[True, True, False, False], [True, True, True, True]]
+        expected = np.stack([np.pad(a[:, :length], ((0, 0), (0, max(0, length - a.shape[1])), (0, 0))) for a in audio])
+        batch = stack_batch(items, frames=length, tokens=4)
+        assert batch["audio"].dtype == np.float32 and np.array_equal(batch["audio"], expected)
+        assert batch["audio_mask"].sum(axis=1).tolist() == [min(n, length) for n in (3, 7, 12)]
+        assert batch["text_mask"].tolist() == [[True, True, False, False]] * 3
 
 
 def item(frames, tokens, dim=3):

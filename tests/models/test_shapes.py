@@ -156,18 +156,3 @@ def test_summary_skip_hands_the_token_to_the_head_intact(skip):
             fusion(torch.randn(1, 2, 16, 128), mask, text, text_mask, None, states)
         # What fusion's head reads at position 0: the audio token as it entered fusion, or not.
         assert torch.allclose(seen[0], seen[1]) == skip
-
-
-def test_models_import_torch_and_each_other_only():
-    """models/build.py imported features and presets (and presets imported models: a cycle)."""
-    import ast
-    from pathlib import Path
-
-    import vamer.models
-
-    for path in Path(vamer.models.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-        names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
-        vamer_names = [name for name in names if name.startswith("vamer")]
-        assert all(name.startswith("vamer.models") for name in vamer_names), (path.name, vamer_names)

@@ -19,6 +19,7 @@ from vamer.presets.build import build_models
 from vamer.presets import StageTraining
 from vamer.training.data import VamerDataModule, collate
 from vamer.training.modules import FusionModule
+from vamer.training.devices import TrainerOptions
 from vamer.training.stages import fit_stage
 
 
@@ -41,7 +42,7 @@ def test_ddp_validation_is_pooled_over_ranks_and_counts_each_utterance_once(tmp_
     torch.manual_seed(0)
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
     result = fit_stage("fusion", module, VamerDataModule(train, val, batch_size=8), tmp_path, training,
-                       accelerator="cpu", devices=2, strategy="ddp_spawn", progress=False)
+                       trainer=TrainerOptions(accelerator="cpu", devices=2, strategy="ddp_spawn"), progress=False)
     logged = pd.read_csv(tmp_path / "logs" / "metrics.csv")
     assert list(logged["val_n"].dropna()) == [33.0] * 3  # every utterance once, on both ranks together
     checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)

@@ -15,7 +15,7 @@ from vamer.features.splits import make_folds
 from vamer.features.functionals import extract_functionals
 from vamer.features.store import FeatureStore
 from vamer.presets import load_preset
-from vamer.training.pipeline import train_fold
+from vamer.recipe import train_fold
 
 
 @pytest.mark.slow

@@ -125,19 +125,35 @@ def test_length_buckets_keep_every_item_once_and_group_similar_lengths():
     assert list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16)) == bucketed   # same seed, same batches
 
 
-def test_auto_accelerator_on_a_machine_without_a_gpu_trains_on_the_cpu_quietly(tmp_path):
+def test_auto_accelerator_on_a_machine_without_a_gpu_trains_on_the_cpu_quietly(tmp_path, monkeypatch):
     import warnings
 
-    from vamer.training.stages import describe_hardware
+    from vamer.training.devices import TrainerOptions
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     data = items(16)
     training = StageTraining(lr=1e-2, gamma=1.0, epochs=1, patience=1, batch_size=8)
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
     with warnings.catch_warnings(record=True) as caught:  # the filters in force, as a user runs it
         fit_stage("fusion", module, VamerDataModule(data, data, batch_size=8), tmp_path, training, progress=False)
     assert [str(w.message) for w in caught] == []
-    if not torch.cuda.is_available():
-        assert describe_hardware()["ran_on"].startswith("cpu")
+    assert TrainerOptions().describe()["ran_on"].startswith("cpu")
+
+
+def test_trainer_options_follow_the_machine_and_the_request(monkeypatch):
+    from vamer.training.devices import TrainerOptions
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # as on a GPU machine
+    assert TrainerOptions().device() == "cuda" and TrainerOptions().loader_args()["pin_memory"]
+    assert TrainerOptions(accelerator="cpu").loader_args() == {"num_workers": 0, "pin_memory": False}
+    assert TrainerOptions(workers=3).loader_args()["num_workers"] == 3
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert TrainerOptions(accelerator="gpu").device() == "cpu"
+    assert "precision" not in TrainerOptions().trainer_args()
+    assert TrainerOptions(precision="bf16-mixed").trainer_args()["precision"] == "bf16-mixed"
+    assert TrainerOptions.parse("2").devices == 2 and TrainerOptions.parse("0,1").devices == "0,1"
 
 
 def test_resume_refuses_a_missing_or_cut_off_checkpoint(tmp_path):
@@ -183,7 +199,7 @@ def test_checkpoints_are_read_as_data_only(tmp_path):
     import os
 
     from vamer.errors import VamerError
-    from vamer.training.pipeline import encoder_weights
+    from vamer.recipe import encoder_weights
 
     marker = tmp_path / "ran"
 

@@ -234,7 +234,9 @@ TEST_WORDING = {
 }
 
 
-def _conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> list[str]:
+def conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> list[str]:
+    """The report's conclusions in words, one line per rating and per bio-signal, from the numbers
+    of the two sections (each line cites the test it rests on)."""
     lines = []
     for rating in ("arousal", "valence"):
         stats = ratings.get(rating, {})
@@ -294,13 +296,13 @@ def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None =
     with atomic_directory(out, "analyze", force) as scratch:
         ratings = _ratings_section(result, config, scratch, doc)
         bio = _bio_section(result, config, scratch, doc, progress)
-        conclusions = _conclusions(ratings, bio, config.alpha)
+        found = conclusions(ratings, bio, config.alpha)
         doc.append("## Conclusions\n")
-        doc.extend(f"- {line}" for line in conclusions)
+        doc.extend(f"- {line}" for line in found)
         numbers = _public({
             "generator": "vamer analyze", "protocol": protocol, "ratings": ratings,
             "anova": {r: ratings[r]["anova"] for r in ("arousal", "valence") if "anova" in ratings.get(r, {})},
-            "bio": bio, "conclusions": conclusions,
+            "bio": bio, "conclusions": found,
             "figures": sorted(p.name for p in scratch.glob("*.png")),
         })
         (scratch / "report.md").write_text("\n".join(doc) + "\n", encoding="utf-8")

@@ -7,6 +7,7 @@ skipped_examples, per_class, sessions, speakers, duration_s, audio, text, bio, b
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -207,3 +208,38 @@ def render_summary(summary: dict[str, Any], console) -> None:
         console.print(skipped)
     else:
         console.print("skipped rows: none")
+
+
+def check_dataset(result: LoadResult, console, json_out: Path | None = None,
+                  skipped_out: Path | None = None) -> list[str]:
+    """``vamer data check``: print the summary of a loaded dataset, and write its numbers
+    (``json_out``) and every skipped row (``skipped_out``: utt_id, source, reason, detail) when
+    asked.  Returns what was written, as lines for the user."""
+    from vamer.fileio import record_written, write_json_atomic, write_text_atomic
+
+    summary = summarize(result)
+    render_summary(summary, console)
+    written = []
+    if json_out is not None:
+        write_json_atomic(json_out, summary)
+        record_written(json_out)
+        written.append(f"wrote {json_out}")
+    if skipped_out is not None:
+        write_text_atomic(skipped_out, result.skipped.to_csv(index=False))
+        record_written(skipped_out)
+        written.append(f"wrote {skipped_out} ({len(result.skipped)} skipped rows)")
+    return written
+
+
+def check_outputs(json_out: Path | None, skipped_out: Path | None, force: bool) -> None:
+    """Refuse, before the dataset is read, outputs that would overwrite each other or a file the
+    user has (without ``force``)."""
+    from vamer.errors import VamerError
+    from vamer.fileio import refuse_overwrite
+
+    if json_out is not None and skipped_out is not None and json_out.resolve() == skipped_out.resolve():
+        raise VamerError(f"--json and --skipped name the same file ({json_out}); the second would overwrite "
+                         "the first: give two paths")
+    for output in (json_out, skipped_out):
+        if output is not None:
+            refuse_overwrite(output, force)

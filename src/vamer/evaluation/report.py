@@ -21,6 +21,7 @@ import pandas as pd
 import vamer
 from vamer.data.table import LoadResult
 from vamer.evaluation.baseline import baseline_features, run_baselines, run_rating_baselines
+from vamer.evaluation.run_metrics import BaselineMetrics, checked
 from vamer.metrics import mean_std
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
@@ -71,7 +72,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
                                    "F1; probe = the same on the frozen audio encoder's pooled states",
                      "egemaps_unreadable": failed,
                      "metrics": "pooled over each fold's whole test split; mean and std over folds"},
-        "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, **numbers,
+        "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, "models": numbers,
         "ratings": ratings,
     }
     rows = [{"model": name, **{k: mean_std(numbers[name][k])
@@ -85,7 +86,8 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
                     + pd.DataFrame(rating_rows(ratings)).to_markdown(index=False))
     if out is not None:
         with atomic_directory(out, "baseline", force) as scratch:
-            (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
+            (scratch / "metrics.json").write_text(json.dumps(checked(metrics, BaselineMetrics), indent=2, default=str)
+                                                  + "\n", encoding="utf-8")
             (scratch / "summary.md").write_text(summary + "\n", encoding="utf-8")
             if config is not None:
                 config.write(scratch)

@@ -1,5 +1,6 @@
-"""``metrics.json`` of ``vamer run``: one typed definition that the run validates before it writes
-the file and that every reader (``vamer findings``, the report, your own scripts) validates when
+"""``metrics.json`` of ``vamer run`` (:class:`RunMetrics`) and of ``vamer baseline``
+(:class:`BaselineMetrics`): one typed definition each, which the command validates before it
+writes the file and every reader (``vamer findings``, the report, your own scripts) validates when
 it reads one.  ``schema_version`` changes whenever a field's meaning does.
 
 A file of another schema version, a missing or extra field, or a value of the wrong type is
@@ -93,10 +94,46 @@ class RunMetrics(_Strict):
     notes: list[str]
 
 
-def checked(metrics: dict[str, Any]) -> dict[str, Any]:
-    """``metrics`` unchanged once it validates as :class:`RunMetrics` (a run about to write an
-    invalid file is a bug in vamer, so it is raised as such)."""
-    RunMetrics.model_validate(metrics)
+class BaselineModel(ModelSummary):
+    """One baseline of ``vamer baseline``: its figures, each fold's, and its predictions of every
+    fold pooled (not for majority)."""
+
+    folds: list[dict[str, Any]]
+    pooled_over_folds: dict[str, Any] | None = None
+
+
+class BaselineProtocol(_Strict):
+    cv: str
+    description: str
+    dataset: str
+    preset: str
+    audio_encoder: str | None
+    utterances: int
+    synthetic: bool
+    classifier: str
+    egemaps_unreadable: list[str]                   # utterances openSMILE could not read
+    metrics: str
+
+
+class BaselineMetrics(_Strict):
+    """The whole ``metrics.json`` of ``vamer baseline``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    generator: Literal["vamer baseline"] = "vamer baseline"
+    vamer_version: str
+    protocol: BaselineProtocol
+    seeds: list[int]
+    classes: list[str]
+    folds: int
+    skipped: list[dict[str, Any]]
+    models: dict[str, BaselineModel]                # majority, each classic feature set, the probe, "best"
+    ratings: dict[str, Any]                         # ridge regressions of arousal and valence
+
+
+def checked(metrics: dict[str, Any], model: type[BaseModel] = RunMetrics) -> dict[str, Any]:
+    """``metrics`` unchanged once it validates as ``model`` (a command about to write an invalid
+    file is a bug in vamer, so it is raised as such)."""
+    model.model_validate(metrics)
     return metrics
 
 

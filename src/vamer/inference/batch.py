@@ -206,3 +206,58 @@ def columns_of(predictor: Predictor) -> list[str]:
     return ["input", "label", *(f"p_{c}" for c in predictor.classes), "arousal", "valence", "duration_s",
             "audio_seconds", "truncated", "sample_rate", "channels", "text", "text_source", "audio_only", "engine",
             "notes", "error", "error_kind"]
+
+
+@dataclass
+class BatchOutcome:
+    """What ``vamer predict`` did: every row (kept only when they are shown, not written), how
+    many inputs there were and how many failed."""
+
+    rows: list[dict[str, Any]]
+    total: int = 0
+    failed: int = 0
+
+
+def predict_inputs(predictor: Predictor, requests: list[Request], out: Path | None = None, force: bool = False,
+                   batch_size: int = 16, advance: Callable[[int], None] = lambda n: None,
+                   stopped: Callable[[str], None] = lambda message: None) -> BatchOutcome:
+    """Predict every request.  With ``out``, rows stream into ``OUT.partial`` as they come and the
+    file becomes ``OUT`` when whole; a job stopped part-way keeps its rows there and ``stopped`` is
+    told where.  Without, the rows are returned for :func:`results_table`."""
+    writer = ResultWriter(out, columns_of(predictor), force) if out is not None else None
+    outcome = BatchOutcome(rows=[])
+    try:
+        for row in result_rows(predictor, requests, batch_size, advance):
+            outcome.total += 1
+            outcome.failed += bool(row["error"])
+            if writer is not None:
+                writer.write(row)
+            else:
+                outcome.rows.append(row)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+            if writer.rows:
+                stopped(f"stopped: the {writer.rows} rows predicted so far are in {writer.partial}")
+        raise
+    if writer is not None:
+        writer.finish()
+    return outcome
+
+
+def results_table(rows: list[dict[str, Any]]):
+    """The rows as a terminal table: file name, label, its probability, ratings, notes or error."""
+    from rich.table import Table
+
+    def rating(value) -> str:
+        return "-" if value is None or value != value else f"{value:.2f}"   # NaN-safe
+
+    table = Table("input", "label", "p", "arousal", "valence", "notes / error")
+    for row in rows:
+        name = Path(row["input"]).name or row["input"]  # the file name; --out keeps whole paths
+        if row["error"]:
+            table.add_row(name, "-", "-", "-", "-", f"[red]{row['error']}[/red]")
+        else:
+            table.add_row(name, row["label"], f"{row['p_' + row['label']]:.2f}", rating(row["arousal"]),
+                          rating(row["valence"]), row["notes"])
+    return table

@@ -15,48 +15,18 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from vamer.config import validated
 from vamer.errors import VamerError
 from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
 from vamer.features.functionals import EGEMAPS_SIZE
 from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig, MEL_REDUCTION
+# Each stage's settings live beside the stage; a preset composes them.
+from vamer.training.config import StageTraining, Training  # noqa: F401 - StageTraining is part of a preset too
 
 PRESETS = ("paper", "cpu-ge2e", "cpu", "cpu-egemaps", "tiny")
 DEFAULT_PRESET = "cpu-ge2e"
-
-
-class StageTraining(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    lr: float = Field(2e-5, gt=0, description="learning rate (the peak of the one-cycle schedule)")
-    schedule: str = Field("exponential", pattern="^(exponential|onecycle)$",
-                          description="exponential: the method's ExponentialLR per epoch; onecycle: warm-up then "
-                                      "cosine decay over the whole run, per step")
-    gamma: float = Field(0.8, gt=0, le=1, description="ExponentialLR factor per epoch")
-    warmup: float = Field(0.1, ge=0, lt=1, description="onecycle: share of the steps spent warming up")
-    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW); 0 = the method's Adam")
-    epochs: int = Field(20, ge=1)
-    patience: int = Field(8, ge=1)
-    batch_size: int = Field(32, ge=1)
-    monitor: str = Field("metric", pattern="^(metric|loss)$",
-                         description="fusion: select and stop on validation macro F1 (metric) or validation loss")
-
-
-class Training(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    balanced_sampler: bool = Field(False, description="fusion batches drawn class-balanced")
-    refit: bool = Field(False, description="after fusion picks its epoch count on validation, train it again "
-                                           "from the same start on train + val for that many epochs")
-    refit_min_epochs: int = Field(5, ge=1, description="the refit trains at least this many epochs, whatever "
-                                                       "validation chose (capped at the stage's epochs)")
-    class_weighted: bool = Field(False, description="class-weighted cross-entropy for fusion")
-    focal_gamma: float = Field(0.0, ge=0, description="focal loss gamma for fusion (0 = cross-entropy)")
-    arousal: StageTraining = StageTraining()
-    valence: StageTraining = StageTraining()
-    fusion: StageTraining = StageTraining()
 
 
 class Preset(BaseModel):
@@ -116,3 +86,17 @@ def frames_for(preset: Preset, seconds: float) -> int:
     return max(1, round(seconds * config.sample_rate / config.hop_length))
 
 
+
+
+def with_encoders(preset: Preset, text_encoder: str | None = None, audio_encoder: str | None = None) -> Preset:
+    """``preset`` with the text and audio encoders the command line names (validated like the YAML).
+
+    >>> with_encoders(load_preset("cpu"), audio_encoder="ge2e").audio_features.upstream
+    'ge2e'
+    """
+    values = preset.model_dump()
+    if text_encoder:
+        values["text"]["encoder"] = text_encoder
+    if audio_encoder:
+        values["audio_features"]["upstream"] = audio_encoder
+    return validated(Preset, values)

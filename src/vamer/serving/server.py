@@ -126,3 +126,35 @@ def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits,
                           # Behind a reverse proxy, X-Forwarded-For/-Proto are trusted from loopback only
                           # (uvicorn's default), so the logs name the real client.
                           proxy_headers=True, server_header=False)
+
+
+def allowed_hosts(host: str, named: list[str] | None) -> list[str] | None:
+    """The Host header values the service answers: those named, else the loopback names when it
+    listens on loopback, else any (``None``)."""
+    from vamer.serving.app import LOOPBACK_HOSTS
+
+    if named:
+        return list(named)
+    return list(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None
+
+
+def serve(bundle: Path, host: str, port: int, limits: ServiceLimits, engine: str = "torch", onnx: Path | None = None,
+          max_seconds: float = 60.0, max_text_chars: int = 2000, device: str = "cpu", api_key_file: Path | None = None,
+          hosts: list[str] | None = None, say=print, warn=print) -> None:
+    """``vamer serve``: check the address and the key, load the bundle, and run until stopped."""
+    from vamer.inference.predictor import Limits, Predictor
+    from vamer.serving.app import LOOPBACK_HOSTS, create_app
+
+    api_key = read_api_key(api_key_file)
+    check_port_free(host, port)  # before the model loads, not after
+    # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
+    threads = max(1, (os.cpu_count() or 1) // limits.concurrency)
+    predictor = Predictor.from_bundle(bundle, engine, onnx, Limits(max_seconds=max_seconds,
+                                                                   max_text_chars=max_text_chars), threads, device)
+    service = create_app(predictor, limits, api_key, allowed_hosts(host, hosts))
+    say(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)")
+    if host not in LOOPBACK_HOSTS and api_key is None:
+        warn(f"note: --host {host} answers other machines and POST /predict needs no key; give one with "
+             "--api-key-file or VAMER_API_KEY, or serve behind a reverse proxy that checks access "
+             "(README: Deploying behind a reverse proxy)")
+    uvicorn.Server(server_config(service, host, port, limits)).run()

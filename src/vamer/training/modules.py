@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vamer.metrics import classification_metrics, concordance
-from vamer.presets import StageTraining
+from vamer.training.config import StageTraining
 
 
 def pooled_outputs(outputs: list[tuple], world_size: int) -> list[tuple]:

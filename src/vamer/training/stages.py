@@ -2,13 +2,8 @@
 ExponentialLR schedule, CSV and TensorBoard logs, seeding, resume, and any Lightning accelerator,
 device count, strategy (``ddp`` across processes or nodes included) and precision.
 
-The device settings travel as keyword arguments (``accelerator, devices, strategy, num_nodes,
-precision, workers``) from the command line to every stage: :func:`hardware` makes the Trainer's
-share of them, :func:`loading` the data loaders', :func:`tester` a test-only Trainer on the same
-devices, and :func:`describe_hardware` what a report says about them.
-
->>> hardware(devices=2, strategy="ddp", workers=4)["strategy"], loading(accelerator="cpu")
-('ddp', {'num_workers': 0, 'pin_memory': False})
+The device settings travel as one :class:`~vamer.training.devices.TrainerOptions` from the
+command line to every stage; :func:`tester` makes a test-only Trainer on the same devices.
 """
 
 from __future__ import annotations
@@ -26,7 +21,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from vamer.errors import VamerError
-from vamer.presets import StageTraining
+from vamer.training.devices import TrainerOptions
+from vamer.training.config import StageTraining
 
 
 
@@ -43,49 +39,6 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
-# Where every stage runs unless told otherwise: a GPU when there is one, else the CPU.
-HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1}
-TRAINER_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
-
-
-def hardware(**chosen) -> dict:
-    """Lightning Trainer arguments for the devices (accelerator, devices, strategy, num_nodes,
-    precision); ``None`` values keep the defaults, other keys (``workers``) are not the Trainer's."""
-    return {**HARDWARE_DEFAULTS, **{key: value for key, value in chosen.items()
-                                    if key in TRAINER_KEYS and value is not None}}
-
-
-def resolved_device(accelerator: str = "auto", **_) -> str:
-    """cuda, mps or cpu: what ``accelerator`` means on this machine."""
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "cuda"
-    if accelerator in ("auto", "mps") and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def loading(workers: int | None = None, **chosen) -> dict:
-    """DataLoader arguments: ``workers`` processes (default: none on a CPU, where they would only
-    compete with the model for the cores; up to 4 beside a GPU) and pinned memory on CUDA."""
-    device = resolved_device(**chosen)
-    if workers is None:
-        workers = 0 if device == "cpu" else min(4, os.cpu_count() or 1)
-    return {"num_workers": int(workers), "pin_memory": device == "cuda"}
-
-
-def describe_hardware(**chosen) -> dict:
-    """What a run asked for and what it ran on, for metrics.json and the report."""
-    asked = hardware(**chosen)
-    device = resolved_device(**asked)
-    ran_on = {"cuda": lambda: f"cuda ({torch.cuda.get_device_name(0)})", "mps": lambda: "mps",
-              "cpu": lambda: f"cpu ({torch.get_num_threads()} threads)"}[device]()
-    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    return {"requested": {key: str(value) for key, value in asked.items()}, "ran_on": ran_on,
-            "processes": world, "precision": str(asked.get("precision") or "32-true"),
-            "data_loader": loading(**chosen),
-            "torch": torch.__version__, "cuda": torch.version.cuda}
-
-
 def global_rank() -> int:
     """This process's rank in a distributed run (0 when alone).
 
@@ -101,10 +54,10 @@ def is_global_zero() -> bool:
     return global_rank() == 0
 
 
-def tester(**chosen) -> lightning.Trainer:
+def tester(trainer: TrainerOptions = TrainerOptions()) -> lightning.Trainer:
     """A Trainer that only tests, on the same devices as training (its metrics are pooled over ranks)."""
     quiet_lightning()
-    return lightning.Trainer(**hardware(**chosen), logger=False, enable_progress_bar=False,
+    return lightning.Trainer(**trainer.trainer_args(), logger=False, enable_progress_bar=False,
                              enable_model_summary=False)
 
 
@@ -189,15 +142,16 @@ def check_resumable(last: Path) -> None:
 
 def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.LightningDataModule, out_dir: Path,
               training: StageTraining, seed: int = 0, resume: bool = False, progress: bool = True,
-              validate: bool = True, callbacks: list[lightning.Callback] | None = None, **devices) -> StageResult:
+              validate: bool = True, callbacks: list[lightning.Callback] | None = None,
+              trainer: TrainerOptions = TrainerOptions()) -> StageResult:
     """Train ``module`` until early stopping or ``training.epochs``; ``resume`` continues from
     ``out_dir/checkpoints/last.ckpt`` after an interruption.  ``validate=False`` trains exactly
     ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
-    checkpoint.  ``callbacks`` are added to vamer's (checkpoints, early stopping); ``devices`` are
-    Trainer arguments (see :func:`hardware`)."""
+    checkpoint.  ``callbacks`` are added to vamer's (checkpoints, early stopping); ``trainer`` says
+    which devices it runs on."""
     quiet_lightning()
     out_dir = Path(out_dir)
-    if resolved_device(**devices) == "cuda":
+    if trainer.device() == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
     lightning.seed_everything(seed, workers=True, verbose=False)
     monitor, mode = monitored(stage, training)
@@ -221,8 +175,8 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
             csv_log.experiment.metrics.extend(earlier)
-    trainer = lightning.Trainer(
-        max_epochs=training.epochs, **hardware(**devices), callbacks=callbacks, limit_val_batches=None if validate else 0,
+    fitter = lightning.Trainer(
+        max_epochs=training.epochs, **trainer.trainer_args(), callbacks=callbacks, limit_val_batches=None if validate else 0,
         logger=[csv_log, TensorBoardLogger(out_dir, name="tensorboard", version="")],
         deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
     )
@@ -235,7 +189,7 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         if resume:   # the earlier rows are put back (logged_before); the folders are meant to hold files
             warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
+        fitter.fit(module, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
     best = checkpoints.best_model_score
     return StageResult(stage, checkpoints.best_model_path or str(last), str(last),
-                       None if best is None else float(best), trainer.current_epoch, str(out_dir / "logs"))
+                       None if best is None else float(best), fitter.current_epoch, str(out_dir / "logs"))

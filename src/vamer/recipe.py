@@ -1,16 +1,19 @@
-"""One fold of the method end to end: pretrain arousal (audio), pretrain valence (text), train the
-fusion classifier on the pretrained encoders, and predict the fold's test split.
+"""The method's recipe on one fold, as a preset spells it: pretrain arousal (audio), pretrain
+valence (text), train the fusion classifier on the pretrained encoders, and predict the fold's
+test split.
 
 ``train_fold`` is what ``vamer run`` repeats over folds and seeds; each stage keeps its own
-checkpoints and logs under ``out/fold{k}-seed{s}/{stage}``.
+checkpoints and logs under ``out/fold{k}-seed{s}/{stage}``.  The recipe sits above the stages it
+combines: it builds the preset's models (:mod:`vamer.presets.build`) and trains them through
+:mod:`vamer.training`, which knows nothing of presets.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
-from enum import StrEnum
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +21,17 @@ import numpy as np
 import torch
 
 from vamer.errors import VamerError
+from vamer.features.store import FoldData
 from vamer.metrics import classification_metrics
+from vamer.presets import Preset
 from vamer.presets.build import build_models
-from vamer.presets import Preset, StageTraining
+from vamer.training.config import StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
-from vamer.training.modules import FusionModule, RegressionModule
-from vamer.features.store import FoldData
+from vamer.training.devices import TrainerOptions
 from vamer.training.journal import FoldJournal
-from vamer.training.stages import StageResult, fit_stage, is_global_zero, loading, read_checkpoint, resolved_device, tester
+from vamer.training.modules import FusionModule, RegressionModule
+from vamer.training.stages import StageResult, fit_stage, is_global_zero, read_checkpoint, tester
 
 class Variant(StrEnum):
     """What one trained classifier of a fold is: the method (fusion of the pretrained encoders) or
@@ -119,7 +124,8 @@ class _Blanked(torch.utils.data.Dataset):
 
 
 def _regression(stage: str, model, data: FoldData, preset: Preset, out: Path, seed: int, progress: bool,
-                outcome: FoldOutcome, resume: bool = False, **trainer) -> StageResult | None:
+                outcome: FoldOutcome, resume: bool = False,
+                trainer: TrainerOptions = TrainerOptions()) -> StageResult | None:
     """Pretrain ``stage`` (arousal or valence) and load its best weights into ``model``; its pooled
     test metrics go into ``outcome``.  Returns the stage's result (its best checkpoint is where the
     weights come from), or ``None`` when there was nothing to pretrain on.  ``vamer run`` and
@@ -132,15 +138,15 @@ def _regression(stage: str, model, data: FoldData, preset: Preset, out: Path, se
     training = getattr(preset.training, stage)
     module = RegressionModule(model, training, stage)
     result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
-                                                      **loading(**trainer)),
-                       out / stage, training, seed=seed, progress=progress, resume=resume, **trainer)
+                                                      **trainer.loader_args()),
+                       out / stage, training, seed=seed, progress=progress, resume=resume, trainer=trainer)
     best = RegressionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
                                                  target=stage, weights_only=True)
     model.load_state_dict(best.model.state_dict())
     if len(test):
         # The module's own pooled test metrics (the same code as validation).
-        loader = VamerDataModule(test, test, batch_size=64, **loading(**trainer)).test_dataloader()
-        logged = tester(**trainer).test(best, dataloaders=loader, verbose=False)[0]
+        loader = VamerDataModule(test, test, batch_size=64, **trainer.loader_args()).test_dataloader()
+        logged = tester(trainer).test(best, dataloaders=loader, verbose=False)[0]
         outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
                                      "n": len(test)}
     return result
@@ -171,7 +177,8 @@ def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
 
 
 def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int,
-            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False, **trainer) -> str:
+            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False,
+            trainer: TrainerOptions = TrainerOptions()) -> str:
     """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``; returns the
     checkpoint its weights come from."""
     train, val, test = data.train, data.val, data.test
@@ -180,7 +187,7 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
         train, val, test = (_Blanked(split, drop) for split in (train, val, test))
     if set(getattr(model, "frozen", ())) == {"audio", "text"}:
         # Only the fusion block trains: encode every utterance once instead of once per epoch.
-        device = torch.device(resolved_device(**trainer))
+        device = torch.device(trainer.device())
         train, val, test = (encode_split(model, split, device=device) for split in (train, val, test))
     labels = split_labels(data.train)
     weights = class_weights(labels, len(classes)) if imbalance.class_weighted else None
@@ -188,18 +195,18 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
     start = copy.deepcopy(model) if preset.training.refit else None
     module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)
     datamodule = VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
-                                 balanced=imbalance.balanced_sampler, labels=list(labels), **loading(**trainer))
+                                 balanced=imbalance.balanced_sampler, labels=list(labels), **trainer.loader_args())
     result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress,
-                       resume=resume, **trainer)
+                       resume=resume, trainer=trainer)
     chosen = result.best_checkpoint
     if start is not None:
         chosen, model = _refit(variant, start, model, chosen, train, val, data, labels, classes, weights, imbalance,
-                               preset, out, seed, progress, outcome, **trainer)
+                               preset, out, seed, progress, outcome, trainer)
     best = FusionModule.load_from_checkpoint(chosen, model=model, training=training,
                                              classes=classes, class_weights=weights,
                                              focal_gamma=imbalance.focal_gamma, weights_only=True)
     model.load_state_dict(best.model.state_dict())
-    tester(**trainer).test(best, datamodule=datamodule, verbose=False)
+    tester(trainer).test(best, datamodule=datamodule, verbose=False)
     outcome.predictions[variant] = best.predictions
     outcome.models[variant] = model
     return chosen
@@ -220,14 +227,14 @@ REFIT_MARGIN = 0.05  # macro F1 a refit may lose on the validation split it trai
 
 
 def _val_scores(checkpoint: str, model: torch.nn.Module, val, classes: list[str], weights, imbalance: Imbalance,
-                training: StageTraining, **trainer) -> tuple[float, int, int]:
+                training: StageTraining, trainer: TrainerOptions) -> tuple[float, int, int]:
     """A fusion checkpoint on ``val``: pooled macro F1, how many classes it predicts there, and how
     many classes ``val`` holds."""
     module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
                                                class_weights=weights, focal_gamma=imbalance.focal_gamma,
                                                weights_only=True)
-    loader = VamerDataModule(val, val, batch_size=64, **loading(**trainer)).test_dataloader()
-    tester(**trainer).test(module, dataloaders=loader, verbose=False)
+    loader = VamerDataModule(val, val, batch_size=64, **trainer.loader_args()).test_dataloader()
+    tester(trainer).test(module, dataloaders=loader, verbose=False)
     truth, predicted = [r["true"] for r in module.predictions], [r["pred"] for r in module.predictions]
     return classification_metrics(truth, predicted, classes)["macro_f1"], len(set(predicted)), len(set(truth))
 
@@ -249,7 +256,7 @@ def degenerated(before: tuple[float, int, int], after: tuple[float, int, int]) -
 
 def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, validated_checkpoint: str, train, val,
            data: FoldData, labels, classes: list[str], weights, imbalance: Imbalance, preset: Preset, out: Path, seed: int,
-           progress: bool, outcome: FoldOutcome, **trainer) -> tuple[str, torch.nn.Module]:
+           progress: bool, outcome: FoldOutcome, trainer: TrainerOptions) -> tuple[str, torch.nn.Module]:
     """Train ``variant`` again from ``start`` on train + val for the epochs validation chose (at least
     ``training.refit_min_epochs``), and keep it only if it did not degenerate (:func:`degenerated`):
     the refit has seen the validation split, so it must score about what the validated model scored
@@ -263,11 +270,11 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
     both_labels = [*labels, *split_labels(data.val)]
     module = FusionModule(start, refit, classes, weights, imbalance.focal_gamma)
     datamodule = VamerDataModule(both, val, batch_size=training.batch_size, seed=seed,
-                                 balanced=imbalance.balanced_sampler, labels=both_labels, **loading(**trainer))
+                                 balanced=imbalance.balanced_sampler, labels=both_labels, **trainer.loader_args())
     refitted = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
-                         progress=progress, validate=False, **trainer).last_checkpoint
-    before = _val_scores(validated_checkpoint, validated, val, classes, weights, imbalance, training, **trainer)
-    after = _val_scores(refitted, start, val, classes, weights, imbalance, training, **trainer)
+                         progress=progress, validate=False, trainer=trainer).last_checkpoint
+    before = _val_scores(validated_checkpoint, validated, val, classes, weights, imbalance, training, trainer)
+    after = _val_scores(refitted, start, val, classes, weights, imbalance, training, trainer)
     length = f"{epochs} epochs" + (f" (validation chose {chosen}, raised to the floor of "
                                    f"{preset.training.refit_min_epochs}, at most {training.epochs})"
                                    if epochs != chosen else " (chosen on validation)")
@@ -308,7 +315,8 @@ def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab
 
 def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
                vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
-               progress: bool = False, journal: FoldJournal | None = None, **trainer) -> FoldOutcome:
+               progress: bool = False, journal: FoldJournal | None = None,
+               trainer: TrainerOptions = TrainerOptions()) -> FoldOutcome:
     """Pretrain both encoders, train each fusion variant, and predict the test split.
 
     Encoders are trained during pretraining and frozen (per the preset) only for fusion; an encoder
@@ -322,7 +330,7 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
     models = build_models(preset, len(classes), text_dim, vocab_size)
     scale_inputs(models, data.train, preset)
     untrained = copy.deepcopy(models)
-    pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, **trainer)
+    pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, trainer)
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
     outcome.pretrained.update(pretrained)
     for variant in variants:
@@ -343,7 +351,8 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
             continue
         before = len(outcome.notes)
         _clear(out, (variant, f"{variant}-refit"))
-        chosen = _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, **trainer)
+        chosen = _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome,
+                         trainer=trainer)
         if journal and is_global_zero():
             journal.save(variant, {"predictions": outcome.predictions[variant], "notes": outcome.notes[before:],
                                    "checkpoint": journal.relative(chosen)})
@@ -351,7 +360,7 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
 
 
 def _pretraining(models: dict[str, torch.nn.Module], data: FoldData, preset: Preset, out: Path, seed: int,
-                 progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, **trainer) -> dict[str, bool]:
+                 progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, trainer: TrainerOptions) -> dict[str, bool]:
     """Pretrain the arousal and valence regressors (or restore them from the journal); which were."""
     done = journal.load("pretraining") if journal else None
     if done:
@@ -362,7 +371,8 @@ def _pretraining(models: dict[str, torch.nn.Module], data: FoldData, preset: Pre
         outcome.notes.extend(done["notes"])
         return {stage: bool(checkpoint) for stage, checkpoint in done["checkpoints"].items()}
     _clear(out, ("arousal", "valence"))
-    results = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, **trainer)
+    results = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome,
+                           trainer=trainer)
                for stage in ("arousal", "valence")}
     checkpoints = {stage: result.best_checkpoint if result else None for stage, result in results.items()}
     if journal and is_global_zero():
@@ -392,7 +402,8 @@ def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
 def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int,
                        text_dim: int | None, vocab_size: int | None = None, resume: bool = False,
                        arousal_checkpoint: str | None = None, valence_checkpoint: str | None = None,
-                       imbalance: Imbalance | None = None, progress: bool = True, **trainer) -> dict[str, Any]:
+                       imbalance: Imbalance | None = None, progress: bool = True,
+                       trainer: TrainerOptions = TrainerOptions()) -> dict[str, Any]:
     """``vamer train STAGE``: one stage alone on one fold; fusion loads the pretrained encoders from
     the two regression checkpoints (or starts them from random weights, with a note)."""
     torch.manual_seed(seed)
@@ -400,7 +411,8 @@ def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list
     scale_inputs(models, data.train, preset)
     outcome = FoldOutcome()
     if stage in ("arousal", "valence"):
-        result = _regression(stage, models[stage], data, preset, out, seed, progress, outcome, resume=resume, **trainer)
+        result = _regression(stage, models[stage], data, preset, out, seed, progress, outcome, resume=resume,
+                             trainer=trainer)
         if result is None:
             raise VamerError(f"no {stage} ratings in the training or the validation split: nothing to pretrain")
         return {"stage": stage, "best_checkpoint": result.best_checkpoint, "best_val_rmse": result.best_score,
@@ -416,7 +428,7 @@ def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list
     fusion.freeze(audio=freeze and bool(arousal_checkpoint), text=freeze and bool(valence_checkpoint))
     imbalance = imbalance or Imbalance.of(preset)
     _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance, progress, outcome,
-            resume=resume, **trainer)
+            resume=resume, trainer=trainer)
     rows = outcome.predictions["fusion"]
     metrics = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
     return {"stage": "fusion", "test": metrics, "notes": outcome.notes}

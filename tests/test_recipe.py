@@ -1,4 +1,4 @@
-"""The fold pipeline: pretraining really trains the encoders, regressors learn a learnable target,
+"""The fold recipe: pretraining really trains the encoders, regressors learn a learnable target,
 and fusion freezes only what was pretrained."""
 
 import numpy as np
@@ -8,7 +8,8 @@ import torch
 
 from vamer.features.store import FoldData
 from vamer.presets import load_preset
-from vamer.training.pipeline import train_fold
+from vamer.training.devices import TrainerOptions
+from vamer.recipe import train_fold
 
 CLASSES = ["neutral", "happy", "sad"]
 
@@ -120,7 +121,7 @@ def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     as the whole model on the raw items, even when one modality is blanked out."""
     from vamer.presets.build import build_models
     from vamer.training.data import collate
-    from vamer.training.pipeline import _Blanked, encode_split
+    from vamer.recipe import _Blanked, encode_split
 
     preset = load_preset("tiny")
     torch.manual_seed(0)
@@ -161,7 +162,7 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     from vamer.presets.build import build_models
     from vamer.training.modules import FusionModule
     from vamer.training.data import VamerDataModule
-    from vamer.training.pipeline import encode_split
+    from vamer.recipe import encode_split
     from vamer.training.stages import fit_stage
 
     class Modes(lightning.Callback):
@@ -179,7 +180,7 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     training = preset.training.fusion.model_copy(update={"epochs": 1})
     modes = Modes()
     fit_stage("fusion", FusionModule(model, training, CLASSES), VamerDataModule(train, val, batch_size=8), tmp_path,
-              training, progress=False, accelerator="cpu", callbacks=[modes])
+              training, progress=False, trainer=TrainerOptions(accelerator="cpu"), callbacks=[modes])
     assert modes.seen and set(modes.seen) == {(True, False, False)}
 
 
@@ -187,7 +188,7 @@ def test_each_ablation_sees_what_its_name_says():
     """audio_only: the text is blanked (empty mask); text_only: the audio and its side inputs are;
     fusion_no_pretraining: the encoders start untrained and are not frozen."""
     from vamer.presets.build import build_models
-    from vamer.training.pipeline import _Blanked, fresh_fusion
+    from vamer.recipe import _Blanked, fresh_fusion
 
     items = [{**item, "functionals": np.ones(88, dtype=np.float32)} for item in rated_items(3, 0)]
     for index, item in enumerate(items):
@@ -217,9 +218,9 @@ def test_each_ablation_sees_what_its_name_says():
 def test_a_refit_that_degenerates_is_not_kept(tmp_path, monkeypatch):
     """A refit that collapses onto one class (here: its head forced to answer the first class, as a
     one-epoch refit once did on a real corpus) must not replace the model validation chose."""
-    from vamer.training import pipeline
+    from vamer import recipe
 
-    real_fit = pipeline.fit_stage
+    real_fit = recipe.fit_stage
 
     def collapsing_refit(stage, module, data, out_dir, training, *args, validate=True, **kwargs):
         if not validate:  # the refit: a head that always answers class 0, which training cannot move
@@ -230,7 +231,7 @@ def test_a_refit_that_degenerates_is_not_kept(tmp_path, monkeypatch):
             last.requires_grad_(False)
         return real_fit(stage, module, data, out_dir, training, *args, validate=validate, **kwargs)
 
-    monkeypatch.setattr(pipeline, "fit_stage", collapsing_refit)
+    monkeypatch.setattr(recipe, "fit_stage", collapsing_refit)
     preset = learnable_preset()
     stats = {"head": "stats"}
     preset = preset.model_copy(update={

@@ -1,0 +1,41 @@
+"""Progress of a long job, on a terminal and in a batch job's log."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Callable, Iterator
+
+
+@contextlib.contextmanager
+def progress_reporter(what: str, total: int, quiet: bool = False,
+                      every_s: float = 10.0) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``: a progress bar on a terminal, and when stderr is a file or a pipe (a
+    batch job's log) a plain line every ``every_s`` seconds and at the end: done, total, rate."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    if quiet:
+        yield lambda n: None
+        return
+    if console.is_terminal:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(what, total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    started = time.monotonic()
+    last = started - every_s   # the first batch is reported at once: the job is alive
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= every_s or done == total:
+            last = now
+            print(f"{what}: {done:,} of {total:,} ({done / max(now - started, 1e-9):.1f}/s)", file=sys.stderr,
+                  flush=True)
+
+    yield advance
