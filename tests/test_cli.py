@@ -276,23 +276,26 @@ def test_the_python_api_refuses_what_the_cli_refuses(dataset, tmp_path):
 
 
 @pytest.mark.espeak
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_corpus, signum, code):
+@pytest.mark.parametrize("signum, code, command", [(signal.SIGTERM, 143, "run"), (signal.SIGINT, 130, "train")])
+def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_corpus, demo_cache, signum, code,
+                                                                command):
     """SLURM, Docker and systemd stop jobs with SIGTERM: a training stopped that way must not exit 0
     (Lightning turned it into a plain SystemExit), and Ctrl-C inside fit must give 130, not 1."""
-    out = tmp_path / "run"
-    job = subprocess.Popen([sys.executable, "-m", "vamer.cli", "run", str(demo_corpus), "--out", str(out),
-                            "--preset", "tiny", "--cv", "session:2", "--no-ablations", "--cache",
-                            str(tmp_path / "cache")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "out"
+    words = ["run", "--no-ablations"] if command == "run" else ["train", "arousal"]
+    job = subprocess.Popen([sys.executable, "-m", "vamer.cli", *words, str(demo_corpus), "--out", str(out),
+                            "--preset", "tiny", "--cv", "session:2", "--cache", str(demo_cache)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not any(tmp_path.glob(".run.partial/runs/*/*/checkpoints")):   # inside a Lightning fit
+    while not any(tmp_path.glob("**/checkpoints")):   # inside a Lightning fit
         assert job.poll() is None and time.monotonic() < deadline, job.communicate()
         time.sleep(0.05)
     job.send_signal(signum)
     _, stderr = job.communicate(timeout=120)
     assert job.returncode == code, stderr
     assert f"stopped by {signal.Signals(signum).name}" in stderr and "Traceback" not in stderr
-    assert not out.exists()   # nothing half-written stands where the run folder would be
+    if command == "run":
+        assert not out.exists()   # nothing half-written stands where the run folder would be
 
 
 def test_an_option_means_one_thing_with_one_help_and_one_default_everywhere():

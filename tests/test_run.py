@@ -20,6 +20,20 @@ def tiny_run(tmp_path_factory, demo_corpus, demo_cache):
     return out
 
 
+# One `vamer run --variants text_only` with a few options given, shared by the tests of variants,
+# replay and resume (each compares against it or reads it).
+TEXT_ONLY = ["--preset", "tiny", "--cv", "session:2", "--variants", "text_only", "--no-balanced-sampler",
+             "--classes", "neutral,happy,sad,angry"]
+
+
+@pytest.fixture(scope="module")
+def text_only_run(tmp_path_factory, demo_corpus, demo_cache):
+    out = tmp_path_factory.mktemp("text-only") / "run"
+    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), *TEXT_ONLY, "--cache", str(demo_cache)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 @pytest.mark.espeak
 def test_metrics_hold_every_model_baseline_and_the_protocol(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
@@ -95,14 +109,11 @@ def test_metrics_json_validates_against_its_model_on_write_and_read(tiny_run, tm
 
 
 @pytest.mark.espeak
-def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, demo_corpus, demo_cache):
+def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, demo_corpus, demo_cache, text_only_run):
     common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--cache", str(demo_cache)]
     bad = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "bad"), "--variants", "fusion,audio"])
     assert bad.exit_code == 2 and "unknown variant(s) audio" in bad.output
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["run", *common, "--out", str(out), "--variants", "text_only"])
-    assert result.exit_code == 0, result.output
-    assert set(json.loads((out / "metrics.json").read_text())["ablations"]) == {"fusion", "text_only"}
+    assert set(json.loads((text_only_run / "metrics.json").read_text())["ablations"]) == {"fusion", "text_only"}
 
 
 @pytest.mark.espeak
@@ -195,7 +206,8 @@ def test_a_run_with_the_voice_encoder_names_it_and_reports_its_linear_probe(trai
 
 
 @pytest.mark.espeak
-def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp_path, demo_corpus, demo_cache):
+def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp_path, demo_corpus, demo_cache,
+                                                                             text_only_run):
     """vamer 0.3 lost every finished fold to a kill, left its scratch forever, and let a second run
     into the same folder train fully before failing."""
     import re
@@ -204,10 +216,8 @@ def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp
     import sys
     import time
 
-    common = [str(demo_corpus), "--preset", "tiny", "--cv", "session:2", "--variants", "text_only",
-              "--cache", str(demo_cache)]
-    whole = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "whole")])
-    assert whole.exit_code == 0, whole.output
+    common = [str(demo_corpus), *TEXT_ONLY, "--cache", str(demo_cache)]
+    whole = text_only_run    # the same run, uninterrupted
 
     out = tmp_path / "run"
     command = [sys.executable, "-m", "vamer.cli", "run", *common, "--out", str(out)]
@@ -232,11 +242,11 @@ def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp
     moved = {out / path.relative_to(tmp_path / ".run.partial"): mtime for path, mtime in kept.items()}
     assert {path: path.stat().st_mtime_ns for path in moved} == moved      # fold 0 was not trained again
 
-    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (tmp_path / "whole", out))
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (whole, out))
     for key in ("macro_f1", "ua", "per_class", "ablations", "regression", "pooled_over_folds"):
         assert a[key] == b[key], key
-    assert (tmp_path / "whole" / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
-    assert (tmp_path / "whole" / "bundle" / "fusion.safetensors").read_bytes() == \
+    assert (whole / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
+    assert (whole / "bundle" / "fusion.safetensors").read_bytes() == \
         (out / "bundle" / "fusion.safetensors").read_bytes()
     nothing = subprocess.run([*command, "--out", str(tmp_path / "fresh"), "--resume"], capture_output=True,
                              text=True, timeout=120)
@@ -261,16 +271,12 @@ def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, demo_corpus):
 
 
 @pytest.mark.espeak
-def test_a_run_folder_says_what_produced_it_and_replays_to_identical_metrics(tmp_path, demo_corpus, demo_cache):
+def test_a_run_folder_says_what_produced_it_and_replays_to_identical_metrics(tmp_path, demo_corpus, text_only_run):
     """metrics.json recorded the preset's name only: encoder and imbalance overrides, classes and
     devices changed a run without being written down."""
     import yaml
 
-    first = tmp_path / "first"
-    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(first), "--preset", "tiny", "--cv", "session:2",
-                                 "--variants", "text_only", "--no-balanced-sampler", "--cache", str(demo_cache),
-                                 "--classes", "neutral,happy,sad,angry"])
-    assert result.exit_code == 0, result.output
+    first = text_only_run
     config = yaml.safe_load((first / "config.yaml").read_text())
     assert config["command"] == "run" and config["options"]["variants"] == "text_only"
     assert config["options"]["balanced_sampler"] is False and config["options"]["classes"] == "neutral,happy,sad,angry"

@@ -64,13 +64,13 @@ def test_bad_audio_encoder_specs_are_clear_errors(tmp_path):
 
 
 @pytest.mark.espeak
-def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wav2vec2, demo_corpus):
+def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wav2vec2, demo_corpus, demo_cache):
     from vamer.cli import app
     from vamer.inference.predictor import Predictor
 
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                      "--cv", "session:2", "--no-ablations", "--cache", str(tmp_path / "cache"),
+                                      "--cv", "session:2", "--no-ablations", "--cache", str(demo_cache),
                                       "--classes", "neutral,happy,angry,sad", "--audio-encoder", f"hf:{tiny_wav2vec2}"])
     assert result.exit_code == 0, result.output
     bundle = json.loads((out / "bundle" / "bundle.json").read_text())
@@ -86,7 +86,7 @@ def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wa
     table = load(demo_corpus, read_bio=False).utterances.head(3)
     preset = predictor.bundle.preset
     store = FeatureStore.build(table, sorted(set(table["emotion"])), preset.audio_features, preset.text,
-                               tmp_path / "cache", progress=False)
+                               demo_cache, progress=False)
     split = SplitData(store, store._rows(tuple(store.table["utt_id"])))
     for index, row in enumerate(split.rows.itertuples()):
         path = store.table.set_index("utt_id").loc[row.utt_id, "audio_path"]
