@@ -121,7 +121,7 @@ def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     as the whole model on the raw items, even when one modality is blanked out."""
     from vamer.presets.build import build_models
     from vamer.training.data import collate
-    from vamer.recipe import _Blanked, encode_split
+    from vamer.recipe import Blanked, encode_split
 
     preset = load_preset("tiny")
     torch.manual_seed(0)
@@ -129,7 +129,7 @@ def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     model.freeze(audio=True, text=True)
     model.eval()
     items = rated_items(20, 3)
-    dataset = _Blanked(items, blank) if blank else items
+    dataset = Blanked(items, blank) if blank else items
     encoded = encode_split(model, dataset, batch_size=7)   # batches padded differently from the check below
     batch = collate([dataset[i] for i in range(len(dataset))])
     cached = collate([encoded[i] for i in range(len(encoded))])
@@ -188,11 +188,11 @@ def test_each_ablation_sees_what_its_name_says():
     """audio_only: the text is blanked (empty mask); text_only: the audio and its side inputs are;
     fusion_no_pretraining: the encoders start untrained and are not frozen."""
     from vamer.presets.build import build_models
-    from vamer.recipe import _Blanked, fresh_fusion
+    from vamer.recipe import Blanked, fresh_fusion
 
     items = [{**item, "functionals": np.ones(88, dtype=np.float32)} for item in rated_items(3, 0)]
     for index, item in enumerate(items):
-        audio_only, text_only = _Blanked(items, "text")[index], _Blanked(items, "audio")[index]
+        audio_only, text_only = Blanked(items, "text")[index], Blanked(items, "audio")[index]
         assert not audio_only["text_mask"].any() and not audio_only["text"].any()
         assert np.array_equal(audio_only["audio"], item["audio"]) and audio_only["functionals"].all()
         assert not text_only["audio_mask"].any() and not text_only["audio"].any()

@@ -99,8 +99,10 @@ def class_weights(labels: np.ndarray, n_classes: int) -> list[float]:
     return [float(len(labels) / (n_classes * count)) if count else 0.0 for count in counts]
 
 
-class _Blanked(torch.utils.data.Dataset):
-    """A split with one modality removed (for the audio-only and text-only ablations)."""
+class Blanked(torch.utils.data.Dataset):
+    """A split with one modality removed (``drop``: audio or text), as the audio-only and text-only
+    ablations train and test on it: the modality's input and mask are zeros (for audio, the clip
+    functionals and the frozen encoder's states too)."""
 
     def __init__(self, data, drop: str) -> None:
         self.data, self.drop = data, drop
@@ -184,7 +186,7 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
     train, val, test = data.train, data.val, data.test
     if variant in (Variant.audio_only, Variant.text_only):
         drop = "text" if variant == Variant.audio_only else "audio"
-        train, val, test = (_Blanked(split, drop) for split in (train, val, test))
+        train, val, test = (Blanked(split, drop) for split in (train, val, test))
     if set(getattr(model, "frozen", ())) == {"audio", "text"}:
         # Only the fusion block trains: encode every utterance once instead of once per epoch.
         device = torch.device(trainer.device())

@@ -81,13 +81,13 @@ def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wa
     assert prediction["label"] in bundle["classes"] and abs(sum(prediction["probabilities"].values()) - 1) < 1e-4
     # The encoder's states a prediction reads are the ones training read (the input contract).
     from vamer.data import load
-    from vamer.features.store import FeatureStore, SplitData
+    from vamer.features.store import FeatureStore
 
     table = load(demo_corpus, read_bio=False).utterances.head(3)
     preset = predictor.bundle.preset
     store = FeatureStore.build(table, sorted(set(table["emotion"])), preset.audio_features, preset.text,
                                demo_cache, progress=False)
-    split = SplitData(store, store._rows(tuple(store.table["utt_id"])))
+    split = store.split()
     for index, row in enumerate(split.rows.itertuples()):
         path = store.table.set_index("utt_id").loc[row.utt_id, "audio_path"]
         prepared = predictor.prepare(path, row.text).inputs["upstream"]

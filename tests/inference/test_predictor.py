@@ -14,7 +14,7 @@ from vamer.data.readers import load
 from vamer.errors import VamerError
 from vamer.features.audio import read_seconds
 from vamer.features.inputs import MODEL_INPUTS, stack_batch
-from vamer.features.store import FeatureStore, SplitData
+from vamer.features.store import FeatureStore
 from vamer.inference.predictor import Limits, PredictionError, Predictor
 from vamer.training.data import collate
 
@@ -73,7 +73,7 @@ def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_pat
     store = FeatureStore.build(table, sorted(set(table["emotion"])), predictor.bundle.preset.audio_features,
                                predictor.bundle.preset.text, tmp_path / "cache", progress=False)
     assert predictor.bundle.preset.audio_features.functionals == "egemaps"
-    split = SplitData(store, store._rows(tuple(store.table["utt_id"])))
+    split = store.split()
     paths = dict(zip(store.table["utt_id"], store.table["audio_path"]))
     prepared = [predictor.prepare(paths[row.utt_id], row.text) for row in split.rows.itertuples()]
     items = [split[index] for index in range(len(split))]

@@ -224,6 +224,11 @@ class FeatureStore:
         rows["aug_of"], rows["copy"], rows["ops"] = "", 0, ""
         return rows
 
+    def split(self, ids: tuple[str, ...] | None = None) -> SplitData:
+        """The model inputs of the utterances ``ids`` (default: every one kept), exactly as training
+        reads them, without augmented copies: what a prediction's inputs are checked against."""
+        return SplitData(self, self._rows(tuple(self.table["utt_id"]) if ids is None else tuple(ids)))
+
     def fold_inputs(self, fold: Fold, augment: AugmentConfig | None = None) -> FoldData:
         """Train (with augmented copies), val and test data of ``fold``, plus the class counts before
         and after augmentation.  Runs the leakage check with the copies included."""
