@@ -26,25 +26,25 @@ from typing import Any
 import pandas as pd
 
 import vamer
-from vamer.features.config import AugmentConfig
 from vamer.data.table import LoadResult
 from vamer.errors import VamerError
 from vamer.evaluation.baseline import PROBE, baseline_features, run_baselines, run_rating_baselines
-from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
 from vamer.evaluation.run_metrics import SCHEMA_VERSION, checked
+from vamer.features.config import AugmentConfig
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore, FoldData
 from vamer.features.text import TrainableTokens, UseEncoder
 from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch, write_json_atomic
 from vamer.inference.bundle import write_bundle
-from vamer.presets.build import flops_per_utterance
+from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.presets import Preset
-from vamer.replay import ResolvedConfig
-from vamer.training.journal import FoldJournal
+from vamer.presets.build import flops_per_utterance
 from vamer.recipe import VARIANTS, Imbalance, Variant, train_fold, train_single_stage
+from vamer.replay import ResolvedConfig
 from vamer.training.devices import TrainerOptions
+from vamer.training.journal import FoldJournal
 from vamer.training.stages import global_rank, is_global_zero
 
 METRICS_FILE = "metrics.json"
