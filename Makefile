@@ -24,10 +24,13 @@ system:
 	  echo "installing espeak-ng (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
 
+# The page shows Korean: the browser that tests it needs a Korean font (fonts-noto-cjk), or every
+# syllable is an empty box.
 system-browser:
-	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
-	  echo "installing chromium + chromedriver (apt-get; the web page test drives them)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@{ command -v chromium && command -v chromedriver && fc-list | grep -qi "Noto Sans CJK"; } >/dev/null 2>&1 || { \
+	  echo "installing chromium + chromedriver + a Korean font (apt-get; the web page test drives them)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium \
+	    chromium-driver fonts-noto-cjk >/dev/null; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

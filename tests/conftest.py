@@ -1,7 +1,11 @@
 import os
 import shutil
 
+import numpy as np
 import pytest
+import soundfile
+
+from tests.builders import LongRecording, build_long
 
 from vamer.data.readers import load
 from vamer.experiment import run_experiment
@@ -78,3 +82,23 @@ def trained(tmp_path_factory, demo_corpus):  # one trained bundle for the infere
 @pytest.fixture(scope="session")
 def bundle_dir(trained):
     return trained[1] / "bundle"
+
+
+@pytest.fixture(scope="session")
+def predictor(bundle_dir):
+    from vamer.inference.predictor import Predictor
+
+    return Predictor.from_bundle(bundle_dir)
+
+
+@pytest.fixture(scope="session")
+def long_recording(tmp_path_factory, demo_corpus, predictor) -> LongRecording:
+    """20 demo utterances (from every session; each within what the test model reads of one clip,
+    so that one utterance is one segment) with 0.8 to 2.5 s of room tone between them."""
+    from vamer.timeline.build import model_window_s
+
+    window = model_window_s(predictor)
+    wavs = [wav for wav in sorted((demo_corpus / "wav").rglob("*.wav")) if soundfile.info(wav).duration < window - 0.3]
+    wavs = wavs[::max(1, len(wavs) // 20)][:20]
+    gaps = list(np.random.default_rng(1).uniform(0.8, 2.5, len(wavs)))
+    return build_long(tmp_path_factory.mktemp("long"), wavs, gaps)

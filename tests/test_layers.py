@@ -1,5 +1,5 @@
 """vamer flows one way (raw dataset -> utterance table -> features -> models -> training -> recipe
--> metrics and reports -> bundle -> predictor -> service): a stage never imports a later one.
+-> metrics and reports -> bundle -> predictor -> timeline -> service): a stage never imports a later one.
 Read from the source, so an import inside a function counts too."""
 
 import ast
@@ -11,8 +11,8 @@ import vamer
 
 PACKAGE = Path(vamer.__file__).parent
 # Each stage, and the vamer modules it must never import (a prefix covers a whole package).
-LATER = ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.inference", "vamer.serving", "vamer.cli",
-         "vamer.replay")
+LATER = ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.inference", "vamer.timeline", "vamer.serving",
+         "vamer.cli", "vamer.replay")
 FORBIDDEN = {
     "data": ("vamer.features", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
     "features": ("vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
@@ -20,8 +20,11 @@ FORBIDDEN = {
                "vamer.errors", "vamer.config", "vamer.fileio", *LATER),
     "training": ("vamer.presets", "vamer.analysis", *LATER),
     "presets": ("vamer.analysis", *LATER),
-    "evaluation": ("vamer.experiment", "vamer.inference", "vamer.serving", "vamer.cli"),
-    "inference": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.serving", "vamer.cli"),
+    "evaluation": ("vamer.experiment", "vamer.inference", "vamer.timeline", "vamer.serving", "vamer.cli"),
+    "inference": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.timeline", "vamer.serving",
+                  "vamer.cli"),
+    "timeline": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.training", "vamer.serving",
+                 "vamer.cli"),
     "serving": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.training", "vamer.cli"),
 }
 

@@ -19,7 +19,7 @@ from vamer.options import (AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, D
                            FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, REPLAYED_DATASET, RESULTS, RESUME, SEED, SEEDS,
                            TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
                            imbalance_options, read_dataset, replayable, resolved_config, service_options,
-                           trainer_options, user_errors)
+                           timeline_options, trainer_options, user_errors)
 
 app = typer.Typer(
     name="vamer",
@@ -43,10 +43,8 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main_options(
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                           help="Print the version and exit."),
-) -> None:
+def main_options(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                                        help="Print the version and exit.")) -> None:
     """vamer: train, evaluate and serve a speech + text emotion classifier."""
 
 
@@ -254,9 +252,7 @@ def run_command(
 
 @app.command("findings")
 @user_errors
-def findings_command(
-    run: Path = typer.Argument(..., help="A `vamer run` folder (it holds metrics.json)."),
-) -> None:
+def findings_command(run: Path = typer.Argument(..., help="A `vamer run` folder (it holds metrics.json).")) -> None:
     """Say in words what a finished run found: fusion against each modality, the baselines, the regressors."""
     from vamer.experiment import read_findings
 
@@ -301,6 +297,7 @@ def sweep_command(
 
 @app.command("predict")
 @user_errors
+@timeline_options
 def predict_command(
     inputs: list[Path] = typer.Argument(None, help="Audio files and folders (searched recursively)."),
     bundle: Path = BUNDLE,
@@ -315,16 +312,26 @@ def predict_command(
     max_seconds: float = MAX_SECONDS,
     device: str = DEVICE,
     force: bool = FORCE,
+    timeline=None,
 ) -> None:
-    """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on."""
+    """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on.
+    With --timeline, one long recording becomes a timeline of its speech segments."""
     from vamer.inference.batch import check_output, gather, predict_inputs, results_table
     from vamer.inference.predictor import Limits, Predictor
     from vamer.progress import progress_reporter
 
+    load = lambda: Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds),  # noqa: E731
+                                         device=device)
+    if timeline.enabled:
+        from vamer.timeline.command import predict_timeline
+
+        for line in predict_timeline(load, list(inputs or []), timeline, out, force):
+            typer.echo(line)
+        return
     if out is not None:
         check_output(out, force)  # before any input is read or the model loads
     requests = gather(list(inputs or []), manifest, text)
-    predictor = Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds), device=device)
+    predictor = load()
     with progress_reporter("predicting", len(requests), quiet=len(requests) <= batch_size) as advance:
         outcome = predict_inputs(predictor, requests, out, force, batch_size, advance,
                                  stopped=lambda message: typer.echo(message, err=True))

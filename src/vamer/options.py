@@ -139,6 +139,30 @@ IMBALANCE_OPTIONS = {
 # ``vamer run`` receives them as one ``imbalance``: the options given, for Imbalance.of(preset, ...).
 imbalance_options = _grouped(IMBALANCE_OPTIONS, "imbalance", dict)
 
+TIMELINE_OPTIONS = {
+    "timeline": ("bool", typer.Option(False, "--timeline", help="One long recording -> its timeline: speech "
+                                                                "segments (silero-vad) each predicted, silences "
+                                                                "marked; --out takes .csv/.jsonl rows or a .json "
+                                                                "document.")),
+    "transcript": ("Optional[Path]", typer.Option(None, "--transcript", help="--timeline: a time-aligned transcript "
+                                                                             "(.srt or .vtt, UTF-8) whose words go "
+                                                                             "to the segments they fall in.")),
+    "figure": ("Optional[Path]", typer.Option(None, "--figure", help="--timeline: also draw it (waveform, arousal, "
+                                                                     "emotions, probabilities) to this .png.")),
+    "max_minutes": ("float", typer.Option(240.0, "--max-minutes", min=0.1,
+                                          help="--timeline: refuse recordings longer than this.")),
+}
+
+
+def _timeline(timeline: bool, transcript: Path | None, figure: Path | None, max_minutes: float):
+    from vamer.timeline.command import TimelineRequest
+
+    return TimelineRequest(timeline, transcript, figure, max_minutes * 60)
+
+
+# ``vamer predict`` receives them as one ``timeline`` (TimelineRequest).
+timeline_options = _grouped(TIMELINE_OPTIONS, "timeline", _timeline)
+
 ANALYSIS_OPTIONS = {
     "seed": ("int", SEED),
     "alpha": ("float", typer.Option(0.05, "--alpha", help="Significance level of every test.")),
@@ -175,16 +199,19 @@ SERVICE_OPTIONS = {name: (kind, typer.Option(default, flag, min=low, help=text))
     ("queue_timeout", "float", 30.0, "--queue-timeout", 0.0, "Seconds a request waits for an upload slot; then 503."),
     ("min_body_rate", "float", 8.0, "--min-body-rate-kb", 0.001, "KB/s a body must average after 2 s; slower clients "
                                                                  "get 408."),
+    ("max_timeline_mb", "float", 256.0, "--max-timeline-mb", 0.001, "Larger POST /timeline uploads get 413."),
+    ("max_timeline_minutes", "float", 60.0, "--max-timeline-minutes", 0.1, "Longer timeline recordings get 422."),
 )}
 
 
 def _limits(max_upload_mb: float, min_body_rate: float, body_timeout: float, header_timeout: float,
-            queue_timeout: float, **counts):
+            queue_timeout: float, max_timeline_mb: float, max_timeline_minutes: float, **counts):
     from vamer.serving.app import ServiceLimits
 
     return ServiceLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), min_body_rate_bps=int(min_body_rate * 1024),
                          body_timeout_s=body_timeout, header_timeout_s=header_timeout, queue_timeout_s=queue_timeout,
-                         **counts)
+                         max_timeline_upload_bytes=int(max_timeline_mb * 1024 * 1024),
+                         max_timeline_seconds=max_timeline_minutes * 60, **counts)
 
 
 # ``vamer serve`` receives its limits as one ``limits`` (ServiceLimits).

@@ -39,3 +39,22 @@ def progress_reporter(what: str, total: int, quiet: bool = False,
                   flush=True)
 
     yield advance
+
+
+@contextlib.contextmanager
+def phased_progress(names: dict[str, str]) -> Iterator[Callable[[str, float, float], None]]:
+    """Yield ``progress(phase, done, total)`` for a job of phases run one after another: each
+    phase gets its own :func:`progress_reporter` (titled ``names[phase]``), closed when the next
+    one starts or the job ends."""
+    with contextlib.ExitStack() as stack:
+        state = {"phase": None, "advance": None, "done": 0}
+
+        def progress(phase: str, done: float, total: float) -> None:
+            if phase != state["phase"]:
+                stack.close()
+                state.update(phase=phase, done=0,
+                             advance=stack.enter_context(progress_reporter(names.get(phase, phase), max(1, int(total)))))
+            state["advance"](int(done) - state["done"])
+            state["done"] = int(done)
+
+        yield progress

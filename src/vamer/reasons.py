@@ -51,6 +51,9 @@ class Reason(StrEnum):
     bad_text = "bad_text"
     text_too_long = "text_too_long"
     non_finite_output = "non_finite_output"
+    # A timeline's transcript.
+    bad_transcript = "bad_transcript"
+    transcript_past_audio = "transcript_past_audio"
     internal_error = "internal_error"
 
     @property
@@ -100,6 +103,9 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.text_too_long: ("the text is longer than the predictor's limit", UNPROCESSABLE),
     Reason.non_finite_output: ("the model produced NaN or infinite outputs for this input; no label is given",
                                SERVER_ERROR),
+    Reason.bad_transcript: ("the timeline's transcript is not UTF-8 SRT or WebVTT with at least one cue",
+                            UNPROCESSABLE),
+    Reason.transcript_past_audio: ("the timeline's transcript runs past the end of the recording", UNPROCESSABLE),
     Reason.internal_error: ("an unexpected error; please report it", SERVER_ERROR),
 }
 

@@ -12,7 +12,8 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900",
+                     "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # to see what the page's CSP refused
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -64,3 +65,67 @@ def test_the_page_and_the_docs_run_under_their_content_policy_offline(server, br
     assert {"/predict", "/health"} <= {path.replace("\u200b", "") for path in paths}
     refused = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
     assert refused == []
+
+
+@needs_chromium
+def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment(server, long_recording, browser,
+                                                                                  tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "audio").send_keys(str(long_recording.path))
+    browser.find_element(By.ID, "timeline-button").click()
+    WebDriverWait(browser, 180).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".segment.speech"))
+    segments = browser.find_elements(By.CSS_SELECTOR, ".segment.speech")
+    assert len(segments) == len(long_recording.speech) and browser.find_element(By.ID, "error").text == ""
+    assert browser.find_element(By.CSS_SELECTOR, "#wave polygon").is_displayed()
+    target = segments[5]
+    start = float(target.get_attribute("data-start"))
+    browser.execute_script("arguments[0].scrollIntoView({inline: 'center'})", target)
+    target.click()
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+        "const p = document.getElementById('player'); return !p.paused && p.currentTime > arguments[0];", start))
+    now = browser.execute_script("return document.getElementById('player').currentTime")
+    assert start <= now < start + 3, (start, now)                      # it plays from that segment
+    assert "playing" in target.get_attribute("class")
+    browser.save_screenshot(str(tmp_path / "timeline.png"))
+
+    # The keyboard: the arrow key moves to the next segment, Enter plays it.
+    target.send_keys(Keys.ARROW_RIGHT)
+    focused = browser.switch_to.active_element
+    following = float(focused.get_attribute("data-start"))
+    assert following > start
+    focused.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+        "return document.getElementById('player').currentTime >= arguments[0];", following))
+
+
+@needs_chromium
+def test_korean_renders_with_real_glyphs_and_the_page_fits_a_phone(server, browser, tmp_path):
+    """Without a CJK font the placeholder 아 친구들도? showed as empty boxes: every missing glyph is
+    drawn as the same box, so two different Korean syllables rendering alike means no font."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(390, 844)   # a phone
+    browser.get(server + "/")
+    WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
+    drawn = browser.execute_script("""
+        const font = getComputedStyle(document.getElementById('text')).fontFamily;
+        function pixels(text) {
+          const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 64;
+          const context = canvas.getContext('2d');
+          context.font = '48px ' + font; context.fillStyle = '#000'; context.fillText(text, 4, 52);
+          return Array.from(context.getImageData(0, 0, 64, 64).data).join(',');
+        }
+        return {friend: pixels('친'), old: pixels('구'), missing: pixels('\u{10FFFD}'), blank: pixels(' ')};
+    """)
+    assert drawn["friend"] != drawn["blank"] and drawn["old"] != drawn["blank"]
+    assert drawn["friend"] != drawn["old"], "two Korean syllables render alike: no Korean font"
+    assert drawn["friend"] != drawn["missing"]
+    browser.save_screenshot(str(tmp_path / "phone.png"))
+    fits = browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert fits, "the page scrolls sideways on a phone-width window"

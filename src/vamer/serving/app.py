@@ -3,6 +3,8 @@
     GET  /          the web page (choose or record a wav, type the transcript, see the result)
     GET  /health    status, vamer version, classes, engine, limits
     POST /predict   multipart form: ``audio`` (a wav file), optional ``text`` -> the JSON of predict
+    POST /timeline  multipart form: ``audio`` (a long recording), optional ``transcript`` (a .srt or
+                    .vtt file) -> its timeline (:class:`vamer.timeline.result.Timeline`)
     GET  /docs      OpenAPI documentation (schema at /openapi.json; Swagger UI's files are served
                     from /docs-assets, so the page works offline)
 
@@ -50,6 +52,10 @@ import vamer
 from vamer.inference.predictor import PredictionError, Predictor
 from vamer.inference.result import ErrorAnswer, PredictionResult
 from vamer.reasons import Reason
+from vamer.timeline.build import build_timeline
+from vamer.timeline.recording import TimelineLimits
+from vamer.timeline.result import Timeline
+from vamer.timeline.transcript import decode_cues
 
 def status_for(kind: str) -> int:
     """The HTTP status of a prediction that failed for ``kind`` (the table in :mod:`vamer.reasons`)."""
@@ -69,6 +75,9 @@ class ServiceLimits:
     min_body_rate_bps: int = 8 * 1024   # after rate_grace_s, a body slower than this on average gets 408
     rate_grace_s: float = 2.0
     min_mean_chunk_bytes: int = 64      # past 1,024 pieces, a body whose pieces average less gets 408
+    max_timeline_upload_bytes: int = 256 * 1024 * 1024   # an hour of 16 kHz 16-bit stereo is 230 MB
+    max_timeline_seconds: float = 3600.0
+    timelines: int = 1            # timelines built at once (each holds its recording in memory)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -112,6 +121,8 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
     uploads = anyio.CapacityLimiter(limits.max_uploads)
+    timelines = anyio.CapacityLimiter(limits.timelines)
+    upload_limit = {"/predict": limits.max_upload_bytes, "/timeline": limits.max_timeline_upload_bytes}
     app = FastAPI(title="vamer", version=vamer.__version__, docs_url=None, redoc_url=None,
                   description="Speech + text emotion recognition (Korean). Model: "
                               f"{predictor.bundle.preset.name} preset, classes {', '.join(predictor.classes)}.")
@@ -133,7 +144,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
 
     @app.middleware("http")
     async def require_key(request: Request, call_next):
-        if key is not None and request.url.path == "/predict":
+        if key is not None and request.url.path in upload_limit:
             given = request.headers.get("x-api-key") or ""
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() == "bearer":
@@ -166,9 +177,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     async def upload_size(request: Request, call_next):
         # Refuse from the header before a byte of the body is parsed; bodies sent without a length
         # are measured again after reading (see _read_form).
-        length = request.headers.get("content-length")
-        if request.url.path == "/predict" and length and length.isdigit() and int(length) > limits.max_upload_bytes:
-            return JSONResponse({"detail": _too_large(int(length), limits)}, status_code=413)
+        length, most = request.headers.get("content-length"), upload_limit.get(request.url.path)
+        if most is not None and length and length.isdigit() and int(length) > most:
+            return JSONResponse({"detail": _too_large(int(length), most)}, status_code=413)
         return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -198,18 +209,46 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         # The slot is held until the answer: a body read into memory waits for a prediction thread
         # inside it, so at most max_uploads bodies are ever buffered.
         try:
-            audio, text = await _read_form(request, limits)
+            audio, text = _audio_and_text(await _read_form(request, limits, limits.max_upload_bytes))
             return await anyio.to_thread.run_sync(predictor.predict, audio, text, limiter=gate)
         except PredictionError as error:
             raise _Refused(status_for(error.kind), str(error)) from None
         finally:
             uploads.release()
 
+    @app.post("/timeline", openapi_extra=_TIMELINE_FORM, response_model=Timeline,
+              responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
+    async def timeline(request: Request) -> dict[str, Any]:
+        """The timeline of one long recording: its speech segments, each with the emotion the model
+        gives it, and the silences between them.  Form field ``audio``, optional ``transcript`` (a
+        time-aligned .srt or .vtt file, UTF-8) whose words go to the segments they fall in."""
+        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
+            await timelines.acquire()
+        if waiting.cancelled_caught:
+            raise _Refused(503, f"{limits.timelines} timeline(s) are being built and stayed busy for "
+                                f"{limits.queue_timeout_s:g} s; retry shortly")
+        try:
+            fields = await _read_form(request, limits, limits.max_timeline_upload_bytes)
+            if "audio" not in fields:
+                raise _Refused(422, "missing file field 'audio' (a recording)")
+            name, audio = fields["audio"]
+            transcript, cues = fields.get("transcript", (None, b""))[0], None
+            if fields.get("transcript", (None, b""))[1]:
+                cues = decode_cues(fields["transcript"][1], transcript or "")
+            result = await anyio.to_thread.run_sync(
+                lambda: build_timeline(predictor, audio, cues, TimelineLimits(max_seconds=limits.max_timeline_seconds),
+                                       source=name or "upload", transcript=transcript), limiter=gate)
+            return result.model_dump(mode="json")
+        except PredictionError as error:
+            raise _Refused(status_for(error.kind), str(error)) from None
+        finally:
+            timelines.release()
+
     return app
 
 
-def _too_large(size: int, limits: ServiceLimits) -> str:
-    return f"upload of {size:,} bytes is over the limit of {limits.max_upload_bytes:,} bytes"
+def _too_large(size: int, most: int) -> str:
+    return f"upload of {size:,} bytes is over the limit of {most:,} bytes"
 
 
 @dataclass
@@ -283,8 +322,9 @@ def _form_parts(body: bytes, content_type: str, max_parts: int = 8) -> dict[str,
     return fields
 
 
-async def _read_form(request: Request, limits: ServiceLimits) -> tuple[bytes, str | None]:
-    """The ``audio`` file and ``text`` field of the request's multipart form, checked.
+async def _read_form(request: Request, limits: ServiceLimits,
+                     most: int) -> dict[str, tuple[str | None, bytes]]:
+    """The fields of the request's multipart form (name -> (file name, bytes)), at most ``most`` bytes.
 
     The body must arrive within ``body_timeout_s``, at ``min_body_rate_bps`` on average once
     ``rate_grace_s`` have passed (16 clients trickling a byte a second held every upload slot for
@@ -311,13 +351,17 @@ async def _read_form(request: Request, limits: ServiceLimits) -> tuple[bytes, st
                                 f"({len(body):,} bytes in {elapsed:.1f} s)") from None
         body += chunk
         pieces += 1
-        if len(body) > limits.max_upload_bytes:  # a body sent without Content-Length
-            raise _Refused(413, _too_large(len(body), limits))
+        if len(body) > most:  # a body sent without Content-Length
+            raise _Refused(413, _too_large(len(body), most))
         if pieces > 1024 and len(body) < pieces * limits.min_mean_chunk_bytes:
             raise _Refused(408, f"the request body arrives in {pieces:,} pieces of {len(body) / pieces:.0f} bytes on "
                                 "average; send it in larger pieces")
-    fields = await anyio.to_thread.run_sync(_form_parts, bytes(body), request.headers.get("content-type", ""),
-                                            limits.max_form_parts)
+    return await anyio.to_thread.run_sync(_form_parts, bytes(body), request.headers.get("content-type", ""),
+                                          limits.max_form_parts)
+
+
+def _audio_and_text(fields: dict[str, tuple[str | None, bytes]]) -> tuple[bytes, str | None]:
+    """``/predict``'s form: the ``audio`` file and the ``text`` field, checked."""
     if "audio" not in fields:
         raise _Refused(422, "missing file field 'audio' (a wav file)")
     text = None
@@ -333,3 +377,9 @@ _FORM_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-da
     "type": "object", "required": ["audio"],
     "properties": {"audio": {"type": "string", "format": "binary", "description": "a wav file"},
                    "text": {"type": "string", "description": "the transcript (optional)"}}}}}}}
+
+_TIMELINE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["audio"],
+    "properties": {"audio": {"type": "string", "format": "binary", "description": "a recording (wav, flac, ogg)"},
+                   "transcript": {"type": "string", "format": "binary",
+                                  "description": "a time-aligned transcript, .srt or .vtt (optional)"}}}}}}}

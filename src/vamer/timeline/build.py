@@ -1,0 +1,162 @@
+"""A long recording -> a timeline: find the speech (:mod:`vamer.timeline.speech`), give each speech
+segment the words a transcript puts there (:mod:`vamer.timeline.transcript`), and predict each
+segment with the bundle's model exactly as one clip is predicted.
+
+Two passes over the recording, both streamed: one to score speech, one that reads only the speech
+segments back, a batch at a time.  ``progress(phase, done, total)`` is told how far each got
+(``"speech"`` in seconds of audio, ``"emotion"`` in segments).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vamer.features.audio import AudioError, mono_at
+from vamer.inference.intake import PredictionError
+from vamer.inference.predictor import Predictor
+from vamer.timeline.recording import LongRecording, TimelineLimits
+from vamer.timeline.result import Moment, Timeline, TimelineSegment, TimelineSummary, Waveform
+from vamer.timeline.speech import SpeechDetector, SpeechSettings
+from vamer.timeline.transcript import Cue, check_cues_fit, words_for
+
+MAX_WAVEFORM_BINS = 4_000     # what a page or a figure draws; finer bins are merged
+BATCH = 16
+
+Progress = Callable[[str, float, float], None]
+
+
+def _quiet(phase: str, done: float, total: float) -> None:
+    pass
+
+
+def model_window_s(predictor: Predictor) -> float:
+    """Seconds of audio the model reads of one clip: longer speech is split to fit."""
+    config = predictor.audio_config
+    return config.max_frames * config.hop_length / config.sample_rate
+
+
+def build_timeline(predictor: Predictor, audio: str | Path | bytes, cues: list[Cue] | None = None,
+                   limits: TimelineLimits = TimelineLimits(), settings: SpeechSettings | None = None,
+                   detector: SpeechDetector | None = None, source: str | None = None,
+                   transcript: str | None = None, progress: Progress = _quiet) -> Timeline:
+    """The timeline of ``audio`` (a path or a file's bytes).  ``cues``: a time-aligned transcript
+    (its words go to the segments they fall in; without one, valence is not given).  Refusals of
+    the recording or the transcript are PredictionErrors; a segment the model cannot read gets
+    its own error and the others go on."""
+    recording = LongRecording.open(audio, limits)
+    if cues:
+        check_cues_fit(cues, recording.seconds)   # before an hour of audio is scanned
+    settings = settings or SpeechSettings(max_segment_s=model_window_s(predictor))
+    detector = detector or SpeechDetector()
+    scan = detector.scan(recording.blocks(), recording.sample_rate,
+                         progress=lambda seconds: progress("speech", seconds, recording.seconds))
+    stretches = [(start, min(end, recording.seconds)) for start, end in detector.segments(scan, settings)]
+    words = words_for(stretches, cues) if cues else [""] * len(stretches)
+    speech = _predict_segments(predictor, recording, stretches, words, progress)
+    segments = _with_silences(speech, recording.seconds)
+    notes = []
+    if not stretches:
+        notes.append("no speech found: the timeline holds silence only")
+    if not cues:
+        notes.append("no transcript: emotions are predicted from the audio alone and valence, read from the "
+                     "words, is not given (give a time-aligned .srt or .vtt)")
+    return Timeline(source=source or (str(audio) if isinstance(audio, (str, Path)) else "upload"),
+                    seconds=round(recording.seconds, 3), sample_rate=recording.sample_rate,
+                    channels=recording.channels, classes=list(predictor.classes), transcript=transcript,
+                    segments=segments, summary=summarize(segments, predictor.classes),
+                    waveform=_waveform(scan.peaks, scan.seconds_per_bin), notes=notes)
+
+
+def _predict_segments(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
+                      words: list[str], progress: Progress) -> list[TimelineSegment]:
+    rate = predictor.audio_config.sample_rate
+    segments: list[TimelineSegment] = []
+    pending: list[tuple[TimelineSegment, object]] = []
+
+    def flush() -> None:
+        for (segment, _), result in zip(pending, predictor.run([p for _, p in pending])):
+            _fill(segment, result)
+        pending.clear()
+        progress("emotion", len(segments), len(stretches))
+
+    for (start, end), text in zip(stretches, words):
+        segment = TimelineSegment(index=0, kind="speech", start_s=round(start, 3), end_s=round(end, 3), text=text)
+        segments.append(segment)
+        try:
+            samples = mono_at(recording.span(start, end), recording.sample_rate, rate)
+            pending.append((segment, predictor.prepare(samples, text or None, sample_rate=rate)))
+        except AudioError as error:
+            segment.error, segment.error_kind = str(error), str(error.reason)
+        except PredictionError as error:
+            segment.error, segment.error_kind = str(error), str(error.kind)
+        if len(pending) >= BATCH:
+            flush()
+    if pending:
+        flush()
+    progress("emotion", len(segments), len(stretches))
+    return segments
+
+
+def _fill(segment: TimelineSegment, result: dict) -> None:
+    if result["error"]:
+        segment.error, segment.error_kind = result["error"], result["error_kind"]
+        return
+    segment.label, segment.probabilities = result["label"], result["probabilities"]
+    segment.arousal, segment.valence = result["arousal"], result["valence"]
+    # The notes of a clip that would repeat on every segment (no text, resampling) say nothing here.
+    segment.notes = [note for note in result["notes"] if not note.startswith(("no text", "resampled"))]
+
+
+def _with_silences(speech: list[TimelineSegment], seconds: float) -> list[TimelineSegment]:
+    """The speech segments with the silences between them, covering 0 to ``seconds``, numbered."""
+    segments: list[TimelineSegment] = []
+    at = 0.0
+    for segment in speech:
+        if segment.start_s - at > 1e-3:
+            segments.append(TimelineSegment(index=0, kind="silence", start_s=round(at, 3), end_s=segment.start_s))
+        segments.append(segment)
+        at = segment.end_s
+    if seconds - at > 1e-3:
+        segments.append(TimelineSegment(index=0, kind="silence", start_s=round(at, 3), end_s=round(seconds, 3)))
+    for index, segment in enumerate(segments):
+        segment.index = index
+    return segments
+
+
+def summarize(segments: list[TimelineSegment], classes: list[str]) -> TimelineSummary:
+    """Share of the labelled speech time per emotion, and the strongest moments: for each class
+    but the most common one, the segment labelled so where its probability peaks, and the segment
+    of highest arousal."""
+    speech = [s for s in segments if s.kind == "speech"]
+    labelled = [s for s in speech if s.label is not None]
+    total = sum(s.seconds for s in labelled)
+    share = {c: round(sum(s.seconds for s in labelled if s.label == c) / total, 4) if total else 0.0 for c in classes}
+    strongest: list[Moment] = []
+    if labelled:
+        common = max(share, key=share.get)
+        for name in classes:
+            if name == common:
+                continue
+            mine = sorted((s for s in labelled if s.label == name), key=lambda s: -s.probabilities[name])
+            strongest += [Moment(what=name, value=s.probabilities[name], index=s.index, start_s=s.start_s,
+                                 end_s=s.end_s) for s in mine[:1]]
+        rated = sorted((s for s in labelled if s.arousal is not None), key=lambda s: -s.arousal)
+        strongest += [Moment(what="arousal", value=s.arousal, index=s.index, start_s=s.start_s, end_s=s.end_s)
+                      for s in rated[:1]]
+    return TimelineSummary(speech_s=round(sum(s.seconds for s in speech), 3),
+                           silence_s=round(sum(s.seconds for s in segments if s.kind == "silence"), 3),
+                           speech_segments=len(speech), failed_segments=sum(s.error is not None for s in speech),
+                           share=share, strongest=strongest)
+
+
+def _waveform(peaks: np.ndarray, seconds_per_bin: float) -> Waveform:
+    """The peaks, merged so that at most :data:`MAX_WAVEFORM_BINS` remain."""
+    if len(peaks) > MAX_WAVEFORM_BINS:
+        factor = int(np.ceil(len(peaks) / MAX_WAVEFORM_BINS))
+        padded = np.pad(peaks, (0, (-len(peaks)) % factor))
+        peaks, seconds_per_bin = padded.reshape(-1, factor).max(axis=1), seconds_per_bin * factor
+    return Waveform(seconds_per_bin=round(seconds_per_bin, 6),
+                    peaks=[round(float(min(p, 1.0)), 4) for p in peaks])

@@ -1,0 +1,152 @@
+"""A timeline on disk: one row per segment (``.csv`` or ``.jsonl``), the whole document
+(``.json``: segments, summary, waveform), and a figure a person can put in a report (``.png``:
+waveform, arousal, emotion bands, class probabilities over time).
+
+CSV columns: ``index, kind, start_s, end_s, label, p_<class>…, arousal, valence, text, notes,
+error, error_kind`` (silence rows have no label, probabilities or ratings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vamer.errors import VamerError
+from vamer.fileio import record_written, refuse_overwrite, write_bytes_atomic, write_json_atomic
+from vamer.inference.batch import ResultWriter, printable
+from vamer.timeline.result import Timeline
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
+
+
+def columns(classes: list[str]) -> list[str]:
+    return ["index", "kind", "start_s", "end_s", "label", *(f"p_{c}" for c in classes), "arousal", "valence",
+            "text", "notes", "error", "error_kind"]
+
+
+def rows(timeline: Timeline) -> list[dict[str, Any]]:
+    """One flat row per segment (the CSV's)."""
+    out = []
+    for segment in timeline.segments:
+        probabilities = segment.probabilities or {}
+        out.append({"index": segment.index, "kind": segment.kind, "start_s": segment.start_s, "end_s": segment.end_s,
+                    "label": segment.label, **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
+                    "arousal": segment.arousal, "valence": segment.valence, "text": segment.text,
+                    "notes": "; ".join(segment.notes), "error": segment.error, "error_kind": segment.error_kind})
+    return out
+
+
+def check_outputs(table: Path | None, figure: Path | None, force: bool) -> None:
+    """Refuse, before any audio is read, outputs of the wrong kind or that exist (without ``force``)."""
+    if table is not None and table.suffix.lower() not in TABLE_SUFFIXES:
+        raise VamerError(f"{table}: write a timeline to a .csv, .jsonl or .json file")
+    if figure is not None and figure.suffix.lower() != ".png":
+        raise VamerError(f"{figure}: the timeline figure is a .png file")
+    if table is not None and figure is not None and table.resolve() == figure.resolve():
+        raise VamerError("--out and --figure name the same file")
+    for path in (table, figure):
+        if path is not None:
+            refuse_overwrite(path, force)
+
+
+def write_table(timeline: Timeline, out: Path, force: bool = False) -> None:
+    """The segments to ``out`` (.csv or .jsonl rows, or the .json document), written whole or not at all."""
+    if out.suffix.lower() == ".json":
+        refuse_overwrite(out, force)
+        write_json_atomic(out, timeline.model_dump(mode="json"))
+        record_written(out)
+        return
+    writer = ResultWriter(out, columns(timeline.classes), force)
+    try:
+        for row in rows(timeline):
+            writer.write({key: printable(value) for key, value in row.items()})
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.finish()
+
+
+# One colour per class, the same in every figure; silence is left white.
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+
+
+def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
+    """The timeline as a PNG: the waveform, the arousal of each speech segment, the emotion bands,
+    and each class's probability over time."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(timeline.classes)}
+    speech = [s for s in timeline.segments if s.kind == "speech" and s.label is not None]
+    figure, axes = plt.subplots(4, 1, figsize=(width_in, 7.5), sharex=True,
+                                gridspec_kw={"height_ratios": [1.2, 1, 0.5, 1.4]})
+    wave, arousal, bands, probabilities = axes
+    peaks = np.asarray(timeline.waveform.peaks)
+    times = np.arange(len(peaks)) * timeline.waveform.seconds_per_bin
+    wave.fill_between(times, -peaks, peaks, color="#555555", linewidth=0)
+    wave.set_ylabel("waveform")
+    wave.set_yticks([])
+    mids = [(s.start_s + s.end_s) / 2 for s in speech]
+    rated = [(m, s.arousal) for m, s in zip(mids, speech) if s.arousal is not None]
+    if rated:
+        arousal.plot(*zip(*rated), marker="o", markersize=3, color="#c44e52")
+        arousal.set_ylim(1, 5)
+    else:
+        arousal.text(0.5, 0.5, "no arousal regressor in this bundle", ha="center", va="center",
+                     transform=arousal.transAxes)
+    arousal.set_ylabel("arousal (1-5)")
+    for segment in speech:
+        bands.axvspan(segment.start_s, segment.end_s, color=colours[segment.label], linewidth=0)
+    bands.set_yticks([])
+    bands.set_ylabel("emotion")
+    for name in timeline.classes:
+        values = [s.probabilities[name] for s in speech]
+        if values:
+            probabilities.plot(mids, values, marker=".", color=colours[name], label=name)
+    probabilities.set_ylim(0, 1)
+    probabilities.set_ylabel("probability")
+    probabilities.set_xlabel("time (s)")
+    handles = [matplotlib.patches.Patch(color=colours[c], label=c) for c in timeline.classes]
+    probabilities.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(handles),
+                         frameon=False)
+    share = ", ".join(f"{c} {v:.0%}" for c, v in timeline.summary.share.items() if v)
+    figure.suptitle(f"{Path(timeline.source).name}: {timeline.seconds / 60:.1f} min, "
+                    f"{timeline.summary.speech_segments} speech segments" + (f" ({share})" if share else ""))
+    wave.set_xlim(0, max(timeline.seconds, 1e-3))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_figure(timeline: Timeline, out: Path, force: bool = False) -> None:
+    refuse_overwrite(out, force)
+    write_bytes_atomic(out, figure_png(timeline))
+    record_written(out)
+
+
+def summary_lines(timeline: Timeline) -> list[str]:
+    """What the command prints: the recording, speech and silence, the share per emotion, the
+    strongest moments, and the notes."""
+    summary = timeline.summary
+    lines = [f"{timeline.source}: {timeline.seconds:.1f} s, {summary.speech_segments} speech segments "
+             f"({summary.speech_s:.1f} s of speech, {summary.silence_s:.1f} s of silence)"
+             + (f", {summary.failed_segments} could not be read" if summary.failed_segments else "")]
+    if any(summary.share.values()):
+        lines.append("share of speech time: " + ", ".join(f"{c} {v:.0%}" for c, v in summary.share.items()))
+    for moment in summary.strongest:
+        lines.append(f"strongest {moment.what}: {moment.value:.2f} at {_clock(moment.start_s)}-{_clock(moment.end_s)}"
+                     f" (segment {moment.index})")
+    lines += [f"note: {note}" for note in timeline.notes]
+    return lines
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"

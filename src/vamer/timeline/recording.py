@@ -1,0 +1,113 @@
+"""A long recording, read as a stream: minutes or hours of audio are never decoded whole.
+
+:class:`LongRecording` checks a file (or uploaded bytes) from its header, then hands out blocks of
+samples in order (:meth:`LongRecording.blocks`) and any stretch of it on demand
+(:meth:`LongRecording.span`).  Memory stays bounded by a block, whatever the length.
+
+>>> import io, numpy as np, soundfile
+>>> buffer = io.BytesIO()
+>>> soundfile.write(buffer, np.zeros(48_000, dtype=np.float32), 16_000, format="WAV")
+>>> recording = LongRecording.open(buffer.getvalue(), TimelineLimits())
+>>> recording.seconds, sum(len(block) for block in recording.blocks(block_s=1.0))
+(3.0, 48000)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile
+
+from vamer.features.audio import AudioError, AudioInfo, probe
+from vamer.inference.intake import PredictionError, checked_file
+
+
+@dataclass(frozen=True)
+class TimelineLimits:
+    """What a timeline accepts."""
+
+    max_seconds: float | None = 4 * 3600.0     # longer recordings are refused (None: no limit)
+    min_sample_rate: int = 8_000                 # the speech detector's lowest rate
+    max_channels: int = 8
+
+
+class LongRecording:
+    """A recording checked from its header: ``seconds``, ``sample_rate``, ``channels``."""
+
+    def __init__(self, source: Path | bytes, info: AudioInfo) -> None:
+        self.source, self.info = source, info
+
+    @property
+    def seconds(self) -> float:
+        return self.info.seconds
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.info.channels
+
+    @classmethod
+    def open(cls, audio: str | Path | bytes, limits: TimelineLimits) -> "LongRecording":
+        """Check ``audio`` (a path or the bytes of a file) from its header; a refusal is a
+        :class:`~vamer.inference.intake.PredictionError` with its reason."""
+        if isinstance(audio, (str, Path)):
+            source: Path | bytes = checked_file(Path(audio))
+        elif isinstance(audio, (bytes, bytearray, memoryview)):
+            source = bytes(audio)
+            if not source:
+                raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
+        else:
+            raise PredictionError("bad_audio", f"audio must be a path or bytes, got {type(audio).__name__}")
+        try:
+            info = probe(source)
+        except AudioError as error:
+            raise PredictionError(error.reason, str(error)) from None
+        if info.frames == 0:
+            raise PredictionError("empty_wav", "the audio file holds no samples")
+        if info.sample_rate < limits.min_sample_rate:
+            raise PredictionError("sample_rate", f"sample rate {info.sample_rate} Hz is below "
+                                                 f"{limits.min_sample_rate} Hz, the speech detector's lowest")
+        if info.channels > limits.max_channels:
+            raise PredictionError("bad_audio", f"{info.channels} channels; a timeline reads at most "
+                                               f"{limits.max_channels}")
+        if limits.max_seconds is not None and info.seconds > limits.max_seconds:
+            raise PredictionError("too_long", f"audio is {info.seconds / 60:.1f} min long; the timeline limit is "
+                                              f"{limits.max_seconds / 60:g} min")
+        return cls(source, info)
+
+    def _handle(self) -> soundfile.SoundFile:
+        source = os.fsencode(self.source) if isinstance(self.source, Path) else io.BytesIO(self.source)
+        return soundfile.SoundFile(source)
+
+    def blocks(self, block_s: float = 30.0) -> Iterator[np.ndarray]:
+        """The whole recording in order, ``block_s`` seconds at a time: float32 ``[n, channels]``
+        at its own rate.  A file that cannot be decoded part-way is a PredictionError."""
+        size = max(1, int(block_s * self.sample_rate))
+        try:
+            with self._handle() as handle:
+                while True:
+                    block = handle.read(size, dtype="float32", always_2d=True)
+                    if not len(block):
+                        return
+                    yield block
+        except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
+            raise PredictionError("unreadable_wav", f"cannot decode the recording: {error}") from None
+
+    def span(self, start_s: float, end_s: float) -> np.ndarray:
+        """The stretch from ``start_s`` to ``end_s``: float32 ``[n, channels]`` at its own rate."""
+        start = max(0, int(round(start_s * self.sample_rate)))
+        stop = min(self.info.frames, int(round(end_s * self.sample_rate)))
+        try:
+            with self._handle() as handle:
+                handle.seek(start)
+                return handle.read(max(0, stop - start), dtype="float32", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
+            raise PredictionError("unreadable_wav", f"cannot decode {start_s:.2f}-{end_s:.2f} s: {error}") from None
