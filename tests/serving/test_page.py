@@ -113,7 +113,7 @@ def test_korean_renders_with_real_glyphs_and_the_page_fits_a_phone(server, brows
     browser.set_window_size(390, 844)   # a phone
     browser.get(server + "/")
     WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
-    drawn = browser.execute_script("""
+    drawn = browser.execute_script(r"""
         const font = getComputedStyle(document.getElementById('text')).fontFamily;
         function pixels(text) {
           const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 64;

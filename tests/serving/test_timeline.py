@@ -31,7 +31,8 @@ def test_bad_timeline_requests_get_a_clear_4xx(server, long_recording):
     late = timeline(server, audio, srt([(1.0, 2.0, "하나"), (900.0, 901.0, "둘")]))
     assert late.status_code == 422 and "runs to 901.0 s" in late.json()["detail"]
     garbled = timeline(server, audio, "no cues here\n")
-    assert garbled.status_code == 422 and "no SRT cue" in garbled.json()["detail"]
+    assert garbled.status_code == 422 and "not valid SRT" in garbled.json()["detail"]
+    assert "00:00:01,000 --> 00:00:02,500" in garbled.json()["detail"]     # it says what it expected
     assert timeline(server, b"not audio at all").status_code == 415
     empty = httpx.post(server + "/timeline", files={"text": (None, "x")}, timeout=30)
     assert empty.status_code == 422 and "audio" in empty.json()["detail"]

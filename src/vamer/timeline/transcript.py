@@ -18,6 +18,8 @@ from webvtt.errors import MalformedFileError
 from vamer.inference.intake import PredictionError
 
 FORMATS = {".srt": "srt", ".vtt": "vtt"}
+EXPECTED = {"srt": "expected numbered cues, each a line '1', a line '00:00:01,000 --> 00:00:02,500' and its words",
+            "vtt": "expected 'WEBVTT', then cues of a line '00:00:01.000 --> 00:00:02.500' and its words"}
 PAST_END_TOLERANCE_S = 1.0   # subtitle tools round; a cue this far past the audio is not an error
 
 
@@ -42,13 +44,12 @@ def read_cues(text: str, kind: str) -> list[Cue]:
     try:
         parsed = webvtt.from_buffer(io.StringIO(text.lstrip("\ufeff")), format=kind)
     except (MalformedFileError, ValueError, IndexError, AttributeError) as error:
-        raise PredictionError("bad_transcript", f"the transcript is not valid {kind.upper()} ({error or 'malformed'})") \
-            from None
+        raise PredictionError("bad_transcript", f"the transcript is not valid {kind.upper()} ({error or 'malformed'}): "
+                                                f"{EXPECTED[kind]}") from None
     cues = [Cue(caption.start_time.in_milliseconds() / 1000, caption.end_time.in_milliseconds() / 1000,
                 " ".join(caption.text.split())) for caption in parsed.captions]
     if not cues:
-        raise PredictionError("bad_transcript", f"the transcript holds no {kind.upper()} cue "
-                                                "(\"00:00:01,000 --> 00:00:02,000\" then its words)")
+        raise PredictionError("bad_transcript", f"the transcript holds no {kind.upper()} cue: {EXPECTED[kind]}")
     for cue in cues:
         if cue.end_s < cue.start_s:
             raise PredictionError("bad_transcript", f"a cue ends ({cue.end_s:.3f} s) before it starts "
