@@ -35,8 +35,9 @@ def progress_reporter(what: str, total: int, quiet: bool = False,
         now = time.monotonic()
         if now - last >= every_s or done == total:
             last = now
-            print(f"{what}: {done:,} of {total:,} ({done / max(now - started, 1e-9):.1f}/s)", file=sys.stderr,
-                  flush=True)
+            # A rate over less than a second of work says nothing (the first line comes at once).
+            rate = f" ({done / (now - started):.1f}/s)" if now - started >= 1 else ""
+            print(f"{what}: {done:,} of {total:,}{rate}", file=sys.stderr, flush=True)
 
     yield advance
 

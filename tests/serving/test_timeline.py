@@ -37,3 +37,38 @@ def test_bad_timeline_requests_get_a_clear_4xx(server, long_recording):
     empty = httpx.post(server + "/timeline", files={"text": (None, "x")}, timeout=30)
     assert empty.status_code == 422 and "audio" in empty.json()["detail"]
     assert httpx.get(server + "/health").status_code == 200
+
+
+def test_the_timeline_streams_its_progress_when_asked(server, long_recording):
+    import json
+
+    ndjson = {"Accept": "application/x-ndjson"}
+    files = {"audio": ("long.wav", long_recording.path.read_bytes(), "audio/wav")}
+    with httpx.stream("POST", server + "/timeline", files=files, headers=ndjson, timeout=300) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    phases = [line["phase"] for line in lines if "phase" in line]
+    assert phases[0] == "speech" and phases[-1] == "emotion" and len(phases) >= 3
+    done = [line["done"] for line in lines if line.get("phase") == "emotion"]
+    assert done == sorted(done) and done[-1] == len(long_recording.speech)
+    answer = Timeline.model_validate(lines[-1]["timeline"])
+    assert len([s for s in answer.segments if s.kind == "speech"]) == len(long_recording.speech)
+    # What is refused is refused before the answer starts: a status, not a line in a 200.
+    refused = httpx.post(server + "/timeline", files={"audio": ("x.wav", b"not audio", "audio/wav")},
+                         headers=ndjson, timeout=30)
+    assert refused.status_code == 415
+
+
+def test_a_client_that_leaves_mid_stream_frees_the_timeline_slot(server, long_recording):
+    import time
+
+    files = {"audio": ("long.wav", long_recording.path.read_bytes(), "audio/wav")}
+    with httpx.stream("POST", server + "/timeline", files=files, headers={"Accept": "application/x-ndjson"},
+                      timeout=300) as response:
+        next(response.iter_lines())        # the first progress line, then the client is gone
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.post(server + "/timeline", files=files, timeout=300)
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            break
+    assert answer.status_code == 200, answer.text

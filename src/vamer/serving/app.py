@@ -30,18 +30,23 @@ connections is in :mod:`vamer.serving.server`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import json
+import math
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from python_multipart import MultipartParser
@@ -53,9 +58,9 @@ from vamer.inference.predictor import PredictionError, Predictor
 from vamer.inference.result import ErrorAnswer, PredictionResult
 from vamer.reasons import Reason
 from vamer.timeline.build import build_timeline
-from vamer.timeline.recording import TimelineLimits
+from vamer.timeline.recording import LongRecording, TimelineLimits
 from vamer.timeline.result import Timeline
-from vamer.timeline.transcript import decode_cues
+from vamer.timeline.transcript import check_cues_fit, decode_cues
 
 def status_for(kind: str) -> int:
     """The HTTP status of a prediction that failed for ``kind`` (the table in :mod:`vamer.reasons`)."""
@@ -121,7 +126,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
     uploads = anyio.CapacityLimiter(limits.max_uploads)
-    timelines = anyio.CapacityLimiter(limits.timelines)
+    timelines = anyio.Semaphore(limits.timelines)   # released by whichever task ends the work
     upload_limit = {"/predict": limits.max_upload_bytes, "/timeline": limits.max_timeline_upload_bytes}
     app = FastAPI(title="vamer", version=vamer.__version__, docs_url=None, redoc_url=None,
                   description="Speech + text emotion recognition (Korean). Model: "
@@ -217,16 +222,22 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             uploads.release()
 
     @app.post("/timeline", openapi_extra=_TIMELINE_FORM, response_model=Timeline,
-              responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
-    async def timeline(request: Request) -> dict[str, Any]:
+              responses={200: {"content": {NDJSON: {"schema": {"type": "string"}}},
+                               "description": "With 'Accept: application/x-ndjson': one JSON line per step of "
+                                              "progress ({phase, done, total}), then {timeline} or {error, "
+                                              "error_kind, status}."},
+                         **{status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)}})
+    async def timeline(request: Request) -> Any:
         """The timeline of one long recording: its speech segments, each with the emotion the model
         gives it, and the silences between them.  Form field ``audio``, optional ``transcript`` (a
-        time-aligned .srt or .vtt file, UTF-8) whose words go to the segments they fall in."""
+        time-aligned .srt or .vtt file, UTF-8) whose words go to the segments they fall in.  Sent
+        with ``Accept: application/x-ndjson``, the answer streams the progress first."""
         with anyio.move_on_after(limits.queue_timeout_s) as waiting:
             await timelines.acquire()
         if waiting.cancelled_caught:
             raise _Refused(503, f"{limits.timelines} timeline(s) are being built and stayed busy for "
                                 f"{limits.queue_timeout_s:g} s; retry shortly")
+        handed_over = False
         try:
             fields = await _read_form(request, limits, limits.max_timeline_upload_bytes)
             if "audio" not in fields:
@@ -235,16 +246,68 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             transcript, cues = fields.get("transcript", (None, b""))[0], None
             if fields.get("transcript", (None, b""))[1]:
                 cues = decode_cues(fields["transcript"][1], transcript or "")
-            result = await anyio.to_thread.run_sync(
-                lambda: build_timeline(predictor, audio, cues, TimelineLimits(max_seconds=limits.max_timeline_seconds),
-                                       source=name or "upload", transcript=transcript), limiter=gate)
+            recording_limits = TimelineLimits(max_seconds=limits.max_timeline_seconds)
+            # The recording and the transcript are checked before any answer starts: their refusals
+            # are a 4xx whether the answer streams or not.
+            recording = await anyio.to_thread.run_sync(LongRecording.open, audio, recording_limits)
+            if cues:
+                check_cues_fit(cues, recording.seconds)
+
+            def work(progress=lambda phase, done, total: None) -> Timeline:
+                return build_timeline(predictor, audio, cues, recording_limits, source=name or "upload",
+                                      transcript=transcript, progress=progress)
+
+            if NDJSON in request.headers.get("accept", ""):
+                handed_over = True   # the stream releases the slot when the work is done
+                return StreamingResponse(_streamed(work, timelines), media_type=NDJSON)
+            result = await anyio.to_thread.run_sync(work)
             return result.model_dump(mode="json")
         except PredictionError as error:
             raise _Refused(status_for(error.kind), str(error)) from None
         finally:
-            timelines.release()
+            if not handed_over:
+                timelines.release()
 
     return app
+
+
+NDJSON = "application/x-ndjson"
+
+
+async def _streamed(work, slot: anyio.Semaphore):
+    """Lines of JSON: the progress ``work`` reports as it goes, then its timeline, or the error
+    that stopped it (the status line is sent already: it goes in the body).  The work runs in a
+    thread of its own and hands each line to the event loop; the timeline slot is released when
+    the work ends, even when the client has gone."""
+    send, receive = anyio.create_memory_object_stream(max_buffer_size=math.inf)
+    loop = anyio.lowlevel.current_token()
+
+    def report(phase: str, done: float, total: float) -> None:
+        # A client that has left makes this fail in the worker: the work stops at its next report.
+        anyio.from_thread.run_sync(send.send_nowait, {"phase": phase, "done": round(done, 1),
+                                                      "total": round(total, 1)}, token=loop)
+
+    def finish(last: dict) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            send.send_nowait(last)
+        send.close()
+        slot.release()
+
+    def run() -> None:
+        try:
+            last = {"timeline": work(report).model_dump(mode="json")}
+        except PredictionError as error:
+            last = {"error": str(error), "error_kind": str(error.kind), "status": status_for(error.kind)}
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            last = {}
+        except Exception as error:  # noqa: BLE001 - the stream must end with a line that says why
+            last = {"error": f"{type(error).__name__}: {error}", "error_kind": "internal_error", "status": 500}
+        anyio.from_thread.run_sync(finish, last, token=loop)
+
+    threading.Thread(target=run, name="vamer-timeline", daemon=True).start()
+    async with receive:
+        async for item in receive:
+            yield json.dumps(item, ensure_ascii=False) + "\n"
 
 
 def _too_large(size: int, most: int) -> str:
