@@ -136,34 +136,29 @@ class LongRecording:
     path: Path
     utterances: list[Path]                    # in order
     speech: list[tuple[float, float]]         # where each utterance's speech is, in the long file (s)
+    silences: dict[str, tuple[float, float]]  # utt_id -> silence before and after its speech (the plan)
     texts: list[str]
 
 
-def speech_bounds(samples: np.ndarray, rate: int, frame_s: float = 0.025) -> tuple[float, float]:
-    """Where the speech of a clip is, in seconds: its first and last 25 ms frame within 20 dB of
-    its loudest (a demo clip carries room noise from its first sample to its last)."""
-    size = int(frame_s * rate)
-    frames = len(samples) // size
-    rms = np.sqrt((samples[:frames * size].reshape(frames, size) ** 2).mean(axis=1))
-    loud = np.flatnonzero(rms > 0.1 * rms.max())
-    return loud[0] * size / rate, (loud[-1] + 1) * size / rate
-
-
-def build_long(folder: Path, wavs: list[Path], gaps: list[float], name: str = "long.wav") -> LongRecording:
+def build_long(folder: Path, wavs: list[Path], gaps: list[float], silences: dict[str, tuple[float, float]],
+               name: str = "long.wav") -> LongRecording:
+    """``wavs`` one after another, each after its gap of room tone.  ``silences``: utt_id -> the
+    silence (seconds) the demo generator put before and after that utterance's speech (its plan,
+    :func:`vamer.data.demo.corpus.plan_corpus`), so where the speech is is known exactly."""
     rng = np.random.default_rng(0)
     parts, speech, at, rate = [], [], 0.0, None
     for wav, gap in zip(wavs, gaps):
         samples, rate = soundfile.read(wav, dtype="float32")
         quiet = (rng.normal(0, 1e-4, int(gap * rate))).astype(np.float32)   # room tone, not digital zero
         parts += [quiet, samples]
-        start, end = speech_bounds(samples, rate)
-        speech.append((at + gap + start, at + gap + end))
+        lead, tail = silences[wav.stem]
+        speech.append((at + gap + lead, at + gap + len(samples) / rate - tail))
         at += gap + len(samples) / rate
     parts.append(rng.normal(0, 1e-4, int(1.5 * rate)).astype(np.float32))
     path = folder / name
     soundfile.write(path, np.concatenate(parts), rate)
     texts = [wav.with_suffix(".txt").read_bytes().decode("cp949").strip() for wav in wavs]
-    return LongRecording(path, wavs, speech, texts)
+    return LongRecording(path, wavs, speech, silences, texts)
 
 
 def srt(cues: list[tuple[float, float, str]]) -> str:

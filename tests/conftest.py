@@ -26,6 +26,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="espeak-ng missing; run `make setup`"))
 
 
+DEMO = {"sessions": 4, "segments_per_session": 12, "seed": 4}   # the shared demo corpus's settings
+
+
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory):
     """One small synthetic KEMDy20 corpus (4 sessions x 12 segments, seed 4, with bio-signals),
@@ -34,7 +37,7 @@ def demo_corpus(tmp_path_factory):
     from vamer.data.demo import generate_demo
 
     root = tmp_path_factory.mktemp("shared-demo") / "corpus"
-    generate_demo(root, sessions=4, segments_per_session=12, seed=4, progress=False)
+    generate_demo(root, **DEMO, progress=False)
     return root
 
 @pytest.fixture(scope="session")
@@ -101,4 +104,12 @@ def long_recording(tmp_path_factory, demo_corpus, predictor) -> LongRecording:
     wavs = [wav for wav in sorted((demo_corpus / "wav").rglob("*.wav")) if soundfile.info(wav).duration < window - 0.3]
     wavs = wavs[::max(1, len(wavs) // 20)][:20]
     gaps = list(np.random.default_rng(1).uniform(0.8, 2.5, len(wavs)))
-    return build_long(tmp_path_factory.mktemp("long"), wavs, gaps)
+    return build_long(tmp_path_factory.mktemp("long"), wavs, gaps, demo_silences())
+
+
+def demo_silences() -> dict[str, tuple[float, float]]:
+    """utt_id -> the silence the generator put before and after the speech of each utterance of
+    the shared demo corpus (its plan: the same settings give the same plan)."""
+    from vamer.data.demo.corpus import plan_corpus
+
+    return {segment.utt_id: (segment.lead_s, segment.tail_s) for segment in plan_corpus(**DEMO)}

@@ -20,11 +20,10 @@ def timeline(predictor, long_recording):
 def test_segments_are_found_within_0_3_s_and_silence_gets_no_emotion(timeline, long_recording):
     speech = [s for s in timeline.segments if s.kind == "speech"]
     assert len(speech) == len(long_recording.speech)
-    # Off by the largest of the two boundaries, against where each utterance's speech is (its
-    # frames within 20 dB of its loudest).  The detector and that measure disagree on soft onsets
-    # and fading ends: on 60 demo utterances 56 were within 0.3 s, all within 0.48 s.
+    # Against where the demo generator put each utterance's speech (its plan: the silence before
+    # and after it), the larger of the two boundary errors.
     off = [max(abs(s.start_s - start), abs(s.end_s - end)) for s, (start, end) in zip(speech, long_recording.speech)]
-    assert sum(o <= 0.3 for o in off) >= 0.9 * len(off) and max(off) <= 0.5, off
+    assert max(off) <= 0.3, off
     silences = [s for s in timeline.segments if s.kind == "silence"]
     assert len(silences) == len(speech) + 1
     assert all(s.label is None and s.probabilities is None and s.arousal is None for s in silences)
@@ -93,7 +92,7 @@ def long_recording_seconds(recording) -> float:
 def test_a_long_segment_is_split_to_the_models_window(predictor, long_recording, tmp_path):
     """Speech without a pause longer than the model reads is cut into pieces it can read whole."""
     wavs = long_recording.utterances[:6]
-    joined = build_long(tmp_path, wavs, [0.5] + [0.0] * 5, name="joined.wav")
+    joined = build_long(tmp_path, wavs, [0.5] + [0.0] * 5, long_recording.silences, name="joined.wav")
     from vamer.timeline.build import model_window_s
 
     timeline = build_timeline(predictor, joined.path)
