@@ -157,6 +157,8 @@ TIMELINE_OPTIONS = {
 def _timeline(timeline: bool, transcript: Path | None, figure: Path | None, max_minutes: float):
     from vamer.timeline.command import TimelineRequest
 
+    if not timeline and (transcript or figure):
+        raise VamerError("--transcript and --figure go with --timeline (one long recording -> its timeline)")
     return TimelineRequest(timeline, transcript, figure, max_minutes * 60)
 
 

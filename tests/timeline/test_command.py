@@ -52,3 +52,5 @@ def test_silence_is_an_empty_timeline_and_bad_transcripts_are_one_line(bundle_di
     assert result.exit_code == 2 and "bad_transcript" in result.output and "Traceback" not in result.output
     two = runner.invoke(app, ["predict", str(quiet), str(quiet), "--bundle", str(bundle_dir), "--timeline"])
     assert two.exit_code == 2 and "one recording" in two.output
+    alone = runner.invoke(app, ["predict", str(quiet), "--bundle", str(bundle_dir), "--figure", str(tmp_path / "f.png")])
+    assert alone.exit_code == 2 and "go with --timeline" in alone.output
