@@ -83,6 +83,10 @@ def test_a_transcript_past_the_audio_or_a_bad_recording_is_refused(predictor, lo
     with pytest.raises(PredictionError) as refused:
         build_timeline(predictor, long_recording.path, limits=TimelineLimits(max_seconds=10))
     assert refused.value.kind == "too_long"
+    soundfile.write(tmp_path / "phone.wav", np.zeros(8_000 * 3, dtype=np.float32), 8_000)   # a telephone line
+    with pytest.raises(PredictionError) as refused:
+        build_timeline(predictor, tmp_path / "phone.wav")
+    assert refused.value.kind == "sample_rate"     # as one clip at 8 kHz is refused
 
 
 def long_recording_seconds(recording) -> float:

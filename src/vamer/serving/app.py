@@ -57,8 +57,8 @@ import vamer
 from vamer.inference.predictor import PredictionError, Predictor
 from vamer.inference.result import ErrorAnswer, PredictionResult
 from vamer.reasons import Reason
-from vamer.timeline.build import build_timeline
-from vamer.timeline.recording import LongRecording, TimelineLimits
+from vamer.timeline.build import build_timeline, open_recording
+from vamer.timeline.recording import TimelineLimits
 from vamer.timeline.result import Timeline
 from vamer.timeline.transcript import check_cues_fit, decode_cues
 
@@ -249,7 +249,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             recording_limits = TimelineLimits(max_seconds=limits.max_timeline_seconds)
             # The recording and the transcript are checked before any answer starts: their refusals
             # are a 4xx whether the answer streams or not.
-            recording = await anyio.to_thread.run_sync(LongRecording.open, audio, recording_limits)
+            recording = await anyio.to_thread.run_sync(open_recording, predictor, audio, recording_limits)
             if cues:
                 check_cues_fit(cues, recording.seconds)
 

@@ -38,6 +38,17 @@ def model_window_s(predictor: Predictor) -> float:
     return config.max_frames * config.hop_length / config.sample_rate
 
 
+def open_recording(predictor: Predictor, audio: str | Path | bytes, limits: TimelineLimits) -> LongRecording:
+    """``audio`` checked from its header for a timeline with ``predictor``: the recording's own
+    checks, and a sample rate the model's mel bands can use (one clip below it is refused too)."""
+    recording = LongRecording.open(audio, limits)
+    if recording.sample_rate < predictor.min_sample_rate:
+        raise PredictionError("sample_rate", f"sample rate {recording.sample_rate} Hz is below "
+                                             f"{predictor.min_sample_rate} Hz: the model's mel bands reach "
+                                             f"{predictor.audio_config.fmax:g} Hz")
+    return recording
+
+
 def build_timeline(predictor: Predictor, audio: str | Path | bytes, cues: list[Cue] | None = None,
                    limits: TimelineLimits = TimelineLimits(), settings: SpeechSettings | None = None,
                    detector: SpeechDetector | None = None, source: str | None = None,
@@ -46,7 +57,7 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes, cues: list[C
     (its words go to the segments they fall in; without one, valence is not given).  Refusals of
     the recording or the transcript are PredictionErrors; a segment the model cannot read gets
     its own error and the others go on."""
-    recording = LongRecording.open(audio, limits)
+    recording = open_recording(predictor, audio, limits)
     if cues:
         check_cues_fit(cues, recording.seconds)   # before an hour of audio is scanned
     settings = settings or SpeechSettings(max_segment_s=model_window_s(predictor))
