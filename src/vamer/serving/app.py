@@ -274,11 +274,12 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
 NDJSON = "application/x-ndjson"
 
 
-async def _streamed(work, slot: anyio.Semaphore):
-    """Lines of JSON: the progress ``work`` reports as it goes, then its timeline, or the error
-    that stopped it (the status line is sent already: it goes in the body).  The work runs in a
-    thread of its own and hands each line to the event loop; the timeline slot is released when
-    the work ends, even when the client has gone."""
+def _streamed(work, slot: anyio.Semaphore):
+    """Start ``work`` and return its answer as lines of JSON: the progress it reports as it goes,
+    then its timeline, or the error that stopped it (the status line is sent already: it goes in
+    the body).  The work runs in a thread of its own, started here rather than when the answer is
+    first read, so that the timeline slot is released when the work ends even if the client has
+    gone before a byte of the answer was sent."""
     send, receive = anyio.create_memory_object_stream(max_buffer_size=math.inf)
     loop = anyio.lowlevel.current_token()
 
@@ -305,9 +306,13 @@ async def _streamed(work, slot: anyio.Semaphore):
         anyio.from_thread.run_sync(finish, last, token=loop)
 
     threading.Thread(target=run, name="vamer-timeline", daemon=True).start()
-    async with receive:
-        async for item in receive:
-            yield json.dumps(item, ensure_ascii=False) + "\n"
+
+    async def lines():
+        async with receive:
+            async for item in receive:
+                yield json.dumps(item, ensure_ascii=False) + "\n"
+
+    return lines()
 
 
 def _too_large(size: int, most: int) -> str:
