@@ -33,6 +33,7 @@ from vamer.training.journal import FoldJournal
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import StageResult, fit_stage, is_global_zero, read_checkpoint, tester
 
+
 class Variant(StrEnum):
     """What one trained classifier of a fold is: the method (fusion of the pretrained encoders) or
     one of its ablations.  A member is its own name as a string (JSON, CSV and dict keys alike)."""

@@ -21,10 +21,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from vamer.errors import VamerError
-from vamer.training.devices import TrainerOptions
 from vamer.training.config import StageTraining
-
-
+from vamer.training.devices import TrainerOptions
 
 # Lightning's warning that a checkpoint or log folder already holds files: meant, when resuming.
 FOLDER_NOT_EMPTY = ".*directory .* exists and is not empty.*"
@@ -38,6 +36,7 @@ def quiet_lightning() -> None:
     nothing about."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+
 
 def global_rank() -> int:
     """This process's rank in a distributed run (0 when alone).
