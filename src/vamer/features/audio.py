@@ -67,7 +67,8 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def _source(data: bytes | Path) -> io.BytesIO | bytes:
+def sound_source(data: bytes | Path) -> io.BytesIO | bytes:
+    """What libsndfile opens for audio bytes or a file."""
     # A path goes to libsndfile as the file system's bytes: a name that is not valid UTF-8 (Latin-1
     # from an old archive) would not survive being encoded from str.
     return os.fsencode(data) if isinstance(data, Path) else io.BytesIO(data)
@@ -81,7 +82,7 @@ def _reason(error: Exception) -> str:
 def probe(data: bytes | Path) -> AudioInfo:
     """Read only the header of audio bytes or an audio file (wav, flac, ogg: whatever libsndfile reads)."""
     try:
-        info = soundfile.info(_source(data))
+        info = soundfile.info(sound_source(data))
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
         raise AudioError("unreadable_wav", f"not a readable audio file ({_reason(error)})") from None
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
@@ -106,7 +107,7 @@ def frames_to_read(info: AudioInfo, seconds: float | None) -> int:
 def read_samples(data: bytes | Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode at most the first ``seconds`` of audio bytes or a file -> (float32 ``[n, channels]``, rate)."""
     try:
-        with soundfile.SoundFile(_source(data)) as handle:
+        with soundfile.SoundFile(sound_source(data)) as handle:
             count = frames_to_read(AudioInfo(handle.samplerate, handle.channels, handle.frames), seconds)
             samples = handle.read(count, dtype="float32", always_2d=True)
             return samples, int(handle.samplerate)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vamer.errors import VamerError
-from vamer.features.audio import AudioError, frames_to_read, probe, read_samples, read_seconds
+from vamer.features.audio import AudioError, AudioInfo, frames_to_read, probe, read_samples, read_seconds
 from vamer.features.config import AudioFeatureConfig
 from vamer.reasons import Reason, ReasonedError
 
@@ -94,6 +94,20 @@ def _check_duration(seconds: float, limits: Limits) -> None:
         raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s")
 
 
+def probed(data: bytes | Path) -> AudioInfo:
+    """The header of a recording to predict (a file's bytes or its path), refused when the bytes
+    are empty, are not readable audio, or hold no samples."""
+    if isinstance(data, bytes) and not data:
+        raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
+    try:
+        header = probe(data)
+    except AudioError as error:
+        raise PredictionError(error.reason, str(error)) from None
+    if header.frames == 0:
+        raise PredictionError("empty_wav", "the audio file holds no samples")
+    return header
+
+
 def read_recording(audio: Path | bytes | np.ndarray, sample_rate: int | None, limits: Limits,
                    config: AudioFeatureConfig) -> Recording:
     """Decode the part of ``audio`` that ``config``'s frames cover (as training does), within ``limits``."""
@@ -114,14 +128,7 @@ def read_recording(audio: Path | bytes | np.ndarray, sample_rate: int | None, li
         data = bytes(audio)
     else:
         raise PredictionError("bad_audio", f"audio must be a path, bytes or an array, got {type(audio).__name__}")
-    if isinstance(data, bytes) and not data:
-        raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
-    try:
-        header = probe(data)
-    except AudioError as error:
-        raise PredictionError(error.reason, str(error)) from None
-    if header.frames == 0:
-        raise PredictionError("empty_wav", "the audio file holds no samples")
+    header = probed(data)
     _check_duration(header.seconds, limits)  # from the header, before decoding minutes of audio
     # Bounded by samples, not only by duration: 8 channels at 655 kHz decode to far more than their
     # file size.  Only the part the model reads is decoded, refused from the header when too big.

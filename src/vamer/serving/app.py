@@ -243,19 +243,18 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             if "audio" not in fields:
                 raise _Refused(422, "missing file field 'audio' (a recording)")
             name, audio = fields["audio"]
-            transcript, cues = fields.get("transcript", (None, b""))[0], None
-            if fields.get("transcript", (None, b""))[1]:
-                cues = decode_cues(fields["transcript"][1], transcript or "")
-            recording_limits = TimelineLimits(max_seconds=limits.max_timeline_seconds)
+            transcript, raw_cues = fields.get("transcript", (None, b""))
+            cues = decode_cues(raw_cues, transcript or "") if raw_cues else None
             # The recording and the transcript are checked before any answer starts: their refusals
             # are a 4xx whether the answer streams or not.
-            recording = await anyio.to_thread.run_sync(open_recording, predictor, audio, recording_limits)
+            recording = await anyio.to_thread.run_sync(
+                open_recording, predictor, audio, TimelineLimits(max_seconds=limits.max_timeline_seconds))
             if cues:
                 check_cues_fit(cues, recording.seconds)
 
             def work(progress=lambda phase, done, total: None) -> Timeline:
-                return build_timeline(predictor, audio, cues, recording_limits, source=name or "upload",
-                                      transcript=transcript, progress=progress)
+                return build_timeline(predictor, recording, cues, source=name or "upload", transcript=transcript,
+                                      progress=progress)
 
             if NDJSON in request.headers.get("accept", ""):
                 handed_over = True   # the stream releases the slot when the work is done

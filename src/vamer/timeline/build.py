@@ -49,15 +49,16 @@ def open_recording(predictor: Predictor, audio: str | Path | bytes, limits: Time
     return recording
 
 
-def build_timeline(predictor: Predictor, audio: str | Path | bytes, cues: list[Cue] | None = None,
+def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecording, cues: list[Cue] | None = None,
                    limits: TimelineLimits = TimelineLimits(), settings: SpeechSettings | None = None,
                    detector: SpeechDetector | None = None, source: str | None = None,
                    transcript: str | None = None, progress: Progress = _quiet) -> Timeline:
-    """The timeline of ``audio`` (a path or a file's bytes).  ``cues``: a time-aligned transcript
+    """The timeline of ``audio`` (a path, a file's bytes, or a recording :func:`open_recording`
+    has checked already).  ``cues``: a time-aligned transcript
     (its words go to the segments they fall in; without one, valence is not given).  Refusals of
     the recording or the transcript are PredictionErrors; a segment the model cannot read gets
     its own error and the others go on."""
-    recording = open_recording(predictor, audio, limits)
+    recording = audio if isinstance(audio, LongRecording) else open_recording(predictor, audio, limits)
     if cues:
         check_cues_fit(cues, recording.seconds)   # before an hour of audio is scanned
     settings = settings or SpeechSettings(max_segment_s=model_window_s(predictor))
@@ -74,7 +75,7 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes, cues: list[C
     if not cues:
         notes.append("no transcript: emotions are predicted from the audio alone and valence, read from the "
                      "words, is not given (give a time-aligned .srt or .vtt)")
-    return Timeline(source=source or (str(audio) if isinstance(audio, (str, Path)) else "upload"),
+    return Timeline(source=source or (str(recording.source) if isinstance(recording.source, Path) else "upload"),
                     seconds=round(recording.seconds, 3), sample_rate=recording.sample_rate,
                     channels=recording.channels, classes=list(predictor.classes), transcript=transcript,
                     segments=segments, summary=summarize(segments, predictor.classes),

@@ -14,8 +14,6 @@ samples in order (:meth:`LongRecording.blocks`) and any stretch of it on demand
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,8 +21,8 @@ from typing import Iterator
 import numpy as np
 import soundfile
 
-from vamer.features.audio import AudioError, AudioInfo, probe
-from vamer.inference.intake import PredictionError, checked_file
+from vamer.features.audio import AudioInfo, sound_source
+from vamer.inference.intake import PredictionError, checked_file, probed
 
 
 @dataclass(frozen=True)
@@ -62,16 +60,9 @@ class LongRecording:
             source: Path | bytes = checked_file(Path(audio))
         elif isinstance(audio, (bytes, bytearray, memoryview)):
             source = bytes(audio)
-            if not source:
-                raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
         else:
             raise PredictionError("bad_audio", f"audio must be a path or bytes, got {type(audio).__name__}")
-        try:
-            info = probe(source)
-        except AudioError as error:
-            raise PredictionError(error.reason, str(error)) from None
-        if info.frames == 0:
-            raise PredictionError("empty_wav", "the audio file holds no samples")
+        info = probed(source)
         if info.sample_rate < limits.min_sample_rate:
             raise PredictionError("sample_rate", f"sample rate {info.sample_rate} Hz is below "
                                                  f"{limits.min_sample_rate} Hz, the speech detector's lowest")
@@ -84,8 +75,7 @@ class LongRecording:
         return cls(source, info)
 
     def _handle(self) -> soundfile.SoundFile:
-        source = os.fsencode(self.source) if isinstance(self.source, Path) else io.BytesIO(self.source)
-        return soundfile.SoundFile(source)
+        return soundfile.SoundFile(sound_source(self.source))
 
     def blocks(self, block_s: float = 30.0) -> Iterator[np.ndarray]:
         """The whole recording in order, ``block_s`` seconds at a time: float32 ``[n, channels]``
