@@ -53,8 +53,8 @@ def phased_progress(names: dict[str, str]) -> Iterator[Callable[[str, float, flo
         def progress(phase: str, done: float, total: float) -> None:
             if phase != state["phase"]:
                 stack.close()
-                state.update(phase=phase, done=0,
-                             advance=stack.enter_context(progress_reporter(names.get(phase, phase), max(1, int(total)))))
+                reporter = progress_reporter(names.get(phase, phase), max(1, int(total)))
+                state.update(phase=phase, done=0, advance=stack.enter_context(reporter))
             state["advance"](int(done) - state["done"])
             state["done"] = int(done)
 
