@@ -59,16 +59,17 @@ needs_chromium = pytest.mark.skipif(
 def tiny_like_cpu():
     """The tiny preset with the recipe of the cpu presets (conv2d front, positions, input
     standardisation, statistics pooling), cpu-egemaps' eGeMAPS token and cpu-ge2e's GE2E voice
-    encoder token, so every input a shipped preset reads is served, exported and checked for
-    train/predict parity."""
+    encoder token, speaker context and probe ensemble, so every input a shipped preset reads is
+    served, exported and checked for train/predict parity."""
     preset = load_preset("tiny")
     recipe = {"cnn": "conv2d", "standardize_input": True, "positional": True, "head": "stats",
               "upstream_read": "concat"}
     return preset.model_copy(update={
-        "audio_features": preset.audio_features.model_copy(update={"functionals": "egemaps", "upstream": "ge2e"}),
+        "audio_features": preset.audio_features.model_copy(update={"functionals": "egemaps", "upstream": "ge2e",
+                                                                   "speaker_norm": "z"}),
         "audio_block": preset.audio_block.model_copy(update=recipe),
         "text_block": preset.text_block.model_copy(update={"positional": True, "head": "stats"}),
-        "fusion": preset.fusion.model_copy(update={"head": "stats"})})
+        "fusion": preset.fusion.model_copy(update={"head": "stats", "probe_ensemble": True})})
 
 
 @pytest.fixture(scope="session")

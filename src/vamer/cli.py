@@ -16,10 +16,11 @@ from rich.console import Console
 import vamer
 from vamer.data.config import MultiLabelPolicy
 from vamer.options import (AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, DATASET, DEVICE, ENGINE, FORCE,
-                           FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, REPLAYED_DATASET, RESULTS, RESUME, SEED, SEEDS,
+                           FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, PROFILES, REPLAYED_DATASET, RESULTS, RESUME, SEED, SEEDS,
                            TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
                            imbalance_options, read_dataset, replayable, resolved_config, service_options,
-                           timeline_options, trainer_options, user_errors)
+                           speaker_options, timeline_options, trainer_options, user_errors)
+from vamer.cli_speakers import speakers_app
 
 app = typer.Typer(
     name="vamer",
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Read, check and generate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(speakers_app, name="speakers")
 
 
 def _console() -> Console:
@@ -298,6 +300,7 @@ def sweep_command(
 @app.command("predict")
 @user_errors
 @timeline_options
+@speaker_options
 def predict_command(
     inputs: list[Path] = typer.Argument(None, help="Audio files and folders (searched recursively)."),
     bundle: Path = BUNDLE,
@@ -313,6 +316,7 @@ def predict_command(
     device: str = DEVICE,
     force: bool = FORCE,
     timeline=None,
+    speakers=None,
 ) -> None:
     """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on.
     With --timeline, one long recording becomes a timeline of its speech segments."""
@@ -330,11 +334,11 @@ def predict_command(
         return
     if out is not None:
         check_output(out, force)  # before any input is read or the model loads
-    requests = gather(list(inputs or []), manifest, text)
+    requests = gather(list(inputs or []), manifest, text, speakers.speaker)
     predictor = load()
     with progress_reporter("predicting", len(requests), quiet=len(requests) <= batch_size) as advance:
         outcome = predict_inputs(predictor, requests, out, force, batch_size, advance,
-                                 stopped=lambda message: typer.echo(message, err=True))
+                                 stopped=lambda message: typer.echo(message, err=True), choice=speakers)
     if out is not None:
         typer.echo(f"wrote {outcome.total} rows to {out} ({outcome.total - outcome.failed} predicted, "
                    f"{outcome.failed} failed)")
@@ -379,13 +383,14 @@ def serve_command(
                                                      "(repeat it; default: the loopback names when --host is "
                                                      "loopback, any otherwise)."),
     device: str = DEVICE,
+    profiles: Optional[Path] = PROFILES,
     limits=None,
 ) -> None:
-    """REST service + web page: POST /predict, GET /health, GET / (page), GET /docs (OpenAPI)."""
+    """REST service + web page: POST /predict, /timeline, PUT/GET/DELETE /speakers, GET /health, / (page), /docs."""
     from vamer.serving.server import serve
 
     serve(bundle, host, port, limits, engine.value, onnx, max_seconds, max_text_chars, device, api_key_file,
-          allowed_host, say=typer.echo, warn=lambda line: typer.echo(line, err=True))
+          allowed_host, say=typer.echo, warn=lambda line: typer.echo(line, err=True), profiles=profiles)
 
 
 def main() -> None:

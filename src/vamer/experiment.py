@@ -33,6 +33,7 @@ from vamer.evaluation.plots import confusion_figure
 from vamer.evaluation.report import rating_rows
 from vamer.evaluation.run_metrics import SCHEMA_VERSION, checked
 from vamer.features.config import AugmentConfig
+from vamer.features.speakers import context_protocol
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore, FoldData
 from vamer.features.text import TrainableTokens, UseEncoder
@@ -292,6 +293,11 @@ class FoldResults:
     vocabulary: dict | None = None
     class_counts: pd.DataFrame | None = None
     pretrained: dict[str, bool] | None = None
+    without_context: dict[str, list] = field(default_factory=dict)   # variant -> per-run metrics, no speaker context
+    members: dict[str, list] = field(default_factory=dict)           # ensemble member -> per-run metrics
+    probe: Any = None                                                 # fold 0, seed 0's ensemble probe
+    context: Any = None                                               # fold 0's speaker context (its population)
+    speaker_fallbacks: dict[str, Any] | None = None
 
     def add(self, fold: int, seed: int, outcome, data: FoldData, classes: list[str]) -> None:
         self.notes.extend(f"fold {fold}, seed {seed}: {note}" for note in outcome.notes)
@@ -305,7 +311,19 @@ class FoldResults:
                                   f"{', '.join(scored['absent_classes'])}; left out of that fold's macro F1 and UA "
                                   "(every model's alike)")
             self.predictions.extend({"variant": variant, "fold": fold, "seed": seed, **r} for r in rows)
+        for variant, rows in outcome.without_context.items():
+            scored = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
+            self.without_context.setdefault(variant, []).append(scored)
+            self.predictions.extend({"variant": f"{variant} (no speaker context)", "fold": fold, "seed": seed, **r}
+                                    for r in rows)
+        for member, rows in outcome.members.items():
+            scored = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
+            self.members.setdefault(member, []).append(scored)
+            self.predictions.extend({"variant": f"ensemble member: {member}", "fold": fold, "seed": seed, **r}
+                                    for r in rows)
         if self.bundle_models is None:
+            self.probe, self.context = outcome.probe, data.context
+            self.speaker_fallbacks = data.context.fallbacks() if data.context is not None else None
             self.bundle_models = {name: outcome.models[name] for name in ("arousal", "valence", "fusion")}
             self.vocabulary = getattr(data.train.tokens, "vocabulary", None)
             self.pretrained = outcome.pretrained
@@ -334,7 +352,9 @@ def _baselines(plan: RunPlan, inputs: TrainingInputs, watch: Stopwatch) -> Basel
     watch.lap("features")
     # The classic baseline always uses the offline encoder's sentence vectors, whatever the model uses.
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
-    features = baseline_features(store.table, store.mels, offline, functionals, store.upstream)
+    audio = plan.preset.audio_features
+    features = baseline_features(store.table, store.mels, offline, functionals, store.upstream, audio.speaker_norm,
+                                 audio.speaker_min_clips)
     found = Baselines(run_baselines(store.table, inputs.folds, features, plan.classes),
                       run_rating_baselines(store.table, inputs.folds, features),
                       [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline" for u in unreadable])
@@ -379,6 +399,10 @@ def _aggregate(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, base
                                                           classes)
     metrics["ablations"] = {variant: aggregate(results.runs[variant], classes) for variant in plan.variants
                             if results.runs[variant]}
+    metrics["without_speaker_context"] = ({variant: aggregate(runs, classes) for variant, runs in
+                                           results.without_context.items()} or None)
+    metrics["ensemble_members"] = ({member: aggregate(runs, classes) for member, runs in results.members.items()}
+                                   or None)
     metrics["pretrained"] = pretrained
     metrics["variant_names"] = {variant: variant_name(variant, pretrained) for variant in metrics["ablations"]}
     found = baselines.classes
@@ -390,12 +414,15 @@ def _aggregate(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, base
     reg = pd.DataFrame(results.regression)
     metrics["regression"] = {column: {"mean": float(reg[column].mean()), "std": float(reg[column].std(ddof=0))}
                              for column in reg.columns if column not in ("fold", "seed")}
+    audio = plan.preset.audio_features
     metrics["protocol"] = {"cv": plan.cv, "description": folds[0].protocol, "folds": len(folds),
                            "dataset": plan.result.dataset, "synthetic": plan.result.synthetic,
                            "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
                            "preset": plan.preset.name, "audio_encoder": plan.preset.audio_features.upstream,
                            "augmentation": plan.augment.model_dump(),
                            "imbalance": plan.imbalance.__dict__, "ablations": list(plan.variants),
+                           "speaker_context": context_protocol(audio.speaker_norm, audio.speaker_min_clips,
+                                                               audio.context_dropout, results.speaker_fallbacks),
                            "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
     metrics["seeds"] = list(range(plan.seeds))
     metrics["hardware"] = plan.trainer.describe()
@@ -421,7 +448,8 @@ def _write(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, metrics:
     write_bundle(scratch / "bundle", plan.preset, classes, results.bundle_models, inputs.text_dim, results.vocabulary,
                  metrics, {"fold": 0, "seed": 0, "cv": plan.cv, "note": "weights of fold 0, seed 0; its test split "
                                                                         "is that fold's, reported in metrics.json"},
-                 results.pretrained)
+                 results.pretrained, probe=results.probe,
+                 population=results.context.population if results.context is not None else None)
 
 
 def read_findings(run: Path) -> list[str]:
@@ -463,6 +491,18 @@ def findings(metrics: dict[str, Any]) -> list[str]:
         lines.append(f"Linear probe of the {encoder} audio encoder (logistic regression on its pooled states, C "
                      f"chosen on validation): macro F1 {mean_std(probe['macro_f1'])}, UA {mean_std(probe['ua'])}; "
                      f"{winner} ({mine - theirs:+.3f} macro F1, {metrics['ua']['mean'] - probe['ua']['mean']:+.3f} UA).")
+    members = metrics.get("ensemble_members") or {}
+    if members:
+        figures = {"the ensemble": metrics["ua"]["mean"],
+                   **{f"the {'network' if m == 'network' else 'probe'} alone": v["ua"]["mean"] for m, v in members.items()}}
+        won = max(figures, key=figures.get)
+        lines.append("Fusion is an ensemble (the fusion network's and a linear probe's probabilities averaged): UA "
+                     + ", ".join(f"{name} {value:.3f}" for name, value in figures.items()) + f"; {won} wins.")
+    alone = (metrics.get("without_speaker_context") or {}).get("fusion")
+    if alone:
+        lines.append(f"Without speaker context (each test clip alone, the population's statistics): {names['fusion']} "
+                     f"UA {mean_std(alone['ua'])}, macro F1 {mean_std(alone['macro_f1'])}, against UA "
+                     f"{metrics['ua']['mean']:.3f} with the test speakers' statistics (transductive).")
     spread = max([ours["std"], *(ablations[v]["macro_f1"]["std"] for v in ablations)])
     close = [names[v] for v in ablations if v != "fusion" and abs(mine - ablations[v]["macro_f1"]["mean"]) < spread]
     if close:
@@ -500,6 +540,20 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
              for name, numbers in metrics["baseline"].items()]
     rows.append(_summary_row("always majority", metrics["majority"]))
     lines += ["## Results (mean ± std over folds x seeds)", "", pd.DataFrame(rows).to_markdown(index=False), ""]
+    context = p.get("speaker_context")
+    if context:
+        alone = metrics.get("without_speaker_context") or {}
+        context_rows = [_summary_row(f"{metrics['variant_names'][v]}, no speaker context", alone[v]) for v in alone]
+        context_rows += [_summary_row(f"ensemble member: {'fusion network alone' if m == 'network' else 'linear probe'}",
+                                      numbers) for m, numbers in (metrics.get("ensemble_members") or {}).items()]
+        fallbacks = context.get("fallbacks") or {}
+        lines += ["## Speaker context", "", context["description"], "",
+                  f"Fold 0: {fallbacks.get('with_statistics', 0)} of {fallbacks.get('speakers', 0)} speakers had "
+                  f"statistics of their own; {fallbacks.get('too_few_clips', 0)} had fewer than {context['min_clips']} "
+                  f"clips ({fallbacks.get('clips_of_those', 0)} clips) and {fallbacks.get('clips_without_speaker', 0)} "
+                  "clips named no speaker: those got the population statistics.", ""]
+        if context_rows:
+            lines += [pd.DataFrame(context_rows).to_markdown(index=False), ""]
     classic = metrics["baseline"]["best"]["macro_f1"]
     best_classic, ours = classic["mean"], metrics["macro_f1"]["mean"]
     verdict = "beats" if ours > best_classic and ours > metrics["majority"]["macro_f1"]["mean"] else "does NOT beat"

@@ -151,19 +151,47 @@ TIMELINE_OPTIONS = {
                                                                      "emotions, probabilities) to this .png.")),
     "max_minutes": ("float", typer.Option(240.0, "--max-minutes", min=0.1,
                                           help="--timeline: refuse recordings longer than this.")),
+    "speakers": ("Optional[int]", typer.Option(None, "--speakers", min=1, max=20,
+                                               help="--timeline: how many speakers the recording holds (default: "
+                                                    "estimated from the voices)."))
 }
 
 
-def _timeline(timeline: bool, transcript: Path | None, figure: Path | None, max_minutes: float):
+def _timeline(timeline: bool, transcript: Path | None, figure: Path | None, max_minutes: float,
+              speakers: int | None):
     from vamer.timeline.command import TimelineRequest
 
-    if not timeline and (transcript or figure):
-        raise VamerError("--transcript and --figure go with --timeline (one long recording -> its timeline)")
-    return TimelineRequest(timeline, transcript, figure, max_minutes * 60)
+    if not timeline and (transcript or figure or speakers):
+        raise VamerError("--transcript, --figure and --speakers go with --timeline (one long recording -> its "
+                         "timeline)")
+    return TimelineRequest(timeline, transcript, figure, max_minutes * 60, speakers)
 
 
 # ``vamer predict`` receives them as one ``timeline`` (TimelineRequest).
 timeline_options = _grouped(TIMELINE_OPTIONS, "timeline", _timeline)
+
+PROFILES = typer.Option(None, "--profiles", help="Speaker profiles file (SQLite; default "
+                                                 "~/.local/share/vamer/speakers.sqlite, or $VAMER_PROFILES).")
+SPEAKER_OPTIONS = {
+    "speaker": ("Optional[str]", typer.Option(None, "--speaker", help="Every input is this speaker's: they are "
+                                                                      "normalised together (speaker context; a "
+                                                                      "manifest's speaker column does it per row).")),
+    "profile": ("Optional[str]", typer.Option(None, "--profile", help="Normalise every input with this enrolled "
+                                                                      "speaker profile (`vamer speakers enrol`).")),
+    "profiles": ("Optional[Path]", PROFILES),
+}
+
+
+def _speaker_choice(speaker: str | None, profile: str | None, profiles: Path | None):
+    from vamer.inference.batch import SpeakerChoice
+
+    if speaker and profile:
+        raise VamerError("--speaker groups the inputs into one speaker, --profile uses a saved one: give one of them")
+    return SpeakerChoice(speaker, profile, profiles)
+
+
+# ``vamer predict`` receives them as one ``speakers`` (SpeakerChoice).
+speaker_options = _grouped(SPEAKER_OPTIONS, "speakers", _speaker_choice)
 
 ANALYSIS_OPTIONS = {
     "seed": ("int", SEED),

@@ -54,6 +54,10 @@ class Reason(StrEnum):
     # A timeline's transcript.
     bad_transcript = "bad_transcript"
     transcript_past_audio = "transcript_past_audio"
+    # Speaker context (profiles and groups of clips).
+    too_few_clips = "too_few_clips"
+    bad_speaker = "bad_speaker"
+    unknown_speaker = "unknown_speaker"
     internal_error = "internal_error"
 
     @property
@@ -66,7 +70,7 @@ class Reason(StrEnum):
         return _TABLE[self][1]
 
 
-UNPROCESSABLE, UNSUPPORTED_MEDIA, BAD_REQUEST, TOO_LARGE, SERVER_ERROR = 422, 415, 400, 413, 500
+UNPROCESSABLE, UNSUPPORTED_MEDIA, BAD_REQUEST, TOO_LARGE, SERVER_ERROR, NOT_FOUND = 422, 415, 400, 413, 500, 404
 
 # reason -> (what it means, HTTP status).  Rows of a dataset never reach the service; their status
 # is what a request would get if it ever did.
@@ -106,6 +110,10 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.bad_transcript: ("the timeline's transcript is not UTF-8 SRT or WebVTT with at least one cue",
                             UNPROCESSABLE),
     Reason.transcript_past_audio: ("the timeline's transcript runs past the end of the recording", UNPROCESSABLE),
+    Reason.too_few_clips: ("a speaker profile needs more usable clips than were given", UNPROCESSABLE),
+    Reason.bad_speaker: ("a speaker id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                         UNPROCESSABLE),
+    Reason.unknown_speaker: ("no speaker profile by that id (for this API key)", NOT_FOUND),
     Reason.internal_error: ("an unexpected error; please report it", SERVER_ERROR),
 }
 

@@ -19,12 +19,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from vamer.errors import VamerError
 from vamer.features.store import FoldData
 from vamer.metrics import classification_metrics
-from vamer.presets import Preset
+from vamer.presets import Preset, functionals_dim
 from vamer.presets.build import build_models
+from vamer.models.probe import LinearProbe
 from vamer.training.config import StageTraining
 from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
                                  item_lengths, rated, rating_scale, split_labels)
@@ -87,6 +92,12 @@ class FoldOutcome:
     models: dict[str, torch.nn.Module] = field(default_factory=dict)
     pretrained: dict[str, bool] = field(default_factory=dict)  # stage -> its regressor was trained
     notes: list[str] = field(default_factory=list)
+    # variant -> test rows predicted with no statistics of the test speakers (speaker context only)
+    without_context: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # with a probe ensemble: "network" (the fusion classifier alone) and "probe" -> test rows
+    members: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    probe: LinearProbe | None = None
+    probe_on_train: LinearProbe | None = None   # the probe fitted on the training split alone (validation's view)
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> list[float]:
@@ -202,6 +213,12 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
     result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress,
                        resume=resume, trainer=trainer)
     chosen = result.best_checkpoint
+    if variant == Variant.fusion and outcome.probe is not None:
+        network = _split_rows(chosen, model, val, classes, weights, imbalance, training, trainer)
+        weight = probe_weight(network, probe_rows(outcome.probe_on_train, data.val, classes), classes)
+        outcome.probe.ensemble_weight.fill_(weight)
+        outcome.notes.append(f"ensemble: the linear probe's share {weight:g}, chosen on validation among "
+                             f"{', '.join(f'{w:g}' for w in PROBE_SHARES)} (0: the network alone, 1: the probe alone)")
     if start is not None:
         chosen, model = _refit(variant, start, model, chosen, train, val, data, labels, classes, weights, imbalance,
                                preset, out, seed, progress, outcome, trainer)
@@ -210,9 +227,138 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
                                              focal_gamma=imbalance.focal_gamma, weights_only=True)
     model.load_state_dict(best.model.state_dict())
     tester(trainer).test(best, datamodule=datamodule, verbose=False)
-    outcome.predictions[variant] = best.predictions
+    rows = best.predictions
     outcome.models[variant] = model
+    alone = data.test_without_context
+    if alone is not None:
+        if variant in (Variant.audio_only, Variant.text_only):
+            alone = Blanked(alone, "text" if variant == Variant.audio_only else "audio")
+        if set(getattr(model, "frozen", ())) == {"audio", "text"}:
+            alone = encode_split(model, alone, device=torch.device(trainer.device()))
+        loader = VamerDataModule(alone, alone, batch_size=64, **trainer.loader_args()).test_dataloader()
+        tester(trainer).test(best, dataloaders=loader, verbose=False)
+        alone_rows = best.predictions
+    if variant == Variant.fusion and outcome.probe is not None:
+        outcome.members["network"] = rows
+        outcome.members["probe"] = probe_rows(outcome.probe, data.test, classes)
+        share = float(outcome.probe.ensemble_weight)
+        rows = ensemble_rows(rows, outcome.members["probe"], classes, share)
+        if data.test_without_context is not None:
+            alone_rows = ensemble_rows(alone_rows, probe_rows(outcome.probe, data.test_without_context, classes),
+                                       classes, share)
+    outcome.predictions[variant] = rows
+    if data.test_without_context is not None:
+        outcome.without_context[variant] = alone_rows
     return chosen
+
+
+PROBE_C = (0.01, 0.1, 1.0)   # inverse regularisation strengths tried on validation, as the baseline probe's
+
+
+def _probe_inputs(dataset, originals_only: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``[n, D]`` flattened frozen inputs (as :class:`LinearProbe` reads them), labels and ids."""
+    rows = getattr(dataset, "rows", None)
+    indices = range(len(dataset))
+    if originals_only and rows is not None:
+        indices = [i for i, source in enumerate(rows["aug_of"]) if not source]
+    items = [dataset[i] for i in indices]
+    x = LinearProbe.flatten(torch.as_tensor(np.stack([item["upstream"] for item in items])).float(),
+                            torch.as_tensor(np.stack([item["functionals"] for item in items])).float()).numpy()
+    return x, np.array([int(item["label"]) for item in items]), [item["utt_id"] for item in items]
+
+
+def fit_probe(data: FoldData, n_classes: int, upstream_shape: tuple[int, int], functionals_dim: int,
+              seed: int, refit: bool = True) -> tuple[LinearProbe, LinearProbe, float]:
+    """A linear probe of the frozen audio inputs, as the baseline probe is fitted: scikit-learn's
+    class-balanced logistic regression on standardised inputs, its C chosen by validation macro F1
+    (fitted on the training split's original clips), then fitted again on train + val (``refit``).
+    Returns the probe as a module, the same fitted on the training split alone (what validation
+    judges), and the C chosen."""
+    x_train, y_train, _ = _probe_inputs(data.train, originals_only=True)
+    x_val, y_val, _ = _probe_inputs(data.val)
+
+    def fitted(x: np.ndarray, y: np.ndarray, c: float):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000,
+                                                                  random_state=seed)).fit(x, y)
+
+    labels = list(range(n_classes))
+    tried = {c: f1_score(y_val, fitted(x_train, y_train, c).predict(x_val), labels=labels, average="macro",
+                         zero_division=0) for c in PROBE_C}
+    c = max(tried, key=tried.get)
+    on_train = _as_module(fitted(x_train, y_train, c), n_classes, upstream_shape, functionals_dim)
+    if not refit:
+        return on_train, on_train, c
+    final = fitted(np.vstack([x_train, x_val]), np.concatenate([y_train, y_val]), c)
+    return _as_module(final, n_classes, upstream_shape, functionals_dim), on_train, c
+
+
+def _as_module(pipeline, n_classes: int, upstream_shape: tuple[int, int], functionals_dim: int) -> LinearProbe:
+    """A fitted StandardScaler -> LogisticRegression pipeline as a :class:`LinearProbe`."""
+    scaler, regression = pipeline[0], pipeline[1]
+    width = len(scaler.mean_)
+    probe = LinearProbe(upstream_shape, functionals_dim, n_classes)
+    with torch.no_grad():
+        probe.mean.copy_(torch.as_tensor(scaler.mean_, dtype=torch.float))
+        probe.std.copy_(torch.as_tensor(scaler.scale_, dtype=torch.float))
+        weight = torch.zeros(n_classes, width)
+        bias = torch.zeros(n_classes)
+        # scikit-learn keeps one row per class it saw (a binary problem: one row for class 1).
+        seen = [int(k) for k in regression.classes_]
+        if len(seen) == 2:
+            weight[seen[1]] = torch.as_tensor(regression.coef_[0], dtype=torch.float)
+            bias[seen[1]] = float(regression.intercept_[0])
+        else:
+            weight[seen] = torch.as_tensor(regression.coef_, dtype=torch.float)
+            bias[seen] = torch.as_tensor(regression.intercept_, dtype=torch.float)
+        # A class the fit never saw gets a logit far below every other.
+        absent = [k for k in range(n_classes) if k not in seen]
+        bias[absent] = -1e4
+        probe.linear.weight.copy_(weight)
+        probe.linear.bias.copy_(bias)
+    return probe.eval()
+
+
+def probe_rows(probe: LinearProbe, dataset, classes: list[str]) -> list[dict[str, Any]]:
+    """The probe's predictions of every item of ``dataset``, rows as the fusion stage writes them."""
+    x, labels, ids = _probe_inputs(dataset)
+    with torch.no_grad():
+        probabilities = probe.linear((torch.as_tensor(x) - probe.mean) / probe.std).softmax(dim=-1).numpy()
+    return [{"utt_id": utt_id, "true": classes[int(true)], "pred": classes[int(p.argmax())],
+             **{f"p_{c}": float(v) for c, v in zip(classes, p)}} for utt_id, true, p in zip(ids, labels, probabilities)]
+
+
+PROBE_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)   # the probe's share in the ensemble, chosen on validation
+
+
+def probe_weight(network: list[dict[str, Any]], probe: list[dict[str, Any]], classes: list[str]) -> float:
+    """The probe's share in the ensemble with the best validation macro F1 among :data:`PROBE_SHARES`
+    (the network and the probe each as validation judges them: fitted on the training split); a tie
+    goes to the larger share, the simpler model.
+
+    >>> net = [{"utt_id": "a", "true": "x", "pred": "y", "p_x": 0.2, "p_y": 0.8}]
+    >>> probe_weight(net, [{"utt_id": "a", "true": "x", "pred": "x", "p_x": 0.9, "p_y": 0.1}], ["x", "y"])
+    1.0
+    """
+    scored = {}
+    for share in PROBE_SHARES:
+        rows = ensemble_rows(network, probe, classes, share)
+        scored[share] = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)["macro_f1"]
+    best = max(scored.values())
+    return max(share for share, value in scored.items() if value >= best - 1e-12)
+
+
+def ensemble_rows(network: list[dict[str, Any]], probe: list[dict[str, Any]], classes: list[str],
+                  share: float = 0.5) -> list[dict[str, Any]]:
+    """The two members' class probabilities averaged row by row (matched by utt_id), the probe's
+    weighing ``share`` and the network's the rest."""
+    by_id = {row["utt_id"]: row for row in probe}
+    rows = []
+    for row in network:
+        other = by_id[row["utt_id"]]
+        p = np.array([(1 - share) * row[f"p_{c}"] + share * other[f"p_{c}"] for c in classes])
+        rows.append({"utt_id": row["utt_id"], "true": row["true"], "pred": classes[int(p.argmax())],
+                     **{f"p_{c}": float(v) for c, v in zip(classes, p)}})
+    return rows
 
 
 def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
@@ -229,16 +375,23 @@ def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
 REFIT_MARGIN = 0.05  # macro F1 a refit may lose on the validation split it trained on before it counts as degenerate
 
 
+def _split_rows(checkpoint: str, model: torch.nn.Module, dataset, classes: list[str], weights, imbalance: Imbalance,
+                training: StageTraining, trainer: TrainerOptions) -> list[dict[str, Any]]:
+    """A fusion checkpoint's predictions of every item of ``dataset`` (rows as the test step writes them)."""
+    module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
+                                               class_weights=weights, focal_gamma=imbalance.focal_gamma,
+                                               weights_only=True)
+    loader = VamerDataModule(dataset, dataset, batch_size=64, **trainer.loader_args()).test_dataloader()
+    tester(trainer).test(module, dataloaders=loader, verbose=False)
+    return module.predictions
+
+
 def _val_scores(checkpoint: str, model: torch.nn.Module, val, classes: list[str], weights, imbalance: Imbalance,
                 training: StageTraining, trainer: TrainerOptions) -> tuple[float, int, int]:
     """A fusion checkpoint on ``val``: pooled macro F1, how many classes it predicts there, and how
     many classes ``val`` holds."""
-    module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
-                                               class_weights=weights, focal_gamma=imbalance.focal_gamma,
-                                               weights_only=True)
-    loader = VamerDataModule(val, val, batch_size=64, **trainer.loader_args()).test_dataloader()
-    tester(trainer).test(module, dataloaders=loader, verbose=False)
-    truth, predicted = [r["true"] for r in module.predictions], [r["pred"] for r in module.predictions]
+    rows = _split_rows(checkpoint, model, val, classes, weights, imbalance, training, trainer)
+    truth, predicted = [r["true"] for r in rows], [r["pred"] for r in rows]
     return classification_metrics(truth, predicted, classes)["macro_f1"], len(set(predicted)), len(set(truth))
 
 
@@ -333,6 +486,11 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
     models = build_models(preset, len(classes), text_dim, vocab_size)
     scale_inputs(models, data.train, preset)
     untrained = copy.deepcopy(models)
+    if preset.fusion.probe_ensemble:
+        outcome.probe, outcome.probe_on_train, c = fit_probe(data, len(classes), models["arousal"].encoder.upstream_shape,
+                                                             functionals_dim(preset), seed, refit=preset.training.refit)
+        outcome.notes.append(f"linear probe of the frozen audio inputs: C {c:g} (chosen on validation)"
+                             + (", refitted on train + val" if preset.training.refit else ""))
     pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, trainer)
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
     outcome.pretrained.update(pretrained)
@@ -351,6 +509,11 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
             journal.restore(model, done["checkpoint"])
             outcome.predictions[variant], outcome.models[variant] = done["predictions"], model
             outcome.notes.extend(done["notes"])
+            if done.get("without_context") is not None:
+                outcome.without_context[variant] = done["without_context"]
+            if done.get("probe_weight") is not None and outcome.probe is not None:
+                outcome.probe.ensemble_weight.fill_(float(done["probe_weight"]))
+            outcome.members.update(done.get("members") or {})
             continue
         before = len(outcome.notes)
         _clear(out, (variant, f"{variant}-refit"))
@@ -358,7 +521,12 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
                          trainer=trainer)
         if journal and is_global_zero():
             journal.save(variant, {"predictions": outcome.predictions[variant], "notes": outcome.notes[before:],
-                                   "checkpoint": journal.relative(chosen)})
+                                   "checkpoint": journal.relative(chosen),
+                                   "without_context": outcome.without_context.get(variant),
+                                   "members": outcome.members if variant == Variant.fusion else {},
+                                   "probe_weight": (float(outcome.probe.ensemble_weight)
+                                                    if variant == Variant.fusion and outcome.probe is not None
+                                                    else None)})
     return outcome
 
 

@@ -31,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from vamer.errors import VamerError
 from vamer.metrics import aggregate, classification_metrics, concordance
 from vamer.features.audio import time_delta
+from vamer.features.speakers import normalise_rows, speaker_column
 from vamer.features.splits import Fold
 from vamer.features.text import UseEncoder
 
@@ -54,22 +55,30 @@ PROBE = "probe"  # the linear probe's feature set: not a classic one, never pick
 
 def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder: UseEncoder | None = None,
                       functionals: np.ndarray | None = None,
-                      upstream: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                      upstream: dict[str, np.ndarray] | None = None,
+                      speaker_norm: str = "none", min_clips: int = 5) -> dict[str, np.ndarray]:
     """Per-utterance design matrices, rows in ``table`` order: ``audio`` (MFCC/mel statistics),
     ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text),
     ``all`` (every classic part) and ``probe`` (a frozen speech encoder's pooled states
-    ``[rows, hidden]`` per utterance, flattened, when ``upstream`` is given)."""
+    ``[rows, hidden]`` per utterance, flattened, when ``upstream`` is given).
+
+    With ``speaker_norm`` (z or mean), the frozen inputs the model normalises per speaker (eGeMAPS and
+    the probe's states) are normalised the same way here (:func:`vamer.features.speakers.normalise_rows`),
+    so the baselines see the speaker context the model sees."""
     encoder = encoder or UseEncoder()
+    speakers = list(speaker_column(table).values())
     audio = np.stack([audio_statistics(mels[u]) for u in table["utt_id"]])
     text = encoder.sentence_vectors(list(table["text"].fillna("")))
     features = {"audio": audio}
     if functionals is not None:
-        features["egemaps"] = np.asarray(functionals, dtype=np.float32)
+        features["egemaps"] = normalise_rows(np.asarray(functionals, dtype=np.float32), speakers, speaker_norm,
+                                             min_clips)
     features |= {"text": text, "both": np.hstack([audio, text])}
     if functionals is not None:
         features["all"] = np.hstack([audio, features["egemaps"], text])
     if upstream:
-        features[PROBE] = np.stack([np.asarray(upstream[u], dtype=np.float32).reshape(-1) for u in table["utt_id"]])
+        states = np.stack([np.asarray(upstream[u], dtype=np.float32).reshape(-1) for u in table["utt_id"]])
+        features[PROBE] = normalise_rows(states, speakers, speaker_norm, min_clips)
     return features
 
 

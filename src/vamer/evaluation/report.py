@@ -58,7 +58,9 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, text, cache_dir=cache)
     folds = make_folds(store.table, cv)  # every command's folds; ``seed`` seeds the classifier
     functionals, failed = store.functionals_matrix()
-    features = baseline_features(store.table, store.mels, store.encoder, functionals, store.upstream)
+    audio = preset.audio_features
+    features = baseline_features(store.table, store.mels, store.encoder, functionals, store.upstream, audio.speaker_norm,
+                                 audio.speaker_min_clips)
     numbers = run_baselines(store.table, folds, features, result.classes, seed)
     ratings = run_rating_baselines(store.table, folds, features)
     skipped = store.skipped.to_dict("records")
@@ -69,7 +71,9 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
                      "utterances": len(store.table), "synthetic": result.synthetic,
                      "classifier": "StandardScaler -> LogisticRegression(class_weight='balanced'), C chosen on "
                                    "val, refitted on train+val; best = classic feature set with the best val macro "
-                                   "F1; probe = the same on the frozen audio encoder's pooled states",
+                                   "F1; probe = the same on the frozen audio encoder's pooled states"
+                                   + (f"; eGeMAPS and the probe's states normalised per speaker "
+                                      f"({audio.speaker_norm}, transductive)" if audio.speaker_norm != "none" else ""),
                      "egemaps_unreadable": failed,
                      "metrics": "pooled over each fold's whole test split; mean and std over folds"},
         "seeds": [seed], "classes": result.classes, "folds": len(folds), "skipped": skipped, "models": numbers,

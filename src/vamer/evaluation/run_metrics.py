@@ -64,6 +64,7 @@ class RunProtocol(_Strict):
     imbalance: dict[str, Any]
     ablations: list[str]
     metrics: str
+    speaker_context: dict[str, Any] | None = None   # how the frozen inputs were normalised per speaker, in words too
 
 
 class RunMetrics(_Strict):
@@ -79,6 +80,11 @@ class RunMetrics(_Strict):
     per_class: dict[str, dict[str, Any]]
     pooled_over_folds: dict[str, Any]               # every fold's fusion predictions pooled
     ablations: dict[str, ModelSummary]              # variant -> figures (fusion included)
+    # With speaker context: the same folds predicted clip by clip with no statistics of the test
+    # speakers (the population's instead), what a stranger's single clip gets.
+    without_speaker_context: dict[str, ModelSummary] | None = None
+    # With a probe ensemble: the fusion classifier alone ("network") and the probe alone ("probe").
+    ensemble_members: dict[str, ModelSummary] | None = None
     pretrained: dict[str, bool]                     # which encoders' pretraining stages trained
     variant_names: dict[str, str]                   # variant -> what it is, in words
     baseline: dict[str, ModelSummary]               # classic baselines, the linear probe, "best"

@@ -28,6 +28,15 @@ class AudioFeatureConfig(BaseModel):
                                                    "ge2e (the voice encoder of the resemblyzer wheel) or "
                                                    "hf:<folder or hub id> (wav2vec2 / HuBERT / WavLM, layer-weighted)")
 
+    speaker_norm: str = Field("none", pattern="^(none|z|mean)$",
+                              description="speaker context: the frozen inputs (encoder states, functionals) "
+                                          "standardised per speaker (z) or centred (mean) with that speaker's own "
+                                          "statistics (vamer.features.speakers)")
+    speaker_min_clips: int = Field(5, ge=2, description="a speaker with fewer clips gets the population statistics")
+    context_dropout: float = Field(0.25, ge=0, lt=1,
+                                   description="share of the training clips shown with the population statistics, "
+                                               "so the model also reads a stranger's clip")
+
     @field_validator("upstream")
     @classmethod
     def _upstream_spec(cls, value: str | None) -> str | None:
@@ -39,6 +48,8 @@ class AudioFeatureConfig(BaseModel):
     def _band(self) -> "AudioFeatureConfig":
         if not self.fmin < self.fmax <= self.sample_rate / 2:
             raise ValueError(f"need fmin < fmax <= sample_rate / 2, got {self.fmin}, {self.fmax}, {self.sample_rate}")
+        if self.speaker_norm != "none" and not self.upstream and self.functionals == "none":
+            raise ValueError("speaker_norm applies to the frozen inputs (upstream, functionals); this preset has none")
         if self.upstream == "ge2e" and self.sample_rate != 16_000:
             raise ValueError(f"the ge2e audio encoder reads 16000 Hz audio; sample_rate is {self.sample_rate}")
         return self

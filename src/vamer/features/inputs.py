@@ -104,14 +104,27 @@ class InputPreparer:
         if isinstance(self.encoder, TrainableTokens) and vocabulary is not None:
             self.encoder.vocabulary = dict(vocabulary)
 
-    def audio(self, samples: np.ndarray, rate: int) -> AudioInputs:
-        """Samples ``[n]`` or ``[n, channels]`` at ``rate`` -> the clip's model inputs."""
+    def audio(self, samples: np.ndarray, rate: int,
+              frozen: tuple[np.ndarray, np.ndarray] | None = None) -> AudioInputs:
+        """Samples ``[n]`` or ``[n, channels]`` at ``rate`` -> the clip's model inputs.  ``frozen``: the
+        clip's (upstream, functionals) when they were computed already (:meth:`frozen`); the frozen
+        inputs here are raw: speaker normalisation (:mod:`vamer.features.speakers`) comes after."""
         config = self.audio_config
         mono = mono_at(samples, rate, config.sample_rate)
         audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)   # one BLAS thread
-        functionals = egemaps(mono, config.sample_rate) if config.functionals == "egemaps" else NO_FUNCTIONALS
-        upstream = model_states(mono, config).astype(np.float32) if config.upstream else NO_UPSTREAM
+        upstream, functionals = frozen if frozen is not None else self._frozen(mono)
         return AudioInputs(audio, mask, functionals, upstream, len(mono) / config.sample_rate)
+
+    def frozen(self, samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        """The clip's raw frozen inputs alone: (upstream ``[rows, hidden]``, functionals ``[F]``)."""
+        return self._frozen(mono_at(samples, rate, self.audio_config.sample_rate))
+
+    def _frozen(self, mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """-> (upstream, functionals) of mono samples at the preset's rate."""
+        config = self.audio_config
+        upstream = model_states(mono, config).astype(np.float32) if config.upstream else NO_UPSTREAM
+        functionals = egemaps(mono, config.sample_rate) if config.functionals == "egemaps" else NO_FUNCTIONALS
+        return upstream, functionals
 
     def text(self, transcript: str) -> tuple[np.ndarray, np.ndarray]:
         """A raw transcript (tags and all) -> ``text`` ``[n, d]`` float32 (or ``[n]`` ids) and its mask."""

@@ -31,6 +31,7 @@ from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
 from vamer.features.functionals import extract_functionals
 from vamer.features.upstream import extract_upstream
+from vamer.features.speakers import SpeakerContext, speaker_column, uses_context, without_context_share
 from vamer.features.splits import Fold, check_leakage
 from vamer.features.inputs import NO_FUNCTIONALS, NO_UPSTREAM, frozen_tokens, id_inputs, model_audio, token_inputs
 from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder
@@ -51,6 +52,10 @@ class FoldData:
     test: Any
     class_counts: pd.DataFrame | None = None
     protocol: str = ""
+    # With speaker context: the test split as a stranger's clips are predicted (population statistics),
+    # and the fold's statistics (its population is the training split's).
+    test_without_context: Any = None
+    context: SpeakerContext | None = None
 
 
 def default_cache_dir() -> Path:
@@ -65,6 +70,9 @@ class SplitData:
     rows: pd.DataFrame  # utt_id, emotion, arousal, valence, text, aug_of, copy, ops
     tokens: TrainableTokens | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # how this split's copies were planned
+    context: SpeakerContext | None = None    # per-speaker normalisation of the frozen inputs, when the preset asks
+    with_context: bool = True                # False: every item gets the population statistics
+    dropout_seed: int | None = None          # training: context_dropout of the items, drawn with this seed
     # Items built so far (index -> item) and their bytes, bounded by MEMO_BYTES.
     memo: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
     memo_bytes: int = field(default=0, repr=False, compare=False)
@@ -99,9 +107,17 @@ class SplitData:
             text, text_mask = id_inputs(self.tokens, row["text"])
         else:
             text, text_mask = token_inputs(self.store.stored_tokens(row["text"]))
+        functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
+        upstream = self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32)
+        if self.context is not None:
+            config = self.store.audio_config
+            with_context = self.with_context and not (
+                self.dropout_seed is not None
+                and without_context_share(source, int(row["copy"]), self.dropout_seed) < config.context_dropout)
+            upstream, functionals = self.context.statistics(source, with_context).normalise(
+                upstream, np.asarray(functionals, dtype=np.float32), config.speaker_norm)
         item = {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text, "text_mask": text_mask,
-                "functionals": self.store.functionals.get(source, NO_FUNCTIONALS),
-                "upstream": self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32),
+                "functionals": functionals, "upstream": upstream,
                 "label": self.store.classes.index(row["emotion"]),
                 "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
         size = audio.nbytes + item["text"].nbytes
@@ -224,6 +240,16 @@ class FeatureStore:
         rows["aug_of"], rows["copy"], rows["ops"] = "", 0, ""
         return rows
 
+    def speaker_context(self, population_ids: list[str]) -> SpeakerContext | None:
+        """Every speaker's statistics over all kept clips (labels never read; a test speaker's too,
+        which makes an evaluation transductive), with the population of ``population_ids``; None
+        when the preset does not normalise per speaker."""
+        config = self.audio_config
+        if not uses_context(config.speaker_norm):
+            return None
+        return SpeakerContext(config.speaker_norm, config.speaker_min_clips, speaker_column(self.table),
+                              self.upstream, self.functionals, population_ids)
+
     def split(self, ids: tuple[str, ...] | None = None) -> SplitData:
         """The model inputs of the utterances ``ids`` (default: every one kept), exactly as training
         reads them, without augmented copies: what a prediction's inputs are checked against."""
@@ -246,7 +272,12 @@ class FeatureStore:
             tokens = TrainableTokens(self.text_config.max_length).fit(list(train_all["text"]))
         elif len(copies):
             self.encode_texts(list(copies["text"]))
-        return FoldData(train=SplitData(self, train_all, tokens, augment),
-                        val=SplitData(self, self._rows(fold.val), tokens),
-                        test=SplitData(self, self._rows(fold.test), tokens),
-                        class_counts=class_counts(train, copies, self.classes), protocol=fold.protocol)
+        context = self.speaker_context(list(train["utt_id"]))
+        test = self._rows(fold.test)
+        return FoldData(train=SplitData(self, train_all, tokens, augment, context, dropout_seed=augment.seed),
+                        val=SplitData(self, self._rows(fold.val), tokens, context=context),
+                        test=SplitData(self, test, tokens, context=context),
+                        class_counts=class_counts(train, copies, self.classes), protocol=fold.protocol,
+                        test_without_context=(SplitData(self, test, tokens, context=context, with_context=False)
+                                              if context else None),
+                        context=context)

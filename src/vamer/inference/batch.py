@@ -6,7 +6,7 @@ Output columns (CSV, or one JSON object per line for ``.jsonl``):
     label          predicted class; empty when the input failed
     p_<class>      probability of each class
     arousal, valence, duration_s, audio_seconds, truncated, sample_rate, channels,
-    text, text_source, audio_only, notes ("; "-joined), engine
+    text, text_source, audio_only, speaker, speaker_context, engine, notes ("; "-joined)
     error, error_kind   why an input could not be predicted (empty when it was)
 """
 
@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterator
 from vamer.data.manifest import read_table
 from vamer.errors import VamerError
 from vamer.fileio import record_written, refuse_overwrite
-from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor
+from vamer.inference.intake import PredictionError
+from vamer.inference.predictor import AUDIO_SUFFIXES, Predictor, SpeakerInput
 from vamer.inference.result import PredictionResult
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
@@ -36,6 +37,18 @@ class Request:
     audio: Path
     text: str | None
     refused: tuple[str, str] | None = None  # (error_kind, error) known before any audio is read
+    speaker: str | None = None              # inputs of one speaker are normalised together
+
+
+@dataclass(frozen=True)
+class SpeakerChoice:
+    """Where the speaker context of ``vamer predict`` comes from: ``speaker`` names every input's
+    speaker (they are normalised together), ``profile`` a saved profile in ``profiles``; neither:
+    a manifest's ``speaker`` column, else none."""
+
+    speaker: str | None = None
+    profile: str | None = None
+    profiles: Path | None = None
 
 
 def _folder_audio(folder: Path) -> list[Path]:
@@ -51,10 +64,12 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = None) -> list[Request]:
+def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = None,
+           speaker: str | None = None) -> list[Request]:
     """Requests from files, folders (their audio files, recursively) and a manifest (column ``audio``,
-    relative to the manifest's folder; optional ``text`` and ``utt_id``).  A manifest row that
-    cannot be read becomes a request that is already refused, so it still gets its output row."""
+    relative to the manifest's folder; optional ``text``, ``utt_id`` and ``speaker``).  A manifest row
+    that cannot be read becomes a request that is already refused, so it still gets its output row.
+    ``speaker`` names the speaker of every input (over a manifest's column)."""
     requests: list[Request] = []
     for path in inputs:
         if _is_dir(path):
@@ -81,22 +96,57 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
                 continue
             audio = Path(cell)
             requests.append(Request(name, audio if audio.is_absolute() else base / audio,
-                                    table.cell(row, "text") or None))
+                                    table.cell(row, "text") or None, speaker=table.cell(row, "speaker") or None))
     if text is not None:
         if len(requests) != 1:
             raise VamerError("--text goes with exactly one input; give several texts through a manifest's text column")
         requests[0] = Request(requests[0].name, requests[0].audio, text, requests[0].refused)
     if not requests:
         raise VamerError("nothing to predict: give audio files, folders or --manifest")
+    if speaker is not None:
+        requests = [Request(r.name, r.audio, r.text, r.refused, speaker) for r in requests]
     return requests
 
 
+def speaker_inputs(predictor: Predictor, requests: list[Request], choice: SpeakerChoice = SpeakerChoice(),
+                   progress: Callable[[int], None] | None = None) -> list[SpeakerInput | None]:
+    """Each request's speaker context.  A profile serves every request.  Otherwise the requests that
+    name a speaker are read once here for their frozen inputs (kept, so prediction does not compute
+    them again), and each speaker's statistics come from all of their clips that can be read (fewer
+    than the bundle's minimum: the population's, with a note).  None: no speaker context."""
+    if choice.profile is not None:
+        store = predictor.profiles(choice.profiles)
+        try:
+            statistics = predictor.profile(store, choice.profile)
+        except PredictionError as error:
+            raise VamerError(f"--profile {choice.profile}: {error}") from None
+        return [SpeakerInput(choice.profile, statistics)] * len(requests)
+    if predictor.bundle.population is None or not any(r.speaker for r in requests):
+        return [None] * len(requests)
+    frozen: list = [None] * len(requests)
+    for index, request in enumerate(requests):
+        if request.speaker and request.refused is None:
+            try:
+                frozen[index] = predictor.frozen_inputs(request.audio)
+            except Exception:  # noqa: BLE001 - the prediction reports it in its own row; the others go on
+                pass
+    groups: dict[str, list] = {}
+    for request, states in zip(requests, frozen):
+        if request.speaker and states is not None:
+            groups.setdefault(request.speaker, []).append(states)
+    statistics = {speaker: predictor.speaker_statistics(clips) for speaker, clips in groups.items()}
+    return [SpeakerInput(r.speaker, statistics.get(r.speaker), states) if r.speaker else None
+            for r, states in zip(requests, frozen)]
+
+
 def result_rows(predictor: Predictor, requests: list[Request], batch_size: int = 16,
-                progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+                progress: Callable[[int], None] | None = None,
+                choice: SpeakerChoice = SpeakerChoice()) -> Iterator[dict[str, Any]]:
     """One row per request, in order, each as soon as it is predicted; a request that fails has
     ``error``/``error_kind`` and no label.  Text cells are valid Unicode whatever the file names."""
-    readable = [r for r in requests if r.refused is None]
-    predicted = predictor.iter_predictions(((r.audio, r.text) for r in readable), batch_size, progress)
+    speakers = speaker_inputs(predictor, requests, choice)
+    readable = [(r, who) for r, who in zip(requests, speakers) if r.refused is None]
+    predicted = predictor.iter_predictions(((r.audio, r.text, who) for r, who in readable), batch_size, progress)
     for request in requests:
         if request.refused is not None:
             result = PredictionResult.failure(*request.refused).model_dump()
@@ -107,7 +157,7 @@ def result_rows(predictor: Predictor, requests: list[Request], batch_size: int =
         row: dict[str, Any] = {"input": request.name, "label": result["label"] or ""}
         row.update({f"p_{c}": (result["probabilities"] or {}).get(c) for c in predictor.classes})
         for key in ("arousal", "valence", "duration_s", "audio_seconds", "truncated", "sample_rate", "channels",
-                    "text", "text_source", "audio_only", "engine"):
+                    "text", "text_source", "audio_only", "speaker", "speaker_context", "engine"):
             row[key] = result.get(key)
         row["notes"] = "; ".join(result["notes"])
         row["error"], row["error_kind"] = result["error"] or "", result["error_kind"] or ""
@@ -204,8 +254,8 @@ class ResultWriter:
 def columns_of(predictor: Predictor) -> list[str]:
     """The output columns, in order (the module's docstring says what each holds)."""
     return ["input", "label", *(f"p_{c}" for c in predictor.classes), "arousal", "valence", "duration_s",
-            "audio_seconds", "truncated", "sample_rate", "channels", "text", "text_source", "audio_only", "engine",
-            "notes", "error", "error_kind"]
+            "audio_seconds", "truncated", "sample_rate", "channels", "text", "text_source", "audio_only", "speaker",
+            "speaker_context", "engine", "notes", "error", "error_kind"]
 
 
 @dataclass
@@ -220,14 +270,15 @@ class BatchOutcome:
 
 def predict_inputs(predictor: Predictor, requests: list[Request], out: Path | None = None, force: bool = False,
                    batch_size: int = 16, advance: Callable[[int], None] = lambda n: None,
-                   stopped: Callable[[str], None] = lambda message: None) -> BatchOutcome:
+                   stopped: Callable[[str], None] = lambda message: None,
+                   choice: SpeakerChoice = SpeakerChoice()) -> BatchOutcome:
     """Predict every request.  With ``out``, rows stream into ``OUT.partial`` as they come and the
     file becomes ``OUT`` when whole; a job stopped part-way keeps its rows there and ``stopped`` is
     told where.  Without, the rows are returned for :func:`results_table`."""
     writer = ResultWriter(out, columns_of(predictor), force) if out is not None else None
     outcome = BatchOutcome(rows=[])
     try:
-        for row in result_rows(predictor, requests, batch_size, advance):
+        for row in result_rows(predictor, requests, batch_size, advance, choice):
             outcome.total += 1
             outcome.failed += bool(row["error"])
             if writer is not None:

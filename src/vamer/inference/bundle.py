@@ -7,6 +7,9 @@
       valence.safetensors  text encoder + valence head
       fusion.safetensors   the fusion classifier (its encoders included)
       vocabulary.json      piece -> id, for the trainable text encoder only
+      probe.safetensors    the linear probe averaged with fusion (presets with fusion.probe_ensemble)
+      population.safetensors  the training split's statistics of the frozen audio inputs: what a clip
+                           without speaker context is normalised with (presets with speaker_norm)
       metrics.json         the run's metrics
       SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS`` checks it too)
       model.onnx           optional: `vamer export --onnx bundle/model.onnx` (the ONNX engine's default)
@@ -37,27 +40,36 @@ from safetensors.torch import load_file, save_file
 import vamer
 from vamer.config import validated
 from vamer.errors import VamerError
-from vamer.features.upstream import load_upstream
-from vamer.presets import Preset
+from vamer.features.speakers import SpeakerStatistics, uses_context
+from vamer.features.upstream import load_upstream, upstream_shape
+from vamer.presets import Preset, functionals_dim
 
 MANIFEST = "bundle.json"
 CHECKSUMS = "SHA256SUMS"
 BUNDLE_FORMAT = 1
 WEIGHTS = ("arousal", "valence", "fusion")
+POPULATION = "population.safetensors"
 
 
 def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[str, torch.nn.Module],
                  text_dim: int | None, vocabulary: dict[int, int] | None, metrics: dict[str, Any],
-                 provenance: dict[str, Any], regressors: dict[str, bool] | None = None) -> None:
+                 provenance: dict[str, Any], regressors: dict[str, bool] | None = None,
+                 probe: torch.nn.Module | None = None, population: SpeakerStatistics | None = None) -> None:
     """Write the bundle into ``folder``, which must not exist yet or be empty (``vamer run`` writes
     it inside the run's atomic scratch folder).  A non-empty folder is refused, never overwritten."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise VamerError(f"{folder}: a bundle is written into a new or empty folder; this one holds files")
     folder.mkdir(parents=True, exist_ok=True)
-    for name in WEIGHTS:
-        state = {key: value.detach().cpu().contiguous().clone() for key, value in models[name].state_dict().items()}
+    if preset.fusion.probe_ensemble != (probe is not None):
+        raise VamerError("the preset's fusion.probe_ensemble and the probe given to the bundle disagree")
+    if uses_context(preset.audio_features.speaker_norm) != (population is not None):
+        raise VamerError("the preset's speaker_norm and the population statistics given to the bundle disagree")
+    for name, model in (*((w, models[w]) for w in WEIGHTS), *((("probe", probe),) if probe is not None else ())):
+        state = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
         save_file(state, str(folder / f"{name}.safetensors"), metadata={"vamer": vamer.__version__})
+    if population is not None:
+        (folder / POPULATION).write_bytes(population.to_bytes())
     manifest = {
         "bundle_format": BUNDLE_FORMAT, "vamer_version": vamer.__version__, "classes": classes, "label_map": {c: i for i, c in enumerate(classes)},
         "preset": preset.model_dump(mode="json"), "text_encoder": preset.text.encoder, "text_dim": text_dim,
@@ -141,6 +153,7 @@ class Bundle:
     vocabulary: dict[int, int] | None
     regressors: dict[str, bool]
     fingerprint: str = ""    # SHA-256 of SHA256SUMS: the identity of every file of the bundle
+    population: SpeakerStatistics | None = None   # with speaker context: the no-context statistics
 
     def weights(self, name: str) -> dict[str, torch.Tensor]:
         path = self.folder / f"{name}.safetensors"
@@ -197,16 +210,29 @@ def read_bundle(folder: str | Path) -> Bundle:
         raise VamerError(f"bundle {folder} was written by vamer {made_by}; this is vamer {vamer.__version__}, "
                          f"which reads bundles of vamer {'.'.join(_minor(vamer.__version__))}.x. Install "
                          f"vamer=={made_by} to use it, or retrain with `vamer run`")
-    required = [MANIFEST, *(f"{w}.safetensors" for w in WEIGHTS)]
-    if (folder / "vocabulary.json").exists():
-        required.append("vocabulary.json")
-    fingerprint = check_files(folder, required)
     try:
         preset = validated(Preset, manifest["preset"])
         classes = [str(c) for c in manifest["classes"]]
         text_dim = manifest["text_dim"]
     except KeyError as error:
         raise VamerError(f"bundle {folder}: {MANIFEST} lacks {error}") from None
+    required = [MANIFEST, *(f"{w}.safetensors" for w in WEIGHTS)]
+    if (folder / "vocabulary.json").exists():
+        required.append("vocabulary.json")
+    if preset.fusion.probe_ensemble:
+        required.append("probe.safetensors")
+    if uses_context(preset.audio_features.speaker_norm):
+        required.append(POPULATION)
+    for name in required:
+        if not (folder / name).is_file():
+            raise VamerError(f"bundle {folder}: missing {name}; copy the whole bundle folder")
+    fingerprint = check_files(folder, required)
+    population = None
+    if uses_context(preset.audio_features.speaker_norm):
+        upstream = preset.audio_features.upstream
+        shape = upstream_shape(upstream) if upstream else (0, 0)
+        population = SpeakerStatistics.from_bytes((folder / POPULATION).read_bytes(), shape,
+                                                  functionals_dim(preset), where=f"bundle {folder}: {POPULATION}")
     vocabulary = None
     if preset.text.encoder == "trainable":
         path = folder / "vocabulary.json"
@@ -225,4 +251,4 @@ def read_bundle(folder: str | Path) -> Bundle:
             raise VamerError(f"bundle {folder} was trained on the audio encoder {recorded}, but the one installed "
                              f"here is {installed}: its weights differ, so the model would read other features. "
                              "Install the encoder the bundle names, or retrain")
-    return Bundle(folder, manifest, preset, classes, text_dim, vocabulary, regressors, fingerprint)
+    return Bundle(folder, manifest, preset, classes, text_dim, vocabulary, regressors, fingerprint, population)

@@ -17,7 +17,9 @@ Inputs (B utterances; T frames and L tokens may be any multiple of the preset's 
 
 Outputs:
 
-    probabilities [B, classes]   softmax of the fusion classifier
+    probabilities [B, classes]   softmax of the fusion classifier; with a probe ensemble, its weighted
+                                 average with the softmax of the linear probe of ``upstream`` and
+                                 ``functionals`` (the probe's share chosen on validation)
     arousal       [B]            audio regressor (rating scale 1-5)
     valence       [B]            text regressor (rating scale 1-5)
 """
@@ -31,7 +33,9 @@ from vamer.errors import VamerError
 from vamer.inference.bundle import Bundle
 from vamer.models.audio import ArousalRegressor
 from vamer.presets.build import build_models
+from vamer.features.upstream import upstream_shape
 from vamer.models.fusion import FusionClassifier
+from vamer.models.probe import LinearProbe
 from vamer.presets import functionals_dim
 from vamer.models.text import ValenceRegressor
 
@@ -51,9 +55,9 @@ class InferenceGraph(nn.Module):
     that fusion fine-tuned runs twice, once with each set of weights."""
 
     def __init__(self, fusion: FusionClassifier, arousal: ArousalRegressor, valence: ValenceRegressor,
-                 shared_audio: bool = False, shared_text: bool = False) -> None:
+                 shared_audio: bool = False, shared_text: bool = False, probe: LinearProbe | None = None) -> None:
         super().__init__()
-        self.fusion, self.arousal, self.valence = fusion, arousal, valence
+        self.fusion, self.arousal, self.valence, self.probe = fusion, arousal, valence, probe
         self.shared_audio, self.shared_text = shared_audio, shared_text
 
     def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
@@ -61,6 +65,11 @@ class InferenceGraph(nn.Module):
                 upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         a, a_mask, t, t_mask = self.fusion.encode(audio, audio_mask, text, text_mask, functionals, upstream)
         probabilities = self.fusion.fuse(a, a_mask, t, t_mask).softmax(dim=-1)        # [B, classes]
+        if self.probe is not None:
+            upstream = upstream if upstream is not None else audio.new_zeros(audio.shape[0], 0, 0)
+            functionals = functionals if functionals is not None else audio.new_zeros(audio.shape[0], 0)
+            share = self.probe.ensemble_weight
+            probabilities = (1 - share) * probabilities + share * self.probe(upstream, functionals).softmax(dim=-1)
         arousal = (self.arousal.head(a, a_mask) if self.shared_audio
                    else self.arousal(audio, audio_mask, functionals, upstream))       # [B]
         valence = self.valence.head(t, t_mask) if self.shared_text else self.valence(text, text_mask)   # [B]
@@ -81,8 +90,14 @@ def build_graph(bundle: Bundle) -> InferenceGraph:
     vocab_size = len(bundle.vocabulary) + 2 if bundle.vocabulary is not None else None
     fusion = build_models(bundle.preset, len(bundle.classes), bundle.text_dim, vocab_size)["fusion"]
     regressors = build_models(bundle.preset, len(bundle.classes), bundle.text_dim, vocab_size)
-    graph = InferenceGraph(fusion, regressors["arousal"], regressors["valence"])
-    for name, model in (("fusion", fusion), ("arousal", graph.arousal), ("valence", graph.valence)):
+    probe = None
+    if bundle.preset.fusion.probe_ensemble:
+        upstream = bundle.preset.audio_features.upstream
+        probe = LinearProbe(upstream_shape(upstream) if upstream else (0, 0), functionals_dim(bundle.preset),
+                            len(bundle.classes))
+    graph = InferenceGraph(fusion, regressors["arousal"], regressors["valence"], probe=probe)
+    for name, model in (("fusion", fusion), ("arousal", graph.arousal), ("valence", graph.valence),
+                        *((("probe", probe),) if probe is not None else ())):
         try:
             model.load_state_dict(bundle.weights(name))
         except RuntimeError as error:

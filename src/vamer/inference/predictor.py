@@ -27,6 +27,8 @@ service's answer, and has ``error`` and ``error_kind`` too, empty on success):
     sample_rate, channels   of the recording (it is downmixed and resampled to the bundle's rate)
     text, text_source       the cleaned transcript used and where it came from: argument | file | none
     audio_only       True when there was no text (the model ran with an empty text mask; no valence)
+    speaker, speaker_context   whose statistics normalised the clip, and how: speaker | population
+                     (None for a bundle without speaker context)
     notes            anything the user should know about this prediction
     engine           torch | onnx
 """
@@ -45,11 +47,13 @@ from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
 from vamer.inference.intake import Limits, PredictionError, check_text, checked_file, read_recording
+from vamer.features.speakers import SpeakerStatistics, uses_context
+from vamer.inference.profiles import ProfileStore, default_profiles_path, model_identity
 from vamer.inference.result import PredictionResult
 from vamer.reasons import Reason
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-__all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "AUDIO_SUFFIXES"]
+__all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "SpeakerInput", "AUDIO_SUFFIXES"]
 
 
 @dataclass
@@ -58,6 +62,17 @@ class Prepared:
 
     inputs: dict[str, np.ndarray]    # vamer.features.inputs.MODEL_INPUTS, valid frames and tokens only
     info: dict[str, Any]
+    frozen: tuple[np.ndarray, np.ndarray] | None = None   # raw (upstream, functionals), before speaker context
+
+
+@dataclass(frozen=True)
+class SpeakerInput:
+    """Who speaks in one input, for speaker context: the speaker's name and statistics (None: too few
+    clips of them, so the population's), and this clip's raw frozen inputs when computed already."""
+
+    speaker: str
+    statistics: SpeakerStatistics | None
+    frozen: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _exists(path: Path) -> bool:
@@ -96,9 +111,93 @@ class Predictor:
     def min_sample_rate(self) -> int:
         return self.limits.min_sample_rate or self.audio_config.sample_rate
 
+    @property
+    def speaker_norm(self) -> str:
+        """How the bundle normalises the frozen inputs per speaker: none, z or mean."""
+        return self.audio_config.speaker_norm
+
+    def read(self, audio: str | Path | bytes | np.ndarray, sample_rate: int | None = None):
+        """A recording checked and decoded as a prediction reads it (:class:`PredictionError` if not)."""
+        if isinstance(audio, (str, Path)):
+            audio = checked_file(Path(audio))
+        recording = read_recording(audio, sample_rate, self.limits, self.audio_config)
+        if recording.rate < self.min_sample_rate:
+            raise PredictionError("sample_rate", f"sample rate {recording.rate} Hz is below {self.min_sample_rate} "
+                                                 f"Hz: the model's mel bands reach {self.audio_config.fmax:g} Hz, "
+                                                 f"which needs at least {self.min_sample_rate} Hz")
+        return recording
+
+    def frozen_inputs(self, audio: str | Path | bytes | np.ndarray,
+                      sample_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One recording's raw frozen inputs (upstream, functionals): what speaker statistics are made of."""
+        recording = self.read(audio, sample_rate)
+        try:
+            return self.preparer.frozen(recording.samples, recording.rate)
+        except AudioError as error:
+            raise PredictionError(error.reason, f"audio cannot be used ({error.reason.meaning}): {error}") from None
+
+    def speaker_statistics(self, frozen: Sequence[tuple[np.ndarray, np.ndarray]]) -> SpeakerStatistics | None:
+        """A speaker's statistics from their clips' raw frozen inputs; None below the bundle's minimum
+        (``speaker_min_clips``), where the population's serve instead."""
+        if len(frozen) < self.audio_config.speaker_min_clips:
+            return None
+        return SpeakerStatistics.of(np.stack([up for up, _ in frozen]), np.stack([fun for _, fun in frozen]))
+
+    def enrol(self, clips: Iterable[str | Path | bytes | np.ndarray]) -> tuple[SpeakerStatistics, list[str]]:
+        """A speaker's statistics from a few of their clips (no labels): a profile.  Returns them and a
+        message per clip that could not be used; raises :class:`PredictionError` (``too_few_clips``)
+        when fewer than the bundle's minimum could, or when the bundle does not use speaker context."""
+        if not uses_context(self.speaker_norm):
+            raise PredictionError("too_few_clips", "this bundle does not normalise per speaker (its preset has "
+                                                   "speaker_norm none): a profile would change nothing")
+        frozen, failed = [], []
+        for index, clip in enumerate(clips):
+            try:
+                frozen.append(self.frozen_inputs(clip))
+            except PredictionError as error:
+                failed.append(f"clip {index + 1}{f' ({clip})' if isinstance(clip, (str, Path)) else ''}: {error}")
+        statistics = self.speaker_statistics(frozen)
+        if statistics is None:
+            raise PredictionError("too_few_clips", f"{len(frozen)} usable clip(s); a profile needs at least "
+                                                   f"{self.audio_config.speaker_min_clips}"
+                                                   + (f" ({'; '.join(failed[:3])})" if failed else ""))
+        return statistics, failed
+
+    def profiles(self, path: str | Path | None = None) -> ProfileStore:
+        """The speaker profiles file ``path`` (default :func:`default_profiles_path`) for this bundle."""
+        preset = self.bundle.preset
+        return ProfileStore(path or default_profiles_path(),
+                            model_identity(self.bundle.manifest.get("audio_encoder"), preset.audio_features.functionals,
+                                           self.speaker_norm))
+
+    def profile(self, store: ProfileStore, speaker: str, owner: str = "") -> SpeakerStatistics:
+        """``owner``'s enrolled profile ``speaker`` from ``store``, checked against this bundle."""
+        population = self.bundle.population
+        if population is None:
+            raise PredictionError("unknown_speaker", "this bundle does not normalise per speaker (its preset has "
+                                                     "speaker_norm none): profiles do not apply")
+        return store.load(owner, speaker, population.upstream_mean.shape, len(population.functionals_mean))
+
+    def with_speaker(self, prepared: Prepared, speaker: str | None,
+                     statistics: SpeakerStatistics | None) -> Prepared:
+        """``prepared`` normalised by ``statistics`` (a speaker's), or by the bundle's population
+        statistics when None: a clip with no speaker context.  A bundle without speaker context
+        leaves it as it is."""
+        population = self.bundle.population
+        if population is None or prepared.frozen is None:
+            return prepared
+        upstream, functionals = (statistics or population).normalise(*prepared.frozen, self.speaker_norm)
+        info = dict(prepared.info, speaker=speaker, speaker_context="speaker" if statistics is not None else "population")
+        if speaker and statistics is None:
+            info["notes"] = [*info["notes"], f"speaker {speaker}: fewer than {self.audio_config.speaker_min_clips} "
+                                             "clips, so no statistics of their own (the population's were used)"]
+        return Prepared(dict(prepared.inputs, upstream=upstream, functionals=functionals), info, prepared.frozen)
+
     def prepare(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
-                sample_rate: int | None = None) -> Prepared:
-        """Model inputs of one recording; raises :class:`PredictionError` with a clear message."""
+                sample_rate: int | None = None, speaker: SpeakerInput | None = None) -> Prepared:
+        """Model inputs of one recording; raises :class:`PredictionError` with a clear message.
+        ``speaker``: who speaks (their statistics normalise the frozen inputs); without, the
+        bundle's population statistics do."""
         check_text(text, self.limits)
         text_source = "argument" if text is not None else "none"
         notes: list[str] = []
@@ -111,17 +210,14 @@ class Predictor:
                     check_text(text, self.limits)
                 except (OSError, TranscriptError) as error:
                     notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
-        recording = read_recording(audio, sample_rate, self.limits, self.audio_config)
-        if recording.rate < self.min_sample_rate:
-            raise PredictionError("sample_rate", f"sample rate {recording.rate} Hz is below {self.min_sample_rate} "
-                                                 f"Hz: the model's mel bands reach {self.audio_config.fmax:g} Hz, "
-                                                 f"which needs at least {self.min_sample_rate} Hz")
+        recording = self.read(audio, sample_rate)
         if recording.rate != self.audio_config.sample_rate:
             notes.append(f"resampled from {recording.rate} Hz to {self.audio_config.sample_rate} Hz")
         if recording.channels > 1:
             notes.append(f"{recording.channels} channels averaged to mono")
         try:
-            clip: AudioInputs = self.preparer.audio(recording.samples, recording.rate)
+            clip: AudioInputs = self.preparer.audio(recording.samples, recording.rate,
+                                                    speaker.frozen if speaker is not None else None)
         except AudioError as error:
             raise PredictionError(error.reason, f"audio cannot be used ({error.reason.meaning}): {error}") from None
         seconds = recording.seconds
@@ -141,7 +237,9 @@ class Predictor:
         info = {"duration_s": round(used, 3), "audio_seconds": round(seconds, 3), "truncated": used < seconds,
                 "sample_rate": recording.rate, "channels": recording.channels, "text": cleaned,
                 "text_source": text_source, "audio_only": not cleaned, "notes": notes}
-        return Prepared(clip.model_inputs(tokens, text_mask), info)
+        prepared = Prepared(clip.model_inputs(tokens, text_mask), info, (clip.upstream, clip.functionals))
+        return self.with_speaker(prepared, speaker.speaker if speaker else None,
+                                 speaker.statistics if speaker else None)
 
     # -- model ------------------------------------------------------------------------------------
 
@@ -173,24 +271,28 @@ class Predictor:
         return round(float(outputs[name][row]), 4) if self.bundle.regressors.get(name, False) else None
 
     def predict(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
-                sample_rate: int | None = None) -> dict[str, Any]:
+                sample_rate: int | None = None, speaker: str | None = None,
+                statistics: SpeakerStatistics | None = None) -> dict[str, Any]:
         """Predict one recording (a path, wav bytes, or samples with their ``sample_rate``).
 
         Without ``text``, a ``.txt`` beside a wav path is used; with neither, the model runs on the
-        audio alone and the result says so.  Raises :class:`PredictionError` for unusable input.
+        audio alone and the result says so.  ``statistics``: the speaker's (an enrolled profile,
+        :meth:`enrol`), named ``speaker``.  Raises :class:`PredictionError` for unusable input.
         """
-        result = self.run([self.prepare(audio, text, sample_rate)])[0]
+        who = SpeakerInput(speaker or "", statistics) if (speaker or statistics is not None) else None
+        result = self.run([self.prepare(audio, text, sample_rate, who)])[0]
         if result["error"]:
             raise PredictionError(result["error_kind"], result["error"])
         return result
 
-    def predict_many(self, inputs: Iterable[tuple[Any, str | None]], batch_size: int = 16,
+    def predict_many(self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16,
                      progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        """Predict ``(audio, text)`` pairs in batches.  An input that fails gets a result with
-        ``error`` (and no label) and the others go on; ``progress(n)`` is called as inputs finish."""
+        """Predict ``(audio, text)`` pairs (or ``(audio, text, SpeakerInput)``) in batches.  An input
+        that fails gets a result with ``error`` (and no label) and the others go on; ``progress(n)``
+        is called as inputs finish."""
         return list(self.iter_predictions(inputs, batch_size, progress))
 
-    def iter_predictions(self, inputs: Iterable[tuple[Any, str | None]], batch_size: int = 16,
+    def iter_predictions(self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16,
                          progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """:meth:`predict_many` as a stream: each result, in input order, as soon as its batch ran
         (a long manifest's results can be written while the rest are still predicted)."""
@@ -205,10 +307,10 @@ class Predictor:
                 progress(len(pending))
             pending.clear()
 
-        for audio, text in inputs:
+        for audio, text, *who in inputs:
             results.append(None)
             try:
-                pending.append((len(results) - 1, self.prepare(audio, text)))
+                pending.append((len(results) - 1, self.prepare(audio, text, speaker=who[0] if who else None)))
             except PredictionError as error:
                 results[-1] = PredictionResult.failure(error.kind, str(error)).model_dump()
             except Exception as error:  # noqa: BLE001 - one input must never cost the others their rows

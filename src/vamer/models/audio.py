@@ -61,6 +61,18 @@ class _MaskedConv2dBlocks(nn.Module):
         return x
 
 
+def usable_scale(std: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
+    """A training split's standard deviations as divisors: a value (nearly) constant over the split
+    keeps scale 1, as scikit-learn's StandardScaler does.  Clamping it to a tiny floor instead once
+    multiplied a GE2E unit that was silent in every training speaker but not in a test speaker by a
+    million, and the fold predicted one class.
+
+    >>> usable_scale(torch.tensor([2.0, 0.0, 1e-7])).tolist()
+    [2.0, 1.0, 1.0]
+    """
+    return torch.where(std > floor, std, torch.ones_like(std))
+
+
 def _prepend(token: torch.Tensor, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Put a summary ``token`` [B, d] first in ``h`` [B, S, d], valid in every row."""
     return torch.cat([token.unsqueeze(1), h], dim=1), torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
@@ -118,12 +130,12 @@ class AudioEncoder(nn.Module):
     def set_functionals_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardisation of the clip functionals, ``[F]`` each, fitted on the training split."""
         self.functionals_mean.copy_(mean)
-        self.functionals_std.copy_(std.clamp(min=1e-6))
+        self.functionals_std.copy_(usable_scale(std))
 
     def set_upstream_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardisation of the frozen encoder's states read side by side, ``[rows, hidden]`` each."""
         self.upstream_mean.copy_(mean)
-        self.upstream_std.copy_(std.clamp(min=1e-6))
+        self.upstream_std.copy_(usable_scale(std))
 
     def set_input_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per channel (mel, delta) and mel bin: ``mean``, ``std`` [2, n_mels]."""

@@ -73,6 +73,9 @@ class FusionConfig(BaseModel):
     lstm_hidden: int = Field(128, ge=1)
     lstm_layers: int = Field(2, ge=1)
     freeze_encoders: bool = Field(True, description="freeze the encoders that were pretrained (never random ones)")
+    probe_ensemble: bool = Field(False, description="average the classifier's probabilities with a linear probe of "
+                                                    "the frozen audio inputs (a logistic regression fitted on the "
+                                                    "training split; vamer.models.probe)")
     summary_skip: bool = Field(False, description="the fused position 0 (the audio encoder's first summary token) "
                                                   "leaves the fusion Transformer as it entered: the head reads it "
                                                   "intact")

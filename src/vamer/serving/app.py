@@ -3,8 +3,14 @@
     GET  /          the web page (choose or record a wav, type the transcript, see the result)
     GET  /health    status, vamer version, classes, engine, limits
     POST /predict   multipart form: ``audio`` (a wav file), optional ``text`` -> the JSON of predict
+    POST /predict   ... with an optional ``speaker``: an enrolled profile's id (speaker context)
     POST /timeline  multipart form: ``audio`` (a long recording), optional ``transcript`` (a .srt or
-                    .vtt file) -> its timeline (:class:`vamer.timeline.result.Timeline`)
+                    .vtt file) and ``speakers`` (how many voices) -> its timeline
+                    (:class:`vamer.timeline.result.Timeline`)
+    PUT  /speakers/{id}     multipart form: ``audio`` repeated, a few clips of one speaker -> enrols
+                    (or replaces) that speaker's profile
+    GET  /speakers          the profiles of the caller (their API key's): id, clips, date
+    DELETE /speakers/{id}   deletes one
     GET  /docs      OpenAPI documentation (schema at /openapi.json; Swagger UI's files are served
                     from /docs-assets, so the page works offline)
 
@@ -55,6 +61,7 @@ from python_multipart.multipart import parse_options_header
 
 import vamer
 from vamer.inference.predictor import PredictionError, Predictor
+from vamer.inference.profiles import ProfileStore, check_speaker_id, owner_of
 from vamer.inference.result import ErrorAnswer, PredictionResult
 from vamer.reasons import Reason
 from vamer.timeline.build import build_timeline, open_recording
@@ -118,11 +125,12 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_key: str | None = None,
-               allowed_hosts: list[str] | None = None) -> FastAPI:
-    """The service.  ``api_key``: when given, ``POST /predict`` needs it (``Authorization: Bearer
-    KEY`` or ``X-API-Key: KEY``); the page, /health and /docs stay open.  ``allowed_hosts``: the
-    Host header values answered (DNS rebinding: a web page elsewhere reaching a loopback service
-    through a name of its own); ``None`` answers any."""
+               allowed_hosts: list[str] | None = None, profiles: ProfileStore | None = None) -> FastAPI:
+    """The service.  ``api_key``: when given, ``POST /predict``, ``/timeline`` and ``/speakers`` need
+    it (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); the page, /health and /docs stay open.
+    ``allowed_hosts``: the Host header values answered (DNS rebinding: a web page elsewhere reaching
+    a loopback service through a name of its own); ``None`` answers any.  ``profiles``: where
+    enrolled speakers live (None: profiles are refused); each API key sees only its own."""
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
     uploads = anyio.CapacityLimiter(limits.max_uploads)
@@ -147,9 +155,12 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
+    def keyed(path: str) -> bool:
+        return path in upload_limit or path == "/speakers" or path.startswith("/speakers/")
+
     @app.middleware("http")
     async def require_key(request: Request, call_next):
-        if key is not None and request.url.path in upload_limit:
+        if key is not None and keyed(request.url.path):
             given = request.headers.get("x-api-key") or ""
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() == "bearer":
@@ -182,7 +193,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     async def upload_size(request: Request, call_next):
         # Refuse from the header before a byte of the body is parsed; bodies sent without a length
         # are measured again after reading (see _read_form).
-        length, most = request.headers.get("content-length"), upload_limit.get(request.url.path)
+        path = request.url.path
+        length = request.headers.get("content-length")
+        most = upload_limit.get(path, limits.max_upload_bytes if path.startswith("/speakers/") else None)
         if most is not None and length and length.isdigit() and int(length) > most:
             return JSONResponse({"detail": _too_large(int(length), most)}, status_code=413)
         return await call_next(request)
@@ -214,8 +227,14 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         # The slot is held until the answer: a body read into memory waits for a prediction thread
         # inside it, so at most max_uploads bodies are ever buffered.
         try:
-            audio, text = _audio_and_text(await _read_form(request, limits, limits.max_upload_bytes))
-            return await anyio.to_thread.run_sync(predictor.predict, audio, text, limiter=gate)
+            fields = await _read_form(request, limits, limits.max_upload_bytes)
+            audio, text = _audio_and_text(fields)
+            speaker = _text_field(fields, "speaker")
+            statistics = None
+            if speaker is not None:
+                statistics = await anyio.to_thread.run_sync(_profile, speaker, _owner(request))
+            return await anyio.to_thread.run_sync(lambda: predictor.predict(audio, text, speaker=speaker,
+                                                                            statistics=statistics), limiter=gate)
         except PredictionError as error:
             raise _Refused(status_for(error.kind), str(error)) from None
         finally:
@@ -252,9 +271,11 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             if cues:
                 check_cues_fit(cues, recording.seconds)
 
+            speakers = _count_field(fields, "speakers")
+
             def work(progress=lambda phase, done, total: None) -> Timeline:
                 return build_timeline(predictor, recording, cues, source=name or "upload", transcript=transcript,
-                                      progress=progress)
+                                      progress=progress, speakers=speakers)
 
             if NDJSON in request.headers.get("accept", ""):
                 handed_over = True   # the stream releases the slot when the work is done
@@ -266,6 +287,61 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         finally:
             if not handed_over:
                 timelines.release()
+
+    def _owner(request: Request) -> str:
+        given = request.headers.get("x-api-key") or ""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return owner_of((token.strip() if scheme.lower() == "bearer" else given) if key is not None else None)
+
+    def _store() -> ProfileStore:
+        if profiles is None or predictor.bundle.population is None:
+            raise _Refused(404, "this service keeps no speaker profiles (its bundle does not normalise per speaker, "
+                                "or it was started without a profiles file)")
+        return profiles
+
+    def _profile(speaker: str, owner: str):
+        return predictor.profile(_store(), speaker, owner)
+
+    @app.put("/speakers/{speaker}", openapi_extra=_ENROL_FORM,
+             responses={status: {"model": ErrorAnswer} for status in (400, 401, 404, 408, 413, 415, 422, 503)})
+    async def enrol(speaker: str, request: Request) -> dict[str, Any]:
+        """Enrol (or replace) the caller's profile ``speaker`` from a few clips of that speaker: the
+        form field ``audio`` once per clip.  Labels are never asked for; the clips are not kept."""
+        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
+            await uploads.acquire()
+        if waiting.cancelled_caught:
+            raise _Refused(503, f"all {limits.max_uploads} upload slots stayed busy for "
+                                f"{limits.queue_timeout_s:g} s; retry shortly")
+        try:
+            check_speaker_id(speaker)
+            store = _store()
+            clips = [data for name, _, data in await _read_parts(request, limits) if name == "audio"]
+            if not clips:
+                raise _Refused(422, "send the speaker's clips as file fields named 'audio' (one per clip)")
+            statistics, failed = await anyio.to_thread.run_sync(predictor.enrol, clips, limiter=gate)
+            owner = _owner(request)
+            await anyio.to_thread.run_sync(store.save, owner, speaker, statistics)
+            return {"speaker": speaker, "clips": statistics.clips, "not_used": failed}
+        except PredictionError as error:
+            raise _Refused(status_for(error.kind), str(error)) from None
+        finally:
+            uploads.release()
+
+    @app.get("/speakers", responses={status: {"model": ErrorAnswer} for status in (401, 404)})
+    async def speakers(request: Request) -> list[dict[str, Any]]:
+        """The caller's profiles: id, clips, when enrolled, whether this model can use it."""
+        return await anyio.to_thread.run_sync(_store().list, _owner(request))
+
+    @app.delete("/speakers/{speaker}", responses={status: {"model": ErrorAnswer} for status in (401, 404, 422)})
+    async def forget(speaker: str, request: Request) -> dict[str, Any]:
+        """Delete the caller's profile ``speaker``."""
+        try:
+            check_speaker_id(speaker)
+        except PredictionError as error:
+            raise _Refused(status_for(error.kind), str(error)) from None
+        if not await anyio.to_thread.run_sync(_store().delete, _owner(request), speaker):
+            raise _Refused(404, f"no speaker profile {speaker!r}")
+        return {"deleted": speaker}
 
     return app
 
@@ -337,8 +413,14 @@ def _swagger_assets() -> str:
 
 
 def _form_parts(body: bytes, content_type: str, max_parts: int = 8) -> dict[str, tuple[str | None, bytes]]:
-    """Field name -> (file name or None, raw bytes) of a multipart body, by python-multipart; a
-    body of more than ``max_parts`` parts is refused as soon as the parser reaches one more.
+    """Field name -> (file name or None, raw bytes) of a multipart body (a repeated field: its last
+    part), by python-multipart; a body of more than ``max_parts`` parts is refused as soon as the
+    parser reaches one more."""
+    return {name: (filename, data) for name, filename, data in _form_list(body, content_type, max_parts)}
+
+
+def _form_list(body: bytes, content_type: str, max_parts: int = 8) -> list[tuple[str, str | None, bytes]]:
+    """Every part of a multipart body in order: (field name, file name or None, raw bytes).
 
     The raw bytes are kept so the service can tell text that is not UTF-8 from text that is
     (starlette's form parser falls back to latin-1 silently).
@@ -380,17 +462,29 @@ def _form_parts(body: bytes, content_type: str, max_parts: int = 8) -> dict[str,
         raise _Refused(400, f"malformed multipart form ({error})") from None
     if not ended:  # a body cut off before "--boundary--": its last part may be partial
         raise _Refused(400, "the multipart form ends before its closing boundary (was the upload cut off?)")
-    fields: dict[str, tuple[str | None, bytes]] = {}
+    fields: list[tuple[str, str | None, bytes]] = []
     for part in parts:
         _, disposition = parse_options_header(part.headers.get(b"content-disposition", b""))
         name = disposition.get(b"name", b"").decode("utf-8", "replace")
         filename = disposition.get(b"filename")
-        fields[name] = (filename.decode("utf-8", "replace") if filename is not None else None, bytes(part.data))
+        fields.append((name, filename.decode("utf-8", "replace") if filename is not None else None, bytes(part.data)))
     return fields
 
 
 async def _read_form(request: Request, limits: ServiceLimits,
                      most: int) -> dict[str, tuple[str | None, bytes]]:
+    """The request's form as :func:`_form_parts` reads it (:func:`_read_body` says how it is read)."""
+    return await anyio.to_thread.run_sync(_form_parts, await _read_body(request, limits, most),
+                                          request.headers.get("content-type", ""), limits.max_form_parts)
+
+
+async def _read_parts(request: Request, limits: ServiceLimits) -> list[tuple[str, str | None, bytes]]:
+    """An enrolment's form: every part, up to MAX_ENROL_CLIPS clips."""
+    return await anyio.to_thread.run_sync(_form_list, await _read_body(request, limits, limits.max_upload_bytes),
+                                          request.headers.get("content-type", ""), MAX_ENROL_CLIPS)
+
+
+async def _read_body(request: Request, limits: ServiceLimits, most: int) -> bytes:
     """The fields of the request's multipart form (name -> (file name, bytes)), at most ``most`` bytes.
 
     The body must arrive within ``body_timeout_s``, at ``min_body_rate_bps`` on average once
@@ -423,8 +517,30 @@ async def _read_form(request: Request, limits: ServiceLimits,
         if pieces > 1024 and len(body) < pieces * limits.min_mean_chunk_bytes:
             raise _Refused(408, f"the request body arrives in {pieces:,} pieces of {len(body) / pieces:.0f} bytes on "
                                 "average; send it in larger pieces")
-    return await anyio.to_thread.run_sync(_form_parts, bytes(body), request.headers.get("content-type", ""),
-                                          limits.max_form_parts)
+    return bytes(body)
+
+
+MAX_ENROL_CLIPS = 64
+
+
+def _text_field(fields: dict[str, tuple[str | None, bytes]], name: str) -> str | None:
+    """A form's text field, UTF-8, or None when absent or empty."""
+    if name not in fields:
+        return None
+    try:
+        return fields[name][1].decode("utf-8").strip() or None
+    except UnicodeDecodeError:
+        raise _Refused(422, f"field {name!r} is not UTF-8") from None
+
+
+def _count_field(fields: dict[str, tuple[str | None, bytes]], name: str) -> int | None:
+    """A form's whole-number field from 1 to 20, or None when absent."""
+    value = _text_field(fields, name)
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 20:
+        raise _Refused(422, f"field {name!r} must be a whole number from 1 to 20, not {value[:20]!r}")
+    return int(value)
 
 
 def _audio_and_text(fields: dict[str, tuple[str | None, bytes]]) -> tuple[bytes, str | None]:
@@ -443,10 +559,19 @@ def _audio_and_text(fields: dict[str, tuple[str | None, bytes]]) -> tuple[bytes,
 _FORM_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["audio"],
     "properties": {"audio": {"type": "string", "format": "binary", "description": "a wav file"},
-                   "text": {"type": "string", "description": "the transcript (optional)"}}}}}}}
+                   "text": {"type": "string", "description": "the transcript (optional)"},
+                   "speaker": {"type": "string", "description": "an enrolled speaker profile's id (optional): the "
+                                                                "clip is normalised by that speaker's statistics"}}}}}}}
+
+_ENROL_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["audio"],
+    "properties": {"audio": {"type": "array", "items": {"type": "string", "format": "binary"},
+                             "description": f"clips of the speaker (the field repeated, up to {MAX_ENROL_CLIPS})"}}}}}}}
 
 _TIMELINE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["audio"],
     "properties": {"audio": {"type": "string", "format": "binary", "description": "a recording (wav, flac, ogg)"},
                    "transcript": {"type": "string", "format": "binary",
-                                  "description": "a time-aligned transcript, .srt or .vtt (optional)"}}}}}}}
+                                  "description": "a time-aligned transcript, .srt or .vtt (optional)"},
+                   "speakers": {"type": "integer", "description": "how many voices the recording holds (optional; "
+                                                                  "default: estimated)"}}}}}}}

@@ -4,7 +4,7 @@ segment with the bundle's model exactly as one clip is predicted.
 
 Two passes over the recording, both streamed: one to score speech, one that reads only the speech
 segments back, a batch at a time.  ``progress(phase, done, total)`` is told how far each got
-(``"speech"`` in seconds of audio, ``"emotion"`` in segments).
+(``"speech"`` in seconds of audio, ``"speakers"`` and ``"emotion"`` in segments).
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from typing import Callable
 import numpy as np
 
 from vamer.features.audio import AudioError, mono_at
+from vamer.features.voice import GE2E_SPEC, STATE_ROWS, load_ge2e
+from vamer.features.voice import SAMPLE_RATE as GE2E_RATE
 from vamer.inference.intake import PredictionError
-from vamer.inference.predictor import Predictor
+from vamer.inference.predictor import Predictor, SpeakerInput
 from vamer.timeline.recording import LongRecording, TimelineLimits
 from vamer.timeline.result import Moment, Timeline, TimelineSegment, TimelineSummary, Waveform
+from vamer.timeline.speakers import cluster_speakers
 from vamer.timeline.speech import SpeechDetector, SpeechSettings
 from vamer.timeline.transcript import Cue, check_cues_fit, words_for
 
@@ -52,12 +55,14 @@ def open_recording(predictor: Predictor, audio: str | Path | bytes, limits: Time
 def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecording, cues: list[Cue] | None = None,
                    limits: TimelineLimits = TimelineLimits(), settings: SpeechSettings | None = None,
                    detector: SpeechDetector | None = None, source: str | None = None,
-                   transcript: str | None = None, progress: Progress = _quiet) -> Timeline:
+                   transcript: str | None = None, progress: Progress = _quiet,
+                   speakers: int | None = None) -> Timeline:
     """The timeline of ``audio`` (a path, a file's bytes, or a recording :func:`open_recording`
     has checked already).  ``cues``: a time-aligned transcript
     (its words go to the segments they fall in; without one, valence is not given).  Refusals of
     the recording or the transcript are PredictionErrors; a segment the model cannot read gets
-    its own error and the others go on."""
+    its own error and the others go on.  The segments are clustered into speakers by their voices
+    (``speakers`` of them, or as many as the voices show) and each is normalised by its speaker's."""
     recording = audio if isinstance(audio, LongRecording) else open_recording(predictor, audio, limits)
     if cues:
         check_cues_fit(cues, recording.seconds)   # before an hour of audio is scanned
@@ -67,7 +72,7 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
                          progress=lambda seconds: progress("speech", seconds, recording.seconds))
     stretches = [(start, min(end, recording.seconds)) for start, end in detector.segments(scan, settings)]
     words = words_for(stretches, cues) if cues else [""] * len(stretches)
-    speech = _predict_segments(predictor, recording, stretches, words, progress)
+    speech = _predict_segments(predictor, recording, stretches, words, progress, speakers)
     segments = _with_silences(speech, recording.seconds)
     notes = []
     if not stretches:
@@ -82,11 +87,51 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
                     waveform=_waveform(scan.peaks, scan.seconds_per_bin), notes=notes)
 
 
+def _voices(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
+            progress: Progress) -> tuple[list, np.ndarray, list[int]]:
+    """Pass 2a: each segment's raw frozen inputs (None where it cannot be read) and the voice
+    embeddings of those that can (GE2E's, in the order of the returned indices)."""
+    rate = predictor.audio_config.sample_rate
+    reads_ge2e = predictor.audio_config.upstream == GE2E_SPEC
+    frozen: list = []
+    voices, readable = [], []
+    for index, (start, end) in enumerate(stretches):
+        try:
+            samples = mono_at(recording.span(start, end), recording.sample_rate, rate)
+            states = predictor.preparer.frozen(samples, rate)
+            voice = (states[0][STATE_ROWS.index("embedding")] if reads_ge2e
+                     else load_ge2e().states(mono_at(samples, rate, GE2E_RATE))[STATE_ROWS.index("embedding")])
+        except (AudioError, PredictionError):
+            frozen.append(None)   # pass 2b reports it
+            continue
+        frozen.append(states)
+        voices.append(voice)
+        readable.append(index)
+        progress("speakers", index + 1, len(stretches))
+    return frozen, np.array(voices).reshape(len(voices), -1), readable
+
+
+def _speaker_inputs(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
+                    speakers: int | None, progress: Progress) -> list[SpeakerInput | None]:
+    """Each speech segment's speaker (S1, S2, ... in order of first appearance) and statistics: its
+    cluster's, from every segment of that voice; a voice with too few segments gets the population's."""
+    frozen, voices, readable = _voices(predictor, recording, stretches, progress)
+    labels = cluster_speakers(voices, speakers) if len(readable) else np.zeros(0, dtype=int)
+    speaker_of = {index: f"S{label + 1}" for index, label in zip(readable, labels)}
+    groups: dict[str, list] = {}
+    for index, name in speaker_of.items():
+        groups.setdefault(name, []).append(frozen[index])
+    statistics = {name: predictor.speaker_statistics(clips) for name, clips in groups.items()}
+    return [SpeakerInput(speaker_of[i], statistics[speaker_of[i]], frozen[i]) if i in speaker_of else None
+            for i in range(len(stretches))]
+
+
 def _predict_segments(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
-                      words: list[str], progress: Progress) -> list[TimelineSegment]:
+                      words: list[str], progress: Progress, speakers: int | None = None) -> list[TimelineSegment]:
     rate = predictor.audio_config.sample_rate
     segments: list[TimelineSegment] = []
     pending: list[tuple[TimelineSegment, object]] = []
+    who = _speaker_inputs(predictor, recording, stretches, speakers, progress)
 
     def flush() -> None:
         for (segment, _), result in zip(pending, predictor.run([p for _, p in pending])):
@@ -94,12 +139,13 @@ def _predict_segments(predictor: Predictor, recording: LongRecording, stretches:
         pending.clear()
         progress("emotion", len(segments), len(stretches))
 
-    for (start, end), text in zip(stretches, words):
-        segment = TimelineSegment(index=0, kind="speech", start_s=round(start, 3), end_s=round(end, 3), text=text)
+    for (start, end), text, speaker in zip(stretches, words, who):
+        segment = TimelineSegment(index=0, kind="speech", start_s=round(start, 3), end_s=round(end, 3), text=text,
+                                  speaker=speaker.speaker if speaker else None)
         segments.append(segment)
         try:
             samples = mono_at(recording.span(start, end), recording.sample_rate, rate)
-            pending.append((segment, predictor.prepare(samples, text or None, sample_rate=rate)))
+            pending.append((segment, predictor.prepare(samples, text or None, sample_rate=rate, speaker=speaker)))
         except AudioError as error:
             segment.error, segment.error_kind = str(error), str(error.reason)
         except PredictionError as error:
@@ -161,7 +207,9 @@ def summarize(segments: list[TimelineSegment], classes: list[str]) -> TimelineSu
     return TimelineSummary(speech_s=round(sum(s.seconds for s in speech), 3),
                            silence_s=round(sum(s.seconds for s in segments if s.kind == "silence"), 3),
                            speech_segments=len(speech), failed_segments=sum(s.error is not None for s in speech),
-                           share=share, strongest=strongest)
+                           share=share, strongest=strongest,
+                           speakers={name: round(sum(s.seconds for s in speech if s.speaker == name), 3)
+                                     for name in dict.fromkeys(s.speaker for s in speech if s.speaker)})
 
 
 def _waveform(peaks: np.ndarray, seconds_per_bin: float) -> Waveform:

@@ -24,6 +24,7 @@ class TimelineRequest:
     transcript: Path | None = None
     figure: Path | None = None
     max_seconds: float = TimelineLimits().max_seconds
+    speakers: int | None = None         # how many voices the recording holds (None: estimated)
 
 
 def predict_timeline(predictor_of, inputs: list[Path], request: TimelineRequest, out: Path | None,
@@ -41,11 +42,13 @@ def predict_timeline(predictor_of, inputs: list[Path], request: TimelineRequest,
     except PredictionError as error:
         raise VamerError(f"{transcript}: {error} ({error.kind})") from None
     predictor: Predictor = predictor_of()
-    phases = {"speech": "finding speech (s of audio)", "emotion": "predicting segments"}
+    phases = {"speech": "finding speech (s of audio)", "speakers": "telling the voices apart",
+              "emotion": "predicting segments"}
     try:
         with phased_progress(phases) as progress:
             timeline = build_timeline(predictor, inputs[0], cues, limits, source=str(inputs[0]),
-                                      transcript=transcript.name if transcript else None, progress=progress)
+                                      transcript=transcript.name if transcript else None, progress=progress,
+                                      speakers=request.speakers)
     except PredictionError as error:
         subject = transcript if error.kind == "transcript_past_audio" else inputs[0]
         raise VamerError(f"{subject}: {error} ({error.kind})") from None

@@ -20,7 +20,7 @@ TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
 def columns(classes: list[str]) -> list[str]:
-    return ["index", "kind", "start_s", "end_s", "label", *(f"p_{c}" for c in classes), "arousal", "valence",
+    return ["index", "kind", "start_s", "end_s", "speaker", "label", *(f"p_{c}" for c in classes), "arousal", "valence",
             "text", "notes", "error", "error_kind"]
 
 
@@ -30,7 +30,7 @@ def rows(timeline: Timeline) -> list[dict[str, Any]]:
     for segment in timeline.segments:
         probabilities = segment.probabilities or {}
         out.append({"index": segment.index, "kind": segment.kind, "start_s": segment.start_s, "end_s": segment.end_s,
-                    "label": segment.label, **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
+                    "speaker": segment.speaker, "label": segment.label, **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
                     "arousal": segment.arousal, "valence": segment.valence, "text": segment.text,
                     "notes": "; ".join(segment.notes), "error": segment.error, "error_kind": segment.error_kind})
     return out
@@ -68,6 +68,8 @@ def write_table(timeline: Timeline, out: Path, force: bool = False) -> None:
 
 # One colour per class, the same in every figure; silence is left white.
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+# Speakers in darker tones than the emotions, so the two bands are not read as one.
+SPEAKER_PALETTE = ["#1b4965", "#7a3e9d", "#2d6a4f", "#9c6644", "#495057", "#b5179e", "#3a5a40", "#6d597a"]
 
 
 def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
@@ -83,9 +85,9 @@ def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
 
     colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(timeline.classes)}
     speech = [s for s in timeline.segments if s.kind == "speech" and s.label is not None]
-    figure, axes = plt.subplots(4, 1, figsize=(width_in, 7.5), sharex=True,
-                                gridspec_kw={"height_ratios": [1.2, 1, 0.5, 1.4]})
-    wave, arousal, bands, probabilities = axes
+    figure, axes = plt.subplots(5, 1, figsize=(width_in, 8.2), sharex=True,
+                                gridspec_kw={"height_ratios": [1.2, 1, 0.4, 0.5, 1.4]})
+    wave, voices, arousal, bands, probabilities = axes[0], axes[2], axes[1], axes[3], axes[4]
     peaks = np.asarray(timeline.waveform.peaks)
     times = np.arange(len(peaks)) * timeline.waveform.seconds_per_bin
     wave.fill_between(times, -peaks, peaks, color="#555555", linewidth=0)
@@ -100,6 +102,16 @@ def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
         arousal.text(0.5, 0.5, "no arousal regressor in this bundle", ha="center", va="center",
                      transform=arousal.transAxes)
     arousal.set_ylabel("arousal (1-5)")
+    names = list(timeline.summary.speakers)
+    for segment in (s for s in timeline.segments if s.speaker):
+        voices.axvspan(segment.start_s, segment.end_s, color=SPEAKER_PALETTE[names.index(segment.speaker)
+                                                                             % len(SPEAKER_PALETTE)], linewidth=0)
+    for index, name in enumerate(names):
+        voices.text(next(s.start_s for s in timeline.segments if s.speaker == name), 0.5, name, va="center",
+                    fontsize=8, color=SPEAKER_PALETTE[index % len(SPEAKER_PALETTE)], transform=voices.get_xaxis_transform(),
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+    voices.set_yticks([])
+    voices.set_ylabel("speaker")
     for segment in speech:
         bands.axvspan(segment.start_s, segment.end_s, color=colours[segment.label], linewidth=0)
     bands.set_yticks([])
@@ -138,6 +150,9 @@ def summary_lines(timeline: Timeline) -> list[str]:
     lines = [f"{timeline.source}: {timeline.seconds:.1f} s, {summary.speech_segments} speech segments "
              f"({summary.speech_s:.1f} s of speech, {summary.silence_s:.1f} s of silence)"
              + (f", {summary.failed_segments} could not be read" if summary.failed_segments else "")]
+    if summary.speakers:
+        lines.append(f"{len(summary.speakers)} speaker(s) by voice: "
+                     + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.speakers.items()))
     if any(summary.share.values()):
         lines.append("share of speech time: " + ", ".join(f"{c} {v:.0%}" for c, v in summary.share.items()))
     for moment in summary.strongest:

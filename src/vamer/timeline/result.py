@@ -28,6 +28,7 @@ class TimelineSegment(_Strict):
     arousal: float | None = None
     valence: float | None = None                     # only with words (a transcript cue in the segment)
     text: str = ""
+    speaker: str | None = None                       # speech: its voice's cluster, S1, S2, ... in order of appearance
     notes: list[str] = []
     error: str | None = None                         # a speech segment the model could not read
     error_kind: str | None = None
@@ -53,6 +54,7 @@ class TimelineSummary(_Strict):
     speech_segments: int
     failed_segments: int
     share: dict[str, float]                          # emotion -> share of the labelled speech time
+    speakers: dict[str, float] = {}                  # speaker -> seconds of speech
     strongest: list[Moment]
 
 
