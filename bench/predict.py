@@ -91,6 +91,25 @@ def time_split(predictor: Predictor, wav: Path, text: str, repeats: int) -> dict
     return {name: 1e3 * statistics.median(timed(step) for _ in range(repeats)) for name, step in steps.items()}
 
 
+def profiled(predictor: Predictor, corpus: Path, wav: Path, text: str, repeats: int) -> None:
+    """Speaker context: enrolling a profile from 10 clips of one demo speaker, and one prediction
+    with that profile (the same clip and text as above)."""
+    if predictor.bundle.population is None:
+        print("\nspeaker profiles: this bundle does not normalise per speaker")
+        return
+    table = load(corpus, read_bio=False).utterances
+    speaker = table["speaker"].value_counts().index[0]
+    clips = list(table.loc[table["speaker"] == speaker, "audio_path"])[:10]
+    enrol = [timed(lambda: predictor.enrol(clips)) for _ in range(5)]
+    statistics_, _ = predictor.enrol(clips)
+    for _ in range(10):
+        predictor.predict(wav, text, speaker=speaker, statistics=statistics_)
+    with_profile = [timed(lambda: predictor.predict(wav, text, speaker=speaker, statistics=statistics_))
+                    for _ in range(repeats)]
+    print(f"\nspeaker profile: enrol from {len(clips)} clips p50 {1e3 * statistics.median(enrol):.0f} ms; torch predict "
+          f"with the profile {percentiles(with_profile)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=Path("build/demo-run/run"),
@@ -143,6 +162,8 @@ def main() -> None:
         flops = total(trimmed)  # both engines trim a batch to its longest clip and text
         print(f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "
               f"{flops / 1e9:9.3f} {100 * rate * flops / 1e9 / peak:8.1f}%")
+
+    profiled(engines["torch fp32"], args.corpus, wav, text, args.repeats)
 
     split = time_split(engines["torch fp32"], wav, text, args.repeats)
     print("\ntorch predict, time split (p50 per step, ms): " + ", ".join(f"{k} {v:.1f}" for k, v in split.items())

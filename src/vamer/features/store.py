@@ -26,6 +26,7 @@ import pandas as pd
 
 from vamer.features.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.errors import VamerError
+from vamer.features.audio import one_blas_thread
 from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
 from vamer.features.extract import extract_audio
@@ -214,13 +215,17 @@ class FeatureStore:
     def encode_texts(self, texts: list[str]) -> None:
         """Fill the cache with the frozen encodings of ``texts`` (only the missing ones are computed)."""
         missing = sorted({t for t in texts if self._cached_tokens(t) is None})
-        for start in range(0, len(missing), 256):
-            chunk = missing[start:start + 256]
-            for text, tokens in zip(chunk, frozen_tokens(self.encoder, chunk)):
-                self.cache.put(TEXT_KIND, self._text_key(text), tokens)
+        # On one BLAS thread, as a prediction encodes: OpenBLAS sums in another order on two threads,
+        # and on some processors that moved a token vector by one float16 step, so a prediction's
+        # text input was not exactly what training read.
+        with one_blas_thread():
+            for start in range(0, len(missing), 256):
+                chunk = missing[start:start + 256]
+                for text, tokens in zip(chunk, frozen_tokens(self.encoder, chunk)):
+                    self.cache.put(TEXT_KIND, self._text_key(text), tokens)
 
     def _text_key(self, text: str) -> str:
-        return self.cache.key(text.encode("utf-8"), {"encoder": self.encoder.identity})
+        return self.cache.key(text.encode("utf-8"), {"encoder": self.encoder.identity, "blas_threads": 1})
 
     def stored_tokens(self, text: str) -> np.ndarray:
         """Frozen encoding of one (cleaned) text, its valid tokens ``[n, d]`` float16, from the cache."""

@@ -124,10 +124,11 @@ def content_policy(html: str) -> str:
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
-def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_key: str | None = None,
+def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_key: str | list[str] | None = None,
                allowed_hosts: list[str] | None = None, profiles: ProfileStore | None = None) -> FastAPI:
-    """The service.  ``api_key``: when given, ``POST /predict``, ``/timeline`` and ``/speakers`` need
-    it (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); the page, /health and /docs stay open.
+    """The service.  ``api_key`` (one, or a list: one per client): when given, ``POST /predict``,
+    ``/timeline`` and ``/speakers`` need one of them (``Authorization: Bearer KEY`` or ``X-API-Key:
+    KEY``); the page, /health and /docs stay open.
     ``allowed_hosts``: the Host header values answered (DNS rebinding: a web page elsewhere reaching
     a loopback service through a name of its own); ``None`` answers any.  ``profiles``: where
     enrolled speakers live (None: profiles are refused); each API key sees only its own."""
@@ -142,7 +143,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     page = resources.files("vamer.serving").joinpath("static/index.html").read_text(encoding="utf-8")
     policies = {"/": content_policy(page)}
     app.mount("/docs-assets", StaticFiles(directory=_swagger_assets()), name="docs-assets")
-    key = api_key.encode("utf-8") if api_key else None
+    # One key or several (one per client): each key's speaker profiles are its own.
+    keys = [k.encode("utf-8") for k in ([api_key] if isinstance(api_key, str) else list(api_key or [])) if k]
+    key = keys or None
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -165,7 +168,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() == "bearer":
                 given = token.strip()
-            if not hmac.compare_digest(given.encode("utf-8"), key):
+            if not any([hmac.compare_digest(given.encode("utf-8"), one) for one in key]):
                 return JSONResponse({"detail": "this service needs an API key: send 'Authorization: Bearer KEY' "
                                                "or 'X-API-Key: KEY'" if not given else "wrong API key"},
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})

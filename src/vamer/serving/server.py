@@ -102,18 +102,19 @@ def check_port_free(host: str, port: int) -> None:
                              "port; choose another --port") from None
 
 
-def read_api_key(path: Path | None) -> str | None:
-    """The service's API key: the first line of ``path``, else ``VAMER_API_KEY``, else none.  A key
-    on the command line itself would show in every process listing, so there is no option for it."""
+def read_api_key(path: Path | None) -> list[str] | None:
+    """The service's API keys: every non-empty line of ``path`` (one per client: each key's speaker
+    profiles are its own), else ``VAMER_API_KEY``, else none.  A key on the command line itself
+    would show in every process listing, so there is no option for it."""
     if path is None:
-        return os.environ.get("VAMER_API_KEY") or None
+        return [os.environ["VAMER_API_KEY"]] if os.environ.get("VAMER_API_KEY") else None
     try:
-        key = path.read_text(encoding="utf-8").strip().splitlines()
+        keys = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
         raise VamerError(f"--api-key-file {path}: cannot be read ({error})") from None
-    if not key or len(key[0].strip()) < 16:
-        raise VamerError(f"--api-key-file {path}: the key must be at least 16 characters on its first line")
-    return key[0].strip()
+    if not keys or any(len(key) < 16 for key in keys):
+        raise VamerError(f"--api-key-file {path}: each key (one per line) must be at least 16 characters")
+    return keys
 
 
 def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits,
