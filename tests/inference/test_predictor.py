@@ -76,7 +76,16 @@ def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_pat
     split = store.split()
     paths = dict(zip(store.table["utt_id"], store.table["audio_path"]))
     prepared = [predictor.prepare(paths[row.utt_id], row.text) for row in split.rows.itertuples()]
-    items = [split[index] for index in range(len(split))]
+    # A clip without speaker context is normalised with the bundle's population statistics; its raw
+    # frozen inputs are the store's.
+    population, kind = predictor.bundle.population, predictor.bundle.preset.audio_features.speaker_norm
+    items = []
+    for index in range(len(split)):
+        item = dict(split[index])
+        assert np.array_equal(prepared[index].frozen[0], item["upstream"])
+        assert np.array_equal(prepared[index].frozen[1], item["functionals"])
+        item["upstream"], item["functionals"] = population.normalise(item["upstream"], item["functionals"], kind)
+        items.append(item)
     for item, one in zip(items, prepared):
         assert set(one.inputs) == set(MODEL_INPUTS)
         for key in MODEL_INPUTS:
@@ -193,10 +202,10 @@ def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monk
     assert results[1]["error_kind"] == "unreadable_file" and "File name too long" in results[1]["error"]
     prepare = predictor.prepare
 
-    def flaky(audio, text=None, sample_rate=None):
+    def flaky(audio, text=None, sample_rate=None, speaker=None):
         if text == "boom":
             raise RuntimeError("a bug in one input's path")
-        return prepare(audio, text, sample_rate)
+        return prepare(audio, text, sample_rate, speaker)
 
     monkeypatch.setattr(predictor, "prepare", flaky)
     results = predictor.predict_many([(wav, None), (wav, "boom"), (wav, None)])

@@ -33,8 +33,16 @@ def test_segments_are_found_within_0_3_s_and_silence_gets_no_emotion(timeline, l
 
 
 def test_each_segment_gets_the_emotion_of_its_utterance_alone(timeline, long_recording, predictor):
+    """...with the same speaker context: each utterance normalised by the statistics of the voice
+    its segment was put with (the population's for a voice of too few segments)."""
     speech = [s for s in timeline.segments if s.kind == "speech"]
-    alone = [predictor.predict(wav, text="")["label"] for wav in long_recording.utterances]   # audio only, as here
+    frozen = [predictor.frozen_inputs(wav) for wav in long_recording.utterances]
+    voices = {}
+    for segment, states in zip(speech, frozen):
+        voices.setdefault(segment.speaker, []).append(states)
+    statistics = {name: predictor.speaker_statistics(clips) for name, clips in voices.items()}
+    alone = [predictor.predict(wav, text="", speaker=s.speaker, statistics=statistics[s.speaker])["label"]
+             for wav, s in zip(long_recording.utterances, speech)]   # audio only, as here
     same = sum(segment.label == label for segment, label in zip(speech, alone))
     assert same >= 0.95 * len(alone), (same, [s.label for s in speech], alone)
     assert all(s.valence is None for s in speech)   # no words: no valence

@@ -108,7 +108,7 @@ def _voices(predictor: Predictor, recording: LongRecording, stretches: list[tupl
         voices.append(voice)
         readable.append(index)
         progress("speakers", index + 1, len(stretches))
-    return frozen, np.array(voices).reshape(len(voices), -1), readable
+    return frozen, (np.stack(voices) if voices else np.zeros((0, 1), dtype=np.float32)), readable
 
 
 def _speaker_inputs(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
