@@ -28,7 +28,7 @@ def enrol_command(
     clips: list[Path] = typer.Argument(..., help="Clips of that speaker (files or folders; labels are never read)."),
     bundle: Path = BUNDLE,
     profiles: Optional[Path] = PROFILES,
-    force: bool = typer.Option(False, "--force", help="Replace a profile of that id."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a profile of that id."),
 ) -> None:
     """Enrol SPEAKER from their clips: their statistics, saved for `vamer predict --profile SPEAKER`."""
     from vamer.inference.batch import gather
@@ -37,8 +37,8 @@ def enrol_command(
     check_speaker_id(speaker)
     predictor = _predictor(bundle)
     store = predictor.profiles(profiles)
-    if not force and any(p["speaker"] == speaker for p in store.list("")):
-        raise VamerError(f"a speaker profile {speaker!r} exists in {store.path}; --force replaces it")
+    if not replace and any(p["speaker"] == speaker for p in store.list("")):
+        raise VamerError(f"a speaker profile {speaker!r} exists in {store.path}; --replace replaces it")
     statistics, failed = predictor.enrol([request.audio for request in gather(list(clips))])
     store.save("", speaker, statistics)
     for line in failed:

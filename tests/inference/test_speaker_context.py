@@ -62,7 +62,7 @@ def test_predict_normalises_a_manifests_speakers_together_and_uses_saved_profile
     assert enrolled.exit_code == 0, enrolled.output
     again = runner.invoke(app, ["speakers", "enrol", speaker, str(clips[0]), "--bundle", str(bundle_dir),
                                 "--profiles", str(profiles)])
-    assert again.exit_code == 2 and "--force" in again.output   # a profile is never replaced unasked
+    assert again.exit_code == 2 and "--replace" in again.output   # a profile is never replaced unasked
     listed = runner.invoke(app, ["speakers", "list", "--bundle", str(bundle_dir), "--profiles", str(profiles)])
     assert speaker in listed.output and f"{len(clips)} clips" in listed.output
     single = tmp_path / "one.csv"

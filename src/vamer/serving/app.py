@@ -216,17 +216,21 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
                 "regressors": predictor.bundle.regressors,
                 "limits": {**asdict(limits), **asdict(predictor.limits)}}
 
+    async def upload_slot() -> None:
+        """Wait for an upload slot (503 after ``queue_timeout_s``); the caller releases it."""
+        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
+            await uploads.acquire()
+        if waiting.cancelled_caught:
+            raise _Refused(503, f"all {limits.max_uploads} upload slots stayed busy for "
+                                f"{limits.queue_timeout_s:g} s; retry shortly")
+
     @app.post("/predict", openapi_extra=_FORM_SCHEMA, response_model=PredictionResult,
               responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
     async def predict(request: Request) -> dict[str, Any]:
         """Predict the emotion of one recording: form field ``audio`` (wav file), optional ``text``."""
         # A request waits for a slot before its body is read (unread bodies stay in the socket,
         # paused by uvicorn's flow control), so a burst queues instead of failing.
-        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
-            await uploads.acquire()
-        if waiting.cancelled_caught:
-            raise _Refused(503, f"all {limits.max_uploads} upload slots stayed busy for "
-                                f"{limits.queue_timeout_s:g} s; retry shortly")
+        await upload_slot()
         # The slot is held until the answer: a body read into memory waits for a prediction thread
         # inside it, so at most max_uploads bodies are ever buffered.
         try:
@@ -310,11 +314,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     async def enrol(speaker: str, request: Request) -> dict[str, Any]:
         """Enrol (or replace) the caller's profile ``speaker`` from a few clips of that speaker: the
         form field ``audio`` once per clip.  Labels are never asked for; the clips are not kept."""
-        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
-            await uploads.acquire()
-        if waiting.cancelled_caught:
-            raise _Refused(503, f"all {limits.max_uploads} upload slots stayed busy for "
-                                f"{limits.queue_timeout_s:g} s; retry shortly")
+        await upload_slot()
         try:
             check_speaker_id(speaker)
             store = _store()
