@@ -16,8 +16,8 @@ from rich.console import Console
 import vamer
 from vamer.data.config import MultiLabelPolicy
 from vamer.options import (AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, DATASET, DEVICE, ENGINE, FORCE,
-                           FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, PROFILES, REPLAYED_DATASET, RESULTS, RESUME, SEED, SEEDS,
-                           TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
+                           FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, PROFILES, REPLAYED_DATASET, RESULTS, RESUME,
+                           SEED, SEEDS, TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
                            imbalance_options, read_dataset, replayable, resolved_config, service_options,
                            speaker_options, timeline_options, trainer_options, user_errors)
 from vamer.cli_speakers import speakers_app

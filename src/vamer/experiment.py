@@ -494,7 +494,8 @@ def findings(metrics: dict[str, Any]) -> list[str]:
     members = metrics.get("ensemble_members") or {}
     if members:
         figures = {"the ensemble": metrics["ua"]["mean"],
-                   **{f"the {'network' if m == 'network' else 'probe'} alone": v["ua"]["mean"] for m, v in members.items()}}
+                   **{f"the {'network' if m == 'network' else 'probe'} alone": v["ua"]["mean"]
+                      for m, v in members.items()}}
         won = max(figures, key=figures.get)
         lines.append("Fusion is an ensemble (the fusion network's and a linear probe's probabilities averaged): UA "
                      + ", ".join(f"{name} {value:.3f}" for name, value in figures.items()) + f"; {won} wins.")
@@ -544,8 +545,9 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     if context:
         alone = metrics.get("without_speaker_context") or {}
         context_rows = [_summary_row(f"{metrics['variant_names'][v]}, no speaker context", alone[v]) for v in alone]
-        context_rows += [_summary_row(f"ensemble member: {'fusion network alone' if m == 'network' else 'linear probe'}",
-                                      numbers) for m, numbers in (metrics.get("ensemble_members") or {}).items()]
+        member_names = {"network": "fusion network alone", "probe": "linear probe"}
+        context_rows += [_summary_row(f"ensemble member: {member_names.get(m, m)}", numbers)
+                         for m, numbers in (metrics.get("ensemble_members") or {}).items()]
         fallbacks = context.get("fallbacks") or {}
         lines += ["## Speaker context", "", context["description"], "",
                   f"Fold 0: {fallbacks.get('with_statistics', 0)} of {fallbacks.get('speakers', 0)} speakers had "

@@ -355,7 +355,8 @@ def probe_weight(network: list[dict[str, Any]], probe: list[dict[str, Any]], cla
     scored = {}
     for share in PROBE_SHARES:
         rows = ensemble_rows(network, probe, classes, share)
-        scored[share] = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)["macro_f1"]
+        truth, predicted = [r["true"] for r in rows], [r["pred"] for r in rows]
+        scored[share] = classification_metrics(truth, predicted, classes)["macro_f1"]
     best = max(scored.values())
     return max(share for share, value in scored.items() if value >= best - 1e-12)
 
@@ -500,8 +501,9 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
     scale_inputs(models, data.train, preset)
     untrained = copy.deepcopy(models)
     if preset.fusion.probe_ensemble:
-        outcome.probe, outcome.probe_on_train, c = fit_probe(data, len(classes), models["arousal"].encoder.upstream_shape,
-                                                             functionals_dim(preset), seed, refit=preset.training.refit)
+        outcome.probe, outcome.probe_on_train, c = fit_probe(
+            data, len(classes), models["arousal"].encoder.upstream_shape, functionals_dim(preset), seed,
+            refit=preset.training.refit)
         outcome.notes.append(f"linear probe of the frozen audio inputs: C {c:g} (chosen on validation)"
                              + (", refitted on train + val" if preset.training.refit else ""))
     pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, trainer)

@@ -174,8 +174,9 @@ class SpeakerContext:
         """How many speakers (and their clips) had too few clips for statistics of their own."""
         few = {s: n for s, n in self.clips_per_speaker.items() if n < self.min_clips}
         unnamed = sum(1 for u, s in self.speaker_of.items() if not s and u in self._available)
-        return {"min_clips": self.min_clips, "speakers": len(self.clips_per_speaker), "with_statistics": len(self.speakers),
-                "too_few_clips": len(few), "clips_of_those": int(sum(few.values())), "clips_without_speaker": unnamed}
+        return {"min_clips": self.min_clips, "speakers": len(self.clips_per_speaker),
+                "with_statistics": len(self.speakers), "too_few_clips": len(few),
+                "clips_of_those": int(sum(few.values())), "clips_without_speaker": unnamed}
 
 
 def speaker_column(table: pd.DataFrame) -> dict[str, str | None]:
@@ -186,7 +187,8 @@ def speaker_column(table: pd.DataFrame) -> dict[str, str | None]:
             for u, s in zip(table["utt_id"], table["speaker"])}
 
 
-def context_protocol(kind: str, min_clips: int, dropout: float, fallbacks: dict[str, Any] | None) -> dict[str, Any] | None:
+def context_protocol(kind: str, min_clips: int, dropout: float,
+                     fallbacks: dict[str, Any] | None) -> dict[str, Any] | None:
     """What a report says about speaker context: the settings, the fallbacks, and in words that the
     evaluation is transductive (a test speaker's unlabelled clips gave its statistics)."""
     if not uses_context(kind):

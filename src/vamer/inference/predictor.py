@@ -187,7 +187,8 @@ class Predictor:
         if population is None or prepared.frozen is None:
             return prepared
         upstream, functionals = (statistics or population).normalise(*prepared.frozen, self.speaker_norm)
-        info = dict(prepared.info, speaker=speaker, speaker_context="speaker" if statistics is not None else "population")
+        info = dict(prepared.info, speaker=speaker,
+                    speaker_context="speaker" if statistics is not None else "population")
         if speaker and statistics is None:
             info["notes"] = [*info["notes"], f"speaker {speaker}: fewer than {self.audio_config.speaker_min_clips} "
                                              "clips, so no statistics of their own (the population's were used)"]

@@ -33,8 +33,9 @@ class PredictionResult(BaseModel):
     speaker: str | None = Field(None, description="the speaker whose statistics normalised the clip (a profile, a "
                                                   "manifest's speaker, a timeline's cluster); None: none")
     speaker_context: str | None = Field(None, description="how the clip was normalised: speaker (that speaker's "
-                                                          "statistics), population (none of the speaker's: a stranger's "
-                                                          "clip), or None when the bundle does not normalise per speaker")
+                                                          "statistics), population (none of the speaker's: a "
+                                                          "stranger's clip), or None when the bundle does not "
+                                                          "normalise per speaker")
     notes: list[str] = Field(default_factory=list, description="anything the user should know about this result")
     engine: str | None = Field(None, description="torch | onnx")
     error: str | None = Field(None, description="why the input could not be predicted")

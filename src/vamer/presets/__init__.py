@@ -47,8 +47,10 @@ class Preset(BaseModel):
             raise ValueError("audio_block.d_model and text_block.d_model must match for fusion")
         if self.fusion.heads and self.audio_block.d_model % self.fusion.heads:
             raise ValueError("fusion.heads must divide d_model")
-        if self.fusion.probe_ensemble and not (self.audio_features.upstream or self.audio_features.functionals != "none"):
-            raise ValueError("fusion.probe_ensemble needs frozen audio inputs to probe (an audio encoder or functionals)")
+        frozen = self.audio_features.upstream or self.audio_features.functionals != "none"
+        if self.fusion.probe_ensemble and not frozen:
+            raise ValueError("fusion.probe_ensemble needs frozen audio inputs to probe (an audio encoder or "
+                             "functionals)")
         n_mels, cnn = self.audio_features.n_mels, self.audio_block.cnn
         reduction = MEL_REDUCTION[cnn]
         if n_mels % reduction:

@@ -30,7 +30,8 @@ def rows(timeline: Timeline) -> list[dict[str, Any]]:
     for segment in timeline.segments:
         probabilities = segment.probabilities or {}
         out.append({"index": segment.index, "kind": segment.kind, "start_s": segment.start_s, "end_s": segment.end_s,
-                    "speaker": segment.speaker, "label": segment.label, **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
+                    "speaker": segment.speaker, "label": segment.label,
+                    **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
                     "arousal": segment.arousal, "valence": segment.valence, "text": segment.text,
                     "notes": "; ".join(segment.notes), "error": segment.error, "error_kind": segment.error_kind})
     return out
@@ -108,8 +109,8 @@ def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
                                                                              % len(SPEAKER_PALETTE)], linewidth=0)
     for index, name in enumerate(names):
         voices.text(next(s.start_s for s in timeline.segments if s.speaker == name), 0.5, name, va="center",
-                    fontsize=8, color=SPEAKER_PALETTE[index % len(SPEAKER_PALETTE)], transform=voices.get_xaxis_transform(),
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+                    fontsize=8, color=SPEAKER_PALETTE[index % len(SPEAKER_PALETTE)],
+                    transform=voices.get_xaxis_transform(), bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
     voices.set_yticks([])
     voices.set_ylabel("speaker")
     for segment in speech:

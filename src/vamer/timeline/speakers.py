@@ -15,7 +15,7 @@ silhouette is below :data:`MIN_SILHOUETTE`.
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> a, b = rng.normal(size=256), rng.normal(size=256)
->>> voices = np.stack([a + 0.1 * rng.normal(size=256) for _ in range(4)] + [b + 0.1 * rng.normal(size=256) for _ in range(4)])
+>>> voices = np.stack([centre + 0.1 * rng.normal(size=256) for centre in (a, a, a, a, b, b, b, b)])
 >>> cluster_speakers(voices).tolist()
 [0, 0, 0, 0, 1, 1, 1, 1]
 """
