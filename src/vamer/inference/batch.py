@@ -108,8 +108,8 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
     return requests
 
 
-def speaker_inputs(predictor: Predictor, requests: list[Request], choice: SpeakerChoice = SpeakerChoice(),
-                   progress: Callable[[int], None] | None = None) -> list[SpeakerInput | None]:
+def speaker_inputs(predictor: Predictor, requests: list[Request],
+                   choice: SpeakerChoice = SpeakerChoice()) -> list[SpeakerInput | None]:
     """Each request's speaker context.  A profile serves every request.  Otherwise the requests that
     name a speaker are read once here for their frozen inputs (kept, so prediction does not compute
     them again), and each speaker's statistics come from all of their clips that can be read (fewer
