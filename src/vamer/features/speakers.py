@@ -31,8 +31,6 @@ True
 
 from __future__ import annotations
 
-import json
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +86,7 @@ class SpeakerStatistics:
     def to_bytes(self) -> bytes:
         """safetensors bytes (a bundle's file, a profile's database cell)."""
         arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float32) for name in _FIELDS}
-        return save_arrays(arrays, metadata={"clips": str(self.clips)})
+        return save_arrays(arrays | {"clips": np.array([self.clips], dtype=np.int64)})
 
     @classmethod
     def from_bytes(cls, data: bytes, upstream_shape: tuple[int, int], functionals_dim: int,
@@ -105,20 +103,11 @@ class SpeakerStatistics:
             if value is None or tuple(value.shape) != shape or not np.isfinite(value).all():
                 raise VamerError(f"{where}: {name} should be finite and shaped {shape}, found "
                                  f"{None if value is None else tuple(value.shape)}")
-        clips = _metadata_clips(data)
+        count = arrays.get("clips")
+        clips = int(count[0]) if count is not None and count.shape == (1,) else 0
         if clips < 1:
             raise VamerError(f"{where}: no clip count")
         return cls(*(arrays[name].astype(np.float32) for name in _FIELDS), clips=clips)
-
-
-def _metadata_clips(data: bytes) -> int:
-    """The clip count in a safetensors header's metadata (8 bytes of length, then JSON)."""
-    try:
-        size = struct.unpack("<Q", data[:8])[0]
-        header = json.loads(data[8:8 + size])
-        return int(header.get("__metadata__", {}).get("clips", 0))
-    except (struct.error, ValueError, TypeError):
-        return 0
 
 
 def uses_context(kind: str) -> bool:
