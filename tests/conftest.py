@@ -66,7 +66,7 @@ def tiny_like_cpu():
               "upstream_read": "concat"}
     return preset.model_copy(update={
         "audio_features": preset.audio_features.model_copy(update={"functionals": "egemaps", "upstream": "ge2e",
-                                                                   "speaker_norm": "z"}),
+                                                                   "speaker_norm": "z", "speaker_prior_clips": 20}),
         "audio_block": preset.audio_block.model_copy(update=recipe),
         "text_block": preset.text_block.model_copy(update={"positional": True, "head": "stats"}),
         "fusion": preset.fusion.model_copy(update={"head": "stats", "probe_ensemble": True})})

@@ -354,7 +354,7 @@ def _baselines(plan: RunPlan, inputs: TrainingInputs, watch: Stopwatch) -> Basel
     offline = store.encoder if isinstance(store.encoder, UseEncoder) else None
     audio = plan.preset.audio_features
     features = baseline_features(store.table, store.mels, offline, functionals, store.upstream, audio.speaker_norm,
-                                 audio.speaker_min_clips)
+                                 audio.speaker_min_clips, audio.speaker_prior_clips)
     found = Baselines(run_baselines(store.table, inputs.folds, features, plan.classes),
                       run_rating_baselines(store.table, inputs.folds, features),
                       [f"eGeMAPS: {u} could not be read again; zeros in the classic baseline" for u in unreadable])
@@ -422,7 +422,8 @@ def _aggregate(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, base
                            "augmentation": plan.augment.model_dump(),
                            "imbalance": plan.imbalance.__dict__, "ablations": list(plan.variants),
                            "speaker_context": context_protocol(audio.speaker_norm, audio.speaker_min_clips,
-                                                               audio.context_dropout, results.speaker_fallbacks),
+                                                               audio.context_dropout, results.speaker_fallbacks,
+                                                               audio.speaker_prior_clips),
                            "metrics": "pooled over each fold's whole test split; mean and std over folds x seeds"}
     metrics["seeds"] = list(range(plan.seeds))
     metrics["hardware"] = plan.trainer.describe()

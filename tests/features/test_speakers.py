@@ -4,10 +4,11 @@ import pytest
 
 from vamer.errors import VamerError
 from vamer.features.config import AudioFeatureConfig, AugmentConfig
-from vamer.features.speakers import (SpeakerContext, SpeakerStatistics, context_protocol, normalise_rows,
+from vamer.features.speakers import (NO_VALUES, SpeakerContext, SpeakerStatistics, context_protocol, normalise_rows,
                                      without_context_share)
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
+from vamer.training.data import clip_statistics
 from vamer.data import load
 
 
@@ -68,6 +69,29 @@ def test_rows_are_normalised_by_speaker_with_the_rest_pooled():
     assert out[4, 0] == pytest.approx((7.0 - matrix.mean()) / matrix.std(), rel=1e-5)
 
 
+def test_a_prior_pools_a_few_clips_variances_with_the_population_so_a_quiet_unit_is_not_blown_up():
+    rng = np.random.default_rng(1)
+    population = SpeakerStatistics.of(rng.normal(0, 2.0, size=(200, 1, 3)), np.zeros((200, 0)))
+    few = rng.normal(0, 2.0, size=(5, 1, 3))
+    few[:, 0, 2] = 1.0 + 1e-3 * rng.normal(size=5)           # a unit nearly constant in these 5 clips
+    own = SpeakerStatistics.of(few, np.zeros((5, 0)))
+    pooled = own.toward(population, 20)
+    expected = np.sqrt((5 * own.upstream_std ** 2 + 20 * population.upstream_std ** 2) / 25)
+    assert np.allclose(pooled.upstream_std, expected, rtol=1e-5)
+    assert np.array_equal(pooled.upstream_mean, own.upstream_mean) and own.toward(population, 0) is own
+    clip = few[0, :, :].copy()
+    clip[0, 2] = 3.0                                          # the quiet unit moves by 2 in a later clip
+    alone, _ = own.normalise(clip.astype(np.float32), NO_VALUES, "z")
+    shrunk, _ = pooled.normalise(clip.astype(np.float32), NO_VALUES, "z")
+    assert abs(alone[0, 2]) > 100 and abs(shrunk[0, 2]) < 3
+    # The baselines' rows get the same pooling (the population: all rows).
+    rows = np.vstack([rng.normal(0, 2.0, size=(40, 3)), few[:, 0, :]])
+    speakers = [None] * 40 + ["s"] * 5
+    normalised = normalise_rows(rows, speakers, "z", 5, prior_clips=20)
+    variance = (5 * few[:, 0, :].var(0) + 20 * rows.var(0)) / 25
+    assert np.allclose(normalised[40:], (few[:, 0, :] - few[:, 0, :].mean(0)) / np.sqrt(variance), atol=1e-4)
+
+
 def test_context_dropout_is_fixed_per_item_and_seed_and_near_its_share():
     shares = np.array([without_context_share(f"u{i}", 0, 3) for i in range(4000)])
     assert shares.tolist() == [without_context_share(f"u{i}", 0, 3) for i in range(4000)]
@@ -79,7 +103,8 @@ def test_context_dropout_is_fixed_per_item_and_seed_and_near_its_share():
 def test_a_fold_normalises_test_clips_by_their_speaker_and_without_context_by_the_training_population(
         demo_corpus, demo_cache):
     result = load(demo_corpus, read_bio=False)
-    config = AudioFeatureConfig(hop_length=1024, upstream="ge2e", speaker_norm="z", speaker_min_clips=2)
+    config = AudioFeatureConfig(hop_length=1024, upstream="ge2e", speaker_norm="z", speaker_min_clips=2,
+                                speaker_prior_clips=3)
     store = FeatureStore.build(result.utterances, result.classes, config, cache_dir=demo_cache, progress=False)
     fold = make_folds(store.table, "session:2", seed=0)[0]
     data = store.fold_inputs(fold, AugmentConfig())
@@ -88,9 +113,11 @@ def test_a_fold_normalises_test_clips_by_their_speaker_and_without_context_by_th
     speaker = table.loc[item["utt_id"], "speaker"]
     own = np.stack([store.upstream[u] for u in table.index[table["speaker"] == speaker]]).astype(np.float64)
     raw = store.upstream[item["utt_id"]].astype(np.float64)
-    assert np.allclose(item["upstream"], (raw - own.mean(0)) / np.where(own.std(0) > 1e-4, own.std(0), 1), atol=1e-3)
     train_ids = list(data.train.rows["utt_id"])
     population = np.stack([store.upstream[u] for u in train_ids]).astype(np.float64)
+    # The speaker's variances pooled with the training population's, as if it had given 3 more clips.
+    pooled = np.sqrt((len(own) * own.var(0) + 3 * population.var(0)) / (len(own) + 3))
+    assert np.allclose(item["upstream"], (raw - own.mean(0)) / np.where(pooled > 1e-4, pooled, 1), atol=1e-3)
     alone = data.test_without_context[0]
     assert alone["utt_id"] == item["utt_id"]
     assert np.allclose(alone["upstream"], (raw - population.mean(0)) / np.where(population.std(0) > 1e-4, population.std(0), 1),
@@ -100,3 +127,12 @@ def test_a_fold_normalises_test_clips_by_their_speaker_and_without_context_by_th
         store.upstream[data.train.rows["utt_id"].iloc[i]].astype(np.float32), np.zeros(0, np.float32), "z")[0],
         atol=1e-4) for i in range(len(data.train)))
     assert 0 < shown_alone < len(data.train)
+    # The model's own input scale is fitted on what it reads (normalised), not on the store's raw
+    # states: fitted on the raw ones, z-scored inputs were divided by raw stds a second time and the
+    # demo's arousal regressor fell from CCC 0.9 to 0.3.
+    mean, std = clip_statistics(data.train, "upstream")
+    originals = np.stack([data.train[i]["upstream"] for i in range(len(data.train))
+                          if not data.train.rows["aug_of"].iloc[i]]).astype(np.float64)
+    assert np.allclose(mean.numpy(), originals.mean(0), atol=1e-4)
+    assert np.allclose(std.numpy(), originals.std(0), atol=1e-4)
+    assert abs(float(std.mean()) - 1) < 0.2

@@ -25,8 +25,13 @@ def test_a_clip_is_normalised_by_its_speaker_or_else_by_the_population(predictor
     alone = predictor.prepare(clips[0])
     known = predictor.with_speaker(alone, speaker, statistics)
     raw_upstream, raw_functionals = alone.frozen
-    expected, _ = statistics.normalise(raw_upstream, raw_functionals, "z")
-    assert np.allclose(known.inputs["upstream"], expected)
+    # The speaker's variances pooled with the bundle's population (the preset's speaker_prior_clips).
+    prior = predictor.bundle.preset.audio_features.speaker_prior_clips
+    assert prior > 0
+    n, population_std = statistics.clips, predictor.bundle.population.upstream_std
+    pooled = np.sqrt((n * statistics.upstream_std.astype(np.float64) ** 2 + prior * population_std ** 2) / (n + prior))
+    expected = (raw_upstream - statistics.upstream_mean) / np.where(pooled > 1e-4, pooled, 1)
+    assert np.allclose(known.inputs["upstream"], expected, atol=1e-5)
     population, _ = predictor.bundle.population.normalise(raw_upstream, raw_functionals, "z")
     assert np.allclose(alone.inputs["upstream"], population)
     assert alone.info["speaker_context"] == "population" and known.info["speaker_context"] == "speaker"

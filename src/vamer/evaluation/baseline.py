@@ -56,7 +56,8 @@ PROBE = "probe"  # the linear probe's feature set: not a classic one, never pick
 def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder: UseEncoder | None = None,
                       functionals: np.ndarray | None = None,
                       upstream: dict[str, np.ndarray] | None = None,
-                      speaker_norm: str = "none", min_clips: int = 5) -> dict[str, np.ndarray]:
+                      speaker_norm: str = "none", min_clips: int = 5, prior_clips: int = 0
+                      ) -> dict[str, np.ndarray]:
     """Per-utterance design matrices, rows in ``table`` order: ``audio`` (MFCC/mel statistics),
     ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text),
     ``all`` (every classic part) and ``probe`` (a frozen speech encoder's pooled states
@@ -72,13 +73,13 @@ def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder:
     features = {"audio": audio}
     if functionals is not None:
         features["egemaps"] = normalise_rows(np.asarray(functionals, dtype=np.float32), speakers, speaker_norm,
-                                             min_clips)
+                                             min_clips, prior_clips)
     features |= {"text": text, "both": np.hstack([audio, text])}
     if functionals is not None:
         features["all"] = np.hstack([audio, features["egemaps"], text])
     if upstream:
         states = np.stack([np.asarray(upstream[u], dtype=np.float32).reshape(-1) for u in table["utt_id"]])
-        features[PROBE] = normalise_rows(states, speakers, speaker_norm, min_clips)
+        features[PROBE] = normalise_rows(states, speakers, speaker_norm, min_clips, prior_clips)
     return features
 
 

@@ -60,7 +60,7 @@ def run_baseline_report(result: LoadResult, cv: str, seed: int, cache: Path | No
     functionals, failed = store.functionals_matrix()
     audio = preset.audio_features
     features = baseline_features(store.table, store.mels, store.encoder, functionals, store.upstream,
-                                 audio.speaker_norm, audio.speaker_min_clips)
+                                 audio.speaker_norm, audio.speaker_min_clips, audio.speaker_prior_clips)
     numbers = run_baselines(store.table, folds, features, result.classes, seed)
     ratings = run_rating_baselines(store.table, folds, features)
     skipped = store.skipped.to_dict("records")

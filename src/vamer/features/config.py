@@ -33,6 +33,9 @@ class AudioFeatureConfig(BaseModel):
                                           "standardised per speaker (z) or centred (mean) with that speaker's own "
                                           "statistics (vamer.features.speakers)")
     speaker_min_clips: int = Field(5, ge=2, description="a speaker with fewer clips gets the population statistics")
+    speaker_prior_clips: int = Field(0, ge=0,
+                                     description="z: each speaker's variances are pooled with the population's as if "
+                                                 "the population had given this many more clips (0: the speaker's own)")
     context_dropout: float = Field(0.25, ge=0, lt=1,
                                    description="share of the training clips shown with the population statistics, "
                                                "so the model also reads a stranger's clip")

@@ -14,6 +14,13 @@ clips and never their labels.  The log-mel stream is left as it is.
   stds): per-speaker z-scores 0.887 UA against 0.823 without; statistics from 2 clips 0.40, 3 clips
   0.73, 5 clips 0.83 (as good as none), 8 clips 0.85, 20 clips 0.87: five clips is where a
   speaker's own statistics stop hurting, the default minimum.
+- A speaker's variances come from few clips, and a variance from few clips is noisy: dividing by it
+  blew the demo's arousal regressor (about 9 clips per speaker) from CCC 0.92 without speaker context
+  to 0.35 with z-scores (0.89 with the mean removed only).  ``speaker_prior_clips`` pools each
+  speaker's variances with the population's as if the population had given that many more clips
+  (:meth:`SpeakerStatistics.toward`).  On EmoDB (the same probe, each speaker's statistics from 5 /
+  8 / all clips): z 0.74 / 0.80 / 0.88, the mean removed only 0.79 / 0.84 / 0.87, pooled with a
+  prior of 20 clips 0.87 / 0.86 / 0.87: the default preset pools with 20.
 - A model trained only on per-speaker inputs reads the population-standardised input of a stranger
   poorly (0.77); shown a share of its training clips that way (``context_dropout``, 0.25) it keeps
   0.88 with context and reads a stranger at 0.80.
@@ -32,7 +39,7 @@ True
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -82,6 +89,28 @@ class SpeakerStatistics:
             up = up / usable_scale(self.upstream_std)
             fun = fun / usable_scale(self.functionals_std)
         return up.astype(np.float32), fun.astype(np.float32)
+
+    def toward(self, population: "SpeakerStatistics", prior_clips: int) -> "SpeakerStatistics":
+        """These statistics with each variance pooled with the population's, as if the population had
+        given ``prior_clips`` more clips (the means stay the speaker's own); unchanged when 0.
+
+        >>> own = SpeakerStatistics(np.zeros((1, 1), np.float32), np.full((1, 1), 1.0, np.float32),
+        ...                         NO_VALUES, NO_VALUES, clips=5)
+        >>> wide = SpeakerStatistics(np.zeros((1, 1), np.float32), np.full((1, 1), 3.0, np.float32),
+        ...                          NO_VALUES, NO_VALUES, clips=100)
+        >>> float(own.toward(wide, 20).upstream_std[0, 0]) ** 2   # (5 * 1 + 20 * 9) / 25
+        7.4
+        """
+        if prior_clips <= 0:
+            return self
+        n, k = self.clips, prior_clips
+
+        def pooled(own: np.ndarray, prior: np.ndarray) -> np.ndarray:
+            variance = (n * own.astype(np.float64) ** 2 + k * prior.astype(np.float64) ** 2) / (n + k)
+            return np.sqrt(variance).astype(np.float32)
+
+        return replace(self, upstream_std=pooled(self.upstream_std, population.upstream_std),
+                       functionals_std=pooled(self.functionals_std, population.functionals_std))
 
     def to_bytes(self) -> bytes:
         """safetensors bytes (a bundle's file, a profile's database cell)."""
@@ -134,7 +163,7 @@ class SpeakerContext:
 
     def __init__(self, kind: str, min_clips: int, speaker_of: dict[str, str | None],
                  upstream: dict[str, np.ndarray], functionals: dict[str, np.ndarray],
-                 population_ids: list[str]) -> None:
+                 population_ids: list[str], prior_clips: int = 0) -> None:
         self.kind, self.min_clips = kind, min_clips
         self.speaker_of = speaker_of
         self._upstream, self._functionals = upstream, functionals
@@ -144,8 +173,9 @@ class SpeakerContext:
             if speaker and utt_id in self._available:
                 groups.setdefault(speaker, []).append(utt_id)
         self.clips_per_speaker = {speaker: len(ids) for speaker, ids in groups.items()}
-        self.speakers = {speaker: self._statistics(ids) for speaker, ids in groups.items() if len(ids) >= min_clips}
         self.population = self._statistics([u for u in population_ids if u in self._available])
+        self.speakers = {speaker: self._statistics(ids).toward(self.population, prior_clips)
+                         for speaker, ids in groups.items() if len(ids) >= min_clips}
 
     def _statistics(self, ids: list[str]) -> SpeakerStatistics:
         return SpeakerStatistics.of(np.stack([self._upstream.get(u, NO_STATES) for u in ids]),
@@ -177,7 +207,7 @@ def speaker_column(table: pd.DataFrame) -> dict[str, str | None]:
 
 
 def context_protocol(kind: str, min_clips: int, dropout: float,
-                     fallbacks: dict[str, Any] | None) -> dict[str, Any] | None:
+                     fallbacks: dict[str, Any] | None, prior_clips: int = 0) -> dict[str, Any] | None:
     """What a report says about speaker context: the settings, the fallbacks, and in words that the
     evaluation is transductive (a test speaker's unlabelled clips gave its statistics)."""
     if not uses_context(kind):
@@ -188,15 +218,20 @@ def context_protocol(kind: str, min_clips: int, dropout: float,
              f"statistics: the evaluation is transductive. 'Without speaker context' predicts the same test clips one "
              f"by one with the training speakers' population statistics instead, what a single clip of a stranger "
              f"gets. Speakers with fewer than {min_clips} clips get the population statistics too; "
-             f"{dropout:.0%} of the training clips are shown that way.")
-    return {"normalisation": kind, "min_clips": min_clips, "context_dropout": dropout, "transductive": True,
+             f"{dropout:.0%} of the training clips are shown that way."
+             + (f" Each speaker's variances are pooled with the population's as if it had given {prior_clips} more "
+                f"clips." if kind == "z" and prior_clips else ""))
+    return {"normalisation": kind, "min_clips": min_clips, "prior_clips": prior_clips, "context_dropout": dropout,
+            "transductive": True,
             "fallbacks": fallbacks, "description": words}
 
 
-def normalise_rows(matrix: np.ndarray, speakers: list[str | None], kind: str, min_clips: int) -> np.ndarray:
-    """Rows ``[n, D]`` (one clip each) normalised by their speaker's rows (``kind`` z or mean); rows of
-    a speaker with fewer than ``min_clips`` rows, or of none, by all rows': the classic baselines'
-    and the linear probe's view of the same speaker context.
+def normalise_rows(matrix: np.ndarray, speakers: list[str | None], kind: str, min_clips: int,
+                   prior_clips: int = 0) -> np.ndarray:
+    """Rows ``[n, D]`` (one clip each) normalised by their speaker's rows (``kind`` z or mean; z's
+    variances pooled with all rows' as :meth:`SpeakerStatistics.toward` does); rows of a speaker with
+    fewer than ``min_clips`` rows, or of none, by all rows': the classic baselines' and the linear
+    probe's view of the same speaker context.
 
     >>> normalise_rows(np.array([[1.0], [3.0], [10.0], [30.0]]), ["a", "a", "b", "b"], "mean", 2).ravel().tolist()
     [-1.0, 1.0, -10.0, 10.0]
@@ -207,19 +242,22 @@ def normalise_rows(matrix: np.ndarray, speakers: list[str | None], kind: str, mi
     out = np.empty_like(matrix)
     groups = pd.Series(range(len(speakers))).groupby([s or "" for s in speakers]).indices
     rest = []
+    everyone = matrix.var(0)
     for speaker, rows in groups.items():
         if speaker and len(rows) >= min_clips:
-            out[rows] = _scaled(matrix[rows], matrix[rows], kind)
+            own = matrix[rows]
+            variance = (len(rows) * own.var(0) + prior_clips * everyone) / (len(rows) + prior_clips)
+            out[rows] = _scaled(own, own.mean(0), variance, kind)
         else:
             rest.extend(rows)
     if rest:
-        out[rest] = _scaled(matrix[rest], matrix, kind)
+        out[rest] = _scaled(matrix[rest], matrix.mean(0), everyone, kind)
     return out.astype(np.float32)
 
 
-def _scaled(rows: np.ndarray, reference: np.ndarray, kind: str) -> np.ndarray:
-    centred = rows - reference.mean(0)
-    return centred / usable_scale(reference.std(0)) if kind == "z" else centred
+def _scaled(rows: np.ndarray, mean: np.ndarray, variance: np.ndarray, kind: str) -> np.ndarray:
+    centred = rows - mean
+    return centred / usable_scale(np.sqrt(variance)) if kind == "z" else centred
 
 
 def usable_scale(std: np.ndarray) -> np.ndarray:

@@ -253,7 +253,7 @@ class FeatureStore:
         if not uses_context(config.speaker_norm):
             return None
         return SpeakerContext(config.speaker_norm, config.speaker_min_clips, speaker_column(self.table),
-                              self.upstream, self.functionals, population_ids)
+                              self.upstream, self.functionals, population_ids, config.speaker_prior_clips)
 
     def split(self, ids: tuple[str, ...] | None = None) -> SplitData:
         """The model inputs of the utterances ``ids`` (default: every one kept), exactly as training

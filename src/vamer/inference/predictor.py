@@ -186,7 +186,8 @@ class Predictor:
         population = self.bundle.population
         if population is None or prepared.frozen is None:
             return prepared
-        upstream, functionals = (statistics or population).normalise(*prepared.frozen, self.speaker_norm)
+        own = statistics.toward(population, self.audio_config.speaker_prior_clips) if statistics else None
+        upstream, functionals = (own or population).normalise(*prepared.frozen, self.speaker_norm)
         info = dict(prepared.info, speaker=speaker,
                     speaker_context="speaker" if statistics is not None else "population")
         if speaker and statistics is None:

@@ -131,10 +131,11 @@ def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 def clip_statistics(dataset: Dataset, key: str = "functionals") -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of a clip-level input over a training split's original items: ``functionals``
-    ``[F]`` or a frozen encoder's ``upstream`` states ``[rows, hidden]``."""
+    ``[F]`` or a frozen encoder's ``upstream`` states ``[rows, hidden]``, as the model reads them
+    (after speaker context, when the split has one: the store holds the raw values)."""
     rows = getattr(dataset, "rows", None)
     store = getattr(dataset, "store", None)
-    if rows is not None and store is not None:
+    if rows is not None and store is not None and getattr(dataset, "context", None) is None:
         values = np.stack([getattr(store, key)[rows["utt_id"].iloc[i]] for i in _originals(dataset)])
     else:
         values = np.stack([np.asarray(dataset[i][key]) for i in _originals(dataset)])
