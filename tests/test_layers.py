@@ -14,8 +14,9 @@ PACKAGE = Path(vamer.__file__).parent
 LATER = ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.inference", "vamer.timeline", "vamer.serving",
          "vamer.cli", "vamer.replay")
 FORBIDDEN = {
-    "data": ("vamer.features", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
-    "features": ("vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
+    "data": ("vamer.speech", "vamer.features", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
+    "speech": ("vamer.features", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
+    "features": ("vamer.speech", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
     "models": ("vamer.data", "vamer.features", "vamer.training", "vamer.presets", "vamer.analysis", "vamer.metrics",
                "vamer.errors", "vamer.config", "vamer.fileio", *LATER),
     "training": ("vamer.presets", "vamer.analysis", *LATER),

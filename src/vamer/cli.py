@@ -15,7 +15,7 @@ from rich.console import Console
 
 import vamer
 from vamer.data.config import MultiLabelPolicy
-from vamer.options import (AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, DATASET, DEVICE, ENGINE, FORCE,
+from vamer.options import (ASR, ASR_LANGUAGE, AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, DATASET, DEVICE, ENGINE, FORCE,
                            FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, PROFILES, REPLAYED_DATASET, RESULTS, RESUME,
                            SEED, SEEDS, TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
                            imbalance_options, read_dataset, replayable, resolved_config, service_options,
@@ -314,6 +314,8 @@ def predict_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     max_seconds: float = MAX_SECONDS,
     device: str = DEVICE,
+    asr: str = ASR,
+    asr_language: str = ASR_LANGUAGE,
     force: bool = FORCE,
     timeline=None,
     speakers=None,
@@ -325,7 +327,7 @@ def predict_command(
     from vamer.progress import progress_reporter
 
     load = lambda: Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds),  # noqa: E731
-                                         device=device)
+                                         device=device, asr=asr, asr_language=asr_language)
     if timeline.enabled:
         from vamer.timeline.command import predict_timeline
 

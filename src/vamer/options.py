@@ -74,6 +74,10 @@ ENGINE = typer.Option(Engine.torch, "--engine", help="torch, or onnx (the file f
 ONNX_FILE = typer.Option(None, "--onnx", help="ONNX model for --engine onnx (default BUNDLE/model.onnx).")
 MAX_SECONDS = typer.Option(60.0, "--max-seconds", min=0.1, help="Refuse recordings longer than this.")
 DEVICE = typer.Option("cpu", "--device", help="Where the torch engine runs: cpu, cuda, cuda:1 or mps.")
+ASR = typer.Option("whisper-base", "--asr",
+                   help="Speech recognition for audio without text: whisper-base (offline, Whisper base from two "
+                        "PyPI wheels), or none.  Given text always wins.")
+ASR_LANGUAGE = typer.Option("ko", "--asr-language", help="The language speech recognition listens for (ko, en, de, …).")
 
 # The trainer options of every training command: name -> (annotation, option).
 TRAINER_OPTIONS = {

@@ -35,7 +35,7 @@ def test_predict_one_file_a_folder_and_a_manifest(bundle_dir, trained, tmp_path)
     assert "1 of 3 inputs could not be predicted" in result.output
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [r["input"] for r in rows] == ["a", "b", "c"]
-    assert rows[0]["text_source"] == "argument" and rows[2]["text_source"] == "file"
+    assert rows[0]["text_source"] == "given" and rows[2]["text_source"] == "given"
     assert rows[1]["label"] == "" and rows[1]["error_kind"] == "unreadable_wav"
     again = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(one), "--out", str(jsonl)])
     assert again.exit_code == 2 and "--force" in again.output

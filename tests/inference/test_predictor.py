@@ -36,7 +36,7 @@ def test_a_prediction_has_label_probabilities_ratings_and_what_was_used(predicto
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
     assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
     assert isinstance(result["arousal"], float) and isinstance(result["valence"], float)
-    assert result["text_source"] == "file" and result["text"] and not result["audio_only"]  # the .txt beside it
+    assert result["text_source"] == "given" and result["text"] and not result["audio_only"]  # the .txt beside it
     assert result["duration_s"] == pytest.approx(soundfile.info(str(wav)).duration, abs=1e-3)
     assert result["engine"] == "torch" and result["truncated"] is False
 
@@ -50,7 +50,7 @@ def test_audio_as_path_bytes_or_array_gives_the_same_prediction(predictor, train
     assert by_path["probabilities"] == by_bytes["probabilities"]
     for c in predictor.classes:
         assert by_array["probabilities"][c] == pytest.approx(by_path["probabilities"][c], abs=1e-4)
-    assert by_path["text_source"] == "argument"
+    assert by_path["text_source"] == "given"
 
 
 def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, trained):

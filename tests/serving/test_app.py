@@ -39,7 +39,7 @@ def test_predict_returns_the_json_of_predict(server, trained):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["label"] in body["probabilities"] and abs(sum(body["probabilities"].values()) - 1) < 1e-4
-    assert body["text"] == "오늘 정말 재밌었어" and body["text_source"] == "argument"
+    assert body["text"] == "오늘 정말 재밌었어" and body["text_source"] == "given"
     alone = post(server, demo_wav(trained).read_bytes()).json()
     assert alone["audio_only"] is True and alone["valence"] is None   # no words, no valence
 

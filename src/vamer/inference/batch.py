@@ -297,18 +297,21 @@ def predict_inputs(predictor: Predictor, requests: list[Request], out: Path | No
 
 
 def results_table(rows: list[dict[str, Any]]):
-    """The rows as a terminal table: file name, label, its probability, ratings, notes or error."""
+    """The rows as a terminal table: file name, label, its probability, ratings, the text (with where
+    it came from), notes or error."""
+    from rich.markup import escape
     from rich.table import Table
 
     def rating(value) -> str:
         return "-" if value is None or value != value else f"{value:.2f}"   # NaN-safe
 
-    table = Table("input", "label", "p", "arousal", "valence", "notes / error")
+    table = Table("input", "label", "p", "arousal", "valence", "text", "notes / error")
     for row in rows:
         name = Path(row["input"]).name or row["input"]  # the file name; --out keeps whole paths
         if row["error"]:
-            table.add_row(name, "-", "-", "-", "-", f"[red]{row['error']}[/red]")
+            table.add_row(name, "-", "-", "-", "-", "-", f"[red]{escape(str(row['error']))}[/red]")
         else:
+            words = f"{escape(str(row['text']))} [dim]({row['text_source']})[/dim]" if row["text"] else "-"
             table.add_row(name, row["label"], f"{row['p_' + row['label']]:.2f}", rating(row["arousal"]),
-                          rating(row["valence"]), row["notes"])
+                          rating(row["valence"]), words, escape(str(row["notes"])))
     return table

@@ -25,7 +25,8 @@ service's answer, and has ``error`` and ``error_kind`` too, empty on success):
     audio_seconds    length of the whole recording
     truncated        True when the recording was longer than what the model reads
     sample_rate, channels   of the recording (it is downmixed and resampled to the bundle's rate)
-    text, text_source       the cleaned transcript used and where it came from: argument | file | none
+    text, text_source       the cleaned transcript used and where it came from: given (the argument, a
+                     manifest's text, a .txt beside the wav) | asr (recognised from the audio) | none
     audio_only       True when there was no text (the model ran with an empty text mask; no valence)
     speaker, speaker_context   whose statistics normalised the clip, and how: speaker | population
                      (None for a bundle without speaker context)
@@ -42,7 +43,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
-from vamer.features.audio import AudioError
+from vamer.features.audio import AudioError, mono_at
 from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
@@ -51,6 +52,8 @@ from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.inference.profiles import ProfileStore, default_profiles_path, model_identity
 from vamer.inference.result import PredictionResult
 from vamer.reasons import Reason
+from vamer.speech import DEFAULT_LANGUAGE, load_recognizer
+from vamer.speech.whisper import SAMPLE_RATE as ASR_SAMPLE_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 __all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "SpeakerInput", "AUDIO_SUFFIXES"]
@@ -86,7 +89,8 @@ class Predictor:
     """A loaded bundle: ``predict`` one recording, ``predict_many`` a list (batched)."""
 
     def __init__(self, bundle: Bundle, engine: str = "torch", onnx_path: str | Path | None = None,
-                 limits: Limits | None = None, threads: int | None = None, device: str = "cpu") -> None:
+                 limits: Limits | None = None, threads: int | None = None, device: str = "cpu",
+                 asr: str = "none", asr_language: str = DEFAULT_LANGUAGE) -> None:
         self.bundle = bundle
         self.classes = bundle.classes
         self.audio_config = bundle.preset.audio_features
@@ -94,16 +98,21 @@ class Predictor:
         self.limits = limits or Limits()
         self.preparer = InputPreparer(self.audio_config, bundle.preset.text, vocabulary=bundle.vocabulary)
         self.engine = make_engine(bundle, engine, onnx_path, threads, device)
+        # Speech recognition fills the text of a clip that has none (never a given text's place).
+        self.recognizer = load_recognizer(asr, asr_language)
 
     @classmethod
     def from_bundle(cls, path: str | Path, engine: str = "torch", onnx_path: str | Path | None = None,
-                    limits: Limits | None = None, threads: int | None = None, device: str = "cpu") -> "Predictor":
+                    limits: Limits | None = None, threads: int | None = None, device: str = "cpu",
+                    asr: str = "none", asr_language: str = DEFAULT_LANGUAGE) -> "Predictor":
         """Open and check a bundle folder (version, files, settings), then build the engine.
 
         ``threads``: intra-op threads of the model (default: all cores).  A service running N
         predictions at once should give each cores / N, or the threads fight for the cores.
-        ``device``: where the torch engine runs (cpu, cuda, cuda:1, mps); features stay on the CPU."""
-        return cls(read_bundle(path), engine, onnx_path, limits, threads, device)
+        ``device``: where the torch engine runs (cpu, cuda, cuda:1, mps); features stay on the CPU.
+        ``asr``: the recogniser that gives words to a clip without text (whisper-base; default none),
+        in ``asr_language``."""
+        return cls(read_bundle(path), engine, onnx_path, limits, threads, device, asr, asr_language)
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -201,14 +210,15 @@ class Predictor:
         ``speaker``: who speaks (their statistics normalise the frozen inputs); without, the
         bundle's population statistics do."""
         check_text(text, self.limits)
-        text_source = "argument" if text is not None else "none"
+        text_source = "given" if text is not None else "none"
         notes: list[str] = []
         if isinstance(audio, (str, Path)):
             audio = checked_file(Path(audio))
             transcript = audio.with_suffix(".txt")
             if text is None and _exists(transcript):
                 try:
-                    text, text_source = read_transcript(transcript), "file"
+                    text, text_source = read_transcript(transcript), "given"
+                    notes.append(f"text from {transcript.name}")
                     check_text(text, self.limits)
                 except (OSError, TranscriptError) as error:
                     notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
@@ -217,6 +227,8 @@ class Predictor:
             notes.append(f"resampled from {recording.rate} Hz to {self.audio_config.sample_rate} Hz")
         if recording.channels > 1:
             notes.append(f"{recording.channels} channels averaged to mono")
+        if self.recognizer is not None and not clean_transcript(text or ""):
+            text, text_source = self.recognise(recording.samples, recording.rate, notes)
         try:
             clip: AudioInputs = self.preparer.audio(recording.samples, recording.rate,
                                                     speaker.frozen if speaker is not None else None)
@@ -242,6 +254,17 @@ class Predictor:
         prepared = Prepared(clip.model_inputs(tokens, text_mask), info, (clip.upstream, clip.functionals))
         return self.with_speaker(prepared, speaker.speaker if speaker else None,
                                  speaker.statistics if speaker else None)
+
+    def recognise(self, samples: np.ndarray, rate: int, notes: list[str]) -> tuple[str | None, str]:
+        """The words the recogniser hears in a recording, and the text source (asr, or none when it
+        heard nothing); a note says which."""
+        heard = self.recognizer.transcribe(mono_at(samples, rate, ASR_SAMPLE_RATE))
+        words = clean_transcript(heard.text)
+        if not words:
+            notes.append(f"speech recognition ({self.recognizer.name}) heard no words")
+            return None, "none"
+        notes.append(f"text recognised by {self.recognizer.name} ({heard.language})")
+        return words, "asr"
 
     # -- model ------------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ class PredictionResult(BaseModel):
     sample_rate: int | None = Field(None, description="of the recording (resampled to the bundle's rate)")
     channels: int | None = Field(None, description="of the recording (averaged to mono)")
     text: str | None = Field(None, description="the cleaned transcript used")
-    text_source: str | None = Field(None, description="argument | file | none")
+    text_source: str | None = Field(None, description="given | asr | none: where the text came from")
     audio_only: bool | None = Field(None, description="there was no text: the model ran on the audio alone")
     speaker: str | None = Field(None, description="the speaker whose statistics normalised the clip (a profile, a "
                                                   "manifest's speaker, a timeline's cluster); None: none")

@@ -77,9 +77,14 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
     notes = []
     if not stretches:
         notes.append("no speech found: the timeline holds silence only")
-    if not cues:
+    recognised = sum(1 for segment in speech if segment.text_source == "asr")
+    if not cues and predictor.recognizer is not None:
+        notes.append(f"no transcript: {predictor.recognizer.name} recognised the words of {recognised} of "
+                     f"{len(speech)} speech segments (text_source asr)")
+    elif not cues:
         notes.append("no transcript: emotions are predicted from the audio alone and valence, read from the "
-                     "words, is not given (give a time-aligned .srt or .vtt)")
+                     "words, is not given (give a time-aligned .srt or .vtt, or recognise the words with "
+                     "--asr whisper-base)")
     return Timeline(source=source or (str(recording.source) if isinstance(recording.source, Path) else "upload"),
                     seconds=round(recording.seconds, 3), sample_rate=recording.sample_rate,
                     channels=recording.channels, classes=list(predictor.classes), transcript=transcript,
@@ -164,8 +169,9 @@ def _fill(segment: TimelineSegment, result: dict) -> None:
         return
     segment.label, segment.probabilities = result["label"], result["probabilities"]
     segment.arousal, segment.valence = result["arousal"], result["valence"]
+    segment.text, segment.text_source = result["text"] or "", result["text_source"]
     # The notes of a clip that would repeat on every segment (no text, resampling) say nothing here.
-    segment.notes = [note for note in result["notes"] if not note.startswith(("no text", "resampled"))]
+    segment.notes = [note for note in result["notes"] if not note.startswith(("no text", "resampled", "text "))]
 
 
 def _with_silences(speech: list[TimelineSegment], seconds: float) -> list[TimelineSegment]:

@@ -21,7 +21,7 @@ TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
 
 def columns(classes: list[str]) -> list[str]:
     return ["index", "kind", "start_s", "end_s", "speaker", "label", *(f"p_{c}" for c in classes), "arousal", "valence",
-            "text", "notes", "error", "error_kind"]
+            "text", "text_source", "notes", "error", "error_kind"]
 
 
 def rows(timeline: Timeline) -> list[dict[str, Any]]:
@@ -33,7 +33,8 @@ def rows(timeline: Timeline) -> list[dict[str, Any]]:
                     "speaker": segment.speaker, "label": segment.label,
                     **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
                     "arousal": segment.arousal, "valence": segment.valence, "text": segment.text,
-                    "notes": "; ".join(segment.notes), "error": segment.error, "error_kind": segment.error_kind})
+                    "text_source": segment.text_source, "notes": "; ".join(segment.notes), "error": segment.error,
+                    "error_kind": segment.error_kind})
     return out
 
 

@@ -28,6 +28,7 @@ class TimelineSegment(_Strict):
     arousal: float | None = None
     valence: float | None = None                     # only with words (a transcript cue in the segment)
     text: str = ""
+    text_source: str | None = None                   # speech: given (a transcript cue) | asr | none
     speaker: str | None = None                       # speech: its voice's cluster, S1, S2, ... in order of appearance
     notes: list[str] = []
     error: str | None = None                         # a speech segment the model could not read

