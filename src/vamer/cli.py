@@ -386,13 +386,16 @@ def serve_command(
                                                      "loopback, any otherwise)."),
     device: str = DEVICE,
     profiles: Optional[Path] = PROFILES,
+    asr: str = ASR,
+    asr_language: str = ASR_LANGUAGE,
     limits=None,
 ) -> None:
     """REST service + web page: POST /predict, /timeline, PUT/GET/DELETE /speakers, GET /health, / (page), /docs."""
     from vamer.serving.server import serve
 
     serve(bundle, host, port, limits, engine.value, onnx, max_seconds, max_text_chars, device, api_key_file,
-          allowed_host, say=typer.echo, warn=lambda line: typer.echo(line, err=True), profiles=profiles)
+          allowed_host, say=typer.echo, warn=lambda line: typer.echo(line, err=True), profiles=profiles, asr=asr,
+          asr_language=asr_language)
 
 
 def main() -> None:

@@ -141,7 +141,8 @@ def allowed_hosts(host: str, named: list[str] | None) -> list[str] | None:
 
 def serve(bundle: Path, host: str, port: int, limits: ServiceLimits, engine: str = "torch", onnx: Path | None = None,
           max_seconds: float = 60.0, max_text_chars: int = 2000, device: str = "cpu", api_key_file: Path | None = None,
-          hosts: list[str] | None = None, say=print, warn=print, profiles: Path | None = None) -> None:
+          hosts: list[str] | None = None, say=print, warn=print, profiles: Path | None = None,
+          asr: str = "none", asr_language: str = "ko") -> None:
     """``vamer serve``: check the address and the key, load the bundle, and run until stopped."""
     from vamer.inference.predictor import Limits, Predictor
     from vamer.serving.app import LOOPBACK_HOSTS, create_app
@@ -151,11 +152,13 @@ def serve(bundle: Path, host: str, port: int, limits: ServiceLimits, engine: str
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
     threads = max(1, (os.cpu_count() or 1) // limits.concurrency)
     predictor = Predictor.from_bundle(bundle, engine, onnx, Limits(max_seconds=max_seconds,
-                                                                   max_text_chars=max_text_chars), threads, device)
+                                                                   max_text_chars=max_text_chars), threads, device,
+                                      asr, asr_language)
     store = predictor.profiles(profiles) if predictor.bundle.population is not None else None
     service = create_app(predictor, limits, api_key, allowed_hosts(host, hosts), store)
     say(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)"
-        + (f"; speaker profiles in {store.path}" if store is not None else ""))
+        + (f"; speaker profiles in {store.path}" if store is not None else "")
+        + (f"; clips without text are recognised by {asr} ({asr_language})" if asr != "none" else ""))
     if host not in LOOPBACK_HOSTS and api_key is None:
         warn(f"note: --host {host} answers other machines and POST /predict needs no key; give one with "
              "--api-key-file or VAMER_API_KEY, or serve behind a reverse proxy that checks access "
