@@ -300,12 +300,13 @@ def results_table(rows: list[dict[str, Any]]):
     """The rows as a terminal table: file name, label, its probability, ratings, the text (with where
     it came from), notes or error."""
     from rich.markup import escape
-    from rich.table import Table
+    from rich.table import Column, Table
 
     def rating(value) -> str:
         return "-" if value is None or value != value else f"{value:.2f}"   # NaN-safe
 
-    table = Table("input", "label", "p", "arousal", "valence", "text", "notes / error")
+    table = Table(Column("input", no_wrap=True, min_width=22), "label", "p", "arousal", "valence",
+                  Column("text", max_width=24), "notes / error")
     for row in rows:
         name = Path(row["input"]).name or row["input"]  # the file name; --out keeps whole paths
         if row["error"]:

@@ -227,13 +227,14 @@ class Predictor:
             notes.append(f"resampled from {recording.rate} Hz to {self.audio_config.sample_rate} Hz")
         if recording.channels > 1:
             notes.append(f"{recording.channels} channels averaged to mono")
-        if self.recognizer is not None and not clean_transcript(text or ""):
-            text, text_source = self.recognise(recording.samples, recording.rate, notes)
         try:
             clip: AudioInputs = self.preparer.audio(recording.samples, recording.rate,
                                                     speaker.frozen if speaker is not None else None)
         except AudioError as error:
             raise PredictionError(error.reason, f"audio cannot be used ({error.reason.meaning}): {error}") from None
+        # Recognition only after the audio passed its checks (a NaN reached the recogniser otherwise).
+        if self.recognizer is not None and not clean_transcript(text or ""):
+            text, text_source = self.recognise(recording.samples, recording.rate, notes)
         seconds = recording.seconds
         config = self.audio_config
         used = min(seconds, config.max_frames * config.hop_length / config.sample_rate)
