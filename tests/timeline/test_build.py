@@ -66,6 +66,7 @@ def test_a_transcript_gives_each_segment_its_words_and_valence(predictor, long_r
     timeline = build_timeline(predictor, long_recording.path, cues, transcript="long.srt")
     speech = [s for s in timeline.segments if s.kind == "speech"]
     assert [s.text for s in speech] == [" ".join(t.split()) for t in long_recording.texts]
+    assert {s.text_source for s in speech if s.label} == {"given"}
     if predictor.bundle.regressors.get("valence"):
         assert all(s.valence is not None for s in speech if s.label)
     assert timeline.transcript == "long.srt" and not any("no transcript" in n for n in timeline.notes)

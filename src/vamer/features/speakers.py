@@ -98,7 +98,7 @@ class SpeakerStatistics:
         ...                         NO_VALUES, NO_VALUES, clips=5)
         >>> wide = SpeakerStatistics(np.zeros((1, 1), np.float32), np.full((1, 1), 3.0, np.float32),
         ...                          NO_VALUES, NO_VALUES, clips=100)
-        >>> float(own.toward(wide, 20).upstream_std[0, 0]) ** 2   # (5 * 1 + 20 * 9) / 25
+        >>> round(float(own.toward(wide, 20).upstream_std[0, 0]) ** 2, 4)   # (5 * 1 + 20 * 9) / 25
         7.4
         """
         if prior_clips <= 0:

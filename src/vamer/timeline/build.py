@@ -169,7 +169,10 @@ def _fill(segment: TimelineSegment, result: dict) -> None:
         return
     segment.label, segment.probabilities = result["label"], result["probabilities"]
     segment.arousal, segment.valence = result["arousal"], result["valence"]
-    segment.text, segment.text_source = result["text"] or "", result["text_source"]
+    # A transcript's words stay as the cue gave them; recognised words come from the result.
+    segment.text_source = result["text_source"]
+    if result["text_source"] == "asr":
+        segment.text = result["text"]
     # The notes of a clip that would repeat on every segment (no text, resampling) say nothing here.
     segment.notes = [note for note in result["notes"] if not note.startswith(("no text", "resampled", "text "))]
 
