@@ -218,8 +218,8 @@ class Predictor:
             if text is None and _exists(transcript):
                 try:
                     text, text_source = read_transcript(transcript), "given"
-                    notes.append(f"text from {transcript.name}")
                     check_text(text, self.limits)
+                    notes.append(f"text from {transcript.name}")
                 except (OSError, TranscriptError) as error:
                     notes.append(f"transcript {transcript.name} unreadable ({error}); audio only")
         recording = self.read(audio, sample_rate)
