@@ -19,6 +19,7 @@ stderr and removed by the next command that takes the lock; a resumable command'
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +39,20 @@ OUTPUT_MARKER = ".vamer-output.json"
 """File in every output folder vamer writes: the command that wrote it and the files it wrote."""
 
 log = logging.getLogger("vamer.fileio")
+
+
+def default_cache_dir() -> Path:
+    """Where vamer keeps what it derives once per machine: ``$VAMER_CACHE``, else ``~/.cache/vamer``."""
+    return Path(os.environ.get("VAMER_CACHE", Path.home() / ".cache" / "vamer"))
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 # vamer's own scratch names: what an interrupted write leaves beside (or inside) an output.
 _SCRATCH = re.compile(r"^\.(?:.+\.(?:[^./]+\.partial|[^./]+\.old|[^./]+\.tmp|export|lock)|export-[^/]+|entry\.[^/]+\.npy)$")

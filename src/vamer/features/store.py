@@ -16,7 +16,6 @@ unrated); ``aug_of`` (source utt_id, or "" for originals; a copy keeps its sourc
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pandas as pd
 
 from vamer.features.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.errors import VamerError
+from vamer.fileio import default_cache_dir
 from vamer.features.audio import one_blas_thread
 from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
@@ -57,10 +57,6 @@ class FoldData:
     # and the fold's statistics (its population is the training split's).
     test_without_context: Any = None
     context: SpeakerContext | None = None
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("VAMER_CACHE", Path.home() / ".cache" / "vamer"))
 
 
 @dataclass

