@@ -42,8 +42,6 @@ RUNTIME = "faster-whisper==1.2.1 ctranslate2==4.8.5"
 MODEL_BYTES = 145_217_532
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-# Whisper reads 30 s at a time; a longer clip is recognised window by window.
-WINDOW_S = 30.0
 _CHUNK = 1 << 22
 
 
