@@ -88,3 +88,29 @@ def test_the_character_error_rate_ignores_spaces_and_punctuation():
     assert character_error_rate(["abcd", "ef"], ["abxd", ""]) == pytest.approx(3 / 6)
     with pytest.raises(ValueError):
         character_error_rate(["?!"], ["x"])
+
+
+def test_a_word_goes_to_the_clip_its_midpoint_falls_in_or_the_nearest():
+    starts, ends = [0.0, 3.0, 7.0], [2.0, 5.0, 9.0]
+    assert [whisper._owner(t, starts, ends) for t in (-0.5, 1.0, 2.2, 2.9, 4.0, 6.5, 8.0, 12.0)] == \
+        [0, 0, 0, 1, 1, 2, 2, 2]
+
+
+@pytest.mark.espeak
+def test_packed_clips_each_get_their_own_words(tmp_path):
+    # English, which Whisper hears well even from espeak-ng, so that a word in the wrong clip shows.
+    sentences = ["please apply on the internet", "the weather is very nice today"]
+    clips = []
+    for index, sentence in enumerate(sentences):
+        wav = tmp_path / f"{index}.wav"
+        subprocess.run(["espeak-ng", "-v", "en", "-s", "140", "-w", str(wav), sentence], check=True)
+        samples, rate = soundfile.read(wav, dtype="float32")
+        clips.append(librosa.resample(samples, orig_sr=rate, target_sr=16_000))
+    recognizer = load_recognizer("whisper-base", "en")
+    # A clip too short for a word keeps its place and comes back empty.
+    packed = list(recognizer.transcribe_many([clips[0], np.zeros(800, np.float32), clips[1], clips[0]]))
+    assert len(packed) == 4 and packed[1].text == ""
+    for heard, mine in ((packed[0], 0), (packed[2], 1), (packed[3], 0)):
+        assert character_error_rate([sentences[mine]], [heard.text]) < 0.35, packed
+        assert character_error_rate([sentences[1 - mine]], [heard.text]) > 0.6, packed
+        assert heard.language == "en" and heard.log_prob < 0 and 0 <= heard.no_speech <= 1

@@ -52,7 +52,7 @@ from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.inference.profiles import ProfileStore, default_profiles_path, model_identity
 from vamer.inference.result import PredictionResult
 from vamer.reasons import Reason
-from vamer.speech import DEFAULT_LANGUAGE, load_recognizer
+from vamer.speech import DEFAULT_LANGUAGE, Recognition, load_recognizer
 from vamer.speech.whisper import SAMPLE_RATE as ASR_SAMPLE_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -205,10 +205,13 @@ class Predictor:
         return Prepared(dict(prepared.inputs, upstream=upstream, functionals=functionals), info, prepared.frozen)
 
     def prepare(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
-                sample_rate: int | None = None, speaker: SpeakerInput | None = None) -> Prepared:
+                sample_rate: int | None = None, speaker: SpeakerInput | None = None,
+                heard: Recognition | None = None) -> Prepared:
         """Model inputs of one recording; raises :class:`PredictionError` with a clear message.
         ``speaker``: who speaks (their statistics normalise the frozen inputs); without, the
-        bundle's population statistics do."""
+        bundle's population statistics do.  ``heard``: what the recogniser already heard in this
+        audio (a timeline recognises its segments together); used, instead of recognising again,
+        when there is no text."""
         check_text(text, self.limits)
         text_source = "given" if text is not None else "none"
         notes: list[str] = []
@@ -233,8 +236,11 @@ class Predictor:
         except AudioError as error:
             raise PredictionError(error.reason, f"audio cannot be used ({error.reason.meaning}): {error}") from None
         # Recognition only after the audio passed its checks (a NaN reached the recogniser otherwise).
-        if self.recognizer is not None and not clean_transcript(text or ""):
-            text, text_source = self.recognise(recording.samples, recording.rate, notes)
+        if not clean_transcript(text or ""):
+            if heard is None and self.recognizer is not None:
+                heard = self.recognizer.transcribe(mono_at(recording.samples, recording.rate, ASR_SAMPLE_RATE))
+            if heard is not None:
+                text, text_source = self._words(heard, notes)
         seconds = recording.seconds
         config = self.audio_config
         used = min(seconds, config.max_frames * config.hop_length / config.sample_rate)
@@ -256,15 +262,15 @@ class Predictor:
         return self.with_speaker(prepared, speaker.speaker if speaker else None,
                                  speaker.statistics if speaker else None)
 
-    def recognise(self, samples: np.ndarray, rate: int, notes: list[str]) -> tuple[str | None, str]:
-        """The words the recogniser hears in a recording, and the text source (asr, or none when it
-        heard nothing); a note says which."""
-        heard = self.recognizer.transcribe(mono_at(samples, rate, ASR_SAMPLE_RATE))
+    def _words(self, heard: Recognition, notes: list[str]) -> tuple[str | None, str]:
+        """The words a recogniser heard, and the text source (asr, or none when it heard nothing);
+        a note says which."""
         words = clean_transcript(heard.text)
+        name = self.recognizer.name if self.recognizer is not None else "speech recognition"
         if not words:
-            notes.append(f"speech recognition ({self.recognizer.name}) heard no words")
+            notes.append(f"speech recognition ({name}) heard no words")
             return None, "none"
-        notes.append(f"text recognised by {self.recognizer.name} ({heard.language})")
+        notes.append(f"text recognised by {name} ({heard.language})")
         return words, "asr"
 
     # -- model ------------------------------------------------------------------------------------

@@ -8,9 +8,14 @@ cache (:func:`whisper_folder`), checks the joined file against the pinned SHA-25
 (:data:`MODEL_SHA256`) then and on every load, and refuses a mismatch.  ``faster-whisper`` (MIT)
 over ``ctranslate2`` runs it on the CPU, int8.
 
-Recognition runs greedy (beam 1), in one language (Korean unless told), without Whisper's own
-timestamps, and without conditioning on earlier text: each clip is read on its own, so a
-hallucination cannot carry over from one clip to the next.
+Recognition runs greedy (beam 1), in one language (Korean unless told), and without conditioning
+on earlier text, so a hallucination cannot carry over from one window to the next.  One clip
+(:meth:`WhisperRecognizer.transcribe`) is read on its own.  Many clips
+(:meth:`WhisperRecognizer.transcribe_many`: a timeline's segments, a corpus) are packed one after
+another, with a short silence between them, into Whisper's 30 s windows, and each recognised word
+goes back to the clip its timestamps fall in.  Whisper's encoder reads a whole 30 s window whatever
+it holds, so a 3 s clip alone pays for 30 s: packed, 60 EmoDB clips took 0.19 s each instead of
+0.79 s, at a lower character error rate (0.24 against 0.26; bench/asr.py).
 
 >>> recognizer = load_recognizer("whisper-base")               # doctest: +SKIP
 >>> recognizer.transcribe(samples_16k).text                      # doctest: +SKIP
@@ -19,13 +24,14 @@ hallucination cannot carry over from one clip to the next.
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -43,6 +49,8 @@ MODEL_BYTES = 145_217_532
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _CHUNK = 1 << 22
+PACK_GAP_S = 0.6       # silence between packed clips: long enough for Whisper to end a segment there
+PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
 
 
 class RecognitionUnavailable(VamerError):
@@ -170,6 +178,71 @@ class WhisperRecognizer:
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
         log_prob = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
         return Recognition(words, self.language, no_speech, log_prob)
+
+    def transcribe_many(self, clips: Iterable[np.ndarray], group_s: float = PACK_GROUP_S) -> Iterator[Recognition]:
+        """Many clips (16 kHz mono float32 each), packed into Whisper's windows a group of about
+        ``group_s`` seconds at a time; one :class:`Recognition` per clip, in order, as each group
+        is done."""
+        group: list[np.ndarray] = []
+        seconds = 0.0
+        for clip in clips:
+            clip = np.ascontiguousarray(clip, dtype=np.float32)
+            if clip.ndim != 1:
+                raise VamerError(f"speech recognition reads mono samples, not an array shaped {clip.shape}")
+            group.append(clip)
+            seconds += len(clip) / SAMPLE_RATE + PACK_GAP_S
+            if seconds >= group_s:
+                yield from self._packed(group)
+                group, seconds = [], 0.0
+        if group:
+            yield from self._packed(group)
+
+    def _packed(self, clips: list[np.ndarray]) -> list[Recognition]:
+        """One group: the clips long enough to hold a word, one after another with
+        :data:`PACK_GAP_S` of silence between them; every word Whisper times goes to the clip its
+        midpoint falls in (or the nearest, when it falls in a gap)."""
+        readable = [index for index, clip in enumerate(clips) if len(clip) >= SAMPLE_RATE // 10]
+        gap = np.zeros(int(PACK_GAP_S * SAMPLE_RATE), dtype=np.float32)
+        starts, ends, parts, at = [], [], [], 0
+        for index in readable:
+            starts.append(at / SAMPLE_RATE)
+            ends.append((at + len(clips[index])) / SAMPLE_RATE)
+            parts += [gap, clips[index]] if parts else [clips[index]]
+            at += len(clips[index]) + len(gap)
+        words: list[list[str]] = [[] for _ in readable]
+        probabilities: list[list[float]] = [[] for _ in readable]
+        silent: list[list[float]] = [[] for _ in readable]
+        if readable:
+            with self._lock:
+                segments, _ = self.model.transcribe(np.concatenate(parts), language=self.language, beam_size=1,
+                                                    best_of=1, temperature=0.0, condition_on_previous_text=False,
+                                                    word_timestamps=True, vad_filter=False,
+                                                    no_speech_threshold=None)
+                for segment in segments:
+                    for word in segment.words or ():
+                        owner = _owner((word.start + word.end) / 2, starts, ends)
+                        words[owner].append(word.word)
+                        probabilities[owner].append(max(word.probability, 1e-9))
+                        silent[owner].append(segment.no_speech_prob)
+        heard = [Recognition("", self.language, 1.0, 0.0)] * len(clips)
+        for slot, index in enumerate(readable):
+            text = " ".join("".join(words[slot]).split())
+            heard[index] = Recognition(text, self.language,
+                                       float(np.mean(silent[slot])) if silent[slot] else 1.0,
+                                       float(np.mean(np.log(probabilities[slot]))) if probabilities[slot] else 0.0)
+        return heard
+
+
+def _owner(moment: float, starts: Sequence[float], ends: Sequence[float]) -> int:
+    """The index of the span (sorted, disjoint ``starts``/``ends``) that holds ``moment``, or the
+    nearest one."""
+    right = bisect.bisect_right(starts, moment)
+    if right == 0:
+        return 0
+    left = right - 1
+    if moment <= ends[left] or right == len(starts):
+        return left
+    return left if moment - ends[left] <= starts[right] - moment else right
 
 
 @lru_cache(maxsize=4)

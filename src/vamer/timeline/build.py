@@ -1,10 +1,12 @@
 """A long recording -> a timeline: find the speech (:mod:`vamer.timeline.speech`), give each speech
-segment the words a transcript puts there (:mod:`vamer.timeline.transcript`), and predict each
-segment with the bundle's model exactly as one clip is predicted.
+segment the words a transcript puts there (:mod:`vamer.timeline.transcript`) or, without one, the
+words the recogniser hears in it (all segments packed together: :mod:`vamer.speech`), and predict
+each segment with the bundle's model exactly as one clip is predicted.
 
 Two passes over the recording, both streamed: one to score speech, one that reads only the speech
 segments back, a batch at a time.  ``progress(phase, done, total)`` is told how far each got
-(``"speech"`` in seconds of audio, ``"speakers"`` and ``"emotion"`` in segments).
+(``"speech"`` in seconds of audio, ``"words"`` (recognised when no transcript was given),
+``"speakers"`` and ``"emotion"`` in segments).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from vamer.features.voice import GE2E_SPEC, STATE_ROWS, load_ge2e
 from vamer.features.voice import SAMPLE_RATE as GE2E_RATE
 from vamer.inference.intake import PredictionError
 from vamer.inference.predictor import Predictor, SpeakerInput
+from vamer.speech import Recognition
+from vamer.speech.whisper import SAMPLE_RATE as ASR_SAMPLE_RATE
 from vamer.timeline.recording import LongRecording, TimelineLimits
 from vamer.timeline.result import Moment, Timeline, TimelineSegment, TimelineSummary, Waveform
 from vamer.timeline.speakers import cluster_speakers
@@ -72,7 +76,9 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
                          progress=lambda seconds: progress("speech", seconds, recording.seconds))
     stretches = [(start, min(end, recording.seconds)) for start, end in detector.segments(scan, settings)]
     words = words_for(stretches, cues) if cues else [""] * len(stretches)
-    speech = _predict_segments(predictor, recording, stretches, words, progress, speakers)
+    heard = (_recognised(predictor, recording, stretches, progress) if not cues and predictor.recognizer is not None
+             else [None] * len(stretches))
+    speech = _predict_segments(predictor, recording, stretches, words, progress, speakers, heard)
     segments = _with_silences(speech, recording.seconds)
     notes = []
     if not stretches:
@@ -90,6 +96,29 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
                     channels=recording.channels, classes=list(predictor.classes), transcript=transcript,
                     segments=segments, summary=summarize(segments, predictor.classes),
                     waveform=_waveform(scan.peaks, scan.seconds_per_bin), notes=notes)
+
+
+def _recognised(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
+                progress: Progress) -> list[Recognition | None]:
+    """Pass 2 when no transcript was given: the words of every speech segment, recognised together
+    (packed into the recogniser's windows); None for a segment that cannot be read (pass 2b
+    reports it)."""
+    readable: list[int] = []
+    heard: list[Recognition | None] = [None] * len(stretches)
+
+    def clips():
+        for index, (start, end) in enumerate(stretches):
+            try:
+                samples = mono_at(recording.span(start, end), recording.sample_rate, ASR_SAMPLE_RATE)
+            except AudioError:
+                continue
+            readable.append(index)
+            yield samples
+
+    for done, recognition in enumerate(predictor.recognizer.transcribe_many(clips())):
+        heard[readable[done]] = recognition
+        progress("words", readable[done] + 1, len(stretches))
+    return heard
 
 
 def _voices(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
@@ -132,7 +161,8 @@ def _speaker_inputs(predictor: Predictor, recording: LongRecording, stretches: l
 
 
 def _predict_segments(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
-                      words: list[str], progress: Progress, speakers: int | None = None) -> list[TimelineSegment]:
+                      words: list[str], progress: Progress, speakers: int | None = None,
+                      heard: list[Recognition | None] | None = None) -> list[TimelineSegment]:
     rate = predictor.audio_config.sample_rate
     segments: list[TimelineSegment] = []
     pending: list[tuple[TimelineSegment, object]] = []
@@ -144,13 +174,14 @@ def _predict_segments(predictor: Predictor, recording: LongRecording, stretches:
         pending.clear()
         progress("emotion", len(segments), len(stretches))
 
-    for (start, end), text, speaker in zip(stretches, words, who):
+    for (start, end), text, speaker, recognition in zip(stretches, words, who, heard or [None] * len(stretches)):
         segment = TimelineSegment(index=0, kind="speech", start_s=round(start, 3), end_s=round(end, 3), text=text,
                                   speaker=speaker.speaker if speaker else None)
         segments.append(segment)
         try:
             samples = mono_at(recording.span(start, end), recording.sample_rate, rate)
-            pending.append((segment, predictor.prepare(samples, text or None, sample_rate=rate, speaker=speaker)))
+            pending.append((segment, predictor.prepare(samples, text or None, sample_rate=rate, speaker=speaker,
+                                                         heard=recognition)))
         except AudioError as error:
             segment.error, segment.error_kind = str(error), str(error.reason)
         except PredictionError as error:

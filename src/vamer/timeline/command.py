@@ -42,7 +42,8 @@ def predict_timeline(predictor_of, inputs: list[Path], request: TimelineRequest,
     except PredictionError as error:
         raise VamerError(f"{transcript}: {error} ({error.kind})") from None
     predictor: Predictor = predictor_of()
-    phases = {"speech": "finding speech (s of audio)", "speakers": "telling the voices apart",
+    phases = {"speech": "finding speech (s of audio)", "words": "recognising the words",
+              "speakers": "telling the voices apart",
               "emotion": "predicting segments"}
     try:
         with phased_progress(phases) as progress:
