@@ -63,6 +63,9 @@ def test_the_report_puts_its_findings_first_beside_the_baselines(tiny_run):
     assert "always majority" in report and "classic baseline (egemaps)" in report and "![confusion]" in report
     assert "strongest, chosen on validation" in report
     assert report.index("## Findings") < report.index("## Results")
+    sources = json.loads((tiny_run / "metrics.json").read_text())["protocol"]["text_sources"]
+    assert sum(sources.values()) == json.loads((tiny_run / "metrics.json").read_text())["protocol"]["utterances"]
+    assert f"Text: {sources['given']} utterances with the corpus's own transcript" in report
 
 
 @pytest.mark.espeak

@@ -15,6 +15,7 @@ from rich.console import Console
 
 import vamer
 from vamer.data.config import MultiLabelPolicy
+from vamer.errors import VamerError
 from vamer.options import (ASR, ASR_LANGUAGE, AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, DATASET, DEVICE, ENGINE, FORCE,
                            FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, PROFILES, REPLAYED_DATASET, RESULTS, RESUME,
                            SEED, SEEDS, TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
@@ -90,6 +91,42 @@ def data_demo(
                             force=force)
     typer.echo(f"wrote synthetic KEMDy20-format demo corpus to {out}: {summary['segments']} segments, "
                f"{summary['sessions']} sessions, {summary['audio_hours']:.2f} h of audio")
+
+
+@data_app.command("transcribe")
+@user_errors
+def data_transcribe(
+    path: Path = DATASET,
+    out: Path = OUT,
+    format: FormatChoice = FORMAT,
+    classes: Optional[str] = CLASSES,
+    asr: str = ASR,
+    asr_language: str = ASR_LANGUAGE,
+    cache: Optional[Path] = CACHE,
+    force: bool = FORCE,
+) -> None:
+    """Fill the empty transcripts of a corpus by offline speech recognition into a new manifest CSV
+    (OUT): given text is kept as it is (text_source given), recognised words fill the rest (asr); they
+    are cached per clip, so a second run, or one after a killed run, recognises only what is new.
+    `vamer run` on the manifest trains the whole method."""
+    from vamer.fileio import refuse_overwrite
+    from vamer.speech import load_recognizer
+    from vamer.speech.transcribe import transcribe_corpus
+
+    if asr == "none":
+        raise VamerError("--asr none: vamer data transcribe needs a recogniser (--asr whisper-base)")
+    refuse_overwrite(out, force)   # before the corpus is read
+    result = read_dataset(path, format, classes, read_bio=False)
+    recognizer = load_recognizer(asr, asr_language)
+    summary = transcribe_corpus(result.utterances, out, recognizer, cache, force)
+    for line in summary.lines(out, f"{recognizer.name} ({recognizer.language})"):
+        typer.echo(line)
+    skipped = result.skipped
+    if len(skipped):
+        counts = skipped["reason"].value_counts()
+        typer.echo(f"{len(skipped)} rows of the corpus were not kept by its reader ("
+                   + ", ".join(f"{reason} {count}" for reason, count in counts.items())
+                   + f"); `vamer data check {path} --skipped FILE` lists them")
 
 
 @app.command("analyze")

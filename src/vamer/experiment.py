@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 import vamer
-from vamer.data.table import LoadResult
+from vamer.data.table import TEXT_SOURCES, LoadResult
 from vamer.errors import VamerError
 from vamer.evaluation.baseline import PROBE, baseline_features, run_baselines, run_rating_baselines
 from vamer.evaluation.plots import confusion_figure
@@ -418,6 +418,7 @@ def _aggregate(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, base
     metrics["protocol"] = {"cv": plan.cv, "description": folds[0].protocol, "folds": len(folds),
                            "dataset": plan.result.dataset, "synthetic": plan.result.synthetic,
                            "utterances": len(store.table), "skipped": store.skipped.to_dict("records"),
+                           "text_sources": text_sources(store.table),
                            "preset": plan.preset.name, "audio_encoder": plan.preset.audio_features.upstream,
                            "augmentation": plan.augment.model_dump(),
                            "imbalance": plan.imbalance.__dict__, "ablations": list(plan.variants),
@@ -523,6 +524,23 @@ def findings(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def text_sources(table: pd.DataFrame) -> dict[str, int]:
+    """How many utterances' text was given, recognised (asr) or empty."""
+    counts = table["text_source"].value_counts() if "text_source" in table else pd.Series(dtype=int)
+    return {source: int(counts.get(source, 0)) for source in TEXT_SOURCES}
+
+
+def text_line(sources: dict[str, int]) -> str:
+    """The report's sentence on where the words came from."""
+    line = f"Text: {sources['given']} utterances with the corpus's own transcript"
+    if sources["asr"]:
+        line += (f", {sources['asr']} with words recognised by speech recognition (text_source `asr` in the "
+                 "manifest `vamer data transcribe` wrote)")
+    line += f", {sources['none']} without words (audio only"
+    return line + ("; `vamer data transcribe` recognises their words into a new manifest)." if sources["none"]
+                   else ").")
+
+
 def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes: list[str]) -> str:
     p = metrics["protocol"]
     lines = [f"# vamer run: {p['dataset']}", ""]
@@ -532,6 +550,8 @@ def _report(metrics: dict[str, Any], class_counts: pd.DataFrame | None, classes:
     lines += [f"Protocol: {p['description']} ({p['folds']} folds) x seeds {metrics['seeds']}; preset `{p['preset']}`{encoder}; "
               f"{p['utterances']} utterances ({len(p['skipped'])} skipped at feature extraction); augmentation "
               f"`{p['augmentation']['policy']}`; imbalance options {p['imbalance']}. {p['metrics']}.", ""]
+    if p.get("text_sources"):
+        lines += [text_line(p["text_sources"]), ""]
     if "hardware" in metrics:
         h = metrics["hardware"]
         lines += [f"Ran on {h['ran_on']}, {h['processes']} process(es), precision {h['precision']} (asked: "

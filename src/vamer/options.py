@@ -43,10 +43,11 @@ REPLAYED_DATASET = typer.Argument(None, help="KEMDy20/KEMDy19 folder or a .csv/.
 FORMAT = typer.Option(FormatChoice.auto, "--format", help="Dataset format (auto: from what PATH holds).")
 CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: KEMDy's neutral,happy,surprise,"
                                                  "angry,sad; for a manifest, every label it holds).")
-CACHE = typer.Option(None, "--cache", help="Feature cache folder (default ~/.cache/vamer).")
+CACHE = typer.Option(None, "--cache", help="Cache folder: features, and speech recognitions under asr/ (default "
+                                          "$VAMER_CACHE or ~/.cache/vamer).")
 # Outputs.
-OUT = typer.Option(..., "--out", help="Output folder, written whole or not at all (the command's help says what "
-                                      "it holds).")
+OUT = typer.Option(..., "--out", help="Output (a folder; `data transcribe`: a manifest .csv), written whole or not "
+                                      "at all (the command's help says what it holds).")
 RESULTS = typer.Option(None, "--out", help="Also write the results: baseline, a folder (metrics.json, "
                                            "summary.md, config.yaml); predict, a results.csv or .jsonl file.")
 FORCE = typer.Option(False, "--force", help="Replace the output when it exists (a folder only when an earlier vamer "

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     invalid_ratings = "invalid_ratings"
     missing_transcript = "missing_transcript"
     undecodable_transcript = "undecodable_transcript"
+    bad_text_source = "bad_text_source"
     # Audio (the readers check the header, features and predictions decode it).
     missing_wav = "missing_wav"
     unreadable_wav = "unreadable_wav"
@@ -89,6 +90,7 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.invalid_ratings: ("arousal or valence is not a number in 1-5", UNPROCESSABLE),
     Reason.missing_transcript: ("transcript file not found", UNPROCESSABLE),
     Reason.undecodable_transcript: ("transcript is neither UTF-8 nor cp949", UNPROCESSABLE),
+    Reason.bad_text_source: ("a manifest's text_source is not given, asr or none", UNPROCESSABLE),
     Reason.missing_wav: ("wav file not found", UNPROCESSABLE),
     Reason.unreadable_wav: ("wav file cannot be decoded", UNSUPPORTED_MEDIA),
     Reason.empty_wav: ("wav file has no samples", BAD_REQUEST),

@@ -76,6 +76,20 @@ def test_manifest_without_text_column_uses_txt_or_keeps_empty(corpus):
     assert texts.to_dict() == {"clips/a": "", "clips/b": "옆 파일의 글"}
 
 
+def test_a_manifest_says_where_each_text_came_from(corpus):
+    path = corpus / "m.csv"
+    pd.DataFrame({"audio": ["clips/a.wav", "clips/b.wav", "elsewhere/c.wav", "clips/a.wav"],
+                  "text": ["들린 말", "", "주어진 말", "x"], "text_source": ["ASR", "", "", "guessed"],
+                  "utt_id": ["a", "b", "c", "d"], "emotion": ["neutral"] * 4}).to_csv(path, index=False)
+    result = load(path)
+    sources = result.utterances.set_index("utt_id")["text_source"].to_dict()
+    # b's text is its .txt (given); c's cell is empty, so given; an unknown source is a skip.
+    assert sources == {"a": "asr", "b": "given", "c": "given"}
+    assert dict(zip(result.skipped["utt_id"], result.skipped["reason"])) == {"d": "bad_text_source"}
+    pd.DataFrame({"audio": ["clips/a.wav"], "emotion": ["sad"]}).to_csv(path, index=False)
+    assert list(load(path).utterances["text_source"]) == ["none"]
+
+
 def test_manifest_missing_columns_and_wrong_files(corpus):
     path = corpus / "m.csv"
     pd.DataFrame({"path": ["clips/a.wav"], "label": ["sad"]}).to_csv(path, index=False)

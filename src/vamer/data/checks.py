@@ -21,7 +21,7 @@ import soundfile
 
 from vamer.data.config import DataConfig, MultiLabelPolicy
 from vamer.data.labels import parse_emotions
-from vamer.data.table import RowLedger, SkipReason
+from vamer.data.table import TEXT_SOURCES, RowLedger, SkipReason
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
 
 RATING_RANGE = (1.0, 5.0)
@@ -108,8 +108,11 @@ def read_transcript_checked(path: Path) -> tuple[str | None, SkipReason | None, 
         return None, SkipReason.undecodable_transcript, f"{path.name}: {error}"
 
 
-def text_fields(raw: str) -> dict[str, str]:
-    return {"text_raw": raw, "text": clean_transcript(raw)}
+def text_fields(raw: str, source: str = "") -> dict[str, str]:
+    """The raw and cleaned transcript, and where it came from: ``source`` as a manifest says (given
+    when it does not say), none for a text that is empty once cleaned."""
+    text = clean_transcript(raw)
+    return {"text_raw": raw, "text": text, "text_source": (source or "given") if text else "none"}
 
 
 def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: str, emotion_raw: str,
@@ -120,8 +123,15 @@ def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: st
 
     ``ratings_optional``: an empty rating is NaN instead of a skip (manifests).  ``text_raw`` None
     reads the transcript beside the wav; with ``transcript_optional`` a missing one is empty text.
-    ``fields`` holds the reader's own columns (dataset, session, speaker, times, votes...).
+    ``fields`` holds the reader's own columns (dataset, session, speaker, times, votes...), and a
+    manifest's ``text_source`` (given, asr or none; another value is a skip).
     """
+    fields = dict(fields)
+    text_source = fields.pop("text_source", "") or ""
+    if text_source not in ("", *TEXT_SOURCES):
+        ledger.skip(utt_id, source, SkipReason.bad_text_source, f"text_source = {text_source!r}, not one of "
+                                                                f"{', '.join(TEXT_SOURCES)}")
+        return
     emotion, reason, detail = resolve_emotion(emotion_raw, config)
     if reason:
         ledger.skip(utt_id, source, reason, detail)
@@ -148,6 +158,7 @@ def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: st
             if reason:
                 ledger.skip(utt_id, source, reason, detail)
                 return
-    ledger.keep({"utt_id": utt_id, "audio_path": str(audio_path.resolve()), **fields, **text_fields(text_raw),
+    ledger.keep({"utt_id": utt_id, "audio_path": str(audio_path.resolve()), **fields,
+                 **text_fields(text_raw, text_source),
                  "emotion": emotion, "emotion_raw": emotion_raw, **ratings, "duration_s": info.duration_s,
                  "sample_rate": info.sample_rate, "channels": info.channels, "source": source})

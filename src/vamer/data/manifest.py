@@ -1,8 +1,9 @@
 """Any corpus through a manifest: a CSV or Parquet file with one row per utterance.
 
 Columns: ``audio`` (path relative to the manifest's folder, or absolute) and ``emotion`` are
-required; ``text``, ``arousal``, ``valence``, ``speaker``, ``session``, ``gender`` and ``utt_id``
-are optional.  Without a ``text`` value, a ``.txt`` file beside the wav is used when one exists;
+required; ``text``, ``text_source`` (given | asr | none: where the text came from, as ``vamer data
+transcribe`` writes it; given when absent), ``arousal``, ``valence``, ``speaker``, ``session``,
+``gender`` and ``utt_id`` are optional.  Without a ``text`` value, a ``.txt`` file beside the wav is used when one exists;
 otherwise the utterance is kept with empty text (audio-only).  Without ``utt_id``, the audio path
 relative to the manifest (minus its suffix) is the id.
 """
@@ -23,7 +24,7 @@ from vamer.errors import VamerError
 
 MANIFEST_SUFFIXES = (".csv", ".parquet", ".pq")
 REQUIRED_COLUMNS = ("audio", "emotion")
-OPTIONAL_COLUMNS = ("text", "arousal", "valence", "speaker", "session", "gender", "utt_id")
+OPTIONAL_COLUMNS = ("text", "text_source", "arousal", "valence", "speaker", "session", "gender", "utt_id")
 
 
 @dataclass(frozen=True)
@@ -136,5 +137,6 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
                       {name: row[name] for name in ("arousal", "valence")}, audio_path, row["text"] or None,
                       {"dataset": "manifest", "session": row["session"] or None, "speaker": row["speaker"] or None,
                        "gender": row["gender"].upper() or None, "script": None, "emotion_votes": None,
-                       "start_s": math.nan, "end_s": math.nan}, ratings_optional=True, transcript_optional=True)
+                       "start_s": math.nan, "end_s": math.nan, "text_source": row["text_source"].lower()},
+                      ratings_optional=True, transcript_optional=True)
     return ledger

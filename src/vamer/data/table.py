@@ -17,6 +17,8 @@ import pandas as pd
 
 from vamer.reasons import Reason
 
+TEXT_SOURCES = ("given", "asr", "none")   # where an utterance's text came from (column text_source)
+
 UTTERANCE_COLUMNS: dict[str, str] = {
     "utt_id": "unique id of the utterance (the KEMDy segment id, e.g. Sess01_script01_User001F_013)",
     "dataset": "KEMDy20, KEMDy19, manifest, or KEMDy20 (synthetic demo)",
@@ -27,6 +29,8 @@ UTTERANCE_COLUMNS: dict[str, str] = {
     "audio_path": "absolute path of the wav file",
     "text_raw": "transcript as written, tags included",
     "text": "transcript with the tags c/ n/ N/ u/ l/ b/ * + / removed",
+    "text_source": "where the text came from: given (the corpus's own), asr (recognised: a manifest "
+                   "`vamer data transcribe` wrote) or none (empty text)",
     "emotion": "canonical class label after the multi-label policy",
     "emotion_raw": "emotion as written in the annotation (e.g. 'disqust', 'happy;neutral')",
     "emotion_votes": "JSON object of per-evaluator emotion votes, e.g. {\"neutral\": 7, \"happy\": 3}",

@@ -65,6 +65,7 @@ class RunProtocol(_Strict):
     ablations: list[str]
     metrics: str
     speaker_context: dict[str, Any] | None = None   # how the frozen inputs were normalised per speaker, in words too
+    text_sources: dict[str, int] | None = None      # utterances whose text was given, recognised (asr) or empty
 
 
 class RunMetrics(_Strict):

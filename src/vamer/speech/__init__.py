@@ -14,10 +14,10 @@ from __future__ import annotations
 import unicodedata
 from typing import Sequence
 
+from vamer.data.table import TEXT_SOURCES
 from vamer.speech.whisper import (ASR_NAMES, DEFAULT_LANGUAGE, WHISPER_BASE, Recognition, RecognitionUnavailable,
                                   WhisperRecognizer, load_recognizer, whisper_folder)
 
-TEXT_SOURCES = ("given", "asr", "none")   # where a row's text came from
 
 __all__ = ["ASR_NAMES", "DEFAULT_LANGUAGE", "TEXT_SOURCES", "WHISPER_BASE", "Recognition", "RecognitionUnavailable",
            "WhisperRecognizer", "character_error_rate", "comparable", "load_recognizer", "whisper_folder"]
