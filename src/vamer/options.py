@@ -147,8 +147,8 @@ imbalance_options = _grouped(IMBALANCE_OPTIONS, "imbalance", dict)
 TIMELINE_OPTIONS = {
     "timeline": ("bool", typer.Option(False, "--timeline", help="One long recording -> its timeline: speech "
                                                                 "segments (silero-vad) each predicted, silences "
-                                                                "marked; --out takes .csv/.jsonl rows or a .json "
-                                                                "document.")),
+                                                                "marked; --out takes .csv/.jsonl rows, a .json "
+                                                                "document or .srt/.vtt subtitles.")),
     "transcript": ("Optional[Path]", typer.Option(None, "--transcript", help="--timeline: a time-aligned transcript "
                                                                              "(.srt or .vtt, UTF-8) whose words go "
                                                                              "to the segments they fall in.")),

@@ -10,7 +10,7 @@ with one row per kept utterance and the columns of :data:`MANIFEST_COLUMNS`:
 - ``recogniser``: ``whisper-base/ko`` on the rows it filled.
 
 Recognition is cached per clip under ``<cache>/asr/``, keyed by the audio file's SHA-256, the
-weights' and the language: a second run, or a run after a killed one, recognises only what is not
+weights', the way words are decoded (:data:`~vamer.speech.whisper.DECODING`) and the language: a second run, or a run after a killed one, recognises only what is not
 there yet.  Each cached line is checked when read back; a damaged one is recognised again.
 
 >>> summary = transcribe_corpus(load("corpus/").utterances, Path("with-words.csv"))   # doctest: +SKIP
@@ -37,7 +37,7 @@ from vamer.data.transcripts import clean_transcript
 from vamer.errors import VamerError
 from vamer.fileio import default_cache_dir, file_sha256, output_lock, refuse_overwrite, write_text_atomic
 from vamer.progress import progress_reporter
-from vamer.speech.whisper import MODEL_SHA256, SAMPLE_RATE, Recognition, WhisperRecognizer
+from vamer.speech.whisper import DECODING, MODEL_SHA256, SAMPLE_RATE, Recognition, WhisperRecognizer
 
 MANIFEST_COLUMNS = ("utt_id", "audio", "text", "text_source", "recogniser", "note", "emotion", "arousal", "valence",
                     "speaker", "session", "gender")
@@ -118,7 +118,7 @@ class RecognitionCache:
 
 def cache_file(cache: Path | None, language: str) -> Path:
     """Where Whisper base's recognitions in ``language`` are kept."""
-    return (cache or default_cache_dir()) / "asr" / f"whisper-base-{MODEL_SHA256[:12]}-{language}.jsonl"
+    return (cache or default_cache_dir()) / "asr" / f"whisper-base-{MODEL_SHA256[:12]}-{DECODING}-{language}.jsonl"
 
 
 def read_clip(path: Path) -> np.ndarray:

@@ -9,7 +9,13 @@ cache (:func:`whisper_folder`), checks the joined file against the pinned SHA-25
 over ``ctranslate2`` runs it on the CPU, int8.
 
 Recognition runs greedy (beam 1), in one language (Korean unless told), and without conditioning
-on earlier text, so a hallucination cannot carry over from one window to the next.  One clip
+on earlier text, so a hallucination cannot carry over from one window to the next.  A window whose
+words repeat themselves (gzip compression ratio above 2.4) or that Whisper is unsure of (mean log
+probability below -1) is decoded again at a higher temperature (Whisper's own fallback, 0.2 to
+1.0, from a fixed seed so that a clip always gets the same words).  On real speech it seldom
+fires (80 EmoDB clips: the same character error rate, 0.264, at the same cost); on espeak-ng's
+Korean, where greedy decoding loops, it halved the error rate (1.68 to 0.90) and cost 2.7 times
+the time.  One clip
 (:meth:`WhisperRecognizer.transcribe`) is read on its own.  Many clips
 (:meth:`WhisperRecognizer.transcribe_many`: a timeline's segments, a corpus) are packed one after
 another, with a short silence between them, into Whisper's 30 s windows, and each recognised word
@@ -53,6 +59,8 @@ _CHUNK = 1 << 22
 PACK_GAP_S = 1.5       # silence between packed clips: Whisper ends a segment there, and a word's time
                        # that drifts stays nearer its own clip (see the module's figures)
 PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+DECODING = "packed1"   # names how words are decoded: a cache of recognitions made otherwise is not read
 
 
 class RecognitionUnavailable(VamerError):
@@ -152,6 +160,7 @@ class WhisperRecognizer:
         if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("ctranslate2") is None:
             raise RecognitionUnavailable(f"speech recognition (--asr {WHISPER_BASE}) needs faster-whisper: "
                                          f"pip install {RUNTIME}")
+        import ctranslate2
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import _LANGUAGE_CODES
 
@@ -161,6 +170,7 @@ class WhisperRecognizer:
         self.folder = whisper_folder(cache)
         self.model = WhisperModel(str(self.folder), device="cpu", compute_type="int8",
                                   cpu_threads=threads or min(4, os.cpu_count() or 1))
+        self._reseed = ctranslate2.set_random_seed   # the fallback samples: same clip, same words
         # One ctranslate2 model serves one call at a time here; the service's threads take turns.
         self._lock = threading.Lock()
 
@@ -172,8 +182,9 @@ class WhisperRecognizer:
         if len(samples) < SAMPLE_RATE // 10:
             return Recognition("", self.language, 1.0, 0.0)
         with self._lock:
+            self._reseed(0)
             segments, _ = self.model.transcribe(samples, language=self.language, beam_size=1, best_of=1,
-                                                temperature=0.0, condition_on_previous_text=False,
+                                                temperature=TEMPERATURES, condition_on_previous_text=False,
                                                 without_timestamps=True, vad_filter=False)
             segments = list(segments)
         words = " ".join(segment.text.strip() for segment in segments if segment.text.strip())
@@ -216,8 +227,10 @@ class WhisperRecognizer:
         silent: list[list[float]] = [[] for _ in readable]
         if readable:
             with self._lock:
+                self._reseed(0)
                 segments, _ = self.model.transcribe(np.concatenate(parts), language=self.language, beam_size=1,
-                                                    best_of=1, temperature=0.0, condition_on_previous_text=False,
+                                                    best_of=1, temperature=TEMPERATURES,
+                                                    condition_on_previous_text=False,
                                                     word_timestamps=True, vad_filter=False,
                                                     no_speech_threshold=None)
                 for segment in segments:

@@ -1,6 +1,7 @@
 """A timeline on disk: one row per segment (``.csv`` or ``.jsonl``), the whole document
-(``.json``: segments, summary, waveform), and a figure a person can put in a report (``.png``:
-waveform, arousal, emotion bands, class probabilities over time).
+(``.json``: segments, summary, waveform), subtitles a video player shows under the recording
+(``.srt`` or ``.vtt``: one cue per speech segment), and a figure a person can put in a report
+(``.png``: waveform, arousal, emotion bands, class probabilities over time).
 
 CSV columns: ``index, kind, start_s, end_s, label, p_<class>…, arousal, valence, text, notes,
 error, error_kind`` (silence rows have no label, probabilities or ratings).
@@ -12,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from vamer.errors import VamerError
-from vamer.fileio import record_written, refuse_overwrite, write_bytes_atomic, write_json_atomic
+from vamer.fileio import record_written, refuse_overwrite, write_bytes_atomic, write_json_atomic, write_text_atomic
 from vamer.inference.batch import ResultWriter, printable
 from vamer.timeline.result import Timeline
 
-TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json", ".srt", ".vtt")
 
 
 def columns(classes: list[str]) -> list[str]:
@@ -41,7 +42,7 @@ def rows(timeline: Timeline) -> list[dict[str, Any]]:
 def check_outputs(table: Path | None, figure: Path | None, force: bool) -> None:
     """Refuse, before any audio is read, outputs of the wrong kind or that exist (without ``force``)."""
     if table is not None and table.suffix.lower() not in TABLE_SUFFIXES:
-        raise VamerError(f"{table}: write a timeline to a .csv, .jsonl or .json file")
+        raise VamerError(f"{table}: write a timeline to a .csv, .jsonl, .json, .srt or .vtt file")
     if figure is not None and figure.suffix.lower() != ".png":
         raise VamerError(f"{figure}: the timeline figure is a .png file")
     if table is not None and figure is not None and table.resolve() == figure.resolve():
@@ -51,11 +52,53 @@ def check_outputs(table: Path | None, figure: Path | None, force: bool) -> None:
             refuse_overwrite(path, force)
 
 
+def _stamp(seconds: float, separator: str) -> str:
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}{separator}{millis % 1000:03d}"
+
+
+def subtitles(timeline: Timeline, kind: str) -> str:
+    """The speech segments as ``srt`` or ``vtt`` cues: a first line with the speaker, the emotion
+    (its probability), arousal and valence, then the words (given or recognised).  In WebVTT the
+    speaker is the cue's voice (``<v S1>``) and ``&``, ``<`` and ``>`` are escaped; SRT, which has
+    no escapes, gets ``‹`` and ``›`` for ``<`` and ``>``."""
+    vtt = kind == "vtt"
+    cues = []
+    for segment in (s for s in timeline.segments if s.kind == "speech"):
+        if segment.label is not None:
+            what = [f"{segment.label} {segment.probabilities[segment.label]:.0%}"]
+            what += [f"{name} {value:.1f}" for name, value in (("arousal", segment.arousal),
+                                                                ("valence", segment.valence)) if value is not None]
+        else:
+            what = [f"not read ({segment.error_kind})"]
+        if segment.speaker and not vtt:
+            what.insert(0, segment.speaker)
+        # A cue ends at a blank line and its timing line holds "-->": the words can hold neither.
+        lines = [" · ".join(what), " ".join(segment.text.split()).replace("-->", "->")]
+        text = "\n".join(line for line in lines if line)
+        if vtt:
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            text = f"<v {segment.speaker}>{text}" if segment.speaker else text
+        else:   # SRT has no escapes, and players read <b> or <i> in it as markup
+            text = text.replace("<", "‹").replace(">", "›")
+        separator = "." if vtt else ","
+        timing = f"{_stamp(segment.start_s, separator)} --> {_stamp(segment.end_s, separator)}"
+        cues.append(f"{timing}\n{text}\n" if vtt else f"{len(cues) + 1}\n{timing}\n{text}\n")
+    return ("WEBVTT\n\n" if vtt else "") + "\n".join(cues)
+
+
 def write_table(timeline: Timeline, out: Path, force: bool = False) -> None:
-    """The segments to ``out`` (.csv or .jsonl rows, or the .json document), written whole or not at all."""
-    if out.suffix.lower() == ".json":
+    """The segments to ``out`` (.csv or .jsonl rows, the .json document, or .srt/.vtt subtitles),
+    written whole or not at all."""
+    suffix = out.suffix.lower()
+    if suffix in (".json", ".srt", ".vtt"):
         refuse_overwrite(out, force)
-        write_json_atomic(out, timeline.model_dump(mode="json"))
+        if suffix == ".json":
+            write_json_atomic(out, timeline.model_dump(mode="json"))
+        else:
+            write_text_atomic(out, subtitles(timeline, suffix[1:]))
         record_written(out)
         return
     writer = ResultWriter(out, columns(timeline.classes), force)
