@@ -61,3 +61,11 @@ def server(predictor):
     """Base URL of a running service; stopped after the session."""
     with running(create_app(predictor, LIMITS)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def listening_server(bundle_dir):
+    """A service whose predictor recognises the words of audio that comes without text."""
+    listening = Predictor.from_bundle(os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir, asr="whisper-base")
+    with running(create_app(listening, LIMITS)) as url:
+        yield url

@@ -68,13 +68,14 @@ def test_the_page_and_the_docs_run_under_their_content_policy_offline(server, br
 
 
 @needs_chromium
-def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment(server, long_recording, browser,
-                                                                                  tmp_path):
+def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment(listening_server, long_recording,
+                                                                                  browser, tmp_path):
+    """...and lists each speech segment with the words speech recognition heard in it, in Hangul."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(server + "/")
+    browser.get(listening_server + "/")
     WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
     browser.find_element(By.ID, "audio").send_keys(str(long_recording.path))
     browser.find_element(By.ID, "timeline-button").click()
@@ -92,6 +93,14 @@ def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment
     assert start <= now < start + 3, (start, now)                      # it plays from that segment
     assert "playing" in target.get_attribute("class")
     browser.save_screenshot(str(tmp_path / "timeline.png"))
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "#timeline-rows tbody tr")
+    assert len(rows) == len(segments)
+    words = [row.find_element(By.CSS_SELECTOR, "td.words").text for row in rows]
+    heard = [text for text in words if text.endswith("recognised")]
+    assert len(heard) >= len(rows) // 2, words            # espeak-ng's Korean: words in most rows
+    assert all(any("\uac00" <= ch <= "\ud7a3" for ch in text) for text in heard), heard
+    assert "playing" in browser.find_element(By.CSS_SELECTOR, f"#timeline-rows tr[data-index='{target.get_attribute('data-index')}']").get_attribute("class")
 
     # The keyboard: the arrow key moves to the next segment, Enter plays it.
     target.send_keys(Keys.ARROW_RIGHT)
