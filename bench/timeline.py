@@ -1,11 +1,14 @@
 """Throughput and peak memory of ``vamer predict --timeline`` on a long recording.
 
     .venv/bin/python bench/timeline.py --bundle build/demo-run/bundle [--minutes 60] [--corpus build/demo-corpus]
+                                       [--asr whisper-base|none] [--asr-language ko]
 
 Writes a recording of ``--minutes`` minutes (the demo corpus's utterances one after another, with
 0.5 to 3 s of room tone between them; written block by block), then runs the command in its own
 process and prints: wall time, hours of audio per hour on this machine, the child's peak resident
-memory (``ru_maxrss``), and how many segments it found.
+memory (``ru_maxrss``), how many segments it found, and how long each phase took (from the
+command's progress lines).  ``--corpus`` is any folder with a ``wav/`` tree: the demo corpus
+(synthetic Korean, which Whisper finds hard) or EmoDB's (real German speech: ``--asr-language de``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=Path("build/demo-run/bundle"))
     parser.add_argument("--corpus", type=Path, default=Path("build/demo-corpus"))
     parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--asr", default="whisper-base")
+    parser.add_argument("--asr-language", default="ko")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         long = Path(folder) / "long.wav"
@@ -53,15 +58,26 @@ def main() -> None:
               f"{time.perf_counter() - started:.0f} s")
         command = [sys.executable, "-m", "vamer.cli", "predict", str(long), "--bundle", str(args.bundle),
                    "--timeline", "--out", str(Path(folder) / "timeline.csv"), "--figure",
-                   str(Path(folder) / "timeline.png")]
+                   str(Path(folder) / "timeline.png"), "--asr", args.asr, "--asr-language", args.asr_language]
         started = time.perf_counter()
-        job = subprocess.run(command, capture_output=True, text=True)
+        job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        phases: dict[str, float] = {}
+        log = []
+        for line in job.stderr:              # "<phase>: <done> of <total>" lines, timed as they come
+            log.append(line)
+            if " of " in line:
+                phases.setdefault(line.split(":")[0], time.perf_counter() - started)
+        output = job.stdout.read()
+        job.wait()
         wall = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         if job.returncode:
-            sys.exit(f"the command failed ({job.returncode}):\n{job.stderr}")
-        progress = [line for line in job.stderr.splitlines() if " of " in line]
-        print(job.stdout.strip())
+            sys.exit(f"the command failed ({job.returncode}):\n{''.join(log)}")
+        progress = [line.strip() for line in log if " of " in line]
+        print(output.strip())
+        starts = [("loading", 0.0)] + sorted(phases.items(), key=lambda item: item[1]) + [("end", wall)]
+        print("phases (from the first progress line of each to the next): " + ", ".join(
+            f"{name} {after - at:.0f} s" for (name, at), (_, after) in zip(starts, starts[1:])))
         print(f"progress lines in the log: {len(progress)} (first: {progress[0] if progress else '-'})")
         print(f"{args.minutes:g} min of audio in {wall:.0f} s: {args.minutes * 60 / wall:.1f} hours of audio per "
               f"hour; peak resident memory {peak_mb:.0f} MB")

@@ -10,12 +10,14 @@ over ``ctranslate2`` runs it on the CPU, int8.
 
 Recognition runs greedy (beam 1), in one language (Korean unless told), and without conditioning
 on earlier text, so a hallucination cannot carry over from one window to the next.  A window whose
-words repeat themselves (gzip compression ratio above 2.4) or that Whisper is unsure of (mean log
-probability below -1) is decoded again at a higher temperature (Whisper's own fallback, 0.2 to
-1.0, from a fixed seed so that a clip always gets the same words).  On real speech it seldom
-fires (80 EmoDB clips: the same character error rate, 0.264, at the same cost); on espeak-ng's
-Korean, where greedy decoding loops, it halved the error rate (1.68 to 0.90) and cost 2.7 times
-the time.  One clip
+words repeat themselves (gzip compression ratio above 2.4: greedy decoding caught in a loop) is
+decoded again at a higher temperature (Whisper's own fallback, 0.2 to 1.0, from a fixed seed so
+that a clip always gets the same words).  Whisper's other trigger, a low mean log probability, is
+off: on espeak-ng's Korean it re-decoded most windows for no gain.  40 demo clips: greedy alone
+1.68 character error rate (loops spread over packed clips), loops re-decoded 0.86 at 1.07 times
+greedy's cost, both triggers 0.87 at 2.6 times; 80 EmoDB clips: 0.264 either way, same cost.
+
+One clip
 (:meth:`WhisperRecognizer.transcribe`) is read on its own.  Many clips
 (:meth:`WhisperRecognizer.transcribe_many`: a timeline's segments, a corpus) are packed one after
 another, with a short silence between them, into Whisper's 30 s windows, and each recognised word
@@ -60,7 +62,7 @@ PACK_GAP_S = 1.5       # silence between packed clips: Whisper ends a segment th
                        # that drifts stays nearer its own clip (see the module's figures)
 PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-DECODING = "packed1"   # names how words are decoded: a cache of recognitions made otherwise is not read
+DECODING = "packed2"   # names how words are decoded: a cache of recognitions made otherwise is not read
 
 
 class RecognitionUnavailable(VamerError):
@@ -184,8 +186,9 @@ class WhisperRecognizer:
         with self._lock:
             self._reseed(0)
             segments, _ = self.model.transcribe(samples, language=self.language, beam_size=1, best_of=1,
-                                                temperature=TEMPERATURES, condition_on_previous_text=False,
-                                                without_timestamps=True, vad_filter=False)
+                                                temperature=TEMPERATURES, log_prob_threshold=None,
+                                                condition_on_previous_text=False, without_timestamps=True,
+                                                vad_filter=False)
             segments = list(segments)
         words = " ".join(segment.text.strip() for segment in segments if segment.text.strip())
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
@@ -229,7 +232,7 @@ class WhisperRecognizer:
             with self._lock:
                 self._reseed(0)
                 segments, _ = self.model.transcribe(np.concatenate(parts), language=self.language, beam_size=1,
-                                                    best_of=1, temperature=TEMPERATURES,
+                                                    best_of=1, temperature=TEMPERATURES, log_prob_threshold=None,
                                                     condition_on_previous_text=False,
                                                     word_timestamps=True, vad_filter=False,
                                                     no_speech_threshold=None)
