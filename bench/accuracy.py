@@ -1,7 +1,8 @@
 """Benchmark: does the model hear emotion?  The default ``vamer run`` on EmoDB (real acted speech).
 
     .venv/bin/python bench/accuracy.py [--corpus ../shared/data/emodb/manifest.csv] [--sets 6,7]
-                                       [--preset cpu-ge2e] [--seeds 1] [--no-ablations | --variants fusion,audio_only]
+                                       [--preset cpu-ge2e] [--audio-encoder whisper-base] [--seeds 1]
+                                       [--no-ablations | --variants fusion,audio_only]
                                        [--out build/accuracy]
 
 EmoDB's text is the same 10 sentences in every emotion, so this measures the audio side.  Class
@@ -24,7 +25,7 @@ from vamer.features.config import AugmentConfig
 from vamer.data import load
 from vamer.metrics import mean_std
 from vamer.experiment import baseline_name, run_experiment
-from vamer.presets import DEFAULT_PRESET, load_preset
+from vamer.presets import DEFAULT_PRESET, load_preset, with_encoders
 
 SIX = ["angry", "happy", "neutral", "fear", "sad", "disgust"]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "manifest.csv"
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--sets", default="6,7", help="class sets to run: 6 and/or 7")
     parser.add_argument("--preset", default=DEFAULT_PRESET)
+    parser.add_argument("--audio-encoder", default=None, help="override the preset's frozen audio encoder")
     parser.add_argument("--cv", default="speaker:5")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ablations", dest="ablations", action="store_false")
@@ -57,7 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("build/accuracy"))
     parser.add_argument("--cache", type=Path, default=Path("build/cache"))
     args = parser.parse_args()
-    preset = load_preset(args.preset)
+    preset = with_encoders(load_preset(args.preset), audio_encoder=args.audio_encoder)
     for size in [s.strip() for s in args.sets.split(",") if s.strip()]:
         classes = SIX if size == "6" else None
         result = load(args.corpus, classes=classes)
@@ -67,7 +69,8 @@ def main() -> None:
                                  progress=False, variants=tuple(args.variants.split(",")) if args.variants else None)
         seconds = time.perf_counter() - started
         print(f"\nEmoDB, {len(result.classes)} classes ({', '.join(result.classes)}), {metrics['protocol']['description']}, "
-              f"{metrics['protocol']['utterances']} utterances, preset {preset.name}, seeds {metrics['seeds']}, "
+              f"{metrics['protocol']['utterances']} utterances, preset {preset.name} (audio encoder "
+              f"{preset.audio_features.upstream}), seeds {metrics['seeds']}, "
               f"{seconds:.0f} s")
         print(table(metrics).to_markdown(index=False))
         chosen = ", ".join(f"{c['features']}" for c in metrics["baseline"]["best"]["chosen"])

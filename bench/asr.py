@@ -4,9 +4,10 @@
                                   [--corpus build/demo-corpus --language ko] [--limit 60] [--seed 0]
 
 For each corpus: a random sample of ``--limit`` clips that have a transcript (0: all), recognised
-one by one as ``vamer predict`` does (greedy, the clip alone), against the corpus's own text.
-Prints the pooled character error rate (spaces and punctuation ignored), the share of clips
-recognised exactly, a few examples, and the cost: seconds per clip (p50, p95) and the real-time
+one by one as ``vamer predict`` does (the clip alone), then all together, packed, as ``vamer data
+transcribe`` and timelines do; both against the corpus's own text.  Prints the pooled character
+error rate (spaces and punctuation ignored), the share of clips recognised exactly, a few
+examples, and the cost: seconds per clip (p50, p95 alone; the mean packed) and the real-time
 factor on this machine's cores.
 """
 
@@ -34,9 +35,10 @@ def measure(corpus: Path, language: str, limit: int, seed: int) -> None:
         table = table.sample(limit, random_state=seed)
     recognizer = load_recognizer("whisper-base", language)
     recognizer.transcribe(np.zeros(SAMPLE_RATE, np.float32))            # warm-up
-    references, hypotheses, seconds, audio = [], [], [], 0.0
+    references, hypotheses, seconds, audio, clips = [], [], [], 0.0, []
     for path, text in zip(table["audio_path"], table["text"]):
         samples, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, res_type="soxr_hq")
+        clips.append(samples)
         started = time.perf_counter()
         heard = recognizer.transcribe(samples)
         seconds.append(time.perf_counter() - started)
@@ -52,6 +54,13 @@ def measure(corpus: Path, language: str, limit: int, seed: int) -> None:
     ms = np.array(seconds)
     print(f"  cost: {np.percentile(ms, 50):.2f} s per clip p50, {np.percentile(ms, 95):.2f} s p95; "
           f"real-time factor {ms.sum() / audio:.3f} ({audio / ms.sum():.1f}x real time)")
+    started = time.perf_counter()
+    packed = [heard.text for heard in recognizer.transcribe_many(clips)]
+    spent = time.perf_counter() - started
+    exact = np.mean([comparable(r) == comparable(h) for r, h in zip(references, packed)])
+    print(f"  packed: character error rate {character_error_rate(references, packed):.3f}, exact {exact:.0%} of "
+          f"clips, {sum(not h for h in packed)} clips without words; {spent / len(clips):.2f} s per clip, "
+          f"{audio / spent:.1f}x real time")
 
 
 def main() -> None:

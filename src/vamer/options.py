@@ -62,9 +62,10 @@ PRESET = typer.Option("cpu-ge2e", "--preset", help="cpu-ge2e (default: cpu + the
 TEXT_ENCODER = typer.Option(None, "--text-encoder", help="Override the preset's text encoder: use | hf:<folder or "
                                                           "hub id> | trainable.")
 AUDIO_ENCODER = typer.Option(None, "--audio-encoder", help="Override the preset's frozen audio encoder: ge2e (the "
-                                                             "voice encoder in the resemblyzer wheel, offline) or "
-                                                             "hf:<folder or hub id> (wav2vec2 / HuBERT / WavLM, "
-                                                             "layer-weighted as in SUPERB).")
+                                                             "voice encoder in the resemblyzer wheel, offline), "
+                                                             "whisper-base (Whisper's encoder, offline, about 0.6 s a "
+                                                             "clip) or hf:<folder or hub id> (wav2vec2 / HuBERT / "
+                                                             "WavLM, layer-weighted as in SUPERB).")
 AUGMENT = typer.Option("both", "--augment", help="Balancing policy of the training split: none | audio | text | both.")
 CV = typer.Option("session:5", "--cv", help="session:K | speaker:K | sessions:S1,S2 | random:0.2 (every command "
                                             "makes the same folds from the same spelling).")

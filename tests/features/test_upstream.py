@@ -92,3 +92,30 @@ def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wa
         path = store.table.set_index("utt_id").loc[row.utt_id, "audio_path"]
         prepared = predictor.prepare(path, row.text).inputs["upstream"]
         assert prepared.shape[0] > 0 and np.array_equal(prepared, split[index]["upstream"])
+
+
+@pytest.mark.espeak
+def test_whisper_s_encoder_states_pooled_over_the_clip_s_own_frames(tmp_path):
+    import subprocess
+
+    import librosa
+
+    from vamer.speech import load_recognizer
+
+    wav = tmp_path / "spoken.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-w", str(wav), "오늘 정말 재밌었어"], check=True)
+    samples, rate = soundfile.read(wav, dtype="float32")
+    soundfile.write(str(tmp_path / "spoken16.wav"), librosa.resample(samples, orig_sr=rate, target_sr=16_000), 16_000)
+    write_wav(tmp_path / "tone.wav", seconds=1.2)
+    table = pd.DataFrame({"utt_id": ["spoken", "tone"],
+                          "audio_path": [str(tmp_path / "spoken16.wav"), str(tmp_path / "tone.wav")]})
+    config = AudioFeatureConfig(upstream="whisper-base")
+    states, failed = extract_upstream(table, config, tmp_path / "cache", progress=False)
+    assert failed == [] and states["spoken"].shape == (2, 512) and np.isfinite(states["spoken"]).all()
+    assert not np.allclose(states["spoken"], states["tone"], atol=1e-2)
+    # Pooled over the clip's own frames: 1.2 s of tone reads 60 of the 1500 states.
+    frames = load_recognizer("whisper-base").encoder_states(soundfile.read(tmp_path / "tone.wav", dtype="float32")[0])
+    assert frames.shape == (60, 512)
+    np.testing.assert_allclose(states["tone"][0], frames.mean(axis=0), atol=2e-2)   # stored as float16
+    with pytest.raises(ValueError, match="16000 Hz"):
+        AudioFeatureConfig(upstream="whisper-base", sample_rate=22_050, fmax=8_000)

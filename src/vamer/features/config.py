@@ -25,8 +25,10 @@ class AudioFeatureConfig(BaseModel):
     functionals: str = Field("none", pattern="^(none|egemaps)$",
                              description="clip functionals the audio model also reads: openSMILE eGeMAPSv02 (88)")
     upstream: str | None = Field(None, description="a frozen pretrained speech encoder the audio model also reads: "
-                                                   "ge2e (the voice encoder of the resemblyzer wheel) or "
-                                                   "hf:<folder or hub id> (wav2vec2 / HuBERT / WavLM, layer-weighted)")
+                                                   "ge2e (the voice encoder of the resemblyzer wheel), "
+                                                   "whisper-base (Whisper's encoder, mean and std over the clip) "
+                                                   "or hf:<folder or hub id> (wav2vec2 / HuBERT / WavLM, "
+                                                   "layer-weighted)")
 
     speaker_norm: str = Field("none", pattern="^(none|z|mean)$",
                               description="speaker context: the frozen inputs (encoder states, functionals) "
@@ -43,8 +45,8 @@ class AudioFeatureConfig(BaseModel):
     @field_validator("upstream")
     @classmethod
     def _upstream_spec(cls, value: str | None) -> str | None:
-        if value is not None and value != "ge2e" and (not value.startswith("hf:") or len(value) <= 3):
-            raise ValueError(f"audio encoder {value!r}: use ge2e or hf:<folder or hub id>")
+        if value is not None and value not in ("ge2e", "whisper-base") and (not value.startswith("hf:") or len(value) <= 3):
+            raise ValueError(f"audio encoder {value!r}: use ge2e, whisper-base or hf:<folder or hub id>")
         return value
 
     @model_validator(mode="after")
@@ -53,8 +55,8 @@ class AudioFeatureConfig(BaseModel):
             raise ValueError(f"need fmin < fmax <= sample_rate / 2, got {self.fmin}, {self.fmax}, {self.sample_rate}")
         if self.speaker_norm != "none" and not self.upstream and self.functionals == "none":
             raise ValueError("speaker_norm applies to the frozen inputs (upstream, functionals); this preset has none")
-        if self.upstream == "ge2e" and self.sample_rate != 16_000:
-            raise ValueError(f"the ge2e audio encoder reads 16000 Hz audio; sample_rate is {self.sample_rate}")
+        if self.upstream in ("ge2e", "whisper-base") and self.sample_rate != 16_000:
+            raise ValueError(f"the {self.upstream} audio encoder reads 16000 Hz audio; sample_rate is {self.sample_rate}")
         return self
 
 

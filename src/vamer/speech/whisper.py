@@ -62,6 +62,7 @@ PACK_GAP_S = 1.5       # silence between packed clips: Whisper ends a segment th
                        # that drifts stays nearer its own clip (see the module's figures)
 PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+ENCODER_FRAMES_PER_S = 50   # Whisper's encoder: 3000 mel frames (30 s) -> 1500 states
 DECODING = "packed2"   # names how words are decoded: a cache of recognitions made otherwise is not read
 
 
@@ -194,6 +195,22 @@ class WhisperRecognizer:
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
         log_prob = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
         return Recognition(words, self.language, no_speech, log_prob)
+
+    def encoder_states(self, samples: np.ndarray) -> np.ndarray:
+        """The last encoder layer over the clip's own frames: ``[frames, 512]`` float32, 50 frames a
+        second (the encoder always reads a 30 s window; the frames past the clip, which read the
+        padding, are dropped; a clip longer than 30 s is cut to its first 30 s)."""
+        from faster_whisper.audio import pad_or_trim
+
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if samples.ndim != 1 or not len(samples):
+            raise VamerError(f"Whisper's encoder reads mono samples, not an array shaped {samples.shape}")
+        features = pad_or_trim(self.model.feature_extractor(samples)[:, :-1])    # [80, 3000]
+        with self._lock:
+            output = self.model.encode(features)
+        states = np.asarray(output, dtype=np.float32)[0]                          # [1500, 512]
+        own = int(np.clip(np.ceil(len(samples) / SAMPLE_RATE * ENCODER_FRAMES_PER_S), 1, len(states)))
+        return states[:own]
 
     def transcribe_many(self, clips: Iterable[np.ndarray], group_s: float = PACK_GROUP_S) -> Iterator[Recognition]:
         """Many clips (16 kHz mono float32 each), packed into Whisper's windows a group of about
