@@ -63,7 +63,7 @@ PACK_GAP_S = 1.5       # silence between packed clips: Whisper ends a segment th
 PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 ENCODER_FRAMES_PER_S = 50   # Whisper's encoder: 3000 mel frames (30 s) -> 1500 states
-DECODING = "packed2"   # names how words are decoded: a cache of recognitions made otherwise is not read
+DECODING = "packed3"   # names how words are decoded: a cache of recognitions made otherwise is not read
 
 
 class RecognitionUnavailable(VamerError):
@@ -262,6 +262,10 @@ class WhisperRecognizer:
         heard = [Recognition("", self.language, 1.0, 0.0)] * len(clips)
         for slot, index in enumerate(readable):
             text = " ".join("".join(words[slot]).split())
+            if not text:
+                # Whisper may skip a stretch of a long window; a clip left without words is read alone.
+                heard[index] = self.transcribe(clips[index])
+                continue
             heard[index] = Recognition(text, self.language,
                                        float(np.mean(silent[slot])) if silent[slot] else 1.0,
                                        float(np.mean(np.log(probabilities[slot]))) if probabilities[slot] else 0.0)
