@@ -1,6 +1,6 @@
 """Throughput and peak memory of ``vamer predict --timeline`` on a long recording.
 
-    .venv/bin/python bench/timeline.py --bundle build/demo-run/bundle [--minutes 60] [--corpus build/demo-corpus]
+    .venv/bin/python bench/timeline.py --bundle build/demo-run/run/bundle [--minutes 60] [--corpus build/demo-corpus]
                                        [--asr whisper-base|none] [--asr-language ko]
 
 Writes a recording of ``--minutes`` minutes (the demo corpus's utterances one after another, with
@@ -44,7 +44,7 @@ def write_long(path: Path, corpus: Path, minutes: float, seed: int = 0) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=Path("build/demo-run/bundle"))
+    parser.add_argument("--bundle", type=Path, default=Path("build/demo-run/run/bundle"))
     parser.add_argument("--corpus", type=Path, default=Path("build/demo-corpus"))
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--asr", default="whisper-base")
