@@ -103,7 +103,7 @@ def test_states_are_cached_like_the_other_features(tmp_path):
 def test_ge2e_needs_16_khz_features():
     with pytest.raises(ValueError, match="16000 Hz"):
         AudioFeatureConfig(upstream="ge2e", sample_rate=22_050, fmax=8_000)
-    with pytest.raises(ValueError, match="use ge2e or hf:"):
+    with pytest.raises(ValueError, match="use ge2e, whisper-base or hf:"):
         AudioFeatureConfig(upstream="resemblyzer")
 
 
