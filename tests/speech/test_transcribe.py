@@ -65,6 +65,14 @@ def test_empty_texts_are_recognised_given_text_is_kept_and_the_manifest_trains(c
     assert list(again["text_source"]) == ["given", "asr", "asr"] and list(again["text"][1:]) == list(
         written["text"][1:])
 
+    # Its own manifest read back keeps the recognised rows as recognised: nothing is heard again.
+    recognizer = Counting()
+    again_out = corpus.parent / "again.csv"
+    summary = transcribe_corpus(again, again_out, recognizer, cache, quiet=True)
+    rewritten = pd.read_csv(again_out, keep_default_na=False)
+    assert recognizer.heard == 0 and (summary.given, summary.recognised) == (1, 2)
+    assert list(rewritten["text_source"]) == ["given", "asr", "asr"] and list(rewritten["recogniser"]) == [""] * 3
+
     # A second run recognises nothing: every clip is in the cache.
     recognizer = Counting()
     summary = transcribe_corpus(table, out, recognizer, cache, force=True, quiet=True)

@@ -4,8 +4,9 @@ column is filled by speech recognition, so that it can train the whole method.
 In: an utterance table (:mod:`vamer.data.table`).  Out: a manifest CSV (:mod:`vamer.data.manifest`)
 with one row per kept utterance and the columns of :data:`MANIFEST_COLUMNS`:
 
-- ``text``: the corpus's own transcript where it has one (``text_source`` given; never recognised
-  again), else the recognised words (``asr``), else empty (``none``: the recogniser heard nothing,
+- ``text``: the row's words where it has some (never recognised again; ``text_source`` as the
+  table says: given, or asr in a manifest this command wrote), else the recognised words
+  (``asr``), else empty (``none``: the recogniser heard nothing,
   or the audio could not be read; ``note`` says which);
 - ``recogniser``: ``whisper-base/ko`` on the rows it filled.
 
@@ -49,7 +50,7 @@ class TranscribeSummary:
 
     rows: int = 0
     given: int = 0
-    recognised: int = 0          # rows whose text the recogniser filled (cached ones included)
+    recognised: int = 0          # rows whose words were recognised (cached ones, and a manifest's asr rows, included)
     from_cache: int = 0
     heard_nothing: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)   # (utt_id, why)
@@ -165,8 +166,11 @@ def transcribe_corpus(table: pd.DataFrame, out: Path, recognizer: WhisperRecogni
     store = RecognitionCache(cache_file(cache, recognizer.language))
     summary.damaged_cache_lines = store.damaged
     texts = [clean_transcript(_cell(text)) and _cell(text) for text in table["text_raw"]]
-    sources = ["given" if text else "" for text in texts]
+    # A row with words keeps where they came from (a manifest this command wrote says asr).
+    sources = [source if text else "" for text, source in zip(texts, table["text_source"])]
     notes = [""] * len(table)
+    recognisers = [""] * len(table)   # who filled a row's words in this run
+    name = f"{recognizer.name}/{recognizer.language}"
     keys: list[str | None] = [None] * len(table)
     todo: list[int] = []
     for index, (source, audio) in enumerate(zip(sources, table["audio_path"])):
@@ -209,20 +213,18 @@ def transcribe_corpus(table: pd.DataFrame, out: Path, recognizer: WhisperRecogni
                 continue
             words = clean_transcript(store.heard[key].text)
             if words:
-                texts[index], sources[index] = words, "asr"
-                summary.recognised += 1
+                texts[index], sources[index], recognisers[index] = words, "asr", name
             else:
                 sources[index], notes[index] = "none", "the recogniser heard no words"
                 summary.heard_nothing += 1
-        summary.given = sources.count("given")
-        name = f"{recognizer.name}/{recognizer.language}"
+        summary.given, summary.recognised = sources.count("given"), sources.count("asr")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
         for index, row in enumerate(table.itertuples(index=False)):
             record = row._asdict()
             writer.writerow([record["utt_id"], _audio_cell(record["audio_path"], out), texts[index], sources[index],
-                             name if sources[index] == "asr" else "", notes[index], record["emotion"],
+                             recognisers[index], notes[index], record["emotion"],
                              *(_cell(record.get(column)) for column in ("arousal", "valence", "speaker", "session",
                                                                         "gender"))])
         write_text_atomic(out, buffer.getvalue())
