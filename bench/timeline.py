@@ -21,20 +21,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import librosa
 import numpy as np
 import soundfile
 
 
 def write_long(path: Path, corpus: Path, minutes: float, seed: int = 0) -> int:
     """The long recording, written as it is made; returns how many utterances it holds."""
-    wavs = sorted((corpus / "wav").rglob("*.wav"))
     rng = np.random.default_rng(seed)
+    # Shuffled: sorted names put one speaker's takes of one sentence side by side (EmoDB has 10
+    # sentences), and a window of one sentence said five times looks like a decoding loop to Whisper.
+    wavs = [Path(p) for p in rng.permutation(sorted(map(str, (corpus / "wav").rglob("*.wav"))))]
     target, written, count = minutes * 60 * 16_000, 0, 0
     with soundfile.SoundFile(path, "w", samplerate=16_000, channels=1, subtype="PCM_16") as out:
         while written < target:
             samples, rate = soundfile.read(wavs[count % len(wavs)], dtype="float32")
-            assert rate == 16_000, rate
-            gap = rng.normal(0, 1e-4, int(rng.uniform(0.5, 3.0) * rate)).astype(np.float32)
+            if rate != 16_000:   # the shared EmoDB manifest holds 22.05 kHz clips
+                samples = librosa.resample(samples, orig_sr=rate, target_sr=16_000)
+            gap = rng.normal(0, 1e-4, int(rng.uniform(0.5, 3.0) * 16_000)).astype(np.float32)
             for part in (gap, samples):
                 out.write(part)
                 written += len(part)

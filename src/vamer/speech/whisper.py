@@ -11,21 +11,24 @@ over ``ctranslate2`` runs it on the CPU, int8.
 Recognition runs greedy (beam 1), in one language (Korean unless told), and without conditioning
 on earlier text, so a hallucination cannot carry over from one window to the next.  A window whose
 words repeat themselves (gzip compression ratio above 2.4: greedy decoding caught in a loop) is
-decoded again at a higher temperature (Whisper's own fallback, 0.2 to 1.0, from a fixed seed so
-that a clip always gets the same words).  Whisper's other trigger, a low mean log probability, is
-off: on espeak-ng's Korean it re-decoded most windows for no gain.  40 demo clips: greedy alone
-1.68 character error rate (loops spread over packed clips), loops re-decoded 0.86 at 1.07 times
-greedy's cost, both triggers 0.87 at 2.6 times; 80 EmoDB clips: 0.264 either way, same cost.
+decoded again at a higher temperature (0.4, then 0.8: half of Whisper's own ladder, from a fixed
+seed so that a clip always gets the same words).  Whisper's other trigger, a low mean log
+probability, is off: on espeak-ng's Korean it re-decoded most windows for no gain.  A clip read
+alone may decode into at most 12 tokens a second of audio (:func:`_token_budget`), so a loop stops
+early instead of running to Whisper's 440.  On clear speech this costs nothing: in 6 minutes of EmoDB
+(103 clips) every window came back from the first, greedy decode.  On audio Whisper cannot read (the demo's synthetic
+Korean), it halves it: 40 demo clips packed cost 0.53 s a clip with the three steps against 1.03 s
+with Whisper's six, at a character error rate of 0.87 against 0.81 (either is noise).
 
-One clip
-(:meth:`WhisperRecognizer.transcribe`) is read on its own.  Many clips
+One clip (:meth:`WhisperRecognizer.transcribe`) is read on its own.  Many clips
 (:meth:`WhisperRecognizer.transcribe_many`: a timeline's segments, a corpus) are packed one after
 another, with a short silence between them, into Whisper's 30 s windows, and each recognised word
 goes back to the clip its timestamps fall in; a clip left without words (Whisper may skip a
-stretch of a long window: 12 of 40 demo clips) is read again alone.  Whisper's encoder reads a
-whole 30 s window whatever it holds, so a 3 s clip alone pays for 30 s: packed, 80 EmoDB clips took 0.22 s each instead of
-0.87 s, at a character error rate of 0.264 against 0.279 alone (with 0.6 s between clips: 0.280;
-1.0 s: 0.274).
+stretch of a long window) is read again alone.  Whisper's encoder reads a whole 30 s window
+whatever it holds (0.74 s on 2 cores), so a 3 s clip alone pays for 30 s: packed, 80 EmoDB clips
+took 0.22 s each instead of 0.88 s, at a character error rate of 0.247 against 0.259 alone.  The
+gap was chosen on the same clips: 0.6 s and 1.0 s between clips gave 0.280 and 0.274 where 1.5 s
+gave 0.264 (measured before the token budget).
 
 >>> recognizer = load_recognizer("whisper-base")               # doctest: +SKIP
 >>> recognizer.transcribe(samples_16k).text                      # doctest: +SKIP
@@ -62,9 +65,9 @@ _CHUNK = 1 << 22
 PACK_GAP_S = 1.5       # silence between packed clips: Whisper ends a segment there, and a word's time
                        # that drifts stays nearer its own clip (see the module's figures)
 PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
-TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+TEMPERATURES = (0.0, 0.4, 0.8)
 ENCODER_FRAMES_PER_S = 50   # Whisper's encoder: 3000 mel frames (30 s) -> 1500 states
-DECODING = "packed3"   # names how words are decoded: a cache of recognitions made otherwise is not read
+DECODING = "packed4"   # names how words are decoded: a cache of recognitions made otherwise is not read
 
 
 class RecognitionUnavailable(VamerError):
@@ -190,7 +193,7 @@ class WhisperRecognizer:
             segments, _ = self.model.transcribe(samples, language=self.language, beam_size=1, best_of=1,
                                                 temperature=TEMPERATURES, log_prob_threshold=None,
                                                 condition_on_previous_text=False, without_timestamps=True,
-                                                vad_filter=False)
+                                                vad_filter=False, max_new_tokens=_token_budget(len(samples)))
             segments = list(segments)
         words = " ".join(segment.text.strip() for segment in segments if segment.text.strip())
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
@@ -271,6 +274,20 @@ class WhisperRecognizer:
                                        float(np.mean(silent[slot])) if silent[slot] else 1.0,
                                        float(np.mean(np.log(probabilities[slot]))) if probabilities[slot] else 0.0)
         return heard
+
+
+def _token_budget(samples: int) -> int:
+    """The most tokens one clip of ``samples`` (at 16 kHz, up to a 30 s window) may decode into.
+
+    Fast Korean is about 8 syllables a second and Whisper's tokenizer spends about 1.1 tokens on a
+    syllable (fewer on German or English); 12 a second leaves room.  A greedy decode caught in a
+    loop otherwise runs to Whisper's limit (448 positions, about 440 tokens) at every fallback
+    temperature.
+
+    >>> _token_budget(2 * SAMPLE_RATE), _token_budget(60 * SAMPLE_RATE)
+    (32, 368)
+    """
+    return int(8 + np.ceil(12 * min(samples, 30 * SAMPLE_RATE) / SAMPLE_RATE))
 
 
 def _owner(moment: float, starts: Sequence[float], ends: Sequence[float]) -> int:
