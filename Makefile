@@ -35,14 +35,17 @@ system-browser:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, from the pinned CPU build, so no dependency can pull a CUDA wheel.
+# torch first, from the pinned CPU build, so no dependency can pull a CUDA wheel.  --no-compile:
+# pip would byte-compile every module of every package (half the install's time); Python compiles
+# the modules vamer imports, once, on first use.
+PIP := $(BIN)/pip install -q --disable-pip-version-check --no-compile
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e .
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) -e '.[dev]'
 	touch $(DEV_STAMP)
 
 # Prints where the time went and what the run found at the end (scripts/demo.sh).

@@ -121,7 +121,8 @@ def test_a_file_name_that_is_not_utf8_gets_its_row_and_the_batch_is_written(bund
     shutil.copy(wav, os.fsdecode(bytes(folder) + b"/caf\xe9.wav"))     # Latin-1 bytes: not UTF-8
     shutil.copy(wav, folder / "plain.wav")
     for out in (tmp_path / "r.csv", tmp_path / "r.jsonl"):
-        result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(folder), "--out", str(out)])
+        result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(folder), "--out", str(out),
+                                     "--asr", "none"])
         assert result.exit_code == 0, result.output
     frame = pd.read_csv(tmp_path / "r.csv", keep_default_na=False)
     rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]

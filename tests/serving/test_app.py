@@ -253,7 +253,7 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle_dir), "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port), "--asr", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while True:

