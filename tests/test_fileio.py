@@ -3,8 +3,8 @@ import json
 import pytest
 
 from vamer.errors import VamerError
-from vamer.fileio import (OUTPUT_MARKER, atomic_directory, check_replaceable, read_output_marker, record_written,
-                          refuse_overwrite, write_json_atomic)
+from vamer.fileio import (OUTPUT_MARKER, atomic_directory, check_replaceable, output_lock, read_output_marker,
+                          record_written, refuse_overwrite, write_json_atomic)
 
 
 def test_json_written_whole_and_no_temp_left(tmp_path):
@@ -184,3 +184,22 @@ def test_outputs_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert modes == {"out": 0o755, "a.txt": 0o644, "m.json": 0o644, f"{'ab' * 32}.v2.npy": 0o644}
+
+
+def test_a_link_planted_as_a_lock_or_as_scratch_is_refused_and_its_target_kept(tmp_path):
+    """``ln -s notes.txt .demo2.lock`` made the next command overwrite notes.txt with its lock text."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    (tmp_path / ".out.lock").symlink_to(notes)
+    with pytest.raises(VamerError, match="symbolic link"):
+        with output_lock(tmp_path / "out"):
+            pass
+    assert notes.read_text() == "my notes" and (tmp_path / ".out.lock").is_symlink()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".run.partial").symlink_to(elsewhere)
+    with pytest.raises(VamerError, match="symbolic link"):
+        with atomic_directory(tmp_path / "run", "run", resumable=True) as scratch:
+            (scratch / "a.txt").write_text("a")
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "run").exists()

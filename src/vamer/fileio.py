@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -70,7 +71,7 @@ def is_scratch_name(name: str) -> bool:
 def _held(lock: Path) -> bool:
     """Whether a live process holds the lock file ``lock``."""
     try:
-        fd = os.open(lock, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
@@ -121,7 +122,18 @@ def output_lock(target: Path) -> Iterator[None]:
     lock = lock_path(target)
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            # Never through a link: a link planted as the lock would have its target overwritten.
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as error:
+            if lock.is_symlink():
+                raise VamerError(f"{lock}, the lock of {target}, is a symbolic link; vamer never writes through "
+                                 "one: remove it, or choose another output path") from None
+            raise VamerError(f"cannot create the lock {lock} of {target}: {error.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise VamerError(f"{lock}, the lock of {target}, is not a regular file; remove it, or choose another "
+                             "output path")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -318,6 +330,9 @@ def atomic_directory(target: Path, command: str, force: bool = False, resumable:
         clean_stale_scratch(target, keep=(kept,) if resumable else ())
         if resumable:
             scratch = kept
+            if scratch.is_symlink() or (scratch.exists() and not scratch.is_dir()):
+                raise VamerError(f"{scratch}, where this command keeps its unfinished work, is a symbolic link or "
+                                 "a file; vamer never writes through one: remove it, or choose another output path")
             scratch.mkdir(exist_ok=True)
         else:
             scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))

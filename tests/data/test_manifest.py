@@ -160,3 +160,19 @@ def test_hostile_audio_paths_are_skipped_with_reasons(corpus):
     assert reasons["m.csv:4"] == "unreadable_wav"  # a name the file system refuses
     assert {reasons[f"m.csv:{line}"] for line in (2, 3, 5, 6, 7)} == {"missing_wav"}
     assert "is not a regular file" in result.skipped.set_index("source").loc["m.csv:7", "detail"]
+
+
+def test_data_check_shows_names_that_look_like_markup_as_they_are(corpus):
+    """Rich read `[/b]` in a name as a closing tag (an internal MarkupError) and dropped `[draft]`."""
+    from typer.testing import CliRunner
+
+    from vamer.cli import app
+
+    folder = corpus / "[draft] take"
+    write_wav(folder / "a[red].wav")
+    rows = [{"audio": "a[red].wav", "text": "안녕", "emotion": "happy", "speaker": "s[/b]1", "session": "[draft]"},
+            {"audio": "gone[/i].wav", "text": "x", "emotion": "sad", "speaker": "s2", "session": "A"}]
+    pd.DataFrame(rows).to_csv(folder / "m.csv", index=False)
+    result = CliRunner().invoke(app, ["data", "check", str(folder / "m.csv")])
+    assert result.exit_code == 0, result.output
+    assert "s[/b]1" in result.output and "[draft]" in result.output and "gone[/i].wav" in result.output

@@ -163,3 +163,19 @@ def test_predict_streams_rows_and_a_stopped_job_keeps_them(bundle_dir, trained, 
     assert not out.exists()                               # the output name only ever holds a whole result
     again = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), str(wav), "--out", str(out)])
     assert again.exit_code == 2 and "interrupted `vamer predict`" in again.output
+
+
+def test_file_names_are_shown_as_they_are_not_read_as_markup(bundle_dir, trained, tmp_path):
+    """`tag[/b].wav` ended in an internal MarkupError and the table was lost; `[draft] call.wav`
+    was shown as ` call.wav`."""
+    import shutil
+
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    (tmp_path / "tag[").mkdir()
+    names = ["tag[/b].wav", "[draft] call.wav", "[red]x.wav"]
+    for name in names:
+        shutil.copy(wav, tmp_path / name)
+    result = runner.invoke(app, ["predict", "--bundle", str(bundle_dir), *(str(tmp_path / n) for n in names),
+                                 "--asr", "none"])
+    assert result.exit_code == 0, result.output
+    assert all(name in result.output for name in ("b].wav", "[draft] call.wav", "[red]x.wav")), result.output

@@ -26,6 +26,20 @@ def test_the_python_api_never_writes_a_bundle_over_a_users_files(tmp_path):
         write_bundle(fresh, preset, CLASSES, models, 512, None, {}, {})
 
 
+def test_every_file_of_a_bundle_is_readable_by_the_users_the_umask_allows(tmp_path):
+    """safetensors wrote the weights 0600: a service running as its own user could not load them."""
+    import os
+
+    preset = load_preset("tiny")
+    previous = os.umask(0o022)
+    try:
+        write_bundle(tmp_path / "b", preset, CLASSES, build_models(preset, len(CLASSES), 512), 512, None, {}, {})
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "b").iterdir()}
+    assert any(name.endswith(".safetensors") for name in modes) and set(modes.values()) == {0o644}, modes
+
+
 @pytest.mark.espeak
 def test_a_bundle_is_refused_where_another_voice_encoder_is_installed(tmp_path, bundle_dir):
     """The bundle names the frozen encoder and a hash of its weights: other weights under the same

@@ -253,7 +253,7 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle_dir), "--port",
-                               str(port), "--asr", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port), "--asr", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -304,7 +304,9 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
         watcher.join(timeout=10)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        said, complaints = server.communicate(timeout=30)
+    # SIGTERM is a service's normal stop: exit 0, without "the job did not finish".
+    assert server.returncode == 0 and "stopped by SIGTERM" in said and "did not finish" not in complaints, complaints
     assert [r.status_code for r in responses] == [200] * 20 and {r.json()["label"] for r in responses} == {expected}
     assert sorted(answer.split(b"\r\n")[0] for answer in hostile) == [b"HTTP/1.1 400 Bad Request",
                                                                        b"HTTP/1.1 408 Request Timeout"]

@@ -126,11 +126,13 @@ def summarize(result: LoadResult) -> dict[str, Any]:
 
 
 def render_summary(summary: dict[str, Any], console) -> None:
-    """Print ``summary`` as readable tables on a rich console."""
+    """Print ``summary`` as readable tables on a rich console.  Whatever comes from the data (paths,
+    names, ids, notes) is escaped: ``[draft]`` in a folder's name is text, not markup."""
+    from rich.markup import escape
     from rich.table import Table
 
     title = f"{summary['dataset']} ({summary['format']}) at {summary['root']}"
-    console.print(f"[bold]{title}[/bold]")
+    console.print(f"[bold]{escape(title)}[/bold]")
     if summary["synthetic"]:
         console.print("[yellow]SYNTHETIC demo corpus: espeak-ng speech and generated ratings, not KEMDy20[/yellow]")
     console.print(
@@ -140,7 +142,7 @@ def render_summary(summary: dict[str, Any], console) -> None:
         console.print(f"[red]{summary['unaccounted']} source rows were neither kept nor skipped: a vamer bug, "
                       "please report it with this dataset's annotation files[/red]")
     for note in summary["notes"]:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(str(note))}")
     if not summary["kept"]:
         console.print("[red]no utterance was kept; see the skipped rows below[/red]")
 
@@ -150,25 +152,27 @@ def render_summary(summary: dict[str, Any], console) -> None:
     classes.add_column("share", justify="right")
     for label, count in summary["per_class"].items():
         share = count / summary["kept"] if summary["kept"] else 0.0
-        classes.add_row(label, str(count), f"{share:.1%}")
+        classes.add_row(escape(str(label)), str(count), f"{share:.1%}")
     console.print(classes)
 
     sessions = Table(title="per session")
     sessions.add_column("session")
     sessions.add_column("n", justify="right")
     for label in summary["classes"]:
-        sessions.add_column(label, justify="right")
+        sessions.add_column(escape(str(label)), justify="right")
     sessions.add_column("speakers")
     for session, info in summary["sessions"].items():
-        sessions.add_row(session, str(info["utterances"]), *(str(info["per_class"][c]) for c in summary["classes"]),
-                         ", ".join(info["speakers"]))
+        sessions.add_row(escape(str(session)), str(info["utterances"]),
+                         *(str(info["per_class"][c]) for c in summary["classes"]),
+                         escape(", ".join(map(str, info["speakers"]))))
     console.print(sessions)
 
     speakers = Table(title="per speaker")
     for column in ("speaker", "gender", "sessions", "n", "hours"):
         speakers.add_column(column, justify="right" if column in ("n", "hours") else "left")
     for speaker, info in summary["speakers"].items():
-        speakers.add_row(speaker, info["gender"] or "-", ", ".join(info["sessions"]), str(info["utterances"]),
+        speakers.add_row(escape(str(speaker)), escape(str(info["gender"] or "-")),
+                         escape(", ".join(map(str, info["sessions"]))), str(info["utterances"]),
                          f"{info['duration_h']:.3f}")
     console.print(speakers)
 
@@ -192,10 +196,11 @@ def render_summary(summary: dict[str, Any], console) -> None:
             gaps = info["sessions_with_gaps"]
             shown = ", ".join(gaps[:8]) + (f" (+{len(gaps) - 8})" if len(gaps) > 8 else "")
             bio.add_row(signal, str(info["files"]), str(info["samples"]), str(info["utterances_covered"]),
-                        f"{info['share_covered']:.1%}", shown or "-")
+                        f"{info['share_covered']:.1%}", escape(shown) or "-")
         console.print(bio)
     for issue in summary["bio_issues"]:
-        console.print(f"bio rows not read: {issue['file']} ({issue['signal']}): {issue['rows']} rows, {issue['reason']}")
+        console.print(escape(f"bio rows not read: {issue['file']} ({issue['signal']}): {issue['rows']} rows, "
+                             f"{issue['reason']}"))
 
     if summary["skipped_by_reason"]:
         skipped = Table(title="skipped rows by reason")
@@ -204,7 +209,7 @@ def render_summary(summary: dict[str, Any], console) -> None:
         for reason, count in summary["skipped_by_reason"].items():
             example = summary["skipped_examples"][reason][0]
             skipped.add_row(reason, str(count), summary["skip_reason_meanings"][reason],
-                            f"{example['source']} {example['utt_id']}: {example['detail']}")
+                            escape(f"{example['source']} {example['utt_id']}: {example['detail']}"))
         console.print(skipped)
     else:
         console.print("skipped rows: none")

@@ -104,12 +104,18 @@ def frames_to_read(info: AudioInfo, seconds: float | None) -> int:
     return min(info.frames, math.ceil(seconds * info.sample_rate))
 
 
+def read_dtype(handle: soundfile.SoundFile) -> str:
+    """The dtype a file's samples are read as: float64 for a 64-bit float file, whose samples may not
+    fit float32 (1e300 read as float32 is inf, and was reported as such), float32 otherwise."""
+    return "float64" if handle.subtype == "DOUBLE" else "float32"
+
+
 def read_samples(data: bytes | Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode at most the first ``seconds`` of audio bytes or a file -> (float32 ``[n, channels]``, rate)."""
     try:
         with soundfile.SoundFile(sound_source(data)) as handle:
             count = frames_to_read(AudioInfo(handle.samplerate, handle.channels, handle.frames), seconds)
-            samples = handle.read(count, dtype="float32", always_2d=True)
+            samples = handle.read(count, dtype=read_dtype(handle), always_2d=True)
             return samples, int(handle.samplerate)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
         raise AudioError("unreadable_wav", f"cannot decode: {_reason(error)}") from None
@@ -119,7 +125,9 @@ def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """``[n]`` or ``[n, channels]`` samples at ``rate`` -> float32 mono at ``sample_rate`` (channels
     averaged, soxr resampling).  NaN or infinite samples, and finite ones beyond :data:`MAX_SAMPLE`
     (float wav files can hold both), are refused."""
-    samples = np.asarray(samples, dtype=np.float32)
+    samples = np.asarray(samples)
+    if samples.dtype != np.float64:
+        samples = samples.astype(np.float32, copy=False)
     bad = samples.size - int(np.isfinite(samples).sum())
     if bad:
         raise AudioError("non_finite_audio", f"{bad:,} of {samples.size:,} samples are NaN or infinite")
@@ -129,6 +137,7 @@ def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
         # every log-mel frame became NaN, silently, in the cache.
         raise AudioError("out_of_range_audio", f"the largest sample is {peak:.3g}; full scale is 1 and vamer "
                                                f"refuses samples beyond {MAX_SAMPLE:,.0f}")
+    samples = samples.astype(np.float32, copy=False)
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     if samples.ndim != 1:

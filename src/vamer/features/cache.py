@@ -13,6 +13,7 @@ warning naming the file and what was wrong) and treated as a miss, so it is reco
 >>> cache.get("audio", key) is None
 True
 >>> cache.put("audio", key, np.ones((2, 3), dtype=np.float16))
+True
 >>> cache.get("audio", key, shape=(None, 3), dtype=np.float16).shape
 (2, 3)
 >>> cache.get("audio", key, shape=(None, 4)) is None   # not what the caller reads: recomputed
@@ -29,7 +30,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -77,8 +78,13 @@ def read_entry(raw: bytes, shape: tuple[int | None, ...] | None = None, dtype=No
 
 
 class FeatureCache:
-    def __init__(self, root: str | Path) -> None:
+    """Entries under ``root``.  ``report`` receives each warning about an entry (damaged,
+    unreadable, not a file); by default it is logged.  A worker process collects them instead and
+    hands them to the parent, whose log reaches the user's terminal (a worker's does not)."""
+
+    def __init__(self, root: str | Path, report: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
+        self.report = report or (lambda message: log.warning("%s", message))
 
     @staticmethod
     def key(content: bytes, settings: dict[str, Any]) -> str:
@@ -95,23 +101,35 @@ class FeatureCache:
         """The entry ``key`` of ``kind``, or ``None`` when there is none or it is damaged (see
         :func:`read_entry`; a damaged one is deleted and reported, so the caller recomputes it)."""
         path = self.path(kind, key)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            self.report(f"vamer: feature cache entry {path} is not a file (a folder or a link stands there); "
+                        "it is left alone, and the features are computed without caching them")
+            return None
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as error:
-            log.warning("vamer: feature cache entry %s could not be read (%s); recomputing it", path, error)
+            self.report(f"vamer: feature cache entry {path} could not be read ({error}); recomputing it")
             return None
         try:
             return read_entry(raw, shape, dtype)
         except DamagedEntry as damage:
-            log.warning("vamer: feature cache entry %s is damaged (%s); deleted and recomputed", path, damage)
+            self.report(f"vamer: feature cache entry {path} is damaged ({damage}); deleted and recomputed")
             path.unlink(missing_ok=True)
             return None
 
-    def put(self, kind: str, key: str, array: np.ndarray) -> None:
+    def put(self, kind: str, key: str, array: np.ndarray) -> bool:
+        """Store ``array`` as the entry ``key`` of ``kind`` (whole or not at all); whether it was.
+        Where something other than a file stands at its place (see :meth:`get`), nothing is."""
         path = self.path(kind, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            return False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            self.report(f"vamer: the feature cache cannot hold {path} ({error}); computed without caching")
+            return False
         fd, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".npy", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -121,6 +139,7 @@ class FeatureCache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return True
 
     # -- one process builds, the others wait (distributed training) ------------------------------
 

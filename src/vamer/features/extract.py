@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from tqdm import tqdm
 from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import AudioError, features_from_bytes, stored_mel
 from vamer.features.cache import FeatureCache
+
+log = logging.getLogger("vamer.features")
 
 AUDIO_KIND = "audio-logmel"
 
@@ -40,22 +43,28 @@ def mel_layout(config: AudioFeatureConfig) -> tuple[tuple[None, int], type]:
     return (None, config.n_mels), np.float16
 
 
-def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str) -> tuple[str, str, str, int]:
-    """Runs in a worker: returns (utt_id, status, key or detail, frames before cropping)."""
-    cache = FeatureCache(cache_root)
+def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str,
+                 reports: list[str] | None = None) -> tuple[str, str, str, int, list[str]]:
+    """Runs in a worker: returns (utt_id, status, the key (status cached or computed), the log-mel
+    itself (uncached: the cache could not store it) or the reason's detail, frames before cropping,
+    the cache's warnings for the parent to show)."""
+    reports = [] if reports is None else reports
+    cache = FeatureCache(cache_root, report=reports.append)
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        return utt_id, "unreadable_wav", str(error), 0
+        return utt_id, "unreadable_wav", str(error), 0, reports
     key = cache.key(data, _settings(config))
     if cache.get(AUDIO_KIND, key, *mel_layout(config)) is not None:
-        return utt_id, "cached", key, -1
+        return utt_id, "cached", key, -1, reports
     try:
         mel = features_from_bytes(data, config)
     except AudioError as error:
-        return utt_id, error.reason, str(error), 0
-    cache.put(AUDIO_KIND, key, stored_mel(mel, config))
-    return utt_id, "computed", key, int(mel.shape[0])
+        return utt_id, error.reason, str(error), 0, reports
+    stored = stored_mel(mel, config)
+    if not cache.put(AUDIO_KIND, key, stored):
+        return utt_id, "uncached", stored, int(mel.shape[0]), reports
+    return utt_id, "computed", key, int(mel.shape[0]), reports
 
 
 def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
@@ -71,18 +80,27 @@ def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: s
     mels: dict[str, np.ndarray] = {}
     skipped = []
     cropped = 0
-    for utt_id, status, detail, frames in results:
+    for utt_id, status, detail, frames, reports in results:
+        for report in reports:
+            log.warning("%s", report)
+        if status == "uncached":
+            mels[utt_id] = detail
+            cropped += frames > config.max_frames
+            continue
         if status in ("cached", "computed"):
             mel = cache.get(AUDIO_KIND, detail, *mel_layout(config))
-            if mel is None:  # removed between the worker and here: compute in place
-                _, status, detail, frames = _extract_one(utt_id, dict(rows)[utt_id], config, str(cache_root))
-                mel = cache.get(AUDIO_KIND, detail, *mel_layout(config)) if status == "computed" else None
+            if mel is None:  # removed between the worker and here, or never stored: compute in place
+                _, status, detail, frames, more = _extract_one(utt_id, dict(rows)[utt_id], config, str(cache_root))
+                for report in more:
+                    log.warning("%s", report)
+                mel = detail if status == "uncached" else cache.get(AUDIO_KIND, detail, *mel_layout(config)) \
+                    if status == "computed" else None
             if mel is not None:
                 mels[utt_id] = mel
                 cropped += frames > config.max_frames
                 continue
         skipped.append({"utt_id": utt_id, "reason": status, "detail": detail})
-    statuses = pd.Series([r[1] for r in results]).value_counts().to_dict()
+    statuses = pd.Series([r[1] for r in results]).replace("uncached", "computed").value_counts().to_dict()
     return AudioFeatures(
         mels=mels,
         skipped=pd.DataFrame(skipped, columns=["utt_id", "reason", "detail"]),

@@ -12,6 +12,8 @@ in parallel and cached like the log-mel.
 
 from __future__ import annotations
 
+import logging
+
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.errors import raise_swallowed_stop
 from vamer.features.cache import FeatureCache
+
+log = logging.getLogger("vamer.features")
 
 FUNCTIONALS_KIND = "audio-egemaps"
 EGEMAPS_SIZE = 88
@@ -44,23 +48,26 @@ def egemaps(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str) -> tuple[str, np.ndarray | None]:
-    cache = FeatureCache(cache_root)
+def _one(utt_id: str, path: str, config: AudioFeatureConfig,
+         cache_root: str) -> tuple[str, np.ndarray | None, list[str]]:
+    """Runs in a worker: (utt_id, the functionals or None, the cache's warnings for the parent)."""
+    reports: list[str] = []
+    cache = FeatureCache(cache_root, report=reports.append)
     try:
         data = Path(path).read_bytes()
     except OSError:
-        return utt_id, None
+        return utt_id, None, reports
     key = cache.key(data, {"kind": FUNCTIONALS_KIND, "sample_rate": config.sample_rate,
                                  "read_seconds": read_seconds(config), "version": 2})
     stored = cache.get(FUNCTIONALS_KIND, key, shape=(EGEMAPS_SIZE,), dtype=np.float32)
     if stored is not None:
-        return utt_id, stored
+        return utt_id, stored, reports
     try:
         values = egemaps(decode(data, config.sample_rate, read_seconds(config)), config.sample_rate)
     except AudioError:
-        return utt_id, None
+        return utt_id, None, reports
     cache.put(FUNCTIONALS_KIND, key, values)
-    return utt_id, values
+    return utt_id, values, reports
 
 
 def extract_functionals(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
@@ -73,8 +80,10 @@ def extract_functionals(table: pd.DataFrame, config: AudioFeatureConfig, cache_r
     results = runner(delayed(_one)(utt_id, path, config, str(cache_root)) for utt_id, path in rows)
     out = np.zeros((len(rows), EGEMAPS_SIZE), dtype=np.float32)
     failed = []
-    for index, (utt_id, values) in enumerate(tqdm(results, total=len(rows), desc="eGeMAPS", unit="utt",
-                                                  disable=not progress)):
+    for index, (utt_id, values, reports) in enumerate(tqdm(results, total=len(rows), desc="eGeMAPS", unit="utt",
+                                                           disable=not progress)):
+        for report in reports:
+            log.warning("%s", report)
         if values is None:
             failed.append(utt_id)
         else:

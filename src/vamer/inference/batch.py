@@ -308,7 +308,8 @@ def results_table(rows: list[dict[str, Any]]):
     table = Table(Column("input", no_wrap=True, min_width=22), "label", "p", "arousal", "valence",
                   Column("text", max_width=24), "notes / error")
     for row in rows:
-        name = Path(row["input"]).name or row["input"]  # the file name; --out keeps whole paths
+        # The file name (--out keeps whole paths), as text: `tag[/b].wav` is not markup.
+        name = escape(Path(row["input"]).name or row["input"])
         if row["error"]:
             table.add_row(name, "-", "-", "-", "-", "-", f"[red]{escape(str(row['error']))}[/red]")
         else:

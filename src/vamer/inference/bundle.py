@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 import vamer
 from vamer.config import validated
 from vamer.errors import VamerError
-from vamer.fileio import file_sha256
+from vamer.fileio import file_sha256, follow_umask
 from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.features.upstream import load_upstream, upstream_shape
 from vamer.presets import Preset, functionals_dim
@@ -68,6 +68,8 @@ def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[
     for name, model in (*((w, models[w]) for w in WEIGHTS), *((("probe", probe),) if probe is not None else ())):
         state = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
         save_file(state, str(folder / f"{name}.safetensors"), metadata={"vamer": vamer.__version__})
+        # safetensors makes its files 0600: a service running as another user could not read them.
+        follow_umask(folder / f"{name}.safetensors")
     if population is not None:
         (folder / POPULATION).write_bytes(population.to_bytes())
     manifest = {

@@ -25,7 +25,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from vamer.errors import VamerError
+from vamer.errors import JobStopped, VamerError
 from vamer.serving.app import ServiceLimits
 
 HEAD_BUFFER_BYTES = 16 * 1024  # what a connection may buffer before its request head is complete
@@ -163,4 +163,9 @@ def serve(bundle: Path, host: str, port: int, limits: ServiceLimits, engine: str
         warn(f"note: --host {host} answers other machines and POST /predict needs no key; give one with "
              "--api-key-file or VAMER_API_KEY, or serve behind a reverse proxy that checks access "
              "(README: Deploying behind a reverse proxy)")
-    uvicorn.Server(server_config(service, host, port, limits)).run()
+    try:
+        uvicorn.Server(server_config(service, host, port, limits)).run()
+    except JobStopped as stopped:
+        # uvicorn stops gracefully on SIGTERM or Ctrl-C, then raises the signal again: for a
+        # service that is its normal end, not a job cut short.
+        say(f"vamer serve: stopped by {stopped.name}; open requests were answered first")

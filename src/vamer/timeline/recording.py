@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 import soundfile
 
-from vamer.features.audio import AudioInfo, sound_source
+from vamer.features.audio import MAX_SAMPLE, AudioInfo, read_dtype, sound_source
 from vamer.inference.intake import PredictionError, checked_file, probed
 
 
@@ -32,6 +32,23 @@ class TimelineLimits:
     max_seconds: float | None = 4 * 3600.0     # longer recordings are refused (None: no limit)
     min_sample_rate: int = 8_000                 # the speech detector's lowest rate
     max_channels: int = 8
+
+
+MIN_SECONDS = 0.1   # shorter than the speech detector's analysis window: nothing could be found in it
+
+
+def checked_samples(block: np.ndarray, until_s: float) -> np.ndarray:
+    """``block`` (as float32) when every sample is finite and within :data:`~vamer.features.audio.MAX_SAMPLE` of
+    full scale (what one clip must hold too); else a PredictionError saying where, so a recording
+    scaled by 1e30 is refused as one clip of it is, instead of reading as silence."""
+    bad = block.size - int(np.isfinite(block).sum())
+    if bad:
+        raise PredictionError("non_finite_audio", f"{bad:,} samples before {until_s:.1f} s are NaN or infinite")
+    peak = float(np.abs(block).max()) if block.size else 0.0
+    if peak > MAX_SAMPLE:
+        raise PredictionError("out_of_range_audio", f"a sample before {until_s:.1f} s is {peak:.3g}; full scale is 1 "
+                                                    f"and vamer refuses samples beyond {MAX_SAMPLE:,.0f}")
+    return block.astype(np.float32, copy=False)
 
 
 class LongRecording:
@@ -69,6 +86,9 @@ class LongRecording:
         if info.channels > limits.max_channels:
             raise PredictionError("bad_audio", f"{info.channels} channels; a timeline reads at most "
                                                f"{limits.max_channels}")
+        if info.seconds < MIN_SECONDS:
+            raise PredictionError("too_short", f"{info.frames:,} sample(s) ({info.seconds * 1000:.0f} ms); a timeline "
+                                               f"needs at least {MIN_SECONDS * 1000:.0f} ms of audio")
         if limits.max_seconds is not None and info.seconds > limits.max_seconds:
             raise PredictionError("too_long", f"audio is {info.seconds / 60:.1f} min long; the timeline limit is "
                                               f"{limits.max_seconds / 60:g} min")
@@ -84,10 +104,10 @@ class LongRecording:
         try:
             with self._handle() as handle:
                 while True:
-                    block = handle.read(size, dtype="float32", always_2d=True)
+                    block = handle.read(size, dtype=read_dtype(handle), always_2d=True)
                     if not len(block):
                         return
-                    yield block
+                    yield checked_samples(block, handle.tell() / self.sample_rate)
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
             raise PredictionError("unreadable_wav", f"cannot decode the recording: {error}") from None
 
@@ -98,6 +118,7 @@ class LongRecording:
         try:
             with self._handle() as handle:
                 handle.seek(start)
-                return handle.read(max(0, stop - start), dtype="float32", always_2d=True)
+                return checked_samples(handle.read(max(0, stop - start), dtype=read_dtype(handle), always_2d=True),
+                                       end_s)
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
             raise PredictionError("unreadable_wav", f"cannot decode {start_s:.2f}-{end_s:.2f} s: {error}") from None
