@@ -281,10 +281,19 @@ def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_co
                                                                 command):
     """SLURM, Docker and systemd stop jobs with SIGTERM: a training stopped that way must not exit 0
     (Lightning turned it into a plain SystemExit), and Ctrl-C inside fit must give 130, not 1."""
+    import yaml
+    from importlib import resources
+
     out = tmp_path / "out"
+    # The tiny preset with epochs enough that the signal lands inside the fit: with 3, a loaded
+    # machine could finish training between the first checkpoint and the signal (exit 0).
+    preset = yaml.safe_load(resources.files("vamer.presets").joinpath("tiny.yaml").read_text(encoding="utf-8"))
+    for stage in preset["training"].values():
+        stage.update(epochs=500, patience=500)
+    (tmp_path / "long.yaml").write_text(yaml.safe_dump({**preset, "name": "tiny-long"}), encoding="utf-8")
     words = ["run", "--no-ablations"] if command == "run" else ["train", "arousal"]
     job = subprocess.Popen([sys.executable, "-m", "vamer.cli", *words, str(demo_corpus), "--out", str(out),
-                            "--preset", "tiny", "--cv", "session:2", "--cache", str(demo_cache)],
+                            "--preset", str(tmp_path / "long.yaml"), "--cv", "session:2", "--cache", str(demo_cache)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not any(tmp_path.glob("**/checkpoints")):   # inside a Lightning fit

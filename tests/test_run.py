@@ -158,6 +158,19 @@ def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path, demo_corp
 
 
 @pytest.mark.espeak
+def test_a_second_train_of_the_same_stage_into_the_same_folder_is_refused_at_once(tmp_path, demo_corpus):
+    """Two identical `vamer train arousal --out tr3` both exited 0, their metrics.csv rows
+    interleaved and best-v1.ckpt beside best.ckpt."""
+    from vamer.fileio import output_lock
+
+    out = tmp_path / "tr3"
+    with output_lock(out / "arousal"):          # the first, still training
+        result = runner.invoke(app, ["train", "arousal", str(demo_corpus), "--out", str(out), "--preset", "tiny",
+                                     "--cv", "session:2"])
+    assert result.exit_code == 2 and "being written by another vamer" in result.output, result.output
+    assert not (out / "arousal").exists()
+
+
 def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_path, demo_corpus, demo_cache):
     from vamer.data import load
 

@@ -18,7 +18,7 @@ import logging
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from vamer.features.speakers import context_protocol
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore, FoldData
 from vamer.features.text import TrainableTokens, UseEncoder
-from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch, write_json_atomic
+from vamer.fileio import atomic_directory, check_replaceable, output_lock, resumable_scratch, write_json_atomic
 from vamer.inference.bundle import write_bundle
 from vamer.metrics import HEADLINE, aggregate, classification_metrics, mean_std
 from vamer.presets import Preset
@@ -140,19 +140,22 @@ def train_stage(result: LoadResult, stage: str, out: Path, preset: Preset, cv: s
                 augment: AugmentConfig | None = None, cache: Path | None = None, config: ResolvedConfig | None = None,
                 trainer: TrainerOptions = TrainerOptions()) -> dict[str, Any]:
     """``vamer train``: one stage alone on fold ``fold`` of ``cv`` (see :func:`train_single_stage`);
-    ``config`` (what produced it) goes into the stage's folder."""
+    ``config`` (what produced it) goes into the stage's folder, which is locked while it trains (a
+    second ``vamer train`` of the same stage into the same folder is refused at once: two used to
+    interleave their metrics and write ``best-v1.ckpt`` beside the first's)."""
     stage_folder = Path(out) / stage
-    if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
-        raise VamerError(f"{stage_folder} already holds a trained {stage} stage; pass --resume to continue it, "
-                         "or choose another --out")
-    inputs = training_inputs(result, preset, cv, cache)
-    data = prepare_fold(inputs, fold, augment, seed)
-    outcome = train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
-                                 getattr(data.train.tokens, "vocab_size", None), resume,
-                                 str(arousal) if arousal else None, str(valence) if valence else None,
-                                 trainer=trainer)
-    if config is not None and is_global_zero():
-        config.write(stage_folder)
+    with output_lock(stage_folder) if is_global_zero() else nullcontext():
+        if not resume and stage_folder.exists() and any(stage_folder.iterdir()):
+            raise VamerError(f"{stage_folder} already holds a trained {stage} stage; pass --resume to continue it, "
+                             "or choose another --out")
+        inputs = training_inputs(result, preset, cv, cache)
+        data = prepare_fold(inputs, fold, augment, seed)
+        outcome = train_single_stage(stage, data, preset, result.classes, Path(out), seed, inputs.text_dim,
+                                     getattr(data.train.tokens, "vocab_size", None), resume,
+                                     str(arousal) if arousal else None, str(valence) if valence else None,
+                                     trainer=trainer)
+        if config is not None and is_global_zero():
+            config.write(stage_folder)
     return outcome
 
 
