@@ -14,11 +14,12 @@ words repeat themselves (gzip compression ratio above 2.4: greedy decoding caugh
 decoded again at a higher temperature (0.4, then 0.8: half of Whisper's own ladder, from a fixed
 seed so that a clip always gets the same words).  Whisper's other trigger, a low mean log
 probability, is off: on espeak-ng's Korean it re-decoded most windows for no gain.  A clip read
-alone may decode into at most 12 tokens a second of audio (:func:`_token_budget`), so a loop stops
-early instead of running to Whisper's 440.  On clear speech this costs nothing: in 6 minutes of EmoDB
-(103 clips) every window came back from the first, greedy decode.  On audio Whisper cannot read (the demo's synthetic
-Korean), it halves it: 40 demo clips packed cost 0.53 s a clip with the three steps against 1.03 s
-with Whisper's six, at a character error rate of 0.87 against 0.81 (either is noise).
+alone may decode into at most 12 tokens a second of audio (:func:`_token_budget`), so a loop
+stops early instead of running to Whisper's 440.  On clear speech this costs nothing: in 6
+minutes of EmoDB (103 clips) every window came back from the first, greedy decode.  On audio
+Whisper cannot read (the demo's synthetic Korean) it halves the cost: 40 demo clips packed took
+0.53 s a clip with the three steps against 1.03 s with Whisper's six, at a character error rate of
+0.87 against 0.81 (either is noise).
 
 One clip (:meth:`WhisperRecognizer.transcribe`) is read on its own.  Many clips
 (:meth:`WhisperRecognizer.transcribe_many`: a timeline's segments, a corpus) are packed one after
