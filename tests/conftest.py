@@ -108,6 +108,14 @@ def long_recording(tmp_path_factory, demo_corpus, predictor) -> LongRecording:
     return build_long(tmp_path_factory.mktemp("long"), wavs, gaps, demo_silences())
 
 
+@pytest.fixture(scope="session")
+def short_recording(tmp_path_factory, long_recording) -> LongRecording:
+    """The first 8 utterances of :func:`long_recording`, 1 s of room tone before each: what the
+    tests that recognise words read (recognition is the slowest thing the tests do)."""
+    return build_long(tmp_path_factory.mktemp("short"), long_recording.utterances[:8], [1.0] * 8,
+                      long_recording.silences)
+
+
 def demo_silences() -> dict[str, tuple[float, float]]:
     """utt_id -> the silence the generator put before and after the speech of each utterance of
     the shared demo corpus (its plan: the same settings give the same plan)."""

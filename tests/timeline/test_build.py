@@ -116,14 +116,12 @@ def test_a_long_segment_is_split_to_the_models_window(predictor, long_recording,
 
 
 @pytest.mark.espeak
-def test_without_a_transcript_the_recogniser_gives_each_segment_its_words(bundle_dir, long_recording, monkeypatch,
-                                                                          tmp_path):
+def test_without_a_transcript_the_recogniser_gives_each_segment_its_words(bundle_dir, short_recording, monkeypatch):
     from vamer.inference.predictor import Predictor
 
     listening = Predictor.from_bundle(bundle_dir, asr="whisper-base")
     phases = []
-    short = build_long(tmp_path, long_recording.utterances[:8], [1.0] * 8, long_recording.silences)
-    timeline = build_timeline(listening, short.path, progress=lambda phase, done, total: phases.append(phase))
+    timeline = build_timeline(listening, short_recording.path, progress=lambda phase, done, total: phases.append(phase))
     speech = [s for s in timeline.segments if s.kind == "speech" and s.label]
     heard = [s for s in speech if s.text_source == "asr"]
     # espeak-ng's Korean is hard to hear (a character error rate near 1, bench/asr.py): Hangul words
@@ -137,6 +135,6 @@ def test_without_a_transcript_the_recogniser_gives_each_segment_its_words(bundle
     # A transcript's words win: the recogniser is never asked.
     monkeypatch.setattr(listening.recognizer, "transcribe_many", lambda clips: pytest.fail("recognised"))
     monkeypatch.setattr(listening.recognizer, "transcribe", lambda samples: pytest.fail("recognised"))
-    cues = read_cues(srt([(start, end, text) for (start, end), text in zip(short.speech, short.texts)]), "srt")
-    given = build_timeline(listening, short.path, cues)
+    cues = read_cues(srt([(start, end, text) for (start, end), text in zip(short_recording.speech, short_recording.texts)]), "srt")
+    given = build_timeline(listening, short_recording.path, cues)
     assert {s.text_source for s in given.segments if s.kind == "speech" and s.label} == {"given"}
