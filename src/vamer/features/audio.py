@@ -121,10 +121,10 @@ def read_samples(data: bytes | Path, seconds: float | None = None) -> tuple[np.n
         raise AudioError("unreadable_wav", f"cannot decode: {_reason(error)}") from None
 
 
-def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
-    """``[n]`` or ``[n, channels]`` samples at ``rate`` -> float32 mono at ``sample_rate`` (channels
-    averaged, soxr resampling).  NaN or infinite samples, and finite ones beyond :data:`MAX_SAMPLE`
-    (float wav files can hold both), are refused."""
+def in_range(samples: np.ndarray) -> np.ndarray:
+    """``samples`` as float32, once every one is finite and within :data:`MAX_SAMPLE` of full scale
+    (float wav files can hold NaN, inf, 1e18 or, as float64, 1e300, which float32 cannot); else an
+    AudioError, ``non_finite_audio`` or ``out_of_range_audio``."""
     samples = np.asarray(samples)
     if samples.dtype != np.float64:
         samples = samples.astype(np.float32, copy=False)
@@ -133,11 +133,18 @@ def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
         raise AudioError("non_finite_audio", f"{bad:,} of {samples.size:,} samples are NaN or infinite")
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak > MAX_SAMPLE:
-        # Finite but absurd (a float wav can hold 1e18 or FLT_MAX): its power overflows to inf and
-        # every log-mel frame became NaN, silently, in the cache.
+        # Finite but absurd: its power overflows to inf and every log-mel frame became NaN, silently,
+        # in the cache.
         raise AudioError("out_of_range_audio", f"the largest sample is {peak:.3g}; full scale is 1 and vamer "
                                                f"refuses samples beyond {MAX_SAMPLE:,.0f}")
-    samples = samples.astype(np.float32, copy=False)
+    return samples.astype(np.float32, copy=False)
+
+
+def mono_at(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """``[n]`` or ``[n, channels]`` samples at ``rate`` -> float32 mono at ``sample_rate`` (channels
+    averaged, soxr resampling).  NaN or infinite samples, and finite ones beyond :data:`MAX_SAMPLE`
+    (float wav files can hold both), are refused."""
+    samples = in_range(samples)
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     if samples.ndim != 1:

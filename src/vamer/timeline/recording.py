@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 import soundfile
 
-from vamer.features.audio import MAX_SAMPLE, AudioInfo, read_dtype, sound_source
+from vamer.features.audio import AudioError, AudioInfo, in_range, read_dtype, sound_source
 from vamer.inference.intake import PredictionError, checked_file, probed
 
 
@@ -38,17 +38,13 @@ MIN_SECONDS = 0.1   # shorter than the speech detector's analysis window: nothin
 
 
 def checked_samples(block: np.ndarray, until_s: float) -> np.ndarray:
-    """``block`` (as float32) when every sample is finite and within :data:`~vamer.features.audio.MAX_SAMPLE` of
-    full scale (what one clip must hold too); else a PredictionError saying where, so a recording
-    scaled by 1e30 is refused as one clip of it is, instead of reading as silence."""
-    bad = block.size - int(np.isfinite(block).sum())
-    if bad:
-        raise PredictionError("non_finite_audio", f"{bad:,} samples before {until_s:.1f} s are NaN or infinite")
-    peak = float(np.abs(block).max()) if block.size else 0.0
-    if peak > MAX_SAMPLE:
-        raise PredictionError("out_of_range_audio", f"a sample before {until_s:.1f} s is {peak:.3g}; full scale is 1 "
-                                                    f"and vamer refuses samples beyond {MAX_SAMPLE:,.0f}")
-    return block.astype(np.float32, copy=False)
+    """``block`` as float32 when one clip of it would pass (:func:`~vamer.features.audio.in_range`);
+    else a PredictionError saying where, so a recording scaled by 1e30 is refused as one clip of it
+    is, instead of reading as silence."""
+    try:
+        return in_range(block)
+    except AudioError as error:
+        raise PredictionError(error.reason, f"{error} (before {until_s:.1f} s)") from None
 
 
 class LongRecording:
