@@ -43,12 +43,12 @@ def mel_layout(config: AudioFeatureConfig) -> tuple[tuple[None, int], type]:
     return (None, config.n_mels), np.float16
 
 
-def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str,
-                 reports: list[str] | None = None) -> tuple[str, str, str, int, list[str]]:
+def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig,
+                 cache_root: str) -> tuple[str, str, str | np.ndarray, int, list[str]]:
     """Runs in a worker: returns (utt_id, status, the key (status cached or computed), the log-mel
     itself (uncached: the cache could not store it) or the reason's detail, frames before cropping,
     the cache's warnings for the parent to show)."""
-    reports = [] if reports is None else reports
+    reports: list[str] = []
     cache = FeatureCache(cache_root, report=reports.append)
     try:
         data = Path(path).read_bytes()
@@ -89,7 +89,7 @@ def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: s
             continue
         if status in ("cached", "computed"):
             mel = cache.get(AUDIO_KIND, detail, *mel_layout(config))
-            if mel is None:  # removed between the worker and here, or never stored: compute in place
+            if mel is None:  # removed between the worker and here: compute in place
                 _, status, detail, frames, more = _extract_one(utt_id, dict(rows)[utt_id], config, str(cache_root))
                 for report in more:
                     log.warning("%s", report)
