@@ -227,12 +227,16 @@ SERVICE_OPTIONS = {name: (kind, typer.Option(default, flag, min=low, help=text))
                    for name, kind, default, flag, low, text in (
     ("max_upload_mb", "float", 20.0, "--max-upload-mb", 0.001, "Larger uploads get 413."),
     ("concurrency", "int", 2, "--concurrency", 1, "Predictions running at once (each on cores / concurrency threads)."),
-    ("max_uploads", "int", 16, "--max-uploads", 1, "Uploads received or predicted at once; more get 503."),
+    ("max_uploads", "int", 16, "--max-uploads", 1, "Uploads arriving at once at the base rate floor; past it the "
+                                                   "floor rises in proportion."),
+    ("max_buffered_mb", "int", 512, "--max-buffered-mb", 1, "MB of uploads held in memory, all requests together; "
+                                                            "past it a request waits, then 503."),
     ("body_timeout", "float", 30.0, "--body-timeout", 0.1, "Seconds for a whole body; else 408."),
     ("header_timeout", "float", 10.0, "--header-timeout", 0.1, "Seconds for a request's head; else the connection "
                                                                 "closes."),
     ("max_connections", "int", 256, "--max-connections", 1, "Open connections; more get 503."),
-    ("queue_timeout", "float", 30.0, "--queue-timeout", 0.0, "Seconds a request waits for an upload slot; then 503."),
+    ("queue_timeout", "float", 30.0, "--queue-timeout", 0.0, "Seconds a request waits for room or for the "
+                                                                "timeline builder; then 503."),
     ("min_body_rate", "float", 8.0, "--min-body-rate-kb", 0.001, "KB/s a body must average after 2 s; slower clients "
                                                                  "get 408."),
     ("max_timeline_mb", "float", 256.0, "--max-timeline-mb", 0.001, "Larger POST /timeline uploads get 413."),

@@ -43,10 +43,9 @@ import json
 import math
 import re
 import threading
-import time
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 
 import anyio
 import anyio.lowlevel
@@ -55,9 +54,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from python_multipart import MultipartParser
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import parse_options_header
 
 import vamer
 from vamer.inference.predictor import PredictionError, Predictor
@@ -67,7 +63,8 @@ from vamer.reasons import Reason
 from vamer.timeline.build import build_timeline, open_recording
 from vamer.timeline.recording import TimelineLimits
 from vamer.timeline.result import Timeline
-from vamer.timeline.transcript import check_cues_fit, decode_cues
+from vamer.timeline.transcript import Cue, check_cues_fit, decode_cues
+from vamer.serving.uploads import Form, Refused, UploadBudget, UploadRules, read_form, too_large
 
 def status_for(kind: str) -> int:
     """The HTTP status of a prediction that failed for ``kind`` (the table in :mod:`vamer.reasons`)."""
@@ -78,8 +75,9 @@ def status_for(kind: str) -> int:
 class ServiceLimits:
     max_upload_bytes: int = 20 * 1024 * 1024
     concurrency: int = 2          # predictions running at once (each uses torch's intra-op threads)
-    max_uploads: int = 16         # uploads received or predicted at once (bounds the buffered bodies)
-    queue_timeout_s: float = 30.0  # how long a request waits for an upload slot before its 503
+    max_uploads: int = 16         # bodies arriving at once at the base rate floor; past it the floor rises with them
+    max_buffered_mb: int = 512    # upload bytes held in memory by every request together; past it: wait, then 503
+    queue_timeout_s: float = 30.0  # how long a request waits for room or for the timeline builder before its 503
     body_timeout_s: float = 30.0  # a body must arrive whole within this; else 408
     header_timeout_s: float = 10.0  # a request's head must arrive within this; else the connection closes
     max_connections: int = 256    # open connections; uvicorn answers 503 past this
@@ -89,16 +87,18 @@ class ServiceLimits:
     min_mean_chunk_bytes: int = 64      # past 1,024 pieces, a body whose pieces average less gets 408
     max_timeline_upload_bytes: int = 256 * 1024 * 1024   # an hour of 16 kHz 16-bit stereo is 230 MB
     max_timeline_seconds: float = 3600.0
+    # Samples a timeline decodes in all (float32): an hour of 48 kHz stereo is 1,382 MB.  Blocks are
+    # read a few MB at a time whatever this is (TimelineLimits.max_block_mb).
+    max_timeline_decoded_mb: float = 1_500.0
+    transcript_timeout_s: float = 10.0  # a transcript must parse within this; else 422
     timelines: int = 1            # timelines built at once (each holds its recording in memory)
+
+    def timeline(self) -> TimelineLimits:
+        """What a timeline of this service accepts."""
+        return TimelineLimits(max_seconds=self.max_timeline_seconds, max_decoded_mb=self.max_timeline_decoded_mb)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 def inline_hashes(html: str, tag: str) -> list[str]:
@@ -134,7 +134,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     enrolled speakers live (None: profiles are refused); each API key sees only its own."""
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
-    uploads = anyio.CapacityLimiter(limits.max_uploads)
+    budget = UploadBudget(held_most=limits.max_buffered_mb * 2**20, uploads_at_floor=limits.max_uploads)
     timelines = anyio.Semaphore(limits.timelines)   # released by whichever task ends the work
     upload_limit = {"/predict": limits.max_upload_bytes, "/timeline": limits.max_timeline_upload_bytes}
     app = FastAPI(title="vamer", version=vamer.__version__, docs_url=None, redoc_url=None,
@@ -187,20 +187,20 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         policies["/docs"] = content_policy(html.body.decode("utf-8"))
         return html
 
-    @app.exception_handler(_Refused)
-    async def refused(request: Request, error: _Refused) -> JSONResponse:
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused) -> JSONResponse:
         headers = {"Retry-After": "1"} if error.status == 503 else None
         return JSONResponse({"detail": error.detail}, status_code=error.status, headers=headers)
 
     @app.middleware("http")
     async def upload_size(request: Request, call_next):
         # Refuse from the header before a byte of the body is parsed; bodies sent without a length
-        # are measured again after reading (see _read_form).
+        # are measured again as they arrive (vamer.serving.uploads).
         path = request.url.path
         length = request.headers.get("content-length")
         most = upload_limit.get(path, limits.max_upload_bytes if path.startswith("/speakers/") else None)
         if most is not None and length and length.isdigit() and int(length) > most:
-            return JSONResponse({"detail": _too_large(int(length), most)}, status_code=413)
+            return JSONResponse({"detail": too_large(int(length), most)}, status_code=413)
         return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -216,36 +216,45 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
                 "regressors": predictor.bundle.regressors,
                 "limits": {**asdict(limits), **asdict(predictor.limits)}}
 
-    async def upload_slot() -> None:
-        """Wait for an upload slot (503 after ``queue_timeout_s``); the caller releases it."""
-        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
-            await uploads.acquire()
-        if waiting.cancelled_caught:
-            raise _Refused(503, f"all {limits.max_uploads} upload slots stayed busy for "
-                                f"{limits.queue_timeout_s:g} s; retry shortly")
+    async def form_of(request: Request, most: int, max_parts: int | None = None,
+                      caps: dict[str, int] | None = None) -> Form:
+        """The request's form (:mod:`vamer.serving.uploads` says how it is read); the caller releases it."""
+        rules = UploadRules(most=most, max_parts=max_parts or limits.max_form_parts, field_caps=caps or {},
+                            body_timeout_s=limits.body_timeout_s, min_body_rate_bps=limits.min_body_rate_bps,
+                            rate_grace_s=limits.rate_grace_s, min_mean_chunk_bytes=limits.min_mean_chunk_bytes,
+                            queue_timeout_s=limits.queue_timeout_s)
+        return await read_form(request.stream(), request.headers.get("content-type", ""), rules, budget)
 
     @app.post("/predict", openapi_extra=_FORM_SCHEMA, response_model=PredictionResult,
               responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
     async def predict(request: Request) -> dict[str, Any]:
         """Predict the emotion of one recording: form field ``audio`` (wav file), optional ``text``."""
-        # A request waits for a slot before its body is read (unread bodies stay in the socket,
-        # paused by uvicorn's flow control), so a burst queues instead of failing.
-        await upload_slot()
-        # The slot is held until the answer: a body read into memory waits for a prediction thread
-        # inside it, so at most max_uploads bodies are ever buffered.
+        form = await form_of(request, limits.max_upload_bytes)
+        # The form's bytes stay in the upload budget until the answer, so what waits for a
+        # prediction thread is bounded too.
         try:
-            fields = await _read_form(request, limits, limits.max_upload_bytes)
-            audio, text = _audio_and_text(fields)
-            speaker = _text_field(fields, "speaker")
+            audio, text = _audio_and_text(form.fields)
+            speaker = _text_field(form.fields, "speaker")
             statistics = None
             if speaker is not None:
                 statistics = await anyio.to_thread.run_sync(_profile, speaker, _owner(request))
             return await anyio.to_thread.run_sync(lambda: predictor.predict(audio, text, speaker=speaker,
                                                                             statistics=statistics), limiter=gate)
         except PredictionError as error:
-            raise _Refused(status_for(error.kind), str(error)) from None
+            raise Refused(status_for(error.kind), str(error)) from None
         finally:
-            uploads.release()
+            form.release()
+
+    async def timeline_slot(keep: bool) -> None:
+        """Wait for the timeline builder (503 after ``queue_timeout_s``); ``keep``: take it (the
+        caller releases it), else only wait until it is free, before an upload is read."""
+        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
+            await timelines.acquire()
+        if waiting.cancelled_caught:
+            raise Refused(503, f"{limits.timelines} timeline(s) are being built and stayed busy for "
+                               f"{limits.queue_timeout_s:g} s; retry shortly")
+        if not keep:
+            timelines.release()
 
     @app.post("/timeline", openapi_extra=_TIMELINE_FORM, response_model=Timeline,
               responses={200: {"content": {NDJSON: {"schema": {"type": "string"}}},
@@ -258,42 +267,52 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         gives it, and the silences between them.  Form field ``audio``, optional ``transcript`` (a
         time-aligned .srt or .vtt file, UTF-8) whose words go to the segments they fall in.  Sent
         with ``Accept: application/x-ndjson``, the answer streams the progress first."""
-        with anyio.move_on_after(limits.queue_timeout_s) as waiting:
-            await timelines.acquire()
-        if waiting.cancelled_caught:
-            raise _Refused(503, f"{limits.timelines} timeline(s) are being built and stayed busy for "
-                                f"{limits.queue_timeout_s:g} s; retry shortly")
-        handed_over = False
+        # A busy builder is waited for before the upload is read (no one uploads an hour to hear 503),
+        # but not held while it arrives: a client trickling its upload keeps no one else waiting.
+        await timeline_slot(keep=False)
+        accepted = limits.timeline()
+        form = await form_of(request, limits.max_timeline_upload_bytes,
+                             caps={"transcript": accepted.max_transcript_bytes})
+        slot = handed_over = False
         try:
-            fields = await _read_form(request, limits, limits.max_timeline_upload_bytes)
+            fields = form.fields
             if "audio" not in fields:
-                raise _Refused(422, "missing file field 'audio' (a recording)")
+                raise Refused(422, "missing file field 'audio' (a recording)")
             name, audio = fields["audio"]
             transcript, raw_cues = fields.get("transcript", (None, b""))
-            cues = decode_cues(raw_cues, transcript or "") if raw_cues else None
+            cues = await _cues_within(raw_cues, transcript or "", accepted, limits.transcript_timeout_s)
             # The recording and the transcript are checked before any answer starts: their refusals
             # are a 4xx whether the answer streams or not.
-            recording = await anyio.to_thread.run_sync(
-                open_recording, predictor, audio, TimelineLimits(max_seconds=limits.max_timeline_seconds))
+            recording = await anyio.to_thread.run_sync(open_recording, predictor, audio, accepted)
             if cues:
                 check_cues_fit(cues, recording.seconds)
-
             speakers = _count_field(fields, "speakers")
+            await timeline_slot(keep=True)
+            slot = True
 
             def work(progress=lambda phase, done, total: None) -> Timeline:
                 return build_timeline(predictor, recording, cues, source=name or "upload", transcript=transcript,
                                       progress=progress, speakers=speakers)
 
             if NDJSON in request.headers.get("accept", ""):
-                handed_over = True   # the stream releases the slot when the work is done
-                return StreamingResponse(_streamed(work, timelines), media_type=NDJSON)
-            result = await anyio.to_thread.run_sync(work)
+                handed_over = True   # the stream ends the work and frees its slot and bytes
+
+                def done() -> None:
+                    timelines.release()
+                    form.release()
+
+                return StreamingResponse(_streamed(work, done), media_type=NDJSON)
+            result = await _while_connected(request, work)
+            if result is None:
+                return JSONResponse({"detail": "the client left before its timeline was built"}, status_code=499)
             return result.model_dump(mode="json")
         except PredictionError as error:
-            raise _Refused(status_for(error.kind), str(error)) from None
+            raise Refused(status_for(error.kind), str(error)) from None
         finally:
             if not handed_over:
-                timelines.release()
+                if slot:
+                    timelines.release()
+                form.release()
 
     def _owner(request: Request) -> str:
         given = request.headers.get("x-api-key") or ""
@@ -302,7 +321,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
 
     def _store() -> ProfileStore:
         if profiles is None or predictor.bundle.population is None:
-            raise _Refused(404, "this service keeps no speaker profiles (its bundle does not normalise per speaker, "
+            raise Refused(404, "this service keeps no speaker profiles (its bundle does not normalise per speaker, "
                                 "or it was started without a profiles file)")
         return profiles
 
@@ -314,21 +333,21 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     async def enrol(speaker: str, request: Request) -> dict[str, Any]:
         """Enrol (or replace) the caller's profile ``speaker`` from a few clips of that speaker: the
         form field ``audio`` once per clip.  Labels are never asked for; the clips are not kept."""
-        await upload_slot()
+        check_speaker_id_or_refuse(speaker)
+        store = _store()
+        form = await form_of(request, limits.max_upload_bytes, max_parts=MAX_ENROL_CLIPS)
         try:
-            check_speaker_id(speaker)
-            store = _store()
-            clips = [data for name, _, data in await _read_parts(request, limits) if name == "audio"]
+            clips = [data for name, _, data in form.parts if name == "audio"]
             if not clips:
-                raise _Refused(422, "send the speaker's clips as file fields named 'audio' (one per clip)")
+                raise Refused(422, "send the speaker's clips as file fields named 'audio' (one per clip)")
             statistics, failed = await anyio.to_thread.run_sync(predictor.enrol, clips, limiter=gate)
             owner = _owner(request)
             await anyio.to_thread.run_sync(store.save, owner, speaker, statistics)
             return {"speaker": speaker, "clips": statistics.clips, "not_used": failed}
         except PredictionError as error:
-            raise _Refused(status_for(error.kind), str(error)) from None
+            raise Refused(status_for(error.kind), str(error)) from None
         finally:
-            uploads.release()
+            form.release()
 
     @app.get("/speakers", responses={status: {"model": ErrorAnswer} for status in (401, 404)})
     async def speakers(request: Request) -> list[dict[str, Any]]:
@@ -338,12 +357,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     @app.delete("/speakers/{speaker}", responses={status: {"model": ErrorAnswer} for status in (401, 404, 422)})
     async def forget(speaker: str, request: Request) -> dict[str, Any]:
         """Delete the caller's profile ``speaker``."""
-        try:
-            check_speaker_id(speaker)
-        except PredictionError as error:
-            raise _Refused(status_for(error.kind), str(error)) from None
+        check_speaker_id_or_refuse(speaker)
         if not await anyio.to_thread.run_sync(_store().delete, _owner(request), speaker):
-            raise _Refused(404, f"no speaker profile {speaker!r}")
+            raise Refused(404, f"no speaker profile {speaker!r}")
         return {"deleted": speaker}
 
     return app
@@ -352,12 +368,61 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
 NDJSON = "application/x-ndjson"
 
 
-def _streamed(work, slot: anyio.Semaphore):
+def check_speaker_id_or_refuse(speaker: str) -> None:
+    try:
+        check_speaker_id(speaker)
+    except PredictionError as error:
+        raise Refused(status_for(error.kind), str(error)) from None
+
+
+async def _cues_within(raw: bytes, name: str, accepted: TimelineLimits, timeout_s: float) -> list[Cue] | None:
+    """A transcript's cues (None without one), parsed in a worker thread within ``accepted``'s size
+    and cue count and ``timeout_s``: an 18 MB transcript parsed in the event loop once kept every
+    endpoint waiting 59 s."""
+    if not raw:
+        return None
+    try:
+        with anyio.fail_after(timeout_s):
+            return await anyio.to_thread.run_sync(decode_cues, raw, name, accepted, abandon_on_cancel=True)
+    except TimeoutError:
+        raise Refused(422, f"the transcript did not parse within {timeout_s:g} s; send a shorter one") from None
+
+
+class _ClientLeft(Exception):
+    """Raised in the worker at its next progress report once the client has gone."""
+
+
+async def _while_connected(request: Request, work) -> Timeline | None:
+    """``work(progress)`` in a worker thread, stopped at its next progress report when the client
+    disconnects (None then): a client that left used to keep the builder busy for its whole work."""
+    gone = threading.Event()
+
+    def progress(phase: str, done: float, total: float) -> None:
+        if gone.is_set():
+            raise _ClientLeft
+
+    async def watch() -> None:
+        # The body has been read: what the connection says next is that the client went away.
+        while (await request.receive())["type"] != "http.disconnect":
+            await anyio.sleep(0.2)
+        gone.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        try:
+            return await anyio.to_thread.run_sync(work, progress)
+        except _ClientLeft:
+            return None
+        finally:
+            group.cancel_scope.cancel()
+
+
+def _streamed(work, done: Callable[[], None]):
     """Start ``work`` and return its answer as lines of JSON: the progress it reports as it goes,
     then its timeline, or the error that stopped it (the status line is sent already: it goes in
     the body).  The work runs in a thread of its own, started here rather than when the answer is
-    first read, so that the timeline slot is released when the work ends even if the client has
-    gone before a byte of the answer was sent."""
+    first read, so that ``done`` (which frees the builder and the upload) is called when the work
+    ends even if the client has gone before a byte of the answer was sent."""
     send, receive = anyio.create_memory_object_stream(max_buffer_size=math.inf)
     loop = anyio.lowlevel.current_token()
 
@@ -370,7 +435,7 @@ def _streamed(work, slot: anyio.Semaphore):
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             send.send_nowait(last)
         send.close()
-        slot.release()
+        done()
 
     def run() -> None:
         try:
@@ -393,16 +458,6 @@ def _streamed(work, slot: anyio.Semaphore):
     return lines()
 
 
-def _too_large(size: int, most: int) -> str:
-    return f"upload of {size:,} bytes is over the limit of {most:,} bytes"
-
-
-@dataclass
-class _Part:
-    headers: dict[bytes, bytes]
-    data: bytearray
-
-
 def _swagger_assets() -> str:
     """The folder of Swagger UI's files (the ``fastapi-swagger`` wheel's ``resources``), found
     without importing that package, which would patch FastAPI."""
@@ -415,114 +470,6 @@ def _swagger_assets() -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "resources")
 
 
-def _form_parts(body: bytes, content_type: str, max_parts: int = 8) -> dict[str, tuple[str | None, bytes]]:
-    """Field name -> (file name or None, raw bytes) of a multipart body (a repeated field: its last
-    part), by python-multipart; a body of more than ``max_parts`` parts is refused as soon as the
-    parser reaches one more."""
-    return {name: (filename, data) for name, filename, data in _form_list(body, content_type, max_parts)}
-
-
-def _form_list(body: bytes, content_type: str, max_parts: int = 8) -> list[tuple[str, str | None, bytes]]:
-    """Every part of a multipart body in order: (field name, file name or None, raw bytes).
-
-    The raw bytes are kept so the service can tell text that is not UTF-8 from text that is
-    (starlette's form parser falls back to latin-1 silently).
-    """
-    kind, options = parse_options_header(content_type)
-    boundary = options.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        raise _Refused(422, "send a multipart/form-data form with a file field 'audio' and an optional field 'text'")
-    parts: list[_Part] = []
-    header: list[bytes] = [b"", b""]
-
-    def begin() -> None:
-        if len(parts) >= max_parts:
-            raise _Refused(400, f"the multipart form has more than {max_parts} parts; send the fields 'audio' "
-                                "and 'text' once each")
-        parts.append(_Part({}, bytearray()))
-
-    def field(data: bytes, start: int, end: int) -> None:
-        header[0] += data[start:end]
-
-    def value(data: bytes, start: int, end: int) -> None:
-        header[1] += data[start:end]
-
-    def header_end() -> None:
-        parts[-1].headers[header[0].lower()] = header[1]
-        header[0] = header[1] = b""
-
-    def data(chunk: bytes, start: int, end: int) -> None:
-        parts[-1].data += chunk[start:end]
-
-    ended: list[bool] = []
-    callbacks = {"on_part_begin": begin, "on_header_field": field, "on_header_value": value,
-                 "on_header_end": header_end, "on_part_data": data, "on_end": lambda: ended.append(True)}
-    try:  # the constructor refuses some boundaries (over 256 bytes) too
-        parser = MultipartParser(boundary, callbacks)
-        parser.write(body)
-        parser.finalize()
-    except FormParserError as error:
-        raise _Refused(400, f"malformed multipart form ({error})") from None
-    if not ended:  # a body cut off before "--boundary--": its last part may be partial
-        raise _Refused(400, "the multipart form ends before its closing boundary (was the upload cut off?)")
-    fields: list[tuple[str, str | None, bytes]] = []
-    for part in parts:
-        _, disposition = parse_options_header(part.headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        filename = disposition.get(b"filename")
-        fields.append((name, filename.decode("utf-8", "replace") if filename is not None else None, bytes(part.data)))
-    return fields
-
-
-async def _read_form(request: Request, limits: ServiceLimits,
-                     most: int) -> dict[str, tuple[str | None, bytes]]:
-    """The request's form as :func:`_form_parts` reads it (:func:`_read_body` says how it is read)."""
-    return await anyio.to_thread.run_sync(_form_parts, await _read_body(request, limits, most),
-                                          request.headers.get("content-type", ""), limits.max_form_parts)
-
-
-async def _read_parts(request: Request, limits: ServiceLimits) -> list[tuple[str, str | None, bytes]]:
-    """An enrolment's form: every part, up to MAX_ENROL_CLIPS clips."""
-    return await anyio.to_thread.run_sync(_form_list, await _read_body(request, limits, limits.max_upload_bytes),
-                                          request.headers.get("content-type", ""), MAX_ENROL_CLIPS)
-
-
-async def _read_body(request: Request, limits: ServiceLimits, most: int) -> bytes:
-    """The fields of the request's multipart form (name -> (file name, bytes)), at most ``most`` bytes.
-
-    The body must arrive within ``body_timeout_s``, at ``min_body_rate_bps`` on average once
-    ``rate_grace_s`` have passed (16 clients trickling a byte a second held every upload slot for
-    30 s), and not as a flood of tiny pieces (each one costs the event loop a wake-up: a 1 MB body
-    sent byte by byte kept /health waiting 2.4 s).  Each wait for the next piece has the deadline
-    that keeps those promises, so a client that goes silent is dropped on time too.  The form is
-    then parsed in a worker thread."""
-    body = bytearray()
-    pieces = 0
-    started = time.monotonic()
-    stream = request.stream().__aiter__()
-    while True:
-        elapsed = time.monotonic() - started
-        due = min(limits.body_timeout_s, max(limits.rate_grace_s, (len(body) + 1) / limits.min_body_rate_bps))
-        try:
-            with anyio.fail_after(max(due - elapsed, 0.001)):
-                chunk = await stream.__anext__()
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            if due >= limits.body_timeout_s:
-                raise _Refused(408, f"the request body did not arrive within {limits.body_timeout_s:g} s") from None
-            raise _Refused(408, f"the request body arrives slower than {limits.min_body_rate_bps:,} bytes/s "
-                                f"({len(body):,} bytes in {elapsed:.1f} s)") from None
-        body += chunk
-        pieces += 1
-        if len(body) > most:  # a body sent without Content-Length
-            raise _Refused(413, _too_large(len(body), most))
-        if pieces > 1024 and len(body) < pieces * limits.min_mean_chunk_bytes:
-            raise _Refused(408, f"the request body arrives in {pieces:,} pieces of {len(body) / pieces:.0f} bytes on "
-                                "average; send it in larger pieces")
-    return bytes(body)
-
-
 MAX_ENROL_CLIPS = 64
 
 
@@ -533,7 +480,7 @@ def _text_field(fields: dict[str, tuple[str | None, bytes]], name: str) -> str |
     try:
         return fields[name][1].decode("utf-8").strip() or None
     except UnicodeDecodeError:
-        raise _Refused(422, f"field {name!r} is not UTF-8") from None
+        raise Refused(422, f"field {name!r} is not UTF-8") from None
 
 
 def _count_field(fields: dict[str, tuple[str | None, bytes]], name: str) -> int | None:
@@ -542,20 +489,20 @@ def _count_field(fields: dict[str, tuple[str | None, bytes]], name: str) -> int 
     if value is None:
         return None
     if not value.isdigit() or not 1 <= int(value) <= 20:
-        raise _Refused(422, f"field {name!r} must be a whole number from 1 to 20, not {value[:20]!r}")
+        raise Refused(422, f"field {name!r} must be a whole number from 1 to 20, not {value[:20]!r}")
     return int(value)
 
 
 def _audio_and_text(fields: dict[str, tuple[str | None, bytes]]) -> tuple[bytes, str | None]:
     """``/predict``'s form: the ``audio`` file and the ``text`` field, checked."""
     if "audio" not in fields:
-        raise _Refused(422, "missing file field 'audio' (a wav file)")
+        raise Refused(422, "missing file field 'audio' (a wav file)")
     text = None
     if "text" in fields:
         try:
             text = fields["text"][1].decode("utf-8")
         except UnicodeDecodeError:
-            raise _Refused(422, "field 'text' is not UTF-8; send the transcript as UTF-8") from None
+            raise Refused(422, "field 'text' is not UTF-8; send the transcript as UTF-8") from None
     return fields["audio"][1], text or None
 
 

@@ -38,7 +38,7 @@ def predict_timeline(predictor_of, inputs: list[Path], request: TimelineRequest,
         raise VamerError("--timeline reads one recording: give one audio file")
     check_outputs(out, figure, force)   # before an hour of audio is read
     try:
-        cues = read_transcript_file(transcript) if transcript is not None else None
+        cues = read_transcript_file(transcript, limits=limits) if transcript is not None else None
     except PredictionError as error:
         raise VamerError(f"{transcript}: {error} ({error.kind})") from None
     predictor: Predictor = predictor_of()

@@ -32,6 +32,12 @@ class TimelineLimits:
     max_seconds: float | None = 4 * 3600.0     # longer recordings are refused (None: no limit)
     min_sample_rate: int = 8_000                 # the speech detector's lowest rate
     max_channels: int = 8
+    # Float32 samples decoded at once: a block, or a segment read back, is read in pieces of at most
+    # this (30 s of 8 channels at 655 kHz would be 629 MB in one read).
+    max_block_mb: float = 16.0
+    max_decoded_mb: float | None = None         # samples decoded in all, from the header (None: no limit)
+    max_transcript_bytes: int = 4 * 1024 * 1024  # an hour of word-level cues is under 1 MB
+    max_cues: int = 40_000                       # an hour with a cue every 0.09 s
 
 
 MIN_SECONDS = 0.1   # shorter than the speech detector's analysis window: nothing could be found in it
@@ -50,8 +56,11 @@ def checked_samples(block: np.ndarray, until_s: float) -> np.ndarray:
 class LongRecording:
     """A recording checked from its header: ``seconds``, ``sample_rate``, ``channels``."""
 
-    def __init__(self, source: Path | bytes, info: AudioInfo) -> None:
+    def __init__(self, source: Path | bytes, info: AudioInfo, limits: "TimelineLimits | None" = None) -> None:
         self.source, self.info = source, info
+        limits = limits or TimelineLimits()
+        # Frames per read that keep the decoded float32 samples within max_block_mb.
+        self.frames_per_read = max(1, int(limits.max_block_mb * 1e6 // (4 * max(1, info.channels))))
 
     @property
     def seconds(self) -> float:
@@ -88,15 +97,21 @@ class LongRecording:
         if limits.max_seconds is not None and info.seconds > limits.max_seconds:
             raise PredictionError("too_long", f"audio is {info.seconds / 60:.1f} min long; the timeline limit is "
                                               f"{limits.max_seconds / 60:g} min")
-        return cls(source, info)
+        decoded = info.frames * info.channels * 4
+        if limits.max_decoded_mb is not None and decoded > limits.max_decoded_mb * 1e6:
+            raise PredictionError("too_large", f"decoding {info.channels} channel(s) at {info.sample_rate:,} Hz for "
+                                               f"{info.seconds:.0f} s would take {decoded / 1e6:,.0f} MB of samples; "
+                                               f"the limit is {limits.max_decoded_mb:,g} MB")
+        return cls(source, info, limits)
 
     def _handle(self) -> soundfile.SoundFile:
         return soundfile.SoundFile(sound_source(self.source))
 
     def blocks(self, block_s: float = 30.0) -> Iterator[np.ndarray]:
-        """The whole recording in order, ``block_s`` seconds at a time: float32 ``[n, channels]``
-        at its own rate.  A file that cannot be decoded part-way is a PredictionError."""
-        size = max(1, int(block_s * self.sample_rate))
+        """The whole recording in order, ``block_s`` seconds at a time (less when that many samples
+        would pass ``max_block_mb``): float32 ``[n, channels]`` at its own rate.  A file that cannot
+        be decoded part-way is a PredictionError."""
+        size = max(1, min(int(block_s * self.sample_rate), self.frames_per_read))
         try:
             with self._handle() as handle:
                 while True:
@@ -108,13 +123,21 @@ class LongRecording:
             raise PredictionError("unreadable_wav", f"cannot decode the recording: {error}") from None
 
     def span(self, start_s: float, end_s: float) -> np.ndarray:
-        """The stretch from ``start_s`` to ``end_s``: float32 ``[n, channels]`` at its own rate."""
+        """The stretch from ``start_s`` to ``end_s``: float32 ``[n, channels]`` at its own rate, or
+        ``[n]`` (its channels averaged piece by piece, as :func:`~vamer.features.audio.mono_at`
+        averages them) when all its channels at once would pass ``max_block_mb``."""
         start = max(0, int(round(start_s * self.sample_rate)))
         stop = min(self.info.frames, int(round(end_s * self.sample_rate)))
         try:
             with self._handle() as handle:
                 handle.seek(start)
-                return checked_samples(handle.read(max(0, stop - start), dtype=read_dtype(handle), always_2d=True),
-                                       end_s)
+                if stop - start <= self.frames_per_read:
+                    return checked_samples(handle.read(max(0, stop - start), dtype=read_dtype(handle),
+                                                       always_2d=True), end_s)
+                pieces = []
+                for at in range(start, stop, self.frames_per_read):
+                    piece = handle.read(min(self.frames_per_read, stop - at), dtype=read_dtype(handle), always_2d=True)
+                    pieces.append(checked_samples(piece, (at + len(piece)) / self.sample_rate).mean(axis=1))
+                return np.concatenate(pieces).astype(np.float32, copy=False)
         except (RuntimeError, soundfile.LibsndfileError, ValueError) as error:
             raise PredictionError("unreadable_wav", f"cannot decode {start_s:.2f}-{end_s:.2f} s: {error}") from None

@@ -16,6 +16,7 @@ import webvtt
 from webvtt.errors import MalformedFileError
 
 from vamer.inference.intake import PredictionError
+from vamer.timeline.recording import TimelineLimits
 
 FORMATS = {".srt": "srt", ".vtt": "vtt"}
 EXPECTED = {"srt": "expected numbered cues, each a line '1', a line '00:00:01,000 --> 00:00:02,500' and its words",
@@ -57,17 +58,32 @@ def read_cues(text: str, kind: str) -> list[Cue]:
     return sorted(cues, key=lambda cue: cue.start_s)
 
 
-def read_transcript_file(path: Path, name: str | None = None) -> list[Cue]:
-    """The cues of a transcript file (UTF-8)."""
+def read_transcript_file(path: Path, name: str | None = None, limits: TimelineLimits = TimelineLimits()) -> list[Cue]:
+    """The cues of a transcript file (UTF-8), within ``limits``."""
     try:
+        size = Path(path).stat().st_size
+        if size > limits.max_transcript_bytes:
+            raise PredictionError("bad_transcript", _too_big(size, limits))
         raw = Path(path).read_bytes()
     except OSError as error:
         raise PredictionError("unreadable_file", f"transcript {path}: cannot be read ({error.strerror})") from None
-    return decode_cues(raw, name or str(path))
+    return decode_cues(raw, name or str(path), limits)
 
 
-def decode_cues(raw: bytes, name: str) -> list[Cue]:
-    """The cues of a transcript's bytes, which must be UTF-8."""
+def _too_big(size: int, limits: TimelineLimits) -> str:
+    return f"the transcript is {size:,} bytes; the limit is {limits.max_transcript_bytes:,}"
+
+
+def decode_cues(raw: bytes, name: str, limits: TimelineLimits = TimelineLimits()) -> list[Cue]:
+    """The cues of a transcript's bytes, which must be UTF-8, within ``limits``'s size and cue
+    count (counted from the raw bytes before anything is parsed: parsing 300,000 cues takes
+    seconds)."""
+    if len(raw) > limits.max_transcript_bytes:
+        raise PredictionError("bad_transcript", _too_big(len(raw), limits))
+    arrows = raw.count(b"-->")
+    if arrows > limits.max_cues:
+        raise PredictionError("bad_transcript", f"the transcript holds {arrows:,} cues; the limit is "
+                                                f"{limits.max_cues:,}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
