@@ -88,3 +88,86 @@ def test_a_used_port_is_refused_before_the_model_loads(tmp_path, monkeypatch):
         port = holder.getsockname()[1]
         result = CliRunner().invoke(app, ["serve", "--bundle", str(tmp_path / "no-bundle"), "--port", str(port)])
     assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output, result.output
+
+
+class Trickler:
+    """Clients that send a request head, then a body at ``rate`` bytes/s until the server answers."""
+
+    def __init__(self, url: str, path: str, clients: int, rate: int = 10_240, every_s: float = 0.05) -> None:
+        import threading
+
+        self.url, self.path, self.rate = url, path, rate
+        self.answers: list[bytes] = []
+        self.stop = threading.Event()
+        self.threads = []
+        for _ in range(clients):
+            self.threads.append(threading.Thread(target=self._one, daemon=True))
+            self.threads[-1].start()
+            time.sleep(every_s)
+
+    def _one(self) -> None:
+        sock = connect(self.url)
+        sock.sendall(f"POST {self.path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     "Content-Length: 10000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"audio\"; "
+                     "filename=\"a.wav\"\r\n\r\n".encode())
+        sock.settimeout(0.1)
+        answer = b""
+        with sock:
+            while not self.stop.is_set():
+                try:
+                    sock.sendall(b"z" * (self.rate // 10))
+                    answer += sock.recv(4096)
+                    if answer:
+                        break
+                except (socket.timeout, TimeoutError):
+                    continue
+                except OSError:
+                    break
+        self.answers.append(answer.split(b"\r\n", 1)[0])
+
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop the clients still sending, after ``wait_s`` for the server to answer them."""
+        deadline = time.monotonic() + wait_s
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+
+def timed(call):
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+def test_trickling_clients_leave_room_for_a_normal_one(predictor, trained, long_recording):
+    """Issue 30, item 3: 60 clients at 10 KB/s (above the 8 KB/s floor) made a normal /predict answer
+    503 after 30 s, and 5 such clients did it to /timeline.  With the service's own deadlines."""
+    from tests.serving.conftest import running
+    from tests.serving.test_app import demo_wav
+    from vamer.serving.app import ServiceLimits, create_app
+
+    limits = ServiceLimits()
+    clip = demo_wav(trained).read_bytes()
+    with running(create_app(predictor, limits), limits) as url:
+        crowd = Trickler(url, "/predict", 60)
+        try:
+            health, health_s = timed(lambda: httpx.get(url + "/health", timeout=5))
+            answer, took = timed(lambda: httpx.post(url + "/predict", files={"audio": ("a.wav", clip, "audio/wav")},
+                                                    timeout=60))
+        finally:
+            crowd.close(wait_s=8)
+        assert health.status_code == 200 and health_s < 0.2, health_s
+        assert answer.status_code == 200 and took < 2, (answer.status_code, took)
+        # Crowded, the floor rose to 8 KB/s x 60 / 16: tricklers were cut off within seconds, not left to
+        # their 30 s deadline, until about max_uploads were left arriving (where 10 KB/s meets the floor).
+        assert crowd.answers.count(b"HTTP/1.1 408 Request Timeout") >= 60 - 2 * limits.max_uploads, crowd.answers
+
+        builders = Trickler(url, "/timeline", 5)
+        try:
+            audio = long_recording.path.read_bytes()
+            built = httpx.post(url + "/timeline", files={"audio": ("long.wav", audio, "audio/wav")}, timeout=300)
+        finally:
+            builders.close()
+        assert built.status_code == 200, built.text

@@ -54,6 +54,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 
 import vamer
 from vamer.inference.predictor import PredictionError, Predictor
@@ -223,7 +224,10 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
                             body_timeout_s=limits.body_timeout_s, min_body_rate_bps=limits.min_body_rate_bps,
                             rate_grace_s=limits.rate_grace_s, min_mean_chunk_bytes=limits.min_mean_chunk_bytes,
                             queue_timeout_s=limits.queue_timeout_s)
-        return await read_form(request.stream(), request.headers.get("content-type", ""), rules, budget)
+        try:
+            return await read_form(request.stream(), request.headers.get("content-type", ""), rules, budget)
+        except ClientDisconnect:
+            raise Refused(400, "the client left before its upload arrived") from None
 
     @app.post("/predict", openapi_extra=_FORM_SCHEMA, response_model=PredictionResult,
               responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
