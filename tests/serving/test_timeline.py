@@ -72,3 +72,82 @@ def test_a_client_that_leaves_mid_stream_frees_the_timeline_slot(server, long_re
         if answer.status_code != 503 or time.monotonic() > deadline:
             break
     assert answer.status_code == 200, answer.text
+
+
+def health_latencies(url: str, during):
+    """Call ``during()`` while /health is polled every 50 ms; its result and the slowest answer."""
+    import threading
+    import time
+
+    latencies, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            started = time.monotonic()
+            assert httpx.get(url + "/health", timeout=30).status_code == 200
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return during(), max(latencies, default=0.0)
+    finally:
+        done.set()
+        watcher.join(timeout=30)
+
+
+def test_a_huge_transcript_is_refused_and_the_service_keeps_answering(server, predictor, long_recording):
+    """Issue 30, item 1: an 18 MB SRT of 300k cues was parsed in the event loop: /health waited 59 s."""
+    from dataclasses import replace
+
+    from tests.serving.conftest import LIMITS, running
+    from vamer.serving.app import create_app
+
+    audio = long_recording.path.read_bytes()
+    huge = srt([(i * 0.01, i * 0.01 + 0.005, "안녕하세요 여러분 반갑습니다") for i in range(300_000)])
+    assert len(huge.encode()) > 17e6
+    answer, slowest = health_latencies(server, lambda: timeline(server, audio, huge))
+    assert answer.status_code == 413 and "'transcript' is over its limit" in answer.json()["detail"], answer.text
+    assert slowest < 0.2, slowest
+    dense = srt([(i * 0.001, i * 0.001 + 0.0005, "네") for i in range(40_001)])     # 1.7 MB, one cue too many
+    crowded = timeline(server, audio, dense)
+    assert crowded.status_code == 422 and "40,001 cues; the limit is 40,000" in crowded.json()["detail"]
+    # A transcript within both limits still parses within the service's time budget, or is refused.
+    hurried = replace(LIMITS, transcript_timeout_s=0.001)
+    with running(create_app(predictor, hurried), hurried) as url:
+        late = timeline(url, audio, srt([(i * 0.05, i * 0.05 + 0.04, "네") for i in range(30_000)]))
+    assert late.status_code == 422 and "did not parse within 0.001 s" in late.json()["detail"], late.text
+
+
+def test_a_client_that_leaves_a_plain_timeline_stops_its_work(server, long_recording, monkeypatch):
+    """Issue 30, item 4: the non-streamed /timeline kept building after its client left, and the
+    next request waited twice as long."""
+    import threading
+    import time
+
+    import vamer.serving.app as service
+
+    reports, ended = [], threading.Event()
+    real = service.build_timeline
+
+    def watched(*args, progress, **kwargs):
+        def slowed(phase, done, total):
+            reports.append((phase, done, total))
+            time.sleep(0.2)              # long enough that the client leaves mid-work
+            progress(phase, done, total)
+
+        try:
+            return real(*args, progress=slowed, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(service, "build_timeline", watched)
+    files = {"audio": ("long.wav", long_recording.path.read_bytes(), "audio/wav")}
+    try:
+        httpx.post(server + "/timeline", files=files, timeout=httpx.Timeout(60, read=1.5))
+        raise AssertionError("the timeline was answered within 1.5 s: nothing was left unfinished")
+    except httpx.ReadTimeout:
+        left = time.monotonic()          # the client gave up and closed its connection
+    assert ended.wait(10) and time.monotonic() - left < 3, "the work went on after its client left"
+    assert ("emotion", len(long_recording.speech), len(long_recording.speech)) not in reports, reports[-3:]

@@ -44,3 +44,32 @@ def test_a_float64_file_beyond_float32_is_out_of_range_not_infinite(tmp_path):
     with pytest.raises(PredictionError) as long:
         list(LongRecording.open(huge, TimelineLimits()).blocks())
     assert long.value.kind == "out_of_range_audio"
+
+
+def wide_recording(seconds: float) -> bytes:
+    """FLAC of 8 channels at 655,350 Hz (FLAC's highest rate): each channel a tone of its own."""
+    import io
+
+    rate, buffer = 655_350, io.BytesIO()
+    with soundfile.SoundFile(buffer, "w", samplerate=rate, channels=8, format="FLAC", subtype="PCM_16") as sink:
+        t = np.arange(int(seconds * rate)) / rate
+        sink.write(np.stack([0.1 * np.sin(2 * np.pi * 200 * (c + 1) * t) for c in range(8)], axis=1))
+    return buffer.getvalue()
+
+
+def test_a_wide_recording_is_decoded_within_the_block_budget_and_refused_past_its_total():
+    """A 228 KB FLAC of 40 s, 8 channels at 655 kHz took the service from 730 MB to 1.63 GB: it was
+    read in 30 s blocks of 629 MB.  Blocks and segments read back now stay within max_block_mb."""
+    data = wide_recording(2.0)
+    limits = TimelineLimits(max_block_mb=4.0)
+    recording = LongRecording.open(data, limits)
+    blocks = list(recording.blocks())
+    assert max(block.nbytes for block in blocks) <= 4e6 and sum(len(b) for b in blocks) == recording.info.frames
+    whole = np.concatenate(blocks)
+    span = recording.span(0.25, 1.75)          # 1.5 s of 8 channels is 31 MB: read and mixed piece by piece
+    assert span.ndim == 1 and np.allclose(span, whole[round(0.25 * 655_350):round(1.75 * 655_350)].mean(axis=1))
+    short = recording.span(0.5, 0.6)           # within the budget: every channel, as before
+    assert short.shape == (65_535, 8)
+    with pytest.raises(PredictionError) as refused:
+        LongRecording.open(data, TimelineLimits(max_decoded_mb=20))
+    assert refused.value.kind == "too_large" and "42 MB of samples" in str(refused.value)

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import lightning
 import numpy as np
 import pandas as pd
 import pytest
@@ -180,8 +183,11 @@ def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_im
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
     result = fit_stage("fusion", module, VamerDataModule(data, data, batch_size=16), tmp_path / "f", training,
                        progress=False)
-    # Written at the end of the last training epoch: it records the 3 epochs done (resume starts at 3).
-    assert torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 3
+    # Written at the end of the last training epoch (epoch 2): it holds the 3 epochs done.
+    from vamer.training.stages import epochs_done
+
+    assert torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 2
+    assert epochs_done(Path(result.last_checkpoint)) == 3
     assert torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 0
 
 
@@ -231,3 +237,63 @@ def test_importing_vamer_changes_no_global_logging_or_warning_setting():
         "assert state() == before, [f for f in state()[0] if f not in before[0]]\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+class StopAt(lightning.Callback):
+    """Stops training as a kill would, when epoch ``epoch`` starts (the epochs before it are whole)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("killed")
+
+
+def noisy_train(tmp_path, epochs=6, **kwargs):
+    """Fusion trained on items whose validation copies have shuffled labels: its best epoch is an
+    early one, which a resume must not forget."""
+    data = items()
+    shuffled = [dict(item, label=label) for item, label in
+                zip(items(seed=1), np.random.default_rng(0).permutation([item["label"] for item in data]))]
+    torch.manual_seed(0)
+    training = StageTraining(lr=1e-2, gamma=1.0, epochs=epochs, patience=epochs, batch_size=16)
+    module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
+    return fit_stage("fusion", module, VamerDataModule(data, shuffled, batch_size=16), tmp_path, training,
+                     progress=False, **kwargs)
+
+
+def test_a_stage_stopped_mid_training_resumes_with_its_whole_history_and_its_true_best(tmp_path):
+    """Issue 30, item 5: last.ckpt was written only when training ended, so a killed stage could not
+    be resumed; resuming from epoch 1 dropped epoch 1's rows; after a move, "best" forgot the epochs
+    before it."""
+    import shutil
+
+    whole = noisy_train(tmp_path / "whole")
+    history = pd.read_csv(tmp_path / "whole" / "logs" / "metrics.csv").dropna(subset=["val_macro_f1"])
+    assert history["val_macro_f1"].idxmax() in history.index[:3], "the premise: the best epoch comes before 3"
+    with pytest.raises(RuntimeError, match="killed"):
+        noisy_train(tmp_path / "cut", callbacks=[StopAt(3)])
+    last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2    # written as epoch 2 ended
+    shutil.move(tmp_path / "cut", tmp_path / "moved")
+    resumed = noisy_train(tmp_path / "moved", resume=True)
+    assert resumed.best_score == pytest.approx(whole.best_score) and resumed.best_checkpoint.startswith(
+        str(tmp_path / "moved")), (resumed, whole)
+    again = pd.read_csv(tmp_path / "moved" / "logs" / "metrics.csv")
+    assert again.groupby("epoch")["val_macro_f1"].count().tolist() == [1] * 6      # every epoch once
+    best = torch.load(resumed.best_checkpoint, map_location="cpu", weights_only=True)
+    assert best["epoch"] == torch.load(whole.best_checkpoint, map_location="cpu", weights_only=True)["epoch"]
+
+
+def test_resume_refuses_a_checkpoint_that_is_not_one_of_a_stage_in_training(tmp_path):
+    """A checkpoint without "epoch" gave an internal KeyError."""
+    from vamer.errors import VamerError
+
+    train("fusion", tmp_path / "a", epochs=1)
+    last = tmp_path / "a" / "fusion" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    del checkpoint["epoch"]
+    torch.save(checkpoint, last)
+    with pytest.raises(VamerError, match="not a checkpoint of a stage in training .it lacks epoch"):
+        train("fusion", tmp_path / "a", epochs=2, resume=True)

@@ -120,6 +120,53 @@ def logged_before(metrics_csv: Path, epochs_done: int) -> list[dict]:
     return [{key: value for key, value in row.items() if not pd.isna(value)} for row in rows]
 
 
+RESUMED_KEYS = ("epoch", "global_step", "state_dict", "optimizer_states", "loops", "callbacks")
+
+
+def epochs_done(last: Path) -> int:
+    """How many epochs a stage's ``last.ckpt`` holds whole (Lightning's own count of finished
+    epochs, which is what resuming continues after)."""
+    checkpoint = read_checkpoint(last)
+    missing = [key for key in RESUMED_KEYS if key not in checkpoint]
+    if missing:
+        raise VamerError(f"--resume: {last} is not a checkpoint of a stage in training (it lacks "
+                         f"{', '.join(missing)}); train again without --resume")
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError, ValueError):
+        raise VamerError(f"--resume: {last} does not say how many epochs it holds; train again without "
+                         "--resume") from None
+
+
+def relocate(last: Path, folder: Path) -> None:
+    """Point the checkpoint callbacks' state in ``last`` at ``folder`` when the stage was moved
+    since it was written.  Lightning keeps the best score only when the folder is unchanged, so
+    after a move "best" was recomputed over the new epochs alone (and overwrote the true best)."""
+    import torch
+
+    checkpoint = read_checkpoint(last)
+    here = os.path.realpath(folder)
+    changed = False
+    for state in checkpoint["callbacks"].values():
+        before = state.get("dirpath") if isinstance(state, dict) else None
+        if not isinstance(before, str) or before == here:
+            continue
+
+        def moved(path):
+            return os.path.join(here, os.path.relpath(path, before)) if isinstance(path, str) and path else path
+
+        state["dirpath"] = here
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            state[key] = moved(state.get(key))
+        if isinstance(state.get("best_k_models"), dict):
+            state["best_k_models"] = {moved(path): score for path, score in state["best_k_models"].items()}
+        changed = True
+    if changed:
+        scratch = last.with_name(last.name + ".relocating")
+        torch.save(checkpoint, scratch)
+        os.replace(scratch, last)
+
+
 def check_resumable(last: Path) -> None:
     """Refuse to resume from a checkpoint that is not there or not whole, rather than start from
     scratch without a word (a missing one) or fail with an internal error (a truncated one)."""
@@ -156,17 +203,22 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     monitor, mode = monitored(stage, training)
     checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor if validate else None,
                                   mode=mode, save_top_k=1, save_last=not validate)
-    # With validation, last.ckpt is its own callback, written after every epoch whether validation
-    # improved or not: what --resume continues from (saved beside the best one, it was written only
-    # when validation improved).  Without, the one callback saves every epoch anyway.
-    latest = [ModelCheckpoint(dirpath=out_dir / "checkpoints", save_top_k=0, save_last=True)] if validate else []
+    # With validation, last.ckpt is its own callback, written at the end of every training epoch
+    # whether validation improved or not: what --resume continues from.  It keeps its "top 1" of no
+    # metric, which is the newest; save_last would write only when a checkpoint is saved, so with
+    # save_top_k=0 it wrote once, at the very end.  Without validation, the one callback saves every
+    # epoch anyway.
+    latest = [ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                              save_on_train_epoch_end=True, enable_version_counter=False)] if validate else []
     callbacks = [checkpoints, *latest, *(callbacks or [])] + (
         [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else [])
     last = out_dir / "checkpoints" / "last.ckpt"
     earlier = []
     if resume:
         check_resumable(last)
-        earlier = logged_before(out_dir / "logs" / "metrics.csv", int(read_checkpoint(last)["epoch"]))
+        earlier = logged_before(out_dir / "logs" / "metrics.csv", epochs_done(last))
+        if is_global_zero():
+            relocate(last, out_dir / "checkpoints")
     csv_log = CSVLogger(out_dir, name="logs", version="")
     if earlier and is_global_zero():
         # Lightning's CSV writer deletes the file it finds (and warns that it will); the epochs the
