@@ -506,7 +506,8 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
             refit=preset.training.refit)
         outcome.notes.append(f"linear probe of the frozen audio inputs: C {c:g} (chosen on validation)"
                              + (", refitted on train + val" if preset.training.refit else ""))
-    pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, trainer)
+    test_truth = split_truth(data.test, classes)
+    pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, trainer, test_truth)
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
     outcome.pretrained.update(pretrained)
     for variant in variants:
@@ -519,9 +520,10 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
                                  {"arousal": False, "valence": False})
         else:
             model = fresh_fusion(preset, classes, text_dim, vocab_size, seed, models, pretrained)
-        done = journal.load(variant) if journal else None
-        if done:
-            journal.restore(model, done["checkpoint"])
+        done = journal.load(variant, test_truth, classes) if journal else None
+        weights = journal.weights(model, done["checkpoint"]) if done else None
+        if done and weights is not None:
+            model.load_state_dict(weights)
             outcome.predictions[variant], outcome.models[variant] = done["predictions"], model
             outcome.notes.extend(done["notes"])
             if done.get("without_context") is not None:
@@ -546,13 +548,15 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
 
 
 def _pretraining(models: dict[str, torch.nn.Module], data: FoldData, preset: Preset, out: Path, seed: int,
-                 progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, trainer: TrainerOptions) -> dict[str, bool]:
+                 progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, trainer: TrainerOptions,
+                 test_truth: dict[str, str]) -> dict[str, bool]:
     """Pretrain the arousal and valence regressors (or restore them from the journal); which were."""
-    done = journal.load("pretraining") if journal else None
-    if done:
-        for stage, checkpoint in done["checkpoints"].items():
-            if checkpoint:
-                journal.restore(models[stage], checkpoint)
+    done = journal.load("pretraining", test_truth) if journal else None
+    weights = {stage: journal.weights(models[stage], checkpoint)
+               for stage, checkpoint in done["checkpoints"].items() if checkpoint} if done else {}
+    if done and None not in weights.values():   # every regressor's weights read and fit, or none is loaded
+        for stage, state in weights.items():
+            models[stage].load_state_dict(state)
         outcome.regression.update(done["regression"])
         outcome.notes.extend(done["notes"])
         return {stage: bool(checkpoint) for stage, checkpoint in done["checkpoints"].items()}
@@ -565,6 +569,14 @@ def _pretraining(models: dict[str, torch.nn.Module], data: FoldData, preset: Pre
         journal.save("pretraining", {"checkpoints": {stage: journal.relative(c) for stage, c in checkpoints.items()},
                                      "regression": outcome.regression, "notes": list(outcome.notes)})
     return {stage: checkpoint is not None for stage, checkpoint in checkpoints.items()}
+
+
+def split_truth(split, classes: list[str]) -> dict[str, str]:
+    """utt_id -> true class of a split's original rows (a :class:`SplitData`, or a list of items)."""
+    if hasattr(split, "rows"):
+        rows = split.rows[split.rows["aug_of"].fillna("") == ""] if "aug_of" in split.rows else split.rows
+        return dict(zip(rows["utt_id"], rows["emotion"]))
+    return {item["utt_id"]: classes[int(item["label"])] for item in split if not item.get("aug_of")}
 
 
 def _clear(out: Path, steps: tuple[str, ...]) -> None:

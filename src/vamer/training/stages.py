@@ -167,23 +167,28 @@ def relocate(last: Path, folder: Path) -> None:
         os.replace(scratch, last)
 
 
+def checkpoint_damage(path: Path) -> str | None:
+    """What is wrong with the checkpoint file at ``path`` as a file (None: it is whole): a torch
+    checkpoint is a zip archive, so a cut-off one, or one whose bytes changed, shows."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        return f"is not a whole checkpoint ({error}); it was cut off, perhaps by a kill while it was written"
+    return None if damaged is None else f"is damaged (its entry {damaged} fails its checksum)"
+
+
 def check_resumable(last: Path) -> None:
     """Refuse to resume from a checkpoint that is not there or not whole, rather than start from
     scratch without a word (a missing one) or fail with an internal error (a truncated one)."""
-    import zipfile
-
     if not last.is_file():
         raise VamerError(f"--resume: {last} does not exist, so there is nothing to resume; train without --resume "
                          "(or into another --out)")
-    try:
-        with zipfile.ZipFile(last) as archive:   # a torch checkpoint is a zip archive
-            damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError) as error:
-        raise VamerError(f"--resume: {last} is not a whole checkpoint ({error}); it was cut off, perhaps by a kill "
-                         "while it was written: train again without --resume") from None
-    if damaged is not None:
-        raise VamerError(f"--resume: {last} is damaged (its entry {damaged} fails its checksum); train again without "
-                         "--resume")
+    damage = checkpoint_damage(last)
+    if damage is not None:
+        raise VamerError(f"--resume: {last} {damage}: train again without --resume")
 
 
 def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.LightningDataModule, out_dir: Path,
