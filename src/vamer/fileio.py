@@ -47,6 +47,21 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("VAMER_CACHE", Path.home() / ".cache" / "vamer"))
 
 
+def writable_folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold files vamer writes (None: it can): it is created when missing,
+    then a file is written in it and removed."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".vamer-probe-")
+        probe.close()
+    except FileExistsError:
+        return f"{folder} is a file, not a folder"
+    except OSError as error:
+        return f"{folder} is not a folder vamer can write in ({error.strerror or error})"
+    return None
+
+
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file, read in 1 MB blocks."""
     digest = hashlib.sha256()

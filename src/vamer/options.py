@@ -43,8 +43,22 @@ REPLAYED_DATASET = typer.Argument(None, help="KEMDy20/KEMDy19 folder or a .csv/.
 FORMAT = typer.Option(FormatChoice.auto, "--format", help="Dataset format (auto: from what PATH holds).")
 CLASSES = typer.Option(None, "--classes", help="Comma-separated class set (default: KEMDy's neutral,happy,surprise,"
                                                  "angry,sad; for a manifest, every label it holds).")
-CACHE = typer.Option(None, "--cache", help="Cache folder: features, and speech recognitions under asr/ (default "
-                                          "$VAMER_CACHE or ~/.cache/vamer).")
+def _writable_cache(value: Optional[Path]) -> Optional[Path]:
+    """``--cache``: a folder vamer can create and write in, checked before any work (``/proc/self``
+    took a run through its baselines before an internal error)."""
+    if value is None:
+        return None
+    from vamer.fileio import writable_folder_problem
+
+    problem = writable_folder_problem(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+CACHE = typer.Option(None, "--cache", callback=_writable_cache,
+                     help="Cache folder: features, and speech recognitions under asr/ (default $VAMER_CACHE or "
+                          "~/.cache/vamer).")
 # Outputs.
 OUT = typer.Option(..., "--out", help="Output (a folder; `data transcribe`: a manifest .csv), written whole or not "
                                       "at all (the command's help says what it holds).")
@@ -322,6 +336,31 @@ def _restored(value, annotation):
     return value
 
 
+def _checked_options(options: dict, ctx: typer.Context, path: Path, given: set[str]) -> dict:
+    """The options of a replayed ``config.yaml`` that the command line leaves to it, each checked
+    and converted by the very parameter that checks the command line (its type, its range, its
+    choices), before any work: a value the command line would refuse is refused here, in one line."""
+    from vamer.replay import NOT_REPLAYED
+
+    params = {param.name: param for param in ctx.command.params}
+    unknown = sorted(set(options) - set(params) - set(NOT_REPLAYED))
+    if unknown:
+        raise VamerError(f"--config {path}: unknown option(s) {', '.join(unknown)} for `vamer {ctx.command.name}`")
+    replayed = {}
+    for key, value in options.items():
+        if key in given or key in NOT_REPLAYED or value is None:
+            continue
+        param = params[key]
+        many = getattr(param, "multiple", False) or param.nargs != 1
+        if isinstance(value, dict) or (isinstance(value, list) and not many):
+            raise VamerError(f"--config {path}: options.{key}: expected one value, not {value!r}")
+        try:
+            replayed[key] = param.process_value(ctx, value)
+        except typer.BadParameter as error:
+            raise VamerError(f"--config {path}: options.{key}: {error.format_message()}") from None
+    return replayed
+
+
 def replayable(name: str):
     """Give a command ``--config FILE`` (replay a ``config.yaml``: its values stand where the command
     line says nothing) and record what it ran with, for :func:`resolved_config`."""
@@ -340,9 +379,8 @@ def replayable(name: str):
             # By name: typer carries its own copy of click, whose ParameterSource is another enum.
             given = {key for key in kwargs if getattr(ctx.get_parameter_source(key), "name", "") == "COMMANDLINE"}
             if record is not None:
-                for key, value in record.options.items():
-                    if key in kwargs and key not in given and key not in NOT_REPLAYED:
-                        kwargs[key] = _restored(value, hints.get(key))
+                replayed = _checked_options(record.options, ctx, config, given)
+                kwargs.update({key: _restored(value, hints.get(key)) for key, value in replayed.items()})
             if kwargs.get("path", "") is None:
                 raise VamerError(f"give the dataset PATH, or --config with the config.yaml of an earlier "
                                  f"`vamer {name}`")

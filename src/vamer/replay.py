@@ -16,6 +16,7 @@ given on the command line wins (as Hydra-style tools do).  Where the output goes
 
 from __future__ import annotations
 
+import logging
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import vamer
 from vamer.errors import VamerError
 from vamer.presets import Preset
+
+log = logging.getLogger("vamer.replay")
 
 CONFIG_FILE = "config.yaml"
 NOT_REPLAYED = ("out", "force", "resume", "config")   # where the output goes, not what it holds
@@ -85,6 +88,11 @@ def read_config(path: Path, command: str) -> ResolvedConfig:
         raise VamerError(f"--config {path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     if record.command != command:
         raise VamerError(f"--config {path} was written by `vamer {record.command}`; replay it with that command")
+    written_by = record.versions.get("vamer") if "versions" in values else None
+    if written_by != vamer.__version__:
+        log.warning("vamer: --config %s was written by %s; this is vamer %s, whose defaults may differ: the replay "
+                    "may not give that run's numbers", path, f"vamer {written_by}" if written_by else
+                    "an unknown vamer (it records no versions)", vamer.__version__)
     return record
 
 

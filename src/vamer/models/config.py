@@ -23,13 +23,13 @@ class EncoderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    d_model: int = Field(768, ge=8)
-    heads: int = Field(6, ge=1)
-    ffn: int = Field(1024, ge=8)
-    layers: int = Field(7, ge=1)
+    d_model: int = Field(768, ge=8, le=8192)
+    heads: int = Field(6, ge=1, le=256)
+    ffn: int = Field(1024, ge=8, le=65_536)
+    layers: int = Field(7, ge=1, le=64)
     dropout: float = Field(0.1, ge=0, lt=1)
-    gru_hidden: int = Field(64, ge=1, description="hidden width of the head (GRU, or MLP for stats/attention)")
-    gru_layers: int = Field(2, ge=1)
+    gru_hidden: int = Field(64, ge=1, le=8192, description="hidden width of the head (GRU, or MLP for stats/attention)")
+    gru_layers: int = Field(2, ge=1, le=16)
     head: str = Field("gru", pattern="^(gru|stats|attention)$",
                       description="regression head: GRU at the last valid step (the method), mean+std or attention pooling")
     positional: bool = Field(False, description="add sinusoidal positions before the Transformer (the method has none)")
@@ -48,7 +48,7 @@ class AudioBlockConfig(EncoderConfig):
                      description="mel_1d: the method's 1-D kernels along mel; conv2d: 3x3 blocks over time and mel")
     channels: tuple[int, int] = (8, 24)
     conv_bias: bool = Field(False, description="the method's convolutions have no bias; narrow CNNs train better with one")
-    time_pool: int = Field(1, ge=1, description="average-pool time by this factor after the CNN")
+    time_pool: int = Field(1, ge=1, le=64, description="average-pool time by this factor after the CNN")
     standardize_input: bool = Field(False, description="standardise mel and delta per bin with the training "
                                                        "split's statistics (kept in the bundle)")
     upstream_read: str = Field("mix", pattern="^(mix|concat)$",
@@ -65,13 +65,13 @@ class AudioBlockConfig(EncoderConfig):
 class FusionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    heads: int = Field(6, ge=1)
-    ffn: int = Field(3072, ge=8)
-    layers: int = Field(4, ge=1)
+    heads: int = Field(6, ge=1, le=256)
+    ffn: int = Field(3072, ge=8, le=65_536)
+    layers: int = Field(4, ge=1, le=64)
     dropout: float = Field(0.1, ge=0, lt=1)
     head: str = Field("lstm", pattern="^(lstm|attention|stats)$")
-    lstm_hidden: int = Field(128, ge=1)
-    lstm_layers: int = Field(2, ge=1)
+    lstm_hidden: int = Field(128, ge=1, le=8192)
+    lstm_layers: int = Field(2, ge=1, le=16)
     freeze_encoders: bool = Field(True, description="freeze the encoders that were pretrained (never random ones)")
     probe_ensemble: bool = Field(False, description="average the classifier's probabilities with a linear probe of "
                                                     "the frozen audio inputs (a logistic regression fitted on the "

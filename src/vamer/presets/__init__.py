@@ -51,6 +51,10 @@ class Preset(BaseModel):
         if self.fusion.probe_ensemble and not frozen:
             raise ValueError("fusion.probe_ensemble needs frozen audio inputs to probe (an audio encoder or "
                              "functionals)")
+        weights = transformer_weights(self)
+        if weights > MAX_TRANSFORMER_WEIGHTS:
+            raise ValueError(f"its Transformer layers alone would hold {weights:,.0f} weights, over vamer's limit of "
+                             f"{MAX_TRANSFORMER_WEIGHTS:,.0f} (the paper preset's hold about 75 million)")
         n_mels, cnn = self.audio_features.n_mels, self.audio_block.cnn
         reduction = MEL_REDUCTION[cnn]
         if n_mels % reduction:
@@ -59,6 +63,22 @@ class Preset(BaseModel):
                              f"axis by {reduction}: use a multiple of {reduction} (e.g. "
                              f"{max(reduction, n_mels // reduction * reduction)})")
         return self
+
+
+MAX_TRANSFORMER_WEIGHTS = 2e9   # 8 GB of float32: past what any one machine trains
+
+
+def transformer_weights(preset: Preset) -> float:
+    """About how many weights the preset's Transformer layers hold (attention 4 d^2, FFN 2 d x ffn
+    per layer): what a layer count of 10^9 in a hand-edited config would ask for, checked before
+    anything is built."""
+    d = preset.audio_block.d_model
+
+    def stack(layers: int, ffn: int) -> float:
+        return float(layers) * (4.0 * d * d + 2.0 * d * ffn)
+
+    return (stack(preset.audio_block.layers, preset.audio_block.ffn) + stack(preset.text_block.layers,
+            preset.text_block.ffn) + stack(preset.fusion.layers, preset.fusion.ffn))
 
 
 def load_preset(name_or_path: str | Path) -> Preset:

@@ -21,9 +21,9 @@ class StageTraining(BaseModel):
     gamma: float = Field(0.8, gt=0, le=1, description="ExponentialLR factor per epoch")
     warmup: float = Field(0.1, ge=0, lt=1, description="onecycle: share of the steps spent warming up")
     weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW); 0 = the method's Adam")
-    epochs: int = Field(20, ge=1)
-    patience: int = Field(8, ge=1)
-    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(20, ge=1, le=100_000)
+    patience: int = Field(8, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
     monitor: str = Field("metric", pattern="^(metric|loss)$",
                          description="fusion: select and stop on validation macro F1 (metric) or validation loss")
 
