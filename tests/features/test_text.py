@@ -41,6 +41,20 @@ def test_the_sentence_token_is_the_package_sentence_vector_followed_by_the_token
     assert not mask[1].any() and with_sentence.identity != use.identity
 
 
+def test_a_text_gives_the_same_bits_whatever_the_threads_and_the_batch(use):
+    """Issue 31: predict-time text vectors differed from the training item's in low bits on another
+    machine.  A feature worker runs BLAS on one thread, the predictor on every core, and a threaded
+    product may sum in another order (one float32 ulp can flip the cache's float16 rounding)."""
+    from threadpoolctl import threadpool_limits
+
+    text = "오늘 정말 재밌었어 친구들이랑 같이 놀러 갔거든"
+    with threadpool_limits(limits=2, user_api="blas"):
+        alone, _ = use.encode([text])
+    with threadpool_limits(limits=1, user_api="blas"):
+        batched, _ = use.encode(["다른 문장", text, ""])
+    assert np.array_equal(alone[0], batched[1])
+
+
 def tiny_bert(folder):
     from transformers import BertConfig, BertModel, BertTokenizer
 

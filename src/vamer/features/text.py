@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vamer.errors import VamerError
+from vamer.features.audio import one_blas_thread
 
 PAD_ID, UNK_ID = 0, 1
 
@@ -110,6 +111,15 @@ class UseEncoder(TextEncoder):
         return out / np.sqrt(max(float(out @ out), m.eps))
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``[len(texts), max_length, 512]`` vectors and their mask, each text encoded on its own
+        with BLAS on one thread: the same text gives the same bits in a feature worker (one BLAS
+        thread) and in the predictor (as many as the cores), whatever else is encoded with it.
+        A threaded product may sum in another order, and one float32 ulp can flip the float16
+        rounding the cache keeps."""
+        with one_blas_thread():
+            return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         vectors = np.zeros((len(texts), self.max_length, self.dim), dtype=np.float32)
         mask = np.zeros((len(texts), self.max_length), dtype=bool)
         for row, text in enumerate(texts):

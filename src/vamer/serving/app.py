@@ -19,11 +19,13 @@ limit or audio that would decode past the sample budget, 415 for content that is
 audio, 422 for missing fields, a too long recording, a too low sample rate, NaN or infinite
 samples, too much text or text that is not UTF-8, 400 for an empty file or a form the multipart
 parser rejects, that ends before its closing boundary or that has more than ``max_form_parts``
-parts, 408 for a body that does not arrive in time or arrives slower than ``min_body_rate_bps``
-(after ``rate_grace_s``) or in a flood of tiny pieces, 401 for a missing or wrong API key (when the
-service has one), 400 for a Host header the service does not answer to, and 503 when every upload
-slot is taken.  The model loads once; the form is parsed and predictions run in worker threads (at
-most ``concurrency`` predictions at a time) so the event loop keeps answering.  Every response
+parts, 408 for a body that does not arrive in time or arrives slower than the rate floor (after
+``rate_grace_s``) or in a flood of tiny pieces, 401 for a missing or wrong API key (when the
+service has one), 400 for a Host header the service does not answer to, and 503 when the uploads
+in memory fill ``max_buffered_mb`` or the timeline builder stays busy.  How uploads are read is in
+:mod:`vamer.serving.uploads`.  The model loads once; predictions, timelines and transcript parsing
+run in worker threads (at most ``concurrency`` predictions at a time) so the event loop keeps
+answering.  Every response
 carries security headers (a Content-Security-Policy whose only inline code is the page's own, by
 hash; ``X-Content-Type-Options``; ``X-Frame-Options``).  How the server itself guards its
 connections is in :mod:`vamer.serving.server`.

@@ -5,8 +5,9 @@ uvicorn bounds what one connection may buffer before its request head is complet
 answered with 503), but has no deadline for the head itself: ``timeout_keep_alive`` only runs
 between requests (encode/uvicorn#157).  :class:`HeadDeadlineProtocol` adds that deadline, so a
 client that trickles its headers is closed after ``header_timeout_s``.  The body has its own
-deadline and upload slots in :mod:`vamer.serving.app`.  Together, N stalled clients hold at most
-N x 16 KB until their deadline, and at most ``max_uploads`` bodies are ever buffered.
+deadline, rate floor and byte budget in :mod:`vamer.serving.uploads`.  Together, N stalled
+clients hold at most N x 16 KB until their deadline, and uploads never hold more than
+``max_buffered_mb`` between them.
 
 >>> from vamer.serving.server import head_deadline_protocol
 >>> head_deadline_protocol(10.0).head_timeout_s
