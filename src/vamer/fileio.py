@@ -48,17 +48,23 @@ def default_cache_dir() -> Path:
 
 
 def writable_folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot hold files vamer writes (None: it can): it is created when missing,
-    then a file is written in it and removed."""
+    """Why ``folder`` cannot hold files vamer writes (None: it can), found without creating it: an
+    existing folder gets a file written in it and removed; a missing one needs its nearest
+    existing parent to be a folder vamer may write in."""
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".vamer-probe-")
-        probe.close()
-    except FileExistsError:
-        return f"{folder} is a file, not a folder"
-    except OSError as error:
-        return f"{folder} is not a folder vamer can write in ({error.strerror or error})"
+    if folder.exists():
+        if not folder.is_dir():
+            return f"{folder} is a file, not a folder"
+        try:
+            tempfile.NamedTemporaryFile(dir=folder, prefix=".vamer-probe-").close()
+        except OSError as error:
+            return f"{folder} is not a folder vamer can write in ({error.strerror or error})"
+        return None
+    parent = folder.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"{folder} cannot be created: {parent} is not a folder vamer can write in"
     return None
 
 
