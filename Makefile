@@ -60,7 +60,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 demo:
 	@DEMO_DIR=$(DEMO_DIR) DEMO_OUT=$(DEMO_OUT) DEMO_PRESET=$(DEMO_PRESET) bash scripts/demo.sh
 
+# Lint and format are checked first: a style slip fails in seconds, not after the suite.
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 test-slow: setup

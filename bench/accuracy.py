@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from vamer.features.config import AugmentConfig
 from vamer.data import load
-from vamer.metrics import mean_std
 from vamer.experiment import baseline_name, run_experiment
+from vamer.features.config import AugmentConfig
+from vamer.metrics import mean_std
 from vamer.presets import DEFAULT_PRESET, load_preset, with_encoders
 
 SIX = ["angry", "happy", "neutral", "fear", "sad", "disgust"]
@@ -34,13 +34,25 @@ DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emod
 def table(metrics: dict) -> pd.DataFrame:
     rows = []
     for variant, numbers in metrics["ablations"].items():
-        rows.append({"model": metrics["variant_names"][variant], **{k: mean_std(numbers[k]) for k in
-                                                                   ("ua", "macro_f1", "weighted_f1", "accuracy")}})
+        rows.append(
+            {
+                "model": metrics["variant_names"][variant],
+                **{k: mean_std(numbers[k]) for k in ("ua", "macro_f1", "weighted_f1", "accuracy")},
+            }
+        )
     for name, numbers in metrics["baseline"].items():
-        rows.append({"model": baseline_name(name, metrics["protocol"].get("audio_encoder")),
-                     **{k: mean_std(numbers[k]) for k in ("ua", "macro_f1", "weighted_f1", "accuracy")}})
-    rows.append({"model": "always majority", **{k: mean_std(metrics["majority"][k]) for k in
-                                                ("ua", "macro_f1", "weighted_f1", "accuracy")}})
+        rows.append(
+            {
+                "model": baseline_name(name, metrics["protocol"].get("audio_encoder")),
+                **{k: mean_std(numbers[k]) for k in ("ua", "macro_f1", "weighted_f1", "accuracy")},
+            }
+        )
+    rows.append(
+        {
+            "model": "always majority",
+            **{k: mean_std(metrics["majority"][k]) for k in ("ua", "macro_f1", "weighted_f1", "accuracy")},
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -53,9 +65,11 @@ def main() -> None:
     parser.add_argument("--cv", default="speaker:5")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--no-ablations", dest="ablations", action="store_false")
-    parser.add_argument("--variants", default=None,
-                        help="comma-separated subset, e.g. fusion,audio_only (default: all, or fusion alone "
-                             "with --no-ablations)")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset, e.g. fusion,audio_only (default: all, or fusion alone with --no-ablations)",
+    )
     parser.add_argument("--out", type=Path, default=Path("build/accuracy"))
     parser.add_argument("--cache", type=Path, default=Path("build/cache"))
     args = parser.parse_args()
@@ -64,14 +78,27 @@ def main() -> None:
         classes = SIX if size == "6" else None
         result = load(args.corpus, classes=classes)
         started = time.perf_counter()
-        metrics = run_experiment(result, args.out / f"emodb-{size}", preset, cv=args.cv, seeds=args.seeds,
-                                 augment=AugmentConfig(), ablations=args.ablations, cache=args.cache, force=True,
-                                 progress=False, variants=tuple(args.variants.split(",")) if args.variants else None)
+        metrics = run_experiment(
+            result,
+            args.out / f"emodb-{size}",
+            preset,
+            cv=args.cv,
+            seeds=args.seeds,
+            augment=AugmentConfig(),
+            ablations=args.ablations,
+            cache=args.cache,
+            force=True,
+            progress=False,
+            variants=tuple(args.variants.split(",")) if args.variants else None,
+        )
         seconds = time.perf_counter() - started
-        print(f"\nEmoDB, {len(result.classes)} classes ({', '.join(result.classes)}), {metrics['protocol']['description']}, "
-              f"{metrics['protocol']['utterances']} utterances, preset {preset.name} (audio encoder "
-              f"{preset.audio_features.upstream}), seeds {metrics['seeds']}, "
-              f"{seconds:.0f} s")
+        print(
+            f"\nEmoDB, {len(result.classes)} classes ({', '.join(result.classes)}), "
+            f"{metrics['protocol']['description']}, "
+            f"{metrics['protocol']['utterances']} utterances, preset {preset.name} (audio encoder "
+            f"{preset.audio_features.upstream}), seeds {metrics['seeds']}, "
+            f"{seconds:.0f} s"
+        )
         print(table(metrics).to_markdown(index=False))
         chosen = ", ".join(f"{c['features']}" for c in metrics["baseline"]["best"]["chosen"])
         print(f"strongest classic feature set per fold (chosen on validation): {chosen}")

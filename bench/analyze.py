@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from vamer.analysis import biosignals
+from vamer.analysis.config import AnalysisConfig
 from vamer.analysis.dtw import dtw_study, segment_series
 from vamer.analysis.ratings import rating_statistics
-from vamer.analysis.config import AnalysisConfig
 from vamer.data import load
 
 
@@ -38,16 +38,29 @@ def main() -> None:
     result = timed("load", lambda: load(args.corpus))
     print(f"  {len(result.utterances)} utterances, {0 if result.bio is None else len(result.bio)} bio samples")
     for rating in ("arousal", "valence"):
-        timed(f"{rating} statistics", lambda: rating_statistics(result.utterances, result.classes, rating, config.alpha))
+        timed(
+            f"{rating} statistics", lambda: rating_statistics(result.utterances, result.classes, rating, config.alpha)
+        )
     timed("coverage + gaps", lambda: (biosignals.coverage(result.utterances, result.bio), biosignals.gaps(result.bio)))
     responses, _ = timed("segment responses", lambda: biosignals.segment_responses(result.bio))
     timed("association tests", lambda: biosignals.association(responses, result.utterances, result.classes))
-    series, _ = timed("DTW series", lambda: segment_series(result.bio, config.dtw_signal, config.min_series_length,
-                                                            config.normalize_series))
+    series, _ = timed(
+        "DTW series",
+        lambda: segment_series(result.bio, config.dtw_signal, config.min_series_length, config.normalize_series),
+    )
     emotions = result.utterances.set_index("utt_id")["emotion"]
-    study = timed(f"DTW k-means k={config.k_min}..{config.k_max}",
-                  lambda: dtw_study(series, emotions, range(config.k_min, config.k_max + 1), config.max_series,
-                                    config.seed, config.normalize_series, config.kmeans_max_iter))
+    study = timed(
+        f"DTW k-means k={config.k_min}..{config.k_max}",
+        lambda: dtw_study(
+            series,
+            emotions,
+            range(config.k_min, config.k_max + 1),
+            config.max_series,
+            config.seed,
+            config.normalize_series,
+            config.kmeans_max_iter,
+        ),
+    )
     print(f"  {study.get('clustered')} of {len(series)} series clustered; chosen k = {study.get('chosen_k')}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -34,7 +34,7 @@ def measure(corpus: Path, language: str, limit: int, seed: int) -> None:
     if limit and len(table) > limit:
         table = table.sample(limit, random_state=seed)
     recognizer = load_recognizer("whisper-base", language)
-    recognizer.transcribe(np.zeros(SAMPLE_RATE, np.float32))            # warm-up
+    recognizer.transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm-up
     references, hypotheses, seconds, audio, clips = [], [], [], 0.0, []
     for path, text in zip(table["audio_path"], table["text"]):
         samples, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True, res_type="soxr_hq")
@@ -52,21 +52,29 @@ def measure(corpus: Path, language: str, limit: int, seed: int) -> None:
     for reference, hypothesis in list(zip(references, hypotheses))[:4]:
         print(f"    {reference}  ->  {hypothesis}")
     ms = np.array(seconds)
-    print(f"  cost: {np.percentile(ms, 50):.2f} s per clip p50, {np.percentile(ms, 95):.2f} s p95; "
-          f"real-time factor {ms.sum() / audio:.3f} ({audio / ms.sum():.1f}x real time)")
+    print(
+        f"  cost: {np.percentile(ms, 50):.2f} s per clip p50, {np.percentile(ms, 95):.2f} s p95; "
+        f"real-time factor {ms.sum() / audio:.3f} ({audio / ms.sum():.1f}x real time)"
+    )
     started = time.perf_counter()
     packed = [heard.text for heard in recognizer.transcribe_many(clips)]
     spent = time.perf_counter() - started
     exact = np.mean([comparable(r) == comparable(h) for r, h in zip(references, packed)])
-    print(f"  packed: character error rate {character_error_rate(references, packed):.3f}, exact {exact:.0%} of "
-          f"clips, {sum(not h for h in packed)} clips without words; {spent / len(clips):.2f} s per clip, "
-          f"{audio / spent:.1f}x real time")
+    print(
+        f"  packed: character error rate {character_error_rate(references, packed):.3f}, exact {exact:.0%} of "
+        f"clips, {sum(not h for h in packed)} clips without words; {spent / len(clips):.2f} s per clip, "
+        f"{audio / spent:.1f}x real time"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, action="append",
-                        help="a dataset or manifest (repeatable; default: EmoDB and build/demo-corpus)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        help="a dataset or manifest (repeatable; default: EmoDB and build/demo-corpus)",
+    )
     parser.add_argument("--language", action="append", help="one per --corpus (default: de for EmoDB, ko)")
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)

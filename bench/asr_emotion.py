@@ -28,9 +28,19 @@ from vamer.speech import character_error_rate
 
 def write_manifests(corpus: Path, out: Path) -> tuple[Path, Path]:
     table = load(corpus, read_bio=False).utterances
-    rows = pd.DataFrame({"utt_id": table["utt_id"], "audio": table["audio_path"], "text": table["text"],
-                         "emotion": table["emotion"], "arousal": table["arousal"], "valence": table["valence"],
-                         "speaker": table["speaker"], "session": table["session"], "gender": table["gender"]})
+    rows = pd.DataFrame(
+        {
+            "utt_id": table["utt_id"],
+            "audio": table["audio_path"],
+            "text": table["text"],
+            "emotion": table["emotion"],
+            "arousal": table["arousal"],
+            "valence": table["valence"],
+            "speaker": table["speaker"],
+            "session": table["session"],
+            "gender": table["gender"],
+        }
+    )
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "gold.csv", index=False)
     # A manifest row without text reads the .txt beside its wav: the clips without words are links
@@ -75,12 +85,15 @@ def main() -> None:
     run_options = [option for option in run_options if option != "--"]
     gold, no_text = write_manifests(args.corpus, args.out)
     transcribed = args.out / "transcribed.csv"
-    seconds = vamer("data", "transcribe", str(no_text), "--out", str(transcribed), "--asr-language", args.language,
-                    "--force")
+    seconds = vamer(
+        "data", "transcribe", str(no_text), "--out", str(transcribed), "--asr-language", args.language, "--force"
+    )
     heard = pd.read_csv(transcribed, keep_default_na=False)
     reference = pd.read_csv(gold, keep_default_na=False).set_index("utt_id").loc[heard["utt_id"], "text"]
-    print(f"transcribed {len(heard)} clips in {seconds:.0f} s; character error rate against the corpus's text "
-          f"{character_error_rate(list(reference), list(heard['text'])):.3f}")
+    print(
+        f"transcribed {len(heard)} clips in {seconds:.0f} s; character error rate against the corpus's text "
+        f"{character_error_rate(list(reference), list(heard['text'])):.3f}"
+    )
     table = {}
     for name, manifest in (("given words", gold), ("recognised words", transcribed)):
         run = args.out / f"run-{name.split()[0]}"

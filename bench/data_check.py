@@ -34,8 +34,10 @@ def main() -> None:
             corpus = Path(scratch) / "demo"
             started = time.perf_counter()
             info = generate_demo(corpus, sessions=args.sessions, segments_per_session=args.segments, progress=False)
-            print(f"generate: {info['segments']} segments, {info['audio_hours']:.2f} h audio "
-                  f"in {time.perf_counter() - started:.1f} s")
+            print(
+                f"generate: {info['segments']} segments, {info['audio_hours']:.2f} h audio "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
         load_times, summary_times = [], []
         for _ in range(args.repeats):
             started = time.perf_counter()
@@ -46,8 +48,9 @@ def main() -> None:
             summary_times.append(time.perf_counter() - started)
         bio_rows = 0 if result.bio is None else len(result.bio)
         print(f"corpus: {result.source_rows} source rows, {len(result.utterances)} kept, {bio_rows} bio samples")
-        print(f"load: best {min(load_times):.2f} s of {args.repeats} "
-              f"({result.source_rows / min(load_times):.0f} rows/s)")
+        print(
+            f"load: best {min(load_times):.2f} s of {args.repeats} ({result.source_rows / min(load_times):.0f} rows/s)"
+        )
         print(f"summary: best {min(summary_times):.2f} s")
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -22,17 +22,26 @@ import pandas as pd
 import soundfile
 from joblib import Parallel, delayed
 
-from vamer.features.config import AudioFeatureConfig
 from vamer.data import load
 from vamer.features.audio import to_model_input
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.extract import extract_audio
 
 
 def bare(path: str, config: AudioFeatureConfig) -> int:
     y, _ = librosa.load(path, sr=config.sample_rate, mono=True, res_type="soxr_hq")
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(
-        y=y, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels,
-        fmin=config.fmin, fmax=config.fmax), ref=np.max).T
+    mel = librosa.power_to_db(
+        librosa.feature.melspectrogram(
+            y=y,
+            sr=config.sample_rate,
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            n_mels=config.n_mels,
+            fmin=config.fmin,
+            fmax=config.fmax,
+        ),
+        ref=np.max,
+    ).T
     fixed, _ = to_model_input(mel[: config.max_frames], config.max_frames)
     return fixed.shape[1]
 

@@ -34,21 +34,19 @@ import numpy as np
 import pandas as pd
 import soundfile
 import torch
+from machine import matmul_peak, timed  # bench/machine.py, beside this script
 from sklearn.metrics import accuracy_score, f1_score
 
-from machine import matmul_peak, timed  # bench/machine.py, beside this script
 from vamer.data.readers import load
-from vamer.inference.bundle import read_bundle
-from vamer.inference.export import export_onnx
 from vamer.features.audio import log_mel, mono_at, stored_mel
 from vamer.features.functionals import egemaps
 from vamer.features.inputs import model_audio
 from vamer.features.upstream import model_states
+from vamer.inference.bundle import read_bundle
+from vamer.inference.export import export_onnx
 from vamer.inference.intake import read_recording
 from vamer.inference.predictor import Predictor
 from vamer.presets.build import flops_per_utterance
-
-
 
 
 def percentiles(seconds: list[float]) -> str:
@@ -104,17 +102,24 @@ def profiled(predictor: Predictor, corpus: Path, wav: Path, text: str, repeats: 
     statistics_, _ = predictor.enrol(clips)
     for _ in range(10):
         predictor.predict(wav, text, speaker=speaker, statistics=statistics_)
-    with_profile = [timed(lambda: predictor.predict(wav, text, speaker=speaker, statistics=statistics_))
-                    for _ in range(repeats)]
-    print(f"\nspeaker profile: enrol from {len(clips)} clips p50 {1e3 * statistics.median(enrol):.0f} ms; torch predict "
-          f"with the profile {percentiles(with_profile)}")
+    with_profile = [
+        timed(lambda: predictor.predict(wav, text, speaker=speaker, statistics=statistics_)) for _ in range(repeats)
+    ]
+    print(
+        f"\nspeaker profile: enrol from {len(clips)} clips p50 {1e3 * statistics.median(enrol):.0f} ms; torch predict "
+        f"with the profile {percentiles(with_profile)}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=Path("build/demo-run/run"),
-                        help="a `vamer run` folder (default: `make demo`'s, the cpu-ge2e preset; "
-                             "build/cpu-run/run for `make demo DEMO_PRESET=cpu DEMO_OUT=build/cpu-run`)")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=Path("build/demo-run/run"),
+        help="a `vamer run` folder (default: `make demo`'s, the cpu-ge2e preset; "
+        "build/cpu-run/run for `make demo DEMO_PRESET=cpu DEMO_OUT=build/cpu-run`)",
+    )
     parser.add_argument("--corpus", type=Path, default=Path("build/demo-corpus"))
     parser.add_argument("--seconds", type=float, default=7.5)
     parser.add_argument("--rate", type=int, default=22_050, help="sample rate the clip is stored at")
@@ -124,8 +129,7 @@ def main() -> None:
     bundle_dir = args.run / "bundle"
     bundle = read_bundle(bundle_dir)
     peak = matmul_peak()
-    print(f"torch threads {torch.get_num_threads()}; fp32 matmul peak {peak:.1f} GFLOP/s; preset "
-          f"{bundle.preset.name}")
+    print(f"torch threads {torch.get_num_threads()}; fp32 matmul peak {peak:.1f} GFLOP/s; preset {bundle.preset.name}")
 
     scratch = Path(tempfile.mkdtemp(prefix="vamer-bench-"))
     export_onnx(bundle, scratch / "fp32.onnx")
@@ -138,18 +142,23 @@ def main() -> None:
     wav, text = clip(args.corpus, args.seconds, args.rate, scratch / "clip.wav")
     prepared = engines["torch fp32"].prepare(wav, text)
     frames, tokens = int(prepared.inputs["audio_mask"].sum()), int(prepared.inputs["text_mask"].sum())
-    print(f"clip: {args.seconds:g} s mono at {args.rate} Hz ({frames} frames, {tokens} tokens); {args.repeats} "
-          f"repeats after warm-up\n")
+    print(
+        f"clip: {args.seconds:g} s mono at {args.rate} Hz ({frames} frames, {tokens} tokens); {args.repeats} "
+        f"repeats after warm-up\n"
+    )
 
     trimmed_frames = -(-frames // 8) * 8
-    trimmed = flops_per_utterance(bundle.preset, len(bundle.classes), bundle.text_dim or 512,
-                                  frames=trimmed_frames, tokens=-(-tokens // 8) * 8)
+    trimmed = flops_per_utterance(
+        bundle.preset, len(bundle.classes), bundle.text_dim or 512, frames=trimmed_frames, tokens=-(-tokens // 8) * 8
+    )
 
     def total(counts):
         return counts["fusion"] + counts["arousal"] + counts["valence"]
 
-    print(f"{'engine':<11} {'end to end (predict)':<30} {'model only':<30} {'batch utt/s':>11} "
-          f"{'GFLOP/utt':>9} {'% of peak':>9}")
+    print(
+        f"{'engine':<11} {'end to end (predict)':<30} {'model only':<30} {'batch utt/s':>11} "
+        f"{'GFLOP/utt':>9} {'% of peak':>9}"
+    )
     for name, predictor in engines.items():
         for _ in range(10):
             predictor.predict(wav, text)
@@ -160,14 +169,19 @@ def main() -> None:
         batch_seconds = statistics.median(timed(lambda: predictor.run(batch)) for _ in range(10))
         rate = args.batch / batch_seconds
         flops = total(trimmed)  # both engines trim a batch to its longest clip and text
-        print(f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "
-              f"{flops / 1e9:9.3f} {100 * rate * flops / 1e9 / peak:8.1f}%")
+        print(
+            f"{name:<11} {percentiles(end_to_end):<30} {percentiles(model):<30} {rate:11.1f} "
+            f"{flops / 1e9:9.3f} {100 * rate * flops / 1e9 / peak:8.1f}%"
+        )
 
     profiled(engines["torch fp32"], args.corpus, wav, text, args.repeats)
 
     split = time_split(engines["torch fp32"], wav, text, args.repeats)
-    print("\ntorch predict, time split (p50 per step, ms): " + ", ".join(f"{k} {v:.1f}" for k, v in split.items())
-          + f"; sum {sum(split.values()):.1f}")
+    print(
+        "\ntorch predict, time split (p50 per step, ms): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in split.items())
+        + f"; sum {sum(split.values()):.1f}"
+    )
 
     predictions = pd.read_csv(args.run / "predictions.csv")
     test = predictions[(predictions["variant"] == "fusion") & (predictions["fold"] == 0) & (predictions["seed"] == 0)]
@@ -180,10 +194,15 @@ def main() -> None:
         labels = [r.get("label", "") for r in results]
         reference = reference or labels
         agreement = np.mean([a == b for a, b in zip(labels, reference)])
-        print(f"  {name:<11} macro F1 {f1_score(truth, labels, average='macro', labels=bundle.classes, zero_division=0):.3f}"
-              f"  accuracy {accuracy_score(truth, labels):.3f}  same label as torch fp32 {100 * agreement:.1f}%")
-    print(f"\nrun's own fold-0 numbers (from training): macro F1 "
-          f"{f1_score(truth, list(test['pred']), average='macro', labels=bundle.classes, zero_division=0):.3f}")
+        print(
+            f"  {name:<11} macro F1 "
+            f"{f1_score(truth, labels, average='macro', labels=bundle.classes, zero_division=0):.3f}"
+            f"  accuracy {accuracy_score(truth, labels):.3f}  same label as torch fp32 {100 * agreement:.1f}%"
+        )
+    print(
+        f"\nrun's own fold-0 numbers (from training): macro F1 "
+        f"{f1_score(truth, list(test['pred']), average='macro', labels=bundle.classes, zero_division=0):.3f}"
+    )
 
 
 if __name__ == "__main__":

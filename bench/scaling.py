@@ -19,9 +19,8 @@ import argparse
 
 import torch
 
-from vamer.presets.build import build_models, flops_per_utterance
-
 from vamer.presets import functionals_dim, load_preset
+from vamer.presets.build import build_models, flops_per_utterance
 
 TRAIN_SHARE = 4 / 5 * (1 - 0.15)
 # Dense peak TFLOP/s (vendor figures) and the precision each is quoted for.
@@ -57,13 +56,20 @@ def main() -> None:
     audio, audio_mask = torch.randn(1, 2, frames, mels), torch.ones(1, frames, dtype=torch.bool)
     text, text_mask = torch.randn(1, length, 512), torch.ones(1, length, dtype=torch.bool)
     functionals = torch.randn(1, functionals_dim(preset)) if functionals_dim(preset) else None
-    calls = {"arousal": (audio, audio_mask, functionals, None), "valence": (text, text_mask),
-             "fusion": (audio, audio_mask, text, text_mask, functionals, None)}
+    calls = {
+        "arousal": (audio, audio_mask, functionals, None),
+        "valence": (text, text_mask),
+        "fusion": (audio, audio_mask, text, text_mask, functionals, None),
+    }
     train_utterances = int(args.utterances * TRAIN_SHARE)
-    print(f"preset {preset.name}: {frames} frames x {mels} mels, {length} tokens; {train_utterances:,} training "
-          f"utterances per epoch ({args.utterances:,} x {TRAIN_SHARE:.2f})")
-    print(f"{'stage':<8} {'GFLOP fwd':>10} {'params':>12} {'activations':>12} {'batch':>6} {'GB/GPU fp32':>12}"
-          + "".join(f" {name:>22}" for name in GPUS))
+    print(
+        f"preset {preset.name}: {frames} frames x {mels} mels, {length} tokens; {train_utterances:,} training "
+        f"utterances per epoch ({args.utterances:,} x {TRAIN_SHARE:.2f})"
+    )
+    print(
+        f"{'stage':<8} {'GFLOP fwd':>10} {'params':>12} {'activations':>12} {'batch':>6} {'GB/GPU fp32':>12}"
+        + "".join(f" {name:>22}" for name in GPUS)
+    )
     for stage, model in models.items():
         if stage == "fusion" and preset.fusion.freeze_encoders:
             model.freeze(audio=True, text=True)  # the method's fusion stage trains only the fusion block
@@ -74,12 +80,16 @@ def main() -> None:
         memory = (total * 4 + trainable * 12 + batch * saved) / 1e9
         step_flops = 3 * flops[stage] * train_utterances  # forward + backward over one epoch
         times = [f"{step_flops / (peak * 1e12 * UTILISATION):20.0f} s" for peak in GPUS.values()]
-        print(f"{stage:<8} {flops[stage] / 1e9:10.1f} {total:12,d} {saved / 1e6:9.0f} MB {batch:6d} {memory:12.1f}"
-              + "".join(f" {t:>22}" for t in times))
+        print(
+            f"{stage:<8} {flops[stage] / 1e9:10.1f} {total:12,d} {saved / 1e6:9.0f} MB {batch:6d} {memory:12.1f}"
+            + "".join(f" {t:>22}" for t in times)
+        )
     print(f"epoch times at {UTILISATION:.0%} of the dense peak on one GPU; with N GPUs (DDP) divide by about N.")
     if preset.fusion.freeze_encoders:
-        print("fusion: an upper bound; with frozen encoders vamer encodes each utterance once (forward only) and "
-              "each epoch then trains the fusion block alone")
+        print(
+            "fusion: an upper bound; with frozen encoders vamer encodes each utterance once (forward only) and "
+            "each epoch then trains the fusion block alone"
+        )
 
 
 if __name__ == "__main__":

@@ -33,13 +33,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def client(http: httpx.AsyncClient, requests: list[tuple[bytes, str]], latencies: list[float],
-                 errors: list[str]) -> None:
+async def client(
+    http: httpx.AsyncClient, requests: list[tuple[bytes, str]], latencies: list[float], errors: list[str]
+) -> None:
     for audio, text in requests:
         started = time.perf_counter()
         try:
-            response = await http.post("/predict", files={"audio": ("clip.wav", audio, "audio/wav")},
-                                       data={"text": text})
+            response = await http.post(
+                "/predict", files={"audio": ("clip.wav", audio, "audio/wav")}, data={"text": text}
+            )
             if response.status_code != 200 or "label" not in response.json():
                 errors.append(f"{response.status_code}: {response.text[:120]}")
                 continue
@@ -83,8 +85,22 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     vamer = str(Path(sys.executable).with_name("vamer"))
-    server = subprocess.Popen([vamer, "serve", "--bundle", str(args.bundle), "--port", str(port),
-                               "--engine", args.engine, "--concurrency", str(args.concurrency)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [
+            vamer,
+            "serve",
+            "--bundle",
+            str(args.bundle),
+            "--port",
+            str(port),
+            "--engine",
+            args.engine,
+            "--concurrency",
+            str(args.concurrency),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -98,8 +114,11 @@ def main() -> None:
         else:
             sys.exit("server did not answer /health within 120 s")
         mean_seconds = float(np.mean(table["duration_s"]))
-        print(f"server up ({args.engine}, concurrency {args.concurrency}); {args.clients} clients x {args.requests} requests, demo clips "
-              f"averaging {mean_seconds:.1f} s, time limit {args.time_limit:g} s")
+        print(
+            f"server up ({args.engine}, concurrency {args.concurrency}); {args.clients} clients x "
+            f"{args.requests} requests, demo clips "
+            f"averaging {mean_seconds:.1f} s, time limit {args.time_limit:g} s"
+        )
         latencies, errors, elapsed = asyncio.run(load_test(url, work, args.time_limit))
     finally:
         server.terminate()

@@ -69,8 +69,10 @@ def huge_srt() -> bytes:
         millis = int(round(seconds * 1000))
         return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d},{millis % 1000:03d}"
 
-    return "".join(f"{i}\n{stamp(i * 0.01)} --> {stamp(i * 0.01 + 0.005)}\n안녕하세요 여러분 반갑습니다\n\n"
-                   for i in range(1, 300_001)).encode()
+    return "".join(
+        f"{i}\n{stamp(i * 0.01)} --> {stamp(i * 0.01 + 0.005)}\n안녕하세요 여러분 반갑습니다\n\n"
+        for i in range(1, 300_001)
+    ).encode()
 
 
 def short_wav() -> bytes:
@@ -83,8 +85,11 @@ def short_wav() -> bytes:
 def one_case(bundle: Path, case: str) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle), "--port",
-                               str(port), "--asr", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle), "--port", str(port), "--asr", "none"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -95,10 +100,14 @@ def one_case(bundle: Path, case: str) -> str:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.2)
-        files = {"wide": lambda: {"audio": ("wide.flac", wide_flac(), "audio/flac")},
-                 "wav": lambda: {"audio": ("hour.wav", hour_wav(), "audio/wav")},
-                 "transcript": lambda: {"audio": ("short.wav", short_wav(), "audio/wav"),
-                                        "transcript": ("huge.srt", huge_srt(), "application/x-subrip")}}[case]()
+        files = {
+            "wide": lambda: {"audio": ("wide.flac", wide_flac(), "audio/flac")},
+            "wav": lambda: {"audio": ("hour.wav", hour_wav(), "audio/wav")},
+            "transcript": lambda: {
+                "audio": ("short.wav", short_wav(), "audio/wav"),
+                "transcript": ("huge.srt", huge_srt(), "application/x-subrip"),
+            },
+        }[case]()
         time.sleep(1.0)
         idle = memory_kb(server.pid)["VmRSS"]
         latencies, done = [], threading.Event()
@@ -118,9 +127,11 @@ def one_case(bundle: Path, case: str) -> str:
         done.set()
         watcher.join()
         peak = memory_kb(server.pid)["VmHWM"]
-        return (f"{case:10s} status {answer.status_code}  {took:6.1f} s  idle {idle / 1024:6.0f} MB  peak "
-                f"{peak / 1024:6.0f} MB  above idle {(peak - idle) / 1024:6.0f} MB  slowest /health "
-                f"{max(latencies) * 1000:5.0f} ms")
+        return (
+            f"{case:10s} status {answer.status_code}  {took:6.1f} s  idle {idle / 1024:6.0f} MB  peak "
+            f"{peak / 1024:6.0f} MB  above idle {(peak - idle) / 1024:6.0f} MB  slowest /health "
+            f"{max(latencies) * 1000:5.0f} ms"
+        )
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -19,9 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vamer.data import load
-from vamer.metrics import aggregate, classification_metrics
 from vamer.features.splits import make_folds
 from vamer.features.text import TrainableTokens, make_text_encoder
+from vamer.metrics import aggregate, classification_metrics
 
 
 def scores(matrix, labels, folds, position, classes, scale=True):
@@ -67,8 +67,10 @@ def main() -> None:
             macro, ua = scores(encoder.sentence_vectors(texts), labels, folds, position, result.classes)
         print(f"{spec:<12} {rate:8.0f} sentences/s   text-only LR macro F1 {macro:.3f}  UA {ua:.3f}")
     majority = table["emotion"].value_counts().idxmax()
-    runs = [classification_metrics(labels[[position[u] for u in f.test]], [majority] * len(f.test), result.classes)
-            for f in folds]
+    runs = [
+        classification_metrics(labels[[position[u] for u in f.test]], [majority] * len(f.test), result.classes)
+        for f in folds
+    ]
     print(f"{'majority':<12} {'':>8}               macro F1 {aggregate(runs, result.classes)['macro_f1']['mean']:.3f}")
 
 

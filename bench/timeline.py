@@ -36,7 +36,7 @@ def write_long(path: Path, corpus: Path, minutes: float, seed: int = 0) -> int:
     with soundfile.SoundFile(path, "w", samplerate=16_000, channels=1, subtype="PCM_16") as out:
         while written < target:
             samples, rate = soundfile.read(wavs[count % len(wavs)], dtype="float32")
-            if rate != 16_000:   # the shared EmoDB manifest holds 22.05 kHz clips
+            if rate != 16_000:  # the shared EmoDB manifest holds 22.05 kHz clips
                 samples = librosa.resample(samples, orig_sr=rate, target_sr=16_000)
             gap = rng.normal(0, 1e-4, int(rng.uniform(0.5, 3.0) * 16_000)).astype(np.float32)
             for part in (gap, samples):
@@ -58,16 +58,33 @@ def main() -> None:
         long = Path(folder) / "long.wav"
         started = time.perf_counter()
         utterances = write_long(long, args.corpus, args.minutes)
-        print(f"wrote {args.minutes:g} min ({utterances} utterances, {long.stat().st_size / 1e6:.0f} MB) in "
-              f"{time.perf_counter() - started:.0f} s")
-        command = [sys.executable, "-m", "vamer.cli", "predict", str(long), "--bundle", str(args.bundle),
-                   "--timeline", "--out", str(Path(folder) / "timeline.csv"), "--figure",
-                   str(Path(folder) / "timeline.png"), "--asr", args.asr, "--asr-language", args.asr_language]
+        print(
+            f"wrote {args.minutes:g} min ({utterances} utterances, {long.stat().st_size / 1e6:.0f} MB) in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "vamer.cli",
+            "predict",
+            str(long),
+            "--bundle",
+            str(args.bundle),
+            "--timeline",
+            "--out",
+            str(Path(folder) / "timeline.csv"),
+            "--figure",
+            str(Path(folder) / "timeline.png"),
+            "--asr",
+            args.asr,
+            "--asr-language",
+            args.asr_language,
+        ]
         started = time.perf_counter()
         job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         phases: dict[str, float] = {}
         log = []
-        for line in job.stderr:              # "<phase>: <done> of <total>" lines, timed as they come
+        for line in job.stderr:  # "<phase>: <done> of <total>" lines, timed as they come
             log.append(line)
             if " of " in line:
                 phases.setdefault(line.split(":")[0], time.perf_counter() - started)
@@ -80,11 +97,15 @@ def main() -> None:
         progress = [line.strip() for line in log if " of " in line]
         print(output.strip())
         starts = [("loading", 0.0)] + sorted(phases.items(), key=lambda item: item[1]) + [("end", wall)]
-        print("phases (from the first progress line of each to the next): " + ", ".join(
-            f"{name} {after - at:.0f} s" for (name, at), (_, after) in zip(starts, starts[1:])))
+        print(
+            "phases (from the first progress line of each to the next): "
+            + ", ".join(f"{name} {after - at:.0f} s" for (name, at), (_, after) in zip(starts, starts[1:]))
+        )
         print(f"progress lines in the log: {len(progress)} (first: {progress[0] if progress else '-'})")
-        print(f"{args.minutes:g} min of audio in {wall:.0f} s: {args.minutes * 60 / wall:.1f} hours of audio per "
-              f"hour; peak resident memory {peak_mb:.0f} MB")
+        print(
+            f"{args.minutes:g} min of audio in {wall:.0f} s: {args.minutes * 60 / wall:.1f} hours of audio per "
+            f"hour; peak resident memory {peak_mb:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

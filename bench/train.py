@@ -24,12 +24,11 @@ import time
 import lightning
 import numpy as np
 import torch
-
-from vamer.presets.build import build_models, flops_per_utterance
-
-from vamer.presets import frames_for, functionals_dim, load_preset
 from machine import matmul_peak  # bench/machine.py, beside this script
+
 from vamer.features.inputs import batch_length
+from vamer.presets import frames_for, functionals_dim, load_preset
+from vamer.presets.build import build_models, flops_per_utterance
 from vamer.training.data import collate
 from vamer.training.devices import TrainerOptions
 
@@ -43,9 +42,19 @@ def batch(size: int, frames: int, max_frames: int, tokens: int, length: int, fun
         audio_mask[:frames] = True
         text_mask = torch.zeros(length, dtype=torch.bool)
         text_mask[:tokens] = True
-        items.append({"utt_id": str(i), "audio": audio.numpy(), "audio_mask": audio_mask.numpy(),
-                      "text": torch.randn(length, 512).numpy(), "text_mask": text_mask.numpy(), "label": i % 5,
-                      "arousal": 3.0, "valence": 3.0, "functionals": np.random.randn(functionals).astype(np.float32)})
+        items.append(
+            {
+                "utt_id": str(i),
+                "audio": audio.numpy(),
+                "audio_mask": audio_mask.numpy(),
+                "text": torch.randn(length, 512).numpy(),
+                "text_mask": text_mask.numpy(),
+                "label": i % 5,
+                "arousal": 3.0,
+                "valence": 3.0,
+                "functionals": np.random.randn(functionals).astype(np.float32),
+            }
+        )
     return collate(items)
 
 
@@ -59,12 +68,16 @@ def model_steps(args, peak: float) -> None:
         flops = flops_per_utterance(preset, frames=batch_length(frames), tokens=batch_length(tokens))
         for stage in ("arousal", "valence", "fusion"):
             size = getattr(preset.training, stage).batch_size
-            data = batch(size, frames, preset.audio_features.max_frames, tokens, preset.text.max_length,
-                         functionals_dim(preset))
+            data = batch(
+                size, frames, preset.audio_features.max_frames, tokens, preset.text.max_length, functionals_dim(preset)
+            )
             model = models[stage].train()
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-            inputs = {"arousal": ("audio", "audio_mask", "functionals"), "valence": ("text", "text_mask"),
-                      "fusion": ("audio", "audio_mask", "text", "text_mask", "functionals")}[stage]
+            inputs = {
+                "arousal": ("audio", "audio_mask", "functionals"),
+                "valence": ("text", "text_mask"),
+                "fusion": ("audio", "audio_mask", "text", "text_mask", "functionals"),
+            }[stage]
             for step in range(args.steps + 1):
                 if step == 1:
                     started = time.perf_counter()  # the first step warms up
@@ -75,9 +88,11 @@ def model_steps(args, peak: float) -> None:
                 optimizer.step()
             seconds = (time.perf_counter() - started) / args.steps
             achieved = 3 * flops[stage] * size / seconds
-            print(f"{name:<6} {stage:<8} batch {size:3d}: {seconds * 1000:8.1f} ms/step, {size / seconds:8.1f} utt/s, "
-                  f"{flops[stage] / 1e9:7.3f} GFLOP/utt forward, {achieved / 1e9:6.1f} GFLOP/s = "
-                  f"{achieved / peak:4.0%} of the matmul peak")
+            print(
+                f"{name:<6} {stage:<8} batch {size:3d}: {seconds * 1000:8.1f} ms/step, {size / seconds:8.1f} utt/s, "
+                f"{flops[stage] / 1e9:7.3f} GFLOP/utt forward, {achieved / 1e9:6.1f} GFLOP/s = "
+                f"{achieved / peak:4.0%} of the matmul peak"
+            )
 
 
 class _BatchClock(lightning.Callback):
@@ -124,9 +139,9 @@ def loop(args) -> None:
     from vamer.data.readers import load
     from vamer.features.splits import make_folds
     from vamer.features.store import FeatureStore
+    from vamer.recipe import encode_split, fresh_fusion, rated, rating_scale, scale_inputs
     from vamer.training.data import VamerDataModule
     from vamer.training.modules import FusionModule, RegressionModule
-    from vamer.recipe import encode_split, fresh_fusion, rated, rating_scale, scale_inputs
     from vamer.training.stages import fit_stage
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -135,19 +150,22 @@ def loop(args) -> None:
         subprocess.run([str(Path(sys.executable).with_name("vamer")), "data", "demo", str(corpus)], check=True)
     preset = load_preset("cpu")
     result = load(corpus, read_bio=False)
-    store = FeatureStore.build(result.utterances, result.classes, preset.audio_features, preset.text,
-                               "build/cache", progress=False)
+    store = FeatureStore.build(
+        result.utterances, result.classes, preset.audio_features, preset.text, "build/cache", progress=False
+    )
     data = store.fold_inputs(make_folds(store.table, "session:5", seed=0)[0])
     models = build_models(preset, len(result.classes), store.encoder.dim)
     scale_inputs(models, data.train, preset)
-    print(f"cpu preset, demo fold 0: {len(data['train'])} training utterances, {args.epochs} epochs per stage, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"cpu preset, demo fold 0: {len(data['train'])} training utterances, {args.epochs} epochs per stage, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     for stage in ("arousal", "valence", "fusion"):
-        training = getattr(preset.training, stage).model_copy(update={"epochs": args.epochs,
-                                                                      "patience": args.epochs})
+        training = getattr(preset.training, stage).model_copy(update={"epochs": args.epochs, "patience": args.epochs})
         if stage == "fusion":
-            model = fresh_fusion(preset, result.classes, store.encoder.dim, None, 0, models,
-                                 {"arousal": True, "valence": True})
+            model = fresh_fusion(
+                preset, result.classes, store.encoder.dim, None, 0, models, {"arousal": True, "valence": True}
+            )
             train, val = (encode_split(model, data[split]) for split in ("train", "val"))
             module = FusionModule(model, training, result.classes)
         else:
@@ -160,15 +178,25 @@ def loop(args) -> None:
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            fit_stage(stage, module, VamerDataModule(train, val, batch_size=training.batch_size), Path(out), training,
-                      progress=False, trainer=TrainerOptions(accelerator="cpu"), callbacks=[clock])
+            fit_stage(
+                stage,
+                module,
+                VamerDataModule(train, val, batch_size=training.batch_size),
+                Path(out),
+                training,
+                progress=False,
+                trainer=TrainerOptions(accelerator="cpu"),
+                callbacks=[clock],
+            )
             if profiler:
                 profiler.disable()
             wall = time.perf_counter() - started
         bare = min(bare_steps(module, clock.batches) for _ in range(2))  # the first pass warms up
-        print(f"{stage:<8} fit {wall:6.1f} s; training batches {clock.seconds:6.1f} s = "
-              f"{clock.utterances / clock.seconds:7.1f} utt/s; the same batches as bare model steps {bare:6.1f} s = "
-              f"{clock.utterances / bare:7.1f} utt/s; the loop's own share {1 - bare / clock.seconds:4.0%}")
+        print(
+            f"{stage:<8} fit {wall:6.1f} s; training batches {clock.seconds:6.1f} s = "
+            f"{clock.utterances / clock.seconds:7.1f} utt/s; the same batches as bare model steps {bare:6.1f} s = "
+            f"{clock.utterances / bare:7.1f} utt/s; the loop's own share {1 - bare / clock.seconds:4.0%}"
+        )
         if profiler:
             stats = pstats.Stats(profiler).sort_stats("tottime")
             print("  where the fit's time goes (own time, top 12):")

@@ -28,7 +28,7 @@ def write_wav(path: Path, kind: str = "ok", seconds: float = 0.5, rate: int = 16
     data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
     if kind == "nan":
         data = np.array(data)
-        data[frames // 2:] = np.nan
+        data[frames // 2 :] = np.nan
     if kind == "huge":
         data = np.array(data) * 1e18
     soundfile.write(str(path), data, rate, subtype="FLOAT" if kind in ("nan", "huge") else "PCM_16")
@@ -118,8 +118,27 @@ def write_kemdy19(root: Path, rows_by_file: dict[str, list[list[str]]]) -> Path:
 
 
 def kemdy19_row(number: int, utt_id: str, emotion: str = "neutral", valence: str = "3.0", arousal: str = "3.0"):
-    return [str(number), "0.5", "2.5", "0", "0", "0", "0", "0", "0", utt_id, emotion, valence, arousal,
-            emotion, "3", "3", emotion, "3", "3"]
+    return [
+        str(number),
+        "0.5",
+        "2.5",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        utt_id,
+        emotion,
+        valence,
+        arousal,
+        emotion,
+        "3",
+        "3",
+        emotion,
+        "3",
+        "3",
+    ]
 
 
 def reseal_bundle(folder):
@@ -134,14 +153,15 @@ def reseal_bundle(folder):
 @dataclass
 class LongRecording:
     path: Path
-    utterances: list[Path]                    # in order
-    speech: list[tuple[float, float]]         # where each utterance's speech is, in the long file (s)
+    utterances: list[Path]  # in order
+    speech: list[tuple[float, float]]  # where each utterance's speech is, in the long file (s)
     silences: dict[str, tuple[float, float]]  # utt_id -> silence before and after its speech (the plan)
     texts: list[str]
 
 
-def build_long(folder: Path, wavs: list[Path], gaps: list[float], silences: dict[str, tuple[float, float]],
-               name: str = "long.wav") -> LongRecording:
+def build_long(
+    folder: Path, wavs: list[Path], gaps: list[float], silences: dict[str, tuple[float, float]], name: str = "long.wav"
+) -> LongRecording:
     """``wavs`` one after another, each after its gap of room tone.  ``silences``: utt_id -> the
     silence (seconds) the demo generator put before and after that utterance's speech (its plan,
     :func:`vamer.data.demo.corpus.plan_corpus`), so where the speech is is known exactly."""
@@ -149,7 +169,7 @@ def build_long(folder: Path, wavs: list[Path], gaps: list[float], silences: dict
     parts, speech, at, rate = [], [], 0.0, None
     for wav, gap in zip(wavs, gaps):
         samples, rate = soundfile.read(wav, dtype="float32")
-        quiet = (rng.normal(0, 1e-4, int(gap * rate))).astype(np.float32)   # room tone, not digital zero
+        quiet = (rng.normal(0, 1e-4, int(gap * rate))).astype(np.float32)  # room tone, not digital zero
         parts += [quiet, samples]
         lead, tail = silences[wav.stem]
         speech.append((at + gap + lead, at + gap + len(samples) / rate - tail))

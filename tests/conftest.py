@@ -6,7 +6,6 @@ import pytest
 import soundfile
 
 from tests.builders import LongRecording, build_long
-
 from vamer.data.readers import load
 from vamer.experiment import run_experiment
 from vamer.presets import load_preset
@@ -26,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="espeak-ng missing; run `make setup`"))
 
 
-DEMO = {"sessions": 4, "segments_per_session": 12, "seed": 4}   # the shared demo corpus's settings
+DEMO = {"sessions": 4, "segments_per_session": 12, "seed": 4}  # the shared demo corpus's settings
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +38,7 @@ def demo_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("shared-demo") / "corpus"
     generate_demo(root, **DEMO, progress=False)
     return root
+
 
 @pytest.fixture(scope="session")
 def demo_cache(tmp_path_factory):
@@ -62,14 +62,23 @@ def tiny_like_cpu():
     encoder token, speaker context and probe ensemble, so every input a shipped preset reads is
     served, exported and checked for train/predict parity."""
     preset = load_preset("tiny")
-    recipe = {"cnn": "conv2d", "standardize_input": True, "positional": True, "head": "stats",
-              "upstream_read": "concat"}
-    return preset.model_copy(update={
-        "audio_features": preset.audio_features.model_copy(update={"functionals": "egemaps", "upstream": "ge2e",
-                                                                   "speaker_norm": "z", "speaker_prior_clips": 20}),
-        "audio_block": preset.audio_block.model_copy(update=recipe),
-        "text_block": preset.text_block.model_copy(update={"positional": True, "head": "stats"}),
-        "fusion": preset.fusion.model_copy(update={"head": "stats", "probe_ensemble": True})})
+    recipe = {
+        "cnn": "conv2d",
+        "standardize_input": True,
+        "positional": True,
+        "head": "stats",
+        "upstream_read": "concat",
+    }
+    return preset.model_copy(
+        update={
+            "audio_features": preset.audio_features.model_copy(
+                update={"functionals": "egemaps", "upstream": "ge2e", "speaker_norm": "z", "speaker_prior_clips": 20}
+            ),
+            "audio_block": preset.audio_block.model_copy(update=recipe),
+            "text_block": preset.text_block.model_copy(update={"positional": True, "head": "stats"}),
+            "fusion": preset.fusion.model_copy(update={"head": "stats", "probe_ensemble": True}),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -78,8 +87,9 @@ def trained(tmp_path_factory, demo_corpus):  # one trained bundle for the infere
     root = tmp_path_factory.mktemp("trained")
     demo = demo_corpus
     run = root / "run"
-    run_experiment(load(demo), run, tiny_like_cpu(), cv="session:2", ablations=False, cache=root / "cache",
-                   progress=False)
+    run_experiment(
+        load(demo), run, tiny_like_cpu(), cv="session:2", ablations=False, cache=root / "cache", progress=False
+    )
     return demo, run
 
 
@@ -103,7 +113,7 @@ def long_recording(tmp_path_factory, demo_corpus, predictor) -> LongRecording:
 
     window = model_window_s(predictor)
     wavs = [wav for wav in sorted((demo_corpus / "wav").rglob("*.wav")) if soundfile.info(wav).duration < window - 0.3]
-    wavs = wavs[::max(1, len(wavs) // 20)][:20]
+    wavs = wavs[:: max(1, len(wavs) // 20)][:20]
     gaps = list(np.random.default_rng(1).uniform(0.8, 2.5, len(wavs)))
     return build_long(tmp_path_factory.mktemp("long"), wavs, gaps, demo_silences())
 
@@ -112,8 +122,9 @@ def long_recording(tmp_path_factory, demo_corpus, predictor) -> LongRecording:
 def short_recording(tmp_path_factory, long_recording) -> LongRecording:
     """The first 8 utterances of :func:`long_recording`, 1 s of room tone before each: what the
     tests that recognise words read (recognition is the slowest thing the tests do)."""
-    return build_long(tmp_path_factory.mktemp("short"), long_recording.utterances[:8], [1.0] * 8,
-                      long_recording.silences)
+    return build_long(
+        tmp_path_factory.mktemp("short"), long_recording.utterances[:8], [1.0] * 8, long_recording.silences
+    )
 
 
 def demo_silences() -> dict[str, tuple[float, float]]:

@@ -27,8 +27,18 @@ def dataset(tmp_path):
 def test_version_and_help_everywhere():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"vamer {vamer.__version__}"
-    for command in ([], ["data"], ["data", "check"], ["data", "demo"], ["analyze"], ["baseline"], ["features"],
-                    ["run"], ["train"], ["sweep"]):
+    for command in (
+        [],
+        ["data"],
+        ["data", "check"],
+        ["data", "demo"],
+        ["analyze"],
+        ["baseline"],
+        ["features"],
+        ["run"],
+        ["train"],
+        ["sweep"],
+    ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -66,10 +76,9 @@ def test_check_refuses_to_overwrite_json_without_force(dataset, tmp_path):
 def test_check_refuses_one_file_for_both_json_and_skipped(dataset, tmp_path):
     out = tmp_path / "report.json"
     for second in (str(out), str(tmp_path / "." / "report.json")):
-        result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out), "--skipped", second,
-                                     "--force"])
+        result = runner.invoke(app, ["data", "check", str(dataset), "--json", str(out), "--skipped", second, "--force"])
         assert result.exit_code == 2 and "same file" in result.output
-        assert not out.exists()   # refused before anything was written
+        assert not out.exists()  # refused before anything was written
 
 
 def test_check_options_change_the_class_set_and_policy(dataset):
@@ -83,8 +92,10 @@ def test_check_options_change_the_class_set_and_policy(dataset):
     [
         (["data", "check", "{tmp}"], "not a dataset"),
         (["data", "check", "{tmp}/missing"], "no such file or folder"),
-        (["baseline", "{dataset}", "--classes", "happy,bored", "--cache", "{tmp}/cache"],
-         "class(es) bored have no usable utterance"),
+        (
+            ["baseline", "{dataset}", "--classes", "happy,bored", "--cache", "{tmp}/cache"],
+            "class(es) bored have no usable utterance",
+        ),
         (["data", "check", "{dataset}", "--format", "kemdy19"], "not a KEMDy19 folder"),
     ],
 )
@@ -126,7 +137,7 @@ def test_readme_documents_every_column_and_skip_reason():
     ]
     for column in UTTERANCE_COLUMNS:
         assert f"`{column}`" in readme, column
-    for reason in SkipReason:   # the one table of reasons, with each one's meaning and HTTP status
+    for reason in SkipReason:  # the one table of reasons, with each one's meaning and HTTP status
         assert f"| `{reason.value}` | {reason.meaning} | {reason.http_status} |" in readme, reason
 
 
@@ -147,8 +158,17 @@ def test_manifest_without_speakers_and_nothing_kept(tmp_path):
 
 def test_analyze_writes_report_and_prints_conclusions(tmp_path):
     builder = Kemdy20Builder(tmp_path / "k")
-    for number, (label, rating) in enumerate([("neutral", "3.0"), ("neutral", "3.2"), ("neutral", "2.9"),
-                                              ("happy", "4.1"), ("happy", "4.4"), ("happy", "3.9")], start=1):
+    for number, (label, rating) in enumerate(
+        [
+            ("neutral", "3.0"),
+            ("neutral", "3.2"),
+            ("neutral", "2.9"),
+            ("happy", "4.1"),
+            ("happy", "4.4"),
+            ("happy", "3.9"),
+        ],
+        start=1,
+    ):
         builder.add(1, Segment(f"Sess01_script01_User001F_{number:03d}", emotion=label, valence=rating))
     out = tmp_path / "analysis"
     result = runner.invoke(app, ["analyze", str(builder.write()), "--out", str(out), "--k-max", "3"])
@@ -158,8 +178,9 @@ def test_analyze_writes_report_and_prints_conclusions(tmp_path):
     assert saved["anova"]["valence"]["p"] < 0.05
     again = runner.invoke(app, ["analyze", str(tmp_path / "k"), "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
-    bad = runner.invoke(app, ["analyze", str(tmp_path / "k"), "--out", str(tmp_path / "x"), "--k-min", "5",
-                              "--k-max", "3"])
+    bad = runner.invoke(
+        app, ["analyze", str(tmp_path / "k"), "--out", str(tmp_path / "x"), "--k-min", "5", "--k-max", "3"]
+    )
     assert bad.exit_code == 2 and "k_max (3) is below k_min (5)" in bad.output
 
 
@@ -171,13 +192,14 @@ def test_analyze_rejects_an_unknown_signal(tmp_path):
 @pytest.mark.espeak
 def test_baseline_writes_metrics_with_the_run_keys(tmp_path, demo_corpus):
     out = tmp_path / "baseline"
-    result = runner.invoke(app, ["baseline", str(demo_corpus), "--cv", "session:2", "--out", str(out),
-                                 "--cache", str(tmp_path / "cache")])
+    result = runner.invoke(
+        app, ["baseline", str(demo_corpus), "--cv", "session:2", "--out", str(out), "--cache", str(tmp_path / "cache")]
+    )
     assert result.exit_code == 0, result.output
     assert "session 2-fold (speaker-independent)" in result.output and "majority" in result.output
     from vamer.evaluation.run_metrics import BaselineMetrics
 
-    metrics = BaselineMetrics.model_validate_json((out / "metrics.json").read_text())   # its schema, whole
+    metrics = BaselineMetrics.model_validate_json((out / "metrics.json").read_text())  # its schema, whole
     models = metrics.models
     assert {"audio", "text", "both", "majority", "best"} <= set(models)
     assert all(len(models[name].folds) == 2 for name in models)
@@ -192,8 +214,10 @@ def test_baseline_writes_metrics_with_the_run_keys(tmp_path, demo_corpus):
 
 @pytest.mark.espeak
 def test_features_command_reports_folds_and_augmentation(tmp_path, demo_corpus):
-    result = runner.invoke(app, ["features", str(demo_corpus), "--cv", "session:2", "--augment", "both",
-                                 "--cache", str(tmp_path / "cache")])
+    result = runner.invoke(
+        app,
+        ["features", str(demo_corpus), "--cv", "session:2", "--augment", "both", "--cache", str(tmp_path / "cache")],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("leakage check passed") == 2
     assert "| class    |   before |   added |   after |" in result.output
@@ -257,8 +281,9 @@ def test_a_fold_whose_training_split_has_one_class_is_a_clear_error(tmp_path):
         write_wav(tmp_path / f"c{number}.wav", seconds=0.6)
         rows.append(f"c{number}.wav,{'sad' if number % 2 else 'happy'},s{number % 4}")  # each speaker one class
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    result = runner.invoke(app, ["baseline", str(tmp_path / "m.csv"), "--cv", "speaker:2", "--cache",
-                                 str(tmp_path / "cache")])
+    result = runner.invoke(
+        app, ["baseline", str(tmp_path / "m.csv"), "--cv", "speaker:2", "--cache", str(tmp_path / "cache")]
+    )
     assert result.exit_code == 2 and "holds the class" in result.output and "internal error" not in result.output
 
 
@@ -277,12 +302,14 @@ def test_the_python_api_refuses_what_the_cli_refuses(dataset, tmp_path):
 
 @pytest.mark.espeak
 @pytest.mark.parametrize("signum, code, command", [(signal.SIGTERM, 143, "run"), (signal.SIGINT, 130, "train")])
-def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_corpus, demo_cache, signum, code,
-                                                                command):
+def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(
+    tmp_path, demo_corpus, demo_cache, signum, code, command
+):
     """SLURM, Docker and systemd stop jobs with SIGTERM: a training stopped that way must not exit 0
     (Lightning turned it into a plain SystemExit), and Ctrl-C inside fit must give 130, not 1."""
-    import yaml
     from importlib import resources
+
+    import yaml
 
     out = tmp_path / "out"
     # The tiny preset with epochs enough that the signal lands inside the fit: with 3, a loaded
@@ -292,11 +319,28 @@ def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_co
         stage.update(epochs=500, patience=500)
     (tmp_path / "long.yaml").write_text(yaml.safe_dump({**preset, "name": "tiny-long"}), encoding="utf-8")
     words = ["run", "--no-ablations"] if command == "run" else ["train", "arousal"]
-    job = subprocess.Popen([sys.executable, "-m", "vamer.cli", *words, str(demo_corpus), "--out", str(out),
-                            "--preset", str(tmp_path / "long.yaml"), "--cv", "session:2", "--cache", str(demo_cache)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vamer.cli",
+            *words,
+            str(demo_corpus),
+            "--out",
+            str(out),
+            "--preset",
+            str(tmp_path / "long.yaml"),
+            "--cv",
+            "session:2",
+            "--cache",
+            str(demo_cache),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
-    while not any(tmp_path.glob("**/checkpoints")):   # inside a Lightning fit
+    while not any(tmp_path.glob("**/checkpoints")):  # inside a Lightning fit
         assert job.poll() is None and time.monotonic() < deadline, job.communicate()
         time.sleep(0.05)
     job.send_signal(signum)
@@ -304,7 +348,7 @@ def test_a_job_stopped_from_outside_exits_non_zero_and_says_so(tmp_path, demo_co
     assert job.returncode == code, stderr
     assert f"stopped by {signal.Signals(signum).name}" in stderr and "Traceback" not in stderr
     if command == "run":
-        assert not out.exists()   # nothing half-written stands where the run folder would be
+        assert not out.exists()  # nothing half-written stands where the run folder would be
 
 
 def test_an_option_means_one_thing_with_one_help_and_one_default_everywhere():
@@ -316,7 +360,7 @@ def test_an_option_means_one_thing_with_one_help_and_one_default_everywhere():
 
     def walk(command, prefix):
         for param in command.params:
-            if param.param_type_name == "option":   # typer carries its own click: not isinstance
+            if param.param_type_name == "option":  # typer carries its own click: not isinstance
                 for flag in param.opts:
                     seen.setdefault(flag, set()).add((param.help, repr(param.default), param.required))
         for name, sub in getattr(command, "commands", {}).items():

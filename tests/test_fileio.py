@@ -3,8 +3,16 @@ import json
 import pytest
 
 from vamer.errors import VamerError
-from vamer.fileio import (OUTPUT_MARKER, atomic_directory, check_replaceable, output_lock, read_output_marker,
-                          record_written, refuse_overwrite, write_json_atomic)
+from vamer.fileio import (
+    OUTPUT_MARKER,
+    atomic_directory,
+    check_replaceable,
+    output_lock,
+    read_output_marker,
+    record_written,
+    refuse_overwrite,
+    write_json_atomic,
+)
 
 
 def test_json_written_whole_and_no_temp_left(tmp_path):
@@ -127,14 +135,14 @@ def test_scratch_a_kill_left_is_recognised_reported_and_cleaned(tmp_path, caplog
     with atomic_directory(target, "run") as scratch:
         (scratch / "bundle").mkdir()
         (scratch / "bundle" / "fusion.safetensors").write_text("w")
-    (target / "bundle" / ".export-k2j4").mkdir()                        # vamer 0.3's export scratch
-    (target / "bundle" / ".model.onnx.export").mkdir()                  # this vamer's
-    (target / "bundle" / ".model.onnx.lock").write_text("pid 1")         # a lock nobody holds
+    (target / "bundle" / ".export-k2j4").mkdir()  # vamer 0.3's export scratch
+    (target / "bundle" / ".model.onnx.export").mkdir()  # this vamer's
+    (target / "bundle" / ".model.onnx.lock").write_text("pid 1")  # a lock nobody holds
     beside = [tmp_path / ".run.x1y2.partial", tmp_path / ".run.a9b8.old", tmp_path / ".run.lock"]
     for path in beside[:2]:
         path.mkdir()
     beside[2].write_text("pid 1")
-    mine = tmp_path / ".run.notes"                                       # not a vamer scratch name
+    mine = tmp_path / ".run.notes"  # not a vamer scratch name
     mine.write_text("mine")
     with caplog.at_level("WARNING", logger="vamer.fileio"):
         with atomic_directory(target, "run", force=True) as scratch:
@@ -179,8 +187,10 @@ def test_outputs_follow_the_umask(tmp_path):
         write_json_atomic(tmp_path / "m.json", {})
         cache = FeatureCache(tmp_path / "cache")
         cache.put("audio", "ab" * 32, np.zeros(3, dtype=np.float16))
-        modes = {path.name: stat.S_IMODE(path.stat().st_mode)
-                 for path in (target, target / "a.txt", tmp_path / "m.json", cache.path("audio", "ab" * 32))}
+        modes = {
+            path.name: stat.S_IMODE(path.stat().st_mode)
+            for path in (target, target / "a.txt", tmp_path / "m.json", cache.path("audio", "ab" * 32))
+        }
     finally:
         os.umask(old)
     assert modes == {"out": 0o755, "a.txt": 0o644, "m.json": 0o644, f"{'ab' * 32}.v2.npy": 0o644}

@@ -11,21 +11,59 @@ import vamer
 
 PACKAGE = Path(vamer.__file__).parent
 # Each stage, and the vamer modules it must never import (a prefix covers a whole package).
-LATER = ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.inference", "vamer.timeline", "vamer.serving",
-         "vamer.cli", "vamer.replay")
+LATER = (
+    "vamer.recipe",
+    "vamer.experiment",
+    "vamer.evaluation",
+    "vamer.inference",
+    "vamer.timeline",
+    "vamer.serving",
+    "vamer.cli",
+    "vamer.replay",
+)
 FORBIDDEN = {
-    "data": ("vamer.speech", "vamer.features", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
+    "data": (
+        "vamer.speech",
+        "vamer.features",
+        "vamer.models",
+        "vamer.training",
+        "vamer.presets",
+        "vamer.analysis",
+        *LATER,
+    ),
     "speech": ("vamer.features", "vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
     "features": ("vamer.models", "vamer.training", "vamer.presets", "vamer.analysis", *LATER),
-    "models": ("vamer.data", "vamer.features", "vamer.training", "vamer.presets", "vamer.analysis", "vamer.metrics",
-               "vamer.errors", "vamer.config", "vamer.fileio", *LATER),
+    "models": (
+        "vamer.data",
+        "vamer.features",
+        "vamer.training",
+        "vamer.presets",
+        "vamer.analysis",
+        "vamer.metrics",
+        "vamer.errors",
+        "vamer.config",
+        "vamer.fileio",
+        *LATER,
+    ),
     "training": ("vamer.presets", "vamer.analysis", *LATER),
     "presets": ("vamer.analysis", *LATER),
     "evaluation": ("vamer.experiment", "vamer.inference", "vamer.timeline", "vamer.serving", "vamer.cli"),
-    "inference": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.timeline", "vamer.serving",
-                  "vamer.cli"),
-    "timeline": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.training", "vamer.serving",
-                 "vamer.cli"),
+    "inference": (
+        "vamer.recipe",
+        "vamer.experiment",
+        "vamer.evaluation",
+        "vamer.timeline",
+        "vamer.serving",
+        "vamer.cli",
+    ),
+    "timeline": (
+        "vamer.recipe",
+        "vamer.experiment",
+        "vamer.evaluation",
+        "vamer.training",
+        "vamer.serving",
+        "vamer.cli",
+    ),
     "serving": ("vamer.recipe", "vamer.experiment", "vamer.evaluation", "vamer.training", "vamer.cli"),
 }
 
@@ -42,8 +80,12 @@ def imported(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("stage", sorted(FORBIDDEN))
 def test_a_stage_imports_no_later_stage(stage):
-    wrong = {f"{path.relative_to(PACKAGE)}: {name}" for path in (PACKAGE / stage).rglob("*.py")
-             for name in imported(path) if name.startswith(FORBIDDEN[stage])}
+    wrong = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in (PACKAGE / stage).rglob("*.py")
+        for name in imported(path)
+        if name.startswith(FORBIDDEN[stage])
+    }
     assert not wrong, sorted(wrong)
 
 
@@ -55,6 +97,7 @@ def test_models_import_only_torch_and_themselves():
 
 def test_the_checker_sees_an_import_inside_a_function(tmp_path):
     source = tmp_path / "m.py"
-    source.write_text("def f():\n    from vamer.recipe import train_fold\n    import vamer.cli\n"
-                      "    from vamer import experiment\n")
+    source.write_text(
+        "def f():\n    from vamer.recipe import train_fold\n    import vamer.cli\n    from vamer import experiment\n"
+    )
     assert {"vamer.recipe", "vamer.cli", "vamer.experiment"} <= imported(source)

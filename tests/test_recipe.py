@@ -8,8 +8,8 @@ import torch
 
 from vamer.features.store import FoldData
 from vamer.presets import load_preset
-from vamer.training.devices import TrainerOptions
 from vamer.recipe import train_fold
+from vamer.training.devices import TrainerOptions
 
 CLASSES = ["neutral", "happy", "sad"]
 
@@ -34,18 +34,34 @@ def rated_items(n, seed):
         text_mask = np.zeros(32, dtype=bool)
         text_mask[:length] = True
         label = 0 if arousal < 2.5 else (1 if valence > 3 else 2)
-        out.append({"utt_id": f"s{seed}u{i}", "audio": audio, "audio_mask": audio_mask, "text": text,
-                    "text_mask": text_mask, "label": label, "arousal": float(arousal), "valence": float(valence),
-                    "aug_of": ""})
+        out.append(
+            {
+                "utt_id": f"s{seed}u{i}",
+                "audio": audio,
+                "audio_mask": audio_mask,
+                "text": text,
+                "text_mask": text_mask,
+                "label": label,
+                "arousal": float(arousal),
+                "valence": float(valence),
+                "aug_of": "",
+            }
+        )
     return out
 
 
 def learnable_preset():
     preset = load_preset("tiny")
-    stage = preset.training.arousal.model_copy(update={"lr": 3e-3, "epochs": 25, "patience": 25,
-                                                       "schedule": "onecycle", "batch_size": 16})
-    return preset.model_copy(update={"training": preset.training.model_copy(
-        update={"arousal": stage, "valence": stage, "fusion": stage.model_copy(update={"epochs": 2})})})
+    stage = preset.training.arousal.model_copy(
+        update={"lr": 3e-3, "epochs": 25, "patience": 25, "schedule": "onecycle", "batch_size": 16}
+    )
+    return preset.model_copy(
+        update={
+            "training": preset.training.model_copy(
+                update={"arousal": stage, "valence": stage, "fusion": stage.model_copy(update={"epochs": 2})}
+            )
+        }
+    )
 
 
 def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
@@ -62,6 +78,7 @@ def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
     # Weights moved: compare with an untrained model built from the same seed.
     torch.manual_seed(0)
     from vamer.presets.build import build_models
+
     untrained = build_models(preset, len(CLASSES))
     for stage in ("arousal", "valence"):
         before = untrained[stage].encoder.state_dict()
@@ -79,8 +96,9 @@ def test_without_ratings_nothing_is_pretrained_and_fusion_trains_its_encoders(tm
     for split in (data.train, data.val, data.test):
         for item in split:
             item["arousal"] = item["valence"] = float("nan")
-    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512,
-                         variants=("fusion", "fusion_no_pretraining"))
+    outcome = train_fold(
+        data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion", "fusion_no_pretraining")
+    )
     assert outcome.pretrained == {"arousal": False, "valence": False}
     fusion = outcome.models["fusion"]
     assert fusion.frozen == ()
@@ -120,8 +138,8 @@ def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     """Fusion on frozen encoders trains on encode_split's outputs; they must give the same logits
     as the whole model on the raw items, even when one modality is blanked out."""
     from vamer.presets.build import build_models
-    from vamer.training.data import collate
     from vamer.recipe import Blanked, encode_split
+    from vamer.training.data import collate
 
     preset = load_preset("tiny")
     torch.manual_seed(0)
@@ -130,7 +148,7 @@ def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     model.eval()
     items = rated_items(20, 3)
     dataset = Blanked(items, blank) if blank else items
-    encoded = encode_split(model, dataset, batch_size=7)   # batches padded differently from the check below
+    encoded = encode_split(model, dataset, batch_size=7)  # batches padded differently from the check below
     batch = collate([dataset[i] for i in range(len(dataset))])
     cached = collate([encoded[i] for i in range(len(encoded))])
     with torch.no_grad():
@@ -144,11 +162,14 @@ def test_same_seed_gives_identical_predictions(tmp_path):
     """`make demo` twice must print the same numbers: a fold trained twice with one seed predicts
     the same probabilities (length buckets, balanced draws, encoded splits and refit included)."""
     preset = learnable_preset()
-    preset = preset.model_copy(update={"training": preset.training.model_copy(
-        update={"refit": True, "balanced_sampler": True})})
+    preset = preset.model_copy(
+        update={"training": preset.training.model_copy(update={"refit": True, "balanced_sampler": True})}
+    )
     data = FoldData(train=rated_items(40, 0), val=rated_items(16, 1), test=rated_items(16, 2))
-    runs = [train_fold(data, preset, CLASSES, tmp_path / name, seed=3, text_dim=512,
-                       variants=("fusion", "audio_only")) for name in ("a", "b")]
+    runs = [
+        train_fold(data, preset, CLASSES, tmp_path / name, seed=3, text_dim=512, variants=("fusion", "audio_only"))
+        for name in ("a", "b")
+    ]
     for variant in ("fusion", "audio_only"):
         assert runs[0].predictions[variant] == runs[1].predictions[variant]
     assert runs[0].regression == runs[1].regression
@@ -160,9 +181,9 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     import lightning
 
     from vamer.presets.build import build_models
-    from vamer.training.modules import FusionModule
-    from vamer.training.data import VamerDataModule
     from vamer.recipe import encode_split
+    from vamer.training.data import VamerDataModule
+    from vamer.training.modules import FusionModule
     from vamer.training.stages import fit_stage
 
     class Modes(lightning.Callback):
@@ -179,8 +200,16 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     model.eval()  # as a test or a checkpoint load may leave it
     training = preset.training.fusion.model_copy(update={"epochs": 1})
     modes = Modes()
-    fit_stage("fusion", FusionModule(model, training, CLASSES), VamerDataModule(train, val, batch_size=8), tmp_path,
-              training, progress=False, trainer=TrainerOptions(accelerator="cpu"), callbacks=[modes])
+    fit_stage(
+        "fusion",
+        FusionModule(model, training, CLASSES),
+        VamerDataModule(train, val, batch_size=8),
+        tmp_path,
+        training,
+        progress=False,
+        trainer=TrainerOptions(accelerator="cpu"),
+        callbacks=[modes],
+    )
     assert modes.seen and set(modes.seen) == {(True, False, False)}
 
 
@@ -196,12 +225,12 @@ def test_each_ablation_sees_what_its_name_says():
         assert not audio_only["text_mask"].any() and not audio_only["text"].any()
         assert np.array_equal(audio_only["audio"], item["audio"]) and audio_only["functionals"].all()
         assert not text_only["audio_mask"].any() and not text_only["audio"].any()
-        assert not text_only["functionals"].any()       # eGeMAPS are audio too
-        assert np.array_equal(text_only["text"], item["text"]) and item["text_mask"].any()   # the source is intact
+        assert not text_only["functionals"].any()  # eGeMAPS are audio too
+        assert np.array_equal(text_only["text"], item["text"]) and item["text_mask"].any()  # the source is intact
     preset = load_preset("tiny")
     models = build_models(preset, len(CLASSES), 512)
     untrained = build_models(preset, len(CLASSES), 512)
-    with torch.no_grad():     # stands for pretraining: the regressors' encoders moved away from the start
+    with torch.no_grad():  # stands for pretraining: the regressors' encoders moved away from the start
         for stage in ("arousal", "valence"):
             for parameter in models[stage].encoder.parameters():
                 parameter.add_(1.0)
@@ -234,23 +263,34 @@ def test_a_refit_that_degenerates_is_not_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe, "fit_stage", collapsing_refit)
     preset = learnable_preset()
     stats = {"head": "stats"}
-    preset = preset.model_copy(update={
-        "fusion": preset.fusion.model_copy(update=stats),
-        "training": preset.training.model_copy(update={"refit": True, "fusion": preset.training.arousal})})
+    preset = preset.model_copy(
+        update={
+            "fusion": preset.fusion.model_copy(update=stats),
+            "training": preset.training.model_copy(update={"refit": True, "fusion": preset.training.arousal}),
+        }
+    )
     data = FoldData(train=rated_items(48, 0), val=rated_items(24, 1), test=rated_items(24, 2))
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     kept = [note for note in outcome.notes if "degenerated" in note]
     assert len(kept) == 1 and "the validated model is kept" in kept[0], outcome.notes
-    assert (tmp_path / "fusion-refit" / "checkpoints" / "last.ckpt").is_file()    # the refit did train
+    assert (tmp_path / "fusion-refit" / "checkpoints" / "last.ckpt").is_file()  # the refit did train
     predicted = {row["pred"] for row in outcome.predictions["fusion"]}
-    assert len(predicted) > 1                          # the collapsed refit would answer one class
+    assert len(predicted) > 1  # the collapsed refit would answer one class
 
 
 def test_a_healthy_refit_is_kept_and_trains_at_least_the_floor(tmp_path):
     preset = learnable_preset()
-    preset = preset.model_copy(update={"training": preset.training.model_copy(update={
-        "refit": True, "refit_min_epochs": 3, "fusion": preset.training.arousal.model_copy(
-            update={"epochs": 6, "patience": 1})})})
+    preset = preset.model_copy(
+        update={
+            "training": preset.training.model_copy(
+                update={
+                    "refit": True,
+                    "refit_min_epochs": 3,
+                    "fusion": preset.training.arousal.model_copy(update={"epochs": 6, "patience": 1}),
+                }
+            )
+        }
+    )
     data = FoldData(train=rated_items(48, 0), val=rated_items(24, 1), test=rated_items(24, 2))
     outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
     refit_logs = pd.read_csv(tmp_path / "fusion-refit" / "logs" / "metrics.csv")

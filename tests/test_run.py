@@ -14,16 +14,38 @@ def tiny_run(tmp_path_factory, demo_corpus, demo_cache):
     """One `vamer run --preset tiny` with every ablation on the small demo, read by the tests below
     (each checks one output, so one failure does not hide the others)."""
     out = tmp_path_factory.mktemp("tiny-run") / "run"
-    result = runner.invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                 "--cv", "session:2", "--cache", str(demo_cache)])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo_corpus),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--cv",
+            "session:2",
+            "--cache",
+            str(demo_cache),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
 
 # One `vamer run --variants text_only` with a few options given, shared by the tests of variants,
 # replay and resume (each compares against it or reads it).
-TEXT_ONLY = ["--preset", "tiny", "--cv", "session:2", "--variants", "text_only", "--no-balanced-sampler",
-             "--classes", "neutral,happy,sad,angry"]
+TEXT_ONLY = [
+    "--preset",
+    "tiny",
+    "--cv",
+    "session:2",
+    "--variants",
+    "text_only",
+    "--no-balanced-sampler",
+    "--classes",
+    "neutral,happy,sad,angry",
+]
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +123,11 @@ def test_metrics_json_validates_against_its_model_on_write_and_read(tiny_run, tm
     shutil.copytree(tiny_run, out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert RunMetrics.model_validate(metrics).schema_version == SCHEMA_VERSION == metrics["schema_version"]
-    for damage, said in ((lambda m: m.pop("protocol"), "protocol: Field required"),
-                         (lambda m: m["macro_f1"].update(mean="high"), "macro_f1.mean"),
-                         (lambda m: m.update(schema_version=99), "metrics schema 99")):
+    for damage, said in (
+        (lambda m: m.pop("protocol"), "protocol: Field required"),
+        (lambda m: m["macro_f1"].update(mean="high"), "macro_f1.mean"),
+        (lambda m: m.update(schema_version=99), "metrics schema 99"),
+    ):
         edited = json.loads((out / "metrics.json").read_text())
         damage(edited)
         (out / "metrics.json").write_text(json.dumps(edited))
@@ -121,33 +145,71 @@ def test_run_variants_choose_the_ablations_and_refuse_unknown_ones(tmp_path, dem
 
 @pytest.mark.espeak
 def test_stages_train_alone_and_fusion_loads_their_checkpoints(tmp_path, demo_corpus, demo_cache):
-    common = [str(demo_corpus), "--out", str(tmp_path / "stages"), "--preset", "tiny", "--cv", "session:2",
-              "--cache", str(demo_cache)]
+    common = [
+        str(demo_corpus),
+        "--out",
+        str(tmp_path / "stages"),
+        "--preset",
+        "tiny",
+        "--cv",
+        "session:2",
+        "--cache",
+        str(demo_cache),
+    ]
     for stage in ("arousal", "valence"):
         result = runner.invoke(app, ["train", stage, *common])
         assert result.exit_code == 0, result.output
         assert f"{stage}: best val RMSE" in result.output and f"{stage} test: RMSE" in result.output
     checkpoints = {stage: tmp_path / "stages" / stage / "checkpoints" / "best.ckpt" for stage in ("arousal", "valence")}
     assert all(path.is_file() for path in checkpoints.values())
-    result = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(checkpoints["arousal"]),
-                                 "--valence", str(checkpoints["valence"])])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "fusion",
+            *common,
+            "--arousal",
+            str(checkpoints["arousal"]),
+            "--valence",
+            str(checkpoints["valence"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "fusion test: macro F1" in result.output and "note:" not in result.output
     again = runner.invoke(app, ["train", "arousal", *common])  # would overwrite its checkpoints and logs
     assert again.exit_code == 2 and "--resume" in again.output
     resumed = runner.invoke(app, ["train", "arousal", *common, "--resume"])
     assert resumed.exit_code == 0, resumed.output
-    bad = runner.invoke(app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt"),
-                              "--out", str(tmp_path / "other")])
+    bad = runner.invoke(
+        app, ["train", "fusion", *common, "--arousal", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "other")]
+    )
     assert bad.exit_code == 2 and "no such checkpoint" in bad.output
 
 
 @pytest.mark.espeak
 def test_sweep_compares_layer_counts_with_confusion_matrices(tmp_path, demo_corpus, demo_cache):
     out = tmp_path / "sweep"
-    result = runner.invoke(app, ["sweep", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                 "--layers", "1/1,2/1", "--cv", "session:2", "--cache", str(demo_cache),
-                                 "--format", "kemdy20", "--classes", "neutral,happy,sad,angry"])
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(demo_corpus),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--layers",
+            "1/1,2/1",
+            "--cv",
+            "session:2",
+            "--cache",
+            str(demo_cache),
+            "--format",
+            "kemdy20",
+            "--classes",
+            "neutral,happy,sad,angry",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "sweep.json").read_text())
     assert [(r["audio_layers"], r["text_layers"]) for r in summary["combinations"]] == [(1, 1), (2, 1)]
@@ -164,9 +226,10 @@ def test_a_second_train_of_the_same_stage_into_the_same_folder_is_refused_at_onc
     from vamer.fileio import output_lock
 
     out = tmp_path / "tr3"
-    with output_lock(out / "arousal"):          # the first, still training
-        result = runner.invoke(app, ["train", "arousal", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                     "--cv", "session:2"])
+    with output_lock(out / "arousal"):  # the first, still training
+        result = runner.invoke(
+            app, ["train", "arousal", str(demo_corpus), "--out", str(out), "--preset", "tiny", "--cv", "session:2"]
+        )
     assert result.exit_code == 2 and "being written by another vamer" in result.output, result.output
     assert not (out / "arousal").exists()
 
@@ -175,14 +238,35 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
     from vamer.data import load
 
     table = load(demo_corpus, read_bio=False).utterances
-    manifest = pd.DataFrame({"audio": table["audio_path"], "text": table["text"], "emotion": table["emotion"],
-                             "session": table["session"], "speaker": table["speaker"]})
+    manifest = pd.DataFrame(
+        {
+            "audio": table["audio_path"],
+            "text": table["text"],
+            "emotion": table["emotion"],
+            "session": table["session"],
+            "speaker": table["speaker"],
+        }
+    )
     # A corpus with its own label set: 4 classes, one of them outside KEMDy's seven.
     manifest = manifest[manifest["emotion"] != "sad"].replace({"emotion": {"angry": "Frustrated"}})
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["run", str(tmp_path / "manifest.csv"), "--out", str(out), "--preset", "tiny",
-                                 "--cv", "session:4", "--no-ablations", "--cache", str(demo_cache)])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(tmp_path / "manifest.csv"),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--cv",
+            "session:4",
+            "--no-ablations",
+            "--cache",
+            str(demo_cache),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["protocol"]["dataset"] == "manifest" and metrics["protocol"]["folds"] == 4
@@ -194,8 +278,10 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
     assert len(metrics["pooled_over_folds"]["confusion"]) == 4 and set(metrics["per_class"]) == set(classes)
     from vamer.inference.predictor import Predictor
 
-    assert json.loads((out / "bundle" / "bundle.json").read_text())["regressors"] == {"arousal": False,
-                                                                                     "valence": False}
+    assert json.loads((out / "bundle" / "bundle.json").read_text())["regressors"] == {
+        "arousal": False,
+        "valence": False,
+    }
     result = Predictor.from_bundle(out / "bundle").predict(table["audio_path"].iloc[0])
     assert result["arousal"] is None and result["valence"] is None and result["label"]
 
@@ -222,8 +308,9 @@ def test_a_run_with_the_voice_encoder_names_it_and_reports_its_linear_probe(trai
 
 
 @pytest.mark.espeak
-def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp_path, demo_corpus, demo_cache,
-                                                                             text_only_run):
+def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(
+    tmp_path, demo_corpus, demo_cache, text_only_run
+):
     """vamer 0.3 lost every finished fold to a kill, left its scratch forever, and let a second run
     into the same folder train fully before failing."""
     import re
@@ -233,21 +320,21 @@ def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp
     import time
 
     common = [str(demo_corpus), *TEXT_ONLY, "--cache", str(demo_cache)]
-    whole = text_only_run    # the same run, uninterrupted
+    whole = text_only_run  # the same run, uninterrupted
 
     out = tmp_path / "run"
     command = [sys.executable, "-m", "vamer.cli", "run", *common, "--out", str(out)]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     fold0 = tmp_path / ".run.partial" / "runs" / "fold0-seed0"
     deadline = time.monotonic() + 300
-    while not (fold0 / "journal" / "text_only.json").exists():     # the first fold, every variant, finished
+    while not (fold0 / "journal" / "text_only.json").exists():  # the first fold, every variant, finished
         assert job.poll() is None and time.monotonic() < deadline, job.communicate()
         time.sleep(0.05)
     job.send_signal(signal.SIGKILL)
     job.wait(timeout=60)
     assert not out.exists()
     kept = {path: path.stat().st_mtime_ns for path in fold0.rglob("*.ckpt")}
-    stale = tmp_path / ".run.k2j4xz.partial"        # what vamer 0.3's atomic folders left after a kill
+    stale = tmp_path / ".run.k2j4xz.partial"  # what vamer 0.3's atomic folders left after a kill
     stale.mkdir()
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
@@ -256,16 +343,18 @@ def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(tmp
     assert f"removed {stale}" in resumed.stderr and not stale.exists()
     assert not (tmp_path / ".run.partial").exists() and not (tmp_path / ".run.lock").exists()
     moved = {out / path.relative_to(tmp_path / ".run.partial"): mtime for path, mtime in kept.items()}
-    assert {path: path.stat().st_mtime_ns for path in moved} == moved      # fold 0 was not trained again
+    assert {path: path.stat().st_mtime_ns for path in moved} == moved  # fold 0 was not trained again
 
     a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (whole, out))
     for key in ("macro_f1", "ua", "per_class", "ablations", "regression", "pooled_over_folds"):
         assert a[key] == b[key], key
     assert (whole / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
-    assert (whole / "bundle" / "fusion.safetensors").read_bytes() == \
-        (out / "bundle" / "fusion.safetensors").read_bytes()
-    nothing = subprocess.run([*command, "--out", str(tmp_path / "fresh"), "--resume"], capture_output=True,
-                             text=True, timeout=120)
+    assert (whole / "bundle" / "fusion.safetensors").read_bytes() == (
+        out / "bundle" / "fusion.safetensors"
+    ).read_bytes()
+    nothing = subprocess.run(
+        [*command, "--out", str(tmp_path / "fresh"), "--resume"], capture_output=True, text=True, timeout=120
+    )
     assert nothing.returncode == 2 and "nothing to continue" in nothing.stderr
 
 
@@ -277,13 +366,30 @@ def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, demo_corpus):
     from vamer.fileio import output_lock
 
     out = tmp_path / "run"
-    with output_lock(out):     # what a first `vamer run --out run` holds from its start to its end
-        second = subprocess.run([sys.executable, "-m", "vamer.cli", "run", str(demo_corpus), "--out", str(out),
-                                 "--preset", "tiny", "--cv", "session:2", "--cache", str(tmp_path / "cache")],
-                                capture_output=True, text=True, timeout=300)
+    with output_lock(out):  # what a first `vamer run --out run` holds from its start to its end
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vamer.cli",
+                "run",
+                str(demo_corpus),
+                "--out",
+                str(out),
+                "--preset",
+                "tiny",
+                "--cv",
+                "session:2",
+                "--cache",
+                str(tmp_path / "cache"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert second.returncode == 2, second.stderr
     assert f"{out} is being written by another vamer (pid " in second.stderr
-    assert not (tmp_path / "cache").exists()      # stopped before any feature was computed
+    assert not (tmp_path / "cache").exists()  # stopped before any feature was computed
 
 
 @pytest.mark.espeak
@@ -318,12 +424,14 @@ def test_options_on_the_command_line_override_the_replayed_file(tmp_path, demo_c
 
     first = tmp_path / "b1"
     common = ["--cache", str(demo_cache)]
-    result = runner.invoke(app, ["baseline", str(demo_corpus), "--out", str(first), "--preset", "tiny",
-                                 "--cv", "session:2", *common])
+    result = runner.invoke(
+        app, ["baseline", str(demo_corpus), "--out", str(first), "--preset", "tiny", "--cv", "session:2", *common]
+    )
     assert result.exit_code == 0, result.output
     second = tmp_path / "b2"
-    result = runner.invoke(app, ["baseline", "--config", str(first / "config.yaml"), "--out", str(second),
-                                 "--seed", "3"])
+    result = runner.invoke(
+        app, ["baseline", "--config", str(first / "config.yaml"), "--out", str(second), "--seed", "3"]
+    )
     assert result.exit_code == 0, result.output
     replayed = yaml.safe_load((second / "config.yaml").read_text())
     assert replayed["options"]["seed"] == 3 and replayed["options"]["cv"] == "session:2"

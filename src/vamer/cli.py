@@ -14,14 +14,50 @@ import typer
 from rich.console import Console
 
 import vamer
+from vamer.cli_speakers import speakers_app
 from vamer.data.config import MultiLabelPolicy
 from vamer.errors import VamerError
-from vamer.options import (ASR, ASR_LANGUAGE, AUDIO_ENCODER, AUGMENT, BUNDLE, CACHE, CLASSES, CV, DATASET, DEVICE, ENGINE, FORCE,
-                           FORMAT, MAX_SECONDS, ONNX_FILE, OUT, PRESET, PROFILES, REPLAYED_DATASET, RESULTS, RESUME,
-                           SEED, SEEDS, TEXT_ENCODER, Engine, FormatChoice, Stage, analysis_options, augmentation, chosen_preset,
-                           imbalance_options, read_dataset, replayable, resolved_config, service_options,
-                           speaker_options, timeline_options, trainer_options, user_errors)
-from vamer.cli_speakers import speakers_app
+from vamer.options import (
+    ASR,
+    ASR_LANGUAGE,
+    AUDIO_ENCODER,
+    AUGMENT,
+    BUNDLE,
+    CACHE,
+    CLASSES,
+    CV,
+    DATASET,
+    DEVICE,
+    ENGINE,
+    FORCE,
+    FORMAT,
+    MAX_SECONDS,
+    ONNX_FILE,
+    OUT,
+    PRESET,
+    PROFILES,
+    REPLAYED_DATASET,
+    RESULTS,
+    RESUME,
+    SEED,
+    SEEDS,
+    TEXT_ENCODER,
+    Engine,
+    FormatChoice,
+    Stage,
+    analysis_options,
+    augmentation,
+    chosen_preset,
+    imbalance_options,
+    read_dataset,
+    replayable,
+    resolved_config,
+    service_options,
+    speaker_options,
+    timeline_options,
+    trainer_options,
+    user_errors,
+)
 
 app = typer.Typer(
     name="vamer",
@@ -46,8 +82,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main_options(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                                        help="Print the version and exit.")) -> None:
+def main_options(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """vamer: train, evaluate and serve a speech + text emotion classifier."""
 
 
@@ -58,11 +97,13 @@ def data_check(
     format: FormatChoice = FORMAT,
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
     classes: Optional[str] = CLASSES,
-    multi_label: MultiLabelPolicy = typer.Option(MultiLabelPolicy.drop, "--multi-label",
-                                                 help="Policy for ';'-joined emotions."),
+    multi_label: MultiLabelPolicy = typer.Option(
+        MultiLabelPolicy.drop, "--multi-label", help="Policy for ';'-joined emotions."
+    ),
     bio: bool = typer.Option(True, "--bio/--no-bio", help="Read bio-signal folders."),
-    skipped_out: Optional[Path] = typer.Option(None, "--skipped", help="Write every skipped row (utt_id, source, "
-                                                                      "reason, detail) to this CSV."),
+    skipped_out: Optional[Path] = typer.Option(
+        None, "--skipped", help="Write every skipped row (utt_id, source, reason, detail) to this CSV."
+    ),
     force: bool = FORCE,
 ) -> None:
     """Read a dataset and print counts per class, session and speaker, durations, bio coverage and skips."""
@@ -87,10 +128,11 @@ def data_demo(
     """Write a SYNTHETIC corpus in the exact KEMDy20 layout (espeak-ng Korean speech)."""
     from vamer.data.demo import generate_demo
 
-    summary = generate_demo(out, sessions=sessions, segments_per_session=segments, seed=seed, jobs=jobs,
-                            force=force)
-    typer.echo(f"wrote synthetic KEMDy20-format demo corpus to {out}: {summary['segments']} segments, "
-               f"{summary['sessions']} sessions, {summary['audio_hours']:.2f} h of audio")
+    summary = generate_demo(out, sessions=sessions, segments_per_session=segments, seed=seed, jobs=jobs, force=force)
+    typer.echo(
+        f"wrote synthetic KEMDy20-format demo corpus to {out}: {summary['segments']} segments, "
+        f"{summary['sessions']} sessions, {summary['audio_hours']:.2f} h of audio"
+    )
 
 
 @data_app.command("transcribe")
@@ -115,7 +157,7 @@ def data_transcribe(
 
     if asr == "none":
         raise VamerError("--asr none: vamer data transcribe needs a recogniser (--asr whisper-base)")
-    refuse_overwrite(out, force)   # before the corpus is read
+    refuse_overwrite(out, force)  # before the corpus is read
     result = read_dataset(path, format, classes, read_bio=False)
     recognizer = load_recognizer(asr, asr_language)
     summary = transcribe_corpus(result.utterances, out, recognizer, cache, force)
@@ -124,9 +166,11 @@ def data_transcribe(
     skipped = result.skipped
     if len(skipped):
         counts = skipped["reason"].value_counts()
-        typer.echo(f"{len(skipped)} rows of the corpus were not kept by its reader ("
-                   + ", ".join(f"{reason} {count}" for reason, count in counts.items())
-                   + f"); `vamer data check {path} --skipped FILE` lists them")
+        typer.echo(
+            f"{len(skipped)} rows of the corpus were not kept by its reader ("
+            + ", ".join(f"{reason} {count}" for reason, count in counts.items())
+            + f"); `vamer data check {path} --skipped FILE` lists them"
+        )
 
 
 @app.command("analyze")
@@ -234,8 +278,22 @@ def train_command(
     chosen = chosen_preset(preset, None, audio_encoder)
     augment_config = augmentation(augment)
     result = read_dataset(path, format, classes, read_bio=False)
-    outcome = train_stage(result, stage.value, out, chosen, cv, fold, seed, resume, arousal, valence, augment_config,
-                          cache, config=resolved_config(), trainer=trainer)
+    outcome = train_stage(
+        result,
+        stage.value,
+        out,
+        chosen,
+        cv,
+        fold,
+        seed,
+        resume,
+        arousal,
+        valence,
+        augment_config,
+        cache,
+        config=resolved_config(),
+        trainer=trainer,
+    )
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in stage_findings(stage.value, outcome):
             typer.echo(line)
@@ -253,11 +311,16 @@ def run_command(
     cv: str = CV,
     seeds: int = SEEDS,
     augment: str = AUGMENT,
-    ablations: bool = typer.Option(True, "--ablations/--no-ablations", help="Also train audio-only, text-only "
-                                                                               "and no-pretraining variants."),
-    variants: Optional[str] = typer.Option(None, "--variants", help="Which variants to train, comma-separated: "
-                                           "fusion (always), audio_only, text_only, fusion_no_pretraining "
-                                           "(default: all, or fusion alone with --no-ablations)."),
+    ablations: bool = typer.Option(
+        True, "--ablations/--no-ablations", help="Also train audio-only, text-only and no-pretraining variants."
+    ),
+    variants: Optional[str] = typer.Option(
+        None,
+        "--variants",
+        help="Which variants to train, comma-separated: "
+        "fusion (always), audio_only, text_only, fusion_no_pretraining "
+        "(default: all, or fusion alone with --no-ablations).",
+    ),
     text_encoder: Optional[str] = TEXT_ENCODER,
     audio_encoder: Optional[str] = AUDIO_ENCODER,
     format: FormatChoice = FORMAT,
@@ -280,9 +343,22 @@ def run_command(
     chosen = chosen_preset(preset, text_encoder, audio_encoder)
     augment_config = augmentation(augment)
     result = read_dataset(path, format, classes, read_bio=False)
-    metrics = run_experiment(result, out, chosen, cv, seeds, augment_config, Imbalance.of(chosen, **imbalance),
-                             ablations, cache, force, variants=chosen_variants, resume=resume,
-                             config=resolved_config(), trainer=trainer)
+    metrics = run_experiment(
+        result,
+        out,
+        chosen,
+        cv,
+        seeds,
+        augment_config,
+        Imbalance.of(chosen, **imbalance),
+        ablations,
+        cache,
+        force,
+        variants=chosen_variants,
+        resume=resume,
+        config=resolved_config(),
+        trainer=trainer,
+    )
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in findings(metrics):
             typer.echo(line)
@@ -325,9 +401,19 @@ def sweep_command(
 
     pairs = parse_layer_pairs(combos)
     result = read_dataset(path, format, classes, read_bio=False)
-    summary = run_sweep(result, out, chosen_preset(preset, None, audio_encoder), pairs, cv, seeds,
-                        augmentation(augment), cache=cache, force=force,
-                        config=resolved_config(), trainer=trainer)
+    summary = run_sweep(
+        result,
+        out,
+        chosen_preset(preset, None, audio_encoder),
+        pairs,
+        cv,
+        seeds,
+        augmentation(augment),
+        cache=cache,
+        force=force,
+        config=resolved_config(),
+        trainer=trainer,
+    )
     if is_global_zero():
         for line in sweep_findings(summary):
             typer.echo(line)
@@ -341,10 +427,12 @@ def sweep_command(
 def predict_command(
     inputs: list[Path] = typer.Argument(None, help="Audio files and folders (searched recursively)."),
     bundle: Path = BUNDLE,
-    text: Optional[str] = typer.Option(None, "--text", help="Transcript of the single input (else the .txt "
-                                                            "beside the wav, else audio only)."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="CSV/Parquet with columns audio "
-                                                                     "[, text, utt_id]."),
+    text: Optional[str] = typer.Option(
+        None, "--text", help="Transcript of the single input (else the .txt beside the wav, else audio only)."
+    ),
+    manifest: Optional[Path] = typer.Option(
+        None, "--manifest", help="CSV/Parquet with columns audio [, text, utt_id]."
+    ),
     out: Optional[Path] = RESULTS,
     engine: Engine = ENGINE,
     onnx: Optional[Path] = ONNX_FILE,
@@ -363,8 +451,17 @@ def predict_command(
     from vamer.inference.predictor import Limits, Predictor
     from vamer.progress import progress_reporter
 
-    load = lambda: Predictor.from_bundle(bundle, engine.value, onnx, Limits(max_seconds=max_seconds),  # noqa: E731
-                                         device=device, asr=asr, asr_language=asr_language)
+    def load() -> Predictor:
+        return Predictor.from_bundle(
+            bundle,
+            engine.value,
+            onnx,
+            Limits(max_seconds=max_seconds),
+            device=device,
+            asr=asr,
+            asr_language=asr_language,
+        )
+
     if timeline.enabled:
         from vamer.timeline.command import predict_timeline
 
@@ -376,16 +473,26 @@ def predict_command(
     requests = gather(list(inputs or []), manifest, text, speakers.speaker)
     predictor = load()
     with progress_reporter("predicting", len(requests), quiet=len(requests) <= batch_size) as advance:
-        outcome = predict_inputs(predictor, requests, out, force, batch_size, advance,
-                                 stopped=lambda message: typer.echo(message, err=True), choice=speakers)
+        outcome = predict_inputs(
+            predictor,
+            requests,
+            out,
+            force,
+            batch_size,
+            advance,
+            stopped=lambda message: typer.echo(message, err=True),
+            choice=speakers,
+        )
     if out is not None:
-        typer.echo(f"wrote {outcome.total} rows to {out} ({outcome.total - outcome.failed} predicted, "
-                   f"{outcome.failed} failed)")
+        typer.echo(
+            f"wrote {outcome.total} rows to {out} ({outcome.total - outcome.failed} predicted, {outcome.failed} failed)"
+        )
     else:
         Console().print(results_table(outcome.rows))
     if outcome.failed:
-        typer.echo(f"{outcome.failed} of {outcome.total} inputs could not be predicted (see the error column)",
-                   err=True)
+        typer.echo(
+            f"{outcome.failed} of {outcome.total} inputs could not be predicted (see the error column)", err=True
+        )
 
 
 @app.command("export")
@@ -401,8 +508,10 @@ def export_command(
     from vamer.inference.export import export_onnx
 
     written = export_onnx(read_bundle(bundle), onnx, int8=int8, force=force)
-    typer.echo(f"wrote {written['path']} ({written['precision']}, {written['bytes'] / 1e6:.2f} MB); max |p_torch - "
-               f"p_onnx| = {written['max_abs_diff_probabilities']:.2e} on test inputs")
+    typer.echo(
+        f"wrote {written['path']} ({written['precision']}, {written['bytes'] / 1e6:.2f} MB); max |p_torch - "
+        f"p_onnx| = {written['max_abs_diff_probabilities']:.2e} on test inputs"
+    )
 
 
 @app.command("serve")
@@ -416,11 +525,16 @@ def serve_command(
     onnx: Optional[Path] = ONNX_FILE,
     max_seconds: float = MAX_SECONDS,
     max_text_chars: int = typer.Option(2000, "--max-text-chars", min=1),
-    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="File holding the API key POST "
-                                                "/predict then needs (or set VAMER_API_KEY)."),
-    allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host", help="A Host header value to answer "
-                                                     "(repeat it; default: the loopback names when --host is "
-                                                     "loopback, any otherwise)."),
+    api_key_file: Optional[Path] = typer.Option(
+        None, "--api-key-file", help="File holding the API key POST /predict then needs (or set VAMER_API_KEY)."
+    ),
+    allowed_host: Optional[list[str]] = typer.Option(
+        None,
+        "--allowed-host",
+        help="A Host header value to answer "
+        "(repeat it; default: the loopback names when --host is "
+        "loopback, any otherwise).",
+    ),
     device: str = DEVICE,
     profiles: Optional[Path] = PROFILES,
     asr: str = ASR,
@@ -430,9 +544,24 @@ def serve_command(
     """REST service + web page: POST /predict, /timeline, PUT/GET/DELETE /speakers, GET /health, / (page), /docs."""
     from vamer.serving.server import serve
 
-    serve(bundle, host, port, limits, engine.value, onnx, max_seconds, max_text_chars, device, api_key_file,
-          allowed_host, say=typer.echo, warn=lambda line: typer.echo(line, err=True), profiles=profiles, asr=asr,
-          asr_language=asr_language)
+    serve(
+        bundle,
+        host,
+        port,
+        limits,
+        engine.value,
+        onnx,
+        max_seconds,
+        max_text_chars,
+        device,
+        api_key_file,
+        allowed_host,
+        say=typer.echo,
+        warn=lambda line: typer.echo(line, err=True),
+        profiles=profiles,
+        asr=asr,
+        asr_language=asr_language,
+    )
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ import typer
 from vamer.errors import VamerError
 from vamer.options import BUNDLE, PROFILES, user_errors
 
-speakers_app = typer.Typer(help="Speaker profiles: enrol a speaker from a few clips, list them, delete one.",
-                           no_args_is_help=True)
+speakers_app = typer.Typer(
+    help="Speaker profiles: enrol a speaker from a few clips, list them, delete one.", no_args_is_help=True
+)
 
 
 def _predictor(bundle: Path):
@@ -61,8 +62,11 @@ def list_command(bundle: Path = BUNDLE, profiles: Optional[Path] = PROFILES) -> 
 
 @speakers_app.command("delete")
 @user_errors
-def delete_command(speaker: str = typer.Argument(..., help="The profile's id."), bundle: Path = BUNDLE,
-                   profiles: Optional[Path] = PROFILES) -> None:
+def delete_command(
+    speaker: str = typer.Argument(..., help="The profile's id."),
+    bundle: Path = BUNDLE,
+    profiles: Optional[Path] = PROFILES,
+) -> None:
     """Delete a saved profile."""
     store = _predictor(bundle).profiles(profiles)
     if not store.delete("", speaker):

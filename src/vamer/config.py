@@ -28,7 +28,8 @@ def validated(model: type[Model], values: dict[str, Any]) -> Model:
         return model.model_validate(values)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg'].removeprefix('Value error, ')}"
+            f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: "
+            f"{issue['msg'].removeprefix('Value error, ')}"
             for issue in error.errors()
         )
         raise VamerError(f"invalid settings: {problems}") from None

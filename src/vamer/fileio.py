@@ -35,7 +35,6 @@ from typing import Any, Iterator
 
 from vamer.errors import VamerError
 
-
 OUTPUT_MARKER = ".vamer-output.json"
 """File in every output folder vamer writes: the command that wrote it and the files it wrote."""
 
@@ -76,8 +75,11 @@ def file_sha256(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
+
 # vamer's own scratch names: what an interrupted write leaves beside (or inside) an output.
-_SCRATCH = re.compile(r"^\.(?:.+\.(?:[^./]+\.partial|[^./]+\.old|[^./]+\.tmp|export|lock)|export-[^/]+|entry\.[^/]+\.npy)$")
+_SCRATCH = re.compile(
+    r"^\.(?:.+\.(?:[^./]+\.partial|[^./]+\.old|[^./]+\.tmp|export|lock)|export-[^/]+|entry\.[^/]+\.npy)$"
+)
 
 
 def is_scratch_name(name: str) -> bool:
@@ -148,30 +150,38 @@ def output_lock(target: Path) -> Iterator[None]:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         except OSError as error:
             if lock.is_symlink():
-                raise VamerError(f"{lock}, the lock of {target}, is a symbolic link; vamer never writes through "
-                                 "one: remove it, or choose another output path") from None
+                raise VamerError(
+                    f"{lock}, the lock of {target}, is a symbolic link; vamer never writes through "
+                    "one: remove it, or choose another output path"
+                ) from None
             raise VamerError(f"cannot create the lock {lock} of {target}: {error.strerror}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise VamerError(f"{lock}, the lock of {target}, is not a regular file; remove it, or choose another "
-                             "output path")
+            raise VamerError(
+                f"{lock}, the lock of {target}, is not a regular file; remove it, or choose another output path"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 500).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise VamerError(f"{target} is being written by another vamer ({holder}); wait for it to finish, or "
-                             "choose another output path") from None
+            raise VamerError(
+                f"{target} is being written by another vamer ({holder}); wait for it to finish, or "
+                "choose another output path"
+            ) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
             same = False
         if same:
             break
-        os.close(fd)   # the holder removed the file between our open and our lock: take the new one
+        os.close(fd)  # the holder removed the file between our open and our lock: take the new one
     os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                 f"{' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))}".encode())
+    os.write(
+        fd,
+        f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+        f"{' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))}".encode(),
+    )
     try:
         yield
     finally:
@@ -202,8 +212,11 @@ def read_output_marker(folder: Path) -> dict | None:
         marker = json.loads((Path(folder) / OUTPUT_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(marker, dict) or not isinstance(marker.get("command"), str) \
-            or not isinstance(marker.get("files"), list):
+    if (
+        not isinstance(marker, dict)
+        or not isinstance(marker.get("command"), str)
+        or not isinstance(marker.get("files"), list)
+    ):
         return None
     return marker
 
@@ -256,11 +269,14 @@ def check_replaceable(folder: Path, force: bool, command: str) -> None:
         return
     marker = read_output_marker(folder)
     if marker is None:
-        raise VamerError(f"{folder} already exists and was not written by vamer, so it is left alone; "
-                         "choose another path")
+        raise VamerError(
+            f"{folder} already exists and was not written by vamer, so it is left alone; choose another path"
+        )
     if marker["command"] != command:
-        raise VamerError(f"{folder} was written by `vamer {marker['command']}`, not `vamer {command}`, so it is "
-                         "left alone; choose another path")
+        raise VamerError(
+            f"{folder} was written by `vamer {marker['command']}`, not `vamer {command}`, so it is "
+            "left alone; choose another path"
+        )
     if not force:
         raise VamerError(f"{folder} already exists (an earlier `vamer {command}`); pass --force to replace it")
     scratch = _inner_scratch(folder)
@@ -274,8 +290,10 @@ def check_replaceable(folder: Path, force: bool, command: str) -> None:
     foreign = sorted(_entries(folder) - {str(name) for name in marker["files"]})
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise VamerError(f"{folder} holds files vamer did not write ({shown}); --force never deletes them, "
-                         "so move them away or choose another path")
+        raise VamerError(
+            f"{folder} holds files vamer did not write ({shown}); --force never deletes them, "
+            "so move them away or choose another path"
+        )
 
 
 def current_umask() -> int:
@@ -352,8 +370,10 @@ def atomic_directory(target: Path, command: str, force: bool = False, resumable:
         if resumable:
             scratch = kept
             if scratch.is_symlink() or (scratch.exists() and not scratch.is_dir()):
-                raise VamerError(f"{scratch}, where this command keeps its unfinished work, is a symbolic link or "
-                                 "a file; vamer never writes through one: remove it, or choose another output path")
+                raise VamerError(
+                    f"{scratch}, where this command keeps its unfinished work, is a symbolic link or "
+                    "a file; vamer never writes through one: remove it, or choose another output path"
+                )
             scratch.mkdir(exist_ok=True)
         else:
             scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
@@ -361,10 +381,14 @@ def atomic_directory(target: Path, command: str, force: bool = False, resumable:
         finished = False
         try:
             yield scratch
-            (scratch / OUTPUT_MARKER).write_text(json.dumps(
-                {"command": command, "vamer_version": vamer.__version__, "files": sorted(_entries(scratch))},
-                indent=2) + "\n",
-                encoding="utf-8")
+            (scratch / OUTPUT_MARKER).write_text(
+                json.dumps(
+                    {"command": command, "vamer_version": vamer.__version__, "files": sorted(_entries(scratch))},
+                    indent=2,
+                )
+                + "\n",
+                encoding="utf-8",
+            )
             check_replaceable(target, force, command)
             if target.exists():
                 retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
@@ -376,8 +400,11 @@ def atomic_directory(target: Path, command: str, force: bool = False, resumable:
             finished = True
         finally:
             if resumable and not finished and scratch.exists():
-                log.warning("vamer: the finished part of this work is kept in %s; run the same command again "
-                            "to continue from it", scratch)
+                log.warning(
+                    "vamer: the finished part of this work is kept in %s; run the same command again "
+                    "to continue from it",
+                    scratch,
+                )
             elif scratch.exists():
                 shutil.rmtree(scratch, ignore_errors=True)
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score,
-                             precision_recall_fscore_support)
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 HEADLINE = ("macro_f1", "weighted_f1", "ua", "accuracy")
 
@@ -28,8 +27,7 @@ HEADLINE = ("macro_f1", "weighted_f1", "ua", "accuracy")
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes: list[str]) -> dict[str, Any]:
     """Weighted F1 (the method's metric), macro F1, UA (balanced accuracy), accuracy, per-class
     precision/recall/F1/support and the confusion matrix (rows = true, columns = predicted)."""
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     present = [c for c in classes if c in set(y_true)]
     # UA = balanced accuracy: mean recall over the classes the split holds (a class the model
     # predicts but the split lacks does not count).  Taken from the recalls above, which are
@@ -39,13 +37,16 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
     return {
         "n": len(y_true),
         "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
-        if present else 0.0,
+        if present
+        else 0.0,
         "absent_classes": [c for c in classes if c not in present],
         "weighted_f1": float(f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0)),
         "ua": ua,
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for c, p, r, f, s in zip(classes, precision, recall, f1, support)},
+        "per_class": {
+            c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for c, p, r, f, s in zip(classes, precision, recall, f1, support)
+        },
         "confusion": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
     }
 
@@ -75,10 +76,14 @@ def aggregate(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     for c in classes:
         out["per_class"][c] = {}
         for key in ("precision", "recall", "f1"):
-            values = np.array([run["per_class"][c][key] for run in runs
-                               if c not in run.get("absent_classes", ())], dtype=float)
-            out["per_class"][c][key] = ({"mean": float(values.mean()), "std": float(values.std())} if len(values)
-                                        else {"mean": float("nan"), "std": float("nan")})
+            values = np.array(
+                [run["per_class"][c][key] for run in runs if c not in run.get("absent_classes", ())], dtype=float
+            )
+            out["per_class"][c][key] = (
+                {"mean": float(values.mean()), "std": float(values.std())}
+                if len(values)
+                else {"mean": float("nan"), "std": float("nan")}
+            )
     out["runs"] = len(runs)
     out["absent_classes"] = [sorted(run.get("absent_classes", [])) for run in runs]
     return out

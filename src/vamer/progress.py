@@ -9,8 +9,9 @@ from typing import Callable, Iterator
 
 
 @contextlib.contextmanager
-def progress_reporter(what: str, total: int, quiet: bool = False,
-                      every_s: float = 10.0) -> Iterator[Callable[[int], None]]:
+def progress_reporter(
+    what: str, total: int, quiet: bool = False, every_s: float = 10.0
+) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``: a progress bar on a terminal, and when stderr is a file or a pipe (a
     batch job's log) a plain line every ``every_s`` seconds and at the end: done, total, rate."""
     from rich.console import Console
@@ -26,7 +27,7 @@ def progress_reporter(what: str, total: int, quiet: bool = False,
             yield lambda n: bar.advance(task, n)
         return
     started = time.monotonic()
-    last = started - every_s   # the first batch is reported at once: the job is alive
+    last = started - every_s  # the first batch is reported at once: the job is alive
     done = 0
 
     def advance(n: int) -> None:

@@ -77,12 +77,16 @@ UNPROCESSABLE, UNSUPPORTED_MEDIA, BAD_REQUEST, TOO_LARGE, SERVER_ERROR, NOT_FOUN
 # is what a request would get if it ever did.
 _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.malformed_row: ("row has too few fields, or more than the header", UNPROCESSABLE),
-    Reason.unreadable_row: ("row is not valid CSV (unbalanced quote, field over the size limit, stray line break)",
-                            UNPROCESSABLE),
+    Reason.unreadable_row: (
+        "row is not valid CSV (unbalanced quote, field over the size limit, stray line break)",
+        UNPROCESSABLE,
+    ),
     Reason.bad_segment_id: ("segment id does not follow the dataset's pattern", UNPROCESSABLE),
     Reason.duplicate_id: ("the same id appeared earlier; the first occurrence wins", UNPROCESSABLE),
-    Reason.other_gender_file: ("KEMDy19 rates both speakers in each gender's file; the row belongs to the other file",
-                               UNPROCESSABLE),
+    Reason.other_gender_file: (
+        "KEMDy19 rates both speakers in each gender's file; the row belongs to the other file",
+        UNPROCESSABLE,
+    ),
     Reason.unknown_label: ("emotion is empty or not one of the 7 KEMDy labels", UNPROCESSABLE),
     Reason.multi_label: ("several emotions tied and the multi-label policy drops them", UNPROCESSABLE),
     Reason.out_of_class: ("emotion is valid but outside the configured class set", UNPROCESSABLE),
@@ -107,14 +111,20 @@ _TABLE: dict[Reason, tuple[str, int]] = {
     Reason.sample_rate: ("the sample rate is below what the model's mel bands need", UNPROCESSABLE),
     Reason.bad_text: ("the text is not a string", UNPROCESSABLE),
     Reason.text_too_long: ("the text is longer than the predictor's limit", UNPROCESSABLE),
-    Reason.non_finite_output: ("the model produced NaN or infinite outputs for this input; no label is given",
-                               SERVER_ERROR),
-    Reason.bad_transcript: ("the timeline's transcript is not UTF-8 SRT or WebVTT with at least one cue",
-                            UNPROCESSABLE),
+    Reason.non_finite_output: (
+        "the model produced NaN or infinite outputs for this input; no label is given",
+        SERVER_ERROR,
+    ),
+    Reason.bad_transcript: (
+        "the timeline's transcript is not UTF-8 SRT or WebVTT with at least one cue",
+        UNPROCESSABLE,
+    ),
     Reason.transcript_past_audio: ("the timeline's transcript runs past the end of the recording", UNPROCESSABLE),
     Reason.too_few_clips: ("a speaker profile needs more usable clips than were given", UNPROCESSABLE),
-    Reason.bad_speaker: ("a speaker id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                         UNPROCESSABLE),
+    Reason.bad_speaker: (
+        "a speaker id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        UNPROCESSABLE,
+    ),
     Reason.unknown_speaker: ("no speaker profile by that id (for this API key)", NOT_FOUND),
     Reason.internal_error: ("an unexpected error; please report it", SERVER_ERROR),
 }

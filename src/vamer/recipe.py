@@ -27,12 +27,21 @@ from sklearn.preprocessing import StandardScaler
 from vamer.errors import VamerError
 from vamer.features.store import FoldData, SplitData
 from vamer.metrics import classification_metrics
+from vamer.models.probe import LinearProbe
 from vamer.presets import Preset, functionals_dim
 from vamer.presets.build import build_models
-from vamer.models.probe import LinearProbe
 from vamer.training.config import StageTraining
-from vamer.training.data import (EncodedSplit, VamerDataModule, audio_statistics, clip_statistics, collate,
-                                 item_lengths, rated, rating_scale, split_labels)
+from vamer.training.data import (
+    EncodedSplit,
+    VamerDataModule,
+    audio_statistics,
+    clip_statistics,
+    collate,
+    item_lengths,
+    rated,
+    rating_scale,
+    split_labels,
+)
 from vamer.training.devices import TrainerOptions
 from vamer.training.journal import FoldJournal
 from vamer.training.modules import FusionModule, RegressionModule
@@ -44,8 +53,8 @@ class Variant(StrEnum):
     one of its ablations.  A member is its own name as a string (JSON, CSV and dict keys alike)."""
 
     fusion = "fusion"
-    audio_only = "audio_only"                        # the text blanked, in training and test
-    text_only = "text_only"                          # the audio blanked
+    audio_only = "audio_only"  # the text blanked, in training and test
+    text_only = "text_only"  # the audio blanked
     fusion_no_pretraining = "fusion_no_pretraining"  # both encoders start untrained and train in fusion
 
 
@@ -61,13 +70,20 @@ class Imbalance:
     focal_gamma: float = 0.0
 
     @classmethod
-    def of(cls, preset: Preset, class_weighted: bool | None = None, balanced_sampler: bool | None = None,
-           focal_gamma: float | None = None) -> "Imbalance":
+    def of(
+        cls,
+        preset: Preset,
+        class_weighted: bool | None = None,
+        balanced_sampler: bool | None = None,
+        focal_gamma: float | None = None,
+    ) -> "Imbalance":
         """The preset's own choice, with each option given (not None) taking its place."""
         training = preset.training
-        return cls(training.class_weighted if class_weighted is None else class_weighted,
-                   training.balanced_sampler if balanced_sampler is None else balanced_sampler,
-                   training.focal_gamma if focal_gamma is None else focal_gamma)
+        return cls(
+            training.class_weighted if class_weighted is None else class_weighted,
+            training.balanced_sampler if balanced_sampler is None else balanced_sampler,
+            training.focal_gamma if focal_gamma is None else focal_gamma,
+        )
 
 
 def parse_variants(spec: str | None) -> tuple[Variant, ...] | None:
@@ -97,7 +113,7 @@ class FoldOutcome:
     # with a probe ensemble: "network" (the fusion classifier alone) and "probe" -> test rows
     members: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     probe: LinearProbe | None = None
-    probe_on_train: LinearProbe | None = None   # the probe fitted on the training split alone (validation's view)
+    probe_on_train: LinearProbe | None = None  # the probe fitted on the training split alone (validation's view)
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> list[float]:
@@ -131,15 +147,24 @@ class Blanked(torch.utils.data.Dataset):
         item[self.drop] = np.zeros_like(item[self.drop])
         item[f"{self.drop}_mask"] = np.zeros_like(item[f"{self.drop}_mask"])
         if self.drop == "audio":
-            for side in ("functionals", "upstream"):   # they are audio too
+            for side in ("functionals", "upstream"):  # they are audio too
                 if side in item:
                     item[side] = np.zeros_like(item[side])
         return item
 
 
-def _regression(stage: str, model, data: FoldData, preset: Preset, out: Path, seed: int, progress: bool,
-                outcome: FoldOutcome, resume: bool = False,
-                trainer: TrainerOptions = TrainerOptions()) -> StageResult | None:
+def _regression(
+    stage: str,
+    model,
+    data: FoldData,
+    preset: Preset,
+    out: Path,
+    seed: int,
+    progress: bool,
+    outcome: FoldOutcome,
+    resume: bool = False,
+    trainer: TrainerOptions = TrainerOptions(),
+) -> StageResult | None:
     """Pretrain ``stage`` (arousal or valence) and load its best weights into ``model``; its pooled
     test metrics go into ``outcome``.  Returns the stage's result (its best checkpoint is where the
     weights come from), or ``None`` when there was nothing to pretrain on.  ``vamer run`` and
@@ -151,23 +176,36 @@ def _regression(stage: str, model, data: FoldData, preset: Preset, out: Path, se
     model.head.set_scale(*rating_scale(data.train, stage))
     training = getattr(preset.training, stage)
     module = RegressionModule(model, training, stage)
-    result = fit_stage(stage, module, VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
-                                                      **trainer.loader_args()),
-                       out / stage, training, seed=seed, progress=progress, resume=resume, trainer=trainer)
-    best = RegressionModule.load_from_checkpoint(result.best_checkpoint, model=model, training=training,
-                                                 target=stage, weights_only=True)
+    result = fit_stage(
+        stage,
+        module,
+        VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed, **trainer.loader_args()),
+        out / stage,
+        training,
+        seed=seed,
+        progress=progress,
+        resume=resume,
+        trainer=trainer,
+    )
+    best = RegressionModule.load_from_checkpoint(
+        result.best_checkpoint, model=model, training=training, target=stage, weights_only=True
+    )
     model.load_state_dict(best.model.state_dict())
     if len(test):
         # The module's own pooled test metrics (the same code as validation).
         loader = VamerDataModule(test, test, batch_size=64, **trainer.loader_args()).test_dataloader()
         logged = tester(trainer).test(best, dataloaders=loader, verbose=False)[0]
-        outcome.regression[stage] = {"rmse": float(logged["test_rmse"]), "ccc": float(logged["test_ccc"]),
-                                     "n": len(test)}
+        outcome.regression[stage] = {
+            "rmse": float(logged["test_rmse"]),
+            "ccc": float(logged["test_ccc"]),
+            "n": len(test),
+        }
     return result
 
 
-def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
-                 device: torch.device = torch.device("cpu")) -> EncodedSplit:
+def encode_split(
+    model: torch.nn.Module, dataset, batch_size: int = 64, device: torch.device = torch.device("cpu")
+) -> EncodedSplit:
     """Run a fusion classifier's (frozen) encoders once over ``dataset``: what every fusion epoch
     would otherwise recompute.  Valid positions only, which padding never changes because the
     encoders mask it; a row whose audio is blanked whole keeps its first (invalid) position, which
@@ -182,17 +220,35 @@ def encode_split(model: torch.nn.Module, dataset, batch_size: int = 64,
             a, a_mask, t, t_mask = (value.cpu() for value in model.encode(*moved))
             for row, utt_id in enumerate(batch["utt_id"]):
                 valid = int(a_mask[row].sum())
-                items.append({"audio_h": a[row, :max(1, valid)].numpy(), "audio_h_valid": valid,
-                              "text_h": t[row, :int(t_mask[row].sum())].numpy(),
-                              "label": int(batch["label"][row]), "utt_id": utt_id,
-                              "arousal": float(batch["arousal"][row]), "valence": float(batch["valence"][row])})
+                items.append(
+                    {
+                        "audio_h": a[row, : max(1, valid)].numpy(),
+                        "audio_h_valid": valid,
+                        "text_h": t[row, : int(t_mask[row].sum())].numpy(),
+                        "label": int(batch["label"][row]),
+                        "utt_id": utt_id,
+                        "arousal": float(batch["arousal"][row]),
+                        "valence": float(batch["valence"][row]),
+                    }
+                )
     model.cpu().train(training)  # the fusion block must train with its dropout on afterwards
     return EncodedSplit(items)
 
 
-def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int,
-            imbalance: Imbalance, progress: bool, outcome: FoldOutcome, resume: bool = False,
-            trainer: TrainerOptions = TrainerOptions()) -> str:
+def _fusion(
+    variant: str,
+    model,
+    data: FoldData,
+    preset: Preset,
+    classes: list[str],
+    out: Path,
+    seed: int,
+    imbalance: Imbalance,
+    progress: bool,
+    outcome: FoldOutcome,
+    resume: bool = False,
+    trainer: TrainerOptions = TrainerOptions(),
+) -> str:
     """Train one fusion variant on ``data`` and keep its test predictions in ``outcome``; returns the
     checkpoint its weights come from."""
     train, val, test = data.train, data.val, data.test
@@ -208,23 +264,65 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
     training = preset.training.fusion
     start = copy.deepcopy(model) if preset.training.refit else None
     module = FusionModule(model, training, classes, weights, imbalance.focal_gamma)
-    datamodule = VamerDataModule(train, val, test, batch_size=training.batch_size, seed=seed,
-                                 balanced=imbalance.balanced_sampler, labels=list(labels), **trainer.loader_args())
-    result = fit_stage("fusion", module, datamodule, out / variant, training, seed=seed, progress=progress,
-                       resume=resume, trainer=trainer)
+    datamodule = VamerDataModule(
+        train,
+        val,
+        test,
+        batch_size=training.batch_size,
+        seed=seed,
+        balanced=imbalance.balanced_sampler,
+        labels=list(labels),
+        **trainer.loader_args(),
+    )
+    result = fit_stage(
+        "fusion",
+        module,
+        datamodule,
+        out / variant,
+        training,
+        seed=seed,
+        progress=progress,
+        resume=resume,
+        trainer=trainer,
+    )
     chosen = result.best_checkpoint
     if variant == Variant.fusion and outcome.probe is not None:
         network = _split_rows(chosen, model, val, classes, weights, imbalance, training, trainer)
         weight = probe_weight(network, probe_rows(outcome.probe_on_train, data.val, classes), classes)
         outcome.probe.ensemble_weight.fill_(weight)
-        outcome.notes.append(f"ensemble: the linear probe's share {weight:g}, chosen on validation among "
-                             f"{', '.join(f'{w:g}' for w in PROBE_SHARES)} (0: the network alone, 1: the probe alone)")
+        outcome.notes.append(
+            f"ensemble: the linear probe's share {weight:g}, chosen on validation among "
+            f"{', '.join(f'{w:g}' for w in PROBE_SHARES)} (0: the network alone, 1: the probe alone)"
+        )
     if start is not None:
-        chosen, model = _refit(variant, start, model, chosen, train, val, data, labels, classes, weights, imbalance,
-                               preset, out, seed, progress, outcome, trainer)
-    best = FusionModule.load_from_checkpoint(chosen, model=model, training=training,
-                                             classes=classes, class_weights=weights,
-                                             focal_gamma=imbalance.focal_gamma, weights_only=True)
+        chosen, model = _refit(
+            variant,
+            start,
+            model,
+            chosen,
+            train,
+            val,
+            data,
+            labels,
+            classes,
+            weights,
+            imbalance,
+            preset,
+            out,
+            seed,
+            progress,
+            outcome,
+            trainer,
+        )
+    best = FusionModule.load_from_checkpoint(
+        chosen,
+        model=model,
+        training=training,
+        classes=classes,
+        class_weights=weights,
+        focal_gamma=imbalance.focal_gamma,
+        weights_only=True,
+    )
     model.load_state_dict(best.model.state_dict())
     tester(trainer).test(best, datamodule=datamodule, verbose=False)
     rows = best.predictions
@@ -244,15 +342,16 @@ def _fusion(variant: str, model, data: FoldData, preset: Preset, classes: list[s
         share = float(outcome.probe.ensemble_weight)
         rows = ensemble_rows(rows, outcome.members["probe"], classes, share)
         if data.test_without_context is not None:
-            alone_rows = ensemble_rows(alone_rows, probe_rows(outcome.probe, data.test_without_context, classes),
-                                       classes, share)
+            alone_rows = ensemble_rows(
+                alone_rows, probe_rows(outcome.probe, data.test_without_context, classes), classes, share
+            )
     outcome.predictions[variant] = rows
     if data.test_without_context is not None:
         outcome.without_context[variant] = alone_rows
     return chosen
 
 
-PROBE_C = (0.01, 0.1, 1.0)   # inverse regularisation strengths tried on validation, as the baseline probe's
+PROBE_C = (0.01, 0.1, 1.0)  # inverse regularisation strengths tried on validation, as the baseline probe's
 
 
 def _probe_inputs(dataset, originals_only: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -262,8 +361,10 @@ def _probe_inputs(dataset, originals_only: bool = False) -> tuple[np.ndarray, np
     if originals_only and rows is not None:
         indices = [i for i, source in enumerate(rows["aug_of"]) if not source]
     items = [dataset[i] for i in indices]
-    x = LinearProbe.flatten(torch.as_tensor(np.stack([item["upstream"] for item in items])).float(),
-                            torch.as_tensor(np.stack([item["functionals"] for item in items])).float()).numpy()
+    x = LinearProbe.flatten(
+        torch.as_tensor(np.stack([item["upstream"] for item in items])).float(),
+        torch.as_tensor(np.stack([item["functionals"] for item in items])).float(),
+    ).numpy()
     return x, np.array([int(item["label"]) for item in items]), [item["utt_id"] for item in items]
 
 
@@ -275,13 +376,16 @@ def _both_views(train) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(train, SplitData) or train.context is None:
         x, y, _ = _probe_inputs(train, originals_only=True)
         return x, y
-    views = [_probe_inputs(replace(train, with_context=flag, dropout_seed=None, memo={}, memo_bytes=0),
-                           originals_only=True) for flag in (True, False)]
+    views = [
+        _probe_inputs(replace(train, with_context=flag, dropout_seed=None, memo={}, memo_bytes=0), originals_only=True)
+        for flag in (True, False)
+    ]
     return np.vstack([x for x, _, _ in views]), np.concatenate([y for _, y, _ in views])
 
 
-def fit_probe(data: FoldData, n_classes: int, upstream_shape: tuple[int, int], functionals_dim: int,
-              seed: int, refit: bool = True) -> tuple[LinearProbe, LinearProbe, float]:
+def fit_probe(
+    data: FoldData, n_classes: int, upstream_shape: tuple[int, int], functionals_dim: int, seed: int, refit: bool = True
+) -> tuple[LinearProbe, LinearProbe, float]:
     """A linear probe of the frozen audio inputs, as the baseline probe is fitted: scikit-learn's
     class-balanced logistic regression on standardised inputs, its C chosen by validation macro F1
     (fitted on the training split's original clips), then fitted again on train + val (``refit``).
@@ -291,12 +395,15 @@ def fit_probe(data: FoldData, n_classes: int, upstream_shape: tuple[int, int], f
     x_val, y_val, _ = _probe_inputs(data.val)
 
     def fitted(x: np.ndarray, y: np.ndarray, c: float):
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000,
-                                                                  random_state=seed)).fit(x, y)
+        return make_pipeline(
+            StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+        ).fit(x, y)
 
     labels = list(range(n_classes))
-    tried = {c: f1_score(y_val, fitted(x_train, y_train, c).predict(x_val), labels=labels, average="macro",
-                         zero_division=0) for c in PROBE_C}
+    tried = {
+        c: f1_score(y_val, fitted(x_train, y_train, c).predict(x_val), labels=labels, average="macro", zero_division=0)
+        for c in PROBE_C
+    }
     c = max(tried, key=tried.get)
     on_train = _as_module(fitted(x_train, y_train, c), n_classes, upstream_shape, functionals_dim)
     if not refit:
@@ -336,11 +443,18 @@ def probe_rows(probe: LinearProbe, dataset, classes: list[str]) -> list[dict[str
     x, labels, ids = _probe_inputs(dataset)
     with torch.no_grad():
         probabilities = probe.linear((torch.as_tensor(x) - probe.mean) / probe.std).softmax(dim=-1).numpy()
-    return [{"utt_id": utt_id, "true": classes[int(true)], "pred": classes[int(p.argmax())],
-             **{f"p_{c}": float(v) for c, v in zip(classes, p)}} for utt_id, true, p in zip(ids, labels, probabilities)]
+    return [
+        {
+            "utt_id": utt_id,
+            "true": classes[int(true)],
+            "pred": classes[int(p.argmax())],
+            **{f"p_{c}": float(v) for c, v in zip(classes, p)},
+        }
+        for utt_id, true, p in zip(ids, labels, probabilities)
+    ]
 
 
-PROBE_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)   # the probe's share in the ensemble, chosen on validation
+PROBE_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the probe's share in the ensemble, chosen on validation
 
 
 def probe_weight(network: list[dict[str, Any]], probe: list[dict[str, Any]], classes: list[str]) -> float:
@@ -361,8 +475,9 @@ def probe_weight(network: list[dict[str, Any]], probe: list[dict[str, Any]], cla
     return max(share for share, value in scored.items() if value >= best - 1e-12)
 
 
-def ensemble_rows(network: list[dict[str, Any]], probe: list[dict[str, Any]], classes: list[str],
-                  share: float = 0.5) -> list[dict[str, Any]]:
+def ensemble_rows(
+    network: list[dict[str, Any]], probe: list[dict[str, Any]], classes: list[str], share: float = 0.5
+) -> list[dict[str, Any]]:
     """The two members' class probabilities averaged row by row (matched by utt_id), the probe's
     weighing ``share`` and the network's the rest."""
     by_id = {row["utt_id"]: row for row in probe}
@@ -370,8 +485,14 @@ def ensemble_rows(network: list[dict[str, Any]], probe: list[dict[str, Any]], cl
     for row in network:
         other = by_id[row["utt_id"]]
         p = np.array([(1 - share) * row[f"p_{c}"] + share * other[f"p_{c}"] for c in classes])
-        rows.append({"utt_id": row["utt_id"], "true": row["true"], "pred": classes[int(p.argmax())],
-                     **{f"p_{c}": float(v) for c, v in zip(classes, p)}})
+        rows.append(
+            {
+                "utt_id": row["utt_id"],
+                "true": row["true"],
+                "pred": classes[int(p.argmax())],
+                **{f"p_{c}": float(v) for c, v in zip(classes, p)},
+            }
+        )
     return rows
 
 
@@ -389,19 +510,41 @@ def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
 REFIT_MARGIN = 0.05  # macro F1 a refit may lose on the validation split it trained on before it counts as degenerate
 
 
-def _split_rows(checkpoint: str, model: torch.nn.Module, dataset, classes: list[str], weights, imbalance: Imbalance,
-                training: StageTraining, trainer: TrainerOptions) -> list[dict[str, Any]]:
+def _split_rows(
+    checkpoint: str,
+    model: torch.nn.Module,
+    dataset,
+    classes: list[str],
+    weights,
+    imbalance: Imbalance,
+    training: StageTraining,
+    trainer: TrainerOptions,
+) -> list[dict[str, Any]]:
     """A fusion checkpoint's predictions of every item of ``dataset`` (rows as the test step writes them)."""
-    module = FusionModule.load_from_checkpoint(checkpoint, model=model, training=training, classes=classes,
-                                               class_weights=weights, focal_gamma=imbalance.focal_gamma,
-                                               weights_only=True)
+    module = FusionModule.load_from_checkpoint(
+        checkpoint,
+        model=model,
+        training=training,
+        classes=classes,
+        class_weights=weights,
+        focal_gamma=imbalance.focal_gamma,
+        weights_only=True,
+    )
     loader = VamerDataModule(dataset, dataset, batch_size=64, **trainer.loader_args()).test_dataloader()
     tester(trainer).test(module, dataloaders=loader, verbose=False)
     return module.predictions
 
 
-def _val_scores(checkpoint: str, model: torch.nn.Module, val, classes: list[str], weights, imbalance: Imbalance,
-                training: StageTraining, trainer: TrainerOptions) -> tuple[float, int, int]:
+def _val_scores(
+    checkpoint: str,
+    model: torch.nn.Module,
+    val,
+    classes: list[str],
+    weights,
+    imbalance: Imbalance,
+    training: StageTraining,
+    trainer: TrainerOptions,
+) -> tuple[float, int, int]:
     """A fusion checkpoint on ``val``: pooled macro F1, how many classes it predicts there, and how
     many classes ``val`` holds."""
     rows = _split_rows(checkpoint, model, val, classes, weights, imbalance, training, trainer)
@@ -424,9 +567,25 @@ def degenerated(before: tuple[float, int, int], after: tuple[float, int, int]) -
     return after[0] < before[0] - REFIT_MARGIN or min(after[1], present) < min(before[1], present)
 
 
-def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, validated_checkpoint: str, train, val,
-           data: FoldData, labels, classes: list[str], weights, imbalance: Imbalance, preset: Preset, out: Path, seed: int,
-           progress: bool, outcome: FoldOutcome, trainer: TrainerOptions) -> tuple[str, torch.nn.Module]:
+def _refit(
+    variant: str,
+    start: torch.nn.Module,
+    validated: torch.nn.Module,
+    validated_checkpoint: str,
+    train,
+    val,
+    data: FoldData,
+    labels,
+    classes: list[str],
+    weights,
+    imbalance: Imbalance,
+    preset: Preset,
+    out: Path,
+    seed: int,
+    progress: bool,
+    outcome: FoldOutcome,
+    trainer: TrainerOptions,
+) -> tuple[str, torch.nn.Module]:
     """Train ``variant`` again from ``start`` on train + val for the epochs validation chose (at least
     ``training.refit_min_epochs``), and keep it only if it did not degenerate (:func:`degenerated`):
     the refit has seen the validation split, so it must score about what the validated model scored
@@ -439,19 +598,40 @@ def _refit(variant: str, start: torch.nn.Module, validated: torch.nn.Module, val
     both = torch.utils.data.ConcatDataset([train, val])
     both_labels = [*labels, *split_labels(data.val)]
     module = FusionModule(start, refit, classes, weights, imbalance.focal_gamma)
-    datamodule = VamerDataModule(both, val, batch_size=training.batch_size, seed=seed,
-                                 balanced=imbalance.balanced_sampler, labels=both_labels, **trainer.loader_args())
-    refitted = fit_stage("fusion", module, datamodule, out / f"{variant}-refit", refit, seed=seed,
-                         progress=progress, validate=False, trainer=trainer).last_checkpoint
+    datamodule = VamerDataModule(
+        both,
+        val,
+        batch_size=training.batch_size,
+        seed=seed,
+        balanced=imbalance.balanced_sampler,
+        labels=both_labels,
+        **trainer.loader_args(),
+    )
+    refitted = fit_stage(
+        "fusion",
+        module,
+        datamodule,
+        out / f"{variant}-refit",
+        refit,
+        seed=seed,
+        progress=progress,
+        validate=False,
+        trainer=trainer,
+    ).last_checkpoint
     before = _val_scores(validated_checkpoint, validated, val, classes, weights, imbalance, training, trainer)
     after = _val_scores(refitted, start, val, classes, weights, imbalance, training, trainer)
-    length = f"{epochs} epochs" + (f" (validation chose {chosen}, raised to the floor of "
-                                   f"{preset.training.refit_min_epochs}, at most {training.epochs})"
-                                   if epochs != chosen else " (chosen on validation)")
+    length = f"{epochs} epochs" + (
+        f" (validation chose {chosen}, raised to the floor of "
+        f"{preset.training.refit_min_epochs}, at most {training.epochs})"
+        if epochs != chosen
+        else " (chosen on validation)"
+    )
     if degenerated(before, after):
-        outcome.notes.append(f"{variant}: the refit on train + val for {length} degenerated (on the validation "
-                             f"split it had seen: macro F1 {after[0]:.3f}, {after[1]} classes predicted, against "
-                             f"{before[0]:.3f} and {before[1]} before); the validated model is kept")
+        outcome.notes.append(
+            f"{variant}: the refit on train + val for {length} degenerated (on the validation "
+            f"split it had seen: macro F1 {after[0]:.3f}, {after[1]} classes predicted, against "
+            f"{before[0]:.3f} and {before[1]} before); the validated model is kept"
+        )
         return validated_checkpoint, validated
     outcome.notes.append(f"{variant}: refitted on train + val for {length}")
     return refitted, start
@@ -470,8 +650,15 @@ def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> N
         encoder.set_upstream_scale(*clip_statistics(train, "upstream"))
 
 
-def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab_size: int | None,
-                 seed: int, source: dict[str, torch.nn.Module], pretrained: dict[str, bool]) -> torch.nn.Module:
+def fresh_fusion(
+    preset: Preset,
+    classes: list[str],
+    text_dim: int | None,
+    vocab_size: int | None,
+    seed: int,
+    source: dict[str, torch.nn.Module],
+    pretrained: dict[str, bool],
+) -> torch.nn.Module:
     """A fusion classifier whose encoders start as ``source``'s regressors' encoders (weights and input
     scale); only the pretrained ones are frozen, and only when the preset freezes encoders."""
     torch.manual_seed(seed)
@@ -483,10 +670,20 @@ def fresh_fusion(preset: Preset, classes: list[str], text_dim: int | None, vocab
     return model
 
 
-def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int, text_dim: int | None,
-               vocab_size: int | None = None, imbalance: Imbalance | None = None, variants=VARIANTS,
-               progress: bool = False, journal: FoldJournal | None = None,
-               trainer: TrainerOptions = TrainerOptions()) -> FoldOutcome:
+def train_fold(
+    data: FoldData,
+    preset: Preset,
+    classes: list[str],
+    out: Path,
+    seed: int,
+    text_dim: int | None,
+    vocab_size: int | None = None,
+    imbalance: Imbalance | None = None,
+    variants=VARIANTS,
+    progress: bool = False,
+    journal: FoldJournal | None = None,
+    trainer: TrainerOptions = TrainerOptions(),
+) -> FoldOutcome:
     """Pretrain both encoders, train each fusion variant, and predict the test split.
 
     Encoders are trained during pretraining and frozen (per the preset) only for fusion; an encoder
@@ -502,10 +699,17 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
     untrained = copy.deepcopy(models)
     if preset.fusion.probe_ensemble:
         outcome.probe, outcome.probe_on_train, c = fit_probe(
-            data, len(classes), models["arousal"].encoder.upstream_shape, functionals_dim(preset), seed,
-            refit=preset.training.refit)
-        outcome.notes.append(f"linear probe of the frozen audio inputs: C {c:g} (chosen on validation)"
-                             + (", refitted on train + val" if preset.training.refit else ""))
+            data,
+            len(classes),
+            models["arousal"].encoder.upstream_shape,
+            functionals_dim(preset),
+            seed,
+            refit=preset.training.refit,
+        )
+        outcome.notes.append(
+            f"linear probe of the frozen audio inputs: C {c:g} (chosen on validation)"
+            + (", refitted on train + val" if preset.training.refit else "")
+        )
     test_truth = split_truth(data.test, classes)
     pretrained = _pretraining(models, data, preset, out, seed, progress, outcome, journal, trainer, test_truth)
     outcome.models.update({"arousal": models["arousal"], "valence": models["valence"]})
@@ -513,11 +717,14 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
     for variant in variants:
         if variant == Variant.fusion_no_pretraining:
             if not any(pretrained.values()):
-                outcome.notes.append("fusion without pretraining not trained separately: nothing was pretrained, "
-                                     "so it is the same run as fusion")
+                outcome.notes.append(
+                    "fusion without pretraining not trained separately: nothing was pretrained, "
+                    "so it is the same run as fusion"
+                )
                 continue
-            model = fresh_fusion(preset, classes, text_dim, vocab_size, seed, untrained,
-                                 {"arousal": False, "valence": False})
+            model = fresh_fusion(
+                preset, classes, text_dim, vocab_size, seed, untrained, {"arousal": False, "valence": False}
+            )
         else:
             model = fresh_fusion(preset, classes, text_dim, vocab_size, seed, models, pretrained)
         done = journal.load(variant, test_truth, classes) if journal else None
@@ -534,40 +741,72 @@ def train_fold(data: FoldData, preset: Preset, classes: list[str], out: Path, se
             continue
         before = len(outcome.notes)
         _clear(out, (variant, f"{variant}-refit"))
-        chosen = _fusion(variant, model, data, preset, classes, out, seed, imbalance, progress, outcome,
-                         trainer=trainer)
+        chosen = _fusion(
+            variant, model, data, preset, classes, out, seed, imbalance, progress, outcome, trainer=trainer
+        )
         if journal and is_global_zero():
-            journal.save(variant, {"predictions": outcome.predictions[variant], "notes": outcome.notes[before:],
-                                   "checkpoint": journal.relative(chosen),
-                                   "without_context": outcome.without_context.get(variant),
-                                   "members": outcome.members if variant == Variant.fusion else {},
-                                   "probe_weight": (float(outcome.probe.ensemble_weight)
-                                                    if variant == Variant.fusion and outcome.probe is not None
-                                                    else None)})
+            journal.save(
+                variant,
+                {
+                    "predictions": outcome.predictions[variant],
+                    "notes": outcome.notes[before:],
+                    "checkpoint": journal.relative(chosen),
+                    "without_context": outcome.without_context.get(variant),
+                    "members": outcome.members if variant == Variant.fusion else {},
+                    "probe_weight": (
+                        float(outcome.probe.ensemble_weight)
+                        if variant == Variant.fusion and outcome.probe is not None
+                        else None
+                    ),
+                },
+            )
     return outcome
 
 
-def _pretraining(models: dict[str, torch.nn.Module], data: FoldData, preset: Preset, out: Path, seed: int,
-                 progress: bool, outcome: FoldOutcome, journal: FoldJournal | None, trainer: TrainerOptions,
-                 test_truth: dict[str, str]) -> dict[str, bool]:
+def _pretraining(
+    models: dict[str, torch.nn.Module],
+    data: FoldData,
+    preset: Preset,
+    out: Path,
+    seed: int,
+    progress: bool,
+    outcome: FoldOutcome,
+    journal: FoldJournal | None,
+    trainer: TrainerOptions,
+    test_truth: dict[str, str],
+) -> dict[str, bool]:
     """Pretrain the arousal and valence regressors (or restore them from the journal); which were."""
     done = journal.load("pretraining", test_truth) if journal else None
-    weights = {stage: journal.weights(models[stage], checkpoint)
-               for stage, checkpoint in done["checkpoints"].items() if checkpoint} if done else {}
-    if done and None not in weights.values():   # every regressor's weights read and fit, or none is loaded
+    weights = (
+        {
+            stage: journal.weights(models[stage], checkpoint)
+            for stage, checkpoint in done["checkpoints"].items()
+            if checkpoint
+        }
+        if done
+        else {}
+    )
+    if done and None not in weights.values():  # every regressor's weights read and fit, or none is loaded
         for stage, state in weights.items():
             models[stage].load_state_dict(state)
         outcome.regression.update(done["regression"])
         outcome.notes.extend(done["notes"])
         return {stage: bool(checkpoint) for stage, checkpoint in done["checkpoints"].items()}
     _clear(out, ("arousal", "valence"))
-    results = {stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome,
-                           trainer=trainer)
-               for stage in ("arousal", "valence")}
+    results = {
+        stage: _regression(stage, models[stage], data, preset, out, seed, progress, outcome, trainer=trainer)
+        for stage in ("arousal", "valence")
+    }
     checkpoints = {stage: result.best_checkpoint if result else None for stage, result in results.items()}
     if journal and is_global_zero():
-        journal.save("pretraining", {"checkpoints": {stage: journal.relative(c) for stage, c in checkpoints.items()},
-                                     "regression": outcome.regression, "notes": list(outcome.notes)})
+        journal.save(
+            "pretraining",
+            {
+                "checkpoints": {stage: journal.relative(c) for stage, c in checkpoints.items()},
+                "regression": outcome.regression,
+                "notes": list(outcome.notes),
+            },
+        )
     return {stage: checkpoint is not None for stage, checkpoint in checkpoints.items()}
 
 
@@ -594,14 +833,25 @@ def encoder_weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     except (KeyError, TypeError) as error:
         raise VamerError(f"{checkpoint}: not a vamer stage checkpoint (no {error})") from None
     prefix = "model.encoder."
-    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
 
 
-def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list[str], out: Path, seed: int,
-                       text_dim: int | None, vocab_size: int | None = None, resume: bool = False,
-                       arousal_checkpoint: str | None = None, valence_checkpoint: str | None = None,
-                       imbalance: Imbalance | None = None, progress: bool = True,
-                       trainer: TrainerOptions = TrainerOptions()) -> dict[str, Any]:
+def train_single_stage(
+    stage: str,
+    data: FoldData,
+    preset: Preset,
+    classes: list[str],
+    out: Path,
+    seed: int,
+    text_dim: int | None,
+    vocab_size: int | None = None,
+    resume: bool = False,
+    arousal_checkpoint: str | None = None,
+    valence_checkpoint: str | None = None,
+    imbalance: Imbalance | None = None,
+    progress: bool = True,
+    trainer: TrainerOptions = TrainerOptions(),
+) -> dict[str, Any]:
     """``vamer train STAGE``: one stage alone on one fold; fusion loads the pretrained encoders from
     the two regression checkpoints (or starts them from random weights, with a note)."""
     torch.manual_seed(seed)
@@ -609,15 +859,23 @@ def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list
     scale_inputs(models, data.train, preset)
     outcome = FoldOutcome()
     if stage in ("arousal", "valence"):
-        result = _regression(stage, models[stage], data, preset, out, seed, progress, outcome, resume=resume,
-                             trainer=trainer)
+        result = _regression(
+            stage, models[stage], data, preset, out, seed, progress, outcome, resume=resume, trainer=trainer
+        )
         if result is None:
             raise VamerError(f"no {stage} ratings in the training or the validation split: nothing to pretrain")
-        return {"stage": stage, "best_checkpoint": result.best_checkpoint, "best_val_rmse": result.best_score,
-                "epochs": result.epochs, "test": outcome.regression.get(stage)}
+        return {
+            "stage": stage,
+            "best_checkpoint": result.best_checkpoint,
+            "best_val_rmse": result.best_score,
+            "epochs": result.epochs,
+            "test": outcome.regression.get(stage),
+        }
     fusion = models["fusion"]
-    for name, checkpoint, encoder in (("arousal", arousal_checkpoint, fusion.audio),
-                                      ("valence", valence_checkpoint, fusion.text)):
+    for name, checkpoint, encoder in (
+        ("arousal", arousal_checkpoint, fusion.audio),
+        ("valence", valence_checkpoint, fusion.text),
+    ):
         if checkpoint:
             encoder.load_state_dict(encoder_weights(checkpoint))
         else:
@@ -625,8 +883,9 @@ def train_single_stage(stage: str, data: FoldData, preset: Preset, classes: list
     freeze = preset.fusion.freeze_encoders
     fusion.freeze(audio=freeze and bool(arousal_checkpoint), text=freeze and bool(valence_checkpoint))
     imbalance = imbalance or Imbalance.of(preset)
-    _fusion("fusion", fusion, data, preset, classes, out, seed, imbalance, progress, outcome,
-            resume=resume, trainer=trainer)
+    _fusion(
+        "fusion", fusion, data, preset, classes, out, seed, imbalance, progress, outcome, resume=resume, trainer=trainer
+    )
     rows = outcome.predictions["fusion"]
     metrics = classification_metrics([r["true"] for r in rows], [r["pred"] for r in rows], classes)
     return {"stage": "fusion", "test": metrics, "notes": outcome.notes}

@@ -32,10 +32,19 @@ from vamer.presets import Preset
 log = logging.getLogger("vamer.replay")
 
 CONFIG_FILE = "config.yaml"
-NOT_REPLAYED = ("out", "force", "resume", "config")   # where the output goes, not what it holds
+NOT_REPLAYED = ("out", "force", "resume", "config")  # where the output goes, not what it holds
 # The packages whose versions decide a run's numbers, recorded beside it.
-RECORDED_PACKAGES = ("torch", "lightning", "numpy", "scikit-learn", "librosa", "transformers", "onnxruntime",
-                     "resemblyzer", "opensmile")
+RECORDED_PACKAGES = (
+    "torch",
+    "lightning",
+    "numpy",
+    "scikit-learn",
+    "librosa",
+    "transformers",
+    "onnxruntime",
+    "resemblyzer",
+    "opensmile",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -59,9 +68,11 @@ class ResolvedConfig(BaseModel):
     versions: dict[str, str] = Field(default_factory=package_versions)
 
     def to_yaml(self) -> str:
-        head = (f"# What produced this folder (vamer {self.versions.get('vamer', '?')}).  Replay it with\n"
-                f"#   vamer {self.command} --config config.yaml --out NEW_FOLDER\n"
-                "# Options given on the command line override the values below.\n")
+        head = (
+            f"# What produced this folder (vamer {self.versions.get('vamer', '?')}).  Replay it with\n"
+            f"#   vamer {self.command} --config config.yaml --out NEW_FOLDER\n"
+            "# Options given on the command line override the values below.\n"
+        )
         return head + yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
     def write(self, folder: Path) -> None:
@@ -90,9 +101,13 @@ def read_config(path: Path, command: str) -> ResolvedConfig:
         raise VamerError(f"--config {path} was written by `vamer {record.command}`; replay it with that command")
     written_by = record.versions.get("vamer") if "versions" in values else None
     if written_by != vamer.__version__:
-        log.warning("vamer: --config %s was written by %s; this is vamer %s, whose defaults may differ: the replay "
-                    "may not give that run's numbers", path, f"vamer {written_by}" if written_by else
-                    "an unknown vamer (it records no versions)", vamer.__version__)
+        log.warning(
+            "vamer: --config %s was written by %s; this is vamer %s, whose defaults may differ: the replay "
+            "may not give that run's numbers",
+            path,
+            f"vamer {written_by}" if written_by else "an unknown vamer (it records no versions)",
+            vamer.__version__,
+        )
     return record
 
 

@@ -12,10 +12,18 @@ def recording(name, signal, values, step=0.25, segments=(), session="Sess01", st
     for utt_id, first, last in segments:
         for i in range(first, last + 1):
             utt[i] = utt_id
-    return pd.DataFrame({"utt_id": pd.array(utt, dtype="string"), "session": session, "speaker": name[-8:],
-                         "recording": name, "signal": signal,
-                         "timestamp": pd.Timestamp(start) + pd.to_timedelta(t, unit="s"), "t": t,
-                         "value": np.asarray(values, dtype=float)})
+    return pd.DataFrame(
+        {
+            "utt_id": pd.array(utt, dtype="string"),
+            "session": session,
+            "speaker": name[-8:],
+            "recording": name,
+            "signal": signal,
+            "timestamp": pd.Timestamp(start) + pd.to_timedelta(t, unit="s"),
+            "t": t,
+            "value": np.asarray(values, dtype=float),
+        }
+    )
 
 
 def test_response_is_inside_minus_baseline_over_recording_spread():
@@ -50,22 +58,38 @@ def test_coverage_counts_segments_with_samples():
     bio = recording("Sess01_script01_User001F", "EDA", np.arange(10.0), segments=[("u1", 2, 4)])
     utterances = pd.DataFrame({"utt_id": ["u1", "u2"], "session": ["Sess01", "Sess01"]})
     table = coverage(utterances, bio)
-    assert table.to_dict("records") == [{"session": "Sess01", "signal": "EDA", "segments": 2, "covered": 1,
-                                         "share": 0.5}]
+    assert table.to_dict("records") == [
+        {"session": "Sess01", "signal": "EDA", "segments": 2, "covered": 1, "share": 0.5}
+    ]
 
 
 def test_association_finds_a_planted_link_and_holm_adjusts():
     rng = np.random.default_rng(0)
     n = 200
     arousal = rng.uniform(1, 5, n)
-    utterances = pd.DataFrame({"utt_id": [f"u{i}" for i in range(n)], "emotion": rng.choice(["a", "b"], n),
-                               "arousal": arousal, "valence": rng.uniform(1, 5, n)})
-    responses = pd.concat([
-        pd.DataFrame({"utt_id": utterances["utt_id"], "signal": "EDA", "samples": 4,
-                      "response_z": arousal + rng.normal(0, 1, n)}),
-        pd.DataFrame({"utt_id": utterances["utt_id"], "signal": "TEMP", "samples": 4,
-                      "response_z": rng.normal(0, 1, n)}),
-    ])
+    utterances = pd.DataFrame(
+        {
+            "utt_id": [f"u{i}" for i in range(n)],
+            "emotion": rng.choice(["a", "b"], n),
+            "arousal": arousal,
+            "valence": rng.uniform(1, 5, n),
+        }
+    )
+    responses = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "utt_id": utterances["utt_id"],
+                    "signal": "EDA",
+                    "samples": 4,
+                    "response_z": arousal + rng.normal(0, 1, n),
+                }
+            ),
+            pd.DataFrame(
+                {"utt_id": utterances["utt_id"], "signal": "TEMP", "samples": 4, "response_z": rng.normal(0, 1, n)}
+            ),
+        ]
+    )
     result = association(responses, utterances, ["a", "b"])
     holm(result["tests"], alpha=0.05)
     by = {(t["signal"], t["test"]): t for t in result["tests"]}

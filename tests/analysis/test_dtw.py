@@ -67,12 +67,14 @@ def test_subsample_is_seeded_and_reported():
 
 
 def test_short_constant_and_too_few_series():
-    bio = pd.DataFrame({
-        "utt_id": ["a"] * 5 + ["b"] * 2 + ["c"] * 5 + [None],
-        "signal": ["TEMP"] * 13,
-        "t": list(range(5)) + [0, 1] + list(range(5)) + [9],
-        "value": [1, 2, 3, 2, 1, 5, 6, 7, 7, 7, 7, 7, 0.0],
-    })
+    bio = pd.DataFrame(
+        {
+            "utt_id": ["a"] * 5 + ["b"] * 2 + ["c"] * 5 + [None],
+            "signal": ["TEMP"] * 13,
+            "t": list(range(5)) + [0, 1] + list(range(5)) + [9],
+            "value": [1, 2, 3, 2, 1, 5, 6, 7, 7, 7, 7, 7, 0.0],
+        }
+    )
     series, notes = segment_series(bio, "TEMP", min_length=4, normalize=True)
     assert list(series) == ["a"]
     assert any("fewer than 4" in n for n in notes) and any("constant" in n for n in notes)

@@ -68,8 +68,9 @@ def test_equal_variances_take_classic_anova_and_tukey_and_match_r():
 
 def test_descriptives_and_normality_rule():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"emotion": ["a"] * 40 + ["b"] * 10,
-                          "arousal": np.r_[rng.normal(3, 0.5, 40), rng.normal(4, 0.5, 10)]})
+    frame = pd.DataFrame(
+        {"emotion": ["a"] * 40 + ["b"] * 10, "arousal": np.r_[rng.normal(3, 0.5, 40), rng.normal(4, 0.5, 10)]}
+    )
     stats = rating_statistics(frame, ["a", "b"], "arousal", alpha=0.05)
     a = stats["groups"][0]
     assert a["n"] == 40 and a["mean"] == pytest.approx(frame["arousal"][:40].mean())
@@ -80,8 +81,9 @@ def test_descriptives_and_normality_rule():
 
 
 def test_bad_input_is_noted_not_fatal():
-    frame = pd.DataFrame({"emotion": ["a", "a", "a", "b", "b", "c", "d"],
-                          "valence": [1.0, 2.0, 3.0, 4.0, 5.0, 3.0, math.nan]})
+    frame = pd.DataFrame(
+        {"emotion": ["a", "a", "a", "b", "b", "c", "d"], "valence": [1.0, 2.0, 3.0, 4.0, 5.0, 3.0, math.nan]}
+    )
     stats = rating_statistics(frame, ["a", "b", "c", "d", "e"], "valence", alpha=0.05)
     notes = " ".join(stats["notes"])
     assert "1 utterances have no valence rating" in notes
@@ -94,8 +96,9 @@ def test_bad_input_is_noted_not_fatal():
     assert "no test is possible" in lonely["skipped"]
     constant = pd.DataFrame({"emotion": ["a", "a", "b", "b"], "valence": [3.0, 3.0, 4.0, 4.0]})
     assert "constant" in rating_statistics(constant, ["a", "b"], "valence", alpha=0.05)["skipped"]
-    one_flat = pd.DataFrame({"emotion": ["a", "a", "a", "b", "b", "b", "c", "c"],
-                             "valence": [1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 2.0, 2.0]})
+    one_flat = pd.DataFrame(
+        {"emotion": ["a", "a", "a", "b", "b", "b", "c", "c"], "valence": [1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 2.0, 2.0]}
+    )
     stats = rating_statistics(one_flat, ["a", "b", "c"], "valence", alpha=0.05)
     assert stats["tested_classes"] == ["a", "b"] and "all equal are left out of the tests: c" in stats["notes"][0]
     assert stats["anova"]["F"] > 0

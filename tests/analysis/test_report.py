@@ -5,8 +5,8 @@ import pytest
 
 from tests.builders import Kemdy20Builder, Segment, write_wav
 from vamer.analysis import analyze
-from vamer.analysis.report import conclusions
 from vamer.analysis.config import AnalysisConfig
+from vamer.analysis.report import conclusions
 from vamer.data import load
 from vamer.errors import VamerError
 
@@ -25,10 +25,22 @@ def demo_report(tmp_path_factory, demo_corpus):
 def test_demo_report_has_every_section_figure_and_number(demo_report):
     out, numbers = demo_report
     report = (out / "report.md").read_text(encoding="utf-8")
-    for heading in ("SYNTHETIC demo corpus", "## 1. Arousal and valence against emotion", "Normality per group",
-                    "Equal variances: Bartlett", "Post-hoc", "## 2. Bio-signals", "### Coverage", "Gaps",
-                    "### Sess01 over time", "### TEMP shapes: DTW time-series k-means", "Chosen: k =",
-                    "Cluster × emotion", "### Segment responses", "## Conclusions"):
+    for heading in (
+        "SYNTHETIC demo corpus",
+        "## 1. Arousal and valence against emotion",
+        "Normality per group",
+        "Equal variances: Bartlett",
+        "Post-hoc",
+        "## 2. Bio-signals",
+        "### Coverage",
+        "Gaps",
+        "### Sess01 over time",
+        "### TEMP shapes: DTW time-series k-means",
+        "Chosen: k =",
+        "Cluster × emotion",
+        "### Segment responses",
+        "## Conclusions",
+    ):
         assert heading in report, heading
     saved = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
     assert saved == json.loads(json.dumps(numbers, default=str))
@@ -37,8 +49,15 @@ def test_demo_report_has_every_section_figure_and_number(demo_report):
         assert set(anova) >= {"F", "ddof1", "ddof2", "p", "np2", "test"}
         assert anova["test"] in ("anova", "welch_anova")
     assert saved["protocol"]["seed"] == 0 and saved["protocol"]["synthetic"] is True
-    assert set(saved["figures"]) == {"ratings_box.png", "ratings_violin.png", "bio_coverage.png", "bio_timeline.png",
-                                     "bio_responses.png", "dtw_indices.png", "dtw_silhouette.png"}
+    assert set(saved["figures"]) == {
+        "ratings_box.png",
+        "ratings_violin.png",
+        "bio_coverage.png",
+        "bio_timeline.png",
+        "bio_responses.png",
+        "dtw_indices.png",
+        "dtw_silhouette.png",
+    }
     for name in saved["figures"]:
         assert (out / name).stat().st_size > 10_000
         assert f"]({name})" in report
@@ -63,8 +82,10 @@ def test_existing_folders_are_protected(demo_report, tmp_path):
 
 def load_manifest(folder, ratings=False):
     write_wav(folder / "a.wav")
-    rows = [{"audio": "a.wav", "emotion": label, "utt_id": f"u{i}"}
-            for i, label in enumerate(["neutral"] * 5 + ["happy"] * 5)]
+    rows = [
+        {"audio": "a.wav", "emotion": label, "utt_id": f"u{i}"}
+        for i, label in enumerate(["neutral"] * 5 + ["happy"] * 5)
+    ]
     frame = pd.DataFrame(rows)
     if ratings:
         frame["arousal"] = [3, 3.2, 2.9, 3.1, 3.0, 4, 4.2, 3.9, 4.1, 4.4]
@@ -87,8 +108,9 @@ def test_kemdy_without_bio_folders_gets_ratings_only(tmp_path):
     for label, ratings in values.items():
         for rating in ratings:
             number += 1
-            builder.add(1, Segment(f"Sess01_script01_User001F_{number:03d}", emotion=label, valence=rating,
-                                   arousal=rating))
+            builder.add(
+                1, Segment(f"Sess01_script01_User001F_{number:03d}", emotion=label, valence=rating, arousal=rating)
+            )
     numbers = analyze(load(builder.write()), tmp_path / "out", FAST, progress=False)
     assert numbers["bio"]["skipped"].startswith("skipped: the dataset has no bio-signals")
     assert numbers["anova"]["valence"]["F"] > 1
@@ -98,13 +120,37 @@ def test_kemdy_without_bio_folders_gets_ratings_only(tmp_path):
 
 def test_conclusions_follow_the_numbers():
     def bio(significant):
-        return {"signals": ["EDA"], "association": {"tests": [
-            {"signal": "EDA", "test": "spearman_arousal", "statistic": 0.3, "effect": 0.3, "p": 0.001,
-             "p_holm": 0.004 if significant else 0.4, "significant": significant}]}}
+        return {
+            "signals": ["EDA"],
+            "association": {
+                "tests": [
+                    {
+                        "signal": "EDA",
+                        "test": "spearman_arousal",
+                        "statistic": 0.3,
+                        "effect": 0.3,
+                        "p": 0.001,
+                        "p_holm": 0.004 if significant else 0.4,
+                        "significant": significant,
+                    }
+                ]
+            },
+        }
 
     def ratings(significant):
-        return {"arousal": {"anova": {"test": "welch_anova", "ddof1": 4, "ddof2": 245.75, "F": 3.1,
-                                      "p": 0.001 if significant else 0.2, "np2": 0.01, "significant": significant}}}
+        return {
+            "arousal": {
+                "anova": {
+                    "test": "welch_anova",
+                    "ddof1": 4,
+                    "ddof2": 245.75,
+                    "F": 3.1,
+                    "p": 0.001 if significant else 0.2,
+                    "np2": 0.01,
+                    "significant": significant,
+                }
+            }
+        }
 
     differs, related = conclusions(ratings(True), bio(True), 0.05)
     same, unrelated = conclusions(ratings(False), bio(False), 0.05)
@@ -112,4 +158,4 @@ def test_conclusions_follow_the_numbers():
     assert "not" not in differs and "does not differ" in same and "F(4, 245.75) = 3.10" in same
     assert "not related" not in related and "not related" in unrelated
     assert "p = 0.200" in same and "0.004" in related and "0.400" in unrelated
-    assert conclusions({}, bio(False), 0.05) == [unrelated]   # no ratings: nothing said about them
+    assert conclusions({}, bio(False), 0.05) == [unrelated]  # no ratings: nothing said about them

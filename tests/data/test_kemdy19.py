@@ -13,12 +13,21 @@ def test_each_gender_file_keeps_its_own_rows_nested_wavs_utf8_text(tmp_path):
     for utt_id in ids:
         write_wav(wav_of(root, utt_id))
         write_text(wav_of(root, utt_id).with_suffix(".txt"), "c/ 안녕하세요 반가워요", encoding="utf-8")
-    write_kemdy19(root, {
-        "Session01_F_res.csv": [kemdy19_row(1, ids[0], "happy", "4.2", "3.1"), kemdy19_row(2, ids[1]),
-                                kemdy19_row(3, ids[2], "sad")],
-        "Session01_M_res.csv": [kemdy19_row(1, ids[0]), kemdy19_row(2, ids[1], "angry", "1.5", "4.5"),
-                                kemdy19_row(3, ids[2])],
-    })
+    write_kemdy19(
+        root,
+        {
+            "Session01_F_res.csv": [
+                kemdy19_row(1, ids[0], "happy", "4.2", "3.1"),
+                kemdy19_row(2, ids[1]),
+                kemdy19_row(3, ids[2], "sad"),
+            ],
+            "Session01_M_res.csv": [
+                kemdy19_row(1, ids[0]),
+                kemdy19_row(2, ids[1], "angry", "1.5", "4.5"),
+                kemdy19_row(3, ids[2]),
+            ],
+        },
+    )
     ecg = root / "ECG" / "Session01" / "Sess01_impro01_F.csv"
     ecg.parent.mkdir(parents=True)
     ecg.write_text("ECG\n512.0,2019-0101-1000-00-000,Sess01_impro01_F001\n", encoding="utf-8")

@@ -20,8 +20,15 @@ def reasons(result):
 
 
 def test_clean_row_has_every_documented_column_and_right_values(tmp_path):
-    builder = build(tmp_path, (1, Segment("Sess01_script01_User002M_001", valence="4.5", arousal="1.5",
-                                          votes=("neutral", "happy", "neutral"))))
+    builder = build(
+        tmp_path,
+        (
+            1,
+            Segment(
+                "Sess01_script01_User002M_001", valence="4.5", arousal="1.5", votes=("neutral", "happy", "neutral")
+            ),
+        ),
+    )
     result = load(builder.write())
     row = result.utterances.iloc[0]
     assert list(result.utterances.columns) == list(UTTERANCE_COLUMNS)
@@ -38,8 +45,7 @@ def test_clean_row_has_every_documented_column_and_right_values(tmp_path):
 
 
 def test_header_names_decide_valence_and_arousal_columns(tmp_path):
-    builder = build(tmp_path, (2, Segment("Sess02_script01_User003F_001", valence="4.0", arousal="2.0")),
-                    swapped={2})
+    builder = build(tmp_path, (2, Segment("Sess02_script01_User003F_001", valence="4.0", arousal="2.0")), swapped={2})
     row = load(builder.write()).utterances.iloc[0]
     assert (row["valence"], row["arousal"]) == (4.0, 2.0)
 
@@ -82,11 +88,15 @@ def test_sess42_ids_in_sess17_belong_to_session_17(tmp_path):
         (17, Segment("Sess42_script06_User084F_002", wav_folder="Session42")),
     )
     utterances = load(builder.write()).utterances.set_index("utt_id")
-    assert set(utterances.index) == {"Sess17_script01_User033F_001", "Sess42_script06_User084F_001",
-                                     "Sess42_script06_User084F_002"}
+    assert set(utterances.index) == {
+        "Sess17_script01_User033F_001",
+        "Sess42_script06_User084F_001",
+        "Sess42_script06_User084F_002",
+    }
     assert set(utterances["session"]) == {"Sess17"}
     assert utterances.loc["Sess42_script06_User084F_001", "audio_path"].endswith(
-        "wav/Session17/Sess42_script06_User084F_001.wav")
+        "wav/Session17/Sess42_script06_User084F_001.wav"
+    )
 
 
 def test_every_fault_is_skipped_with_its_reason_and_every_row_accounted(tmp_path):
@@ -212,8 +222,8 @@ def test_faults_in_the_annotation_text_cost_only_their_own_lines(tmp_path):
     path = root / "annotation" / "Sess01_eval.csv"
     lines = _lines_of(path)  # two header lines, then ids[0..6] on lines 3..9
     lines[3] = lines[3].replace("Sess01_script01_User001F_002", '"Sess01_script01_User001F_002', 1)  # never closed
-    lines[5] = lines[5] + "," + "x" * 200_000                           # a field over the csv module's limit
-    lines[7] = lines[7].replace(",neutral,", ",neu\rtral,", 1)          # a bare carriage return mid-row
+    lines[5] = lines[5] + "," + "x" * 200_000  # a field over the csv module's limit
+    lines[7] = lines[7].replace(",neutral,", ",neu\rtral,", 1)  # a bare carriage return mid-row
     path.write_bytes("\n".join(lines).encode("utf-8"))
     result = load(root, read_bio=False)
     kept = set(result.utterances["utt_id"])
@@ -230,7 +240,9 @@ def test_faults_in_the_annotation_text_cost_only_their_own_lines(tmp_path):
 
 
 def test_upper_case_suffix_is_read_and_other_names_are_noted(tmp_path):
-    builder = build(tmp_path, (1, Segment("Sess01_script01_User001F_001")), (2, Segment("Sess02_script01_User003F_001")))
+    builder = build(
+        tmp_path, (1, Segment("Sess01_script01_User001F_001")), (2, Segment("Sess02_script01_User003F_001"))
+    )
     root = builder.write()
     (root / "annotation" / "Sess02_eval.csv").rename(root / "annotation" / "Sess02_eval.CSV")
     (root / "annotation" / "Sess01_eval (copy).csv").write_text("x\n")
@@ -241,7 +253,9 @@ def test_upper_case_suffix_is_read_and_other_names_are_noted(tmp_path):
 
 
 def test_an_annotation_in_no_known_encoding_is_skipped_line_by_line(tmp_path):
-    builder = build(tmp_path, (1, Segment("Sess01_script01_User001F_001")), (2, Segment("Sess02_script01_User003F_001")))
+    builder = build(
+        tmp_path, (1, Segment("Sess01_script01_User001F_001")), (2, Segment("Sess02_script01_User003F_001"))
+    )
     root = builder.write()
     path = root / "annotation" / "Sess02_eval.csv"
     path.write_bytes(path.read_bytes() + b"\xff\xfe\xfa,broken\n")

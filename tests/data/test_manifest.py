@@ -20,23 +20,81 @@ def corpus(tmp_path):
 
 def manifest_rows(root):
     return [
-        {"audio": "clips/a.wav", "text": "안녕", "emotion": "Happy", "arousal": "4", "valence": "4.5",
-         "speaker": "s1", "session": "A"},
-        {"audio": "clips/b.wav", "text": "", "emotion": "sad", "arousal": "", "valence": "", "speaker": "s2",
-         "session": "A"},
-        {"audio": str(root / "elsewhere" / "c.wav"), "text": "절대 경로", "emotion": "angry", "arousal": "",
-         "valence": "", "speaker": "", "session": ""},
-        {"audio": "clips/d.wav", "text": "x", "emotion": "neutral", "arousal": "", "valence": "", "speaker": "",
-         "session": ""},
-        {"audio": "clips/missing.wav", "text": "x", "emotion": "neutral", "arousal": "", "valence": "",
-         "speaker": "", "session": ""},
-        {"audio": "clips/a.wav", "text": "again", "emotion": "neutral", "arousal": "", "valence": "",
-         "speaker": "", "session": ""},
-        {"audio": "clips/b.wav", "text": "y", "emotion": "fear", "arousal": "", "valence": "", "speaker": "",
-         "session": "", "utt_id": "other-id"},
+        {
+            "audio": "clips/a.wav",
+            "text": "안녕",
+            "emotion": "Happy",
+            "arousal": "4",
+            "valence": "4.5",
+            "speaker": "s1",
+            "session": "A",
+        },
+        {
+            "audio": "clips/b.wav",
+            "text": "",
+            "emotion": "sad",
+            "arousal": "",
+            "valence": "",
+            "speaker": "s2",
+            "session": "A",
+        },
+        {
+            "audio": str(root / "elsewhere" / "c.wav"),
+            "text": "절대 경로",
+            "emotion": "angry",
+            "arousal": "",
+            "valence": "",
+            "speaker": "",
+            "session": "",
+        },
+        {
+            "audio": "clips/d.wav",
+            "text": "x",
+            "emotion": "neutral",
+            "arousal": "",
+            "valence": "",
+            "speaker": "",
+            "session": "",
+        },
+        {
+            "audio": "clips/missing.wav",
+            "text": "x",
+            "emotion": "neutral",
+            "arousal": "",
+            "valence": "",
+            "speaker": "",
+            "session": "",
+        },
+        {
+            "audio": "clips/a.wav",
+            "text": "again",
+            "emotion": "neutral",
+            "arousal": "",
+            "valence": "",
+            "speaker": "",
+            "session": "",
+        },
+        {
+            "audio": "clips/b.wav",
+            "text": "y",
+            "emotion": "fear",
+            "arousal": "",
+            "valence": "",
+            "speaker": "",
+            "session": "",
+            "utt_id": "other-id",
+        },
         {"audio": "", "text": "y", "emotion": "sad", "arousal": "", "valence": "", "speaker": "", "session": ""},
-        {"audio": "clips/b.wav", "text": "y", "emotion": "sad", "arousal": "9", "valence": "", "speaker": "",
-         "session": "", "utt_id": "bad-rating"},
+        {
+            "audio": "clips/b.wav",
+            "text": "y",
+            "emotion": "sad",
+            "arousal": "9",
+            "valence": "",
+            "speaker": "",
+            "session": "",
+            "utt_id": "bad-rating",
+        },
     ]
 
 
@@ -78,9 +136,15 @@ def test_manifest_without_text_column_uses_txt_or_keeps_empty(corpus):
 
 def test_a_manifest_says_where_each_text_came_from(corpus):
     path = corpus / "m.csv"
-    pd.DataFrame({"audio": ["clips/a.wav", "clips/b.wav", "elsewhere/c.wav", "clips/a.wav"],
-                  "text": ["들린 말", "", "주어진 말", "x"], "text_source": ["ASR", "", "", "guessed"],
-                  "utt_id": ["a", "b", "c", "d"], "emotion": ["neutral"] * 4}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "audio": ["clips/a.wav", "clips/b.wav", "elsewhere/c.wav", "clips/a.wav"],
+            "text": ["들린 말", "", "주어진 말", "x"],
+            "text_source": ["ASR", "", "", "guessed"],
+            "utt_id": ["a", "b", "c", "d"],
+            "emotion": ["neutral"] * 4,
+        }
+    ).to_csv(path, index=False)
     result = load(path)
     sources = result.utterances.set_index("utt_id")["text_source"].to_dict()
     # b's text is its .txt (given); c's cell is empty, so given; an unknown source is a skip.
@@ -107,9 +171,13 @@ def test_a_manifest_s_class_set_is_the_labels_it_holds(corpus):
     """Any spelling the user chose is a class (boredom, calm, ...), most frequent first; KEMDy's
     aliases still map to one spelling; a chosen class without examples is a clear error."""
     path = corpus / "m.csv"
-    pd.DataFrame({"audio": ["clips/a.wav", "clips/b.wav", "elsewhere/c.wav"],
-                  "emotion": ["Boredom", "boredom", "anger"],
-                  "utt_id": ["u1", "u2", "u3"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "audio": ["clips/a.wav", "clips/b.wav", "elsewhere/c.wav"],
+            "emotion": ["Boredom", "boredom", "anger"],
+            "utt_id": ["u1", "u2", "u3"],
+        }
+    ).to_csv(path, index=False)
     result = load(path)
     assert result.classes == ["boredom", "angry"]
     assert list(result.utterances["emotion"]) == ["boredom", "boredom", "angry"]
@@ -125,12 +193,15 @@ def test_a_manifest_s_class_set_is_the_labels_it_holds(corpus):
 
 def test_manifest_rows_with_surplus_fields_or_bad_quotes_are_skipped_not_shifted(corpus):
     path = corpus / "m.csv"
-    path.write_text("audio,emotion,text\n"
-                    "clips/a.wav,sad,안녕\n"
-                    "clips/b.wav,happy,one,two\n"          # a comma too many: not shifted into the wrong columns
-                    'elsewhere/c.wav,angry,"a quoted\n'
-                    'line break"\n'                         # a quoted field may span lines
-                    'clips/d.wav,sad,"oops\n', encoding="utf-8")  # a quote never closed
+    path.write_text(
+        "audio,emotion,text\n"
+        "clips/a.wav,sad,안녕\n"
+        "clips/b.wav,happy,one,two\n"  # a comma too many: not shifted into the wrong columns
+        'elsewhere/c.wav,angry,"a quoted\n'
+        'line break"\n'  # a quoted field may span lines
+        'clips/d.wav,sad,"oops\n',
+        encoding="utf-8",
+    )  # a quote never closed
     result = load(path)
     assert list(result.utterances["utt_id"]) == ["clips/a", "elsewhere/c"]
     assert result.utterances.set_index("utt_id").loc["elsewhere/c", "text_raw"] == "a quoted\nline break"
@@ -170,8 +241,10 @@ def test_data_check_shows_names_that_look_like_markup_as_they_are(corpus):
 
     folder = corpus / "[draft] take"
     write_wav(folder / "a[red].wav")
-    rows = [{"audio": "a[red].wav", "text": "안녕", "emotion": "happy", "speaker": "s[/b]1", "session": "[draft]"},
-            {"audio": "gone[/i].wav", "text": "x", "emotion": "sad", "speaker": "s2", "session": "A"}]
+    rows = [
+        {"audio": "a[red].wav", "text": "안녕", "emotion": "happy", "speaker": "s[/b]1", "session": "[draft]"},
+        {"audio": "gone[/i].wav", "text": "x", "emotion": "sad", "speaker": "s2", "session": "A"},
+    ]
     pd.DataFrame(rows).to_csv(folder / "m.csv", index=False)
     result = CliRunner().invoke(app, ["data", "check", str(folder / "m.csv")])
     assert result.exit_code == 0, result.output

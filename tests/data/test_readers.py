@@ -21,6 +21,7 @@ def test_detects_kemdy20_kemdy19_and_a_parent_folder(tmp_path):
     with pytest.raises(NotADatasetError, match="several datasets"):
         detect_format(tmp_path)
 
+
 @pytest.mark.parametrize("setup", ["missing", "empty", "wrong_format", "not_manifest_dir"])
 def test_paths_that_are_not_datasets(tmp_path, setup):
     if setup == "missing":

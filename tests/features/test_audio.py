@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import soundfile
 
+from vamer.features.audio import (
+    AudioError,
+    decode,
+    features_from_bytes,
+    read_samples,
+    read_seconds,
+    to_model_input,
+    with_delta,
+)
 from vamer.features.config import AudioFeatureConfig
-from vamer.features.audio import (AudioError, decode, features_from_bytes, read_samples, read_seconds, to_model_input,
-                                  with_delta)
 
 CONFIG = AudioFeatureConfig()
 
@@ -63,8 +70,9 @@ def test_mask_comes_from_length_not_from_values():
 
 
 def test_delta_is_librosas_and_values_are_db_relative_to_max():
-    mel = features_from_bytes(wav_bytes(tone(2.0, 16_000, freq=300) + 0.01 * np.random.default_rng(0)
-                                        .normal(size=32_000), 16_000), CONFIG)
+    mel = features_from_bytes(
+        wav_bytes(tone(2.0, 16_000, freq=300) + 0.01 * np.random.default_rng(0).normal(size=32_000), 16_000), CONFIG
+    )
     assert mel.max() == 0.0 and mel.min() >= -80.0
     stacked = with_delta(mel)
     np.testing.assert_allclose(stacked[1], librosa.feature.delta(mel, axis=0), rtol=1e-5, atol=1e-4)

@@ -5,9 +5,16 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vamer.features.augment import (
+    augment_mel,
+    class_counts,
+    copies_per_class,
+    frequency_mask,
+    plan_copies,
+    random_deletion,
+    random_swap,
+)
 from vamer.features.config import AugmentConfig
-from vamer.features.augment import (augment_mel, class_counts, copies_per_class, frequency_mask, plan_copies, random_deletion,
-                                    random_swap)
 
 MEL = np.linspace(-60, -1, 50 * 128, dtype=np.float32).reshape(50, 128)
 
@@ -53,9 +60,13 @@ def test_swap_keeps_the_words_and_deletion_keeps_one(sentence, seed):
 
 
 def train_rows():
-    return pd.DataFrame({"utt_id": ["n1", "n2", "s1", "a1", "h1"],
-                         "emotion": ["neutral", "neutral", "sad", "angry", "happy"],
-                         "text": ["하나 둘 셋 넷", "둘", "슬픈 날 이었어 정말", "화가 난다 진짜로 너무", "좋아"]})
+    return pd.DataFrame(
+        {
+            "utt_id": ["n1", "n2", "s1", "a1", "h1"],
+            "emotion": ["neutral", "neutral", "sad", "angry", "happy"],
+            "text": ["하나 둘 셋 넷", "둘", "슬픈 날 이었어 정말", "화가 난다 진짜로 너무", "좋아"],
+        }
+    )
 
 
 def test_balancing_policy_copies_minorities_and_reports_counts():
@@ -63,8 +74,11 @@ def test_balancing_policy_copies_minorities_and_reports_counts():
     assert plan_copies(train, AugmentConfig(policy="none")).empty
     copies = plan_copies(train, AugmentConfig(policy="both", copies={"sad": 3, "angry": 3}))
     assert sorted(copies["aug_of"].unique()) == ["a1", "s1"]
-    assert list(copies[copies["aug_of"] == "s1"]["ops"]) == ["text_swap", "audio_noise_mask",
-                                                            "text_delete+audio_noise_mask"]
+    assert list(copies[copies["aug_of"] == "s1"]["ops"]) == [
+        "text_swap",
+        "audio_noise_mask",
+        "text_delete+audio_noise_mask",
+    ]
     assert copies["utt_id"].str.fullmatch(r"(s1|a1)#aug[123]").all()
     swapped = copies[(copies["aug_of"] == "s1") & (copies["copy"] == 1)]["text"].iloc[0]
     assert sorted(swapped.split()) == sorted("슬픈 날 이었어 정말".split())
@@ -81,7 +95,12 @@ def test_copies_follow_the_class_counts_of_the_corpus_at_hand():
     plan = copies_per_class(counts, AugmentConfig(policy="both"))
     assert plan == {"calm": 0, "joy": 0, "boredom": 3, "rage": 1}
     assert set(copies_per_class({"a": 80, "b": 70, "c": 75}, AugmentConfig(policy="both")).values()) == {0}
-    train = pd.DataFrame({"utt_id": [f"u{i}" for i in range(48)],
-                          "emotion": ["calm"] * 40 + ["joy"] * 5 + ["boredom"] + ["rage"] * 2, "text": "x y"})
+    train = pd.DataFrame(
+        {
+            "utt_id": [f"u{i}" for i in range(48)],
+            "emotion": ["calm"] * 40 + ["joy"] * 5 + ["boredom"] + ["rage"] * 2,
+            "text": "x y",
+        }
+    )
     copies = plan_copies(train, AugmentConfig(policy="audio"))
     assert copies["emotion"].value_counts().to_dict() == {"boredom": 3, "rage": 2}

@@ -22,8 +22,7 @@ def test_cache_hits_misses_and_invalidation(tmp_path):
     config = AudioFeatureConfig()
     first = extract_audio(table, config, cache, jobs=2, progress=False)
     assert first.stats["computed"] == 2 and set(first.mels) == {"a", "b"}
-    assert dict(zip(first.skipped["utt_id"], first.skipped["reason"])) == {"c": "unreadable_wav",
-                                                                         "d": "unreadable_wav"}
+    assert dict(zip(first.skipped["utt_id"], first.skipped["reason"])) == {"c": "unreadable_wav", "d": "unreadable_wav"}
     again = extract_audio(table, config, cache, jobs=1, progress=False)
     assert again.stats["cached"] == 2 and again.stats["computed"] == 0
     np.testing.assert_array_equal(again.mels["a"], first.mels["a"])
@@ -55,8 +54,9 @@ def test_other_ranks_wait_for_rank_zero_to_build(tmp_path):
     with pytest.raises(VamerError, match="waited 0.2 s for rank 0"):
         cache.wait_built("corpus-token", timeout_s=0.2, poll_s=0.05)
     waited = []
-    other = threading.Thread(target=lambda: (cache.wait_built("corpus-token", poll_s=0.05),
-                                             waited.append(time.monotonic())))
+    other = threading.Thread(
+        target=lambda: (cache.wait_built("corpus-token", poll_s=0.05), waited.append(time.monotonic()))
+    )
     other.start()
     time.sleep(0.3)
     assert not waited  # still waiting: nothing is built yet
@@ -80,21 +80,22 @@ def test_entries_are_checked_on_read_and_recomputed_with_a_report(tmp_path, capl
     store = FeatureCache(cache)
 
     def entry(name):
-        key = store.key((tmp_path / f"{name}.wav").read_bytes(), {"kind": AUDIO_KIND, **config.model_dump(),
-                                                                  "version": 2})
+        key = store.key(
+            (tmp_path / f"{name}.wav").read_bytes(), {"kind": AUDIO_KIND, **config.model_dump(), "version": 2}
+        )
         return store.path(AUDIO_KIND, key)
 
-    def resealed(array):   # a damage that keeps its checksum whole: only the checks on content catch it
+    def resealed(array):  # a damage that keeps its checksum whole: only the checks on content catch it
         return entry_bytes(array)
 
     raw = bytearray(entry("a").read_bytes())
-    raw[200:400] = bytes(200)                                                   # a zeroed block
+    raw[200:400] = bytes(200)  # a zeroed block
     entry("a").write_bytes(bytes(raw))
-    entry("b").write_bytes(resealed(np.full_like(first.mels["b"], np.inf)))     # infinities
-    entry("c").write_bytes(resealed(first.mels["c"][:, :64]))                   # another shape
-    entry("d").write_bytes(resealed(first.mels["d"].astype(np.float32)))        # another dtype
+    entry("b").write_bytes(resealed(np.full_like(first.mels["b"], np.inf)))  # infinities
+    entry("c").write_bytes(resealed(first.mels["c"][:, :64]))  # another shape
+    entry("d").write_bytes(resealed(first.mels["d"].astype(np.float32)))  # another dtype
     payload = entry("e").read_bytes()[:-CHECKSUM_BYTES].replace(b"'shape': (", b"'shape': (1")
-    entry("e").write_bytes(payload + hashlib.sha256(payload[:-1]).digest())      # an edited header
+    entry("e").write_bytes(payload + hashlib.sha256(payload[:-1]).digest())  # an edited header
     # Two worker processes: their warnings were logged where no terminal saw them.
     with caplog.at_level("WARNING"):
         healed = extract_audio(table, config, cache, jobs=2, progress=False)
@@ -102,8 +103,13 @@ def test_entries_are_checked_on_read_and_recomputed_with_a_report(tmp_path, capl
     for name in "abcde":
         np.testing.assert_array_equal(healed.mels[name], first.mels[name])
     reported = [record.getMessage() for record in caplog.records]
-    for name, why in (("a", "checksum"), ("b", "NaN or infinite"), ("c", "shape ["), ("d", "dtype float32"),
-                      ("e", "checksum")):
+    for name, why in (
+        ("a", "checksum"),
+        ("b", "NaN or infinite"),
+        ("c", "shape ["),
+        ("d", "dtype float32"),
+        ("e", "checksum"),
+    ):
         assert any(str(entry(name)) in line and why in line for line in reported), (name, reported)
 
     # A folder where an entry belongs was an internal error: it is left alone, and the features are

@@ -11,8 +11,14 @@ def table():
     for session in range(1, 11):
         for speaker in (2 * session - 1, 2 * session):
             for k in range(6):
-                rows.append({"utt_id": f"S{session:02d}_P{speaker:03d}_{k}", "session": f"Sess{session:02d}",
-                             "speaker": f"User{speaker:03d}", "emotion": ["neutral", "happy", "sad"][k % 3]})
+                rows.append(
+                    {
+                        "utt_id": f"S{session:02d}_P{speaker:03d}_{k}",
+                        "session": f"Sess{session:02d}",
+                        "speaker": f"User{speaker:03d}",
+                        "emotion": ["neutral", "happy", "sad"][k % 3],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -42,10 +48,16 @@ def test_fixed_sessions_and_random_split(table):
     assert speakers(table, random.test) & speakers(table, random.train)  # that is what speaker-dependent means
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("folds:5", "bad --cv"), ("speaker:x", "bad fold count"), ("session:11", "need 2 <= K <= 10"),
-    ("sessions:Sess99", "no such session"), ("random:1.5", "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("folds:5", "bad --cv"),
+        ("speaker:x", "bad fold count"),
+        ("session:11", "need 2 <= K <= 10"),
+        ("sessions:Sess99", "no such session"),
+        ("random:1.5", "between 0 and 1"),
+    ],
+)
 def test_bad_specs(table, spec, message):
     with pytest.raises(VamerError, match=message):
         make_folds(table, spec)

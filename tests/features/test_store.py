@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vamer.features.config import AugmentConfig, TextFeatureConfig
 from vamer.data import load
+from vamer.features.config import AugmentConfig, TextFeatureConfig
 from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 
@@ -30,7 +30,7 @@ def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
     frames = len(store.mels[item["utt_id"]])
     assert item["audio"].shape == (2, frames, 128) and item["audio_mask"].all() and len(item["audio_mask"]) == frames
     assert item["text"].shape == (item["text_mask"].sum(), 512) and item["text_mask"].sum() > 0
-    assert test[0] is item   # built once, kept for the next epoch
+    assert test[0] is item  # built once, kept for the next epoch
     if len(copies):
         index = int(copies.index[0])
         augmented, source = train[index], train.rows.loc[index, "aug_of"]
@@ -42,8 +42,13 @@ def test_one_call_builds_and_one_call_per_fold_splits_and_augments(demo):
 @pytest.mark.espeak
 def test_trainable_text_gives_ids_fitted_on_train(demo):
     result, cache = demo
-    store = FeatureStore.build(result.utterances, result.classes, text_config=TextFeatureConfig(encoder="trainable"),
-                               cache_dir=cache, progress=False)
+    store = FeatureStore.build(
+        result.utterances,
+        result.classes,
+        text_config=TextFeatureConfig(encoder="trainable"),
+        cache_dir=cache,
+        progress=False,
+    )
     data = store.fold_inputs(make_folds(store.table, "session:2")[0])
     item = data.train[0]
     assert item["text"].dtype == np.int64 and item["text"].shape == (item["text_mask"].sum(),) and len(item["text"])

@@ -61,8 +61,14 @@ def tiny_bert(folder):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "오늘", "친구", "##들", "아", "?"]
     # Cased: lower-casing would NFD-decompose Hangul into jamo.
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=False).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     return folder
 

@@ -11,8 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from tests.builders import write_wav
-from vamer.features.config import AudioFeatureConfig
 from vamer.errors import VamerError
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.upstream import AudioUpstream, extract_upstream
 from vamer.models.audio import AudioEncoder
 from vamer.models.config import AudioBlockConfig
@@ -24,9 +24,19 @@ def tiny_wav2vec2(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("wav2vec2")
     torch.manual_seed(0)
-    config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                            conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_feat_extract_layers=2,
-                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=8)
+    config = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(16, 16),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_feat_extract_layers=2,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=8,
+    )
     Wav2Vec2Model(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor(sampling_rate=16_000).save_pretrained(folder)
     return folder
@@ -39,17 +49,18 @@ def test_per_layer_averages_are_cached_and_feed_a_learned_layer_mix(tmp_path, ti
     table = pd.DataFrame({"utt_id": ["a", "b"], "audio_path": [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]})
     config = AudioFeatureConfig(upstream=f"hf:{tiny_wav2vec2}")
     states, failed = extract_upstream(table, config, tmp_path / "cache", progress=False)
-    assert failed == [] and states["a"].shape == (3, 16)          # CNN features + 2 layers, hidden 16
+    assert failed == [] and states["a"].shape == (3, 16)  # CNN features + 2 layers, hidden 16
     assert not np.allclose(states["a"], states["b"])
     again, _ = extract_upstream(table, config, tmp_path / "cache", progress=False)
-    np.testing.assert_array_equal(again["a"], states["a"])       # read back from the cache
+    np.testing.assert_array_equal(again["a"], states["a"])  # read back from the cache
     assert len(list((tmp_path / "cache" / "audio-upstream").rglob("*.npy"))) == 2
 
-    encoder = AudioEncoder(AudioBlockConfig(channels=(2, 4), time_pool=2, d_model=16, heads=2, ffn=32, layers=1),
-                           upstream_shape=(3, 16))
+    encoder = AudioEncoder(
+        AudioBlockConfig(channels=(2, 4), time_pool=2, d_model=16, heads=2, ffn=32, layers=1), upstream_shape=(3, 16)
+    )
     upstream = torch.tensor(np.stack([states["a"], states["b"]]), dtype=torch.float)
     out, mask = encoder(torch.randn(2, 2, 20, 128), torch.ones(2, 20, dtype=torch.bool), upstream=upstream)
-    assert out.shape == (2, 11, 16) and mask.all()               # one more token in front
+    assert out.shape == (2, 11, 16) and mask.all()  # one more token in front
     out.sum().backward()
     assert encoder.layer_weights.grad is not None and encoder.layer_weights.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="upstream states shaped"):
@@ -69,9 +80,26 @@ def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wa
     from vamer.inference.predictor import Predictor
 
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["run", str(demo_corpus), "--out", str(out), "--preset", "tiny",
-                                      "--cv", "session:2", "--no-ablations", "--cache", str(demo_cache),
-                                      "--classes", "neutral,happy,angry,sad", "--audio-encoder", f"hf:{tiny_wav2vec2}"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(demo_corpus),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--cv",
+            "session:2",
+            "--no-ablations",
+            "--cache",
+            str(demo_cache),
+            "--classes",
+            "neutral,happy,angry,sad",
+            "--audio-encoder",
+            f"hf:{tiny_wav2vec2}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     bundle = json.loads((out / "bundle" / "bundle.json").read_text())
     assert bundle["preset"]["audio_features"]["upstream"] == f"hf:{tiny_wav2vec2}"
@@ -85,8 +113,9 @@ def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wa
 
     table = load(demo_corpus, read_bio=False).utterances.head(3)
     preset = predictor.bundle.preset
-    store = FeatureStore.build(table, sorted(set(table["emotion"])), preset.audio_features, preset.text,
-                               demo_cache, progress=False)
+    store = FeatureStore.build(
+        table, sorted(set(table["emotion"])), preset.audio_features, preset.text, demo_cache, progress=False
+    )
     split = store.split()
     for index, row in enumerate(split.rows.itertuples()):
         path = store.table.set_index("utt_id").loc[row.utt_id, "audio_path"]
@@ -107,8 +136,9 @@ def test_whisper_s_encoder_states_pooled_over_the_clip_s_own_frames(tmp_path):
     samples, rate = soundfile.read(wav, dtype="float32")
     soundfile.write(str(tmp_path / "spoken16.wav"), librosa.resample(samples, orig_sr=rate, target_sr=16_000), 16_000)
     write_wav(tmp_path / "tone.wav", seconds=1.2)
-    table = pd.DataFrame({"utt_id": ["spoken", "tone"],
-                          "audio_path": [str(tmp_path / "spoken16.wav"), str(tmp_path / "tone.wav")]})
+    table = pd.DataFrame(
+        {"utt_id": ["spoken", "tone"], "audio_path": [str(tmp_path / "spoken16.wav"), str(tmp_path / "tone.wav")]}
+    )
     config = AudioFeatureConfig(upstream="whisper-base")
     states, failed = extract_upstream(table, config, tmp_path / "cache", progress=False)
     assert failed == [] and states["spoken"].shape == (2, 512) and np.isfinite(states["spoken"]).all()
@@ -116,6 +146,6 @@ def test_whisper_s_encoder_states_pooled_over_the_clip_s_own_frames(tmp_path):
     # Pooled over the clip's own frames: 1.2 s of tone reads 60 of the 1500 states.
     frames = load_recognizer("whisper-base").encoder_states(soundfile.read(tmp_path / "tone.wav", dtype="float32")[0])
     assert frames.shape == (60, 512)
-    np.testing.assert_allclose(states["tone"][0], frames.mean(axis=0), atol=2e-2)   # stored as float16
+    np.testing.assert_allclose(states["tone"][0], frames.mean(axis=0), atol=2e-2)  # stored as float16
     with pytest.raises(ValueError, match="16000 Hz"):
         AudioFeatureConfig(upstream="whisper-base", sample_rate=22_050, fmax=8_000)

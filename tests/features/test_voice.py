@@ -13,8 +13,15 @@ from tests.builders import write_wav
 from vamer.errors import VamerError
 from vamer.features.config import AudioFeatureConfig
 from vamer.features.upstream import extract_upstream, load_upstream, upstream_shape
-from vamer.features.voice import (GE2EUpstream, STATE_ROWS, WINDOW_FRAMES, ge2e_weights_path, load_ge2e, mel_power,
-                                  windows_of)
+from vamer.features.voice import (
+    STATE_ROWS,
+    WINDOW_FRAMES,
+    GE2EUpstream,
+    ge2e_weights_path,
+    load_ge2e,
+    mel_power,
+    windows_of,
+)
 
 
 def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -31,7 +38,7 @@ def _reference_lstm() -> torch.nn.LSTM:
     """The wheel's 3-layer LSTM built the way resemblyzer builds it (one nn.LSTM, strict load)."""
     state = torch.load(ge2e_weights_path(), map_location="cpu", weights_only=True)["model_state"]
     lstm = torch.nn.LSTM(40, 256, 3, batch_first=True)
-    lstm.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
+    lstm.load_state_dict({k[len("lstm.") :]: v for k, v in state.items() if k.startswith("lstm.")})
     return lstm.eval()
 
 
@@ -41,11 +48,11 @@ def test_the_encoder_loads_offline_from_the_installed_wheel():
     encoder = load_ge2e()
     assert encoder.identity.startswith("ge2e|") and load_upstream("ge2e") is encoder
     assert upstream_shape("ge2e") == (len(STATE_ROWS), 256) == (7, 256)
-    assert not any(p.requires_grad for p in encoder.model.parameters())   # frozen
+    assert not any(p.requires_grad for p in encoder.model.parameters())  # frozen
     states = encoder.states(_speechlike(2.0))
     assert states.shape == (7, 256) and np.isfinite(states).all()
-    assert abs(np.linalg.norm(states[6]) - 1) < 1e-5                      # the embedding is L2-normed
-    assert (states[3:6] > 0).any()                                       # stds of a moving signal
+    assert abs(np.linalg.norm(states[6]) - 1) < 1e-5  # the embedding is L2-normed
+    assert (states[3:6] > 0).any()  # stds of a moving signal
 
 
 def test_states_are_the_pretrained_lstm_read_per_window():
@@ -126,8 +133,9 @@ def test_a_missing_package_is_one_error_line_from_the_cli(monkeypatch, tmp_path)
     write_wav(tmp_path / "b.wav", seconds=1.2)
     manifest.write_text("audio,emotion,speaker\na.wav,happy,s1\nb.wav,sad,s2\n", encoding="utf-8")
     try:
-        result = CliRunner().invoke(app, ["baseline", str(manifest), "--cv", "speaker:2", "--cache",
-                                          str(tmp_path / "cache")])
+        result = CliRunner().invoke(
+            app, ["baseline", str(manifest), "--cv", "speaker:2", "--cache", str(tmp_path / "cache")]
+        )
     finally:
         load_upstream.cache_clear()
         load_ge2e.cache_clear()

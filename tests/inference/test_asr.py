@@ -38,5 +38,5 @@ def test_given_text_wins_and_a_clip_without_text_gets_recognised_words(bundle_di
     assert recognised["valence"] is not None
     assert any("recognised by whisper-base" in note for note in recognised["notes"])
 
-    alone = Predictor.from_bundle(bundle_dir).predict(spoken)   # the library's default: no recognition
+    alone = Predictor.from_bundle(bundle_dir).predict(spoken)  # the library's default: no recognition
     assert alone["text_source"] == "none" and alone["valence"] is None

@@ -4,8 +4,8 @@ import torch
 from tests.builders import reseal_bundle
 from vamer.errors import VamerError
 from vamer.inference.bundle import read_bundle, write_bundle
-from vamer.presets.build import build_models
 from vamer.presets import load_preset
+from vamer.presets.build import build_models
 
 CLASSES = ["neutral", "happy"]
 
@@ -22,7 +22,7 @@ def test_the_python_api_never_writes_a_bundle_over_a_users_files(tmp_path):
     fresh = tmp_path / "fresh"
     write_bundle(fresh, preset, CLASSES, models, 512, None, {}, {"fold": 0})
     assert read_bundle(fresh).classes == CLASSES
-    with pytest.raises(VamerError, match="holds files"):      # nor over an earlier bundle
+    with pytest.raises(VamerError, match="holds files"):  # nor over an earlier bundle
         write_bundle(fresh, preset, CLASSES, models, 512, None, {}, {})
 
 
@@ -58,12 +58,15 @@ def test_a_bundle_is_refused_where_another_voice_encoder_is_installed(tmp_path, 
         read_bundle(copy)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda m: m.pop("vamer_version"), "does not say which vamer wrote it"),
-    (lambda m: m.update(vamer_version=None), "does not say which vamer wrote it"),
-    (lambda m: m.update(regressors={"arousal": "false", "valence": True}), "must map arousal and valence to true"),
-    (lambda m: m.update(regressors=["arousal"]), "must map arousal and valence to true"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.pop("vamer_version"), "does not say which vamer wrote it"),
+        (lambda m: m.update(vamer_version=None), "does not say which vamer wrote it"),
+        (lambda m: m.update(regressors={"arousal": "false", "valence": True}), "must map arousal and valence to true"),
+        (lambda m: m.update(regressors=["arousal"]), "must map arousal and valence to true"),
+    ],
+)
 def test_a_bundle_json_with_a_missing_version_or_non_boolean_regressors_is_refused(tmp_path, edit, message):
     """Up to vamer 0.2 the first said "Install vamer==None", and "false" switched a regressor on."""
     import json
@@ -87,11 +90,14 @@ def _bundle(tmp_path, seed=0):
     return folder
 
 
-@pytest.mark.parametrize("edit", [
-    lambda m: m.update(classes=list(reversed(m["classes"]))),                 # relabels every prediction
-    lambda m: m["preset"]["audio_features"].update(hop_length=256),           # other features
-    lambda m: m["preset"]["audio_features"].update(fmax=4000),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(classes=list(reversed(m["classes"]))),  # relabels every prediction
+        lambda m: m["preset"]["audio_features"].update(hop_length=256),  # other features
+        lambda m: m["preset"]["audio_features"].update(fmax=4000),
+    ],
+)
 def test_an_edited_bundle_json_is_refused(tmp_path, edit):
     """vamer 0.3 loaded a bundle whose classes were reordered (relabelling its predictions) or whose
     hop length or fmax was changed, silently."""

@@ -58,7 +58,7 @@ def test_export_never_overwrites_and_onnx_of_another_bundle_is_refused(bundle_di
     first = sorted(weights)[0]
     weights[first] = weights[first] + torch.ones_like(weights[first])
     save_file(weights, str(other / "fusion.safetensors"))
-    reseal_bundle(other)   # a consistent bundle, only not the one the ONNX file came from
+    reseal_bundle(other)  # a consistent bundle, only not the one the ONNX file came from
     with pytest.raises(VamerError, match="was not exported from the bundle"):
         Predictor.from_bundle(other, engine="onnx", onnx_path=exported)
     with pytest.raises(VamerError, match="vamer export"):

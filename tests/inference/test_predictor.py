@@ -58,10 +58,10 @@ def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, t
     shutil.copy(demo_wavs(trained, 1)[0], wav)  # no .txt beside this copy
     result = predictor.predict(wav)
     assert result["audio_only"] is True and result["text_source"] == "none"
-    assert result["valence"] is None and isinstance(result["arousal"], float)   # valence is read from words
+    assert result["valence"] is None and isinstance(result["arousal"], float)  # valence is read from words
     assert any("audio alone" in note for note in result["notes"])
     assert predictor.predict(wav, text="")["audio_only"] is True
-    nuls = predictor.predict(wav, text=chr(0) * 8)   # up to vamer 0.2 this text got a valence
+    nuls = predictor.predict(wav, text=chr(0) * 8)  # up to vamer 0.2 this text got a valence
     assert nuls["audio_only"] is True and nuls["valence"] is None and nuls["text"] == ""
 
 
@@ -70,8 +70,14 @@ def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_pat
     both go through the same batching."""
     result = load(trained[0], read_bio=False)
     table = result.utterances.head(4)
-    store = FeatureStore.build(table, sorted(set(table["emotion"])), predictor.bundle.preset.audio_features,
-                               predictor.bundle.preset.text, tmp_path / "cache", progress=False)
+    store = FeatureStore.build(
+        table,
+        sorted(set(table["emotion"])),
+        predictor.bundle.preset.audio_features,
+        predictor.bundle.preset.text,
+        tmp_path / "cache",
+        progress=False,
+    )
     assert predictor.bundle.preset.audio_features.functionals == "egemaps"
     split = store.split()
     paths = dict(zip(store.table["utt_id"], store.table["audio_path"]))
@@ -109,20 +115,23 @@ def test_many_inputs_are_batched_and_a_bad_one_does_not_stop_the_rest(predictor,
             assert batched["probabilities"][c] == pytest.approx(alone["probabilities"][c], abs=1e-5)
 
 
-@pytest.mark.parametrize("kind, make, message", [
-    ("unreadable_wav", lambda p: p.write_bytes(b"%PDF-1.4 not audio at all"), "not a readable audio file"),
-    ("unreadable_wav", lambda p: write_wav(p, "truncated"), "not a readable audio file"),
-    ("empty_wav", lambda p: p.write_bytes(b""), "0 bytes"),
-    ("empty_wav", lambda p: write_wav(p, "empty"), "no samples"),
-    ("too_long", lambda p: write_wav(p, seconds=600), "600.0 s long; the limit is 60 s"),
-    ("sample_rate", lambda p: write_wav(p, seconds=1, rate=8_000), "8000 Hz is below 16000 Hz"),
-    ("silent", lambda p: soundfile.write(str(p), np.zeros(16_000), 16_000), "silent"),
-    ("non_finite_audio", lambda p: write_wav(p, "nan", seconds=1), "8,000 of 16,000 samples are NaN or infinite"),
-    ("out_of_range_audio", lambda p: write_wav(p, "huge", seconds=1), "refuses samples beyond 10,000"),
-    ("not_found", lambda p: p.symlink_to(p.parent / "gone.wav"), "a symbolic link to a file that does not exist"),
-    ("not_a_file", lambda p: os.mkfifo(p), "is a FIFO"),
-    ("not_a_file", lambda p: p.mkdir(), "is a folder"),
-])
+@pytest.mark.parametrize(
+    "kind, make, message",
+    [
+        ("unreadable_wav", lambda p: p.write_bytes(b"%PDF-1.4 not audio at all"), "not a readable audio file"),
+        ("unreadable_wav", lambda p: write_wav(p, "truncated"), "not a readable audio file"),
+        ("empty_wav", lambda p: p.write_bytes(b""), "0 bytes"),
+        ("empty_wav", lambda p: write_wav(p, "empty"), "no samples"),
+        ("too_long", lambda p: write_wav(p, seconds=600), "600.0 s long; the limit is 60 s"),
+        ("sample_rate", lambda p: write_wav(p, seconds=1, rate=8_000), "8000 Hz is below 16000 Hz"),
+        ("silent", lambda p: soundfile.write(str(p), np.zeros(16_000), 16_000), "silent"),
+        ("non_finite_audio", lambda p: write_wav(p, "nan", seconds=1), "8,000 of 16,000 samples are NaN or infinite"),
+        ("out_of_range_audio", lambda p: write_wav(p, "huge", seconds=1), "refuses samples beyond 10,000"),
+        ("not_found", lambda p: p.symlink_to(p.parent / "gone.wav"), "a symbolic link to a file that does not exist"),
+        ("not_a_file", lambda p: os.mkfifo(p), "is a FIFO"),
+        ("not_a_file", lambda p: p.mkdir(), "is a folder"),
+    ],
+)
 def test_bad_audio_gets_a_clear_error(predictor, tmp_path, kind, make, message):
     path = tmp_path / "bad.wav"
     make(path)

@@ -17,13 +17,14 @@ MODEL = "ge2e|abc|functionals=none|norm=z"
 
 
 def _stats(value: float, clips: int = 5) -> SpeakerStatistics:
-    return SpeakerStatistics.of(np.full((clips, 2, 3), value, np.float32) + np.arange(clips)[:, None, None],
-                                np.zeros((clips, 0), np.float32))
+    return SpeakerStatistics.of(
+        np.full((clips, 2, 3), value, np.float32) + np.arange(clips)[:, None, None], np.zeros((clips, 0), np.float32)
+    )
 
 
 def test_profiles_are_saved_listed_used_and_deleted_per_owner(tmp_path):
     store = ProfileStore(tmp_path / "p.sqlite", MODEL)
-    assert os.stat(store.path).st_mode & 0o777 == 0o600   # personal data: the owner's only
+    assert os.stat(store.path).st_mode & 0o777 == 0o600  # personal data: the owner's only
     mine, theirs = owner_of("key-one-0123456789"), owner_of("key-two-0123456789")
     store.save(mine, "anna", _stats(1.0))
     store.save(theirs, "anna", _stats(50.0, clips=7))
@@ -81,8 +82,9 @@ while True:
 
 def test_a_writer_killed_mid_enrolment_leaves_a_whole_profile(tmp_path):
     path = tmp_path / "p.sqlite"
-    ProfileStore(path, "m").save("", "anna", SpeakerStatistics.of(np.zeros((5, 7, 256), np.float32),
-                                                                   np.zeros((5, 0), np.float32)))
+    ProfileStore(path, "m").save(
+        "", "anna", SpeakerStatistics.of(np.zeros((5, 7, 256), np.float32), np.zeros((5, 0), np.float32))
+    )
     for attempt in range(3):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
         assert writer.stdout.readline().strip() == "ready"

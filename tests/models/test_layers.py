@@ -34,7 +34,7 @@ def test_attention_head_learns_which_position_matters():
     optimiser = torch.optim.Adam(head.parameters(), lr=1e-2)
     h = torch.randn(64, 6, 8)
     h[:, :, 0] = 0.0
-    h[:, 2, 0] = 3.0        # the marker of the position that carries the target
+    h[:, 2, 0] = 3.0  # the marker of the position that carries the target
     target = h[:, 2, 1]
     mask = torch.ones(64, 6, dtype=torch.bool)
     start = float(((head(h, mask).squeeze(-1) - target) ** 2).mean())
@@ -45,7 +45,7 @@ def test_attention_head_learns_which_position_matters():
         loss.backward()
         optimiser.step()
     assert float(loss) < 0.1 * start
-    assert not torch.equal(head.pool.score.weight, scores_before)   # the pooling itself trained
+    assert not torch.equal(head.pool.score.weight, scores_before)  # the pooling itself trained
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm", "stats", "attention"])

@@ -15,13 +15,20 @@ CLASSES = ["neutral", "happy", "sad", "angry"]
 
 
 def _items(n, seed, classes=4):
-    centres = np.random.default_rng(99).normal(0, 2, (4, 3, 5))   # the same classes in every split
+    centres = np.random.default_rng(99).normal(0, 2, (4, 3, 5))  # the same classes in every split
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         label = i % classes
-        out.append({"utt_id": f"s{seed}u{i}", "upstream": (centres[label] + rng.normal(0, 1.5, (3, 5))).astype(np.float32),
-                    "functionals": rng.normal(0, 1, 2).astype(np.float32), "label": label, "aug_of": ""})
+        out.append(
+            {
+                "utt_id": f"s{seed}u{i}",
+                "upstream": (centres[label] + rng.normal(0, 1.5, (3, 5))).astype(np.float32),
+                "functionals": rng.normal(0, 1, 2).astype(np.float32),
+                "label": label,
+                "aug_of": "",
+            }
+        )
     return out
 
 
@@ -30,17 +37,26 @@ def test_the_probe_module_gives_the_fitted_regressions_probabilities():
     probe, _, c = fit_probe(data, len(CLASSES), (3, 5), 2, seed=0, refit=False)
     x = np.stack([np.concatenate([i["upstream"].ravel(), i["functionals"]]) for i in data.train])
     y = np.array([i["label"] for i in data.train])
-    reference = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000,
-                                                                   random_state=0)).fit(x, y)
+    reference = make_pipeline(
+        StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=0)
+    ).fit(x, y)
     test = data.test
     with torch.no_grad():
-        mine = probe(torch.as_tensor(np.stack([i["upstream"] for i in test])),
-                     torch.as_tensor(np.stack([i["functionals"] for i in test]))).softmax(-1).numpy()
-    theirs = reference.predict_proba(np.stack([np.concatenate([i["upstream"].ravel(), i["functionals"]]) for i in test]))
+        mine = (
+            probe(
+                torch.as_tensor(np.stack([i["upstream"] for i in test])),
+                torch.as_tensor(np.stack([i["functionals"] for i in test])),
+            )
+            .softmax(-1)
+            .numpy()
+        )
+    theirs = reference.predict_proba(
+        np.stack([np.concatenate([i["upstream"].ravel(), i["functionals"]]) for i in test])
+    )
     assert np.allclose(mine, theirs, atol=1e-5)
     rows = probe_rows(probe, test, CLASSES)
     assert [r["pred"] for r in rows] == [CLASSES[k] for k in theirs.argmax(1)]
-    assert np.mean([r["pred"] == r["true"] for r in rows]) > 0.5   # it learned the classes
+    assert np.mean([r["pred"] == r["true"] for r in rows]) > 0.5  # it learned the classes
 
 
 def test_a_class_the_training_split_lacks_is_never_predicted():

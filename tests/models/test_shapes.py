@@ -3,8 +3,8 @@ import torch
 
 from vamer.errors import VamerError
 from vamer.features.upstream import upstream_shape
-from vamer.presets.build import build_models, flops_per_utterance
 from vamer.presets import PRESETS, frames_for, functionals_dim, load_preset
+from vamer.presets.build import build_models, flops_per_utterance
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -14,14 +14,14 @@ def test_every_model_of_every_preset_has_the_documented_shapes(name):
     frames, length = preset.audio_features.max_frames, preset.text.max_length
     audio = torch.randn(2, 2, frames, 128)
     audio_mask = torch.zeros(2, frames, dtype=torch.bool)
-    audio_mask[0], audio_mask[1, : frames // 3] = True, True          # one full, one short clip
+    audio_mask[0], audio_mask[1, : frames // 3] = True, True  # one full, one short clip
     text = torch.randn(2, length, 512)
     text_mask = torch.zeros(2, length, dtype=torch.bool)
-    text_mask[0, :5] = True                                           # the second has no text at all
+    text_mask[0, :5] = True  # the second has no text at all
     extra = functionals_dim(preset)
-    functionals = torch.randn(2, extra) if extra else None   # eGeMAPS become one more audio token
+    functionals = torch.randn(2, extra) if extra else None  # eGeMAPS become one more audio token
     rows, hidden = upstream_shape(preset.audio_features.upstream)
-    upstream = torch.randn(2, rows, hidden) if rows else None   # so do a frozen encoder's states
+    upstream = torch.randn(2, rows, hidden) if rows else None  # so do a frozen encoder's states
     for model in models.values():
         model.eval()
     with torch.no_grad():
@@ -90,13 +90,24 @@ def test_bad_presets_are_clear_errors(tmp_path):
         load_preset(path)
 
 
-@pytest.mark.parametrize("cnn, n_mels, fits", [("mel_1d", 128, True), ("mel_1d", 100, True), ("mel_1d", 66, False),
-                                               ("conv2d", 64, True), ("conv2d", 100, False), ("conv2d", 8, False)])
+@pytest.mark.parametrize(
+    "cnn, n_mels, fits",
+    [
+        ("mel_1d", 128, True),
+        ("mel_1d", 100, True),
+        ("mel_1d", 66, False),
+        ("conv2d", 64, True),
+        ("conv2d", 100, False),
+        ("conv2d", 8, False),
+    ],
+)
 def test_the_preset_validator_refuses_an_n_mels_the_cnn_cannot_use(tmp_path, cnn, n_mels, fits):
     path = tmp_path / "mine.yaml"
-    path.write_text(f"name: mine\naudio_features: {{n_mels: {n_mels}}}\naudio_block: {{cnn: {cnn}, d_model: 32, "
-                    "heads: 2, ffn: 64, layers: 1}\ntext_block: {d_model: 32, heads: 2, ffn: 64, layers: 1}\n"
-                    "fusion: {heads: 2, ffn: 64, layers: 1}\n")
+    path.write_text(
+        f"name: mine\naudio_features: {{n_mels: {n_mels}}}\naudio_block: {{cnn: {cnn}, d_model: 32, "
+        "heads: 2, ffn: 64, layers: 1}\ntext_block: {d_model: 32, heads: 2, ffn: 64, layers: 1}\n"
+        "fusion: {heads: 2, ffn: 64, layers: 1}\n"
+    )
     if not fits:
         with pytest.raises(VamerError, match=f"n_mels {n_mels} does not fit the {cnn} front"):
             load_preset(path)
@@ -105,26 +116,35 @@ def test_the_preset_validator_refuses_an_n_mels_the_cnn_cannot_use(tmp_path, cnn
     models = build_models(preset, 3)
     audio = torch.randn(2, 2, 24, n_mels)
     mask = torch.ones(2, 24, dtype=torch.bool)
-    assert models["arousal"](audio, mask).shape == (2,)      # the model it accepts builds and runs
+    assert models["arousal"](audio, mask).shape == (2,)  # the model it accepts builds and runs
 
 
 def _ge2e_like(**block):
     from vamer.models.config import AudioBlockConfig
 
-    return AudioBlockConfig(cnn="conv2d", channels=(2, 4), d_model=16, heads=2, ffn=32, layers=1, dropout=0.0,
-                            upstream_read="concat", **block)
+    return AudioBlockConfig(
+        cnn="conv2d",
+        channels=(2, 4),
+        d_model=16,
+        heads=2,
+        ffn=32,
+        layers=1,
+        dropout=0.0,
+        upstream_read="concat",
+        **block,
+    )
 
 
 def test_concat_read_standardises_every_state_and_learns_from_them():
     from vamer.models.audio import AudioEncoder
 
     encoder = AudioEncoder(_ge2e_like(), upstream_shape=(7, 256), n_mels=128)
-    assert not hasattr(encoder, "layer_weights")                  # no layer mix: rows differ in kind
+    assert not hasattr(encoder, "layer_weights")  # no layer mix: rows differ in kind
     states = torch.randn(3, 7, 256) * 50 + 10
     encoder.set_upstream_scale(states.mean(dim=0), states.std(dim=0))
     audio, mask = torch.randn(3, 2, 16, 128), torch.ones(3, 16, dtype=torch.bool)
     out, out_mask = encoder(audio, mask, upstream=states)
-    assert out.shape == (3, 17, 16) and out_mask.all()            # one token in front of 16 frames
+    assert out.shape == (3, 17, 16) and out_mask.all()  # one token in front of 16 frames
     out.sum().backward()
     assert encoder.upstream[1].weight.grad.abs().sum() > 0
     moved = encoder(audio, mask, upstream=states * 2)[0]
@@ -143,8 +163,9 @@ def test_summary_skip_hands_the_token_to_the_head_intact(skip):
     torch.manual_seed(0)
     audio_encoder = AudioEncoder(_ge2e_like(summary_skip=skip), upstream_shape=(7, 256), n_mels=128).eval()
     text_encoder = TextEncoder(EncoderConfig(d_model=16, heads=2, ffn=32, layers=1), input_dim=512).eval()
-    fusion = FusionClassifier(audio_encoder, text_encoder, FusionConfig(heads=2, ffn=32, layers=1, head="stats",
-                                                                        summary_skip=skip), 5).eval()
+    fusion = FusionClassifier(
+        audio_encoder, text_encoder, FusionConfig(heads=2, ffn=32, layers=1, head="stats", summary_skip=skip), 5
+    ).eval()
     states, mask = torch.randn(1, 7, 256), torch.ones(1, 16, dtype=torch.bool)
     text, text_mask = torch.randn(1, 4, 512), torch.ones(1, 4, dtype=torch.bool)
     with torch.no_grad():

@@ -17,8 +17,14 @@ from vamer.serving.server import server_config
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
 # Short deadlines and few slots, so that the slow-client tests finish in seconds.
-LIMITS = ServiceLimits(max_upload_bytes=UPLOAD_LIMIT, max_uploads=16, body_timeout_s=2.0, header_timeout_s=2.0,
-                       max_connections=512, queue_timeout_s=1.0)
+LIMITS = ServiceLimits(
+    max_upload_bytes=UPLOAD_LIMIT,
+    max_uploads=16,
+    body_timeout_s=2.0,
+    header_timeout_s=2.0,
+    max_connections=512,
+    queue_timeout_s=1.0,
+)
 
 
 def free_port() -> int:

@@ -41,7 +41,7 @@ def test_predict_returns_the_json_of_predict(server, trained):
     assert body["label"] in body["probabilities"] and abs(sum(body["probabilities"].values()) - 1) < 1e-4
     assert body["text"] == "오늘 정말 재밌었어" and body["text_source"] == "given"
     alone = post(server, demo_wav(trained).read_bytes()).json()
-    assert alone["audio_only"] is True and alone["valence"] is None   # no words, no valence
+    assert alone["audio_only"] is True and alone["valence"] is None  # no words, no valence
 
 
 def wav_bytes(tmp_path, **kwargs) -> bytes:
@@ -60,12 +60,18 @@ def wide_flac() -> bytes:
 
 def raw_form(url, boundary: bytes, audio: bytes, cut: bool = False):
     """A multipart body written by hand: any boundary, optionally without its closing line."""
-    body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n'
-            b"Content-Type: audio/wav\r\n\r\n" + audio + b"\r\n")
+    body = (
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\n" + audio + b"\r\n"
+    )
     if not cut:
         body += b"--" + boundary + b"--\r\n"
-    return httpx.post(url + "/predict", content=body, timeout=60,
-                      headers={"content-type": "multipart/form-data; boundary=" + boundary.decode()})
+    return httpx.post(
+        url + "/predict",
+        content=body,
+        timeout=60,
+        headers={"content-type": "multipart/form-data; boundary=" + boundary.decode()},
+    )
 
 
 def test_bad_requests_get_a_clear_4xx_and_the_server_stays_up(server, trained, tmp_path):
@@ -79,7 +85,11 @@ def test_bad_requests_get_a_clear_4xx_and_the_server_stays_up(server, trained, t
         "8 kHz": (post(server, wav_bytes(tmp_path, seconds=1, rate=8_000)), 422, "below 16000 Hz"),
         "10k chars": (post(server, demo_wav(trained).read_bytes(), "가" * 10_000), 422, "the limit is 2,000"),
         "cp949 text": (post(server, demo_wav(trained).read_bytes(), "안녕하세요".encode("cp949")), 422, "not UTF-8"),
-        "no audio": (httpx.post(server + "/predict", files={"text": (None, "안녕")}), 422, "missing file field 'audio'"),
+        "no audio": (
+            httpx.post(server + "/predict", files={"text": (None, "안녕")}),
+            422,
+            "missing file field 'audio'",
+        ),
         "urlencoded": (post(server, None, "안녕"), 422, "multipart/form-data"),
         "not a form": (httpx.post(server + "/predict", json={"audio": "x"}), 422, "multipart/form-data"),
         "too big": (post(server, b"\0" * (UPLOAD_LIMIT + 1)), 413, "over the limit"),
@@ -102,8 +112,9 @@ def test_a_chunked_upload_over_the_limit_is_refused_without_content_length(serve
         for _ in range(UPLOAD_LIMIT // (1 << 20) + 2):
             yield b"\0" * (1 << 20)
 
-    response = httpx.post(server + "/predict", content=body(), timeout=60,
-                          headers={"content-type": "multipart/form-data; boundary=xyz"})
+    response = httpx.post(
+        server + "/predict", content=body(), timeout=60, headers={"content-type": "multipart/form-data; boundary=xyz"}
+    )
     assert response.status_code == 413
 
 
@@ -190,9 +201,13 @@ def test_api_key_and_allowed_hosts(predictor, trained):
 
 def test_forms_of_too_many_parts_and_slow_bodies_are_refused(server):
     boundary = b"b0undary"
-    many = b"".join(b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n" for _ in range(50))
-    response = httpx.post(server + "/predict", content=many + b"--" + boundary + b"--\r\n", timeout=30,
-                          headers={"content-type": "multipart/form-data; boundary=b0undary"})
+    many = b"".join(b"--" + boundary + b'\r\nContent-Disposition: form-data; name="x"\r\n\r\nv\r\n' for _ in range(50))
+    response = httpx.post(
+        server + "/predict",
+        content=many + b"--" + boundary + b"--\r\n",
+        timeout=30,
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
     assert response.status_code == 400 and "more than 8 parts" in response.json()["detail"]
 
     answer, took = trickled(server)
@@ -205,8 +220,10 @@ def trickled(url: str, pause_s: float = 0.2, limit_s: float = 10.0) -> tuple[byt
 
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as connection:
-        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                           b"boundary=x\r\nContent-Length: 100000\r\n\r\n")
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            b"boundary=x\r\nContent-Length: 100000\r\n\r\n"
+        )
         connection.settimeout(pause_s)
         started = time.monotonic()
         answer, took = b"", None
@@ -235,7 +252,7 @@ def test_min_rate_drops_a_trickling_body_before_its_deadline(predictor):
     with running(create_app(predictor, limits), limits) as url:
         answer, took = trickled(url)
     assert answer.startswith(b"HTTP/1.1 408") and b"arrives slower than 1,024 bytes/s" in answer, answer
-    assert took < 3     # the grace, not the 30 s body deadline
+    assert took < 3  # the grace, not the 30 s body deadline
 
 
 def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
@@ -252,8 +269,12 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle_dir), "--port",
-                               str(port), "--asr", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vamer.cli", "serve", "--bundle", str(bundle_dir), "--port", str(port), "--asr", "none"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -279,23 +300,28 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
             part = b"--" + boundary + b"\r\n\r\n\r\n"
             body = part * 400_000 + b"--" + boundary + b"--\r\n"
             with socket.create_connection(("127.0.0.1", port)) as connection:
-                connection.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                                   b"boundary=b0undary\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                connection.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                    b"boundary=b0undary\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                )
                 connection.settimeout(30)
                 hostile.append(connection.recv(4096))
 
         hostile: list[bytes] = []
         watcher = threading.Thread(target=watch)
-        attackers = [threading.Thread(target=shredded), threading.Thread(target=lambda: hostile.append(
-            trickled(url, pause_s=0.5, limit_s=40)[0]))]
+        attackers = [
+            threading.Thread(target=shredded),
+            threading.Thread(target=lambda: hostile.append(trickled(url, pause_s=0.5, limit_s=40)[0])),
+        ]
         watcher.start()
         for thread in attackers:
             thread.start()
 
         async def normal():
             async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-                return await asyncio.gather(*(client.post("/predict", files={"audio": ("a.wav", data, "audio/wav")})
-                                              for _ in range(20)))
+                return await asyncio.gather(
+                    *(client.post("/predict", files={"audio": ("a.wav", data, "audio/wav")}) for _ in range(20))
+                )
 
         responses = asyncio.run(normal())
         for thread in attackers:
@@ -308,8 +334,10 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
     # SIGTERM is a service's normal stop: exit 0, without "the job did not finish".
     assert server.returncode == 0 and "stopped by SIGTERM" in said and "did not finish" not in complaints, complaints
     assert [r.status_code for r in responses] == [200] * 20 and {r.json()["label"] for r in responses} == {expected}
-    assert sorted(answer.split(b"\r\n")[0] for answer in hostile) == [b"HTTP/1.1 400 Bad Request",
-                                                                       b"HTTP/1.1 408 Request Timeout"]
+    assert sorted(answer.split(b"\r\n")[0] for answer in hostile) == [
+        b"HTTP/1.1 400 Bad Request",
+        b"HTTP/1.1 408 Request Timeout",
+    ]
     assert len(latencies) >= 10 and max(latencies) < 0.2, sorted(latencies)[-5:]
 
 

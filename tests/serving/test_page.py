@@ -12,10 +12,16 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900",
-                     "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1000,900",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+    ):
         options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # to see what the page's CSP refused
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see what the page's CSP refused
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -63,13 +69,16 @@ def test_the_page_and_the_docs_run_under_their_content_policy_offline(server, br
     WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
     paths = {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/predict", "/health"} <= {path.replace("\u200b", "") for path in paths}
-    refused = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    refused = [
+        entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]
+    ]
     assert refused == []
 
 
 @needs_chromium
-def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment(listening_server, short_recording,
-                                                                                  browser, tmp_path):
+def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment(
+    listening_server, short_recording, browser, tmp_path
+):
     """...and lists each speech segment with the words speech recognition heard in it, in Hangul."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -87,10 +96,13 @@ def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment
     start = float(target.get_attribute("data-start"))
     browser.execute_script("arguments[0].scrollIntoView({inline: 'center'})", target)
     target.click()
-    WebDriverWait(browser, 20).until(lambda b: b.execute_script(
-        "const p = document.getElementById('player'); return !p.paused && p.currentTime > arguments[0];", start))
+    WebDriverWait(browser, 20).until(
+        lambda b: b.execute_script(
+            "const p = document.getElementById('player'); return !p.paused && p.currentTime > arguments[0];", start
+        )
+    )
     now = browser.execute_script("return document.getElementById('player').currentTime")
-    assert start <= now < start + 3, (start, now)                      # it plays from that segment
+    assert start <= now < start + 3, (start, now)  # it plays from that segment
     assert "playing" in target.get_attribute("class")
     browser.save_screenshot(str(tmp_path / "timeline.png"))
 
@@ -100,7 +112,9 @@ def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment
     heard = [text for text in words if text.endswith("recognised")]
     # espeak-ng's Korean is hard to hear: Hangul words in most rows, not the right words.
     assert len([text for text in heard if any("\uac00" <= ch <= "\ud7a3" for ch in text)]) >= len(rows) / 2, words
-    assert "playing" in browser.find_element(By.CSS_SELECTOR, f"#timeline-rows tr[data-index='{target.get_attribute('data-index')}']").get_attribute("class")
+    assert "playing" in browser.find_element(
+        By.CSS_SELECTOR, f"#timeline-rows tr[data-index='{target.get_attribute('data-index')}']"
+    ).get_attribute("class")
 
     # The keyboard: the arrow key moves to the next segment, Enter plays it.
     target.send_keys(Keys.ARROW_RIGHT)
@@ -108,8 +122,9 @@ def test_a_long_recording_becomes_a_timeline_that_plays_from_the_clicked_segment
     following = float(focused.get_attribute("data-start"))
     assert following > start
     focused.send_keys(Keys.ENTER)
-    WebDriverWait(browser, 20).until(lambda b: b.execute_script(
-        "return document.getElementById('player').currentTime >= arguments[0];", following))
+    WebDriverWait(browser, 20).until(
+        lambda b: b.execute_script("return document.getElementById('player').currentTime >= arguments[0];", following)
+    )
 
 
 @needs_chromium
@@ -119,7 +134,7 @@ def test_korean_renders_with_real_glyphs_and_the_page_fits_a_phone(server, brows
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.set_window_size(390, 844)   # a phone
+    browser.set_window_size(390, 844)  # a phone
     browser.get(server + "/")
     WebDriverWait(browser, 20).until(lambda b: "Model:" in b.find_element(By.ID, "model").text)
     drawn = browser.execute_script(r"""

@@ -48,8 +48,10 @@ def test_stalled_clients_are_cut_off_and_cost_little_memory(server):
         heads.append(sock)
     for _ in range(STALLED_BODIES):  # a 10 MB body announced, 256 KB sent, then nothing
         sock = connect(server)
-        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                     b"Content-Length: 10000000\r\n\r\n--b\r\n" + b"z" * 256_000)
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 10000000\r\n\r\n--b\r\n" + b"z" * 256_000
+        )
         bodies.append(sock)
     time.sleep(0.5)
     # Meanwhile the service answers, uploads included: stalled bodies hold only the bytes they sent.
@@ -80,8 +82,11 @@ def test_a_used_port_is_refused_before_the_model_loads(tmp_path, monkeypatch):
     from vamer.cli import app
     from vamer.inference import predictor
 
-    monkeypatch.setattr(predictor.Predictor, "from_bundle",
-                        classmethod(lambda cls, *a, **k: pytest.fail("the model loaded before the port check")))
+    monkeypatch.setattr(
+        predictor.Predictor,
+        "from_bundle",
+        classmethod(lambda cls, *a, **k: pytest.fail("the model loaded before the port check")),
+    )
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -107,9 +112,11 @@ class Trickler:
 
     def _one(self) -> None:
         sock = connect(self.url)
-        sock.sendall(f"POST {self.path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                     "Content-Length: 10000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"audio\"; "
-                     "filename=\"a.wav\"\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {self.path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            'Content-Length: 10000000\r\n\r\n--b\r\nContent-Disposition: form-data; name="audio"; '
+            'filename="a.wav"\r\n\r\n'.encode()
+        )
         sock.settimeout(0.1)
         answer = b""
         with sock:
@@ -154,8 +161,9 @@ def test_trickling_clients_leave_room_for_a_normal_one(predictor, trained, long_
         crowd = Trickler(url, "/predict", 60)
         try:
             health, health_s = timed(lambda: httpx.get(url + "/health", timeout=5))
-            answer, took = timed(lambda: httpx.post(url + "/predict", files={"audio": ("a.wav", clip, "audio/wav")},
-                                                    timeout=60))
+            answer, took = timed(
+                lambda: httpx.post(url + "/predict", files={"audio": ("a.wav", clip, "audio/wav")}, timeout=60)
+            )
         finally:
             crowd.close(wait_s=8)
         assert health.status_code == 200 and health_s < 0.2, health_s

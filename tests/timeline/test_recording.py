@@ -66,9 +66,9 @@ def test_a_wide_recording_is_decoded_within_the_block_budget_and_refused_past_it
     blocks = list(recording.blocks())
     assert max(block.nbytes for block in blocks) <= 4e6 and sum(len(b) for b in blocks) == recording.info.frames
     whole = np.concatenate(blocks)
-    span = recording.span(0.25, 1.75)          # 1.5 s of 8 channels is 31 MB: read and mixed piece by piece
-    assert span.ndim == 1 and np.allclose(span, whole[round(0.25 * 655_350):round(1.75 * 655_350)].mean(axis=1))
-    short = recording.span(0.5, 0.6)           # within the budget: every channel, as before
+    span = recording.span(0.25, 1.75)  # 1.5 s of 8 channels is 31 MB: read and mixed piece by piece
+    assert span.ndim == 1 and np.allclose(span, whole[round(0.25 * 655_350) : round(1.75 * 655_350)].mean(axis=1))
+    short = recording.span(0.5, 0.6)  # within the budget: every channel, as before
     assert short.shape == (65_535, 8)
     with pytest.raises(PredictionError) as refused:
         LongRecording.open(data, TimelineLimits(max_decoded_mb=20))

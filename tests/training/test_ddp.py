@@ -15,11 +15,11 @@ from tests.training.test_stages import CLASSES, PRESET, items
 from vamer.data.demo import generate_demo
 from vamer.data.readers import load
 from vamer.metrics import classification_metrics
-from vamer.presets.build import build_models
 from vamer.presets import StageTraining
+from vamer.presets.build import build_models
 from vamer.training.data import VamerDataModule, collate
-from vamer.training.modules import FusionModule
 from vamer.training.devices import TrainerOptions
+from vamer.training.modules import FusionModule
 from vamer.training.stages import fit_stage
 
 
@@ -41,14 +41,26 @@ def test_ddp_validation_is_pooled_over_ranks_and_counts_each_utterance_once(tmp_
     training = StageTraining(lr=1e-2, gamma=1.0, epochs=3, patience=3, batch_size=8)
     torch.manual_seed(0)
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
-    result = fit_stage("fusion", module, VamerDataModule(train, val, batch_size=8), tmp_path, training,
-                       trainer=TrainerOptions(accelerator="cpu", devices=2, strategy="ddp_spawn"), progress=False)
+    result = fit_stage(
+        "fusion",
+        module,
+        VamerDataModule(train, val, batch_size=8),
+        tmp_path,
+        training,
+        trainer=TrainerOptions(accelerator="cpu", devices=2, strategy="ddp_spawn"),
+        progress=False,
+    )
     logged = pd.read_csv(tmp_path / "logs" / "metrics.csv")
     assert list(logged["val_n"].dropna()) == [33.0] * 3  # every utterance once, on both ranks together
     checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
     state = next(value for key, value in checkpoint["callbacks"].items() if key.startswith("ModelCheckpoint"))
-    best = FusionModule.load_from_checkpoint(result.best_checkpoint, model=build_models(PRESET, len(CLASSES))["fusion"],
-                                             training=training, classes=CLASSES, weights_only=True)
+    best = FusionModule.load_from_checkpoint(
+        result.best_checkpoint,
+        model=build_models(PRESET, len(CLASSES))["fusion"],
+        training=training,
+        classes=CLASSES,
+        weights_only=True,
+    )
     assert float(state["best_model_score"]) == pytest.approx(_val_macro_f1(best, val), abs=1e-6)
 
 
@@ -58,11 +70,30 @@ def test_vamer_run_under_ddp_on_two_cpu_processes(tmp_path):
     demo = tmp_path / "demo"
     generate_demo(demo, sessions=4, segments_per_session=11, seed=3, progress=False)
     out = tmp_path / "run"
-    command = [str(Path(sys.executable).with_name("vamer")), "run", str(demo), "--out", str(out), "--preset", "tiny",
-               "--cv", "session:2", "--variants", "fusion,audio_only", "--cache", str(tmp_path / "cache"),
-               "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    command = [
+        str(Path(sys.executable).with_name("vamer")),
+        "run",
+        str(demo),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--cv",
+        "session:2",
+        "--variants",
+        "fusion,audio_only",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=1200, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("report: ") == 1  # one process speaks
     metrics = json.loads((out / "metrics.json").read_text())

@@ -25,8 +25,10 @@ def test_focal_loss_is_cross_entropy_at_gamma_0_and_discounts_easy_examples():
 
 
 def test_pooled_outputs_keep_each_utterance_once_in_order():
-    batches = [(np.array([0.1, 0.2]), np.array([1, 2]), ["a", "b"]),
-               (np.array([0.3, 0.1]), np.array([3, 1]), ["c", "a"])]  # "a" again: a DistributedSampler repeat
+    batches = [
+        (np.array([0.1, 0.2]), np.array([1, 2]), ["a", "b"]),
+        (np.array([0.3, 0.1]), np.array([3, 1]), ["c", "a"]),
+    ]  # "a" again: a DistributedSampler repeat
     pooled = pooled_outputs(batches, world_size=1)
     ids = [utt for *_, batch_ids in pooled for utt in batch_ids]
     values = np.concatenate([p for p, _, _ in pooled])

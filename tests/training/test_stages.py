@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from vamer.metrics import concordance
-from vamer.presets.build import build_models
 from vamer.presets import StageTraining, load_preset
+from vamer.presets.build import build_models
 from vamer.training.data import VamerDataModule, collate, rated
 from vamer.training.modules import FusionModule, RegressionModule
 from vamer.training.stages import fit_stage
@@ -26,16 +26,26 @@ def items(n=16, seed=0):
         frames = int(rng.integers(40, 128))
         audio = np.zeros((2, 128, 128), dtype=np.float32)
         audio[0, :frames] = -80.0  # dB floor, as real log-mels
-        audio[0, :frames, label * 20:(label + 1) * 20] = -5.0
+        audio[0, :frames, label * 20 : (label + 1) * 20] = -5.0
         audio_mask = np.zeros(128, dtype=bool)
         audio_mask[:frames] = True
         text = rng.normal(0, 0.1, (32, 512)).astype(np.float32)
         text[:, label] += 1.0
         text_mask = np.zeros(32, dtype=bool)
         text_mask[: int(rng.integers(3, 20))] = True
-        out.append({"utt_id": f"u{i}", "audio": audio, "audio_mask": audio_mask, "text": text * text_mask[:, None],
-                    "text_mask": text_mask, "label": label, "arousal": 1.0 + label * 0.8,
-                    "valence": 4.5 - label * 0.7, "aug_of": ""})
+        out.append(
+            {
+                "utt_id": f"u{i}",
+                "audio": audio,
+                "audio_mask": audio_mask,
+                "text": text * text_mask[:, None],
+                "text_mask": text_mask,
+                "label": label,
+                "arousal": 1.0 + label * 0.8,
+                "valence": 4.5 - label * 0.7,
+                "aug_of": "",
+            }
+        )
     return out
 
 
@@ -55,13 +65,15 @@ def train(stage, tmp_path, epochs=60, **kwargs):
         targets = np.array([item[stage] for item in data])
         models[stage].head.set_scale(targets.mean(), targets.std())  # as the pipeline does
         module = RegressionModule(models[stage], training, stage)
-    result = fit_stage(stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training,
-                       progress=False, **kwargs)
+    result = fit_stage(
+        stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training, progress=False, **kwargs
+    )
     return module, result
 
 
-@pytest.mark.parametrize(("stage", "column"), [("arousal", "train_loss"), ("valence", "train_loss"),
-                                               ("fusion", "train_loss")])
+@pytest.mark.parametrize(
+    ("stage", "column"), [("arousal", "train_loss"), ("valence", "train_loss"), ("fusion", "train_loss")]
+)
 def test_each_stage_overfits_a_tiny_batch(tmp_path, stage, column):
     _, result = train(stage, tmp_path)
     curve = losses(tmp_path / stage, column)
@@ -105,8 +117,10 @@ def test_collate_trims_padding_without_changing_outputs():
     assert batch["audio"].shape[2] == -(-longest // 8) * 8 and batch["audio_mask"].shape[1] == batch["audio"].shape[2]
     torch.manual_seed(0)
     model = build_models(PRESET, len(CLASSES))["fusion"].eval()
-    full = {key: torch.as_tensor(np.stack([item[key] for item in data])) for key in
-            ("audio", "audio_mask", "text", "text_mask")}
+    full = {
+        key: torch.as_tensor(np.stack([item[key] for item in data]))
+        for key in ("audio", "audio_mask", "text", "text_mask")
+    }
     with torch.no_grad():
         trimmed_out = model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"])
         full_out = model(full["audio"], full["audio_mask"], full["text"], full["text_mask"])
@@ -121,11 +135,11 @@ def test_length_buckets_keep_every_item_once_and_group_similar_lengths():
     bucketed = list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16))
     assert sorted(bucketed) == list(range(200)) and bucketed != plain
 
-    def padded(order):   # frames a batch costs: its longest item times its size
-        return sum(lengths[order[i:i + 16]].max() * len(order[i:i + 16]) for i in range(0, 200, 16))
+    def padded(order):  # frames a batch costs: its longest item times its size
+        return sum(lengths[order[i : i + 16]].max() * len(order[i : i + 16]) for i in range(0, 200, 16))
 
     assert padded(bucketed) < 0.8 * padded(plain)
-    assert list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16)) == bucketed   # same seed, same batches
+    assert list(EpochSampler(200, seed=1, lengths=lengths, batch_size=16)) == bucketed  # same seed, same batches
 
 
 def test_auto_accelerator_on_a_machine_without_a_gpu_trains_on_the_cpu_quietly(tmp_path, monkeypatch):
@@ -148,7 +162,7 @@ def test_trainer_options_follow_the_machine_and_the_request(monkeypatch):
     from vamer.training.devices import TrainerOptions
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # as on a GPU machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
     assert TrainerOptions().device() == "cuda" and TrainerOptions().loader_args()["pin_memory"]
     assert TrainerOptions(accelerator="cpu").loader_args() == {"num_workers": 0, "pin_memory": False}
     assert TrainerOptions(workers=3).loader_args()["num_workers"] == 3
@@ -179,10 +193,11 @@ def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_im
 
     data = items()
     torch.manual_seed(0)
-    training = StageTraining(lr=1e-12, gamma=1.0, epochs=3, patience=10, batch_size=16)   # nothing improves
+    training = StageTraining(lr=1e-12, gamma=1.0, epochs=3, patience=10, batch_size=16)  # nothing improves
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
-    result = fit_stage("fusion", module, VamerDataModule(data, data, batch_size=16), tmp_path / "f", training,
-                       progress=False)
+    result = fit_stage(
+        "fusion", module, VamerDataModule(data, data, batch_size=16), tmp_path / "f", training, progress=False
+    )
     # Written at the end of the last training epoch (epoch 2): it holds the 3 epochs done.
     from vamer.training.stages import epochs_done
 
@@ -197,7 +212,7 @@ def test_resume_keeps_the_logged_rows_of_the_epochs_it_continues_from(tmp_path):
     train("fusion", tmp_path / "b", epochs=4, resume=True)
     frame = pd.read_csv(tmp_path / "b" / "fusion" / "logs" / "metrics.csv")
     assert sorted(frame["epoch"].dropna().astype(int).unique()) == [0, 1, 2, 3]
-    assert frame.groupby("epoch")["val_macro_f1"].count().tolist() == [1, 1, 1, 1]   # no epoch logged twice
+    assert frame.groupby("epoch")["val_macro_f1"].count().tolist() == [1, 1, 1, 1]  # no epoch logged twice
 
 
 def test_checkpoints_are_read_as_data_only(tmp_path):
@@ -218,7 +233,7 @@ def test_checkpoints_are_read_as_data_only(tmp_path):
     with pytest.raises(VamerError, match="refused, it holds more than weights"):
         encoder_weights(crafted)
     assert not marker.exists()
-    _, result = train("arousal", tmp_path / "ok", epochs=1)   # vamer's own checkpoints still load
+    _, result = train("arousal", tmp_path / "ok", epochs=1)  # vamer's own checkpoints still load
     assert encoder_weights(result.last_checkpoint)
 
 
@@ -234,7 +249,8 @@ def test_importing_vamer_changes_no_global_logging_or_warning_setting():
         "logging.getLogger('lightning.pytorch.utilities.rank_zero').level)\n"
         "before = state()\n"
         "import vamer.cli, vamer.experiment, vamer.training.stages, vamer.serving.app, vamer.analysis.report\n"
-        "assert state() == before, [f for f in state()[0] if f not in before[0]]\n")
+        "assert state() == before, [f for f in state()[0] if f not in before[0]]\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -254,13 +270,16 @@ def noisy_train(tmp_path, epochs=6, **kwargs):
     """Fusion trained on items whose validation copies have shuffled labels: its best epoch is an
     early one, which a resume must not forget."""
     data = items()
-    shuffled = [dict(item, label=label) for item, label in
-                zip(items(seed=1), np.random.default_rng(0).permutation([item["label"] for item in data]))]
+    shuffled = [
+        dict(item, label=label)
+        for item, label in zip(items(seed=1), np.random.default_rng(0).permutation([item["label"] for item in data]))
+    ]
     torch.manual_seed(0)
     training = StageTraining(lr=1e-2, gamma=1.0, epochs=epochs, patience=epochs, batch_size=16)
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
-    return fit_stage("fusion", module, VamerDataModule(data, shuffled, batch_size=16), tmp_path, training,
-                     progress=False, **kwargs)
+    return fit_stage(
+        "fusion", module, VamerDataModule(data, shuffled, batch_size=16), tmp_path, training, progress=False, **kwargs
+    )
 
 
 def test_a_stage_stopped_mid_training_resumes_with_its_whole_history_and_its_true_best(tmp_path):
@@ -275,13 +294,14 @@ def test_a_stage_stopped_mid_training_resumes_with_its_whole_history_and_its_tru
     with pytest.raises(RuntimeError, match="killed"):
         noisy_train(tmp_path / "cut", callbacks=[StopAt(3)])
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2    # written as epoch 2 ended
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2  # written as epoch 2 ended
     shutil.move(tmp_path / "cut", tmp_path / "moved")
     resumed = noisy_train(tmp_path / "moved", resume=True)
     assert resumed.best_score == pytest.approx(whole.best_score) and resumed.best_checkpoint.startswith(
-        str(tmp_path / "moved")), (resumed, whole)
+        str(tmp_path / "moved")
+    ), (resumed, whole)
     again = pd.read_csv(tmp_path / "moved" / "logs" / "metrics.csv")
-    assert again.groupby("epoch")["val_macro_f1"].count().tolist() == [1] * 6      # every epoch once
+    assert again.groupby("epoch")["val_macro_f1"].count().tolist() == [1] * 6  # every epoch once
     best = torch.load(resumed.best_checkpoint, map_location="cpu", weights_only=True)
     assert best["epoch"] == torch.load(whole.best_checkpoint, map_location="cpu", weights_only=True)["epoch"]
 

@@ -26,12 +26,21 @@ def coverage(utterances: pd.DataFrame, bio: pd.DataFrame) -> pd.DataFrame:
     Columns: session, signal, segments, covered, share.
     """
     rows = []
-    covered_by_signal = {signal: set(group["utt_id"].dropna()) for signal, group in bio.groupby("signal", observed=True)}
+    covered_by_signal = {
+        signal: set(group["utt_id"].dropna()) for signal, group in bio.groupby("signal", observed=True)
+    }
     for session, segments in utterances.groupby("session", sort=True):
         for signal, covered in covered_by_signal.items():
             has = segments["utt_id"].isin(covered)
-            rows.append({"session": session, "signal": signal, "segments": int(len(segments)),
-                         "covered": int(has.sum()), "share": float(has.mean())})
+            rows.append(
+                {
+                    "session": session,
+                    "signal": signal,
+                    "segments": int(len(segments)),
+                    "covered": int(has.sum()),
+                    "share": float(has.mean()),
+                }
+            )
     return pd.DataFrame(rows, columns=["session", "signal", "segments", "covered", "share"])
 
 
@@ -49,10 +58,16 @@ def gaps(bio: pd.DataFrame) -> pd.DataFrame:
         limit = max(GAP_FACTOR * float(np.median(steps)), GAP_MIN_S)
         start_stamp = group["timestamp"].min()
         for index in np.nonzero(steps > limit)[0]:
-            found.append({"session": str(group["session"].iloc[0]), "recording": str(recording), "signal": str(signal),
-                          "start": start_stamp + pd.Timedelta(seconds=float(times[index])),
-                          "end": start_stamp + pd.Timedelta(seconds=float(times[index + 1])),
-                          "seconds": float(steps[index])})
+            found.append(
+                {
+                    "session": str(group["session"].iloc[0]),
+                    "recording": str(recording),
+                    "signal": str(signal),
+                    "start": start_stamp + pd.Timedelta(seconds=float(times[index])),
+                    "end": start_stamp + pd.Timedelta(seconds=float(times[index + 1])),
+                    "seconds": float(steps[index]),
+                }
+            )
     return pd.DataFrame(found, columns=["session", "recording", "signal", "start", "end", "seconds"])
 
 
@@ -84,15 +99,25 @@ def segment_responses(bio: pd.DataFrame, baseline_s: float = BASELINE_S) -> tupl
             if len(before) == 0:
                 no_baseline += 1
                 continue
-            rows.append({"utt_id": str(utt_id), "signal": str(signal), "samples": int(len(inside)),
-                         "response_z": float((inside.mean() - before.mean()) / spread)})
+            rows.append(
+                {
+                    "utt_id": str(utt_id),
+                    "signal": str(signal),
+                    "samples": int(len(inside)),
+                    "response_z": float((inside.mean() - before.mean()) / spread),
+                }
+            )
     if constant:
         more = f" and {len(constant) - 5} more" if len(constant) > 5 else ""
-        notes.append(f"{len(constant)} recordings are constant or have one sample and are left out: "
-                     f"{', '.join(constant[:5])}{more}")
+        notes.append(
+            f"{len(constant)} recordings are constant or have one sample and are left out: "
+            f"{', '.join(constant[:5])}{more}"
+        )
     if no_baseline:
-        notes.append(f"{no_baseline} segment-signal pairs have no sample in the {baseline_s:g} s before the segment "
-                     "and get no response value")
+        notes.append(
+            f"{no_baseline} segment-signal pairs have no sample in the {baseline_s:g} s before the segment "
+            "and get no response value"
+        )
     return pd.DataFrame(rows, columns=["utt_id", "signal", "samples", "response_z"]), notes
 
 
@@ -107,15 +132,33 @@ def association(responses: pd.DataFrame, utterances: pd.DataFrame, classes: list
     for signal, group in joined.groupby("signal", sort=True):
         present = [c for c in classes if (group["emotion"] == c).sum() >= 2]
         if len(present) >= 2:
-            result = pingouin.kruskal(data=group[group["emotion"].isin(present)], dv="response_z", between="emotion").iloc[0]
-            tests.append({"signal": signal, "test": "kruskal_emotion", "n": int(len(group)), "statistic": float(result["H"]),
-                          "effect": None, "p": float(result["p_unc"])})
+            result = pingouin.kruskal(
+                data=group[group["emotion"].isin(present)], dv="response_z", between="emotion"
+            ).iloc[0]
+            tests.append(
+                {
+                    "signal": signal,
+                    "test": "kruskal_emotion",
+                    "n": int(len(group)),
+                    "statistic": float(result["H"]),
+                    "effect": None,
+                    "p": float(result["p_unc"]),
+                }
+            )
         for rating in ("arousal", "valence"):
             pairs = group[["response_z", rating]].dropna()
             if len(pairs) >= 3 and pairs[rating].nunique() > 1:
                 result = pingouin.corr(pairs["response_z"], pairs[rating], method="spearman").iloc[0]
-                tests.append({"signal": signal, "test": f"spearman_{rating}", "n": int(result["n"]),
-                              "statistic": float(result["r"]), "effect": float(result["r"]), "p": float(result["p_val"])})
+                tests.append(
+                    {
+                        "signal": signal,
+                        "test": f"spearman_{rating}",
+                        "n": int(result["n"]),
+                        "statistic": float(result["r"]),
+                        "effect": float(result["r"]),
+                        "p": float(result["p_val"]),
+                    }
+                )
     return {"tests": tests, "per_class": _class_means(joined, classes)}
 
 

@@ -38,5 +38,3 @@ class AnalysisConfig(BaseModel):
         if self.k_max < self.k_min:
             raise ValueError(f"k_max ({self.k_max}) is below k_min ({self.k_min})")
         return self
-
-

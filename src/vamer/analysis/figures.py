@@ -5,10 +5,9 @@ Each function writes one PNG and returns nothing; the report links them by file 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import matplotlib
 
@@ -19,8 +18,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 DPI = 110
-CLASS_COLORS = {"neutral": "#9e9e9e", "happy": "#f2b701", "surprise": "#3fa7d6", "angry": "#e4572e",
-                "sad": "#2a4d9b", "disgust": "#6a994e", "fear": "#8e44ad"}
+CLASS_COLORS = {
+    "neutral": "#9e9e9e",
+    "happy": "#f2b701",
+    "surprise": "#3fa7d6",
+    "angry": "#e4572e",
+    "sad": "#2a4d9b",
+    "disgust": "#6a994e",
+    "fear": "#8e44ad",
+}
 
 
 @contextmanager
@@ -47,8 +53,18 @@ def ratings_by_class(utterances: pd.DataFrame, classes: list[str], kind: str, pa
         draw = sns.boxplot if kind == "box" else sns.violinplot
         options = {"cut": 0, "inner": "quartile"} if kind == "violin" else {"showmeans": True}
         with _seaborn_calls():
-            draw(data=data, x="emotion", y=rating, hue="emotion", order=classes, hue_order=classes,
-                 palette=palette, legend=False, ax=axis, **options)
+            draw(
+                data=data,
+                x="emotion",
+                y=rating,
+                hue="emotion",
+                order=classes,
+                hue_order=classes,
+                palette=palette,
+                legend=False,
+                ax=axis,
+                **options,
+            )
         counts = data["emotion"].value_counts()
         axis.set_xticks(range(len(classes)), [f"{c}\nn={counts.get(c, 0)}" for c in classes])
         axis.set_xlabel("")
@@ -60,14 +76,23 @@ def ratings_by_class(utterances: pd.DataFrame, classes: list[str], kind: str, pa
 def coverage_heatmap(coverage: pd.DataFrame, path: Path) -> None:
     table = coverage.pivot(index="session", columns="signal", values="share")
     figure, axis = plt.subplots(figsize=(1.4 * table.shape[1] + 2.5, 0.28 * table.shape[0] + 1.5))
-    sns.heatmap(table, vmin=0, vmax=1, cmap="viridis", annot=table.shape[0] <= 40, fmt=".0%", ax=axis,
-                cbar_kws={"label": "share of segments with samples"})
+    sns.heatmap(
+        table,
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        annot=table.shape[0] <= 40,
+        fmt=".0%",
+        ax=axis,
+        cbar_kws={"label": "share of segments with samples"},
+    )
     axis.set_title("bio-signal coverage per session")
     _save(figure, path)
 
 
-def session_timeline(session: str, utterances: pd.DataFrame, bio: pd.DataFrame, spans: pd.DataFrame,
-                     path: Path) -> None:
+def session_timeline(
+    session: str, utterances: pd.DataFrame, bio: pd.DataFrame, spans: pd.DataFrame, path: Path
+) -> None:
     """Each signal of one session over time, one line per wearer, segments shaded by emotion."""
     rows = bio[bio["session"] == session]
     signals = [s for s in ("EDA", "TEMP", "IBI", "ECG") if (rows["signal"] == s).any()]
@@ -84,17 +109,31 @@ def session_timeline(session: str, utterances: pd.DataFrame, bio: pd.DataFrame, 
             for _, recording in group.groupby("recording", observed=True):
                 recording = recording.sort_values("timestamp")
                 style = "o" if signal == "IBI" else "-"
-                axis.plot(recording["timestamp"], recording["value"], style, markersize=2, linewidth=0.9,
-                          color=speaker_color[str(speaker)], label=str(speaker))
+                axis.plot(
+                    recording["timestamp"],
+                    recording["value"],
+                    style,
+                    markersize=2,
+                    linewidth=0.9,
+                    color=speaker_color[str(speaker)],
+                    label=str(speaker),
+                )
         for _, span in shaded.iterrows():
-            axis.axvspan(span["start"], span["end"], color=CLASS_COLORS.get(span["emotion"], "#777777"),
-                         alpha=0.25 if span["emotion"] != "neutral" else 0.08, linewidth=0)
+            axis.axvspan(
+                span["start"],
+                span["end"],
+                color=CLASS_COLORS.get(span["emotion"], "#777777"),
+                alpha=0.25 if span["emotion"] != "neutral" else 0.08,
+                linewidth=0,
+            )
         axis.set_ylabel(signal)
         handles, labels = axis.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         axis.legend(unique.values(), unique.keys(), loc="upper right", fontsize=7)
-    patches = [plt.Rectangle((0, 0), 1, 1, color=CLASS_COLORS.get(c, "#777777"), alpha=0.5)
-               for c in sorted(shaded["emotion"].unique())]
+    patches = [
+        plt.Rectangle((0, 0), 1, 1, color=CLASS_COLORS.get(c, "#777777"), alpha=0.5)
+        for c in sorted(shaded["emotion"].unique())
+    ]
     figure.legend(patches, sorted(shaded["emotion"].unique()), loc="lower center", ncol=len(patches), fontsize=8)
     axes[0, 0].set_title(f"{session}: bio-signals over time, segments shaded by emotion")
     figure.tight_layout(rect=(0, 0.05, 1, 1))
@@ -110,13 +149,29 @@ def responses_by_class(responses: pd.DataFrame, utterances: pd.DataFrame, classe
     for column, signal in enumerate(signals):
         data = joined[joined["signal"] == signal]
         with _seaborn_calls():
-            sns.boxplot(data=data, x="emotion", y="response_z", order=classes, hue="emotion", hue_order=classes,
-                        palette={c: CLASS_COLORS.get(c, "#777777") for c in classes}, legend=False,
-                        ax=axes[0, column], showfliers=False)
+            sns.boxplot(
+                data=data,
+                x="emotion",
+                y="response_z",
+                order=classes,
+                hue="emotion",
+                hue_order=classes,
+                palette={c: CLASS_COLORS.get(c, "#777777") for c in classes},
+                legend=False,
+                ax=axes[0, column],
+                showfliers=False,
+            )
         axes[0, column].set_title(f"{signal}: segment response by emotion")
         axes[0, column].set_xlabel("")
-        sns.regplot(data=data, x="arousal", y="response_z", ax=axes[1, column], scatter_kws={"s": 6, "alpha": 0.4},
-                    line_kws={"color": "black"}, x_jitter=0.03)
+        sns.regplot(
+            data=data,
+            x="arousal",
+            y="response_z",
+            ax=axes[1, column],
+            scatter_kws={"s": 6, "alpha": 0.4},
+            line_kws={"color": "black"},
+            x_jitter=0.03,
+        )
         axes[1, column].set_title(f"{signal}: response vs rated arousal")
     _save(figure, path)
 

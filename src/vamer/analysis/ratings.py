@@ -34,12 +34,15 @@ def describe(frame: pd.DataFrame, classes: list[str], rating: str) -> list[dict[
     rows = []
     for label in classes:
         values = frame.loc[frame["emotion"] == label, rating]
-        rows.append({
-            "class": label, "n": int(len(values)),
-            "mean": _float(values.mean()) if len(values) else None,
-            "std": _float(values.std(ddof=1)) if len(values) > 1 else None,
-            "median": _float(values.median()) if len(values) else None,
-        })
+        rows.append(
+            {
+                "class": label,
+                "n": int(len(values)),
+                "mean": _float(values.mean()) if len(values) else None,
+                "std": _float(values.std(ddof=1)) if len(values) > 1 else None,
+                "median": _float(values.median()) if len(values) else None,
+            }
+        )
     return rows
 
 
@@ -48,8 +51,16 @@ def normality(frame: pd.DataFrame, groups: list[str], rating: str, alpha: float)
     for label in groups:
         values = frame.loc[frame["emotion"] == label, rating].to_numpy(dtype=float)
         method = "shapiro" if len(values) <= SHAPIRO_MAX_N else "normaltest"
-        row: dict[str, Any] = {"class": label, "n": int(len(values)), "n_over_30": bool(len(values) > NORMALITY_RULE_N),
-                               "test": method, "statistic": None, "p": None, "normal": None, "note": ""}
+        row: dict[str, Any] = {
+            "class": label,
+            "n": int(len(values)),
+            "n_over_30": bool(len(values) > NORMALITY_RULE_N),
+            "test": method,
+            "statistic": None,
+            "p": None,
+            "normal": None,
+            "note": "",
+        }
         minimum = 4 if method == "shapiro" else 8  # pingouin's Shapiro-Wilk needs n > 3
         if len(values) < minimum:
             row["note"] = f"n < {minimum}: no {method} test"
@@ -66,8 +77,11 @@ def homoscedasticity(frame: pd.DataFrame, rating: str, alpha: float) -> dict[str
     out = {}
     for method in ("bartlett", "levene"):
         result = pingouin.homoscedasticity(frame, dv=rating, group="emotion", method=method, alpha=alpha).iloc[0]
-        out[method] = {"statistic": _float(result.iloc[0]), "p": _float(result["pval"]),
-                       "equal_var": bool(result["equal_var"])}
+        out[method] = {
+            "statistic": _float(result.iloc[0]),
+            "p": _float(result["pval"]),
+            "equal_var": bool(result["equal_var"]),
+        }
     return out
 
 
@@ -80,8 +94,12 @@ def rating_statistics(utterances: pd.DataFrame, classes: list[str], rating: str,
     if missing:
         notes.append(f"{missing} utterances have no {rating} rating and are left out")
     frame = frame.dropna()
-    out: dict[str, Any] = {"rating": rating, "n": int(len(frame)), "groups": describe(frame, classes, rating),
-                           "notes": notes}
+    out: dict[str, Any] = {
+        "rating": rating,
+        "n": int(len(frame)),
+        "groups": describe(frame, classes, rating),
+        "notes": notes,
+    }
     counts = frame["emotion"].value_counts()
     small = [label for label in classes if counts.get(label, 0) < 2]
     if small:
@@ -113,8 +131,9 @@ def rating_statistics(utterances: pd.DataFrame, classes: list[str], rating: str,
     return out
 
 
-def _anova_and_posthoc(frame: pd.DataFrame, rating: str, alpha: float,
-                       variances: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _anova_and_posthoc(
+    frame: pd.DataFrame, rating: str, alpha: float, variances: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     equal = all(test["equal_var"] for test in variances.values())
     if equal:
@@ -130,17 +149,28 @@ def _anova_and_posthoc(frame: pd.DataFrame, rating: str, alpha: float,
         posthoc = pingouin.pairwise_gameshowell(data=frame, dv=rating, between="emotion")
         p_column = "pval"
     out["anova"] = {
-        "test": "anova" if equal else "welch_anova", "why": reason,
-        "F": _float(table["F"]), "ddof1": _float(table["ddof1"]), "ddof2": _float(table["ddof2"]),
-        "p": _float(table["p_unc"]), "np2": _float(table["np2"]),
+        "test": "anova" if equal else "welch_anova",
+        "why": reason,
+        "F": _float(table["F"]),
+        "ddof1": _float(table["ddof1"]),
+        "ddof2": _float(table["ddof2"]),
+        "p": _float(table["p_unc"]),
+        "np2": _float(table["np2"]),
         "significant": bool(table["p_unc"] < alpha),
     }
     out["posthoc"] = {
         "test": "tukey" if equal else "games_howell",
         "pairs": [
-            {"A": row["A"], "B": row["B"], "mean_A": _float(row["mean_A"]), "mean_B": _float(row["mean_B"]),
-             "diff": _float(row["diff"]), "p": _float(row[p_column]), "hedges_g": _float(row["hedges"]),
-             "significant": bool(row[p_column] < alpha)}
+            {
+                "A": row["A"],
+                "B": row["B"],
+                "mean_A": _float(row["mean_A"]),
+                "mean_B": _float(row["mean_B"]),
+                "diff": _float(row["diff"]),
+                "p": _float(row[p_column]),
+                "hedges_g": _float(row["hedges"]),
+                "significant": bool(row[p_column] < alpha),
+            }
             for _, row in posthoc.iterrows()
         ],
     }

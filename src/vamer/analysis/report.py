@@ -22,20 +22,26 @@ from tqdm import tqdm
 
 import vamer
 from vamer.analysis import biosignals, figures
+from vamer.analysis.config import AnalysisConfig
 from vamer.analysis.dtw import dtw_study, segment_series
 from vamer.analysis.ratings import rating_statistics
-from vamer.analysis.config import AnalysisConfig
 from vamer.data.table import LoadResult
 from vamer.fileio import atomic_directory, check_replaceable
 
 NUMBERS_FILE = "analysis.json"
 # The slides' KEMDy20 numbers (DESIGN.md 1), shown beside ours for comparison.
 SLIDES = {
-    "arousal": {"means": {"angry": 3.560, "happy": 3.583, "neutral": 3.213, "sad": 2.939, "surprise": 3.380},
-                "bartlett_p": 1.78e-5, "levene_p": 1.35e-5},
-    "valence": {"means": {"angry": 2.212, "happy": 3.824, "neutral": 2.995, "sad": 2.508, "surprise": 3.093},
-                "bartlett_p": 9.10e-29, "levene_p": 3.85e-23,
-                "anova": {"F": 422.26, "ddof1": 4, "ddof2": 245.75, "p": 8.3e-109, "np2": 0.702}},
+    "arousal": {
+        "means": {"angry": 3.560, "happy": 3.583, "neutral": 3.213, "sad": 2.939, "surprise": 3.380},
+        "bartlett_p": 1.78e-5,
+        "levene_p": 1.35e-5,
+    },
+    "valence": {
+        "means": {"angry": 2.212, "happy": 3.824, "neutral": 2.995, "sad": 2.508, "surprise": 3.093},
+        "bartlett_p": 9.10e-29,
+        "levene_p": 3.85e-23,
+        "anova": {"F": 422.26, "ddof1": 4, "ddof2": 245.75, "p": 8.3e-109, "np2": 0.702},
+    },
 }
 
 
@@ -47,7 +53,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         if value == 0:
             return "0"
-        return f"{value:.2e}" if abs(value) < 10 ** -digits else f"{value:.{digits}f}"
+        return f"{value:.2e}" if abs(value) < 10**-digits else f"{value:.{digits}f}"
     return str(value)
 
 
@@ -103,17 +109,29 @@ def _ratings_section(result: LoadResult, config: AnalysisConfig, out: Path, doc:
         if "skipped" in stats:
             doc.append("")
             continue
-        doc.append("\nNormality per group (the slides' rule: n > 30; test: Shapiro-Wilk up to n = 5000, "
-                   "D'Agostino above):\n")
+        doc.append(
+            "\nNormality per group (the slides' rule: n > 30; test: Shapiro-Wilk up to n = 5000, D'Agostino above):\n"
+        )
         doc.append(_table(stats["normality"]) + "\n")
         h = stats["homoscedasticity"]
-        doc.append(f"Equal variances: Bartlett statistic {_fmt(h['bartlett']['statistic'])}, p = "
-                   f"{_p(h['bartlett']['p'])} (slides: {slides['bartlett_p']:.2e}); Levene statistic "
-                   f"{_fmt(h['levene']['statistic'])}, p = {_p(h['levene']['p'])} (slides: {slides['levene_p']:.2e}).\n")
+        doc.append(
+            f"Equal variances: Bartlett statistic {_fmt(h['bartlett']['statistic'])}, p = "
+            f"{_p(h['bartlett']['p'])} (slides: {slides['bartlett_p']:.2e}); Levene statistic "
+            f"{_fmt(h['levene']['statistic'])}, p = {_p(h['levene']['p'])} (slides: {slides['levene_p']:.2e}).\n"
+        )
         a = stats["anova"]
         doc.append(f"Choice: {a['why']}.\n")
-        anova_rows = [{"source": "this dataset", "test": a["test"], "F": a["F"], "ddof1": a["ddof1"],
-                       "ddof2": a["ddof2"], "p": a["p"], "np2": a["np2"]}]
+        anova_rows = [
+            {
+                "source": "this dataset",
+                "test": a["test"],
+                "F": a["F"],
+                "ddof1": a["ddof1"],
+                "ddof2": a["ddof2"],
+                "p": a["p"],
+                "np2": a["np2"],
+            }
+        ]
         if "anova" in slides:
             anova_rows.append({"source": "slides (KEMDy20)", "test": "welch_anova", **slides["anova"]})
         doc.append(_table(anova_rows) + "\n")
@@ -122,12 +140,15 @@ def _ratings_section(result: LoadResult, config: AnalysisConfig, out: Path, doc:
     return numbers
 
 
-def _bio_section(result: LoadResult, config: AnalysisConfig, out: Path, doc: list[str],
-                 progress: bool) -> dict[str, Any]:
+def _bio_section(
+    result: LoadResult, config: AnalysisConfig, out: Path, doc: list[str], progress: bool
+) -> dict[str, Any]:
     doc.append("## 2. Bio-signals\n")
     if result.bio is None or result.bio.empty:
-        note = ("skipped: the dataset has no bio-signals (a manifest never has them; a KEMDy folder needs "
-                "EDA/TEMP/IBI or ECG folders)")
+        note = (
+            "skipped: the dataset has no bio-signals (a manifest never has them; a KEMDy folder needs "
+            "EDA/TEMP/IBI or ECG folders)"
+        )
         doc.append(f"_{note}._\n")
         return {"skipped": note}
     bio, utterances, classes = result.bio, result.utterances, result.classes
@@ -139,16 +160,33 @@ def _bio_section(result: LoadResult, config: AnalysisConfig, out: Path, doc: lis
     figures.coverage_heatmap(cover, out / "bio_coverage.png")
     overall = cover.groupby("signal")[["segments", "covered"]].sum()
     doc.append("### Coverage\n")
-    doc.append(_table([{"signal": s, "segments": int(r["segments"]), "covered": int(r["covered"]),
-                        "share": float(r["covered"] / r["segments"])} for s, r in overall.iterrows()]) + "\n")
+    doc.append(
+        _table(
+            [
+                {
+                    "signal": s,
+                    "segments": int(r["segments"]),
+                    "covered": int(r["covered"]),
+                    "share": float(r["covered"] / r["segments"]),
+                }
+                for s, r in overall.iterrows()
+            ]
+        )
+        + "\n"
+    )
     doc.append("![coverage](bio_coverage.png)\n")
     holes = biosignals.gaps(bio)
     per = holes.groupby(["session", "signal"])["seconds"].agg(["count", "sum"]).reset_index()
-    numbers["gaps"] = {"count": int(len(holes)), "total_s": float(holes["seconds"].sum()),
-                       "by_session_signal": per.rename(columns={"sum": "seconds"}).to_dict("records"),
-                       "longest": _stamped(holes.nlargest(10, "seconds")).to_dict("records")}
-    doc.append(f"Gaps (no sample for more than {biosignals.GAP_FACTOR:g} median sampling intervals and "
-               f"{biosignals.GAP_MIN_S:g} s): {len(holes)} in all, {holes['seconds'].sum():.0f} s. Longest:\n")
+    numbers["gaps"] = {
+        "count": int(len(holes)),
+        "total_s": float(holes["seconds"].sum()),
+        "by_session_signal": per.rename(columns={"sum": "seconds"}).to_dict("records"),
+        "longest": _stamped(holes.nlargest(10, "seconds")).to_dict("records"),
+    }
+    doc.append(
+        f"Gaps (no sample for more than {biosignals.GAP_FACTOR:g} median sampling intervals and "
+        f"{biosignals.GAP_MIN_S:g} s): {len(holes)} in all, {holes['seconds'].sum():.0f} s. Longest:\n"
+    )
     doc.append(_table(numbers["gaps"]["longest"]) + "\n")
 
     sessions = sorted(str(s) for s in bio["session"].dropna().unique())
@@ -160,28 +198,48 @@ def _bio_section(result: LoadResult, config: AnalysisConfig, out: Path, doc: lis
     numbers["timeline_session"] = session
     doc.append(f"### {session} over time\n\n![timeline](bio_timeline.png)\n")
 
-    responses, response_notes = biosignals.segment_responses(
-        bio[bio["utt_id"].isna() | bio["utt_id"].isin(kept_ids)])
+    responses, response_notes = biosignals.segment_responses(bio[bio["utt_id"].isna() | bio["utt_id"].isin(kept_ids)])
     assoc = biosignals.association(responses, utterances, classes)
     assoc["notes"] = response_notes
     numbers["association"] = assoc
 
     signal = config.dtw_signal
     doc.append(f"### {signal} shapes: DTW time-series k-means\n")
-    series, series_notes = segment_series(bio[bio["utt_id"].isin(kept_ids)], signal, config.min_series_length,
-                                          config.normalize_series)
+    series, series_notes = segment_series(
+        bio[bio["utt_id"].isin(kept_ids)], signal, config.min_series_length, config.normalize_series
+    )
     k_values = range(config.k_min, config.k_max + 1)
     bar = (lambda items: tqdm(items, desc=f"DTW k-means on {signal}", unit="k")) if progress else (lambda items: items)
-    study = dtw_study(series, utterances.set_index("utt_id")["emotion"], k_values, config.max_series, config.seed,
-                      config.normalize_series, config.kmeans_max_iter, config.barycenter_max_iter, bar) if series else {
-        "skipped": f"no segment has a usable {signal} series", "notes": []}
+    study = (
+        dtw_study(
+            series,
+            utterances.set_index("utt_id")["emotion"],
+            k_values,
+            config.max_series,
+            config.seed,
+            config.normalize_series,
+            config.kmeans_max_iter,
+            config.barycenter_max_iter,
+            bar,
+        )
+        if series
+        else {"skipped": f"no segment has a usable {signal} series", "notes": []}
+    )
     study["signal"] = signal
     study["notes"] = series_notes + study.get("notes", [])
     numbers["dtw"] = study
     crossing = study.get("contingency", {})
     if "chi2" in crossing:
-        assoc["tests"].append({"signal": signal, "test": "chi2_dtw_clusters", "n": study["clustered"],
-                               "statistic": crossing["chi2"], "effect": crossing["cramers_v"], "p": crossing["p"]})
+        assoc["tests"].append(
+            {
+                "signal": signal,
+                "test": "chi2_dtw_clusters",
+                "n": study["clustered"],
+                "statistic": crossing["chi2"],
+                "effect": crossing["cramers_v"],
+                "p": crossing["p"],
+            }
+        )
     # One family: every segment test and the cluster x emotion test, Holm-adjusted together.
     biosignals.holm(assoc["tests"], config.alpha)
     for note in study["notes"]:
@@ -195,9 +253,11 @@ def _bio_section(result: LoadResult, config: AnalysisConfig, out: Path, doc: lis
 
 
 def _dtw_text(study: dict[str, Any], signal: str, out: Path, doc: list[str]) -> None:
-    doc.append(f"\n{study['clustered']} segment series (length {study['lengths']['min']}–{study['lengths']['max']}, "
-               f"mean {study['lengths']['mean']:.1f} samples), each z-normalised: "
-               f"{_fmt(study['normalized'])}. Indices per k, both on DTW distances:\n")
+    doc.append(
+        f"\n{study['clustered']} segment series (length {study['lengths']['min']}–{study['lengths']['max']}, "
+        f"mean {study['lengths']['mean']:.1f} samples), each z-normalised: "
+        f"{_fmt(study['normalized'])}. Indices per k, both on DTW distances:\n"
+    )
     doc.append(_table(study["per_k"]) + "\n")
     doc.append(f"Chosen: {study['why']}.\n\n![indices](dtw_indices.png)\n\n![silhouette](dtw_silhouette.png)\n")
     figures.dtw_indices(study["per_k"], study["chosen_k"], signal, out / "dtw_indices.png")
@@ -207,17 +267,27 @@ def _dtw_text(study: dict[str, Any], signal: str, out: Path, doc: list[str]) -> 
     table.index.name = "cluster"
     doc.append("Cluster × emotion:\n\n" + table.to_markdown() + "\n")
     if "chi2" in crossing:
-        doc.append(f"\nχ² = {crossing['chi2']:.2f}, dof = {crossing['dof']}, raw p = {_p(crossing['p'])}, "
-                   f"Cramér's V = {crossing['cramers_v']:.3f}; its Holm-adjusted p is in the test family below.\n")
+        doc.append(
+            f"\nχ² = {crossing['chi2']:.2f}, dof = {crossing['dof']}, raw p = {_p(crossing['p'])}, "
+            f"Cramér's V = {crossing['cramers_v']:.3f}; its Holm-adjusted p is in the test family below.\n"
+        )
 
 
-def _association_text(assoc: dict[str, Any], responses: pd.DataFrame, utterances: pd.DataFrame,
-                      classes: list[str], out: Path, doc: list[str]) -> None:
+def _association_text(
+    assoc: dict[str, Any],
+    responses: pd.DataFrame,
+    utterances: pd.DataFrame,
+    classes: list[str],
+    out: Path,
+    doc: list[str],
+) -> None:
     doc.append("### Segment responses and the test family\n")
-    doc.append(f"Each segment's response = (mean inside the segment - mean over the {biosignals.BASELINE_S:g} s "
-               "before it) / its recording's standard deviation. Kruskal-Wallis across emotions and Spearman "
-               "with the rated arousal and valence, plus the cluster × emotion chi-square above; p-values "
-               f"Holm-adjusted over all {len(assoc['tests'])} tests.\n")
+    doc.append(
+        f"Each segment's response = (mean inside the segment - mean over the {biosignals.BASELINE_S:g} s "
+        "before it) / its recording's standard deviation. Kruskal-Wallis across emotions and Spearman "
+        "with the rated arousal and valence, plus the cluster × emotion chi-square above; p-values "
+        f"Holm-adjusted over all {len(assoc['tests'])} tests.\n"
+    )
     doc.append(_table(assoc["tests"]) + "\n")
     for note in assoc["notes"]:
         doc.append(f"- note: {note}")
@@ -244,9 +314,11 @@ def conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> l
             continue
         a = stats["anova"]
         verdict = "differs" if a["significant"] else "does not differ"
-        lines.append(f"{rating.capitalize()} {verdict} across emotions ({a['test'].replace('_', ' ')} "
-                     f"F({a['ddof1']:g}, {round(a['ddof2'], 2):g}) = {a['F']:.2f}, p = {_p(a['p'])}, "
-                     f"partial eta² = {a['np2']:.3f}).")
+        lines.append(
+            f"{rating.capitalize()} {verdict} across emotions ({a['test'].replace('_', ' ')} "
+            f"F({a['ddof1']:g}, {round(a['ddof2'], 2):g}) = {a['F']:.2f}, p = {_p(a['p'])}, "
+            f"partial eta² = {a['np2']:.3f})."
+        )
     if "association" not in bio:
         return lines
     tests = [t for t in bio["association"]["tests"] if "p_holm" in t]
@@ -256,8 +328,9 @@ def conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> l
         if not mine:
             lines.append(f"{signal}: not enough segment data to test.")
             continue
-        evidence = [TEST_WORDING[t["test"]].format(**t) + f", Holm p = {_p(t['p_holm'])})" for t in mine
-                    if t["significant"]]
+        evidence = [
+            TEST_WORDING[t["test"]].format(**t) + f", Holm p = {_p(t['p_holm'])})" for t in mine if t["significant"]
+        ]
         if evidence:
             lines.append(f"{signal} is related to emotion: " + "; ".join(evidence) + ".")
             continue
@@ -266,13 +339,20 @@ def conclusions(ratings: dict[str, Any], bio: dict[str, Any], alpha: float) -> l
         if dtw.get("signal") == signal and "chosen_k" in dtw:
             best = max(r["silhouette"] for r in dtw["per_k"] if r["silhouette"] is not None)
             extra = f"; its DTW clusters show {dtw['silhouette_structure']} structure (best silhouette {best:.3f})"
-        lines.append(f"{signal} is not related to emotion at alpha = {alpha}: none of its {len(mine)} tests is "
-                     f"significant (smallest Holm p = {_p(smallest['p_holm'])}){extra}.")
+        lines.append(
+            f"{signal} is not related to emotion at alpha = {alpha}: none of its {len(mine)} tests is "
+            f"significant (smallest Holm p = {_p(smallest['p_holm'])}){extra}."
+        )
     return lines
 
 
-def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None = None, force: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+def analyze(
+    result: LoadResult,
+    out: str | Path,
+    config: AnalysisConfig | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run both analyses on a loaded dataset and write the report folder; returns analysis.json's content."""
     config = config or AnalysisConfig()
     out = Path(out)
@@ -280,13 +360,22 @@ def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None =
     synthetic = result.synthetic
     doc = [f"# Modality analysis: {result.dataset}\n"]
     if synthetic:
-        doc.append("> **SYNTHETIC demo corpus.** The data were generated by `vamer data demo`; these numbers "
-                   "say nothing about real emotional speech.\n")
+        doc.append(
+            "> **SYNTHETIC demo corpus.** The data were generated by `vamer data demo`; these numbers "
+            "say nothing about real emotional speech.\n"
+        )
     protocol = {
-        "dataset": result.dataset, "format": result.format, "root": result.root, "synthetic": synthetic,
-        "classes": result.classes, "utterances": int(len(result.utterances)),
-        "skipped_at_load": int(len(result.skipped)), "seed": config.seed, "alpha": config.alpha,
-        "settings": config.model_dump(), "vamer_version": vamer.__version__,
+        "dataset": result.dataset,
+        "format": result.format,
+        "root": result.root,
+        "synthetic": synthetic,
+        "classes": result.classes,
+        "utterances": int(len(result.utterances)),
+        "skipped_at_load": int(len(result.skipped)),
+        "seed": config.seed,
+        "alpha": config.alpha,
+        "settings": config.model_dump(),
+        "vamer_version": vamer.__version__,
     }
     doc.append(
         f"Protocol: {len(result.utterances)} utterances of the classes {', '.join(result.classes)} "
@@ -299,13 +388,19 @@ def analyze(result: LoadResult, out: str | Path, config: AnalysisConfig | None =
         found = conclusions(ratings, bio, config.alpha)
         doc.append("## Conclusions\n")
         doc.extend(f"- {line}" for line in found)
-        numbers = _public({
-            "generator": "vamer analyze", "protocol": protocol, "ratings": ratings,
-            "anova": {r: ratings[r]["anova"] for r in ("arousal", "valence") if "anova" in ratings.get(r, {})},
-            "bio": bio, "conclusions": found,
-            "figures": sorted(p.name for p in scratch.glob("*.png")),
-        })
+        numbers = _public(
+            {
+                "generator": "vamer analyze",
+                "protocol": protocol,
+                "ratings": ratings,
+                "anova": {r: ratings[r]["anova"] for r in ("arousal", "valence") if "anova" in ratings.get(r, {})},
+                "bio": bio,
+                "conclusions": found,
+                "figures": sorted(p.name for p in scratch.glob("*.png")),
+            }
+        )
         (scratch / "report.md").write_text("\n".join(doc) + "\n", encoding="utf-8")
-        (scratch / NUMBERS_FILE).write_text(json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n",
-                                      encoding="utf-8")
+        (scratch / NUMBERS_FILE).write_text(
+            json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
     return numbers

@@ -9,5 +9,13 @@ from vamer.data.labels import DEFAULT_CLASSES, RAW_EMOTIONS
 from vamer.data.readers import load
 from vamer.data.table import BIO_COLUMNS, SKIPPED_COLUMNS, UTTERANCE_COLUMNS, LoadResult, SkipReason
 
-__all__ = ["load", "LoadResult", "UTTERANCE_COLUMNS", "SKIPPED_COLUMNS", "BIO_COLUMNS", "SkipReason",
-           "DEFAULT_CLASSES", "RAW_EMOTIONS"]
+__all__ = [
+    "load",
+    "LoadResult",
+    "UTTERANCE_COLUMNS",
+    "SKIPPED_COLUMNS",
+    "BIO_COLUMNS",
+    "SkipReason",
+    "DEFAULT_CLASSES",
+    "RAW_EMOTIONS",
+]

@@ -67,8 +67,14 @@ def read_bio_file(path: Path, signal: str) -> tuple[pd.DataFrame, list[dict]]:
         return pd.DataFrame(columns=list(BIO_COLUMNS)), [issue]
     body = lines[first_data:]
     width = max(line.count(",") for line in body) + 1 if body else 1
-    raw = pd.read_csv(io.StringIO("\n".join(body)), header=None, names=list(range(width)), dtype=str,
-                      skip_blank_lines=True, keep_default_na=False)
+    raw = pd.read_csv(
+        io.StringIO("\n".join(body)),
+        header=None,
+        names=list(range(width)),
+        dtype=str,
+        skip_blank_lines=True,
+        keep_default_na=False,
+    )
     value = pd.to_numeric(raw[timestamp_column - 1].str.strip(), errors="coerce")
     timestamp = pd.to_datetime(raw[timestamp_column].str.strip(), format=TIMESTAMP_FORMAT, errors="coerce")
     if timestamp_column + 1 < width:
@@ -78,8 +84,9 @@ def read_bio_file(path: Path, signal: str) -> tuple[pd.DataFrame, list[dict]]:
     good = value.notna() & timestamp.notna()
     issues = []
     if (~good).any():
-        issues.append({"file": relative, "signal": signal, "rows": int((~good).sum()),
-                       "reason": "unparseable value or timestamp"})
+        issues.append(
+            {"file": relative, "signal": signal, "rows": int((~good).sum()), "reason": "unparseable value or timestamp"}
+        )
     session, speaker = _file_identity(path)
     timestamp = timestamp[good]
     frame = pd.DataFrame(

@@ -45,8 +45,10 @@ def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipRe
         else:
             in_class = [label for label in known if open_vocabulary or label in config.classes]
             if len(in_class) != 1:
-                return None, SkipReason.multi_label, (
-                    f"{';'.join(known)} has {len(in_class)} emotions in the class set"
+                return (
+                    None,
+                    SkipReason.multi_label,
+                    (f"{';'.join(known)} has {len(in_class)} emotions in the class set"),
                 )
             known = in_class
     label = known[0]
@@ -115,9 +117,19 @@ def text_fields(raw: str, source: str = "") -> dict[str, str]:
     return {"text_raw": raw, "text": text, "text_source": (source or "given") if text else "none"}
 
 
-def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: str, emotion_raw: str,
-                  ratings_raw: dict[str, str], audio_path: Path, text_raw: str | None, fields: dict[str, Any],
-                  ratings_optional: bool = False, transcript_optional: bool = False) -> None:
+def keep_if_valid(
+    ledger: RowLedger,
+    config: DataConfig,
+    utt_id: str,
+    source: str,
+    emotion_raw: str,
+    ratings_raw: dict[str, str],
+    audio_path: Path,
+    text_raw: str | None,
+    fields: dict[str, Any],
+    ratings_optional: bool = False,
+    transcript_optional: bool = False,
+) -> None:
     """The one path every reader's rows take once their id is known: emotion, ratings, wav header,
     transcript, in that order; the row is kept, or skipped with the first reason that applies.
 
@@ -129,8 +141,12 @@ def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: st
     fields = dict(fields)
     text_source = fields.pop("text_source", "") or ""
     if text_source not in ("", *TEXT_SOURCES):
-        ledger.skip(utt_id, source, SkipReason.bad_text_source, f"text_source = {text_source!r}, not one of "
-                                                                f"{', '.join(TEXT_SOURCES)}")
+        ledger.skip(
+            utt_id,
+            source,
+            SkipReason.bad_text_source,
+            f"text_source = {text_source!r}, not one of {', '.join(TEXT_SOURCES)}",
+        )
         return
     emotion, reason, detail = resolve_emotion(emotion_raw, config)
     if reason:
@@ -158,7 +174,18 @@ def keep_if_valid(ledger: RowLedger, config: DataConfig, utt_id: str, source: st
             if reason:
                 ledger.skip(utt_id, source, reason, detail)
                 return
-    ledger.keep({"utt_id": utt_id, "audio_path": str(audio_path.resolve()), **fields,
-                 **text_fields(text_raw, text_source),
-                 "emotion": emotion, "emotion_raw": emotion_raw, **ratings, "duration_s": info.duration_s,
-                 "sample_rate": info.sample_rate, "channels": info.channels, "source": source})
+    ledger.keep(
+        {
+            "utt_id": utt_id,
+            "audio_path": str(audio_path.resolve()),
+            **fields,
+            **text_fields(text_raw, text_source),
+            "emotion": emotion,
+            "emotion_raw": emotion_raw,
+            **ratings,
+            "duration_s": info.duration_s,
+            "sample_rate": info.sample_rate,
+            "channels": info.channels,
+            "source": source,
+        }
+    )

@@ -33,8 +33,9 @@ class DataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    classes: list[str] | None = Field(None, description="None: KEMDy's 5 for KEMDy formats, every label a "
-                                                          "manifest holds for a manifest")
+    classes: list[str] | None = Field(
+        None, description="None: KEMDy's 5 for KEMDy formats, every label a manifest holds for a manifest"
+    )
     multi_label: MultiLabelPolicy = MultiLabelPolicy.drop
     read_bio: bool = True
 
@@ -54,5 +55,3 @@ class DataConfig(BaseModel):
         if len(normalised) < 2:
             raise ValueError("a class set needs at least two emotions")
         return normalised
-
-

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vamer.data.config import DataConfig
 from vamer.data.checks import keep_if_valid
+from vamer.data.config import DataConfig
 from vamer.data.csvtext import CsvRecord, decode, physical_lines, read_records
 from vamer.data.labels import parse_emotions
 from vamer.data.table import RowLedger, SkipReason
@@ -38,9 +38,7 @@ KEMDY19_ANNOTATION = re.compile(r"^Session(?P<session>\d{2})_(?P<gender>[FM])_re
 KEMDY20_ID = re.compile(
     r"^Sess(?P<session>\d{2})_(?P<script>script\d{2})_(?P<speaker>User\d{3}(?P<gender>[FM]))_(?P<number>\d{3})$"
 )
-KEMDY19_ID = re.compile(
-    r"^Sess(?P<session>\d{2})_(?P<script>(?:impro|script)\d{2})_(?P<gender>[FM])(?P<number>\d{3})$"
-)
+KEMDY19_ID = re.compile(r"^Sess(?P<session>\d{2})_(?P<script>(?:impro|script)\d{2})_(?P<gender>[FM])(?P<number>\d{3})$")
 DEMO_MARKER = "vamer_demo.json"
 
 
@@ -133,10 +131,22 @@ def _process_annotation_row(
 ) -> None:
     """Checks common to KEMDy19 and KEMDy20 once the id is known; keeps or skips the row."""
     wav_path = next((path for path in wav_candidates if path.is_file()), wav_candidates[0])
-    keep_if_valid(ledger, config, utt_id, source, _cell(row, layout.emotion),
-                  {name: _cell(row, getattr(layout, name)) for name in ("arousal", "valence")}, wav_path, None,
-                  {**fields, "emotion_votes": _votes(row, layout), "start_s": _float_or_nan(_cell(row, layout.start)),
-                   "end_s": _float_or_nan(_cell(row, layout.end))})
+    keep_if_valid(
+        ledger,
+        config,
+        utt_id,
+        source,
+        _cell(row, layout.emotion),
+        {name: _cell(row, getattr(layout, name)) for name in ("arousal", "valence")},
+        wav_path,
+        None,
+        {
+            **fields,
+            "emotion_votes": _votes(row, layout),
+            "start_s": _float_or_nan(_cell(row, layout.start)),
+            "end_s": _float_or_nan(_cell(row, layout.end)),
+        },
+    )
 
 
 def annotation_files(folder: Path) -> list[Path]:
@@ -155,8 +165,11 @@ def _data_line(line: str) -> bool:
 def _header_rows(records: list[CsvRecord]) -> int:
     # KEMDy writes two header rows (group names, then start/end and Emotion/Valence/Arousal); a
     # file whose second row already holds a segment id has only the first.
-    if len(records) >= 2 and records[1].fields and any(
-            KEMDY20_ID.match(cell.strip()) or KEMDY19_ID.match(cell.strip()) for cell in records[1].fields):
+    if (
+        len(records) >= 2
+        and records[1].fields
+        and any(KEMDY20_ID.match(cell.strip()) or KEMDY19_ID.match(cell.strip()) for cell in records[1].fields)
+    ):
         return 1
     return 2
 
@@ -182,8 +195,11 @@ def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
     try:
         if encoding is None:
             raise VamerError("the file is neither UTF-8 nor cp949")
-        if not records or records[0].fields is None or (header_rows == 2 and len(records) > 1
-                                                         and records[1].fields is None):
+        if (
+            not records
+            or records[0].fields is None
+            or (header_rows == 2 and len(records) > 1 and records[1].fields is None)
+        ):
             raise VamerError("empty or unparseable header")
         layout = parse_layout(records[0].fields, records[1].fields if header_rows == 2 and len(records) > 1 else [])
     except VamerError as error:
@@ -197,8 +213,12 @@ def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
             continue
         row = record.fields
         if len(row) < layout.required_width:
-            ledger.skip(_cell(row, layout.segment) or None, source, SkipReason.malformed_row,
-                        f"{len(row)} fields, need {layout.required_width}")
+            ledger.skip(
+                _cell(row, layout.segment) or None,
+                source,
+                SkipReason.malformed_row,
+                f"{len(row)} fields, need {layout.required_width}",
+            )
             continue
         yield row, layout, source
 
@@ -250,8 +270,9 @@ def _read_kemdy(
             if not ledger.claim_id(utt_id, source):
                 continue
             wav_candidates, fields = placed
-            _process_annotation_row(ledger, config, row, layout, source, utt_id, wav_candidates,
-                                    {"dataset": name, **fields})
+            _process_annotation_row(
+                ledger, config, row, layout, source, utt_id, wav_candidates, {"dataset": name, **fields}
+            )
     return ledger
 
 
@@ -260,14 +281,18 @@ def read_kemdy20(root: Path, config: DataConfig) -> RowLedger:
         # Sess17_eval.csv names some segments Sess42_...: the file's session is the truth,
         # and the wav may sit under either session folder or carry either prefix.
         file_session, id_session = file_match["session"], match["session"]
-        renamed = f"Sess{file_session}" + utt_id[len(f"Sess{id_session}"):]
+        renamed = f"Sess{file_session}" + utt_id[len(f"Sess{id_session}") :]
         wav_candidates = [
             root / "wav" / f"Session{file_session}" / f"{utt_id}.wav",
             root / "wav" / f"Session{id_session}" / f"{utt_id}.wav",
             root / "wav" / f"Session{file_session}" / f"{renamed}.wav",
         ]
-        return wav_candidates, {"session": f"Sess{file_session}", "speaker": match["speaker"],
-                                "gender": match["gender"], "script": match["script"]}
+        return wav_candidates, {
+            "session": f"Sess{file_session}",
+            "speaker": match["speaker"],
+            "gender": match["gender"],
+            "script": match["script"],
+        }
 
     return _read_kemdy(root, config, "KEMDy20", KEMDY20_ANNOTATION, KEMDY20_ID, "annotation/SessNN_eval.csv", place)
 
@@ -280,8 +305,13 @@ def read_kemdy19(root: Path, config: DataConfig) -> RowLedger:
         session = f"Sess{match['session']}"
         folder = f"{session}_{match['script']}"
         wav = root / "wav" / f"Session{match['session']}" / folder / f"{utt_id}.wav"
-        return [wav], {"session": session, "speaker": f"{session}_{match['gender']}", "gender": match["gender"],
-                       "script": match["script"]}
+        return [wav], {
+            "session": session,
+            "speaker": f"{session}_{match['gender']}",
+            "gender": match["gender"],
+            "script": match["script"],
+        }
 
-    return _read_kemdy(root, config, "KEMDy19", KEMDY19_ANNOTATION, KEMDY19_ID, "annotation/SessionNN_[F|M]_res.csv",
-                       place)
+    return _read_kemdy(
+        root, config, "KEMDy19", KEMDY19_ANNOTATION, KEMDY19_ID, "annotation/SessionNN_[F|M]_res.csv", place
+    )

@@ -54,8 +54,9 @@ def label_key(raw: object) -> str | None:
     return raw.strip().lower() or None
 
 
-def parse_emotions(raw: object, open_vocabulary: bool = False, also: Collection[str] = ()
-                   ) -> tuple[list[str], list[str]]:
+def parse_emotions(
+    raw: object, open_vocabulary: bool = False, also: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
     """Split a (possibly ``;``-joined) annotation into known emotions and unknown parts.
 
     Known emotions keep their written order without repeats; empty parts are ignored.  With

@@ -3,9 +3,9 @@
 Columns: ``audio`` (path relative to the manifest's folder, or absolute) and ``emotion`` are
 required; ``text``, ``text_source`` (given | asr | none: where the text came from, as ``vamer data
 transcribe`` writes it; given when absent), ``arousal``, ``valence``, ``speaker``, ``session``,
-``gender`` and ``utt_id`` are optional.  Without a ``text`` value, a ``.txt`` file beside the wav is used when one exists;
-otherwise the utterance is kept with empty text (audio-only).  Without ``utt_id``, the audio path
-relative to the manifest (minus its suffix) is the id.
+``gender`` and ``utt_id`` are optional.  Without a ``text`` value, a ``.txt`` file beside the wav
+is used when one exists; otherwise the utterance is kept with empty text (audio-only).  Without
+``utt_id``, the audio path relative to the manifest (minus its suffix) is the id.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vamer.data.config import DataConfig
 from vamer.data.checks import keep_if_valid
+from vamer.data.config import DataConfig
 from vamer.data.csvtext import decode, read_records
 from vamer.data.table import RowLedger, SkipReason
 from vamer.errors import VamerError
@@ -67,8 +67,13 @@ def _csv_table(path: Path) -> ManifestTable:
         if record.fields is None:
             rows.append(ManifestRow(source, problem=record.problem, reason=SkipReason.unreadable_row))
         elif len(record.fields) > len(columns):
-            rows.append(ManifestRow(source, problem=f"{len(record.fields)} fields, the header has {len(columns)}",
-                                    reason=SkipReason.malformed_row))
+            rows.append(
+                ManifestRow(
+                    source,
+                    problem=f"{len(record.fields)} fields, the header has {len(columns)}",
+                    reason=SkipReason.malformed_row,
+                )
+            )
         else:
             rows.append(ManifestRow(source, {name: value.strip() for name, value in zip(columns, record.fields)}))
     return ManifestTable(columns, rows)
@@ -88,8 +93,10 @@ def read_table(path: Path) -> ManifestTable:
     except (ValueError, OSError, ImportError) as error:
         raise VamerError(f"{path}: cannot read manifest ({type(error).__name__}: {error})") from None
     columns = [str(column).strip().lower() for column in frame.columns]
-    rows = [ManifestRow(f"{path.name}#{position}", {name: cell_text(value) for name, value in zip(columns, values)})
-            for position, values in enumerate(frame.itertuples(index=False, name=None))]
+    rows = [
+        ManifestRow(f"{path.name}#{position}", {name: cell_text(value) for name, value in zip(columns, values)})
+        for position, values in enumerate(frame.itertuples(index=False, name=None))
+    ]
     return ManifestTable(columns, rows)
 
 
@@ -133,10 +140,27 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
         utt_id = row["utt_id"] or _default_id(audio) or row["audio"]
         if not ledger.claim_id(utt_id, source):
             continue
-        keep_if_valid(ledger, config, utt_id, source, row["emotion"],
-                      {name: row[name] for name in ("arousal", "valence")}, audio_path, row["text"] or None,
-                      {"dataset": "manifest", "session": row["session"] or None, "speaker": row["speaker"] or None,
-                       "gender": row["gender"].upper() or None, "script": None, "emotion_votes": None,
-                       "start_s": math.nan, "end_s": math.nan, "text_source": row["text_source"].lower()},
-                      ratings_optional=True, transcript_optional=True)
+        keep_if_valid(
+            ledger,
+            config,
+            utt_id,
+            source,
+            row["emotion"],
+            {name: row[name] for name in ("arousal", "valence")},
+            audio_path,
+            row["text"] or None,
+            {
+                "dataset": "manifest",
+                "session": row["session"] or None,
+                "speaker": row["speaker"] or None,
+                "gender": row["gender"].upper() or None,
+                "script": None,
+                "emotion_votes": None,
+                "start_s": math.nan,
+                "end_s": math.nan,
+                "text_source": row["text_source"].lower(),
+            },
+            ratings_optional=True,
+            transcript_optional=True,
+        )
     return ledger

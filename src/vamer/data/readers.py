@@ -8,12 +8,17 @@ from typing import Literal
 import pandas as pd
 
 from vamer.config import validated
-
-from vamer.data.config import DataConfig
-from vamer.data.labels import DEFAULT_CLASSES
 from vamer.data.bio import read_bio
-from vamer.data.kemdy import (KEMDY19_ANNOTATION, KEMDY20_ANNOTATION, annotation_files, is_demo, read_kemdy19,
-                              read_kemdy20)
+from vamer.data.config import DataConfig
+from vamer.data.kemdy import (
+    KEMDY19_ANNOTATION,
+    KEMDY20_ANNOTATION,
+    annotation_files,
+    is_demo,
+    read_kemdy19,
+    read_kemdy20,
+)
+from vamer.data.labels import DEFAULT_CLASSES
 from vamer.data.manifest import MANIFEST_SUFFIXES, read_manifest
 from vamer.data.table import LoadResult
 from vamer.errors import NotADatasetError

@@ -26,8 +26,16 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 def _duration_stats(durations: pd.Series) -> dict[str, float]:
     if durations.empty:
-        return {"total_h": 0.0, "mean": 0.0, "std": 0.0, "min": 0.0, "median": 0.0, "p95": 0.0,
-                "max": 0.0, "share_under_16_4s": 0.0}
+        return {
+            "total_h": 0.0,
+            "mean": 0.0,
+            "std": 0.0,
+            "min": 0.0,
+            "median": 0.0,
+            "p95": 0.0,
+            "max": 0.0,
+            "share_under_16_4s": 0.0,
+        }
     return {
         "total_h": float(durations.sum() / 3600),
         "mean": float(durations.mean()),
@@ -116,8 +124,10 @@ def summarize(result: LoadResult) -> dict[str, Any]:
             "with_tags": int((kept["text_raw"].fillna("") != kept["text"].fillna("")).sum()),
         },
         "ratings": {
-            name: {"missing": int(kept[name].isna().sum()),
-                   "mean": None if kept[name].isna().all() else float(np.nanmean(kept[name]))}
+            name: {
+                "missing": int(kept[name].isna().sum()),
+                "mean": None if kept[name].isna().all() else float(np.nanmean(kept[name])),
+            }
             for name in ("arousal", "valence")
         },
         "bio": _bio_coverage(result),
@@ -135,12 +145,12 @@ def render_summary(summary: dict[str, Any], console) -> None:
     console.print(f"[bold]{escape(title)}[/bold]")
     if summary["synthetic"]:
         console.print("[yellow]SYNTHETIC demo corpus: espeak-ng speech and generated ratings, not KEMDy20[/yellow]")
-    console.print(
-        f"source rows {summary['source_rows']}: kept {summary['kept']}, skipped {summary['skipped']}"
-    )
+    console.print(f"source rows {summary['source_rows']}: kept {summary['kept']}, skipped {summary['skipped']}")
     if summary["unaccounted"]:
-        console.print(f"[red]{summary['unaccounted']} source rows were neither kept nor skipped: a vamer bug, "
-                      "please report it with this dataset's annotation files[/red]")
+        console.print(
+            f"[red]{summary['unaccounted']} source rows were neither kept nor skipped: a vamer bug, "
+            "please report it with this dataset's annotation files[/red]"
+        )
     for note in summary["notes"]:
         console.print(f"note: {escape(str(note))}")
     if not summary["kept"]:
@@ -162,24 +172,32 @@ def render_summary(summary: dict[str, Any], console) -> None:
         sessions.add_column(escape(str(label)), justify="right")
     sessions.add_column("speakers")
     for session, info in summary["sessions"].items():
-        sessions.add_row(escape(str(session)), str(info["utterances"]),
-                         *(str(info["per_class"][c]) for c in summary["classes"]),
-                         escape(", ".join(map(str, info["speakers"]))))
+        sessions.add_row(
+            escape(str(session)),
+            str(info["utterances"]),
+            *(str(info["per_class"][c]) for c in summary["classes"]),
+            escape(", ".join(map(str, info["speakers"]))),
+        )
     console.print(sessions)
 
     speakers = Table(title="per speaker")
     for column in ("speaker", "gender", "sessions", "n", "hours"):
         speakers.add_column(column, justify="right" if column in ("n", "hours") else "left")
     for speaker, info in summary["speakers"].items():
-        speakers.add_row(escape(str(speaker)), escape(str(info["gender"] or "-")),
-                         escape(", ".join(map(str, info["sessions"]))), str(info["utterances"]),
-                         f"{info['duration_h']:.3f}")
+        speakers.add_row(
+            escape(str(speaker)),
+            escape(str(info["gender"] or "-")),
+            escape(", ".join(map(str, info["sessions"]))),
+            str(info["utterances"]),
+            f"{info['duration_h']:.3f}",
+        )
     console.print(speakers)
 
     d = summary["duration_s"]
     console.print(
         f"duration: {d['total_h']:.2f} h in all; mean {d['mean']:.2f} s (sd {d['std']:.2f}), median {d['median']:.2f}, "
-        f"min {d['min']:.2f}, p95 {d['p95']:.2f}, max {d['max']:.2f}; {d['share_under_16_4s']:.1%} under {LONG_CLIP_S} s"
+        f"min {d['min']:.2f}, p95 {d['p95']:.2f}, max {d['max']:.2f}; "
+        f"{d['share_under_16_4s']:.1%} under {LONG_CLIP_S} s"
     )
     audio = summary["audio"]
     console.print(f"sample rates {audio['sample_rates']}; channels {audio['channels']}")
@@ -195,12 +213,19 @@ def render_summary(summary: dict[str, Any], console) -> None:
         for signal, info in summary["bio"].items():
             gaps = info["sessions_with_gaps"]
             shown = ", ".join(gaps[:8]) + (f" (+{len(gaps) - 8})" if len(gaps) > 8 else "")
-            bio.add_row(signal, str(info["files"]), str(info["samples"]), str(info["utterances_covered"]),
-                        f"{info['share_covered']:.1%}", escape(shown) or "-")
+            bio.add_row(
+                signal,
+                str(info["files"]),
+                str(info["samples"]),
+                str(info["utterances_covered"]),
+                f"{info['share_covered']:.1%}",
+                escape(shown) or "-",
+            )
         console.print(bio)
     for issue in summary["bio_issues"]:
-        console.print(escape(f"bio rows not read: {issue['file']} ({issue['signal']}): {issue['rows']} rows, "
-                             f"{issue['reason']}"))
+        console.print(
+            escape(f"bio rows not read: {issue['file']} ({issue['signal']}): {issue['rows']} rows, {issue['reason']}")
+        )
 
     if summary["skipped_by_reason"]:
         skipped = Table(title="skipped rows by reason")
@@ -208,15 +233,20 @@ def render_summary(summary: dict[str, Any], console) -> None:
             skipped.add_column(column)
         for reason, count in summary["skipped_by_reason"].items():
             example = summary["skipped_examples"][reason][0]
-            skipped.add_row(reason, str(count), summary["skip_reason_meanings"][reason],
-                            escape(f"{example['source']} {example['utt_id']}: {example['detail']}"))
+            skipped.add_row(
+                reason,
+                str(count),
+                summary["skip_reason_meanings"][reason],
+                escape(f"{example['source']} {example['utt_id']}: {example['detail']}"),
+            )
         console.print(skipped)
     else:
         console.print("skipped rows: none")
 
 
-def check_dataset(result: LoadResult, console, json_out: Path | None = None,
-                  skipped_out: Path | None = None) -> list[str]:
+def check_dataset(
+    result: LoadResult, console, json_out: Path | None = None, skipped_out: Path | None = None
+) -> list[str]:
     """``vamer data check``: print the summary of a loaded dataset, and write its numbers
     (``json_out``) and every skipped row (``skipped_out``: utt_id, source, reason, detail) when
     asked.  Returns what was written, as lines for the user."""
@@ -243,8 +273,10 @@ def check_outputs(json_out: Path | None, skipped_out: Path | None, force: bool) 
     from vamer.fileio import refuse_overwrite
 
     if json_out is not None and skipped_out is not None and json_out.resolve() == skipped_out.resolve():
-        raise VamerError(f"--json and --skipped name the same file ({json_out}); the second would overwrite "
-                         "the first: give two paths")
+        raise VamerError(
+            f"--json and --skipped name the same file ({json_out}); the second would overwrite "
+            "the first: give two paths"
+        )
     for output in (json_out, skipped_out):
         if output is not None:
             refuse_overwrite(output, force)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from vamer.reasons import Reason
 
-TEXT_SOURCES = ("given", "asr", "none")   # where an utterance's text came from (column text_source)
+TEXT_SOURCES = ("given", "asr", "none")  # where an utterance's text came from (column text_source)
 
 UTTERANCE_COLUMNS: dict[str, str] = {
     "utt_id": "unique id of the utterance (the KEMDy segment id, e.g. Sess01_script01_User001F_013)",
@@ -30,10 +30,10 @@ UTTERANCE_COLUMNS: dict[str, str] = {
     "text_raw": "transcript as written, tags included",
     "text": "transcript with the tags c/ n/ N/ u/ l/ b/ * + / removed",
     "text_source": "where the text came from: given (the corpus's own), asr (recognised: a manifest "
-                   "`vamer data transcribe` wrote) or none (empty text)",
+    "`vamer data transcribe` wrote) or none (empty text)",
     "emotion": "canonical class label after the multi-label policy",
     "emotion_raw": "emotion as written in the annotation (e.g. 'disqust', 'happy;neutral')",
-    "emotion_votes": "JSON object of per-evaluator emotion votes, e.g. {\"neutral\": 7, \"happy\": 3}",
+    "emotion_votes": 'JSON object of per-evaluator emotion votes, e.g. {"neutral": 7, "happy": 3}',
     "arousal": "mean arousal rating (1-5), NaN when the source has none",
     "valence": "mean valence rating (1-5), NaN when the source has none",
     "start_s": "segment start in its recording, seconds (NaN for manifests)",
@@ -81,7 +81,7 @@ class LoadResult:
     bio_issues: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     source_rows: int = 0
-    synthetic: bool = False    # vamer's synthetic demo corpus (its folder holds the demo marker)
+    synthetic: bool = False  # vamer's synthetic demo corpus (its folder holds the demo marker)
 
     @property
     def unaccounted(self) -> int:
@@ -101,8 +101,7 @@ class RowLedger:
 
     def skip(self, utt_id: str | None, source: str, reason: SkipReason, detail: str = "") -> None:
         self.skipped.append(
-            {"utt_id": utt_id or "", "source": source, "reason": reason.value,
-             "detail": detail or reason.meaning}
+            {"utt_id": utt_id or "", "source": source, "reason": reason.value, "detail": detail or reason.meaning}
         )
 
     def claim_id(self, utt_id: str, source: str) -> bool:

@@ -29,11 +29,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vamer.errors import VamerError
-from vamer.metrics import aggregate, classification_metrics, concordance
 from vamer.features.audio import time_delta
 from vamer.features.speakers import normalise_rows, speaker_column
 from vamer.features.splits import Fold
 from vamer.features.text import UseEncoder
+from vamer.metrics import aggregate, classification_metrics, concordance
 
 N_MFCC = 40
 C_GRID = (0.01, 0.1, 1.0)  # inverse regularisation strengths tried on validation
@@ -53,11 +53,16 @@ def audio_statistics(mel: np.ndarray) -> np.ndarray:
 PROBE = "probe"  # the linear probe's feature set: not a classic one, never picked as ``best``
 
 
-def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder: UseEncoder | None = None,
-                      functionals: np.ndarray | None = None,
-                      upstream: dict[str, np.ndarray] | None = None,
-                      speaker_norm: str = "none", min_clips: int = 5, prior_clips: int = 0
-                      ) -> dict[str, np.ndarray]:
+def baseline_features(
+    table: pd.DataFrame,
+    mels: dict[str, np.ndarray],
+    encoder: UseEncoder | None = None,
+    functionals: np.ndarray | None = None,
+    upstream: dict[str, np.ndarray] | None = None,
+    speaker_norm: str = "none",
+    min_clips: int = 5,
+    prior_clips: int = 0,
+) -> dict[str, np.ndarray]:
     """Per-utterance design matrices, rows in ``table`` order: ``audio`` (MFCC/mel statistics),
     ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text),
     ``all`` (every classic part) and ``probe`` (a frozen speech encoder's pooled states
@@ -72,8 +77,9 @@ def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder:
     text = encoder.sentence_vectors(list(table["text"].fillna("")))
     features = {"audio": audio}
     if functionals is not None:
-        features["egemaps"] = normalise_rows(np.asarray(functionals, dtype=np.float32), speakers, speaker_norm,
-                                             min_clips, prior_clips)
+        features["egemaps"] = normalise_rows(
+            np.asarray(functionals, dtype=np.float32), speakers, speaker_norm, min_clips, prior_clips
+        )
     features |= {"text": text, "both": np.hstack([audio, text])}
     if functionals is not None:
         features["all"] = np.hstack([audio, features["egemaps"], text])
@@ -84,8 +90,9 @@ def baseline_features(table: pd.DataFrame, mels: dict[str, np.ndarray], encoder:
 
 
 def _classifier(c: float, seed: int):
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000,
-                                                              random_state=seed))
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+    )
 
 
 def _macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> float:
@@ -96,8 +103,14 @@ def _fit_predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, c: float, seed
     return _classifier(c, seed).fit(x, y).predict(x_new)
 
 
-def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np.ndarray], classes: list[str],
-                  seed: int = 0, jobs: int = -1) -> dict[str, Any]:
+def run_baselines(
+    table: pd.DataFrame,
+    folds: list[Fold],
+    features: dict[str, np.ndarray],
+    classes: list[str],
+    seed: int = 0,
+    jobs: int = -1,
+) -> dict[str, Any]:
     """Fit and score the classic baseline per feature set and the majority baseline on every fold.
 
     Per fold and feature set, the regularisation C is chosen on the validation split (fit on train),
@@ -115,33 +128,47 @@ def run_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[str, np
         test = np.array([position[u] for u in fold.test if u in position])
         both = np.concatenate([fit, val])
         if len(set(labels[fit])) < 2:
-            raise VamerError(f"fold {fold.index}: its training split holds the class {labels[fit][0]!r} only, so no "
-                             "classifier can be fitted; choose a --cv whose groups mix the classes")
+            raise VamerError(
+                f"fold {fold.index}: its training split holds the class {labels[fit][0]!r} only, so no "
+                "classifier can be fitted; choose a --cv whose groups mix the classes"
+            )
         majority = pd.Series(labels[both]).value_counts().idxmax()
         runs["majority"].append(classification_metrics(labels[test], [majority] * len(test), classes))
         scores = {}
         # Every (feature set, C) fit of a fold is independent: joblib spreads them over the cores.
         grid = [(name, c) for name in features for c in C_GRID]
-        fitted = Parallel(n_jobs=jobs)(delayed(_fit_predict)(features[name][fit], labels[fit], features[name][val], c, seed)
-                                       for name, c in grid)
+        fitted = Parallel(n_jobs=jobs)(
+            delayed(_fit_predict)(features[name][fit], labels[fit], features[name][val], c, seed) for name, c in grid
+        )
         tried_all = {key: _macro_f1(labels[val], predicted, classes) for key, predicted in zip(grid, fitted)}
         for name in features:
             tried = {c: tried_all[(name, c)] for c in C_GRID}
             c = max(tried, key=tried.get)
             scores[name] = (tried[c], c)
-        refits = dict(zip(features, Parallel(n_jobs=jobs)(
-            delayed(_fit_predict)(features[name][both], labels[both], features[name][test], scores[name][1], seed)
-            for name in features)))
+        refits = dict(
+            zip(
+                features,
+                Parallel(n_jobs=jobs)(
+                    delayed(_fit_predict)(
+                        features[name][both], labels[both], features[name][test], scores[name][1], seed
+                    )
+                    for name in features
+                ),
+            )
+        )
         for name in features:
             c, predicted = scores[name][1], refits[name]
             runs[name].append(classification_metrics(labels[test], predicted, classes) | {"C": c})
-            predictions.extend({"utt_id": table["utt_id"].iloc[i], "fold": fold.index, "model": name,
-                                "true": labels[i], "pred": p} for i, p in zip(test, predicted))
+            predictions.extend(
+                {"utt_id": table["utt_id"].iloc[i], "fold": fold.index, "model": name, "true": labels[i], "pred": p}
+                for i, p in zip(test, predicted)
+            )
         best = max((name for name in scores if name != PROBE), key=lambda name: scores[name][0])
         runs["best"].append(runs[best][-1] | {"features": best})
         chosen.append({"fold": fold.index, "features": best, "C": scores[best][1], "val_macro_f1": scores[best][0]})
-        predictions.extend([{**row, "model": "best"} for row in predictions
-                            if row["model"] == best and row["fold"] == fold.index])
+        predictions.extend(
+            [{**row, "model": "best"} for row in predictions if row["model"] == best and row["fold"] == fold.index]
+        )
     frame = pd.DataFrame(predictions)
     result = {}
     for name, fold_runs in runs.items():
@@ -173,22 +200,30 @@ def run_rating_baselines(table: pd.DataFrame, folds: list[Fold], features: dict[
             continue
         scores: dict[str, dict[str, list]] = {name: {"ccc": [], "rmse": [], "alpha": []} for name in features}
         for fold in folds:
+
             def rows(ids):
-                return np.array([i for i in (position[u] for u in ids if u in position) if np.isfinite(values[i])],
-                                dtype=int)
+                return np.array(
+                    [i for i in (position[u] for u in ids if u in position) if np.isfinite(values[i])], dtype=int
+                )
+
             fit, val, test = rows(fold.train), rows(fold.val), rows(fold.test)
             if len(fit) < 2 or len(val) < 2 or len(test) < 2:
                 continue
             both = np.concatenate([fit, val])
             for name, matrix in features.items():
-                tried = {a: concordance(_regressor(a).fit(matrix[fit], values[fit]).predict(matrix[val]), values[val])
-                         for a in ALPHA_GRID}
+                tried = {
+                    a: concordance(_regressor(a).fit(matrix[fit], values[fit]).predict(matrix[val]), values[val])
+                    for a in ALPHA_GRID
+                }
                 alpha = max(tried, key=lambda a: np.nan_to_num(tried[a], nan=-1.0))
                 predicted = _regressor(alpha).fit(matrix[both], values[both]).predict(matrix[test])
                 scores[name]["ccc"].append(concordance(predicted, values[test]))
                 scores[name]["rmse"].append(float(np.sqrt(np.mean((predicted - values[test]) ** 2))))
                 scores[name]["alpha"].append(alpha)
-        result[rating] = {name: {key: {"mean": float(np.mean(s[key])), "std": float(np.std(s[key]))}
-                                 for key in ("ccc", "rmse")} | {"alpha": s["alpha"]}
-                          for name, s in scores.items() if s["ccc"]}
+        result[rating] = {
+            name: {key: {"mean": float(np.mean(s[key])), "std": float(np.std(s[key]))} for key in ("ccc", "rmse")}
+            | {"alpha": s["alpha"]}
+            for name, s in scores.items()
+            if s["ccc"]
+        }
     return result

@@ -17,10 +17,21 @@ def confusion_figure(matrix: list[list[int]], classes: list[str], title: str, pa
     rows = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-    sns.heatmap(counts, annot=True, fmt=".0f", cmap="Blues", xticklabels=classes, yticklabels=classes, ax=axes[0],
-                cbar=False)
-    sns.heatmap(normalised, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=classes,
-                yticklabels=classes, ax=axes[1], cbar=False)
+    sns.heatmap(
+        counts, annot=True, fmt=".0f", cmap="Blues", xticklabels=classes, yticklabels=classes, ax=axes[0], cbar=False
+    )
+    sns.heatmap(
+        normalised,
+        annot=True,
+        fmt=".2f",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=axes[1],
+        cbar=False,
+    )
     for axis, name in zip(axes, ("counts", "row-normalised (recall on the diagonal)")):
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")

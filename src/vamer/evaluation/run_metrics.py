@@ -43,9 +43,9 @@ class ModelSummary(_Strict):
     ua: MeanStd
     accuracy: MeanStd
     per_class: dict[str, dict[str, Any]]
-    runs: int | None = None                         # folds x seeds it was trained on (variants)
-    absent_classes: list[Any] | None = None         # per run: classes without a test utterance
-    chosen: list[dict[str, Any]] | None = None      # the strongest baseline: its pick per fold
+    runs: int | None = None  # folds x seeds it was trained on (variants)
+    absent_classes: list[Any] | None = None  # per run: classes without a test utterance
+    chosen: list[dict[str, Any]] | None = None  # the strongest baseline: its pick per fold
 
 
 class RunProtocol(_Strict):
@@ -64,8 +64,8 @@ class RunProtocol(_Strict):
     imbalance: dict[str, Any]
     ablations: list[str]
     metrics: str
-    speaker_context: dict[str, Any] | None = None   # how the frozen inputs were normalised per speaker, in words too
-    text_sources: dict[str, int] | None = None      # utterances whose text was given, recognised (asr) or empty
+    speaker_context: dict[str, Any] | None = None  # how the frozen inputs were normalised per speaker, in words too
+    text_sources: dict[str, int] | None = None  # utterances whose text was given, recognised (asr) or empty
 
 
 class RunMetrics(_Strict):
@@ -74,24 +74,24 @@ class RunMetrics(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     generator: str
     vamer_version: str
-    macro_f1: MeanStd                               # the fused model (the method), as the headline
+    macro_f1: MeanStd  # the fused model (the method), as the headline
     weighted_f1: MeanStd
     ua: MeanStd
     accuracy: MeanStd
     per_class: dict[str, dict[str, Any]]
-    pooled_over_folds: dict[str, Any]               # every fold's fusion predictions pooled
-    ablations: dict[str, ModelSummary]              # variant -> figures (fusion included)
+    pooled_over_folds: dict[str, Any]  # every fold's fusion predictions pooled
+    ablations: dict[str, ModelSummary]  # variant -> figures (fusion included)
     # With speaker context: the same folds predicted clip by clip with no statistics of the test
     # speakers (the population's instead), what a stranger's single clip gets.
     without_speaker_context: dict[str, ModelSummary] | None = None
     # With a probe ensemble: the fusion classifier alone ("network") and the probe alone ("probe").
     ensemble_members: dict[str, ModelSummary] | None = None
-    pretrained: dict[str, bool]                     # which encoders' pretraining stages trained
-    variant_names: dict[str, str]                   # variant -> what it is, in words
-    baseline: dict[str, ModelSummary]               # classic baselines, the linear probe, "best"
-    majority: dict[str, MeanStd]                    # always-majority
-    rating_baseline: dict[str, Any]                 # ridge regressions of arousal and valence
-    regression: dict[str, MeanStd]                  # the regressors' test RMSE, CCC and n
+    pretrained: dict[str, bool]  # which encoders' pretraining stages trained
+    variant_names: dict[str, str]  # variant -> what it is, in words
+    baseline: dict[str, ModelSummary]  # classic baselines, the linear probe, "best"
+    majority: dict[str, MeanStd]  # always-majority
+    rating_baseline: dict[str, Any]  # ridge regressions of arousal and valence
+    regression: dict[str, MeanStd]  # the regressors' test RMSE, CCC and n
     protocol: RunProtocol
     seeds: list[int]
     hardware: dict[str, Any]
@@ -118,7 +118,7 @@ class BaselineProtocol(_Strict):
     utterances: int
     synthetic: bool
     classifier: str
-    egemaps_unreadable: list[str]                   # utterances openSMILE could not read
+    egemaps_unreadable: list[str]  # utterances openSMILE could not read
     metrics: str
 
 
@@ -133,8 +133,8 @@ class BaselineMetrics(_Strict):
     classes: list[str]
     folds: int
     skipped: list[dict[str, Any]]
-    models: dict[str, BaselineModel]                # majority, each classic feature set, the probe, "best"
-    ratings: dict[str, Any]                         # ridge regressions of arousal and valence
+    models: dict[str, BaselineModel]  # majority, each classic feature set, the probe, "best"
+    ratings: dict[str, Any]  # ridge regressions of arousal and valence
 
 
 def checked(metrics: dict[str, Any], model: type[BaseModel] = RunMetrics) -> dict[str, Any]:
@@ -154,8 +154,10 @@ def read_run_metrics(path: Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise VamerError(f"{path} is not JSON ({error})") from None
     if isinstance(values, dict) and values.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-        raise VamerError(f"{path} has metrics schema {values.get('schema_version')}; this vamer reads schema "
-                         f"{SCHEMA_VERSION}: read it with the vamer that wrote it ({values.get('vamer_version')})")
+        raise VamerError(
+            f"{path} has metrics schema {values.get('schema_version')}; this vamer reads schema "
+            f"{SCHEMA_VERSION}: read it with the vamer that wrote it ({values.get('vamer_version')})"
+        )
     try:
         return RunMetrics.model_validate(values).model_dump()
     except ValidationError as error:

@@ -18,8 +18,8 @@ input is built, so that an augmented (masked) mel gets the delta of what it now 
 from __future__ import annotations
 
 import io
-import os
 import math
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -135,8 +135,10 @@ def in_range(samples: np.ndarray) -> np.ndarray:
     if peak > MAX_SAMPLE:
         # Finite but absurd: its power overflows to inf and every log-mel frame became NaN, silently,
         # in the cache.
-        raise AudioError("out_of_range_audio", f"the largest sample is {peak:.3g}; full scale is 1 and vamer "
-                                               f"refuses samples beyond {MAX_SAMPLE:,.0f}")
+        raise AudioError(
+            "out_of_range_audio",
+            f"the largest sample is {peak:.3g}; full scale is 1 and vamer refuses samples beyond {MAX_SAMPLE:,.0f}",
+        )
     return samples.astype(np.float32, copy=False)
 
 
@@ -182,7 +184,7 @@ def log_mel(samples: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     filters = _mel_filters(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
     with one_blas_thread():
         power = np.abs(librosa.stft(samples, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
-        mel = filters @ power                                                    # [n_mels, T]
+        mel = filters @ power  # [n_mels, T]
     return librosa.power_to_db(mel, ref=np.max, top_db=-DB_FLOOR).T.astype(np.float32)
 
 

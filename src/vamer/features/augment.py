@@ -21,8 +21,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from vamer.features.config import AugmentConfig
 from vamer.features.audio import DB_FLOOR
+from vamer.features.config import AugmentConfig
 
 # Per copy number, what each policy does.  The method's three copies: RS; noise mask; RD + noise mask.
 COPY_RECIPES = {
@@ -37,8 +37,9 @@ def copy_rng(seed: int, utt_id: str, copy: int) -> np.random.Generator:
     return np.random.default_rng([seed, digest, copy])
 
 
-def frequency_mask(mel: np.ndarray, rng: np.random.Generator, min_bins: int, max_bins: int,
-                   fill: str = "floor") -> np.ndarray:
+def frequency_mask(
+    mel: np.ndarray, rng: np.random.Generator, min_bins: int, max_bins: int, fill: str = "floor"
+) -> np.ndarray:
     """A copy of ``mel`` ``[T, n_mels]`` with one band of min..max mel bins replaced.
 
     ``fill="floor"``: the band is set to the dB floor (frequency masking).
@@ -49,9 +50,9 @@ def frequency_mask(mel: np.ndarray, rng: np.random.Generator, min_bins: int, max
     width = int(rng.integers(min(min_bins, n_mels), min(max_bins, n_mels) + 1))
     start = int(rng.integers(0, n_mels - width + 1))
     if fill == "noise":
-        out[:, start:start + width] = rng.uniform(DB_FLOOR, 0.0, size=(out.shape[0], width))
+        out[:, start : start + width] = rng.uniform(DB_FLOOR, 0.0, size=(out.shape[0], width))
     else:
-        out[:, start:start + width] = DB_FLOOR
+        out[:, start : start + width] = DB_FLOOR
     return out
 
 
@@ -88,8 +89,10 @@ def copies_per_class(counts: dict[str, int], config: AugmentConfig) -> dict[str,
         return {label: int(config.copies.get(label, 0)) for label in counts}
     largest = max(counts.values(), default=0)
     wanted = config.minority_ratio * largest
-    return {label: 0 if not n or n >= wanted else min(config.max_copies, math.ceil(wanted / n) - 1)
-            for label, n in counts.items()}
+    return {
+        label: 0 if not n or n >= wanted else min(config.max_copies, math.ceil(wanted / n) - 1)
+        for label, n in counts.items()
+    }
 
 
 def plan_copies(train: pd.DataFrame, config: AugmentConfig) -> pd.DataFrame:
@@ -110,8 +113,16 @@ def plan_copies(train: pd.DataFrame, config: AugmentConfig) -> pd.DataFrame:
                 words = random_swap(words, config.text_ratio, rng)
             if "text_delete" in ops:
                 words = random_deletion(words, config.text_ratio, rng)
-            rows.append({"utt_id": f"{source.utt_id}#aug{copy + 1}", "aug_of": source.utt_id, "copy": copy + 1,
-                         "ops": "+".join(ops), "emotion": source.emotion, "text": " ".join(words)})
+            rows.append(
+                {
+                    "utt_id": f"{source.utt_id}#aug{copy + 1}",
+                    "aug_of": source.utt_id,
+                    "copy": copy + 1,
+                    "ops": "+".join(ops),
+                    "emotion": source.emotion,
+                    "text": " ".join(words),
+                }
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -120,8 +131,13 @@ def augment_mel(mel: np.ndarray, ops: str, config: AugmentConfig, utt_id: str, c
     rng = copy_rng(config.seed + 1, utt_id, copy)
     for op in ops.split("+"):
         if op in ("audio_mask", "audio_noise_mask"):
-            mel = frequency_mask(mel, rng, config.mask_min_bins, config.mask_max_bins,
-                                 fill="noise" if op == "audio_noise_mask" else "floor")
+            mel = frequency_mask(
+                mel,
+                rng,
+                config.mask_min_bins,
+                config.mask_max_bins,
+                fill="noise" if op == "audio_noise_mask" else "floor",
+            )
     return mel
 
 
@@ -129,7 +145,11 @@ def class_counts(before: pd.DataFrame, copies: pd.DataFrame, classes: list[str])
     """Per class: n before, copies added, n after (the report the policy owes its user)."""
     added = copies["emotion"].value_counts() if len(copies) else pd.Series(dtype=int)
     counts = before["emotion"].value_counts()
-    return pd.DataFrame({"class": classes,
-                         "before": [int(counts.get(c, 0)) for c in classes],
-                         "added": [int(added.get(c, 0)) for c in classes],
-                         "after": [int(counts.get(c, 0) + added.get(c, 0)) for c in classes]})
+    return pd.DataFrame(
+        {
+            "class": classes,
+            "before": [int(counts.get(c, 0)) for c in classes],
+            "added": [int(added.get(c, 0)) for c in classes],
+            "after": [int(counts.get(c, 0) + added.get(c, 0)) for c in classes],
+        }
+    )

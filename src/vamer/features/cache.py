@@ -38,7 +38,7 @@ from vamer.errors import VamerError
 from vamer.fileio import follow_umask
 
 BUILT_KIND = "built"
-CHECKSUM_BYTES = 32   # the SHA-256 that ends every entry
+CHECKSUM_BYTES = 32  # the SHA-256 that ends every entry
 
 log = logging.getLogger("vamer.cache")
 
@@ -66,8 +66,9 @@ def read_entry(raw: bytes, shape: tuple[int | None, ...] | None = None, dtype=No
         array = np.load(io.BytesIO(payload), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise DamagedEntry(f"not a readable array ({error})") from None
-    if shape is not None and (array.ndim != len(shape) or any(
-            want is not None and got != want for got, want in zip(array.shape, shape))):
+    if shape is not None and (
+        array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape))
+    ):
         wanted = "[" + ", ".join("*" if size is None else str(size) for size in shape) + "]"
         raise DamagedEntry(f"shape {list(array.shape)}, where {wanted} is read")
     if dtype is not None and array.dtype != np.dtype(dtype):
@@ -102,8 +103,10 @@ class FeatureCache:
         :func:`read_entry`; a damaged one is deleted and reported, so the caller recomputes it)."""
         path = self.path(kind, key)
         if path.is_symlink() or (path.exists() and not path.is_file()):
-            self.report(f"vamer: feature cache entry {path} is not a file (a folder or a link stands there); "
-                        "it is left alone, and the features are computed without caching them")
+            self.report(
+                f"vamer: feature cache entry {path} is not a file (a folder or a link stands there); "
+                "it is left alone, and the features are computed without caching them"
+            )
             return None
         try:
             raw = path.read_bytes()
@@ -157,6 +160,8 @@ class FeatureCache:
         deadline = time.monotonic() + timeout_s
         while self.get(BUILT_KIND, token) is None:
             if time.monotonic() > deadline:
-                raise VamerError(f"waited {timeout_s:g} s for rank 0 to build the features in {self.root}; is "
-                                 "--cache on a file system every node sees?")
+                raise VamerError(
+                    f"waited {timeout_s:g} s for rank 0 to build the features in {self.root}; is "
+                    "--cache on a file system every node sees?"
+                )
             time.sleep(poll_s)

@@ -16,9 +16,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from vamer.features.config import AudioFeatureConfig
 from vamer.features.audio import AudioError, features_from_bytes, stored_mel
 from vamer.features.cache import FeatureCache
+from vamer.features.config import AudioFeatureConfig
 
 log = logging.getLogger("vamer.features")
 
@@ -43,8 +43,9 @@ def mel_layout(config: AudioFeatureConfig) -> tuple[tuple[None, int], type]:
     return (None, config.n_mels), np.float16
 
 
-def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig,
-                 cache_root: str) -> tuple[str, str, str | np.ndarray, int, list[str]]:
+def _extract_one(
+    utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str
+) -> tuple[str, str, str | np.ndarray, int, list[str]]:
     """Runs in a worker: returns (utt_id, status, the key (status cached or computed), the log-mel
     itself (uncached: the cache could not store it) or the reason's detail, frames before cropping,
     the cache's warnings for the parent to show)."""
@@ -67,8 +68,13 @@ def _extract_one(utt_id: str, path: str, config: AudioFeatureConfig,
     return utt_id, "computed", key, int(mel.shape[0]), reports
 
 
-def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
-                  jobs: int | None = None, progress: bool = True) -> AudioFeatures:
+def extract_audio(
+    table: pd.DataFrame,
+    config: AudioFeatureConfig,
+    cache_root: str | Path,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> AudioFeatures:
     """Log-mel of every utterance in ``table`` (columns utt_id, audio_path), computed once per
     (file content, settings); unusable audio is skipped with its reason, never fatal."""
     started = time.perf_counter()
@@ -93,8 +99,13 @@ def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: s
                 _, status, detail, frames, more = _extract_one(utt_id, dict(rows)[utt_id], config, str(cache_root))
                 for report in more:
                     log.warning("%s", report)
-                mel = detail if status == "uncached" else cache.get(AUDIO_KIND, detail, *mel_layout(config)) \
-                    if status == "computed" else None
+                mel = (
+                    detail
+                    if status == "uncached"
+                    else cache.get(AUDIO_KIND, detail, *mel_layout(config))
+                    if status == "computed"
+                    else None
+                )
             if mel is not None:
                 mels[utt_id] = mel
                 cropped += frames > config.max_frames
@@ -104,7 +115,12 @@ def extract_audio(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: s
     return AudioFeatures(
         mels=mels,
         skipped=pd.DataFrame(skipped, columns=["utt_id", "reason", "detail"]),
-        stats={"utterances": len(rows), "computed": int(statuses.get("computed", 0)),
-               "cached": int(statuses.get("cached", 0)), "skipped": len(skipped),
-               "cropped_to_max_frames": int(cropped), "seconds": time.perf_counter() - started},
+        stats={
+            "utterances": len(rows),
+            "computed": int(statuses.get("computed", 0)),
+            "cached": int(statuses.get("cached", 0)),
+            "skipped": len(skipped),
+            "cropped_to_max_frames": int(cropped),
+            "seconds": time.perf_counter() - started,
+        },
     )

@@ -13,7 +13,6 @@ in parallel and cached like the log-mel.
 from __future__ import annotations
 
 import logging
-
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,10 +21,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from vamer.features.config import AudioFeatureConfig
-from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.errors import raise_swallowed_stop
+from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
+from vamer.features.config import AudioFeatureConfig
 
 log = logging.getLogger("vamer.features")
 
@@ -37,19 +36,21 @@ EGEMAPS_SIZE = 88
 def _smile():
     import opensmile  # imported on first use: it loads a native library
 
-    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                           feature_level=opensmile.FeatureLevel.Functionals)
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
 
 
 def egemaps(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """eGeMAPSv02 functionals of mono ``samples``, ``[88]`` float32 (non-finite values -> 0)."""
     values = _smile().process_signal(np.asarray(samples, dtype=np.float32), sample_rate).to_numpy()[0]
-    raise_swallowed_stop()   # a SIGTERM that arrived inside openSMILE's callbacks
+    raise_swallowed_stop()  # a SIGTERM that arrived inside openSMILE's callbacks
     return np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _one(utt_id: str, path: str, config: AudioFeatureConfig,
-         cache_root: str) -> tuple[str, np.ndarray | None, list[str]]:
+def _one(
+    utt_id: str, path: str, config: AudioFeatureConfig, cache_root: str
+) -> tuple[str, np.ndarray | None, list[str]]:
     """Runs in a worker: (utt_id, the functionals or None, the cache's warnings for the parent)."""
     reports: list[str] = []
     cache = FeatureCache(cache_root, report=reports.append)
@@ -57,8 +58,15 @@ def _one(utt_id: str, path: str, config: AudioFeatureConfig,
         data = Path(path).read_bytes()
     except OSError:
         return utt_id, None, reports
-    key = cache.key(data, {"kind": FUNCTIONALS_KIND, "sample_rate": config.sample_rate,
-                                 "read_seconds": read_seconds(config), "version": 2})
+    key = cache.key(
+        data,
+        {
+            "kind": FUNCTIONALS_KIND,
+            "sample_rate": config.sample_rate,
+            "read_seconds": read_seconds(config),
+            "version": 2,
+        },
+    )
     stored = cache.get(FUNCTIONALS_KIND, key, shape=(EGEMAPS_SIZE,), dtype=np.float32)
     if stored is not None:
         return utt_id, stored, reports
@@ -70,8 +78,13 @@ def _one(utt_id: str, path: str, config: AudioFeatureConfig,
     return utt_id, values, reports
 
 
-def extract_functionals(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
-                        jobs: int | None = None, progress: bool = True) -> tuple[np.ndarray, list[str]]:
+def extract_functionals(
+    table: pd.DataFrame,
+    config: AudioFeatureConfig,
+    cache_root: str | Path,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, list[str]]:
     """eGeMAPS of every utterance of ``table`` (columns utt_id, audio_path), rows in table order,
     ``[n, 88]``, and the ids whose file could not be read now (their rows are zeros; the table holds
     utterances whose audio already decoded for the log-mel, so this means the file changed since)."""
@@ -80,8 +93,9 @@ def extract_functionals(table: pd.DataFrame, config: AudioFeatureConfig, cache_r
     results = runner(delayed(_one)(utt_id, path, config, str(cache_root)) for utt_id, path in rows)
     out = np.zeros((len(rows), EGEMAPS_SIZE), dtype=np.float32)
     failed = []
-    for index, (utt_id, values, reports) in enumerate(tqdm(results, total=len(rows), desc="eGeMAPS", unit="utt",
-                                                           disable=not progress)):
+    for index, (utt_id, values, reports) in enumerate(
+        tqdm(results, total=len(rows), desc="eGeMAPS", unit="utt", disable=not progress)
+    ):
         for report in reports:
             log.warning("%s", report)
         if values is None:

@@ -41,8 +41,8 @@ from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder,
 from vamer.features.upstream import model_states
 
 TRIM_MULTIPLE = 8  # batch lengths stay multiples of every preset's time pooling
-NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)      # a preset without clip functionals
-NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)    # a preset without a frozen speech encoder
+NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)  # a preset without clip functionals
+NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)  # a preset without a frozen speech encoder
 MODEL_INPUTS = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream")
 
 
@@ -75,16 +75,22 @@ def id_inputs(tokens: TrainableTokens, text: str) -> tuple[np.ndarray, np.ndarra
 class AudioInputs:
     """One clip as the audio side of a model reads it."""
 
-    audio: np.ndarray                 # [2, T, n_mels] float32, T <= max_frames
-    audio_mask: np.ndarray            # [T] bool
-    functionals: np.ndarray           # [88] float32, or [0]
-    upstream: np.ndarray              # [layers, hidden] float32, or [0, 0]
-    seconds: float                    # seconds of mono audio at the preset's rate
+    audio: np.ndarray  # [2, T, n_mels] float32, T <= max_frames
+    audio_mask: np.ndarray  # [T] bool
+    functionals: np.ndarray  # [88] float32, or [0]
+    upstream: np.ndarray  # [layers, hidden] float32, or [0, 0]
+    seconds: float  # seconds of mono audio at the preset's rate
 
     def model_inputs(self, text: np.ndarray, text_mask: np.ndarray) -> dict[str, np.ndarray]:
         """The whole item: this clip with its text inputs."""
-        return {"audio": self.audio, "audio_mask": self.audio_mask, "text": text, "text_mask": text_mask,
-                "functionals": self.functionals, "upstream": self.upstream}
+        return {
+            "audio": self.audio,
+            "audio_mask": self.audio_mask,
+            "text": text,
+            "text_mask": text_mask,
+            "functionals": self.functionals,
+            "upstream": self.upstream,
+        }
 
 
 class InputPreparer:
@@ -95,23 +101,27 @@ class InputPreparer:
     it).  Raises :class:`vamer.features.audio.AudioError` for audio that cannot be used.
     """
 
-    def __init__(self, audio_config: AudioFeatureConfig, text_config: TextFeatureConfig,
-                 encoder: TextEncoder | TrainableTokens | None = None,
-                 vocabulary: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        audio_config: AudioFeatureConfig,
+        text_config: TextFeatureConfig,
+        encoder: TextEncoder | TrainableTokens | None = None,
+        vocabulary: dict[str, int] | None = None,
+    ) -> None:
         self.audio_config, self.text_config = audio_config, text_config
-        self.encoder = encoder or make_text_encoder(text_config.encoder, text_config.max_length,
-                                                    text_config.sentence_token)
+        self.encoder = encoder or make_text_encoder(
+            text_config.encoder, text_config.max_length, text_config.sentence_token
+        )
         if isinstance(self.encoder, TrainableTokens) and vocabulary is not None:
             self.encoder.vocabulary = dict(vocabulary)
 
-    def audio(self, samples: np.ndarray, rate: int,
-              frozen: tuple[np.ndarray, np.ndarray] | None = None) -> AudioInputs:
+    def audio(self, samples: np.ndarray, rate: int, frozen: tuple[np.ndarray, np.ndarray] | None = None) -> AudioInputs:
         """Samples ``[n]`` or ``[n, channels]`` at ``rate`` -> the clip's model inputs.  ``frozen``: the
         clip's (upstream, functionals) when they were computed already (:meth:`frozen`); the frozen
         inputs here are raw: speaker normalisation (:mod:`vamer.features.speakers`) comes after."""
         config = self.audio_config
         mono = mono_at(samples, rate, config.sample_rate)
-        audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)   # one BLAS thread
+        audio, mask = model_audio(stored_mel(log_mel(mono, config), config), config.max_frames)  # one BLAS thread
         upstream, functionals = frozen if frozen is not None else self._frozen(mono)
         return AudioInputs(audio, mask, functionals, upstream, len(mono) / config.sample_rate)
 
@@ -144,8 +154,9 @@ def batch_length(longest: int) -> int:
     return max(TRIM_MULTIPLE, -(-longest // TRIM_MULTIPLE) * TRIM_MULTIPLE)
 
 
-def stack_batch(items: list[dict[str, np.ndarray]], frames: int | None = None,
-                tokens: int | None = None) -> dict[str, np.ndarray]:
+def stack_batch(
+    items: list[dict[str, np.ndarray]], frames: int | None = None, tokens: int | None = None
+) -> dict[str, np.ndarray]:
     """Items (dicts of :data:`MODEL_INPUTS`) -> one batch of arrays, ``[B, ...]`` each.
 
     Audio and text are cut or zero-padded to the batch's longest valid run rounded up by

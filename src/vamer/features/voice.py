@@ -45,27 +45,39 @@ from vamer.features.audio import one_blas_thread
 GE2E_SPEC = "ge2e"
 GE2E_PACKAGE = "resemblyzer==0.1.4"
 SAMPLE_RATE = 16_000
-N_FFT, HOP, N_MELS = 400, 160, 40         # 25 ms windows every 10 ms, 40 bands (the encoder's training)
+N_FFT, HOP, N_MELS = 400, 160, 40  # 25 ms windows every 10 ms, 40 bands (the encoder's training)
 HIDDEN, LAYERS = 256, 3
-WINDOW_FRAMES = 160                       # 1.6 s: the partial utterances GE2E was trained on
+WINDOW_FRAMES = 160  # 1.6 s: the partial utterances GE2E was trained on
 STATE_ROWS = ("mean_1", "mean_2", "mean_3", "std_1", "std_2", "std_3", "embedding")
-_EXPECTED = {**{f"lstm.{kind}_l{i}": shape for i in range(LAYERS)
-                for kind, shape in (("weight_ih", (4 * HIDDEN, N_MELS if i == 0 else HIDDEN)),
-                                    ("weight_hh", (4 * HIDDEN, HIDDEN)), ("bias_ih", (4 * HIDDEN,)),
-                                    ("bias_hh", (4 * HIDDEN,)))},
-             "linear.weight": (HIDDEN, HIDDEN), "linear.bias": (HIDDEN,)}
+_EXPECTED = {
+    **{
+        f"lstm.{kind}_l{i}": shape
+        for i in range(LAYERS)
+        for kind, shape in (
+            ("weight_ih", (4 * HIDDEN, N_MELS if i == 0 else HIDDEN)),
+            ("weight_hh", (4 * HIDDEN, HIDDEN)),
+            ("bias_ih", (4 * HIDDEN,)),
+            ("bias_hh", (4 * HIDDEN,)),
+        )
+    },
+    "linear.weight": (HIDDEN, HIDDEN),
+    "linear.bias": (HIDDEN,),
+}
 
 
 def ge2e_weights_path() -> Path:
     """Where the installed resemblyzer wheel keeps ``pretrained.pt`` (the package is not imported)."""
     spec = importlib.util.find_spec("resemblyzer")
     if spec is None or not spec.submodule_search_locations:
-        raise VamerError(f"the ge2e audio encoder needs the resemblyzer package, which ships its weights: "
-                         f"pip install {GE2E_PACKAGE}")
+        raise VamerError(
+            f"the ge2e audio encoder needs the resemblyzer package, which ships its weights: pip install {GE2E_PACKAGE}"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt"
     if not path.is_file():
-        raise VamerError(f"the installed resemblyzer package has no pretrained.pt ({path}); reinstall it: "
-                         f"pip install --force-reinstall {GE2E_PACKAGE}")
+        raise VamerError(
+            f"the installed resemblyzer package has no pretrained.pt ({path}); reinstall it: "
+            f"pip install --force-reinstall {GE2E_PACKAGE}"
+        )
     return path
 
 
@@ -74,8 +86,9 @@ def _checked_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means a damaged file
-        raise VamerError(f"cannot read the GE2E weights {path} ({type(error).__name__}: {error}); reinstall "
-                         f"{GE2E_PACKAGE}") from None
+        raise VamerError(
+            f"cannot read the GE2E weights {path} ({type(error).__name__}: {error}); reinstall {GE2E_PACKAGE}"
+        ) from None
     state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise VamerError(f"{path} holds no model_state: not the GE2E checkpoint vamer knows")
@@ -83,8 +96,9 @@ def _checked_state(path: Path) -> dict[str, torch.Tensor]:
         tensor = state.get(name)
         if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
             found = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
-            raise VamerError(f"{path}: {name} should be shaped {shape}, found {found}: not the GE2E checkpoint "
-                             "vamer knows")
+            raise VamerError(
+                f"{path}: {name} should be shaped {shape}, found {found}: not the GE2E checkpoint vamer knows"
+            )
         if not torch.isfinite(tensor).all():
             raise VamerError(f"{path}: {name} holds NaN or infinite weights; reinstall {GE2E_PACKAGE}")
     return {name: state[name].float() for name in _EXPECTED}
@@ -99,8 +113,9 @@ class GE2EEncoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.lstm = nn.ModuleList(nn.LSTM(N_MELS if i == 0 else HIDDEN, HIDDEN, batch_first=True)
-                                  for i in range(LAYERS))
+        self.lstm = nn.ModuleList(
+            nn.LSTM(N_MELS if i == 0 else HIDDEN, HIDDEN, batch_first=True) for i in range(LAYERS)
+        )
         self.linear = nn.Linear(HIDDEN, HIDDEN)
 
     def load_wheel_state(self, state: dict[str, torch.Tensor]) -> None:
@@ -112,24 +127,24 @@ class GE2EEncoder(nn.Module):
             self.linear.bias.copy_(state["linear.bias"])
 
     def forward(self, windows: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        weight = valid.to(windows.dtype).unsqueeze(-1)                   # [W, L, 1]
-        count = weight.sum(dim=(0, 1))                                   # [1]
+        weight = valid.to(windows.dtype).unsqueeze(-1)  # [W, L, 1]
+        count = weight.sum(dim=(0, 1))  # [1]
         h, means, stds = windows, [], []
         for layer in self.lstm:
-            h, _ = layer(h)                                              # [W, L, 256]
-            mean = (h * weight).sum(dim=(0, 1)) / count                  # [256]
+            h, _ = layer(h)  # [W, L, 256]
+            mean = (h * weight).sum(dim=(0, 1)) / count  # [256]
             variance = (((h - mean) ** 2) * weight).sum(dim=(0, 1)) / count
             means.append(mean)
             stds.append(variance.clamp(min=0).sqrt())
         # The embedding: the last valid step of each window (the LSTM is causal, so padding after it
         # cannot reach it), projected, L2-normed, averaged over windows and normed again.
-        last = valid.sum(dim=1).long() - 1                               # [W]
-        final = h[torch.arange(h.shape[0]), last]                        # [W, 256]
+        last = valid.sum(dim=1).long() - 1  # [W]
+        final = h[torch.arange(h.shape[0]), last]  # [W, 256]
         embedding = torch.relu(self.linear(final))
         embedding = embedding / embedding.norm(dim=1, keepdim=True).clamp(min=1e-12)
         embedding = embedding.mean(dim=0)
         embedding = embedding / embedding.norm().clamp(min=1e-12)
-        return torch.stack([*means, *stds, embedding])                   # [7, 256]
+        return torch.stack([*means, *stds, embedding])  # [7, 256]
 
 
 def mel_power(samples: np.ndarray) -> np.ndarray:

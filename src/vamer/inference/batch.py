@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-
 from vamer.data.manifest import read_table
 from vamer.errors import VamerError
 from vamer.fileio import record_written, refuse_overwrite
@@ -37,7 +36,7 @@ class Request:
     audio: Path
     text: str | None
     refused: tuple[str, str] | None = None  # (error_kind, error) known before any audio is read
-    speaker: str | None = None              # inputs of one speaker are normalised together
+    speaker: str | None = None  # inputs of one speaker are normalised together
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,9 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = None,
-           speaker: str | None = None) -> list[Request]:
+def gather(
+    inputs: list[Path], manifest: Path | None = None, text: str | None = None, speaker: str | None = None
+) -> list[Request]:
     """Requests from files, folders (their audio files, recursively) and a manifest (column ``audio``,
     relative to the manifest's folder; optional ``text``, ``utt_id`` and ``speaker``).  A manifest row
     that cannot be read becomes a request that is already refused, so it still gets its output row.
@@ -82,8 +82,10 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
     if manifest is not None:
         table = read_table(manifest)
         if "audio" not in table.columns:
-            raise VamerError(f"{manifest}: a prediction manifest needs an 'audio' column; it has "
-                             f"{', '.join(table.columns) or 'none'}")
+            raise VamerError(
+                f"{manifest}: a prediction manifest needs an 'audio' column; it has "
+                f"{', '.join(table.columns) or 'none'}"
+            )
         base = manifest.parent.resolve()
         for row in table.rows:
             if row.reason is not None:
@@ -95,8 +97,14 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
                 requests.append(Request(name, base, None, ("not_found", f"{row.source}: empty audio cell")))
                 continue
             audio = Path(cell)
-            requests.append(Request(name, audio if audio.is_absolute() else base / audio,
-                                    table.cell(row, "text") or None, speaker=table.cell(row, "speaker") or None))
+            requests.append(
+                Request(
+                    name,
+                    audio if audio.is_absolute() else base / audio,
+                    table.cell(row, "text") or None,
+                    speaker=table.cell(row, "speaker") or None,
+                )
+            )
     if text is not None:
         if len(requests) != 1:
             raise VamerError("--text goes with exactly one input; give several texts through a manifest's text column")
@@ -108,8 +116,9 @@ def gather(inputs: list[Path], manifest: Path | None = None, text: str | None = 
     return requests
 
 
-def speaker_inputs(predictor: Predictor, requests: list[Request],
-                   choice: SpeakerChoice = SpeakerChoice()) -> list[SpeakerInput | None]:
+def speaker_inputs(
+    predictor: Predictor, requests: list[Request], choice: SpeakerChoice = SpeakerChoice()
+) -> list[SpeakerInput | None]:
     """Each request's speaker context.  A profile serves every request.  Otherwise the requests that
     name a speaker are read once here for their frozen inputs (kept, so prediction does not compute
     them again), and each speaker's statistics come from all of their clips that can be read (fewer
@@ -135,13 +144,19 @@ def speaker_inputs(predictor: Predictor, requests: list[Request],
         if request.speaker and states is not None:
             groups.setdefault(request.speaker, []).append(states)
     statistics = {speaker: predictor.speaker_statistics(clips) for speaker, clips in groups.items()}
-    return [SpeakerInput(r.speaker, statistics.get(r.speaker), states) if r.speaker else None
-            for r, states in zip(requests, frozen)]
+    return [
+        SpeakerInput(r.speaker, statistics.get(r.speaker), states) if r.speaker else None
+        for r, states in zip(requests, frozen)
+    ]
 
 
-def result_rows(predictor: Predictor, requests: list[Request], batch_size: int = 16,
-                progress: Callable[[int], None] | None = None,
-                choice: SpeakerChoice = SpeakerChoice()) -> Iterator[dict[str, Any]]:
+def result_rows(
+    predictor: Predictor,
+    requests: list[Request],
+    batch_size: int = 16,
+    progress: Callable[[int], None] | None = None,
+    choice: SpeakerChoice = SpeakerChoice(),
+) -> Iterator[dict[str, Any]]:
     """One row per request, in order, each as soon as it is predicted; a request that fails has
     ``error``/``error_kind`` and no label.  Text cells are valid Unicode whatever the file names."""
     speakers = speaker_inputs(predictor, requests, choice)
@@ -156,8 +171,21 @@ def result_rows(predictor: Predictor, requests: list[Request], batch_size: int =
             result = next(predicted)
         row: dict[str, Any] = {"input": request.name, "label": result["label"] or ""}
         row.update({f"p_{c}": (result["probabilities"] or {}).get(c) for c in predictor.classes})
-        for key in ("arousal", "valence", "duration_s", "audio_seconds", "truncated", "sample_rate", "channels",
-                    "text", "text_source", "audio_only", "speaker", "speaker_context", "engine"):
+        for key in (
+            "arousal",
+            "valence",
+            "duration_s",
+            "audio_seconds",
+            "truncated",
+            "sample_rate",
+            "channels",
+            "text",
+            "text_source",
+            "audio_only",
+            "speaker",
+            "speaker_context",
+            "engine",
+        ):
             row[key] = result.get(key)
         row["notes"] = "; ".join(result["notes"])
         row["error"], row["error_kind"] = result["error"] or "", result["error_kind"] or ""
@@ -215,8 +243,10 @@ class ResultWriter:
         self.out, self.columns = Path(out), columns
         self.partial = self.out.with_name(self.out.name + ".partial")
         if self.partial.exists() and not force:
-            raise VamerError(f"{self.partial} holds the rows of an interrupted `vamer predict`; move it away, or "
-                             "pass --force to replace it")
+            raise VamerError(
+                f"{self.partial} holds the rows of an interrupted `vamer predict`; move it away, or "
+                "pass --force to replace it"
+            )
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self.handle = open(self.partial, "w", encoding="utf-8", newline="")
         self.rows = 0
@@ -230,8 +260,13 @@ class ResultWriter:
         if self.csv is not None:
             self.csv.writerow([_csv_cell(row.get(column)) for column in self.columns])
         else:
-            self.handle.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                          for k, v in row.items()}, ensure_ascii=False) + "\n")
+            self.handle.write(
+                json.dumps(
+                    {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
         self.handle.flush()
         self.rows += 1
 
@@ -253,9 +288,27 @@ class ResultWriter:
 
 def columns_of(predictor: Predictor) -> list[str]:
     """The output columns, in order (the module's docstring says what each holds)."""
-    return ["input", "label", *(f"p_{c}" for c in predictor.classes), "arousal", "valence", "duration_s",
-            "audio_seconds", "truncated", "sample_rate", "channels", "text", "text_source", "audio_only", "speaker",
-            "speaker_context", "engine", "notes", "error", "error_kind"]
+    return [
+        "input",
+        "label",
+        *(f"p_{c}" for c in predictor.classes),
+        "arousal",
+        "valence",
+        "duration_s",
+        "audio_seconds",
+        "truncated",
+        "sample_rate",
+        "channels",
+        "text",
+        "text_source",
+        "audio_only",
+        "speaker",
+        "speaker_context",
+        "engine",
+        "notes",
+        "error",
+        "error_kind",
+    ]
 
 
 @dataclass
@@ -268,10 +321,16 @@ class BatchOutcome:
     failed: int = 0
 
 
-def predict_inputs(predictor: Predictor, requests: list[Request], out: Path | None = None, force: bool = False,
-                   batch_size: int = 16, advance: Callable[[int], None] = lambda n: None,
-                   stopped: Callable[[str], None] = lambda message: None,
-                   choice: SpeakerChoice = SpeakerChoice()) -> BatchOutcome:
+def predict_inputs(
+    predictor: Predictor,
+    requests: list[Request],
+    out: Path | None = None,
+    force: bool = False,
+    batch_size: int = 16,
+    advance: Callable[[int], None] = lambda n: None,
+    stopped: Callable[[str], None] = lambda message: None,
+    choice: SpeakerChoice = SpeakerChoice(),
+) -> BatchOutcome:
     """Predict every request.  With ``out``, rows stream into ``OUT.partial`` as they come and the
     file becomes ``OUT`` when whole; a job stopped part-way keeps its rows there and ``stopped`` is
     told where.  Without, the rows are returned for :func:`results_table`."""
@@ -303,10 +362,17 @@ def results_table(rows: list[dict[str, Any]]):
     from rich.table import Column, Table
 
     def rating(value) -> str:
-        return "-" if value is None or value != value else f"{value:.2f}"   # NaN-safe
+        return "-" if value is None or value != value else f"{value:.2f}"  # NaN-safe
 
-    table = Table(Column("input", no_wrap=True, min_width=22), "label", "p", "arousal", "valence",
-                  Column("text", max_width=24), "notes / error")
+    table = Table(
+        Column("input", no_wrap=True, min_width=22),
+        "label",
+        "p",
+        "arousal",
+        "valence",
+        Column("text", max_width=24),
+        "notes / error",
+    )
     for row in rows:
         # The file name (--out keeps whole paths), as text: `tag[/b].wav` is not markup.
         name = escape(Path(row["input"]).name or row["input"])
@@ -314,6 +380,13 @@ def results_table(rows: list[dict[str, Any]]):
             table.add_row(name, "-", "-", "-", "-", "-", f"[red]{escape(str(row['error']))}[/red]")
         else:
             words = f"{escape(str(row['text']))} [dim]({row['text_source']})[/dim]" if row["text"] else "-"
-            table.add_row(name, row["label"], f"{row['p_' + row['label']]:.2f}", rating(row["arousal"]),
-                          rating(row["valence"]), words, escape(str(row["notes"])))
+            table.add_row(
+                name,
+                row["label"],
+                f"{row['p_' + row['label']]:.2f}",
+                rating(row["arousal"]),
+                rating(row["valence"]),
+                words,
+                escape(str(row["notes"])),
+            )
     return table

@@ -39,9 +39,9 @@ from safetensors.torch import load_file, save_file
 import vamer
 from vamer.config import validated
 from vamer.errors import VamerError
-from vamer.fileio import file_sha256, follow_umask
 from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.features.upstream import load_upstream, upstream_shape
+from vamer.fileio import file_sha256, follow_umask
 from vamer.presets import Preset, functionals_dim
 
 MANIFEST = "bundle.json"
@@ -51,10 +51,19 @@ WEIGHTS = ("arousal", "valence", "fusion")
 POPULATION = "population.safetensors"
 
 
-def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[str, torch.nn.Module],
-                 text_dim: int | None, vocabulary: dict[int, int] | None, metrics: dict[str, Any],
-                 provenance: dict[str, Any], regressors: dict[str, bool] | None = None,
-                 probe: torch.nn.Module | None = None, population: SpeakerStatistics | None = None) -> None:
+def write_bundle(
+    folder: Path,
+    preset: Preset,
+    classes: list[str],
+    models: dict[str, torch.nn.Module],
+    text_dim: int | None,
+    vocabulary: dict[int, int] | None,
+    metrics: dict[str, Any],
+    provenance: dict[str, Any],
+    regressors: dict[str, bool] | None = None,
+    probe: torch.nn.Module | None = None,
+    population: SpeakerStatistics | None = None,
+) -> None:
     """Write the bundle into ``folder``, which must not exist yet or be empty (``vamer run`` writes
     it inside the run's atomic scratch folder).  A non-empty folder is refused, never overwritten."""
     folder = Path(folder)
@@ -73,19 +82,27 @@ def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[
     if population is not None:
         (folder / POPULATION).write_bytes(population.to_bytes())
     manifest = {
-        "bundle_format": BUNDLE_FORMAT, "vamer_version": vamer.__version__, "classes": classes, "label_map": {c: i for i, c in enumerate(classes)},
-        "preset": preset.model_dump(mode="json"), "text_encoder": preset.text.encoder, "text_dim": text_dim,
-        "preprocessing": {"audio": preset.audio_features.model_dump(mode="json"),
-                          "text": preset.text.model_dump(mode="json"),
-                          "transcript_cleaning": "vamer.data.transcripts.clean_transcript"},
+        "bundle_format": BUNDLE_FORMAT,
+        "vamer_version": vamer.__version__,
+        "classes": classes,
+        "label_map": {c: i for i, c in enumerate(classes)},
+        "preset": preset.model_dump(mode="json"),
+        "text_encoder": preset.text.encoder,
+        "text_dim": text_dim,
+        "preprocessing": {
+            "audio": preset.audio_features.model_dump(mode="json"),
+            "text": preset.text.model_dump(mode="json"),
+            "transcript_cleaning": "vamer.data.transcripts.clean_transcript",
+        },
         "provenance": provenance,
         "regressors": regressors or {"arousal": True, "valence": True},
         "audio_encoder": audio_encoder_identity(preset),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     if vocabulary is not None:
-        (folder / "vocabulary.json").write_text(json.dumps({str(k): v for k, v in vocabulary.items()}) + "\n",
-                                                encoding="utf-8")
+        (folder / "vocabulary.json").write_text(
+            json.dumps({str(k): v for k, v in vocabulary.items()}) + "\n", encoding="utf-8"
+        )
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
     write_checksums(folder)
 
@@ -93,8 +110,9 @@ def write_bundle(folder: Path, preset: Preset, classes: list[str], models: dict[
 def write_checksums(folder: Path) -> None:
     """``SHA256SUMS`` of every file in ``folder`` (itself excepted), as ``sha256sum -c`` reads it."""
     names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name != CHECKSUMS)
-    (folder / CHECKSUMS).write_text("".join(f"{file_sha256(folder / name)}  {name}\n" for name in names),
-                                    encoding="utf-8")
+    (folder / CHECKSUMS).write_text(
+        "".join(f"{file_sha256(folder / name)}  {name}\n" for name in names), encoding="utf-8"
+    )
 
 
 def listed_checksums(folder: Path) -> dict[str, str]:
@@ -103,8 +121,10 @@ def listed_checksums(folder: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise VamerError(f"bundle {folder}: missing {CHECKSUMS}, so its files cannot be checked; copy the whole "
-                         "bundle folder, or retrain with `vamer run`") from None
+        raise VamerError(
+            f"bundle {folder}: missing {CHECKSUMS}, so its files cannot be checked; copy the whole "
+            "bundle folder, or retrain with `vamer run`"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise VamerError(f"bundle {folder}: {CHECKSUMS} is not readable ({error})") from None
     listed = {}
@@ -122,16 +142,20 @@ def check_files(folder: Path, required: list[str]) -> str:
     listed = listed_checksums(folder)
     unlisted = [name for name in required if name not in listed]
     if unlisted:
-        raise VamerError(f"bundle {folder}: {CHECKSUMS} does not list {', '.join(unlisted)}; the file was added "
-                         "after the bundle was written: retrain, or copy the original bundle")
+        raise VamerError(
+            f"bundle {folder}: {CHECKSUMS} does not list {', '.join(unlisted)}; the file was added "
+            "after the bundle was written: retrain, or copy the original bundle"
+        )
     for name, digest in listed.items():
         path = folder / name
         if not path.is_file():
             raise VamerError(f"bundle {folder}: missing {name}; copy the whole bundle folder")
         if file_sha256(path) != digest:
-            raise VamerError(f"bundle {folder}: {name} was changed after the bundle was written (its SHA-256 is not "
-                             f"the one {CHECKSUMS} lists): an edited file, or one from another run. Copy the original "
-                             "bundle, or retrain with `vamer run`")
+            raise VamerError(
+                f"bundle {folder}: {name} was changed after the bundle was written (its SHA-256 is not "
+                f"the one {CHECKSUMS} lists): an edited file, or one from another run. Copy the original "
+                "bundle, or retrain with `vamer run`"
+            )
     return file_sha256(folder / CHECKSUMS)
 
 
@@ -146,8 +170,8 @@ class Bundle:
     text_dim: int | None
     vocabulary: dict[int, int] | None
     regressors: dict[str, bool]
-    fingerprint: str = ""    # SHA-256 of SHA256SUMS: the identity of every file of the bundle
-    population: SpeakerStatistics | None = None   # with speaker context: the no-context statistics
+    fingerprint: str = ""  # SHA-256 of SHA256SUMS: the identity of every file of the bundle
+    population: SpeakerStatistics | None = None  # with speaker context: the no-context statistics
 
     def weights(self, name: str) -> dict[str, torch.Tensor]:
         path = self.folder / f"{name}.safetensors"
@@ -157,9 +181,11 @@ class Bundle:
             raise VamerError(f"bundle {self.folder}: {path.name} is not readable safetensors ({error})") from None
         broken = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
         if broken:
-            raise VamerError(f"bundle {self.folder}: {path.name} holds NaN or infinite weights ({broken[0]}"
-                             f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}); the model would predict "
-                             "nothing meaningful: retrain")
+            raise VamerError(
+                f"bundle {self.folder}: {path.name} holds NaN or infinite weights ({broken[0]}"
+                f"{f' and {len(broken) - 1} more' if len(broken) > 1 else ''}); the model would predict "
+                "nothing meaningful: retrain"
+            )
         return state
 
 
@@ -194,16 +220,21 @@ def read_bundle(folder: str | Path) -> Bundle:
     if not isinstance(manifest, dict):
         raise VamerError(f"bundle {folder}: {MANIFEST} is not a JSON object")
     if manifest.get("bundle_format") != BUNDLE_FORMAT:
-        raise VamerError(f"bundle {folder}: bundle format {manifest.get('bundle_format')!r}, this vamer reads "
-                         f"format {BUNDLE_FORMAT}")
+        raise VamerError(
+            f"bundle {folder}: bundle format {manifest.get('bundle_format')!r}, this vamer reads format {BUNDLE_FORMAT}"
+        )
     made_by = manifest.get("vamer_version")
     if not isinstance(made_by, str) or not made_by:
-        raise VamerError(f"bundle {folder}: {MANIFEST} does not say which vamer wrote it (no vamer_version); it "
-                         "was not written by `vamer run`, or was edited: retrain with `vamer run`")
+        raise VamerError(
+            f"bundle {folder}: {MANIFEST} does not say which vamer wrote it (no vamer_version); it "
+            "was not written by `vamer run`, or was edited: retrain with `vamer run`"
+        )
     if _minor(made_by) != _minor(vamer.__version__):
-        raise VamerError(f"bundle {folder} was written by vamer {made_by}; this is vamer {vamer.__version__}, "
-                         f"which reads bundles of vamer {'.'.join(_minor(vamer.__version__))}.x. Install "
-                         f"vamer=={made_by} to use it, or retrain with `vamer run`")
+        raise VamerError(
+            f"bundle {folder} was written by vamer {made_by}; this is vamer {vamer.__version__}, "
+            f"which reads bundles of vamer {'.'.join(_minor(vamer.__version__))}.x. Install "
+            f"vamer=={made_by} to use it, or retrain with `vamer run`"
+        )
     try:
         preset = validated(Preset, manifest["preset"])
         classes = [str(c) for c in manifest["classes"]]
@@ -225,8 +256,9 @@ def read_bundle(folder: str | Path) -> Bundle:
     if uses_context(preset.audio_features.speaker_norm):
         upstream = preset.audio_features.upstream
         shape = upstream_shape(upstream) if upstream else (0, 0)
-        population = SpeakerStatistics.from_bytes((folder / POPULATION).read_bytes(), shape,
-                                                  functionals_dim(preset), where=f"bundle {folder}: {POPULATION}")
+        population = SpeakerStatistics.from_bytes(
+            (folder / POPULATION).read_bytes(), shape, functionals_dim(preset), where=f"bundle {folder}: {POPULATION}"
+        )
     vocabulary = None
     if preset.text.encoder == "trainable":
         path = folder / "vocabulary.json"
@@ -234,15 +266,22 @@ def read_bundle(folder: str | Path) -> Bundle:
             raise VamerError(f"bundle {folder}: missing vocabulary.json (the trainable text encoder needs it)")
         vocabulary = {int(k): int(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
     regressors = manifest.get("regressors", {"arousal": True, "valence": True})
-    if (not isinstance(regressors, dict) or set(regressors) - {"arousal", "valence"}
-            or not all(isinstance(v, bool) for v in regressors.values())):
+    if (
+        not isinstance(regressors, dict)
+        or set(regressors) - {"arousal", "valence"}
+        or not all(isinstance(v, bool) for v in regressors.values())
+    ):
         # bool("false") is True: a string would switch on a regressor that never trained.
-        raise VamerError(f"bundle {folder}: {MANIFEST} 'regressors' must map arousal and valence to true or false, "
-                         f"found {regressors!r}")
+        raise VamerError(
+            f"bundle {folder}: {MANIFEST} 'regressors' must map arousal and valence to true or false, "
+            f"found {regressors!r}"
+        )
     if preset.audio_features.upstream:
         recorded, installed = manifest.get("audio_encoder"), audio_encoder_identity(preset)
         if recorded != installed:
-            raise VamerError(f"bundle {folder} was trained on the audio encoder {recorded}, but the one installed "
-                             f"here is {installed}: its weights differ, so the model would read other features. "
-                             "Install the encoder the bundle names, or retrain")
+            raise VamerError(
+                f"bundle {folder} was trained on the audio encoder {recorded}, but the one installed "
+                f"here is {installed}: its weights differ, so the model would read other features. "
+                "Install the encoder the bundle names, or retrain"
+            )
     return Bundle(folder, manifest, preset, classes, text_dim, vocabulary, regressors, fingerprint, population)

@@ -56,14 +56,20 @@ def check_onnx(session, bundle: Bundle, path: str | Path) -> None:
 
     metadata = session.get_modelmeta().custom_metadata_map
     if metadata.get("bundle_fingerprint") != bundle_fingerprint(bundle):
-        raise VamerError(f"{path} was not exported from the bundle {bundle.folder} (its weights differ); "
-                         f"export it again with `vamer export`")
+        raise VamerError(
+            f"{path} was not exported from the bundle {bundle.folder} (its weights differ); "
+            f"export it again with `vamer export`"
+        )
     if metadata.get("dynamic_lengths") != "1" or metadata.get("vamer_version") != vamer.__version__:
-        raise VamerError(f"{path} was exported by vamer {metadata.get('vamer_version')}; this is vamer "
-                         f"{vamer.__version__}: export it again")
+        raise VamerError(
+            f"{path} was exported by vamer {metadata.get('vamer_version')}; this is vamer "
+            f"{vamer.__version__}: export it again"
+        )
     if metadata.get("graph_sha256") != graph_sha256(onnx.load(str(path))):
-        raise VamerError(f"{path}: its graph was changed after `vamer export` wrote it (its SHA-256 is not the one "
-                         "its metadata records); export it again")
+        raise VamerError(
+            f"{path}: its graph was changed after `vamer export` wrote it (its SHA-256 is not the one "
+            "its metadata records); export it again"
+        )
 
 
 class TorchEngine:
@@ -98,8 +104,13 @@ class OnnxEngine:
         return dict(zip(OUTPUTS, outputs))
 
 
-def make_engine(bundle: Bundle, engine: str = "torch", onnx_path: str | Path | None = None,
-                threads: int | None = None, device: str = "cpu") -> TorchEngine | OnnxEngine:
+def make_engine(
+    bundle: Bundle,
+    engine: str = "torch",
+    onnx_path: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+) -> TorchEngine | OnnxEngine:
     """The named engine over ``bundle``; a device or file that cannot serve it is a VamerError."""
     if device != "cpu" and engine != "torch":
         raise VamerError(f"--device {device} needs --engine torch (the ONNX engine runs on the CPU)")

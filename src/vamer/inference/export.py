@@ -25,12 +25,12 @@ import torch
 
 import vamer
 from vamer.errors import VamerError
+from vamer.features.inputs import TRIM_MULTIPLE
+from vamer.features.upstream import upstream_shape
 from vamer.fileio import clean_stale_scratch, output_lock, record_written, refuse_overwrite
 from vamer.inference.bundle import Bundle
 from vamer.inference.engines import bundle_fingerprint, graph_sha256, onnx_session
 from vamer.inference.graph import OUTPUTS, build_graph, graph_inputs
-from vamer.features.inputs import TRIM_MULTIPLE
-from vamer.features.upstream import upstream_shape
 from vamer.presets import functionals_dim
 
 OPSET = 18
@@ -44,20 +44,21 @@ def example_inputs(bundle: Bundle, batch: int = 2) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     audio = torch.randn(batch, 2, frames, audio_config.n_mels, generator=generator)
     audio_mask = torch.ones(batch, frames, dtype=torch.bool)
-    audio_mask[1:, frames // 2:] = False
+    audio_mask[1:, frames // 2 :] = False
     if bundle.text_dim is None:
         vocab = len(bundle.vocabulary or {}) + 2
         text = torch.randint(2, max(vocab, 3), (batch, length), generator=generator)
     else:
         text = torch.randn(batch, length, bundle.text_dim, generator=generator)
     text_mask = torch.ones(batch, length, dtype=torch.bool)
-    text_mask[1:, length // 2:] = False
+    text_mask[1:, length // 2 :] = False
     inputs = {"audio": audio, "audio_mask": audio_mask, "text": text, "text_mask": text_mask}
     if "functionals" in graph_inputs(bundle):
         inputs["functionals"] = torch.randn(batch, functionals_dim(bundle.preset), generator=generator)
     if "upstream" in graph_inputs(bundle):
-        inputs["upstream"] = torch.randn(batch, *upstream_shape(bundle.preset.audio_features.upstream),
-                                         generator=generator)
+        inputs["upstream"] = torch.randn(
+            batch, *upstream_shape(bundle.preset.audio_features.upstream), generator=generator
+        )
     return inputs
 
 
@@ -89,8 +90,16 @@ def export_onnx(bundle: Bundle, out: str | Path, int8: bool = False, force: bool
     return written
 
 
-def _export(bundle: Bundle, graph: torch.nn.Module, inputs: dict[str, torch.Tensor], scratch: Path, out: Path,
-            int8: bool, batch, lengths: dict) -> dict[str, Any]:
+def _export(
+    bundle: Bundle,
+    graph: torch.nn.Module,
+    inputs: dict[str, torch.Tensor],
+    scratch: Path,
+    out: Path,
+    int8: bool,
+    batch,
+    lengths: dict,
+) -> dict[str, Any]:
     """The export itself, inside ``scratch``; the finished file is moved to ``out``."""
     import onnx
 
@@ -100,18 +109,29 @@ def _export(bundle: Bundle, graph: torch.nn.Module, inputs: dict[str, torch.Tens
     raw = Path(scratch) / "graph.onnx"
     try:
         names = graph_inputs(bundle)
-        torch.onnx.export(graph, (), str(raw), kwargs=inputs, input_names=list(names),
-                          output_names=list(OUTPUTS),
-                          dynamic_shapes={name: {0: batch, **lengths.get(name, {})} for name in names},
-                          opset_version=OPSET,
-                          dynamo=True, verbose=False)
+        torch.onnx.export(
+            graph,
+            (),
+            str(raw),
+            kwargs=inputs,
+            input_names=list(names),
+            output_names=list(OUTPUTS),
+            dynamic_shapes={name: {0: batch, **lengths.get(name, {})} for name in names},
+            opset_version=OPSET,
+            dynamo=True,
+            verbose=False,
+        )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     model = onnx.load(str(raw))  # pulls in external weight data, if the exporter split it out
     fingerprint = bundle_fingerprint(bundle)
-    metadata = {"vamer_version": vamer.__version__, "bundle_fingerprint": fingerprint,
-                "classes": ",".join(bundle.classes), "precision": "int8" if int8 else "fp32",
-                "dynamic_lengths": "1"}
+    metadata = {
+        "vamer_version": vamer.__version__,
+        "bundle_fingerprint": fingerprint,
+        "classes": ",".join(bundle.classes),
+        "precision": "int8" if int8 else "fp32",
+        "dynamic_lengths": "1",
+    }
     fp32 = Path(scratch) / "fp32.onnx"
     onnx.save(model, str(fp32))
     final = fp32
@@ -126,8 +146,13 @@ def _export(bundle: Bundle, graph: torch.nn.Module, inputs: dict[str, torch.Tens
     onnx.save(stamped, str(final))
     parity = _parity(graph, inputs, onnx_session(final))
     os.replace(final, out)
-    return {"path": str(out), "bytes": out.stat().st_size, "precision": metadata["precision"],
-            "fingerprint": fingerprint, "max_abs_diff_probabilities": parity}
+    return {
+        "path": str(out),
+        "bytes": out.stat().st_size,
+        "precision": metadata["precision"],
+        "fingerprint": fingerprint,
+        "max_abs_diff_probabilities": parity,
+    }
 
 
 def stamp(model, metadata: dict[str, str]) -> None:

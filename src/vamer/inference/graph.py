@@ -30,14 +30,14 @@ import torch
 from torch import nn
 
 from vamer.errors import VamerError
+from vamer.features.upstream import upstream_shape
 from vamer.inference.bundle import Bundle
 from vamer.models.audio import ArousalRegressor
-from vamer.presets.build import build_models
-from vamer.features.upstream import upstream_shape
 from vamer.models.fusion import FusionClassifier
 from vamer.models.probe import LinearProbe
-from vamer.presets import functionals_dim
 from vamer.models.text import ValenceRegressor
+from vamer.presets import functionals_dim
+from vamer.presets.build import build_models
 
 INPUTS = ("audio", "audio_mask", "text", "text_mask")
 OUTPUTS = ("probabilities", "arousal", "valence")
@@ -45,8 +45,11 @@ OUTPUTS = ("probabilities", "arousal", "valence")
 
 def graph_inputs(bundle: Bundle) -> tuple[str, ...]:
     """The graph's input names for this bundle, in call order."""
-    return (INPUTS + (("functionals",) if functionals_dim(bundle.preset) else ())
-            + (("upstream",) if bundle.preset.audio_features.upstream else ()))
+    return (
+        INPUTS
+        + (("functionals",) if functionals_dim(bundle.preset) else ())
+        + (("upstream",) if bundle.preset.audio_features.upstream else ())
+    )
 
 
 class InferenceGraph(nn.Module):
@@ -54,25 +57,41 @@ class InferenceGraph(nn.Module):
     it runs once and both heads read its output (``shared_audio`` / ``shared_text``); an encoder
     that fusion fine-tuned runs twice, once with each set of weights."""
 
-    def __init__(self, fusion: FusionClassifier, arousal: ArousalRegressor, valence: ValenceRegressor,
-                 shared_audio: bool = False, shared_text: bool = False, probe: LinearProbe | None = None) -> None:
+    def __init__(
+        self,
+        fusion: FusionClassifier,
+        arousal: ArousalRegressor,
+        valence: ValenceRegressor,
+        shared_audio: bool = False,
+        shared_text: bool = False,
+        probe: LinearProbe | None = None,
+    ) -> None:
         super().__init__()
         self.fusion, self.arousal, self.valence, self.probe = fusion, arousal, valence, probe
         self.shared_audio, self.shared_text = shared_audio, shared_text
 
-    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
-                text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
-                upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        audio: torch.Tensor,
+        audio_mask: torch.Tensor,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        functionals: torch.Tensor | None = None,
+        upstream: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         a, a_mask, t, t_mask = self.fusion.encode(audio, audio_mask, text, text_mask, functionals, upstream)
-        probabilities = self.fusion.fuse(a, a_mask, t, t_mask).softmax(dim=-1)        # [B, classes]
+        probabilities = self.fusion.fuse(a, a_mask, t, t_mask).softmax(dim=-1)  # [B, classes]
         if self.probe is not None:
             upstream = upstream if upstream is not None else audio.new_zeros(audio.shape[0], 0, 0)
             functionals = functionals if functionals is not None else audio.new_zeros(audio.shape[0], 0)
             share = self.probe.ensemble_weight
             probabilities = (1 - share) * probabilities + share * self.probe(upstream, functionals).softmax(dim=-1)
-        arousal = (self.arousal.head(a, a_mask) if self.shared_audio
-                   else self.arousal(audio, audio_mask, functionals, upstream))       # [B]
-        valence = self.valence.head(t, t_mask) if self.shared_text else self.valence(text, text_mask)   # [B]
+        arousal = (
+            self.arousal.head(a, a_mask)
+            if self.shared_audio
+            else self.arousal(audio, audio_mask, functionals, upstream)
+        )  # [B]
+        valence = self.valence.head(t, t_mask) if self.shared_text else self.valence(text, text_mask)  # [B]
         return probabilities, arousal, valence
 
 
@@ -93,17 +112,23 @@ def build_graph(bundle: Bundle) -> InferenceGraph:
     probe = None
     if bundle.preset.fusion.probe_ensemble:
         upstream = bundle.preset.audio_features.upstream
-        probe = LinearProbe(upstream_shape(upstream) if upstream else (0, 0), functionals_dim(bundle.preset),
-                            len(bundle.classes))
+        probe = LinearProbe(
+            upstream_shape(upstream) if upstream else (0, 0), functionals_dim(bundle.preset), len(bundle.classes)
+        )
     graph = InferenceGraph(fusion, regressors["arousal"], regressors["valence"], probe=probe)
-    for name, model in (("fusion", fusion), ("arousal", graph.arousal), ("valence", graph.valence),
-                        *((("probe", probe),) if probe is not None else ())):
+    for name, model in (
+        ("fusion", fusion),
+        ("arousal", graph.arousal),
+        ("valence", graph.valence),
+        *((("probe", probe),) if probe is not None else ()),
+    ):
         try:
             model.load_state_dict(bundle.weights(name))
         except RuntimeError as error:
             first = str(error).splitlines()[0]
-            raise VamerError(f"bundle {bundle.folder}: {name}.safetensors does not fit the bundle's preset "
-                             f"({first})") from None
+            raise VamerError(
+                f"bundle {bundle.folder}: {name}.safetensors does not fit the bundle's preset ({first})"
+            ) from None
     graph.shared_audio = _same_weights(fusion.audio, graph.arousal.encoder)
     graph.shared_text = _same_weights(fusion.text, graph.valence.encoder)
     return graph.eval()

@@ -37,9 +37,9 @@ class PredictionError(ReasonedError, VamerError):
 class Limits:
     """What a prediction accepts; the service exposes these as options."""
 
-    max_seconds: float | None = 60.0         # longer recordings are refused (None: no limit)
-    max_decoded_mb: float = 64.0             # float32 samples decoded for the part the model reads
-    min_sample_rate: int | None = None       # None: the bundle's rate (lower rates lack the mel bands)
+    max_seconds: float | None = 60.0  # longer recordings are refused (None: no limit)
+    max_decoded_mb: float = 64.0  # float32 samples decoded for the part the model reads
+    min_sample_rate: int | None = None  # None: the bundle's rate (lower rates lack the mel bands)
     max_text_chars: int = 2_000
 
 
@@ -47,10 +47,10 @@ class Limits:
 class Recording:
     """The part of a recording the model reads, before it becomes features."""
 
-    samples: np.ndarray      # [n, channels] or [n] float32
+    samples: np.ndarray  # [n, channels] or [n] float32
     rate: int
     channels: int
-    seconds: float           # length of the whole recording
+    seconds: float  # length of the whole recording
 
 
 def checked_file(path: Path) -> Path:
@@ -68,8 +68,13 @@ def checked_file(path: Path) -> Path:
     except OSError as error:
         raise PredictionError("unreadable_file", f"{path}: cannot be read ({error.strerror or error})") from None
     if not stat.S_ISREG(info.st_mode):
-        what = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
-            "not a regular file"
+        what = (
+            "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(info.st_mode)
+            else "not a regular file"
+        )
         raise PredictionError("not_a_file", f"{path}: is {what}, not an audio file")
     if info.st_size == 0:
         raise PredictionError("empty_wav", "the audio file is empty (0 bytes)")
@@ -85,8 +90,9 @@ def check_text(text: str | None, limits: Limits) -> None:
     if not isinstance(text, str):
         raise PredictionError("bad_text", f"text must be a string, got {type(text).__name__}")
     if len(text) > limits.max_text_chars:
-        raise PredictionError("text_too_long", f"text has {len(text):,} characters; the limit is "
-                                               f"{limits.max_text_chars:,}")
+        raise PredictionError(
+            "text_too_long", f"text has {len(text):,} characters; the limit is {limits.max_text_chars:,}"
+        )
 
 
 def _check_duration(seconds: float, limits: Limits) -> None:
@@ -108,20 +114,27 @@ def probed(data: bytes | Path) -> AudioInfo:
     return header
 
 
-def read_recording(audio: Path | bytes | np.ndarray, sample_rate: int | None, limits: Limits,
-                   config: AudioFeatureConfig) -> Recording:
+def read_recording(
+    audio: Path | bytes | np.ndarray, sample_rate: int | None, limits: Limits, config: AudioFeatureConfig
+) -> Recording:
     """Decode the part of ``audio`` that ``config``'s frames cover (as training does), within ``limits``."""
     seconds = read_seconds(config)
     if isinstance(audio, np.ndarray):
         if sample_rate is None:
             raise PredictionError("bad_audio", "an array needs its sample_rate")
         if audio.ndim not in (1, 2) or audio.size == 0:
-            raise PredictionError("empty_wav" if audio.size == 0 else "bad_audio",
-                                  f"expected samples shaped [n] or [n, channels], got {audio.shape}")
+            raise PredictionError(
+                "empty_wav" if audio.size == 0 else "bad_audio",
+                f"expected samples shaped [n] or [n, channels], got {audio.shape}",
+            )
         _check_duration(audio.shape[0] / int(sample_rate), limits)
         read = math.ceil(seconds * int(sample_rate))
-        return Recording(audio[:read].astype(np.float32), int(sample_rate), 1 if audio.ndim == 1 else audio.shape[1],
-                         audio.shape[0] / int(sample_rate))
+        return Recording(
+            audio[:read].astype(np.float32),
+            int(sample_rate),
+            1 if audio.ndim == 1 else audio.shape[1],
+            audio.shape[0] / int(sample_rate),
+        )
     if isinstance(audio, Path):
         data: bytes | Path = audio  # decoded from the file: a long one is never read whole
     elif isinstance(audio, (bytes, bytearray, memoryview)):
@@ -134,9 +147,12 @@ def read_recording(audio: Path | bytes | np.ndarray, sample_rate: int | None, li
     # file size.  Only the part the model reads is decoded, refused from the header when too big.
     decoded = frames_to_read(header, seconds) * header.channels * 4
     if decoded > limits.max_decoded_mb * 1e6:
-        raise PredictionError("too_large", f"decoding {header.channels} channel(s) at {header.sample_rate:,} Hz "
-                                           f"would take {decoded / 1e6:,.0f} MB; the limit is "
-                                           f"{limits.max_decoded_mb:g} MB")
+        raise PredictionError(
+            "too_large",
+            f"decoding {header.channels} channel(s) at {header.sample_rate:,} Hz "
+            f"would take {decoded / 1e6:,.0f} MB; the limit is "
+            f"{limits.max_decoded_mb:g} MB",
+        )
     try:
         samples, rate = read_samples(data, seconds)
     except AudioError as error:

@@ -45,10 +45,10 @@ import numpy as np
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
 from vamer.features.audio import AudioError, mono_at
 from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
+from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
 from vamer.inference.intake import Limits, PredictionError, check_text, checked_file, read_recording
-from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.inference.profiles import ProfileStore, default_profiles_path, model_identity
 from vamer.inference.result import PredictionResult
 from vamer.reasons import Reason
@@ -63,9 +63,9 @@ __all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "SpeakerInput",
 class Prepared:
     """One input as the model reads it, plus what the result reports about it."""
 
-    inputs: dict[str, np.ndarray]    # vamer.features.inputs.MODEL_INPUTS, valid frames and tokens only
+    inputs: dict[str, np.ndarray]  # vamer.features.inputs.MODEL_INPUTS, valid frames and tokens only
     info: dict[str, Any]
-    frozen: tuple[np.ndarray, np.ndarray] | None = None   # raw (upstream, functionals), before speaker context
+    frozen: tuple[np.ndarray, np.ndarray] | None = None  # raw (upstream, functionals), before speaker context
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,17 @@ def _exists(path: Path) -> bool:
 class Predictor:
     """A loaded bundle: ``predict`` one recording, ``predict_many`` a list (batched)."""
 
-    def __init__(self, bundle: Bundle, engine: str = "torch", onnx_path: str | Path | None = None,
-                 limits: Limits | None = None, threads: int | None = None, device: str = "cpu",
-                 asr: str = "none", asr_language: str = DEFAULT_LANGUAGE) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        engine: str = "torch",
+        onnx_path: str | Path | None = None,
+        limits: Limits | None = None,
+        threads: int | None = None,
+        device: str = "cpu",
+        asr: str = "none",
+        asr_language: str = DEFAULT_LANGUAGE,
+    ) -> None:
         self.bundle = bundle
         self.classes = bundle.classes
         self.audio_config = bundle.preset.audio_features
@@ -102,9 +110,17 @@ class Predictor:
         self.recognizer = load_recognizer(asr, asr_language)
 
     @classmethod
-    def from_bundle(cls, path: str | Path, engine: str = "torch", onnx_path: str | Path | None = None,
-                    limits: Limits | None = None, threads: int | None = None, device: str = "cpu",
-                    asr: str = "none", asr_language: str = DEFAULT_LANGUAGE) -> "Predictor":
+    def from_bundle(
+        cls,
+        path: str | Path,
+        engine: str = "torch",
+        onnx_path: str | Path | None = None,
+        limits: Limits | None = None,
+        threads: int | None = None,
+        device: str = "cpu",
+        asr: str = "none",
+        asr_language: str = DEFAULT_LANGUAGE,
+    ) -> "Predictor":
         """Open and check a bundle folder (version, files, settings), then build the engine.
 
         ``threads``: intra-op threads of the model (default: all cores).  A service running N
@@ -131,13 +147,17 @@ class Predictor:
             audio = checked_file(Path(audio))
         recording = read_recording(audio, sample_rate, self.limits, self.audio_config)
         if recording.rate < self.min_sample_rate:
-            raise PredictionError("sample_rate", f"sample rate {recording.rate} Hz is below {self.min_sample_rate} "
-                                                 f"Hz: the model's mel bands reach {self.audio_config.fmax:g} Hz, "
-                                                 f"which needs at least {self.min_sample_rate} Hz")
+            raise PredictionError(
+                "sample_rate",
+                f"sample rate {recording.rate} Hz is below {self.min_sample_rate} "
+                f"Hz: the model's mel bands reach {self.audio_config.fmax:g} Hz, "
+                f"which needs at least {self.min_sample_rate} Hz",
+            )
         return recording
 
-    def frozen_inputs(self, audio: str | Path | bytes | np.ndarray,
-                      sample_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def frozen_inputs(
+        self, audio: str | Path | bytes | np.ndarray, sample_rate: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One recording's raw frozen inputs (upstream, functionals): what speaker statistics are made of."""
         recording = self.read(audio, sample_rate)
         try:
@@ -157,8 +177,11 @@ class Predictor:
         message per clip that could not be used; raises :class:`PredictionError` (``too_few_clips``)
         when fewer than the bundle's minimum could, or when the bundle does not use speaker context."""
         if not uses_context(self.speaker_norm):
-            raise PredictionError("too_few_clips", "this bundle does not normalise per speaker (its preset has "
-                                                   "speaker_norm none): a profile would change nothing")
+            raise PredictionError(
+                "too_few_clips",
+                "this bundle does not normalise per speaker (its preset has "
+                "speaker_norm none): a profile would change nothing",
+            )
         frozen, failed = [], []
         for index, clip in enumerate(clips):
             try:
@@ -167,28 +190,34 @@ class Predictor:
                 failed.append(f"clip {index + 1}{f' ({clip})' if isinstance(clip, (str, Path)) else ''}: {error}")
         statistics = self.speaker_statistics(frozen)
         if statistics is None:
-            raise PredictionError("too_few_clips", f"{len(frozen)} usable clip(s); a profile needs at least "
-                                                   f"{self.audio_config.speaker_min_clips}"
-                                                   + (f" ({'; '.join(failed[:3])})" if failed else ""))
+            raise PredictionError(
+                "too_few_clips",
+                f"{len(frozen)} usable clip(s); a profile needs at least "
+                f"{self.audio_config.speaker_min_clips}" + (f" ({'; '.join(failed[:3])})" if failed else ""),
+            )
         return statistics, failed
 
     def profiles(self, path: str | Path | None = None) -> ProfileStore:
         """The speaker profiles file ``path`` (default :func:`default_profiles_path`) for this bundle."""
         preset = self.bundle.preset
-        return ProfileStore(path or default_profiles_path(),
-                            model_identity(self.bundle.manifest.get("audio_encoder"), preset.audio_features.functionals,
-                                           self.speaker_norm))
+        return ProfileStore(
+            path or default_profiles_path(),
+            model_identity(
+                self.bundle.manifest.get("audio_encoder"), preset.audio_features.functionals, self.speaker_norm
+            ),
+        )
 
     def profile(self, store: ProfileStore, speaker: str, owner: str = "") -> SpeakerStatistics:
         """``owner``'s enrolled profile ``speaker`` from ``store``, checked against this bundle."""
         population = self.bundle.population
         if population is None:
-            raise PredictionError("unknown_speaker", "this bundle does not normalise per speaker (its preset has "
-                                                     "speaker_norm none): profiles do not apply")
+            raise PredictionError(
+                "unknown_speaker",
+                "this bundle does not normalise per speaker (its preset has speaker_norm none): profiles do not apply",
+            )
         return store.load(owner, speaker, population.upstream_mean.shape, len(population.functionals_mean))
 
-    def with_speaker(self, prepared: Prepared, speaker: str | None,
-                     statistics: SpeakerStatistics | None) -> Prepared:
+    def with_speaker(self, prepared: Prepared, speaker: str | None, statistics: SpeakerStatistics | None) -> Prepared:
         """``prepared`` normalised by ``statistics`` (a speaker's), or by the bundle's population
         statistics when None: a clip with no speaker context.  A bundle without speaker context
         leaves it as it is."""
@@ -197,16 +226,25 @@ class Predictor:
             return prepared
         own = statistics.toward(population, self.audio_config.speaker_prior_clips) if statistics else None
         upstream, functionals = (own or population).normalise(*prepared.frozen, self.speaker_norm)
-        info = dict(prepared.info, speaker=speaker,
-                    speaker_context="speaker" if statistics is not None else "population")
+        info = dict(
+            prepared.info, speaker=speaker, speaker_context="speaker" if statistics is not None else "population"
+        )
         if speaker and statistics is None:
-            info["notes"] = [*info["notes"], f"speaker {speaker}: fewer than {self.audio_config.speaker_min_clips} "
-                                             "clips, so no statistics of their own (the population's were used)"]
+            info["notes"] = [
+                *info["notes"],
+                f"speaker {speaker}: fewer than {self.audio_config.speaker_min_clips} "
+                "clips, so no statistics of their own (the population's were used)",
+            ]
         return Prepared(dict(prepared.inputs, upstream=upstream, functionals=functionals), info, prepared.frozen)
 
-    def prepare(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
-                sample_rate: int | None = None, speaker: SpeakerInput | None = None,
-                heard: Recognition | None = None) -> Prepared:
+    def prepare(
+        self,
+        audio: str | Path | bytes | np.ndarray,
+        text: str | None = None,
+        sample_rate: int | None = None,
+        speaker: SpeakerInput | None = None,
+        heard: Recognition | None = None,
+    ) -> Prepared:
         """Model inputs of one recording; raises :class:`PredictionError` with a clear message.
         ``speaker``: who speaks (their statistics normalise the frozen inputs); without, the
         bundle's population statistics do.  ``heard``: what the recogniser already heard in this
@@ -231,8 +269,9 @@ class Predictor:
         if recording.channels > 1:
             notes.append(f"{recording.channels} channels averaged to mono")
         try:
-            clip: AudioInputs = self.preparer.audio(recording.samples, recording.rate,
-                                                    speaker.frozen if speaker is not None else None)
+            clip: AudioInputs = self.preparer.audio(
+                recording.samples, recording.rate, speaker.frozen if speaker is not None else None
+            )
         except AudioError as error:
             raise PredictionError(error.reason, f"audio cannot be used ({error.reason.meaning}): {error}") from None
         # Recognition only after the audio passed its checks (a NaN reached the recogniser otherwise).
@@ -245,22 +284,33 @@ class Predictor:
         config = self.audio_config
         used = min(seconds, config.max_frames * config.hop_length / config.sample_rate)
         if used < seconds:
-            notes.append(f"only the first {used:.1f} s of {seconds:.1f} s are used (the preset reads "
-                         f"{config.max_frames} frames)")
+            notes.append(
+                f"only the first {used:.1f} s of {seconds:.1f} s are used (the preset reads {config.max_frames} frames)"
+            )
         cleaned = clean_transcript(text or "")
         tokens, text_mask = self.preparer.text(cleaned)
         if not cleaned:
-            notes.append("no text: predicted from audio alone (empty text mask); valence, read from the words, "
-                         "is not given")
+            notes.append(
+                "no text: predicted from audio alone (empty text mask); valence, read from the words, is not given"
+            )
             text_source = "none"
         elif int(text_mask.sum()) >= self.max_length:
             notes.append(f"text cut to the model's {self.max_length} tokens")
-        info = {"duration_s": round(used, 3), "audio_seconds": round(seconds, 3), "truncated": used < seconds,
-                "sample_rate": recording.rate, "channels": recording.channels, "text": cleaned,
-                "text_source": text_source, "audio_only": not cleaned, "notes": notes}
+        info = {
+            "duration_s": round(used, 3),
+            "audio_seconds": round(seconds, 3),
+            "truncated": used < seconds,
+            "sample_rate": recording.rate,
+            "channels": recording.channels,
+            "text": cleaned,
+            "text_source": text_source,
+            "audio_only": not cleaned,
+            "notes": notes,
+        }
         prepared = Prepared(clip.model_inputs(tokens, text_mask), info, (clip.upstream, clip.functionals))
-        return self.with_speaker(prepared, speaker.speaker if speaker else None,
-                                 speaker.statistics if speaker else None)
+        return self.with_speaker(
+            prepared, speaker.speaker if speaker else None, speaker.statistics if speaker else None
+        )
 
     def _words(self, heard: Recognition, notes: list[str]) -> tuple[str | None, str]:
         """The words a recogniser heard, and the text source (asr, or none when it heard nothing);
@@ -281,30 +331,45 @@ class Predictor:
         results = []
         for row, item in enumerate(prepared):
             probabilities = outputs["probabilities"][row]
-            if not all(np.isfinite(outputs[name][row]).all() for name in ("probabilities", "arousal", "valence")
-                       if name in outputs):
+            if not all(
+                np.isfinite(outputs[name][row]).all()
+                for name in ("probabilities", "arousal", "valence")
+                if name in outputs
+            ):
                 # NaN probabilities once came back as label "neutral" (argmax of NaNs) with nulls.
-                results.append(PredictionResult.failure(
-                    Reason.non_finite_output, f"{Reason.non_finite_output.meaning} (engine {self.engine.name})"
-                ).model_dump())
+                results.append(
+                    PredictionResult.failure(
+                        Reason.non_finite_output, f"{Reason.non_finite_output.meaning} (engine {self.engine.name})"
+                    ).model_dump()
+                )
                 continue
-            results.append(PredictionResult(**{
-                "label": self.classes[int(np.argmax(probabilities))],
-                "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probabilities)},
-                "arousal": self._rating("arousal", outputs, row),
-                # Valence is read from the words: without text the regressor would only echo its
-                # empty-mask output (seen: 0.86, off the 1-5 scale), so there is none.
-                "valence": None if item.info["audio_only"] else self._rating("valence", outputs, row),
-                **item.info, "engine": self.engine.name,
-            }).model_dump())
+            results.append(
+                PredictionResult(
+                    **{
+                        "label": self.classes[int(np.argmax(probabilities))],
+                        "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probabilities)},
+                        "arousal": self._rating("arousal", outputs, row),
+                        # Valence is read from the words: without text the regressor would only echo its
+                        # empty-mask output (seen: 0.86, off the 1-5 scale), so there is none.
+                        "valence": None if item.info["audio_only"] else self._rating("valence", outputs, row),
+                        **item.info,
+                        "engine": self.engine.name,
+                    }
+                ).model_dump()
+            )
         return results
 
     def _rating(self, name: str, outputs: dict[str, np.ndarray], row: int) -> float | None:
         return round(float(outputs[name][row]), 4) if self.bundle.regressors.get(name, False) else None
 
-    def predict(self, audio: str | Path | bytes | np.ndarray, text: str | None = None,
-                sample_rate: int | None = None, speaker: str | None = None,
-                statistics: SpeakerStatistics | None = None) -> dict[str, Any]:
+    def predict(
+        self,
+        audio: str | Path | bytes | np.ndarray,
+        text: str | None = None,
+        sample_rate: int | None = None,
+        speaker: str | None = None,
+        statistics: SpeakerStatistics | None = None,
+    ) -> dict[str, Any]:
         """Predict one recording (a path, wav bytes, or samples with their ``sample_rate``).
 
         Without ``text``, a ``.txt`` beside a wav path is used; with neither, the model runs on the
@@ -317,15 +382,17 @@ class Predictor:
             raise PredictionError(result["error_kind"], result["error"])
         return result
 
-    def predict_many(self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16,
-                     progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    def predict_many(
+        self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16, progress: Callable[[int], None] | None = None
+    ) -> list[dict[str, Any]]:
         """Predict ``(audio, text)`` pairs (or ``(audio, text, SpeakerInput)``) in batches.  An input
         that fails gets a result with ``error`` (and no label) and the others go on; ``progress(n)``
         is called as inputs finish."""
         return list(self.iter_predictions(inputs, batch_size, progress))
 
-    def iter_predictions(self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16,
-                         progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_predictions(
+        self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16, progress: Callable[[int], None] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """:meth:`predict_many` as a stream: each result, in input order, as soon as its batch ran
         (a long manifest's results can be written while the rest are still predicted)."""
         results: list[dict[str, Any] | None] = []
@@ -346,15 +413,16 @@ class Predictor:
             except PredictionError as error:
                 results[-1] = PredictionResult.failure(error.kind, str(error)).model_dump()
             except Exception as error:  # noqa: BLE001 - one input must never cost the others their rows
-                results[-1] = PredictionResult.failure(Reason.internal_error,
-                                                       f"{type(error).__name__}: {error}").model_dump()
+                results[-1] = PredictionResult.failure(
+                    Reason.internal_error, f"{type(error).__name__}: {error}"
+                ).model_dump()
             if results[-1] is not None and progress:
                 progress(1)
             if len(pending) >= batch_size:
                 flush()
             while given < len(results) and results[given] is not None:
                 yield results[given]
-                results[given] = None   # given away: nothing holds a long stream's results
+                results[given] = None  # given away: nothing holds a long stream's results
                 given += 1
         if pending:
             flush()

@@ -54,8 +54,10 @@ def check_speaker_id(speaker: str) -> str:
     """
     if not isinstance(speaker, str) or not SPEAKER_ID.fullmatch(speaker):
         shown = repr(speaker)[:80]
-        raise PredictionError("bad_speaker", f"speaker id {shown} is not valid: 1-64 letters, digits, '.', '_' or "
-                                             "'-', starting with a letter or digit")
+        raise PredictionError(
+            "bad_speaker",
+            f"speaker id {shown} is not valid: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
     return speaker
 
 
@@ -82,13 +84,17 @@ class ProfileStore:
                 # Personal data: readable by its owner only, from the first byte.
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             with self._connection() as db:
-                db.execute("CREATE TABLE IF NOT EXISTS profiles (owner TEXT NOT NULL, speaker TEXT NOT NULL, "
-                           "model TEXT NOT NULL, clips INTEGER NOT NULL, updated REAL NOT NULL, "
-                           "statistics BLOB NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (owner, speaker))")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS profiles (owner TEXT NOT NULL, speaker TEXT NOT NULL, "
+                    "model TEXT NOT NULL, clips INTEGER NOT NULL, updated REAL NOT NULL, "
+                    "statistics BLOB NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (owner, speaker))"
+                )
                 db.execute(f"PRAGMA user_version = {SCHEMA}")
         except (OSError, sqlite3.Error) as error:
-            raise VamerError(f"speaker profiles {self.path}: cannot open or create the database ({error}); "
-                             "name another file with --profiles") from None
+            raise VamerError(
+                f"speaker profiles {self.path}: cannot open or create the database ({error}); "
+                "name another file with --profiles"
+            ) from None
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -111,38 +117,54 @@ class ProfileStore:
         data = statistics.to_bytes()
         with self._connection() as db:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (owner, speaker, self.model, statistics.clips, time.time(), data,
-                        hashlib.sha256(data).hexdigest()))
+            db.execute(
+                "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (owner, speaker, self.model, statistics.clips, time.time(), data, hashlib.sha256(data).hexdigest()),
+            )
             db.execute("COMMIT")
 
-    def load(self, owner: str, speaker: str, upstream_shape: tuple[int, int],
-             functionals_dim: int) -> SpeakerStatistics:
+    def load(
+        self, owner: str, speaker: str, upstream_shape: tuple[int, int], functionals_dim: int
+    ) -> SpeakerStatistics:
         """``owner``'s profile ``speaker``, checked; ``unknown_speaker`` when there is none."""
         check_speaker_id(speaker)
         with self._connection() as db:
-            row = db.execute("SELECT model, statistics, sha256 FROM profiles WHERE owner = ? AND speaker = ?",
-                             (owner, speaker)).fetchone()
+            row = db.execute(
+                "SELECT model, statistics, sha256 FROM profiles WHERE owner = ? AND speaker = ?", (owner, speaker)
+            ).fetchone()
         if row is None:
             raise PredictionError("unknown_speaker", f"no speaker profile {speaker!r}; enrol it first")
         model, data, digest = row
         if model != self.model:
-            raise PredictionError("unknown_speaker", f"speaker profile {speaker!r} was enrolled for another model's "
-                                                     "audio inputs; enrol it again with this bundle")
+            raise PredictionError(
+                "unknown_speaker",
+                f"speaker profile {speaker!r} was enrolled for another model's "
+                "audio inputs; enrol it again with this bundle",
+            )
         if hashlib.sha256(data).hexdigest() != digest:
-            raise VamerError(f"speaker profiles {self.path}: profile {speaker!r} is damaged (its SHA-256 does not "
-                             "match); enrol it again")
-        return SpeakerStatistics.from_bytes(data, upstream_shape, functionals_dim,
-                                            where=f"speaker profiles {self.path}: profile {speaker!r}")
+            raise VamerError(
+                f"speaker profiles {self.path}: profile {speaker!r} is damaged (its SHA-256 does not "
+                "match); enrol it again"
+            )
+        return SpeakerStatistics.from_bytes(
+            data, upstream_shape, functionals_dim, where=f"speaker profiles {self.path}: profile {speaker!r}"
+        )
 
     def list(self, owner: str) -> list[dict[str, Any]]:
         """``owner``'s profiles: name, clip count, when enrolled, and whether this model can use it."""
         with self._connection() as db:
-            rows = db.execute("SELECT speaker, clips, updated, model FROM profiles WHERE owner = ? ORDER BY speaker",
-                              (owner,)).fetchall()
-        return [{"speaker": speaker, "clips": clips,
-                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(updated)),
-                 "usable": model == self.model} for speaker, clips, updated, model in rows]
+            rows = db.execute(
+                "SELECT speaker, clips, updated, model FROM profiles WHERE owner = ? ORDER BY speaker", (owner,)
+            ).fetchall()
+        return [
+            {
+                "speaker": speaker,
+                "clips": clips,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(updated)),
+                "usable": model == self.model,
+            }
+            for speaker, clips, updated, model in rows
+        ]
 
     def delete(self, owner: str, speaker: str) -> bool:
         """Remove ``owner``'s profile ``speaker``; whether there was one."""

@@ -18,10 +18,14 @@ class PredictionResult(BaseModel):
 
     label: str | None = Field(None, description="the most probable class")
     probabilities: dict[str, float] | None = Field(None, description="class -> probability")
-    arousal: float | None = Field(None, description="predicted arousal (1-5); None when the bundle's regressor "
-                                                    "was not trained")
-    valence: float | None = Field(None, description="predicted valence (1-5); None without text (it is read from "
-                                                    "the words) or without a trained regressor")
+    arousal: float | None = Field(
+        None, description="predicted arousal (1-5); None when the bundle's regressor was not trained"
+    )
+    valence: float | None = Field(
+        None,
+        description="predicted valence (1-5); None without text (it is read from "
+        "the words) or without a trained regressor",
+    )
     duration_s: float | None = Field(None, description="seconds of audio the model used")
     audio_seconds: float | None = Field(None, description="length of the whole recording")
     truncated: bool | None = Field(None, description="the recording was longer than what the model reads")
@@ -30,12 +34,18 @@ class PredictionResult(BaseModel):
     text: str | None = Field(None, description="the cleaned transcript used")
     text_source: str | None = Field(None, description="given | asr | none: where the text came from")
     audio_only: bool | None = Field(None, description="there was no text: the model ran on the audio alone")
-    speaker: str | None = Field(None, description="the speaker whose statistics normalised the clip (a profile, a "
-                                                  "manifest's speaker, a timeline's cluster); None: none")
-    speaker_context: str | None = Field(None, description="how the clip was normalised: speaker (that speaker's "
-                                                          "statistics), population (none of the speaker's: a "
-                                                          "stranger's clip), or None when the bundle does not "
-                                                          "normalise per speaker")
+    speaker: str | None = Field(
+        None,
+        description="the speaker whose statistics normalised the clip (a profile, a "
+        "manifest's speaker, a timeline's cluster); None: none",
+    )
+    speaker_context: str | None = Field(
+        None,
+        description="how the clip was normalised: speaker (that speaker's "
+        "statistics), population (none of the speaker's: a "
+        "stranger's clip), or None when the bundle does not "
+        "normalise per speaker",
+    )
     notes: list[str] = Field(default_factory=list, description="anything the user should know about this result")
     engine: str | None = Field(None, description="torch | onnx")
     error: str | None = Field(None, description="why the input could not be predicted")

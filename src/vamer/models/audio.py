@@ -51,9 +51,14 @@ class _MaskedConv2dBlocks(nn.Module):
         super().__init__()
         widths = (2, c1, c2, c2)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=bias), nn.BatchNorm2d(widths[i + 1]),
-                          nn.ReLU(), nn.MaxPool2d((1, 2 if i < 2 else 4)))
-            for i in range(3))
+            nn.Sequential(
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=bias),
+                nn.BatchNorm2d(widths[i + 1]),
+                nn.ReLU(),
+                nn.MaxPool2d((1, 2 if i < 2 else 4)),
+            )
+            for i in range(3)
+        )
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -79,18 +84,27 @@ def _prepend(token: torch.Tensor, h: torch.Tensor, mask: torch.Tensor) -> tuple[
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
-                 upstream_shape: tuple[int, int] = (0, 0), n_mels: int = N_MELS) -> None:
+    def __init__(
+        self,
+        config: AudioBlockConfig,
+        functionals_dim: int = 0,
+        upstream_shape: tuple[int, int] = (0, 0),
+        n_mels: int = N_MELS,
+    ) -> None:
         super().__init__()
         c1, c2 = config.channels
         bias = config.conv_bias
         self.frontend = config.cnn
         if config.cnn == "mel_1d":
             self.cnn: nn.Module = nn.Sequential(
-                nn.Conv2d(2, c1, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
-                nn.Conv2d(c1, c1, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
-                nn.Conv2d(c1, c2, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias), nn.ReLU(),
-                nn.Conv2d(c2, c2, (1, 7), padding=(0, 3), bias=bias), nn.ReLU(),
+                nn.Conv2d(2, c1, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias),
+                nn.ReLU(),
+                nn.Conv2d(c1, c1, (1, 7), padding=(0, 3), bias=bias),
+                nn.ReLU(),
+                nn.Conv2d(c1, c2, (1, 4), stride=(1, 2), padding=(0, 1), bias=bias),
+                nn.ReLU(),
+                nn.Conv2d(c2, c2, (1, 7), padding=(0, 3), bias=bias),
+                nn.ReLU(),
             )
         else:
             self.cnn = _MaskedConv2dBlocks(c1, c2, bias)
@@ -123,8 +137,9 @@ class AudioEncoder(nn.Module):
                 # with the training split's statistics, as a linear probe would be.
                 self.register_buffer("upstream_mean", torch.zeros(layers, hidden))
                 self.register_buffer("upstream_std", torch.ones(layers, hidden))
-                self.upstream = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(layers * hidden, config.d_model),
-                                              nn.ReLU())
+                self.upstream = nn.Sequential(
+                    nn.Dropout(config.dropout), nn.Linear(layers * hidden, config.d_model), nn.ReLU()
+                )
         self.summary_skip = config.summary_skip
 
     def set_functionals_scale(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -142,55 +157,71 @@ class AudioEncoder(nn.Module):
         self.input_mean.copy_(mean.reshape(2, 1, self.n_mels))
         self.input_std.copy_(std.reshape(2, 1, self.n_mels).clamp(min=1e-3))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, functionals: torch.Tensor | None = None,
-                upstream: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        functionals: torch.Tensor | None = None,
+        upstream: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, 2, T, n_mels], mask [B, T] (True = real frame), functionals [B, F] and upstream
         [B, layers, hidden] when the encoder reads them -> (features [B, T', d], mask [B, T'])."""
         keep = mask[:, None, :, None]
-        x = (x - self.input_mean) / self.input_std * keep      # padded frames exactly zero
+        x = (x - self.input_mean) / self.input_std * keep  # padded frames exactly zero
         if self.frontend == "mel_1d":
-            h = self.cnn(x) * keep                            # [B, c2, T, 32]
+            h = self.cnn(x) * keep  # [B, c2, T, 32]
         else:
-            h = self.cnn(x, keep)                             # [B, c2, T, 8]
-        h = h.permute(0, 2, 1, 3).flatten(2)                  # [B, T, c*F]
+            h = self.cnn(x, keep)  # [B, c2, T, 8]
+        h = h.permute(0, 2, 1, 3).flatten(2)  # [B, T, c*F]
         if self.pool > 1:
             # Mean over the valid frames of each window only, so padding never dilutes the last one.
-            weight = F.avg_pool1d(mask.float().unsqueeze(1), self.pool, ceil_mode=True)       # [B, 1, T']
-            h = F.avg_pool1d(h.transpose(1, 2), self.pool, ceil_mode=True)                  # [B, c*F, T']
-            h = (h / weight.clamp(min=1e-6)).transpose(1, 2)                                 # [B, T', c*F]
+            weight = F.avg_pool1d(mask.float().unsqueeze(1), self.pool, ceil_mode=True)  # [B, 1, T']
+            h = F.avg_pool1d(h.transpose(1, 2), self.pool, ceil_mode=True)  # [B, c*F, T']
+            h = (h / weight.clamp(min=1e-6)).transpose(1, 2)  # [B, T', c*F]
             mask = weight.squeeze(1) > 0
-        h = self.positions(self.proj(h))                      # [B, T', d]
+        h = self.positions(self.proj(h))  # [B, T', d]
         if self.functionals_dim:
             if functionals is None or functionals.shape[-1] != self.functionals_dim:
                 raise ValueError(f"this audio encoder reads {self.functionals_dim} clip functionals per utterance")
-            token = self.functionals((functionals - self.functionals_mean) / self.functionals_std)   # [B, d]
-            h, mask = _prepend(token, h, mask)                                                   # [B, 1+T', d]
+            token = self.functionals((functionals - self.functionals_mean) / self.functionals_std)  # [B, d]
+            h, mask = _prepend(token, h, mask)  # [B, 1+T', d]
         if self.upstream_shape[0]:
             if upstream is None or tuple(upstream.shape[1:]) != self.upstream_shape:
                 raise ValueError(f"this audio encoder reads upstream states shaped {self.upstream_shape}")
             if self.upstream_read == "mix":
-                summary = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)   # [B, hidden]
+                summary = (self.layer_weights.softmax(dim=0)[None, :, None] * upstream).sum(dim=1)  # [B, hidden]
             else:
-                summary = ((upstream - self.upstream_mean) / self.upstream_std).flatten(1)       # [B, rows*hidden]
-            h, mask = _prepend(self.upstream(summary), h, mask)                                  # [B, 1+..., d]
+                summary = ((upstream - self.upstream_mean) / self.upstream_std).flatten(1)  # [B, rows*hidden]
+            h, mask = _prepend(self.upstream(summary), h, mask)  # [B, 1+..., d]
         entering = h
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         if self.summary_skip and (self.functionals_dim or self.upstream_shape[0]):
-            h = torch.cat([entering[:, :1], h[:, 1:]], dim=1)   # the summary token, intact, for the head
+            h = torch.cat([entering[:, :1], h[:, 1:]], dim=1)  # the summary token, intact, for the head
         return h, mask
 
 
 class ArousalRegressor(nn.Module):
     """Audio -> arousal (the method's audio pretraining), on the rating scale."""
 
-    def __init__(self, config: AudioBlockConfig, functionals_dim: int = 0,
-                 upstream_shape: tuple[int, int] = (0, 0), n_mels: int = N_MELS) -> None:
+    def __init__(
+        self,
+        config: AudioBlockConfig,
+        functionals_dim: int = 0,
+        upstream_shape: tuple[int, int] = (0, 0),
+        n_mels: int = N_MELS,
+    ) -> None:
         super().__init__()
         self.encoder = AudioEncoder(config, functionals_dim, upstream_shape, n_mels)
         self.head = RatingHead(config.head, config.d_model, config.gru_hidden, config.gru_layers, config.dropout)
 
-    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, functionals: torch.Tensor | None = None,
-                upstream: torch.Tensor | None = None, standardised: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        audio: torch.Tensor,
+        audio_mask: torch.Tensor,
+        functionals: torch.Tensor | None = None,
+        upstream: torch.Tensor | None = None,
+        standardised: bool = False,
+    ) -> torch.Tensor:
         """-> [B] arousal (or, with ``standardised``, in the training split's standard units)."""
-        h, mask = self.encoder(audio, audio_mask, functionals, upstream)   # [B, T', d]
+        h, mask = self.encoder(audio, audio_mask, functionals, upstream)  # [B, T', d]
         return self.head.standardised(h, mask) if standardised else self.head(h, mask)

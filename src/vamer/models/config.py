@@ -30,8 +30,11 @@ class EncoderConfig(BaseModel):
     dropout: float = Field(0.1, ge=0, lt=1)
     gru_hidden: int = Field(64, ge=1, le=8192, description="hidden width of the head (GRU, or MLP for stats/attention)")
     gru_layers: int = Field(2, ge=1, le=16)
-    head: str = Field("gru", pattern="^(gru|stats|attention)$",
-                      description="regression head: GRU at the last valid step (the method), mean+std or attention pooling")
+    head: str = Field(
+        "gru",
+        pattern="^(gru|stats|attention)$",
+        description="regression head: GRU at the last valid step (the method), mean+std or attention pooling",
+    )
     positional: bool = Field(False, description="add sinusoidal positions before the Transformer (the method has none)")
 
     @model_validator(mode="after")
@@ -44,22 +47,34 @@ class EncoderConfig(BaseModel):
 class AudioBlockConfig(EncoderConfig):
     """CNN front: four Conv2d with 1-D kernels along the mel axis (2 -> c1 -> c1 -> c2 -> c2)."""
 
-    cnn: str = Field("mel_1d", pattern="^(mel_1d|conv2d)$",
-                     description="mel_1d: the method's 1-D kernels along mel; conv2d: 3x3 blocks over time and mel")
+    cnn: str = Field(
+        "mel_1d",
+        pattern="^(mel_1d|conv2d)$",
+        description="mel_1d: the method's 1-D kernels along mel; conv2d: 3x3 blocks over time and mel",
+    )
     channels: tuple[int, int] = (8, 24)
-    conv_bias: bool = Field(False, description="the method's convolutions have no bias; narrow CNNs train better with one")
+    conv_bias: bool = Field(
+        False, description="the method's convolutions have no bias; narrow CNNs train better with one"
+    )
     time_pool: int = Field(1, ge=1, le=64, description="average-pool time by this factor after the CNN")
-    standardize_input: bool = Field(False, description="standardise mel and delta per bin with the training "
-                                                       "split's statistics (kept in the bundle)")
-    upstream_read: str = Field("mix", pattern="^(mix|concat)$",
-                               description="how the frozen speech encoder's states [rows, hidden] become a token: "
-                                           "mix = a learned softmax weighting of its layers (SUPERB, for hf: models); "
-                                           "concat = every row side by side (ge2e: layer means, stds, embedding), "
-                                           "standardised with the training split's statistics")
-    summary_skip: bool = Field(False, description="position 0 (the first summary token: the frozen encoder's, else "
-                                                  "eGeMAPS') leaves the Transformer as it entered, so the head "
-                                                  "reads it intact (a skip to the head); it is still context for "
-                                                  "the other positions")
+    standardize_input: bool = Field(
+        False, description="standardise mel and delta per bin with the training split's statistics (kept in the bundle)"
+    )
+    upstream_read: str = Field(
+        "mix",
+        pattern="^(mix|concat)$",
+        description="how the frozen speech encoder's states [rows, hidden] become a token: "
+        "mix = a learned softmax weighting of its layers (SUPERB, for hf: models); "
+        "concat = every row side by side (ge2e: layer means, stds, embedding), "
+        "standardised with the training split's statistics",
+    )
+    summary_skip: bool = Field(
+        False,
+        description="position 0 (the first summary token: the frozen encoder's, else "
+        "eGeMAPS') leaves the Transformer as it entered, so the head "
+        "reads it intact (a skip to the head); it is still context for "
+        "the other positions",
+    )
 
 
 class FusionConfig(BaseModel):
@@ -73,9 +88,15 @@ class FusionConfig(BaseModel):
     lstm_hidden: int = Field(128, ge=1, le=8192)
     lstm_layers: int = Field(2, ge=1, le=16)
     freeze_encoders: bool = Field(True, description="freeze the encoders that were pretrained (never random ones)")
-    probe_ensemble: bool = Field(False, description="average the classifier's probabilities with a linear probe of "
-                                                    "the frozen audio inputs (a logistic regression fitted on the "
-                                                    "training split; vamer.models.probe)")
-    summary_skip: bool = Field(False, description="the fused position 0 (the audio encoder's first summary token) "
-                                                  "leaves the fusion Transformer as it entered: the head reads it "
-                                                  "intact")
+    probe_ensemble: bool = Field(
+        False,
+        description="average the classifier's probabilities with a linear probe of "
+        "the frozen audio inputs (a logistic regression fitted on the "
+        "training split; vamer.models.probe)",
+    )
+    summary_skip: bool = Field(
+        False,
+        description="the fused position 0 (the audio encoder's first summary token) "
+        "leaves the fusion Transformer as it entered: the head reads it "
+        "intact",
+    )

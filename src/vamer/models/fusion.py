@@ -64,12 +64,18 @@ class FusionClassifier(nn.Module):
             getattr(self, name).eval()
         return self
 
-    def encode(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
-               functionals: torch.Tensor | None = None, upstream: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode(
+        self,
+        audio: torch.Tensor,
+        audio_mask: torch.Tensor,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        functionals: torch.Tensor | None = None,
+        upstream: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The encoders' part: -> audio [B, T', d], its mask [B, T'], text [B, L, d], its mask [B, L]."""
-        a, a_mask = self.audio(audio, audio_mask, functionals, upstream)   # [B, T', d], [B, T']
-        t, _ = self.text(text, text_mask)                            # [B, L, d]
+        a, a_mask = self.audio(audio, audio_mask, functionals, upstream)  # [B, T', d], [B, T']
+        t, _ = self.text(text, text_mask)  # [B, L, d]
         return a, a_mask, t, never_empty(text_mask)
 
     def fuse(self, a: torch.Tensor, a_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
@@ -77,18 +83,24 @@ class FusionClassifier(nn.Module):
         encoders frozen, training can encode every utterance once and run only this."""
         a = a + self.modality.weight[0]
         t = t + self.modality.weight[1]
-        h = torch.cat([a, t], dim=1)                                 # [B, T'+L, d]
-        mask = torch.cat([a_mask, t_mask], dim=1)                    # [B, T'+L]
+        h = torch.cat([a, t], dim=1)  # [B, T'+L, d]
+        mask = torch.cat([a_mask, t_mask], dim=1)  # [B, T'+L]
         entering = h
         h = self.encoder(h, src_key_padding_mask=~mask)
         if self.summary_skip:
-            h = torch.cat([entering[:, :1], h[:, 1:]], dim=1)         # the audio summary token, intact
+            h = torch.cat([entering[:, :1], h[:, 1:]], dim=1)  # the audio summary token, intact
         if self.head_kind == "lstm":
             # The LSTM reads the valid positions in order: audio frames, then text tokens.
             h, mask = valid_first(h, mask)
-        return self.head(h, mask)                                    # [B, classes]
+        return self.head(h, mask)  # [B, classes]
 
-    def forward(self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor,
-                text_mask: torch.Tensor, functionals: torch.Tensor | None = None,
-                upstream: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        audio: torch.Tensor,
+        audio_mask: torch.Tensor,
+        text: torch.Tensor,
+        text_mask: torch.Tensor,
+        functionals: torch.Tensor | None = None,
+        upstream: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return self.fuse(*self.encode(audio, audio_mask, text, text_mask, functionals, upstream))

@@ -56,8 +56,8 @@ def last_valid_step(rnn: nn.RNNBase, x: torch.Tensor, mask: torch.Tensor) -> tor
     only: padding after the prefix cannot reach it.  This equals running a packed sequence, and it
     exports to ONNX.
     """
-    out, _ = rnn(x)                                                  # [B, S, hidden]
-    last = (mask.sum(dim=1) - 1).clamp(min=0)                        # [B]
+    out, _ = rnn(x)  # [B, S, hidden]
+    last = (mask.sum(dim=1) - 1).clamp(min=0)  # [B]
     return out[torch.arange(out.shape[0], device=out.device), last]
 
 
@@ -68,7 +68,7 @@ def valid_first(h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torc
     # Unique keys (padding after every valid step, ties broken by position) make a plain argsort
     # stable, which keeps the graph exportable.
     key = (~mask).long() * steps + torch.arange(steps, device=mask.device)
-    order = key.argsort(dim=1)                                       # [B, S]
+    order = key.argsort(dim=1)  # [B, S]
     return torch.gather(h, 1, order.unsqueeze(-1).expand_as(h)), torch.gather(mask, 1, order)
 
 
@@ -81,9 +81,9 @@ def statistics_pooling(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     >>> statistics_pooling(h, torch.tensor([[True, True, False]]))
     tensor([[2.0000, 1.0000]])
     """
-    weight = mask.to(h.dtype).unsqueeze(-1)                          # [B, S, 1]
-    count = weight.sum(dim=1).clamp(min=1.0)                         # [B, 1]
-    mean = (h * weight).sum(dim=1) / count                           # [B, d]
+    weight = mask.to(h.dtype).unsqueeze(-1)  # [B, S, 1]
+    count = weight.sum(dim=1).clamp(min=1.0)  # [B, 1]
+    mean = (h * weight).sum(dim=1) / count  # [B, d]
     variance = (((h - mean.unsqueeze(1)) ** 2) * weight).sum(dim=1) / count
     return torch.cat([mean, (variance + 1e-6).sqrt()], dim=-1)
 
@@ -96,8 +96,8 @@ class AttentionPooling(nn.Module):
         self.score = nn.Linear(d_model, 1)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))   # [B, S]
-        return (scores.softmax(dim=1).unsqueeze(-1) * h).sum(dim=1)           # [B, d]
+        scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # [B, S]
+        return (scores.softmax(dim=1).unsqueeze(-1) * h).sum(dim=1)  # [B, d]
 
 
 class SequenceHead(nn.Module):
@@ -125,15 +125,16 @@ class SequenceHead(nn.Module):
             width = 3 * d_model
         else:
             raise ValueError(f"unknown head {kind!r}")
-        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, outputs))
+        self.out = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs)
+        )
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """h [B, S, d], mask [B, S] (valid positions first when recurrent) -> [B, outputs]."""
         if self.kind in ("gru", "lstm"):
             return self.out(last_valid_step(self.rnn, h, mask))
         if self.kind == "stats":
-            pooled = torch.cat([statistics_pooling(h, mask), h[:, 0]], dim=-1)   # [B, 3d]
+            pooled = torch.cat([statistics_pooling(h, mask), h[:, 0]], dim=-1)  # [B, 3d]
         else:
             pooled = self.pool(h, mask)
         return self.out(pooled)

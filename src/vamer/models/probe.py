@@ -45,5 +45,5 @@ class LinearProbe(nn.Module):
         return torch.cat([upstream.flatten(1), functionals.flatten(1)], dim=1)
 
     def forward(self, upstream: torch.Tensor, functionals: torch.Tensor) -> torch.Tensor:
-        x = (self.flatten(upstream, functionals) - self.mean) / self.std     # [B, D]
-        return self.linear(x)                                                # [B, classes]
+        x = (self.flatten(upstream, functionals) - self.mean) / self.std  # [B, D]
+        return self.linear(x)  # [B, classes]

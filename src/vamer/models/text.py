@@ -43,7 +43,7 @@ class TextEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, L, d_in] or [B, L] ids, mask [B, L] -> (features [B, L, d], mask [B, L])."""
-        h = self.positions(self.embed(x))                  # [B, L, d]
+        h = self.positions(self.embed(x))  # [B, L, d]
         h = self.encoder(h, src_key_padding_mask=~never_empty(mask))
         return h, mask
 
@@ -58,6 +58,6 @@ class ValenceRegressor(nn.Module):
 
     def forward(self, text: torch.Tensor, text_mask: torch.Tensor, standardised: bool = False) -> torch.Tensor:
         """-> [B] valence (or, with ``standardised``, in the training split's standard units)."""
-        h, _ = self.encoder(text, text_mask)               # [B, L, d]
+        h, _ = self.encoder(text, text_mask)  # [B, L, d]
         mask = never_empty(text_mask)
         return self.head.standardised(h, mask) if standardised else self.head(h, mask)

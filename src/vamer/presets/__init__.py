@@ -1,8 +1,10 @@
 """Presets: whole feature + model + training settings, shipped as YAML and validated by pydantic.
 
-``paper`` is the method as published (GPU-sized), ``cpu`` the default for two CPU cores,
-``cpu-egemaps`` the same with openSMILE's eGeMAPS as one more audio token (more accurate on real
-speech, slower to predict), ``tiny`` what the tests train.  The validator refuses, at load time, a combination the models cannot build.
+``paper`` is the method as published (GPU-sized); ``cpu-ge2e`` the default for two CPU cores:
+``cpu`` with the pretrained GE2E voice encoder as one more audio token; ``cpu`` the same model
+without it; ``cpu-egemaps`` ``cpu`` with openSMILE's eGeMAPS as one more audio token (slower to
+predict); ``tiny`` what the tests train.  The validator refuses, at load time, a combination the
+models cannot build.
 
 >>> preset = load_preset("cpu")
 >>> preset.audio_block.d_model, preset.audio_features.hop_length
@@ -21,7 +23,8 @@ from vamer.config import validated
 from vamer.errors import VamerError
 from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
 from vamer.features.functionals import EGEMAPS_SIZE
-from vamer.models.config import AudioBlockConfig, EncoderConfig, FusionConfig, MEL_REDUCTION
+from vamer.models.config import MEL_REDUCTION, AudioBlockConfig, EncoderConfig, FusionConfig
+
 # Each stage's settings live beside the stage; a preset composes them.
 from vamer.training.config import StageTraining, Training  # noqa: F401 - StageTraining is part of a preset too
 
@@ -49,23 +52,28 @@ class Preset(BaseModel):
             raise ValueError("fusion.heads must divide d_model")
         frozen = self.audio_features.upstream or self.audio_features.functionals != "none"
         if self.fusion.probe_ensemble and not frozen:
-            raise ValueError("fusion.probe_ensemble needs frozen audio inputs to probe (an audio encoder or "
-                             "functionals)")
+            raise ValueError(
+                "fusion.probe_ensemble needs frozen audio inputs to probe (an audio encoder or functionals)"
+            )
         weights = transformer_weights(self)
         if weights > MAX_TRANSFORMER_WEIGHTS:
-            raise ValueError(f"its Transformer layers alone would hold {weights:,.0f} weights, over vamer's limit of "
-                             f"{MAX_TRANSFORMER_WEIGHTS:,.0f} (the paper preset's hold about 75 million)")
+            raise ValueError(
+                f"its Transformer layers alone would hold {weights:,.0f} weights, over vamer's limit of "
+                f"{MAX_TRANSFORMER_WEIGHTS:,.0f} (the paper preset's hold about 75 million)"
+            )
         n_mels, cnn = self.audio_features.n_mels, self.audio_block.cnn
         reduction = MEL_REDUCTION[cnn]
         if n_mels % reduction:
             # The front's strides and pools would silently drop the top bins (or leave none).
-            raise ValueError(f"audio_features.n_mels {n_mels} does not fit the {cnn} front, which divides the mel "
-                             f"axis by {reduction}: use a multiple of {reduction} (e.g. "
-                             f"{max(reduction, n_mels // reduction * reduction)})")
+            raise ValueError(
+                f"audio_features.n_mels {n_mels} does not fit the {cnn} front, which divides the mel "
+                f"axis by {reduction}: use a multiple of {reduction} (e.g. "
+                f"{max(reduction, n_mels // reduction * reduction)})"
+            )
         return self
 
 
-MAX_TRANSFORMER_WEIGHTS = 2e9   # 8 GB of float32: past what any one machine trains
+MAX_TRANSFORMER_WEIGHTS = 2e9  # 8 GB of float32: past what any one machine trains
 
 
 def transformer_weights(preset: Preset) -> float:
@@ -77,8 +85,11 @@ def transformer_weights(preset: Preset) -> float:
     def stack(layers: int, ffn: int) -> float:
         return float(layers) * (4.0 * d * d + 2.0 * d * ffn)
 
-    return (stack(preset.audio_block.layers, preset.audio_block.ffn) + stack(preset.text_block.layers,
-            preset.text_block.ffn) + stack(preset.fusion.layers, preset.fusion.ffn))
+    return (
+        stack(preset.audio_block.layers, preset.audio_block.ffn)
+        + stack(preset.text_block.layers, preset.text_block.ffn)
+        + stack(preset.fusion.layers, preset.fusion.ffn)
+    )
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
@@ -108,8 +119,6 @@ def frames_for(preset: Preset, seconds: float) -> int:
     """How many of the preset's frames ``seconds`` of audio make (presets differ in hop length)."""
     config = preset.audio_features
     return max(1, round(seconds * config.sample_rate / config.hop_length))
-
-
 
 
 def with_encoders(preset: Preset, text_encoder: str | None = None, audio_encoder: str | None = None) -> Preset:

@@ -20,19 +20,25 @@ from vamer.models.text import ValenceRegressor
 from vamer.presets import Preset, functionals_dim
 
 
-def build_models(preset: Preset, n_classes: int, text_dim: int | None = 512, vocab_size: int | None = None
-                 ) -> dict[str, torch.nn.Module]:
+def build_models(
+    preset: Preset, n_classes: int, text_dim: int | None = 512, vocab_size: int | None = None
+) -> dict[str, torch.nn.Module]:
     """The three models of a preset, untrained and trainable; fusion shares the regressors'
     encoder objects (freezing them is the fusion stage's decision, after pretraining)."""
-    arousal = ArousalRegressor(preset.audio_block, functionals_dim(preset), upstream_shape(preset.audio_features.upstream),
-                               preset.audio_features.n_mels)
+    arousal = ArousalRegressor(
+        preset.audio_block,
+        functionals_dim(preset),
+        upstream_shape(preset.audio_features.upstream),
+        preset.audio_features.n_mels,
+    )
     valence = ValenceRegressor(preset.text_block, input_dim=None if vocab_size else text_dim, vocab_size=vocab_size)
     fusion = FusionClassifier(arousal.encoder, valence.encoder, preset.fusion, n_classes)
     return {"arousal": arousal, "valence": valence, "fusion": fusion}
 
 
-def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512, frames: int | None = None,
-                        tokens: int | None = None) -> dict[str, Any]:
+def flops_per_utterance(
+    preset: Preset, n_classes: int = 5, text_dim: int = 512, frames: int | None = None, tokens: int | None = None
+) -> dict[str, Any]:
     """Forward FLOPs of one utterance per model, counted by PyTorch's FlopCounterMode (matmuls and
     convolutions): full length by default (all frames and tokens valid), or ``frames`` x ``tokens``."""
     models = build_models(preset, n_classes, text_dim)
@@ -44,8 +50,11 @@ def flops_per_utterance(preset: Preset, n_classes: int = 5, text_dim: int = 512,
     functionals = torch.randn(1, functionals_dim(preset)) if functionals_dim(preset) else None
     layers, hidden = upstream_shape(preset.audio_features.upstream)
     upstream = torch.randn(1, layers, hidden) if layers else None
-    calls = {"arousal": (audio, audio_mask, functionals, upstream), "valence": (text, text_mask),
-             "fusion": (audio, audio_mask, text, text_mask, functionals, upstream)}
+    calls = {
+        "arousal": (audio, audio_mask, functionals, upstream),
+        "valence": (text, text_mask),
+        "fusion": (audio, audio_mask, text, text_mask, functionals, upstream),
+    }
     out: dict[str, Any] = {}
     # The fused inference kernel of nn.TransformerEncoderLayer is invisible to FlopCounterMode.
     fastpath = torch.backends.mha.get_fastpath_enabled()

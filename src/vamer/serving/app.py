@@ -63,11 +63,12 @@ from vamer.inference.predictor import PredictionError, Predictor
 from vamer.inference.profiles import ProfileStore, check_speaker_id, owner_of
 from vamer.inference.result import ErrorAnswer, PredictionResult
 from vamer.reasons import Reason
+from vamer.serving.uploads import Form, Refused, UploadBudget, UploadRules, read_form, too_large
 from vamer.timeline.build import build_timeline, open_recording
 from vamer.timeline.recording import TimelineLimits
 from vamer.timeline.result import Timeline
 from vamer.timeline.transcript import Cue, check_cues_fit, decode_cues
-from vamer.serving.uploads import Form, Refused, UploadBudget, UploadRules, read_form, too_large
+
 
 def status_for(kind: str) -> int:
     """The HTTP status of a prediction that failed for ``kind`` (the table in :mod:`vamer.reasons`)."""
@@ -77,24 +78,24 @@ def status_for(kind: str) -> int:
 @dataclass(frozen=True)
 class ServiceLimits:
     max_upload_bytes: int = 20 * 1024 * 1024
-    concurrency: int = 2          # predictions running at once (each uses torch's intra-op threads)
-    max_uploads: int = 16         # bodies arriving at once at the base rate floor; past it the floor rises with them
-    max_buffered_mb: int = 512    # upload bytes held in memory by every request together; past it: wait, then 503
+    concurrency: int = 2  # predictions running at once (each uses torch's intra-op threads)
+    max_uploads: int = 16  # bodies arriving at once at the base rate floor; past it the floor rises with them
+    max_buffered_mb: int = 512  # upload bytes held in memory by every request together; past it: wait, then 503
     queue_timeout_s: float = 30.0  # how long a request waits for room or for the timeline builder before its 503
     body_timeout_s: float = 30.0  # a body must arrive whole within this; else 408
     header_timeout_s: float = 10.0  # a request's head must arrive within this; else the connection closes
-    max_connections: int = 256    # open connections; uvicorn answers 503 past this
-    max_form_parts: int = 8       # a form has 2 fields; 400,000 tiny parts once kept the server busy 8.5 s
-    min_body_rate_bps: int = 8 * 1024   # after rate_grace_s, a body slower than this on average gets 408
+    max_connections: int = 256  # open connections; uvicorn answers 503 past this
+    max_form_parts: int = 8  # a form has 2 fields; 400,000 tiny parts once kept the server busy 8.5 s
+    min_body_rate_bps: int = 8 * 1024  # after rate_grace_s, a body slower than this on average gets 408
     rate_grace_s: float = 2.0
-    min_mean_chunk_bytes: int = 64      # past 1,024 pieces, a body whose pieces average less gets 408
-    max_timeline_upload_bytes: int = 256 * 1024 * 1024   # an hour of 16 kHz 16-bit stereo is 230 MB
+    min_mean_chunk_bytes: int = 64  # past 1,024 pieces, a body whose pieces average less gets 408
+    max_timeline_upload_bytes: int = 256 * 1024 * 1024  # an hour of 16 kHz 16-bit stereo is 230 MB
     max_timeline_seconds: float = 3600.0
     # Samples a timeline decodes in all (float32): an hour of 48 kHz stereo is 1,382 MB.  Blocks are
     # read a few MB at a time whatever this is (TimelineLimits.max_block_mb).
     max_timeline_decoded_mb: float = 1_500.0
     transcript_timeout_s: float = 10.0  # a transcript must parse within this; else 422
-    timelines: int = 1            # timelines built at once (each holds its recording in memory)
+    timelines: int = 1  # timelines built at once (each holds its recording in memory)
 
     def timeline(self) -> TimelineLimits:
         """What a timeline of this service accepts."""
@@ -112,23 +113,29 @@ def inline_hashes(html: str, tag: str) -> list[str]:
     ["'sha256-..."]
     """
     bodies = re.findall(rf"<{tag}(?![^>]*\bsrc=)[^>]*>(.*?)</{tag}>", html, flags=re.S)
-    return [f"'sha256-{base64.b64encode(hashlib.sha256(body.encode('utf-8')).digest()).decode()}'"
-            for body in bodies]
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(body.encode('utf-8')).digest()).decode()}'" for body in bodies]
 
 
 def content_policy(html: str) -> str:
     """The Content-Security-Policy of an HTML page of the service: its own origin and inline code only."""
     scripts, styles = " ".join(inline_hashes(html, "script")), " ".join(inline_hashes(html, "style"))
-    return (f"default-src 'self'; script-src 'self' {scripts}; style-src 'self' {styles}; "
-            "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return (
+        f"default-src 'self'; script-src 'self' {scripts}; style-src 'self' {styles}; "
+        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
-def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_key: str | list[str] | None = None,
-               allowed_hosts: list[str] | None = None, profiles: ProfileStore | None = None) -> FastAPI:
+def create_app(
+    predictor: Predictor,
+    limits: ServiceLimits | None = None,
+    api_key: str | list[str] | None = None,
+    allowed_hosts: list[str] | None = None,
+    profiles: ProfileStore | None = None,
+) -> FastAPI:
     """The service.  ``api_key`` (one, or a list: one per client): when given, ``POST /predict``,
     ``/timeline`` and ``/speakers`` need one of them (``Authorization: Bearer KEY`` or ``X-API-Key:
     KEY``); the page, /health and /docs stay open.
@@ -138,11 +145,16 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     limits = limits or ServiceLimits()
     gate = anyio.CapacityLimiter(limits.concurrency)
     budget = UploadBudget(held_most=limits.max_buffered_mb * 2**20, uploads_at_floor=limits.max_uploads)
-    timelines = anyio.Semaphore(limits.timelines)   # released by whichever task ends the work
+    timelines = anyio.Semaphore(limits.timelines)  # released by whichever task ends the work
     upload_limit = {"/predict": limits.max_upload_bytes, "/timeline": limits.max_timeline_upload_bytes}
-    app = FastAPI(title="vamer", version=vamer.__version__, docs_url=None, redoc_url=None,
-                  description="Speech + text emotion recognition (Korean). Model: "
-                              f"{predictor.bundle.preset.name} preset, classes {', '.join(predictor.classes)}.")
+    app = FastAPI(
+        title="vamer",
+        version=vamer.__version__,
+        docs_url=None,
+        redoc_url=None,
+        description="Speech + text emotion recognition (Korean). Model: "
+        f"{predictor.bundle.preset.name} preset, classes {', '.join(predictor.classes)}.",
+    )
     page = resources.files("vamer.serving").joinpath("static/index.html").read_text(encoding="utf-8")
     policies = {"/": content_policy(page)}
     app.mount("/docs-assets", StaticFiles(directory=_swagger_assets()), name="docs-assets")
@@ -154,8 +166,10 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
         path = request.url.path
-        response.headers.setdefault("Content-Security-Policy", policies.get(path, API_POLICY if not
-                                    path.startswith("/docs-assets") else "default-src 'none'"))
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            policies.get(path, API_POLICY if not path.startswith("/docs-assets") else "default-src 'none'"),
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -172,9 +186,15 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             if scheme.lower() == "bearer":
                 given = token.strip()
             if not any([hmac.compare_digest(given.encode("utf-8"), one) for one in key]):
-                return JSONResponse({"detail": "this service needs an API key: send 'Authorization: Bearer KEY' "
-                                               "or 'X-API-Key: KEY'" if not given else "wrong API key"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return JSONResponse(
+                    {
+                        "detail": "this service needs an API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+                        if not given
+                        else "wrong API key"
+                    },
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         return await call_next(request)
 
     if allowed_hosts is not None:
@@ -183,10 +203,13 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        html = get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="vamer API",
-                                   swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url=f"{root}/docs-assets/favicon-32x32.png")
+        html = get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title="vamer API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon-32x32.png",
+        )
         policies["/docs"] = content_policy(html.body.decode("utf-8"))
         return html
 
@@ -212,27 +235,43 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "vamer_version": vamer.__version__, "classes": predictor.classes,
-                "auth": "api_key" if key is not None else "none",
-                "engine": predictor.engine.name, "device": str(getattr(predictor.engine, "device", "cpu")),
-                "preset": predictor.bundle.preset.name,
-                "regressors": predictor.bundle.regressors,
-                "limits": {**asdict(limits), **asdict(predictor.limits)}}
+        return {
+            "status": "ok",
+            "vamer_version": vamer.__version__,
+            "classes": predictor.classes,
+            "auth": "api_key" if key is not None else "none",
+            "engine": predictor.engine.name,
+            "device": str(getattr(predictor.engine, "device", "cpu")),
+            "preset": predictor.bundle.preset.name,
+            "regressors": predictor.bundle.regressors,
+            "limits": {**asdict(limits), **asdict(predictor.limits)},
+        }
 
-    async def form_of(request: Request, most: int, max_parts: int | None = None,
-                      caps: dict[str, int] | None = None) -> Form:
+    async def form_of(
+        request: Request, most: int, max_parts: int | None = None, caps: dict[str, int] | None = None
+    ) -> Form:
         """The request's form (:mod:`vamer.serving.uploads` says how it is read); the caller releases it."""
-        rules = UploadRules(most=most, max_parts=max_parts or limits.max_form_parts, field_caps=caps or {},
-                            body_timeout_s=limits.body_timeout_s, min_body_rate_bps=limits.min_body_rate_bps,
-                            rate_grace_s=limits.rate_grace_s, min_mean_chunk_bytes=limits.min_mean_chunk_bytes,
-                            queue_timeout_s=limits.queue_timeout_s)
+        rules = UploadRules(
+            most=most,
+            max_parts=max_parts or limits.max_form_parts,
+            field_caps=caps or {},
+            body_timeout_s=limits.body_timeout_s,
+            min_body_rate_bps=limits.min_body_rate_bps,
+            rate_grace_s=limits.rate_grace_s,
+            min_mean_chunk_bytes=limits.min_mean_chunk_bytes,
+            queue_timeout_s=limits.queue_timeout_s,
+        )
         try:
             return await read_form(request.stream(), request.headers.get("content-type", ""), rules, budget)
         except ClientDisconnect:
             raise Refused(400, "the client left before its upload arrived") from None
 
-    @app.post("/predict", openapi_extra=_FORM_SCHEMA, response_model=PredictionResult,
-              responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)})
+    @app.post(
+        "/predict",
+        openapi_extra=_FORM_SCHEMA,
+        response_model=PredictionResult,
+        responses={status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)},
+    )
     async def predict(request: Request) -> dict[str, Any]:
         """Predict the emotion of one recording: form field ``audio`` (wav file), optional ``text``."""
         form = await form_of(request, limits.max_upload_bytes)
@@ -244,8 +283,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             statistics = None
             if speaker is not None:
                 statistics = await anyio.to_thread.run_sync(_profile, speaker, _owner(request))
-            return await anyio.to_thread.run_sync(lambda: predictor.predict(audio, text, speaker=speaker,
-                                                                            statistics=statistics), limiter=gate)
+            return await anyio.to_thread.run_sync(
+                lambda: predictor.predict(audio, text, speaker=speaker, statistics=statistics), limiter=gate
+            )
         except PredictionError as error:
             raise Refused(status_for(error.kind), str(error)) from None
         finally:
@@ -257,17 +297,28 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         with anyio.move_on_after(limits.queue_timeout_s) as waiting:
             await timelines.acquire()
         if waiting.cancelled_caught:
-            raise Refused(503, f"{limits.timelines} timeline(s) are being built and stayed busy for "
-                               f"{limits.queue_timeout_s:g} s; retry shortly")
+            raise Refused(
+                503,
+                f"{limits.timelines} timeline(s) are being built and stayed busy for "
+                f"{limits.queue_timeout_s:g} s; retry shortly",
+            )
         if not keep:
             timelines.release()
 
-    @app.post("/timeline", openapi_extra=_TIMELINE_FORM, response_model=Timeline,
-              responses={200: {"content": {NDJSON: {"schema": {"type": "string"}}},
-                               "description": "With 'Accept: application/x-ndjson': one JSON line per step of "
-                                              "progress ({phase, done, total}), then {timeline} or {error, "
-                                              "error_kind, status}."},
-                         **{status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)}})
+    @app.post(
+        "/timeline",
+        openapi_extra=_TIMELINE_FORM,
+        response_model=Timeline,
+        responses={
+            200: {
+                "content": {NDJSON: {"schema": {"type": "string"}}},
+                "description": "With 'Accept: application/x-ndjson': one JSON line per step of "
+                "progress ({phase, done, total}), then {timeline} or {error, "
+                "error_kind, status}.",
+            },
+            **{status: {"model": ErrorAnswer} for status in (400, 401, 408, 413, 415, 422, 500, 503)},
+        },
+    )
     async def timeline(request: Request) -> Any:
         """The timeline of one long recording: its speech segments, each with the emotion the model
         gives it, and the silences between them.  Form field ``audio``, optional ``transcript`` (a
@@ -277,8 +328,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
         # but not held while it arrives: a client trickling its upload keeps no one else waiting.
         await timeline_slot(keep=False)
         accepted = limits.timeline()
-        form = await form_of(request, limits.max_timeline_upload_bytes,
-                             caps={"transcript": accepted.max_transcript_bytes})
+        form = await form_of(
+            request, limits.max_timeline_upload_bytes, caps={"transcript": accepted.max_transcript_bytes}
+        )
         slot = handed_over = False
         try:
             fields = form.fields
@@ -297,11 +349,18 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
             slot = True
 
             def work(progress=lambda phase, done, total: None) -> Timeline:
-                return build_timeline(predictor, recording, cues, source=name or "upload", transcript=transcript,
-                                      progress=progress, speakers=speakers)
+                return build_timeline(
+                    predictor,
+                    recording,
+                    cues,
+                    source=name or "upload",
+                    transcript=transcript,
+                    progress=progress,
+                    speakers=speakers,
+                )
 
             if NDJSON in request.headers.get("accept", ""):
-                handed_over = True   # the stream ends the work and frees its slot and bytes
+                handed_over = True  # the stream ends the work and frees its slot and bytes
 
                 def done() -> None:
                     timelines.release()
@@ -327,15 +386,21 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None, api_ke
 
     def _store() -> ProfileStore:
         if profiles is None or predictor.bundle.population is None:
-            raise Refused(404, "this service keeps no speaker profiles (its bundle does not normalise per speaker, "
-                                "or it was started without a profiles file)")
+            raise Refused(
+                404,
+                "this service keeps no speaker profiles (its bundle does not normalise per speaker, "
+                "or it was started without a profiles file)",
+            )
         return profiles
 
     def _profile(speaker: str, owner: str):
         return predictor.profile(_store(), speaker, owner)
 
-    @app.put("/speakers/{speaker}", openapi_extra=_ENROL_FORM,
-             responses={status: {"model": ErrorAnswer} for status in (400, 401, 404, 408, 413, 415, 422, 503)})
+    @app.put(
+        "/speakers/{speaker}",
+        openapi_extra=_ENROL_FORM,
+        responses={status: {"model": ErrorAnswer} for status in (400, 401, 404, 408, 413, 415, 422, 503)},
+    )
     async def enrol(speaker: str, request: Request) -> dict[str, Any]:
         """Enrol (or replace) the caller's profile ``speaker`` from a few clips of that speaker: the
         form field ``audio`` once per clip.  Labels are never asked for; the clips are not kept."""
@@ -434,8 +499,9 @@ def _streamed(work, done: Callable[[], None]):
 
     def report(phase: str, done: float, total: float) -> None:
         # A client that has left makes this fail in the worker: the work stops at its next report.
-        anyio.from_thread.run_sync(send.send_nowait, {"phase": phase, "done": round(done, 1),
-                                                      "total": round(total, 1)}, token=loop)
+        anyio.from_thread.run_sync(
+            send.send_nowait, {"phase": phase, "done": round(done, 1), "total": round(total, 1)}, token=loop
+        )
 
     def finish(last: dict) -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -512,22 +578,72 @@ def _audio_and_text(fields: dict[str, tuple[str | None, bytes]]) -> tuple[bytes,
     return fields["audio"][1], text or None
 
 
-_FORM_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["audio"],
-    "properties": {"audio": {"type": "string", "format": "binary", "description": "a wav file"},
-                   "text": {"type": "string", "description": "the transcript (optional)"},
-                   "speaker": {"type": "string", "description": "an enrolled speaker profile's id (optional): the "
-                                                                "clip is normalised by that speaker's statistics"}}}}}}}
+_FORM_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["audio"],
+                    "properties": {
+                        "audio": {"type": "string", "format": "binary", "description": "a wav file"},
+                        "text": {"type": "string", "description": "the transcript (optional)"},
+                        "speaker": {
+                            "type": "string",
+                            "description": "an enrolled speaker profile's id (optional): the "
+                            "clip is normalised by that speaker's statistics",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
-_ENROL_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["audio"],
-    "properties": {"audio": {"type": "array", "items": {"type": "string", "format": "binary"},
-                             "description": f"clips of the speaker (the field repeated, up to {MAX_ENROL_CLIPS})"}}}}}}}
+_ENROL_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["audio"],
+                    "properties": {
+                        "audio": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": f"clips of the speaker (the field repeated, up to {MAX_ENROL_CLIPS})",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
-_TIMELINE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["audio"],
-    "properties": {"audio": {"type": "string", "format": "binary", "description": "a recording (wav, flac, ogg)"},
-                   "transcript": {"type": "string", "format": "binary",
-                                  "description": "a time-aligned transcript, .srt or .vtt (optional)"},
-                   "speakers": {"type": "integer", "description": "how many voices the recording holds (optional; "
-                                                                  "default: estimated)"}}}}}}}
+_TIMELINE_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["audio"],
+                    "properties": {
+                        "audio": {"type": "string", "format": "binary", "description": "a recording (wav, flac, ogg)"},
+                        "transcript": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a time-aligned transcript, .srt or .vtt (optional)",
+                        },
+                        "speakers": {
+                            "type": "integer",
+                            "description": "how many voices the recording holds (optional; default: estimated)",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}

@@ -95,12 +95,14 @@ def check_port_free(host: str, port: int) -> None:
         raise VamerError(f"--host {host}: not an address of this machine ({error.strerror})") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             probe.bind(address)
         except OSError as error:
-            raise VamerError(f"cannot listen on {host}:{port} ({error.strerror}): another server may hold the "
-                             "port; choose another --port") from None
+            raise VamerError(
+                f"cannot listen on {host}:{port} ({error.strerror}): another server may hold the "
+                "port; choose another --port"
+            ) from None
 
 
 def read_api_key(path: Path | None) -> list[str] | None:
@@ -118,16 +120,22 @@ def read_api_key(path: Path | None) -> list[str] | None:
     return keys
 
 
-def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits,
-                  log_level: str = "info") -> uvicorn.Config:
+def server_config(app: FastAPI, host: str, port: int, limits: ServiceLimits, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn configuration of ``vamer serve`` (the tests run the same one on loopback)."""
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                          http=head_deadline_protocol(limits.header_timeout_s),
-                          h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
-                          limit_concurrency=limits.max_connections, timeout_keep_alive=5,
-                          # Behind a reverse proxy, X-Forwarded-For/-Proto are trusted from loopback only
-                          # (uvicorn's default), so the logs name the real client.
-                          proxy_headers=True, server_header=False)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=head_deadline_protocol(limits.header_timeout_s),
+        h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
+        limit_concurrency=limits.max_connections,
+        timeout_keep_alive=5,
+        # Behind a reverse proxy, X-Forwarded-For/-Proto are trusted from loopback only
+        # (uvicorn's default), so the logs name the real client.
+        proxy_headers=True,
+        server_header=False,
+    )
 
 
 def allowed_hosts(host: str, named: list[str] | None) -> list[str] | None:
@@ -140,10 +148,24 @@ def allowed_hosts(host: str, named: list[str] | None) -> list[str] | None:
     return list(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None
 
 
-def serve(bundle: Path, host: str, port: int, limits: ServiceLimits, engine: str = "torch", onnx: Path | None = None,
-          max_seconds: float = 60.0, max_text_chars: int = 2000, device: str = "cpu", api_key_file: Path | None = None,
-          hosts: list[str] | None = None, say=print, warn=print, profiles: Path | None = None,
-          asr: str = "none", asr_language: str = "ko") -> None:
+def serve(
+    bundle: Path,
+    host: str,
+    port: int,
+    limits: ServiceLimits,
+    engine: str = "torch",
+    onnx: Path | None = None,
+    max_seconds: float = 60.0,
+    max_text_chars: int = 2000,
+    device: str = "cpu",
+    api_key_file: Path | None = None,
+    hosts: list[str] | None = None,
+    say=print,
+    warn=print,
+    profiles: Path | None = None,
+    asr: str = "none",
+    asr_language: str = "ko",
+) -> None:
     """``vamer serve``: check the address and the key, load the bundle, and run until stopped."""
     from vamer.inference.predictor import Limits, Predictor
     from vamer.serving.app import LOOPBACK_HOSTS, create_app
@@ -152,18 +174,29 @@ def serve(bundle: Path, host: str, port: int, limits: ServiceLimits, engine: str
     check_port_free(host, port)  # before the model loads, not after
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
     threads = max(1, (os.cpu_count() or 1) // limits.concurrency)
-    predictor = Predictor.from_bundle(bundle, engine, onnx, Limits(max_seconds=max_seconds,
-                                                                   max_text_chars=max_text_chars), threads, device,
-                                      asr, asr_language)
+    predictor = Predictor.from_bundle(
+        bundle,
+        engine,
+        onnx,
+        Limits(max_seconds=max_seconds, max_text_chars=max_text_chars),
+        threads,
+        device,
+        asr,
+        asr_language,
+    )
     store = predictor.profiles(profiles) if predictor.bundle.population is not None else None
     service = create_app(predictor, limits, api_key, allowed_hosts(host, hosts), store)
-    say(f"serving {bundle} on http://{host}:{port}/ (docs at /docs)"
+    say(
+        f"serving {bundle} on http://{host}:{port}/ (docs at /docs)"
         + (f"; speaker profiles in {store.path}" if store is not None else "")
-        + (f"; clips without text are recognised by {asr} ({asr_language})" if asr != "none" else ""))
+        + (f"; clips without text are recognised by {asr} ({asr_language})" if asr != "none" else "")
+    )
     if host not in LOOPBACK_HOSTS and api_key is None:
-        warn(f"note: --host {host} answers other machines and POST /predict needs no key; give one with "
-             "--api-key-file or VAMER_API_KEY, or serve behind a reverse proxy that checks access "
-             "(README: Deploying behind a reverse proxy)")
+        warn(
+            f"note: --host {host} answers other machines and POST /predict needs no key; give one with "
+            "--api-key-file or VAMER_API_KEY, or serve behind a reverse proxy that checks access "
+            "(README: Deploying behind a reverse proxy)"
+        )
     try:
         uvicorn.Server(server_config(service, host, port, limits)).run()
     except JobStopped as stopped:

@@ -56,14 +56,14 @@ def too_large(size: int, most: int) -> str:
 class UploadRules:
     """What one upload must keep to."""
 
-    most: int                          # bytes of body
+    most: int  # bytes of body
     max_parts: int = 8
-    field_caps: dict[str, int] = field(default_factory=dict)   # field name -> most bytes of its part
+    field_caps: dict[str, int] = field(default_factory=dict)  # field name -> most bytes of its part
     body_timeout_s: float = 30.0
     min_body_rate_bps: int = 8 * 1024
     rate_grace_s: float = 2.0
     min_mean_chunk_bytes: int = 64
-    queue_timeout_s: float = 30.0      # how long a chunk waits for room in the budget
+    queue_timeout_s: float = 30.0  # how long a chunk waits for room in the budget
 
 
 class UploadBudget:
@@ -79,7 +79,7 @@ class UploadBudget:
         self.held_most, self.uploads_at_floor = held_most, uploads_at_floor
         self.held = 0
         self.arriving = 0
-        self._freed: anyio.Event | None = None   # made inside the event loop, on first wait
+        self._freed: anyio.Event | None = None  # made inside the event loop, on first wait
 
     def floor_bps(self, base_bps: float) -> float:
         """The rate every arriving body must keep: the base, raised in proportion past
@@ -95,8 +95,9 @@ class UploadBudget:
             with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                 await self._freed.wait()
             if time.monotonic() >= deadline and self.held + size > self.held_most:
-                raise Refused(503, f"the service holds {self.held / 2**20:,.0f} MB of uploads, its limit; "
-                                   "retry shortly")
+                raise Refused(
+                    503, f"the service holds {self.held / 2**20:,.0f} MB of uploads, its limit; retry shortly"
+                )
         self.held += size
 
     def give_back(self, size: int) -> None:
@@ -138,8 +139,14 @@ class FormParser:
         self._parts: list[tuple[dict[bytes, bytes], io.BytesIO]] = []
         self._header = [b"", b""]
         self._ended = False
-        callbacks = {"on_part_begin": self._begin, "on_header_field": self._field, "on_header_value": self._value,
-                     "on_header_end": self._header_end, "on_part_data": self._data, "on_end": self._end}
+        callbacks = {
+            "on_part_begin": self._begin,
+            "on_header_field": self._field,
+            "on_header_value": self._value,
+            "on_header_end": self._header_end,
+            "on_part_data": self._data,
+            "on_end": self._end,
+        }
         try:  # the constructor refuses some boundaries (over 256 bytes) too
             self._parser = MultipartParser(boundary, callbacks)
         except FormParserError as error:
@@ -195,12 +202,13 @@ class FormParser:
 def _name_and_file(headers: dict[bytes, bytes]) -> tuple[str, str | None]:
     _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
     filename = disposition.get(b"filename")
-    return (disposition.get(b"name", b"").decode("utf-8", "replace"),
-            filename.decode("utf-8", "replace") if filename is not None else None)
+    return (
+        disposition.get(b"name", b"").decode("utf-8", "replace"),
+        filename.decode("utf-8", "replace") if filename is not None else None,
+    )
 
 
-async def read_form(chunks: AsyncIterator[bytes], content_type: str, rules: UploadRules,
-                    budget: UploadBudget) -> Form:
+async def read_form(chunks: AsyncIterator[bytes], content_type: str, rules: UploadRules, budget: UploadBudget) -> Form:
     """The form whose body ``chunks`` brings, within ``rules``; its bytes are held in ``budget``
     until :meth:`Form.release`.  Each wait for the next chunk has the deadline that keeps the rate
     floor and ``body_timeout_s``, so a client that goes silent is dropped on time too.  A refusal
@@ -225,15 +233,21 @@ async def read_form(chunks: AsyncIterator[bytes], content_type: str, rules: Uplo
             except TimeoutError:
                 if due >= rules.body_timeout_s:
                     raise Refused(408, f"the request body did not arrive within {rules.body_timeout_s:g} s") from None
-                raise Refused(408, f"the request body arrives slower than {floor:,.0f} bytes/s "
-                                   f"({received:,} bytes in {time.monotonic() - started:.1f} s)") from None
+                raise Refused(
+                    408,
+                    f"the request body arrives slower than {floor:,.0f} bytes/s "
+                    f"({received:,} bytes in {time.monotonic() - started:.1f} s)",
+                ) from None
             received += len(chunk)
             pieces += 1
             if received > rules.most:  # a body sent without Content-Length, or longer than it said
                 raise Refused(413, too_large(received, rules.most))
             if pieces > 1024 and received < pieces * rules.min_mean_chunk_bytes:
-                raise Refused(408, f"the request body arrives in {pieces:,} pieces of {received / pieces:.0f} bytes "
-                                   "on average; send it in larger pieces")
+                raise Refused(
+                    408,
+                    f"the request body arrives in {pieces:,} pieces of {received / pieces:.0f} bytes "
+                    "on average; send it in larger pieces",
+                )
             if refusal is None:
                 try:
                     await budget.take(len(chunk), rules.queue_timeout_s)

@@ -15,12 +15,30 @@ import unicodedata
 from typing import Sequence
 
 from vamer.data.table import TEXT_SOURCES
-from vamer.speech.whisper import (ASR_NAMES, DEFAULT_LANGUAGE, WHISPER_BASE, Recognition, RecognitionUnavailable,
-                                  WhisperRecognizer, load_recognizer, whisper_folder)
+from vamer.speech.whisper import (
+    ASR_NAMES,
+    DEFAULT_LANGUAGE,
+    WHISPER_BASE,
+    Recognition,
+    RecognitionUnavailable,
+    WhisperRecognizer,
+    load_recognizer,
+    whisper_folder,
+)
 
-
-__all__ = ["ASR_NAMES", "DEFAULT_LANGUAGE", "TEXT_SOURCES", "WHISPER_BASE", "Recognition", "RecognitionUnavailable",
-           "WhisperRecognizer", "character_error_rate", "comparable", "load_recognizer", "whisper_folder"]
+__all__ = [
+    "ASR_NAMES",
+    "DEFAULT_LANGUAGE",
+    "TEXT_SOURCES",
+    "WHISPER_BASE",
+    "Recognition",
+    "RecognitionUnavailable",
+    "WhisperRecognizer",
+    "character_error_rate",
+    "comparable",
+    "load_recognizer",
+    "whisper_folder",
+]
 
 
 def comparable(text: str) -> str:

@@ -11,8 +11,9 @@ with one row per kept utterance and the columns of :data:`MANIFEST_COLUMNS`:
 - ``recogniser``: ``whisper-base/ko`` on the rows it filled.
 
 Recognition is cached per clip under ``<cache>/asr/``, keyed by the audio file's SHA-256, the
-weights', the way words are decoded (:data:`~vamer.speech.whisper.DECODING`) and the language: a second run, or a run after a killed one, recognises only what is not
-there yet.  Each cached line is checked when read back; a damaged one is recognised again.
+weights', the way words are decoded (:data:`~vamer.speech.whisper.DECODING`) and the language: a
+second run, or a run after a killed one, recognises only what is not there yet.  Each cached line
+is checked when read back; a damaged one is recognised again.
 
 >>> summary = transcribe_corpus(load("corpus/").utterances, Path("with-words.csv"))   # doctest: +SKIP
 >>> summary.recognised, summary.given                                                  # doctest: +SKIP
@@ -40,8 +41,20 @@ from vamer.fileio import default_cache_dir, file_sha256, output_lock, refuse_ove
 from vamer.progress import progress_reporter
 from vamer.speech.whisper import DECODING, MODEL_SHA256, SAMPLE_RATE, Recognition, WhisperRecognizer
 
-MANIFEST_COLUMNS = ("utt_id", "audio", "text", "text_source", "recogniser", "note", "emotion", "arousal", "valence",
-                    "speaker", "session", "gender")
+MANIFEST_COLUMNS = (
+    "utt_id",
+    "audio",
+    "text",
+    "text_source",
+    "recogniser",
+    "note",
+    "emotion",
+    "arousal",
+    "valence",
+    "speaker",
+    "session",
+    "gender",
+)
 
 
 @dataclass
@@ -50,27 +63,32 @@ class TranscribeSummary:
 
     rows: int = 0
     given: int = 0
-    recognised: int = 0          # rows whose words were recognised (cached ones, and a manifest's asr rows, included)
+    recognised: int = 0  # rows whose words were recognised (cached ones, and a manifest's asr rows, included)
     from_cache: int = 0
     heard_nothing: int = 0
-    unreadable: list[tuple[str, str]] = field(default_factory=list)   # (utt_id, why)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (utt_id, why)
     damaged_cache_lines: int = 0
-    audio_seconds: float = 0.0   # audio recognised in this run (not the cached)
-    seconds: float = 0.0         # time spent recognising it
+    audio_seconds: float = 0.0  # audio recognised in this run (not the cached)
+    seconds: float = 0.0  # time spent recognising it
 
     def lines(self, out: Path, recogniser: str) -> list[str]:
-        lines = [f"wrote {out}: {self.rows} rows; text {self.given} given, {self.recognised} recognised by "
-                 f"{recogniser} ({self.from_cache} of them from the cache), "
-                 f"{self.heard_nothing + len(self.unreadable)} without words"]
+        lines = [
+            f"wrote {out}: {self.rows} rows; text {self.given} given, {self.recognised} recognised by "
+            f"{recogniser} ({self.from_cache} of them from the cache), "
+            f"{self.heard_nothing + len(self.unreadable)} without words"
+        ]
         if self.audio_seconds:
-            lines.append(f"recognised {self.audio_seconds / 60:.1f} min of audio in {self.seconds / 60:.1f} min "
-                         f"({self.audio_seconds / max(self.seconds, 1e-9):.1f}x real time)")
+            lines.append(
+                f"recognised {self.audio_seconds / 60:.1f} min of audio in {self.seconds / 60:.1f} min "
+                f"({self.audio_seconds / max(self.seconds, 1e-9):.1f}x real time)"
+            )
         if self.heard_nothing:
             lines.append(f"{self.heard_nothing} clips: the recogniser heard no words (text_source none)")
         lines += [f"  {utt_id}: {why}" for utt_id, why in self.unreadable]
         if self.damaged_cache_lines:
-            lines.append(f"{self.damaged_cache_lines} damaged lines of the recognition cache were ignored "
-                         "(recognised again)")
+            lines.append(
+                f"{self.damaged_cache_lines} damaged lines of the recognition cache were ignored (recognised again)"
+            )
         return lines
 
 
@@ -97,8 +115,13 @@ class RecognitionCache:
             entry = json.loads(line)
             key, text = entry["audio_sha256"], entry["text"]
             no_speech, log_prob = float(entry["no_speech"]), float(entry["log_prob"])
-            if not (isinstance(key, str) and len(key) == 64 and isinstance(text, str)
-                    and math.isfinite(no_speech) and math.isfinite(log_prob)):
+            if not (
+                isinstance(key, str)
+                and len(key) == 64
+                and isinstance(text, str)
+                and math.isfinite(no_speech)
+                and math.isfinite(log_prob)
+            ):
                 raise ValueError(line)
         except (ValueError, KeyError, TypeError):
             self.damaged += 1
@@ -109,8 +132,18 @@ class RecognitionCache:
         """Keep ``heard`` in memory and on disk (one line, flushed: a killed job keeps it)."""
         self.heard[key] = heard
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"audio_sha256": key, "text": heard.text, "no_speech": round(heard.no_speech, 4),
-                           "log_prob": round(heard.log_prob, 4)}, ensure_ascii=False) + "\n"
+        line = (
+            json.dumps(
+                {
+                    "audio_sha256": key,
+                    "text": heard.text,
+                    "no_speech": round(heard.no_speech, 4),
+                    "log_prob": round(heard.log_prob, 4),
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
@@ -154,8 +187,14 @@ def _cell(value) -> str:
     return str(value)
 
 
-def transcribe_corpus(table: pd.DataFrame, out: Path, recognizer: WhisperRecognizer, cache: Path | None = None,
-                      force: bool = False, quiet: bool = False) -> TranscribeSummary:
+def transcribe_corpus(
+    table: pd.DataFrame,
+    out: Path,
+    recognizer: WhisperRecognizer,
+    cache: Path | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> TranscribeSummary:
     """Write the manifest of ``table`` to ``out`` (CSV, atomically; an existing file only with
     ``force``), its empty texts filled by ``recognizer``, with progress on stderr unless ``quiet``."""
     out = Path(out)
@@ -169,7 +208,7 @@ def transcribe_corpus(table: pd.DataFrame, out: Path, recognizer: WhisperRecogni
     # A row with words keeps where they came from (a manifest this command wrote says asr).
     sources = [source if text else "" for text, source in zip(texts, table["text_source"])]
     notes = [""] * len(table)
-    recognisers = [""] * len(table)   # who filled a row's words in this run
+    recognisers = [""] * len(table)  # who filled a row's words in this run
     name = f"{recognizer.name}/{recognizer.language}"
     keys: list[str | None] = [None] * len(table)
     todo: list[int] = []
@@ -223,9 +262,17 @@ def transcribe_corpus(table: pd.DataFrame, out: Path, recognizer: WhisperRecogni
         writer.writerow(MANIFEST_COLUMNS)
         for index, row in enumerate(table.itertuples(index=False)):
             record = row._asdict()
-            writer.writerow([record["utt_id"], _audio_cell(record["audio_path"], out), texts[index], sources[index],
-                             recognisers[index], notes[index], record["emotion"],
-                             *(_cell(record.get(column)) for column in ("arousal", "valence", "speaker", "session",
-                                                                        "gender"))])
+            writer.writerow(
+                [
+                    record["utt_id"],
+                    _audio_cell(record["audio_path"], out),
+                    texts[index],
+                    sources[index],
+                    recognisers[index],
+                    notes[index],
+                    record["emotion"],
+                    *(_cell(record.get(column)) for column in ("arousal", "valence", "speaker", "session", "gender")),
+                ]
+            )
         write_text_atomic(out, buffer.getvalue())
     return summary

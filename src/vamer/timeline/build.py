@@ -29,7 +29,7 @@ from vamer.timeline.speakers import cluster_speakers
 from vamer.timeline.speech import SpeechDetector, SpeechSettings
 from vamer.timeline.transcript import Cue, check_cues_fit, words_for
 
-MAX_WAVEFORM_BINS = 4_000     # what a page or a figure draws; finer bins are merged
+MAX_WAVEFORM_BINS = 4_000  # what a page or a figure draws; finer bins are merged
 BATCH = 16
 
 Progress = Callable[[str, float, float], None]
@@ -50,17 +50,27 @@ def open_recording(predictor: Predictor, audio: str | Path | bytes, limits: Time
     checks, and a sample rate the model's mel bands can use (one clip below it is refused too)."""
     recording = LongRecording.open(audio, limits)
     if recording.sample_rate < predictor.min_sample_rate:
-        raise PredictionError("sample_rate", f"sample rate {recording.sample_rate} Hz is below "
-                                             f"{predictor.min_sample_rate} Hz: the model's mel bands reach "
-                                             f"{predictor.audio_config.fmax:g} Hz")
+        raise PredictionError(
+            "sample_rate",
+            f"sample rate {recording.sample_rate} Hz is below "
+            f"{predictor.min_sample_rate} Hz: the model's mel bands reach "
+            f"{predictor.audio_config.fmax:g} Hz",
+        )
     return recording
 
 
-def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecording, cues: list[Cue] | None = None,
-                   limits: TimelineLimits = TimelineLimits(), settings: SpeechSettings | None = None,
-                   detector: SpeechDetector | None = None, source: str | None = None,
-                   transcript: str | None = None, progress: Progress = _quiet,
-                   speakers: int | None = None) -> Timeline:
+def build_timeline(
+    predictor: Predictor,
+    audio: str | Path | bytes | LongRecording,
+    cues: list[Cue] | None = None,
+    limits: TimelineLimits = TimelineLimits(),
+    settings: SpeechSettings | None = None,
+    detector: SpeechDetector | None = None,
+    source: str | None = None,
+    transcript: str | None = None,
+    progress: Progress = _quiet,
+    speakers: int | None = None,
+) -> Timeline:
     """The timeline of ``audio`` (a path, a file's bytes, or a recording :func:`open_recording`
     has checked already).  ``cues``: a time-aligned transcript
     (its words go to the segments they fall in; without one, valence is not given).  Refusals of
@@ -69,15 +79,21 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
     (``speakers`` of them, or as many as the voices show) and each is normalised by its speaker's."""
     recording = audio if isinstance(audio, LongRecording) else open_recording(predictor, audio, limits)
     if cues:
-        check_cues_fit(cues, recording.seconds)   # before an hour of audio is scanned
+        check_cues_fit(cues, recording.seconds)  # before an hour of audio is scanned
     settings = settings or SpeechSettings(max_segment_s=model_window_s(predictor))
     detector = detector or SpeechDetector()
-    scan = detector.scan(recording.blocks(), recording.sample_rate,
-                         progress=lambda seconds: progress("speech", seconds, recording.seconds))
+    scan = detector.scan(
+        recording.blocks(),
+        recording.sample_rate,
+        progress=lambda seconds: progress("speech", seconds, recording.seconds),
+    )
     stretches = [(start, min(end, recording.seconds)) for start, end in detector.segments(scan, settings)]
     words = words_for(stretches, cues) if cues else [""] * len(stretches)
-    heard = (_recognised(predictor, recording, stretches, progress) if not cues and predictor.recognizer is not None
-             else [None] * len(stretches))
+    heard = (
+        _recognised(predictor, recording, stretches, progress)
+        if not cues and predictor.recognizer is not None
+        else [None] * len(stretches)
+    )
     speech = _predict_segments(predictor, recording, stretches, words, progress, speakers, heard)
     segments = _with_silences(speech, recording.seconds)
     notes = []
@@ -85,21 +101,33 @@ def build_timeline(predictor: Predictor, audio: str | Path | bytes | LongRecordi
         notes.append("no speech found: the timeline holds silence only")
     recognised = sum(1 for segment in speech if segment.text_source == "asr")
     if not cues and predictor.recognizer is not None:
-        notes.append(f"no transcript: {predictor.recognizer.name} recognised the words of {recognised} of "
-                     f"{len(speech)} speech segments (text_source asr)")
+        notes.append(
+            f"no transcript: {predictor.recognizer.name} recognised the words of {recognised} of "
+            f"{len(speech)} speech segments (text_source asr)"
+        )
     elif not cues:
-        notes.append("no transcript: emotions are predicted from the audio alone and valence, read from the "
-                     "words, is not given (give a time-aligned .srt or .vtt, or recognise the words with "
-                     "--asr whisper-base)")
-    return Timeline(source=source or (str(recording.source) if isinstance(recording.source, Path) else "upload"),
-                    seconds=round(recording.seconds, 3), sample_rate=recording.sample_rate,
-                    channels=recording.channels, classes=list(predictor.classes), transcript=transcript,
-                    segments=segments, summary=summarize(segments, predictor.classes),
-                    waveform=_waveform(scan.peaks, scan.seconds_per_bin), notes=notes)
+        notes.append(
+            "no transcript: emotions are predicted from the audio alone and valence, read from the "
+            "words, is not given (give a time-aligned .srt or .vtt, or recognise the words with "
+            "--asr whisper-base)"
+        )
+    return Timeline(
+        source=source or (str(recording.source) if isinstance(recording.source, Path) else "upload"),
+        seconds=round(recording.seconds, 3),
+        sample_rate=recording.sample_rate,
+        channels=recording.channels,
+        classes=list(predictor.classes),
+        transcript=transcript,
+        segments=segments,
+        summary=summarize(segments, predictor.classes),
+        waveform=_waveform(scan.peaks, scan.seconds_per_bin),
+        notes=notes,
+    )
 
 
-def _recognised(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
-                progress: Progress) -> list[Recognition | None]:
+def _recognised(
+    predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]], progress: Progress
+) -> list[Recognition | None]:
     """Pass 2 when no transcript was given: the words of every speech segment, recognised together
     (packed into the recogniser's windows); None for a segment that cannot be read (pass 2b
     reports it)."""
@@ -121,8 +149,9 @@ def _recognised(predictor: Predictor, recording: LongRecording, stretches: list[
     return heard
 
 
-def _voices(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
-            progress: Progress) -> tuple[list, np.ndarray, list[int]]:
+def _voices(
+    predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]], progress: Progress
+) -> tuple[list, np.ndarray, list[int]]:
     """Pass 2a: each segment's raw frozen inputs (None where it cannot be read) and the voice
     embeddings of those that can (GE2E's, in the order of the returned indices)."""
     rate = predictor.audio_config.sample_rate
@@ -133,10 +162,13 @@ def _voices(predictor: Predictor, recording: LongRecording, stretches: list[tupl
         try:
             samples = mono_at(recording.span(start, end), recording.sample_rate, rate)
             states = predictor.preparer.frozen(samples, rate)
-            voice = (states[0][STATE_ROWS.index("embedding")] if reads_ge2e
-                     else load_ge2e().states(mono_at(samples, rate, GE2E_RATE))[STATE_ROWS.index("embedding")])
+            voice = (
+                states[0][STATE_ROWS.index("embedding")]
+                if reads_ge2e
+                else load_ge2e().states(mono_at(samples, rate, GE2E_RATE))[STATE_ROWS.index("embedding")]
+            )
         except (AudioError, PredictionError):
-            frozen.append(None)   # pass 2b reports it
+            frozen.append(None)  # pass 2b reports it
             continue
         frozen.append(states)
         voices.append(voice)
@@ -145,8 +177,13 @@ def _voices(predictor: Predictor, recording: LongRecording, stretches: list[tupl
     return frozen, (np.stack(voices) if voices else np.zeros((0, 1), dtype=np.float32)), readable
 
 
-def _speaker_inputs(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
-                    speakers: int | None, progress: Progress) -> list[SpeakerInput | None]:
+def _speaker_inputs(
+    predictor: Predictor,
+    recording: LongRecording,
+    stretches: list[tuple[float, float]],
+    speakers: int | None,
+    progress: Progress,
+) -> list[SpeakerInput | None]:
     """Each speech segment's speaker (S1, S2, ... in order of first appearance) and statistics: its
     cluster's, from every segment of that voice; a voice with too few segments gets the population's."""
     frozen, voices, readable = _voices(predictor, recording, stretches, progress)
@@ -156,13 +193,21 @@ def _speaker_inputs(predictor: Predictor, recording: LongRecording, stretches: l
     for index, name in speaker_of.items():
         groups.setdefault(name, []).append(frozen[index])
     statistics = {name: predictor.speaker_statistics(clips) for name, clips in groups.items()}
-    return [SpeakerInput(speaker_of[i], statistics[speaker_of[i]], frozen[i]) if i in speaker_of else None
-            for i in range(len(stretches))]
+    return [
+        SpeakerInput(speaker_of[i], statistics[speaker_of[i]], frozen[i]) if i in speaker_of else None
+        for i in range(len(stretches))
+    ]
 
 
-def _predict_segments(predictor: Predictor, recording: LongRecording, stretches: list[tuple[float, float]],
-                      words: list[str], progress: Progress, speakers: int | None = None,
-                      heard: list[Recognition | None] | None = None) -> list[TimelineSegment]:
+def _predict_segments(
+    predictor: Predictor,
+    recording: LongRecording,
+    stretches: list[tuple[float, float]],
+    words: list[str],
+    progress: Progress,
+    speakers: int | None = None,
+    heard: list[Recognition | None] | None = None,
+) -> list[TimelineSegment]:
     rate = predictor.audio_config.sample_rate
     segments: list[TimelineSegment] = []
     pending: list[tuple[TimelineSegment, object]] = []
@@ -175,13 +220,23 @@ def _predict_segments(predictor: Predictor, recording: LongRecording, stretches:
         progress("emotion", len(segments), len(stretches))
 
     for (start, end), text, speaker, recognition in zip(stretches, words, who, heard or [None] * len(stretches)):
-        segment = TimelineSegment(index=0, kind="speech", start_s=round(start, 3), end_s=round(end, 3), text=text,
-                                  speaker=speaker.speaker if speaker else None)
+        segment = TimelineSegment(
+            index=0,
+            kind="speech",
+            start_s=round(start, 3),
+            end_s=round(end, 3),
+            text=text,
+            speaker=speaker.speaker if speaker else None,
+        )
         segments.append(segment)
         try:
             samples = mono_at(recording.span(start, end), recording.sample_rate, rate)
-            pending.append((segment, predictor.prepare(samples, text or None, sample_rate=rate, speaker=speaker,
-                                                         heard=recognition)))
+            pending.append(
+                (
+                    segment,
+                    predictor.prepare(samples, text or None, sample_rate=rate, speaker=speaker, heard=recognition),
+                )
+            )
         except AudioError as error:
             segment.error, segment.error_kind = str(error), str(error.reason)
         except PredictionError as error:
@@ -239,17 +294,26 @@ def summarize(segments: list[TimelineSegment], classes: list[str]) -> TimelineSu
             if name == common:
                 continue
             mine = sorted((s for s in labelled if s.label == name), key=lambda s: -s.probabilities[name])
-            strongest += [Moment(what=name, value=s.probabilities[name], index=s.index, start_s=s.start_s,
-                                 end_s=s.end_s) for s in mine[:1]]
+            strongest += [
+                Moment(what=name, value=s.probabilities[name], index=s.index, start_s=s.start_s, end_s=s.end_s)
+                for s in mine[:1]
+            ]
         rated = sorted((s for s in labelled if s.arousal is not None), key=lambda s: -s.arousal)
-        strongest += [Moment(what="arousal", value=s.arousal, index=s.index, start_s=s.start_s, end_s=s.end_s)
-                      for s in rated[:1]]
-    return TimelineSummary(speech_s=round(sum(s.seconds for s in speech), 3),
-                           silence_s=round(sum(s.seconds for s in segments if s.kind == "silence"), 3),
-                           speech_segments=len(speech), failed_segments=sum(s.error is not None for s in speech),
-                           share=share, strongest=strongest,
-                           speakers={name: round(sum(s.seconds for s in speech if s.speaker == name), 3)
-                                     for name in dict.fromkeys(s.speaker for s in speech if s.speaker)})
+        strongest += [
+            Moment(what="arousal", value=s.arousal, index=s.index, start_s=s.start_s, end_s=s.end_s) for s in rated[:1]
+        ]
+    return TimelineSummary(
+        speech_s=round(sum(s.seconds for s in speech), 3),
+        silence_s=round(sum(s.seconds for s in segments if s.kind == "silence"), 3),
+        speech_segments=len(speech),
+        failed_segments=sum(s.error is not None for s in speech),
+        share=share,
+        strongest=strongest,
+        speakers={
+            name: round(sum(s.seconds for s in speech if s.speaker == name), 3)
+            for name in dict.fromkeys(s.speaker for s in speech if s.speaker)
+        },
+    )
 
 
 def _waveform(peaks: np.ndarray, seconds_per_bin: float) -> Waveform:
@@ -258,5 +322,4 @@ def _waveform(peaks: np.ndarray, seconds_per_bin: float) -> Waveform:
         factor = int(np.ceil(len(peaks) / MAX_WAVEFORM_BINS))
         padded = np.pad(peaks, (0, (-len(peaks)) % factor))
         peaks, seconds_per_bin = padded.reshape(-1, factor).max(axis=1), seconds_per_bin * factor
-    return Waveform(seconds_per_bin=round(seconds_per_bin, 6),
-                    peaks=[round(float(min(p, 1.0)), 4) for p in peaks])
+    return Waveform(seconds_per_bin=round(seconds_per_bin, 6), peaks=[round(float(min(p, 1.0)), 4) for p in peaks])

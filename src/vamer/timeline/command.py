@@ -24,11 +24,12 @@ class TimelineRequest:
     transcript: Path | None = None
     figure: Path | None = None
     max_seconds: float = TimelineLimits().max_seconds
-    speakers: int | None = None         # how many voices the recording holds (None: estimated)
+    speakers: int | None = None  # how many voices the recording holds (None: estimated)
 
 
-def predict_timeline(predictor_of, inputs: list[Path], request: TimelineRequest, out: Path | None,
-                     force: bool) -> list[str]:
+def predict_timeline(
+    predictor_of, inputs: list[Path], request: TimelineRequest, out: Path | None, force: bool
+) -> list[str]:
     """Build the timeline of the one recording in ``inputs`` with the predictor ``predictor_of()``
     loads, write what ``request`` and ``out`` ask, and return the lines to print.  A recording or
     transcript that cannot be used is a VamerError (one line, exit 2)."""
@@ -36,20 +37,30 @@ def predict_timeline(predictor_of, inputs: list[Path], request: TimelineRequest,
     limits = TimelineLimits(max_seconds=request.max_seconds)
     if len(inputs) != 1 or inputs[0].is_dir():
         raise VamerError("--timeline reads one recording: give one audio file")
-    check_outputs(out, figure, force)   # before an hour of audio is read
+    check_outputs(out, figure, force)  # before an hour of audio is read
     try:
         cues = read_transcript_file(transcript, limits=limits) if transcript is not None else None
     except PredictionError as error:
         raise VamerError(f"{transcript}: {error} ({error.kind})") from None
     predictor: Predictor = predictor_of()
-    phases = {"speech": "finding speech (s of audio)", "words": "recognising the words",
-              "speakers": "telling the voices apart",
-              "emotion": "predicting segments"}
+    phases = {
+        "speech": "finding speech (s of audio)",
+        "words": "recognising the words",
+        "speakers": "telling the voices apart",
+        "emotion": "predicting segments",
+    }
     try:
         with phased_progress(phases) as progress:
-            timeline = build_timeline(predictor, inputs[0], cues, limits, source=str(inputs[0]),
-                                      transcript=transcript.name if transcript else None, progress=progress,
-                                      speakers=request.speakers)
+            timeline = build_timeline(
+                predictor,
+                inputs[0],
+                cues,
+                limits,
+                source=str(inputs[0]),
+                transcript=transcript.name if transcript else None,
+                progress=progress,
+                speakers=request.speakers,
+            )
     except PredictionError as error:
         subject = transcript if error.kind == "transcript_past_audio" else inputs[0]
         raise VamerError(f"{subject}: {error} ({error.kind})") from None

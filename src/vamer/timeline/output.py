@@ -21,8 +21,22 @@ TABLE_SUFFIXES = (".csv", ".jsonl", ".json", ".srt", ".vtt")
 
 
 def columns(classes: list[str]) -> list[str]:
-    return ["index", "kind", "start_s", "end_s", "speaker", "label", *(f"p_{c}" for c in classes), "arousal", "valence",
-            "text", "text_source", "notes", "error", "error_kind"]
+    return [
+        "index",
+        "kind",
+        "start_s",
+        "end_s",
+        "speaker",
+        "label",
+        *(f"p_{c}" for c in classes),
+        "arousal",
+        "valence",
+        "text",
+        "text_source",
+        "notes",
+        "error",
+        "error_kind",
+    ]
 
 
 def rows(timeline: Timeline) -> list[dict[str, Any]]:
@@ -30,12 +44,24 @@ def rows(timeline: Timeline) -> list[dict[str, Any]]:
     out = []
     for segment in timeline.segments:
         probabilities = segment.probabilities or {}
-        out.append({"index": segment.index, "kind": segment.kind, "start_s": segment.start_s, "end_s": segment.end_s,
-                    "speaker": segment.speaker, "label": segment.label,
-                    **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
-                    "arousal": segment.arousal, "valence": segment.valence, "text": segment.text,
-                    "text_source": segment.text_source, "notes": "; ".join(segment.notes), "error": segment.error,
-                    "error_kind": segment.error_kind})
+        out.append(
+            {
+                "index": segment.index,
+                "kind": segment.kind,
+                "start_s": segment.start_s,
+                "end_s": segment.end_s,
+                "speaker": segment.speaker,
+                "label": segment.label,
+                **{f"p_{c}": probabilities.get(c) for c in timeline.classes},
+                "arousal": segment.arousal,
+                "valence": segment.valence,
+                "text": segment.text,
+                "text_source": segment.text_source,
+                "notes": "; ".join(segment.notes),
+                "error": segment.error,
+                "error_kind": segment.error_kind,
+            }
+        )
     return out
 
 
@@ -69,8 +95,11 @@ def subtitles(timeline: Timeline, kind: str) -> str:
     for segment in (s for s in timeline.segments if s.kind == "speech"):
         if segment.label is not None:
             what = [f"{segment.label} {segment.probabilities[segment.label]:.0%}"]
-            what += [f"{name} {value:.1f}" for name, value in (("arousal", segment.arousal),
-                                                                ("valence", segment.valence)) if value is not None]
+            what += [
+                f"{name} {value:.1f}"
+                for name, value in (("arousal", segment.arousal), ("valence", segment.valence))
+                if value is not None
+            ]
         else:
             what = [f"not read ({segment.error_kind})"]
         if segment.speaker and not vtt:
@@ -81,7 +110,7 @@ def subtitles(timeline: Timeline, kind: str) -> str:
         if vtt:
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             text = f"<v {segment.speaker}>{text}" if segment.speaker else text
-        else:   # SRT has no escapes, and players read <b> or <i> in it as markup
+        else:  # SRT has no escapes, and players read <b> or <i> in it as markup
             text = text.replace("<", "‹").replace(">", "›")
         separator = "." if vtt else ","
         timing = f"{_stamp(segment.start_s, separator)} --> {_stamp(segment.end_s, separator)}"
@@ -130,8 +159,9 @@ def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
 
     colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(timeline.classes)}
     speech = [s for s in timeline.segments if s.kind == "speech" and s.label is not None]
-    figure, axes = plt.subplots(5, 1, figsize=(width_in, 8.2), sharex=True,
-                                gridspec_kw={"height_ratios": [1.2, 1, 0.4, 0.5, 1.4]})
+    figure, axes = plt.subplots(
+        5, 1, figsize=(width_in, 8.2), sharex=True, gridspec_kw={"height_ratios": [1.2, 1, 0.4, 0.5, 1.4]}
+    )
     wave, voices, arousal, bands, probabilities = axes[0], axes[2], axes[1], axes[3], axes[4]
     peaks = np.asarray(timeline.waveform.peaks)
     times = np.arange(len(peaks)) * timeline.waveform.seconds_per_bin
@@ -144,17 +174,29 @@ def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
         arousal.plot(*zip(*rated), marker="o", markersize=3, color="#c44e52")
         arousal.set_ylim(1, 5)
     else:
-        arousal.text(0.5, 0.5, "no arousal regressor in this bundle", ha="center", va="center",
-                     transform=arousal.transAxes)
+        arousal.text(
+            0.5, 0.5, "no arousal regressor in this bundle", ha="center", va="center", transform=arousal.transAxes
+        )
     arousal.set_ylabel("arousal (1-5)")
     names = list(timeline.summary.speakers)
     for segment in (s for s in timeline.segments if s.speaker):
-        voices.axvspan(segment.start_s, segment.end_s, color=SPEAKER_PALETTE[names.index(segment.speaker)
-                                                                             % len(SPEAKER_PALETTE)], linewidth=0)
+        voices.axvspan(
+            segment.start_s,
+            segment.end_s,
+            color=SPEAKER_PALETTE[names.index(segment.speaker) % len(SPEAKER_PALETTE)],
+            linewidth=0,
+        )
     for index, name in enumerate(names):
-        voices.text(next(s.start_s for s in timeline.segments if s.speaker == name), 0.5, name, va="center",
-                    fontsize=8, color=SPEAKER_PALETTE[index % len(SPEAKER_PALETTE)],
-                    transform=voices.get_xaxis_transform(), bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        voices.text(
+            next(s.start_s for s in timeline.segments if s.speaker == name),
+            0.5,
+            name,
+            va="center",
+            fontsize=8,
+            color=SPEAKER_PALETTE[index % len(SPEAKER_PALETTE)],
+            transform=voices.get_xaxis_transform(),
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+        )
     voices.set_yticks([])
     voices.set_ylabel("speaker")
     for segment in speech:
@@ -169,11 +211,14 @@ def figure_png(timeline: Timeline, width_in: float = 12.0) -> bytes:
     probabilities.set_ylabel("probability")
     probabilities.set_xlabel("time (s)")
     handles = [matplotlib.patches.Patch(color=colours[c], label=c) for c in timeline.classes]
-    probabilities.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(handles),
-                         frameon=False)
+    probabilities.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(handles), frameon=False
+    )
     share = ", ".join(f"{c} {v:.0%}" for c, v in timeline.summary.share.items() if v)
-    figure.suptitle(f"{Path(timeline.source).name}: {timeline.seconds / 60:.1f} min, "
-                    f"{timeline.summary.speech_segments} speech segments" + (f" ({share})" if share else ""))
+    figure.suptitle(
+        f"{Path(timeline.source).name}: {timeline.seconds / 60:.1f} min, "
+        f"{timeline.summary.speech_segments} speech segments" + (f" ({share})" if share else "")
+    )
     wave.set_xlim(0, max(timeline.seconds, 1e-3))
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -192,17 +237,23 @@ def summary_lines(timeline: Timeline) -> list[str]:
     """What the command prints: the recording, speech and silence, the share per emotion, the
     strongest moments, and the notes."""
     summary = timeline.summary
-    lines = [f"{timeline.source}: {timeline.seconds:.1f} s, {summary.speech_segments} speech segments "
-             f"({summary.speech_s:.1f} s of speech, {summary.silence_s:.1f} s of silence)"
-             + (f", {summary.failed_segments} could not be read" if summary.failed_segments else "")]
+    lines = [
+        f"{timeline.source}: {timeline.seconds:.1f} s, {summary.speech_segments} speech segments "
+        f"({summary.speech_s:.1f} s of speech, {summary.silence_s:.1f} s of silence)"
+        + (f", {summary.failed_segments} could not be read" if summary.failed_segments else "")
+    ]
     if summary.speakers:
-        lines.append(f"{len(summary.speakers)} speaker(s) by voice: "
-                     + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.speakers.items()))
+        lines.append(
+            f"{len(summary.speakers)} speaker(s) by voice: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.speakers.items())
+        )
     if any(summary.share.values()):
         lines.append("share of speech time: " + ", ".join(f"{c} {v:.0%}" for c, v in summary.share.items()))
     for moment in summary.strongest:
-        lines.append(f"strongest {moment.what}: {moment.value:.2f} at {_clock(moment.start_s)}-{_clock(moment.end_s)}"
-                     f" (segment {moment.index})")
+        lines.append(
+            f"strongest {moment.what}: {moment.value:.2f} at {_clock(moment.start_s)}-{_clock(moment.end_s)}"
+            f" (segment {moment.index})"
+        )
     lines += [f"note: {note}" for note in timeline.notes]
     return lines
 

@@ -29,18 +29,18 @@ from vamer.inference.intake import PredictionError, checked_file, probed
 class TimelineLimits:
     """What a timeline accepts."""
 
-    max_seconds: float | None = 4 * 3600.0     # longer recordings are refused (None: no limit)
-    min_sample_rate: int = 8_000                 # the speech detector's lowest rate
+    max_seconds: float | None = 4 * 3600.0  # longer recordings are refused (None: no limit)
+    min_sample_rate: int = 8_000  # the speech detector's lowest rate
     max_channels: int = 8
     # Float32 samples decoded at once: a block, or a segment read back, is read in pieces of at most
     # this (30 s of 8 channels at 655 kHz would be 629 MB in one read).
     max_block_mb: float = 16.0
-    max_decoded_mb: float | None = None         # samples decoded in all, from the header (None: no limit)
+    max_decoded_mb: float | None = None  # samples decoded in all, from the header (None: no limit)
     max_transcript_bytes: int = 4 * 1024 * 1024  # an hour of word-level cues is under 1 MB
-    max_cues: int = 40_000                       # an hour with a cue every 0.09 s
+    max_cues: int = 40_000  # an hour with a cue every 0.09 s
 
 
-MIN_SECONDS = 0.1   # shorter than the speech detector's analysis window: nothing could be found in it
+MIN_SECONDS = 0.1  # shorter than the speech detector's analysis window: nothing could be found in it
 
 
 def checked_samples(block: np.ndarray, until_s: float) -> np.ndarray:
@@ -86,22 +86,33 @@ class LongRecording:
             raise PredictionError("bad_audio", f"audio must be a path or bytes, got {type(audio).__name__}")
         info = probed(source)
         if info.sample_rate < limits.min_sample_rate:
-            raise PredictionError("sample_rate", f"sample rate {info.sample_rate} Hz is below "
-                                                 f"{limits.min_sample_rate} Hz, the speech detector's lowest")
+            raise PredictionError(
+                "sample_rate",
+                f"sample rate {info.sample_rate} Hz is below {limits.min_sample_rate} Hz, the speech detector's lowest",
+            )
         if info.channels > limits.max_channels:
-            raise PredictionError("bad_audio", f"{info.channels} channels; a timeline reads at most "
-                                               f"{limits.max_channels}")
+            raise PredictionError(
+                "bad_audio", f"{info.channels} channels; a timeline reads at most {limits.max_channels}"
+            )
         if info.seconds < MIN_SECONDS:
-            raise PredictionError("too_short", f"{info.frames:,} sample(s) ({info.seconds * 1000:.0f} ms); a timeline "
-                                               f"needs at least {MIN_SECONDS * 1000:.0f} ms of audio")
+            raise PredictionError(
+                "too_short",
+                f"{info.frames:,} sample(s) ({info.seconds * 1000:.0f} ms); a timeline "
+                f"needs at least {MIN_SECONDS * 1000:.0f} ms of audio",
+            )
         if limits.max_seconds is not None and info.seconds > limits.max_seconds:
-            raise PredictionError("too_long", f"audio is {info.seconds / 60:.1f} min long; the timeline limit is "
-                                              f"{limits.max_seconds / 60:g} min")
+            raise PredictionError(
+                "too_long",
+                f"audio is {info.seconds / 60:.1f} min long; the timeline limit is {limits.max_seconds / 60:g} min",
+            )
         decoded = info.frames * info.channels * 4
         if limits.max_decoded_mb is not None and decoded > limits.max_decoded_mb * 1e6:
-            raise PredictionError("too_large", f"decoding {info.channels} channel(s) at {info.sample_rate:,} Hz for "
-                                               f"{info.seconds:.0f} s would take {decoded / 1e6:,.0f} MB of samples; "
-                                               f"the limit is {limits.max_decoded_mb:,g} MB")
+            raise PredictionError(
+                "too_large",
+                f"decoding {info.channels} channel(s) at {info.sample_rate:,} Hz for "
+                f"{info.seconds:.0f} s would take {decoded / 1e6:,.0f} MB of samples; "
+                f"the limit is {limits.max_decoded_mb:,g} MB",
+            )
         return cls(source, info, limits)
 
     def _handle(self) -> soundfile.SoundFile:
@@ -132,8 +143,9 @@ class LongRecording:
             with self._handle() as handle:
                 handle.seek(start)
                 if stop - start <= self.frames_per_read:
-                    return checked_samples(handle.read(max(0, stop - start), dtype=read_dtype(handle),
-                                                       always_2d=True), end_s)
+                    return checked_samples(
+                        handle.read(max(0, stop - start), dtype=read_dtype(handle), always_2d=True), end_s
+                    )
                 pieces = []
                 for at in range(start, stop, self.frames_per_read):
                     piece = handle.read(min(self.frames_per_read, stop - at), dtype=read_dtype(handle), always_2d=True)

@@ -23,15 +23,15 @@ class TimelineSegment(_Strict):
     kind: Literal["speech", "silence"]
     start_s: float
     end_s: float
-    label: str | None = None                         # speech the model could read
+    label: str | None = None  # speech the model could read
     probabilities: dict[str, float] | None = None
     arousal: float | None = None
-    valence: float | None = None                     # only with words (a transcript cue in the segment)
+    valence: float | None = None  # only with words (a transcript cue in the segment)
     text: str = ""
-    text_source: str | None = None                   # speech: given (a transcript cue) | asr | none
-    speaker: str | None = None                       # speech: its voice's cluster, S1, S2, ... in order of appearance
+    text_source: str | None = None  # speech: given (a transcript cue) | asr | none
+    speaker: str | None = None  # speech: its voice's cluster, S1, S2, ... in order of appearance
     notes: list[str] = []
-    error: str | None = None                         # a speech segment the model could not read
+    error: str | None = None  # a speech segment the model could not read
     error_kind: str | None = None
 
     @property
@@ -42,7 +42,7 @@ class TimelineSegment(_Strict):
 class Moment(_Strict):
     """A strongest moment: the segment where ``what`` peaks."""
 
-    what: str                                        # "<class>" (its probability) or "arousal"
+    what: str  # "<class>" (its probability) or "arousal"
     value: float
     index: int
     start_s: float
@@ -54,14 +54,14 @@ class TimelineSummary(_Strict):
     silence_s: float
     speech_segments: int
     failed_segments: int
-    share: dict[str, float]                          # emotion -> share of the labelled speech time
-    speakers: dict[str, float] = {}                  # speaker -> seconds of speech
+    share: dict[str, float]  # emotion -> share of the labelled speech time
+    speakers: dict[str, float] = {}  # speaker -> seconds of speech
     strongest: list[Moment]
 
 
 class Waveform(_Strict):
     seconds_per_bin: float
-    peaks: list[float]                               # largest |sample| per bin, 0..1
+    peaks: list[float]  # largest |sample| per bin, 0..1
 
 
 class Timeline(_Strict):
@@ -71,7 +71,7 @@ class Timeline(_Strict):
     sample_rate: int
     channels: int
     classes: list[str]
-    transcript: str | None                           # the transcript file's name, when one was given
+    transcript: str | None  # the transcript file's name, when one was given
     segments: list[TimelineSegment]
     summary: TimelineSummary
     waveform: Waveform

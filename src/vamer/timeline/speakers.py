@@ -28,8 +28,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.metrics.pairwise import cosine_distances
 
 MAX_SPEAKERS = 8
-MIN_SILHOUETTE = 0.1   # below it, the best split is no better than noise: one speaker
-SAME_VOICE = 0.1       # cosine distance within which every pair of voices is one speaker's
+MIN_SILHOUETTE = 0.1  # below it, the best split is no better than noise: one speaker
+SAME_VOICE = 0.1  # cosine distance within which every pair of voices is one speaker's
 # The fewest speakers whose silhouette is within this share of the best: noisy embeddings make the
 # best silhouette wander to many small clusters (EmoDB, 40 draws of 3 speakers x 6 clips: the best
 # count was 2-5 in 53 % of draws, the fewest within 0.9 of it in 93 %).

@@ -17,8 +17,8 @@ import numpy as np
 import soxr
 import torch
 
-RATE = 16_000          # silero-vad's rate
-WINDOW = 512           # samples it scores at a time at 16 kHz (32 ms)
+RATE = 16_000  # silero-vad's rate
+WINDOW = 512  # samples it scores at a time at 16 kHz (32 ms)
 
 
 def _silero():
@@ -35,24 +35,24 @@ def _silero():
 class SpeechSettings:
     """How speech is told from silence (silero's parameters, in seconds)."""
 
-    threshold: float = 0.5           # speech probability above which a window is speech
-    min_speech_s: float = 0.25       # shorter stretches of speech are dropped
-    min_silence_s: float = 0.3       # a pause must last this long to end a segment
-    pad_s: float = 0.1               # kept before a segment
+    threshold: float = 0.5  # speech probability above which a window is speech
+    min_speech_s: float = 0.25  # shorter stretches of speech are dropped
+    min_silence_s: float = 0.3  # a pause must last this long to end a segment
+    pad_s: float = 0.1  # kept before a segment
     # ...and after it: silero ends speech at its first quiet window, which clips the fading end of
     # the last syllable (on the demo its segments ended 0.07 s before the speech the generator
     # placed, some by 0.3 s); the emotion model reads that ending too.
     pad_after_s: float = 0.2
-    max_segment_s: float = 16.0      # longer speech is split (at a pause when it can): the model's window
+    max_segment_s: float = 16.0  # longer speech is split (at a pause when it can): the model's window
 
 
 @dataclass
 class SpeechScan:
     """What one pass over a recording found."""
 
-    probabilities: np.ndarray        # [windows] speech probability per 32 ms
-    samples: int                     # length at 16 kHz
-    peaks: np.ndarray                # [bins] largest |sample| per bin (the waveform drawn)
+    probabilities: np.ndarray  # [windows] speech probability per 32 ms
+    samples: int  # length at 16 kHz
+    peaks: np.ndarray  # [bins] largest |sample| per bin (the waveform drawn)
     seconds_per_bin: float
 
     @property
@@ -77,8 +77,13 @@ class SpeechDetector:
             warnings.filterwarnings("ignore", message="path is deprecated", category=DeprecationWarning)
             self.model = _silero().load_silero_vad(onnx=True)
 
-    def scan(self, blocks: Iterable[np.ndarray], rate: int, bin_s: float = 0.05,
-             progress: Callable[[float], None] = lambda seconds: None) -> SpeechScan:
+    def scan(
+        self,
+        blocks: Iterable[np.ndarray],
+        rate: int,
+        bin_s: float = 0.05,
+        progress: Callable[[float], None] = lambda seconds: None,
+    ) -> SpeechScan:
         """Score ``blocks`` (float32 ``[n, channels]`` at ``rate``, in order) window by window;
         ``progress`` is told the seconds of audio read so far after each block."""
         self.model.reset_states()
@@ -108,11 +113,11 @@ class SpeechDetector:
             peak_rest = rest[whole:]
             pending = np.concatenate([pending, at_rate])
             usable = len(pending) // WINDOW * WINDOW
-            if last and len(pending) > usable:   # the tail, zero-padded as silero pads it
+            if last and len(pending) > usable:  # the tail, zero-padded as silero pads it
                 pending = np.pad(pending, (0, WINDOW - (len(pending) - usable)))
                 usable = len(pending)
             for start in range(0, usable, WINDOW):
-                chunk = torch.from_numpy(np.ascontiguousarray(pending[start:start + WINDOW]))
+                chunk = torch.from_numpy(np.ascontiguousarray(pending[start : start + WINDOW]))
                 scores.append(float(self.model(chunk, RATE).item()))
             pending = pending[usable:]
             if block is not None:
@@ -121,8 +126,12 @@ class SpeechDetector:
                 break
         if len(peak_rest):
             peaks.append(np.array([peak_rest.max()], dtype=np.float32))
-        return SpeechScan(np.asarray(scores, dtype=np.float32), total,
-                          np.concatenate(peaks) if peaks else np.zeros(0, np.float32), per_bin / RATE)
+        return SpeechScan(
+            np.asarray(scores, dtype=np.float32),
+            total,
+            np.concatenate(peaks) if peaks else np.zeros(0, np.float32),
+            per_bin / RATE,
+        )
 
     def segments(self, scan: SpeechScan, settings: SpeechSettings) -> list[tuple[float, float]]:
         """The speech stretches of ``scan`` as (start, end) seconds, each at most
@@ -130,10 +139,16 @@ class SpeechDetector:
         if not len(scan.probabilities):
             return []
         found = _silero().get_speech_timestamps_from_probs(
-            scan.probabilities.tolist(), sampling_rate=RATE, threshold=settings.threshold,
+            scan.probabilities.tolist(),
+            sampling_rate=RATE,
+            threshold=settings.threshold,
             min_speech_duration_ms=int(settings.min_speech_s * 1000),
-            max_speech_duration_s=settings.max_segment_s, min_silence_duration_ms=int(settings.min_silence_s * 1000),
-            speech_pad_ms=int(settings.pad_s * 1000), return_seconds=False, audio_length_samples=scan.samples)
+            max_speech_duration_s=settings.max_segment_s,
+            min_silence_duration_ms=int(settings.min_silence_s * 1000),
+            speech_pad_ms=int(settings.pad_s * 1000),
+            return_seconds=False,
+            audio_length_samples=scan.samples,
+        )
         stretches = [(stretch["start"] / RATE, stretch["end"] / RATE) for stretch in found]
         more = max(0.0, settings.pad_after_s - settings.pad_s)
         ends = [start for start, _ in stretches[1:]] + [scan.seconds]

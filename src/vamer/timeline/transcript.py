@@ -19,9 +19,11 @@ from vamer.inference.intake import PredictionError
 from vamer.timeline.recording import TimelineLimits
 
 FORMATS = {".srt": "srt", ".vtt": "vtt"}
-EXPECTED = {"srt": "expected numbered cues, each a line '1', a line '00:00:01,000 --> 00:00:02,500' and its words",
-            "vtt": "expected 'WEBVTT', then cues of a line '00:00:01.000 --> 00:00:02.500' and its words"}
-PAST_END_TOLERANCE_S = 1.0   # subtitle tools round; a cue this far past the audio is not an error
+EXPECTED = {
+    "srt": "expected numbered cues, each a line '1', a line '00:00:01,000 --> 00:00:02,500' and its words",
+    "vtt": "expected 'WEBVTT', then cues of a line '00:00:01.000 --> 00:00:02.500' and its words",
+}
+PAST_END_TOLERANCE_S = 1.0  # subtitle tools round; a cue this far past the audio is not an error
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,25 @@ def read_cues(text: str, kind: str) -> list[Cue]:
     try:
         parsed = webvtt.from_buffer(io.StringIO(text.lstrip("\ufeff")), format=kind)
     except (MalformedFileError, ValueError, IndexError, AttributeError) as error:
-        raise PredictionError("bad_transcript", f"the transcript is not valid {kind.upper()} ({error or 'malformed'}): "
-                                                f"{EXPECTED[kind]}") from None
-    cues = [Cue(caption.start_time.in_milliseconds() / 1000, caption.end_time.in_milliseconds() / 1000,
-                " ".join(caption.text.split())) for caption in parsed.captions]
+        raise PredictionError(
+            "bad_transcript", f"the transcript is not valid {kind.upper()} ({error or 'malformed'}): {EXPECTED[kind]}"
+        ) from None
+    cues = [
+        Cue(
+            caption.start_time.in_milliseconds() / 1000,
+            caption.end_time.in_milliseconds() / 1000,
+            " ".join(caption.text.split()),
+        )
+        for caption in parsed.captions
+    ]
     if not cues:
         raise PredictionError("bad_transcript", f"the transcript holds no {kind.upper()} cue: {EXPECTED[kind]}")
     for cue in cues:
         if cue.end_s < cue.start_s:
-            raise PredictionError("bad_transcript", f"a cue ends ({cue.end_s:.3f} s) before it starts "
-                                                    f"({cue.start_s:.3f} s): {cue.text[:40]!r}")
+            raise PredictionError(
+                "bad_transcript",
+                f"a cue ends ({cue.end_s:.3f} s) before it starts ({cue.start_s:.3f} s): {cue.text[:40]!r}",
+            )
     return sorted(cues, key=lambda cue: cue.start_s)
 
 
@@ -82,8 +93,9 @@ def decode_cues(raw: bytes, name: str, limits: TimelineLimits = TimelineLimits()
         raise PredictionError("bad_transcript", _too_big(len(raw), limits))
     arrows = raw.count(b"-->")
     if arrows > limits.max_cues:
-        raise PredictionError("bad_transcript", f"the transcript holds {arrows:,} cues; the limit is "
-                                                f"{limits.max_cues:,}")
+        raise PredictionError(
+            "bad_transcript", f"the transcript holds {arrows:,} cues; the limit is {limits.max_cues:,}"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -95,9 +107,12 @@ def check_cues_fit(cues: list[Cue], seconds: float) -> None:
     """Refuse a transcript whose times run past the recording: it belongs to another one."""
     late = [cue for cue in cues if cue.end_s > seconds + PAST_END_TOLERANCE_S]
     if late:
-        raise PredictionError("transcript_past_audio", f"the transcript runs to {late[-1].end_s:.1f} s but the "
-                                                       f"recording lasts {seconds:.1f} s ({len(late)} cue(s) past its "
-                                                       "end): is it the transcript of this recording?")
+        raise PredictionError(
+            "transcript_past_audio",
+            f"the transcript runs to {late[-1].end_s:.1f} s but the "
+            f"recording lasts {seconds:.1f} s ({len(late)} cue(s) past its "
+            "end): is it the transcript of this recording?",
+        )
 
 
 def words_for(segments: list[tuple[float, float]], cues: list[Cue]) -> list[str]:

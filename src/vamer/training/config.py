@@ -15,27 +15,40 @@ class StageTraining(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lr: float = Field(2e-5, gt=0, description="learning rate (the peak of the one-cycle schedule)")
-    schedule: str = Field("exponential", pattern="^(exponential|onecycle)$",
-                          description="exponential: the method's ExponentialLR per epoch; onecycle: warm-up then "
-                                      "cosine decay over the whole run, per step")
+    schedule: str = Field(
+        "exponential",
+        pattern="^(exponential|onecycle)$",
+        description="exponential: the method's ExponentialLR per epoch; onecycle: warm-up then "
+        "cosine decay over the whole run, per step",
+    )
     gamma: float = Field(0.8, gt=0, le=1, description="ExponentialLR factor per epoch")
     warmup: float = Field(0.1, ge=0, lt=1, description="onecycle: share of the steps spent warming up")
     weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (AdamW); 0 = the method's Adam")
     epochs: int = Field(20, ge=1, le=100_000)
     patience: int = Field(8, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=65_536)
-    monitor: str = Field("metric", pattern="^(metric|loss)$",
-                         description="fusion: select and stop on validation macro F1 (metric) or validation loss")
+    monitor: str = Field(
+        "metric",
+        pattern="^(metric|loss)$",
+        description="fusion: select and stop on validation macro F1 (metric) or validation loss",
+    )
 
 
 class Training(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     balanced_sampler: bool = Field(False, description="fusion batches drawn class-balanced")
-    refit: bool = Field(False, description="after fusion picks its epoch count on validation, train it again "
-                                           "from the same start on train + val for that many epochs")
-    refit_min_epochs: int = Field(5, ge=1, description="the refit trains at least this many epochs, whatever "
-                                                       "validation chose (capped at the stage's epochs)")
+    refit: bool = Field(
+        False,
+        description="after fusion picks its epoch count on validation, train it again "
+        "from the same start on train + val for that many epochs",
+    )
+    refit_min_epochs: int = Field(
+        5,
+        ge=1,
+        description="the refit trains at least this many epochs, whatever "
+        "validation chose (capped at the stage's epochs)",
+    )
     class_weighted: bool = Field(False, description="class-weighted cross-entropy for fusion")
     focal_gamma: float = Field(0.0, ge=0, description="focal loss gamma for fusion (0 = cross-entropy)")
     arousal: StageTraining = StageTraining()

@@ -53,8 +53,8 @@ def collate_encoded(items: list[dict[str, Any]]) -> dict[str, Any]:
         padded = torch.zeros(len(items), longest, sequences[0].shape[-1])
         mask = torch.zeros(len(items), longest, dtype=torch.bool)
         for row, (seq, item) in enumerate(zip(sequences, items)):
-            padded[row, :len(seq)] = seq
-            mask[row, :item.get(f"{key}_valid", len(seq))] = True
+            padded[row, : len(seq)] = seq
+            mask[row, : item.get(f"{key}_valid", len(seq))] = True
         batch[key], batch[f"{key}_mask"] = padded, mask
     batch["label"] = torch.as_tensor([int(item["label"]) for item in items])
     for key in ("arousal", "valence"):
@@ -119,14 +119,16 @@ def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     for index in _originals(dataset):
         item = dataset[index]
         keep = np.asarray(item["audio_mask"], dtype=bool)
-        valid = np.asarray(item["audio"], dtype=np.float64)[:, keep]                    # [2, t, n_mels]
+        valid = np.asarray(item["audio"], dtype=np.float64)[:, keep]  # [2, t, n_mels]
         if valid.shape[1]:
             shape = (valid.shape[0], valid.shape[2])
-            scaler.partial_fit(valid.transpose(1, 0, 2).reshape(valid.shape[1], -1))    # rows = frames
+            scaler.partial_fit(valid.transpose(1, 0, 2).reshape(valid.shape[1], -1))  # rows = frames
     if shape is None:
         raise ValueError("no valid audio frame in the training split")
-    return (torch.tensor(scaler.mean_.reshape(shape), dtype=torch.float),
-            torch.tensor(np.sqrt(scaler.var_).reshape(shape), dtype=torch.float))
+    return (
+        torch.tensor(scaler.mean_.reshape(shape), dtype=torch.float),
+        torch.tensor(np.sqrt(scaler.var_).reshape(shape), dtype=torch.float),
+    )
 
 
 def clip_statistics(dataset: Dataset, key: str = "functionals") -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,8 +190,14 @@ class EpochSampler(Sampler[int]):
     (True, 2)
     """
 
-    def __init__(self, size: int, seed: int, weights: np.ndarray | None = None,
-                 lengths: np.ndarray | None = None, batch_size: int = 0) -> None:
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        weights: np.ndarray | None = None,
+        lengths: np.ndarray | None = None,
+        batch_size: int = 0,
+    ) -> None:
         self.size, self.seed, self.weights, self.epoch = size, seed, weights, 0
         self.lengths, self.batch_size = lengths, batch_size
 
@@ -210,9 +218,9 @@ class EpochSampler(Sampler[int]):
         window = self.batch_size * BUCKET_BATCHES
         batches = []
         for start in range(0, self.size, window):
-            chunk = order[start:start + window]
+            chunk = order[start : start + window]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
         # Only the epoch's last batch may be short: a short one elsewhere would shift every later
         # batch boundary of the DataLoader.
         full = [b for b in batches if len(b) == self.batch_size]
@@ -222,18 +230,33 @@ class EpochSampler(Sampler[int]):
 
 
 class VamerDataModule(lightning.LightningDataModule):
-    def __init__(self, train: Dataset, val: Dataset, test: Dataset | None = None, batch_size: int = 32,
-                 balanced: bool = False, labels: Sequence[int] | None = None, seed: int = 0,
-                 num_workers: int = 0, pin_memory: bool = False) -> None:
+    def __init__(
+        self,
+        train: Dataset,
+        val: Dataset,
+        test: Dataset | None = None,
+        batch_size: int = 32,
+        balanced: bool = False,
+        labels: Sequence[int] | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
         super().__init__()
         self.train, self.val, self.test = train, val, test
         self.batch_size, self.balanced, self.labels = batch_size, balanced, labels
         self.seed, self.num_workers, self.pin_memory = seed, num_workers, pin_memory
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          pin_memory=self.pin_memory)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+        )
 
     def train_dataloader(self) -> DataLoader:
         weights = None
@@ -243,8 +266,9 @@ class VamerDataModule(lightning.LightningDataModule):
             labels = np.asarray(self.labels)
             weights = 1.0 / np.bincount(labels)[labels]
             weights = weights / weights.sum()
-        return self._loader(self.train, EpochSampler(len(self.train), self.seed, weights, item_lengths(self.train),
-                                                     self.batch_size))
+        return self._loader(
+            self.train, EpochSampler(len(self.train), self.seed, weights, item_lengths(self.train), self.batch_size)
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val)

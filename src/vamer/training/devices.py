@@ -38,8 +38,12 @@ class TrainerOptions:
 
     def trainer_args(self) -> dict:
         """The Lightning Trainer's arguments (precision only when one is asked for)."""
-        args = {"accelerator": self.accelerator, "devices": self.devices, "strategy": self.strategy,
-                "num_nodes": self.num_nodes}
+        args = {
+            "accelerator": self.accelerator,
+            "devices": self.devices,
+            "strategy": self.strategy,
+            "num_nodes": self.num_nodes,
+        }
         if self.precision is not None:
             args["precision"] = self.precision
         return args
@@ -64,12 +68,21 @@ class TrainerOptions:
     def describe(self) -> dict:
         """What a run asked for and what it ran on, for metrics.json and the report."""
         asked = self.trainer_args()
-        ran_on = {"cuda": lambda: f"cuda ({torch.cuda.get_device_name(0)})", "mps": lambda: "mps",
-                  "cpu": lambda: f"cpu ({torch.get_num_threads()} threads)"}[self.device()]()
+        ran_on = {
+            "cuda": lambda: f"cuda ({torch.cuda.get_device_name(0)})",
+            "mps": lambda: "mps",
+            "cpu": lambda: f"cpu ({torch.get_num_threads()} threads)",
+        }[self.device()]()
         world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-        return {"requested": {key: str(value) for key, value in asked.items()}, "ran_on": ran_on,
-                "processes": world, "precision": str(self.precision or "32-true"),
-                "data_loader": self.loader_args(), "torch": torch.__version__, "cuda": torch.version.cuda}
+        return {
+            "requested": {key: str(value) for key, value in asked.items()},
+            "ran_on": ran_on,
+            "processes": world,
+            "precision": str(self.precision or "32-true"),
+            "data_loader": self.loader_args(),
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+        }
 
     def as_strings(self) -> dict[str, str]:
         """Every option as a string, in name order: what a run's resume signature records."""

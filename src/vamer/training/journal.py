@@ -81,8 +81,10 @@ def rows_problem(rows: Rows, test: dict[str, str], classes: list[str]) -> str | 
     ids = [row.get("utt_id") for row in rows]
     if len(set(ids)) != len(ids) or set(ids) != set(test):
         foreign, missing = len(set(ids) - set(test)), len(set(test) - set(ids))
-        return (f"predicts other utterances than the fold's test split ({foreign} not in it, {missing} of it "
-                f"missing, {len(ids) - len(set(ids))} repeated)")
+        return (
+            f"predicts other utterances than the fold's test split ({foreign} not in it, {missing} of it "
+            f"missing, {len(ids) - len(set(ids))} repeated)"
+        )
     for row in rows:
         if row.get("true") != test[row["utt_id"]]:
             return f"gives {row['utt_id']} the true class {row.get('true')!r}, not {test[row['utt_id']]!r}"
@@ -103,8 +105,11 @@ def entry_problem(step: str, entry: dict[str, Any], test: dict[str, str], classe
         first = error.errors()[0]
         return f"is not a {step} entry ({'.'.join(map(str, first['loc']))}: {first['msg']})"
     if isinstance(checked, VariantEntry):
-        named = {"predictions": checked.predictions, "without_context": checked.without_context,
-                 **{f"members.{name}": rows for name, rows in checked.members.items()}}
+        named = {
+            "predictions": checked.predictions,
+            "without_context": checked.without_context,
+            **{f"members.{name}": rows for name, rows in checked.members.items()},
+        }
         for name, rows in named.items():
             problem = rows_problem(rows, test, classes) if rows is not None else None
             if problem:
@@ -173,10 +178,13 @@ class FoldJournal:
             state = read_checkpoint(self.folder / checkpoint).get("state_dict")
             if not isinstance(state, dict):
                 raise VamerError("it holds no state_dict")
-            weights = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+            weights = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
             copy.deepcopy(model).load_state_dict(weights)
         except (VamerError, RuntimeError, TypeError) as error:
-            log.warning("vamer: %s does not give this run's model its weights (%s); that step trains again",
-                        self.folder / checkpoint, str(error).splitlines()[0])
+            log.warning(
+                "vamer: %s does not give this run's model its weights (%s); that step trains again",
+                self.folder / checkpoint,
+                str(error).splitlines()[0],
+            )
             return None
         return weights

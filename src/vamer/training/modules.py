@@ -53,15 +53,20 @@ class _Stage(lightning.LightningModule):
         settings = self.training_settings
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         if settings.weight_decay:
-            optimizer: torch.optim.Optimizer = torch.optim.AdamW(parameters, lr=settings.lr,
-                                                                 weight_decay=settings.weight_decay)
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+                parameters, lr=settings.lr, weight_decay=settings.weight_decay
+            )
         else:
             optimizer = torch.optim.Adam(parameters, lr=settings.lr)
         if settings.schedule == "onecycle":
             # Planned over every step the trainer may take; early stopping just ends it sooner.
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=settings.lr, total_steps=max(2, int(self.trainer.estimated_stepping_batches)),
-                pct_start=max(settings.warmup, 1e-3), cycle_momentum=False)
+                optimizer,
+                max_lr=settings.lr,
+                total_steps=max(2, int(self.trainer.estimated_stepping_batches)),
+                pct_start=max(settings.warmup, 1e-3),
+                cycle_momentum=False,
+            )
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=settings.gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
@@ -99,7 +104,9 @@ class RegressionModule(_Stage):
     def __init__(self, model: nn.Module, training: StageTraining, target: str) -> None:
         super().__init__(model, training)
         self.target = target
-        self.inputs = ("audio", "audio_mask", "functionals", "upstream") if target == "arousal" else ("text", "text_mask")
+        self.inputs = (
+            ("audio", "audio_mask", "functionals", "upstream") if target == "arousal" else ("text", "text_mask")
+        )
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.model(*(batch[key] for key in self.inputs))
@@ -137,20 +144,34 @@ class FusionModule(_Stage):
     """Emotion classification: cross-entropy (optionally class-weighted) or focal loss; validation
     macro F1 pooled over the whole split drives checkpoints and early stopping."""
 
-    def __init__(self, model: nn.Module, training: StageTraining, classes: list[str],
-                 class_weights: list[float] | None = None, focal_gamma: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        training: StageTraining,
+        classes: list[str],
+        class_weights: list[float] | None = None,
+        focal_gamma: float = 0.0,
+    ) -> None:
         super().__init__(model, training)
         self.classes = classes
         self.focal_gamma = focal_gamma
-        self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float)
-                             if class_weights is not None else torch.empty(0))
+        self.register_buffer(
+            "class_weights",
+            torch.tensor(class_weights, dtype=torch.float) if class_weights is not None else torch.empty(0),
+        )
         self.predictions: list[dict[str, Any]] = []
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        if "audio_h" in batch:   # an EncodedSplit's batch: the frozen encoders already ran
+        if "audio_h" in batch:  # an EncodedSplit's batch: the frozen encoders already ran
             return self.model.fuse(batch["audio_h"], batch["audio_h_mask"], batch["text_h"], batch["text_h_mask"])
-        return self.model(batch["audio"], batch["audio_mask"], batch["text"], batch["text_mask"], batch["functionals"],
-                          batch["upstream"])
+        return self.model(
+            batch["audio"],
+            batch["audio_mask"],
+            batch["text"],
+            batch["text_mask"],
+            batch["functionals"],
+            batch["upstream"],
+        )
 
     def training_step(self, batch: dict[str, Any], index: int) -> torch.Tensor:
         logits = self(batch)
@@ -174,8 +195,10 @@ class FusionModule(_Stage):
         labels = np.concatenate([t for _, t, _ in outputs])
         weight = self.class_weights.cpu().numpy() if self.class_weights.numel() else np.ones(len(self.classes))
         # Pooled over the split, weighted as the training loss is (focal loss is left out).
-        self._log_split(f"{split}_loss", log_loss(labels, probabilities, sample_weight=weight[labels],
-                                                  labels=list(range(len(self.classes)))))
+        self._log_split(
+            f"{split}_loss",
+            log_loss(labels, probabilities, sample_weight=weight[labels], labels=list(range(len(self.classes)))),
+        )
         names = np.array(self.classes)
         metrics = classification_metrics(list(names[labels]), list(names[probabilities.argmax(1)]), self.classes)
         for key in ("macro_f1", "weighted_f1", "ua", "accuracy"):
@@ -183,8 +206,12 @@ class FusionModule(_Stage):
         self._log_split(f"{split}_n", len(labels))
         if split == "test":
             self.predictions = [
-                {"utt_id": utt_id, "true": self.classes[int(true)], "pred": self.classes[int(probs.argmax())],
-                 **{f"p_{c}": float(v) for c, v in zip(self.classes, probs)}}
+                {
+                    "utt_id": utt_id,
+                    "true": self.classes[int(true)],
+                    "pred": self.classes[int(probs.argmax())],
+                    **{f"p_{c}": float(v) for c, v in zip(self.classes, probs)},
+                }
                 for batch_probs, batch_true, batch_ids in outputs
                 for utt_id, true, probs in zip(batch_ids, batch_true, batch_probs)
             ]

@@ -56,8 +56,9 @@ def is_global_zero() -> bool:
 def tester(trainer: TrainerOptions = TrainerOptions()) -> lightning.Trainer:
     """A Trainer that only tests, on the same devices as training (its metrics are pooled over ranks)."""
     quiet_lightning()
-    return lightning.Trainer(**trainer.trainer_args(), logger=False, enable_progress_bar=False,
-                             enable_model_summary=False)
+    return lightning.Trainer(
+        **trainer.trainer_args(), logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
 
 
 MONITOR = {"arousal": ("val_rmse", "min"), "valence": ("val_rmse", "min"), "fusion": ("val_macro_f1", "max")}
@@ -93,8 +94,10 @@ def read_checkpoint(path: str | Path) -> dict:
         raise VamerError(f"{path}: no such checkpoint") from None
     except pickle.UnpicklingError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise VamerError(f"{path}: refused, it holds more than weights, and vamer reads checkpoints as data only "
-                         f"(torch says: {first})") from None
+        raise VamerError(
+            f"{path}: refused, it holds more than weights, and vamer reads checkpoints as data only "
+            f"(torch says: {first})"
+        ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as error:
         raise VamerError(f"{path}: not a readable checkpoint ({error})") from None
     if not isinstance(checkpoint, dict):
@@ -113,7 +116,7 @@ def logged_before(metrics_csv: Path, epochs_done: int) -> list[dict]:
     try:
         frame = pd.read_csv(metrics_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        return []    # a log cut off mid-write: the curves restart, training does not depend on them
+        return []  # a log cut off mid-write: the curves restart, training does not depend on them
     if "epoch" not in frame:
         return []
     rows = frame[frame["epoch"] < epochs_done].to_dict("records")
@@ -129,13 +132,16 @@ def epochs_done(last: Path) -> int:
     checkpoint = read_checkpoint(last)
     missing = [key for key in RESUMED_KEYS if key not in checkpoint]
     if missing:
-        raise VamerError(f"--resume: {last} is not a checkpoint of a stage in training (it lacks "
-                         f"{', '.join(missing)}); train again without --resume")
+        raise VamerError(
+            f"--resume: {last} is not a checkpoint of a stage in training (it lacks "
+            f"{', '.join(missing)}); train again without --resume"
+        )
     try:
         return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
     except (KeyError, TypeError, ValueError):
-        raise VamerError(f"--resume: {last} does not say how many epochs it holds; train again without "
-                         "--resume") from None
+        raise VamerError(
+            f"--resume: {last} does not say how many epochs it holds; train again without --resume"
+        ) from None
 
 
 def relocate(last: Path, folder: Path) -> None:
@@ -184,17 +190,28 @@ def check_resumable(last: Path) -> None:
     """Refuse to resume from a checkpoint that is not there or not whole, rather than start from
     scratch without a word (a missing one) or fail with an internal error (a truncated one)."""
     if not last.is_file():
-        raise VamerError(f"--resume: {last} does not exist, so there is nothing to resume; train without --resume "
-                         "(or into another --out)")
+        raise VamerError(
+            f"--resume: {last} does not exist, so there is nothing to resume; train without --resume "
+            "(or into another --out)"
+        )
     damage = checkpoint_damage(last)
     if damage is not None:
         raise VamerError(f"--resume: {last} {damage}: train again without --resume")
 
 
-def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.LightningDataModule, out_dir: Path,
-              training: StageTraining, seed: int = 0, resume: bool = False, progress: bool = True,
-              validate: bool = True, callbacks: list[lightning.Callback] | None = None,
-              trainer: TrainerOptions = TrainerOptions()) -> StageResult:
+def fit_stage(
+    stage: str,
+    module: lightning.LightningModule,
+    data: lightning.LightningDataModule,
+    out_dir: Path,
+    training: StageTraining,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    validate: bool = True,
+    callbacks: list[lightning.Callback] | None = None,
+    trainer: TrainerOptions = TrainerOptions(),
+) -> StageResult:
     """Train ``module`` until early stopping or ``training.epochs``; ``resume`` continues from
     ``out_dir/checkpoints/last.ckpt`` after an interruption.  ``validate=False`` trains exactly
     ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
@@ -206,17 +223,36 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
     lightning.seed_everything(seed, workers=True, verbose=False)
     monitor, mode = monitored(stage, training)
-    checkpoints = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor if validate else None,
-                                  mode=mode, save_top_k=1, save_last=not validate)
+    checkpoints = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor=monitor if validate else None,
+        mode=mode,
+        save_top_k=1,
+        save_last=not validate,
+    )
     # With validation, last.ckpt is its own callback, written at the end of every training epoch
     # whether validation improved or not: what --resume continues from.  It keeps its "top 1" of no
     # metric, which is the newest; save_last would write only when a checkpoint is saved, so with
     # save_top_k=0 it wrote once, at the very end.  Without validation, the one callback saves every
     # epoch anyway.
-    latest = [ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                              save_on_train_epoch_end=True, enable_version_counter=False)] if validate else []
+    latest = (
+        [
+            ModelCheckpoint(
+                dirpath=out_dir / "checkpoints",
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                save_on_train_epoch_end=True,
+                enable_version_counter=False,
+            )
+        ]
+        if validate
+        else []
+    )
     callbacks = [checkpoints, *latest, *(callbacks or [])] + (
-        [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else [])
+        [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else []
+    )
     last = out_dir / "checkpoints" / "last.ckpt"
     earlier = []
     if resume:
@@ -232,9 +268,15 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
             warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
             csv_log.experiment.metrics.extend(earlier)
     fitter = lightning.Trainer(
-        max_epochs=training.epochs, **trainer.trainer_args(), callbacks=callbacks, limit_val_batches=None if validate else 0,
+        max_epochs=training.epochs,
+        **trainer.trainer_args(),
+        callbacks=callbacks,
+        limit_val_batches=None if validate else 0,
         logger=[csv_log, TensorBoardLogger(out_dir, name="tensorboard", version="")],
-        deterministic="warn", enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
+        deterministic="warn",
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=1,
     )
     # Lightning keeps whatever mode the module is in when fit starts; a module left in eval mode
     # (by encoding, testing, or loading) would train without dropout.  Frozen encoders stay in
@@ -243,9 +285,15 @@ def fit_stage(stage: str, module: lightning.LightningModule, data: lightning.Lig
     with warnings.catch_warnings():
         # Frozen encoders stay in eval mode on purpose (their dropout and batch-norm statistics).
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        if resume:   # the earlier rows are put back (logged_before); the folders are meant to hold files
+        if resume:  # the earlier rows are put back (logged_before); the folders are meant to hold files
             warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
         fitter.fit(module, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
     best = checkpoints.best_model_score
-    return StageResult(stage, checkpoints.best_model_path or str(last), str(last),
-                       None if best is None else float(best), fitter.current_epoch, str(out_dir / "logs"))
+    return StageResult(
+        stage,
+        checkpoints.best_model_path or str(last),
+        str(last),
+        None if best is None else float(best),
+        fitter.current_epoch,
+        str(out_dir / "logs"),
+    )

@@ -1,11 +1,11 @@
 import hashlib
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import yaml
-from importlib import resources
 
 from vamer.data import load
 from vamer.data.demo import generate_demo
@@ -38,9 +38,13 @@ def test_plan_writes_ties_and_the_disqust_spelling():
 
 def test_classes_sit_in_the_arousal_valence_plane_as_in_the_method():
     plan = plan_corpus(40, 50, seed=1)
-    rated = {emotion: (np.mean([s.arousal for s in plan if s.emotion == emotion]),
-                       np.mean([s.valence for s in plan if s.emotion == emotion]))
-             for emotion in ("neutral", "happy", "surprise", "angry", "sad")}
+    rated = {
+        emotion: (
+            np.mean([s.arousal for s in plan if s.emotion == emotion]),
+            np.mean([s.valence for s in plan if s.emotion == emotion]),
+        )
+        for emotion in ("neutral", "happy", "surprise", "angry", "sad")
+    }
     for emotion, (arousal, valence) in rated.items():
         # Ratings are means of 10 noisy, rounded, clipped votes around the emotion's place.
         assert arousal == pytest.approx(AROUSAL_MEAN[emotion], abs=0.15), emotion
@@ -57,8 +61,9 @@ def test_classes_sit_in_the_arousal_valence_plane_as_in_the_method():
 
 def appraisal_of(segment) -> str:
     text = clean_transcript(segment.text_raw)
-    return next((grade for grade, phrases in SENTENCES["appraisals"].items() if any(p in text for p in phrases)),
-                "none")
+    return next(
+        (grade for grade, phrases in SENTENCES["appraisals"].items() if any(p in text for p in phrases)), "none"
+    )
 
 
 def test_wording_carries_valence_but_not_the_class():
@@ -87,8 +92,11 @@ def test_arousal_drives_the_voice():
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.espeak

@@ -70,7 +70,7 @@ def _drop_window(keep: np.ndarray, fraction: float, rng: np.random.Generator) ->
     width = int(len(keep) * fraction)
     if width:
         start = int(rng.integers(0, len(keep) - width + 1))
-        keep[start:start + width] = False
+        keep[start : start + width] = False
 
 
 def write_speaker_recording(

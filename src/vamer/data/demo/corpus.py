@@ -47,28 +47,37 @@ TIE_SHARE = 0.02  # segments whose evaluators split 5/5, written as 'a;b'
 # table (DESIGN.md 1): angry, happy and surprise aroused, sad calm; happy positive, angry and sad
 # negative, neutral and surprise in the middle.  The distances are stretched (KEMDy20's group means
 # lie within 0.7 of each other) so that the premise is learnable from a few hundred segments.
-AROUSAL_MEAN = {"neutral": 3.0, "happy": 3.9, "surprise": 4.0, "angry": 4.1, "sad": 2.1,
-                "disgust": 3.3, "fear": 3.8}
-VALENCE_MEAN = {"neutral": 3.0, "happy": 4.1, "surprise": 3.1, "angry": 1.9, "sad": 2.1,
-                "disgust": 2.1, "fear": 2.3}
+AROUSAL_MEAN = {"neutral": 3.0, "happy": 3.9, "surprise": 4.0, "angry": 4.1, "sad": 2.1, "disgust": 3.3, "fear": 3.8}
+VALENCE_MEAN = {"neutral": 3.0, "happy": 4.1, "surprise": 3.1, "angry": 1.9, "sad": 2.1, "disgust": 2.1, "fear": 2.3}
 # Spread of a segment's true ratings around its emotion's mean, wide enough that the groups overlap.
 # Unequal on purpose: KEMDy20's groups have unequal variances (Bartlett and Levene reject), which is
 # why the method used Welch.
-TRUE_RATING_SD = {"neutral": 0.45, "happy": 0.4, "surprise": 0.35, "angry": 0.45, "sad": 0.4,
-                  "disgust": 0.45, "fear": 0.45}
+TRUE_RATING_SD = {
+    "neutral": 0.45,
+    "happy": 0.4,
+    "surprise": 0.35,
+    "angry": 0.45,
+    "sad": 0.4,
+    "disgust": 0.45,
+    "fear": 0.45,
+}
 # Wording follows valence.  Each band of true valence (lowest bound first match) names the
 # sentences to draw from and the appraisal phrase that closes them (sentences.yaml): positive
 # sentences ending in "정말 최고예요" above 4, in "좋네요" above 3.5, neutral ones in the middle,
 # and so on down.  KEEP_NEUTRAL_WORDING of the segments keep a neutral sentence whatever they feel,
 # so text alone cannot solve the task.
-VALENCE_BANDS = ((4.0, "positive", "very_positive"), (3.3, "positive", "mildly_positive"), (2.7, "neutral", None),
-                 (2.0, "negative", "mildly_negative"), (float("-inf"), "negative", "very_negative"))
+VALENCE_BANDS = (
+    (4.0, "positive", "very_positive"),
+    (3.3, "positive", "mildly_positive"),
+    (2.7, "neutral", None),
+    (2.0, "negative", "mildly_negative"),
+    (float("-inf"), "negative", "very_negative"),
+)
 KEEP_NEUTRAL_WORDING = 0.15
 # Which sentence lists of sentences.yaml make each wording.  The negative wording pools angry, sad,
 # disgusted and fearful sentences, and the neutral wording holds the surprised exclamations, so the
 # words carry valence but do not name the class.
-WORDINGS = {"positive": ("happy",), "negative": ("angry", "sad", "disgust", "fear"),
-            "neutral": ("neutral", "surprise")}
+WORDINGS = {"positive": ("happy",), "negative": ("angry", "sad", "disgust", "fear"), "neutral": ("neutral", "surprise")}
 RATER_SD = 0.6
 RATER_AGREEMENT = 0.85
 EVALUATORS = 10
@@ -169,10 +178,16 @@ def _votes(emotion: str, tie: bool, valence: float, arousal: float, rng: np.rand
         elif rng.random() < RATER_AGREEMENT:
             labels.append(emotion)
         elif emotion == "neutral":
-            labels.append(str(rng.choice(["happy", "surprise", "sad", "angry", "disgust", "fear"],
-                                         p=[0.5, 0.15, 0.12, 0.12, 0.06, 0.05])))
+            labels.append(
+                str(
+                    rng.choice(
+                        ["happy", "surprise", "sad", "angry", "disgust", "fear"], p=[0.5, 0.15, 0.12, 0.12, 0.06, 0.05]
+                    )
+                )
+            )
         else:
             labels.append("neutral" if rng.random() < 0.75 else "happy" if emotion != "happy" else "surprise")
+
     def rate(centre: float) -> int:
         return int(np.clip(round(centre + rng.normal(0, RATER_SD)), 1, 5))
 
@@ -193,8 +208,9 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
     """Decide every segment: speaker, emotion, votes, ratings, wording and prosody seed."""
     rng = np.random.default_rng([seed, 0])
     sentences = _sentences()
-    banks = {wording: _Cycler([s for name in names for s in sentences[name]], rng)
-             for wording, names in WORDINGS.items()}
+    banks = {
+        wording: _Cycler([s for name in names for s in sentences[name]], rng) for wording, names in WORDINGS.items()
+    }
     banks |= {grade: _Cycler(items, rng) for grade, items in sentences["appraisals"].items()}
     total = sessions * segments_per_session
     counts = emotion_counts(total)
@@ -233,14 +249,22 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
             heavy_noise = text_raw.startswith("N/")
             planned.append(
                 PlannedSegment(
-                    index=index, session=session, script=script, speaker=speaker, utt_id=utt_id,
-                    emotion=emotion, total_emotion=_total_emotion(votes), votes=votes,
+                    index=index,
+                    session=session,
+                    script=script,
+                    speaker=speaker,
+                    utt_id=utt_id,
+                    emotion=emotion,
+                    total_emotion=_total_emotion(votes),
+                    votes=votes,
                     valence=float(np.mean([v for _, v, _ in votes])),
                     arousal=float(np.mean([a for _, _, a in votes])),
-                    text_raw=text_raw, voice=voices[speaker],
+                    text_raw=text_raw,
+                    voice=voices[speaker],
                     prosody_seed=int(rng.integers(2**31)),
                     snr_db=float(rng.uniform(3, 8) if heavy_noise else rng.uniform(15, 30)),
-                    lead_s=float(rng.uniform(0.1, 0.4)), tail_s=float(rng.uniform(0.1, 0.4)),
+                    lead_s=float(rng.uniform(0.1, 0.4)),
+                    tail_s=float(rng.uniform(0.1, 0.4)),
                     true_arousal=arousal,
                 )
             )
@@ -250,8 +274,15 @@ def plan_corpus(sessions: int, segments_per_session: int, seed: int) -> list[Pla
 def _render(segment: PlannedSegment, wav_path: Path, espeak: str) -> float:
     rng = np.random.default_rng(segment.prosody_seed)
     prosody = prosody_for(segment.voice, segment.emotion, segment.true_arousal, rng)
-    samples = render_segment(clean_transcript(segment.text_raw), prosody, segment.prosody_seed + 1,
-                             segment.snr_db, segment.lead_s, segment.tail_s, espeak)
+    samples = render_segment(
+        clean_transcript(segment.text_raw),
+        prosody,
+        segment.prosody_seed + 1,
+        segment.snr_db,
+        segment.lead_s,
+        segment.tail_s,
+        espeak,
+    )
     soundfile.write(str(wav_path), samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     wav_path.with_suffix(".txt").write_bytes(segment.text_raw.encode("cp949"))
     return len(samples) / SAMPLE_RATE
@@ -270,8 +301,15 @@ def _annotation_csv(segments: list[PlannedSegment], rng: np.random.Generator) ->
     writer.writerow(header2)
     ordered = sorted(segments, key=lambda s: (s.script, s.start_s))
     for number, s in enumerate(ordered, start=1):
-        row = [number, f"{s.start_s:.7f}", f"{s.end_s:.7f}", s.utt_id, s.total_emotion,
-               f"{s.valence:.1f}", f"{s.arousal:.1f}"]
+        row = [
+            number,
+            f"{s.start_s:.7f}",
+            f"{s.end_s:.7f}",
+            s.utt_id,
+            s.total_emotion,
+            f"{s.valence:.1f}",
+            f"{s.arousal:.1f}",
+        ]
         for label, valence, arousal in s.votes:
             row += [label, valence, arousal]
         writer.writerow(row)
@@ -332,8 +370,15 @@ def generate_demo(
             (scratch / "wav" / f"Session{session:02d}").mkdir(parents=True)
         paths = [scratch / "wav" / f"Session{s.session:02d}" / f"{s.utt_id}.wav" for s in segments]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            durations = list(tqdm(pool.map(_render, segments, paths, [espeak] * len(segments)),
-                                  total=len(segments), desc="speaking", unit="seg", disable=not progress))
+            durations = list(
+                tqdm(
+                    pool.map(_render, segments, paths, [espeak] * len(segments)),
+                    total=len(segments),
+                    desc="speaking",
+                    unit="seg",
+                    disable=not progress,
+                )
+            )
         for segment, duration in zip(segments, durations):
             segment.duration_s = duration
         _lay_out_time(segments, seed)
@@ -344,11 +389,18 @@ def generate_demo(
             (scratch / "annotation" / f"Sess{session:02d}_eval.csv").write_text(text, encoding="utf-8")
             _write_bio(scratch, session, mine, seed)
         hours = sum(durations) / 3600
-        (scratch / "README.md").write_text(_readme(sessions, segments_per_session, seed, counts, hours),
-                                           encoding="utf-8")
-        marker = {"generator": "vamer data demo", "vamer_version": vamer.__version__, "synthetic": True,
-                  "sessions": sessions, "segments_per_session": segments_per_session, "seed": seed,
-                  "generated_emotions": counts}
+        (scratch / "README.md").write_text(
+            _readme(sessions, segments_per_session, seed, counts, hours), encoding="utf-8"
+        )
+        marker = {
+            "generator": "vamer data demo",
+            "vamer_version": vamer.__version__,
+            "synthetic": True,
+            "sessions": sessions,
+            "segments_per_session": segments_per_session,
+            "seed": seed,
+            "generated_emotions": counts,
+        }
         (scratch / DEMO_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return {"segments": len(segments), "sessions": sessions, "audio_hours": hours, "emotions": counts}
 
@@ -374,11 +426,21 @@ def _write_bio(root: Path, session: int, segments: list[PlannedSegment], seed: i
         in_script = [s for s in segments if s.script == script]
         length = max(s.end_s for s in in_script) + 1.0
         for speaker in sorted({s.speaker for s in in_script}):
-            own = [TimedSegment(s.utt_id, s.speaker, s.start_s, s.end_s, s.true_arousal)
-                   for s in in_script if s.speaker == speaker]
+            own = [
+                TimedSegment(s.utt_id, s.speaker, s.start_s, s.end_s, s.true_arousal)
+                for s in in_script
+                if s.speaker == speaker
+            ]
             stem = own[0].utt_id.rsplit("_", 1)[0]  # Sess01_script01_User001F (Sess42_... for the quirk)
             write_speaker_recording(
-                root, f"Session{session:02d}", stem, length, script_start, own, rng,
-                eda_gap=eda_gap, ibi_gap=float(rng.uniform(0.1, 0.5)) if rng.random() < 0.5 else 0.0,
+                root,
+                f"Session{session:02d}",
+                stem,
+                length,
+                script_start,
+                own,
+                rng,
+                eda_gap=eda_gap,
+                ibi_gap=float(rng.uniform(0.1, 0.5)) if rng.random() < 0.5 else 0.0,
             )
         script_start += timedelta(seconds=length + 120)

@@ -87,8 +87,19 @@ def prosody_for(voice: Voice, emotion: str, arousal: float, rng: np.random.Gener
 def synthesize(text: str, prosody: Prosody, espeak: str = ESPEAK) -> tuple[np.ndarray, int]:
     """Speak ``text`` with espeak-ng's Korean voice; returns (float samples, sample rate)."""
     ssml = f'<speak><prosody range="{prosody.pitch_range}">{escape(text)}</prosody></speak>'
-    command = [espeak, "-m", "-v", f"ko+{prosody.variant}", "-p", str(prosody.pitch), "-s", str(prosody.rate),
-               "-a", str(prosody.amplitude), "--stdout"]
+    command = [
+        espeak,
+        "-m",
+        "-v",
+        f"ko+{prosody.variant}",
+        "-p",
+        str(prosody.pitch),
+        "-s",
+        str(prosody.rate),
+        "-a",
+        str(prosody.amplitude),
+        "--stdout",
+    ]
     done = subprocess.run(command, input=ssml.encode("utf-8"), capture_output=True, timeout=60)
     if done.returncode != 0 or len(done.stdout) < 100:
         raise VamerError(f"espeak-ng failed on {text!r}: {done.stderr.decode(errors='replace').strip()}")
