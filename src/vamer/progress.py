@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -41,6 +43,20 @@ def progress_reporter(
             print(f"{what}: {done:,} of {total:,}{rate}", file=sys.stderr, flush=True)
 
     yield advance
+
+
+def tracked(items: Iterable[T], what: str, total: int, quiet: bool = False) -> Iterator[T]:
+    """``items`` as they come, counted by :func:`progress_reporter`: a bar on a terminal, a plain
+    line every 10 s in a log (a tqdm bar wrote its carriage-return updates into one line of
+    several KB there).
+
+    >>> list(tracked(range(3), "steps", 3, quiet=True))
+    [0, 1, 2]
+    """
+    with progress_reporter(what, total, quiet=quiet) as advance:
+        for item in items:
+            yield item
+            advance(1)
 
 
 @contextlib.contextmanager

@@ -65,9 +65,8 @@ def train(stage, tmp_path, epochs=60, **kwargs):
         targets = np.array([item[stage] for item in data])
         models[stage].head.set_scale(targets.mean(), targets.std())  # as the pipeline does
         module = RegressionModule(models[stage], training, stage)
-    result = fit_stage(
-        stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training, progress=False, **kwargs
-    )
+    kwargs.setdefault("progress", False)
+    result = fit_stage(stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training, **kwargs)
     return module, result
 
 
@@ -317,3 +316,14 @@ def test_resume_refuses_a_checkpoint_that_is_not_one_of_a_stage_in_training(tmp_
     torch.save(checkpoint, last)
     with pytest.raises(VamerError, match="not a checkpoint of a stage in training .it lacks epoch"):
         train("fusion", tmp_path / "a", epochs=2, resume=True)
+
+
+def test_a_stage_in_a_log_reports_plain_lines_not_a_bar(tmp_path, capfd):
+    """Issue 31: in a `make demo` log, Lightning's bar piled carriage-return updates into lines of
+    several KB."""
+    train("fusion", tmp_path, epochs=3, progress=True)
+    said = capfd.readouterr().err
+    assert "\r" not in said, said[:300]
+    lines = [line for line in said.splitlines() if line.startswith("fusion: ")]
+    assert lines[0].startswith("fusion: epoch 1 of 3: ") and "train_loss" in lines[0], lines
+    assert lines[-1].startswith("fusion: ended after 3 of 3") and len(lines) == 2, lines

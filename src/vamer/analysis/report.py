@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 import vamer
 from vamer.analysis import biosignals, figures
@@ -27,6 +26,7 @@ from vamer.analysis.dtw import dtw_study, segment_series
 from vamer.analysis.ratings import rating_statistics
 from vamer.data.table import LoadResult
 from vamer.fileio import atomic_directory, check_replaceable
+from vamer.progress import tracked
 
 NUMBERS_FILE = "analysis.json"
 # The slides' KEMDy20 numbers (DESIGN.md 1), shown beside ours for comparison.
@@ -209,7 +209,10 @@ def _bio_section(
         bio[bio["utt_id"].isin(kept_ids)], signal, config.min_series_length, config.normalize_series
     )
     k_values = range(config.k_min, config.k_max + 1)
-    bar = (lambda items: tqdm(items, desc=f"DTW k-means on {signal}", unit="k")) if progress else (lambda items: items)
+
+    def bar(items):
+        return tracked(items, f"DTW k-means on {signal}", len(items), quiet=not progress)
+
     study = (
         dtw_study(
             series,

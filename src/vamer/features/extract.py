@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from vamer.features.audio import AudioError, features_from_bytes, stored_mel
 from vamer.features.cache import FeatureCache
 from vamer.features.config import AudioFeatureConfig
+from vamer.progress import tracked
 
 log = logging.getLogger("vamer.features")
 
@@ -81,7 +81,7 @@ def extract_audio(
     rows = list(zip(table["utt_id"], table["audio_path"]))
     runner = Parallel(n_jobs=jobs or -1, return_as="generator_unordered", batch_size=8)
     results = runner(delayed(_extract_one)(utt_id, path, config, str(cache_root)) for utt_id, path in rows)
-    results = list(tqdm(results, total=len(rows), desc="audio features", unit="utt", disable=not progress))
+    results = list(tracked(results, "audio features", len(rows), quiet=not progress))
     cache = FeatureCache(cache_root)
     mels: dict[str, np.ndarray] = {}
     skipped = []

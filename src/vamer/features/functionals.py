@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from vamer.errors import raise_swallowed_stop
 from vamer.features.audio import AudioError, decode, read_seconds
 from vamer.features.cache import FeatureCache
 from vamer.features.config import AudioFeatureConfig
+from vamer.progress import tracked
 
 log = logging.getLogger("vamer.features")
 
@@ -93,9 +93,7 @@ def extract_functionals(
     results = runner(delayed(_one)(utt_id, path, config, str(cache_root)) for utt_id, path in rows)
     out = np.zeros((len(rows), EGEMAPS_SIZE), dtype=np.float32)
     failed = []
-    for index, (utt_id, values, reports) in enumerate(
-        tqdm(results, total=len(rows), desc="eGeMAPS", unit="utt", disable=not progress)
-    ):
+    for index, (utt_id, values, reports) in enumerate(tracked(results, "eGeMAPS", len(rows), quiet=not progress)):
         for report in reports:
             log.warning("%s", report)
         if values is None:

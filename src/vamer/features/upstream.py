@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, decode, read_seconds
@@ -29,6 +28,7 @@ from vamer.features.cache import FeatureCache
 from vamer.features.config import AudioFeatureConfig
 from vamer.features.text import weights_fingerprint
 from vamer.features.voice import GE2E_SPEC, GE2EUpstream, load_ge2e
+from vamer.progress import tracked
 
 UPSTREAM_KIND = "audio-upstream"
 WHISPER_SPEC = "whisper-base"
@@ -148,7 +148,7 @@ def extract_upstream(
     out: dict[str, np.ndarray] = {}
     failed: list[str] = []
     rows = list(zip(table["utt_id"], table["audio_path"]))
-    for utt_id, path in tqdm(rows, desc="audio encoder", unit="utt", disable=not progress):
+    for utt_id, path in tracked(rows, "audio encoder", len(rows), quiet=not progress):
         try:
             data = Path(path).read_bytes()
             key = cache.key(data, settings)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +201,39 @@ def check_resumable(last: Path) -> None:
         raise VamerError(f"--resume: {last} {damage}: train again without --resume")
 
 
+class EpochLines(lightning.Callback):
+    """A stage's progress in a log: a plain line for its first epoch, then at most one every
+    ``every_s`` seconds, and one when training ends (epoch, its losses and validation metrics)."""
+
+    def __init__(self, stage: str, every_s: float = 10.0) -> None:
+        self.stage, self.every_s = stage, every_s
+        self._last = float("-inf")
+
+    def _say(self, trainer: lightning.Trainer, ended: bool = False) -> None:
+        shown = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith(("train_loss", "val_")) and value.numel() == 1
+        }
+        figures = ", ".join(f"{name} {value:.4g}" for name, value in sorted(shown.items()))
+        what = "ended after" if ended else "epoch"
+        print(
+            f"{self.stage}: {what} {trainer.current_epoch + (0 if ended else 1)} of {trainer.max_epochs}"
+            + (f": {figures}" if figures else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+        self._last = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, module: lightning.LightningModule) -> None:
+        if trainer.is_global_zero and time.monotonic() - self._last >= self.every_s:
+            self._say(trainer)
+
+    def on_train_end(self, trainer: lightning.Trainer, module: lightning.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._say(trainer, ended=True)
+
+
 def fit_stage(
     stage: str,
     module: lightning.LightningModule,
@@ -250,7 +285,11 @@ def fit_stage(
         if validate
         else []
     )
-    callbacks = [checkpoints, *latest, *(callbacks or [])] + (
+    # A terminal gets Lightning's bar; a log gets plain lines (the bar's carriage returns piled up
+    # into lines of several KB there).
+    bar = progress and sys.stderr.isatty()
+    lines = [EpochLines(stage)] if progress and not bar else []
+    callbacks = [checkpoints, *latest, *lines, *(callbacks or [])] + (
         [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else []
     )
     last = out_dir / "checkpoints" / "last.ckpt"
@@ -274,7 +313,7 @@ def fit_stage(
         limit_val_batches=None if validate else 0,
         logger=[csv_log, TensorBoardLogger(out_dir, name="tensorboard", version="")],
         deterministic="warn",
-        enable_progress_bar=progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=1,
     )

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import yaml
-from tqdm import tqdm
 
 import vamer
 from vamer.data.demo.biosignals import TimedSegment, write_speaker_recording
@@ -37,6 +36,7 @@ from vamer.data.labels import RAW_EMOTIONS
 from vamer.data.transcripts import clean_transcript
 from vamer.errors import VamerError
 from vamer.fileio import atomic_directory, check_replaceable
+from vamer.progress import tracked
 
 # Shares of the generated emotions; neutral takes the rest (about 61 %).  KEMDy20 is more skewed
 # (87 % neutral), but a 400-segment demo with KEMDy20's shares would hold about ten segments of
@@ -371,12 +371,11 @@ def generate_demo(
         paths = [scratch / "wav" / f"Session{s.session:02d}" / f"{s.utt_id}.wav" for s in segments]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             durations = list(
-                tqdm(
+                tracked(
                     pool.map(_render, segments, paths, [espeak] * len(segments)),
-                    total=len(segments),
-                    desc="speaking",
-                    unit="seg",
-                    disable=not progress,
+                    "speaking",
+                    len(segments),
+                    quiet=not progress,
                 )
             )
         for segment, duration in zip(segments, durations):
