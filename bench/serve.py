@@ -54,7 +54,7 @@ async def client(
 async def load_test(url: str, work: list[list[tuple[bytes, str]]], time_limit: float) -> tuple[list, list, float]:
     latencies: list[float] = []
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=len(work), max_keepalive_connections=len(work))
+    limits = httpx.PredictionLimits(max_connections=len(work), max_keepalive_connections=len(work))
     async with httpx.AsyncClient(base_url=url, timeout=time_limit, limits=limits) as http:
         started = time.perf_counter()
         tasks = [asyncio.create_task(client(http, requests, latencies, errors)) for requests in work]

@@ -128,7 +128,8 @@ def test_demo_then_check_through_the_cli(tmp_path):
 def test_readme_documents_every_column_and_skip_reason():
     from pathlib import Path
 
-    from vamer.data import UTTERANCE_COLUMNS, SkipReason
+    from vamer.data import UTTERANCE_COLUMNS
+    from vamer.reasons import Reason
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert readme.splitlines()[3:5] == [
@@ -137,7 +138,7 @@ def test_readme_documents_every_column_and_skip_reason():
     ]
     for column in UTTERANCE_COLUMNS:
         assert f"`{column}`" in readme, column
-    for reason in SkipReason:  # the one table of reasons, with each one's meaning and HTTP status
+    for reason in Reason:  # the one table of reasons, with each one's meaning and HTTP status
         assert f"| `{reason.value}` | {reason.meaning} | {reason.http_status} |" in readme, reason
 
 

@@ -311,8 +311,8 @@ def test_a_run_with_the_voice_encoder_names_it_and_reports_its_linear_probe(trai
 def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(
     tmp_path, demo_corpus, demo_cache, text_only_run
 ):
-    """vamer 0.3 lost every finished fold to a kill, left its scratch forever, and let a second run
-    into the same folder train fully before failing."""
+    """A run killed after its first fold resumes from it (fold 0 is not trained again) to the
+    metrics, predictions and weights of an uninterrupted run, and removes the scratch left behind."""
     import re
     import signal
     import subprocess

@@ -448,7 +448,8 @@ def predict_command(
     """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on.
     With --timeline, one long recording becomes a timeline of its speech segments."""
     from vamer.inference.batch import check_output, gather, predict_inputs, results_table
-    from vamer.inference.predictor import Limits, Predictor
+    from vamer.inference.predictor import Predictor
+    from vamer.limits import PredictionLimits
     from vamer.progress import progress_reporter
 
     def load() -> Predictor:
@@ -456,7 +457,7 @@ def predict_command(
             bundle,
             engine.value,
             onnx,
-            Limits(max_seconds=max_seconds),
+            PredictionLimits(max_seconds=max_seconds),
             device=device,
             asr=asr,
             asr_language=asr_language,

@@ -422,7 +422,7 @@ def _limits(
     max_timeline_minutes: float,
     **counts,
 ):
-    from vamer.serving.app import ServiceLimits
+    from vamer.limits import ServiceLimits
 
     return ServiceLimits(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),

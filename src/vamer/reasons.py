@@ -1,6 +1,6 @@
 """One vocabulary for why an utterance or a clip cannot be used, shared by every stage.
 
-The skip report of ``vamer data check`` and of feature extraction (``SkipReason``), the audio
+The skip report of ``vamer data check`` and of feature extraction (``Reason``), the audio
 errors of feature extraction (``AudioError.reason``), the predictor's error kinds
 (``PredictionError.kind``, the ``error_kind`` column of ``vamer predict``) and the service's HTTP
 status all come from the table below, so a reason means the same thing wherever it appears.

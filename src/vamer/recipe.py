@@ -34,9 +34,9 @@ from vamer.training.config import StageTraining
 from vamer.training.data import (
     EncodedSplit,
     VamerDataModule,
-    audio_statistics,
     clip_statistics,
     collate,
+    input_scale,
     item_lengths,
     rated,
     rating_scale,
@@ -643,7 +643,7 @@ def scale_inputs(models: dict[str, torch.nn.Module], train, preset: Preset) -> N
     them) on the training split."""
     encoder = models["arousal"].encoder
     if preset.audio_block.standardize_input:
-        encoder.set_input_scale(*audio_statistics(train))
+        encoder.set_input_scale(*input_scale(train))
     if encoder.functionals_dim:
         encoder.set_functionals_scale(*clip_statistics(train))
     if encoder.upstream_shape[0] and encoder.upstream_read == "concat":

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from tests.builders import Kemdy20Builder, Segment, write_wav
-from vamer.data import UTTERANCE_COLUMNS, SkipReason, load
+from vamer.data import UTTERANCE_COLUMNS, load
+from vamer.reasons import Reason
 
 
 def build(tmp_path, *segments_by_session, swapped=()):
@@ -119,18 +120,18 @@ def test_every_fault_is_skipped_with_its_reason_and_every_row_accounted(tmp_path
     builder.add_raw(1, ["14", "0.1", "0.2", "Sess01_script01_User001F_012"])
     result = load(builder.write())
     assert reasons(result) == {
-        "Sess01_script01_User001F_002": SkipReason.missing_wav,
-        "Sess01_script01_User001F_003": SkipReason.unreadable_wav,
-        "Sess01_script01_User001F_004": SkipReason.empty_wav,
-        "Sess01_script01_User001F_005": SkipReason.missing_transcript,
-        "Sess01_script01_User001F_006": SkipReason.undecodable_transcript,
-        "Sess01_script01_User001F_007": SkipReason.missing_ratings,
-        "Sess01_script01_User001F_008": SkipReason.invalid_ratings,
-        "Sess01_script01_User001F_009": SkipReason.invalid_ratings,
-        "Sess01_script01_User001F_001": SkipReason.duplicate_id,
-        "Sess01_scriptXX_User001F_010": SkipReason.bad_segment_id,
-        "Sess01_script01_User001F_012": SkipReason.malformed_row,
-        "Sess01_script01_User001F_013": SkipReason.unreadable_wav,
+        "Sess01_script01_User001F_002": Reason.missing_wav,
+        "Sess01_script01_User001F_003": Reason.unreadable_wav,
+        "Sess01_script01_User001F_004": Reason.empty_wav,
+        "Sess01_script01_User001F_005": Reason.missing_transcript,
+        "Sess01_script01_User001F_006": Reason.undecodable_transcript,
+        "Sess01_script01_User001F_007": Reason.missing_ratings,
+        "Sess01_script01_User001F_008": Reason.invalid_ratings,
+        "Sess01_script01_User001F_009": Reason.invalid_ratings,
+        "Sess01_script01_User001F_001": Reason.duplicate_id,
+        "Sess01_scriptXX_User001F_010": Reason.bad_segment_id,
+        "Sess01_script01_User001F_012": Reason.malformed_row,
+        "Sess01_script01_User001F_013": Reason.unreadable_wav,
     }
     assert result.source_rows == 14
     assert list(result.utterances["utt_id"]) == ["Sess01_script01_User001F_001", "Sess01_script01_User001F_011"]

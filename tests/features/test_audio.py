@@ -12,10 +12,10 @@ from vamer.features.audio import (
     features_from_bytes,
     read_samples,
     read_seconds,
-    to_model_input,
     with_delta,
 )
 from vamer.features.config import AudioFeatureConfig
+from vamer.features.inputs import model_audio
 
 CONFIG = AudioFeatureConfig()
 
@@ -58,15 +58,14 @@ def test_silence_short_long_truncated_and_empty():
     # Only what the model reads is decoded: max_frames plus a margin, not the 1876 frames of 60 s.
     assert long_mel.shape[0] == 1 + math.ceil(read_seconds(CONFIG) * 16_000) // CONFIG.hop_length
     assert CONFIG.max_frames < long_mel.shape[0] < 1876
-    fixed, mask = to_model_input(long_mel, CONFIG.max_frames)
-    assert fixed.shape == (2, 512, 128) and mask.all()
+    audio, mask = model_audio(long_mel, CONFIG.max_frames)
+    assert audio.shape == (2, 512, 128) and mask.all()
 
 
 def test_mask_comes_from_length_not_from_values():
     mel = np.zeros((40, 128), dtype=np.float32)  # a mel of exact zeros is still 40 real frames
-    fixed, mask = to_model_input(mel, 512)
-    assert mask.sum() == 40 and not mask[40:].any()
-    assert (fixed[:, 40:] == 0).all()
+    audio, mask = model_audio(mel, 512)
+    assert audio.shape == (2, 40, 128) and mask.shape == (40,) and mask.all()
 
 
 def test_delta_is_librosas_and_values_are_db_relative_to_max():
@@ -91,7 +90,7 @@ def test_non_finite_samples_are_their_own_reason(bad):
 
 @pytest.mark.parametrize("peak", [1e18, float(np.finfo(np.float32).max)])
 def test_finite_but_absurd_samples_are_refused_with_their_reason(peak):
-    """Up to vamer 0.2 they passed, and their power overflowed into an all-NaN log-mel."""
+    """They are refused: their power would overflow into an all-NaN log-mel."""
     samples = tone(1.0, 16_000).astype(np.float32)
     samples[100] = peak
     buffer = io.BytesIO()

@@ -67,8 +67,8 @@ def test_other_ranks_wait_for_rank_zero_to_build(tmp_path):
 
 
 def test_entries_are_checked_on_read_and_recomputed_with_a_report(tmp_path, caplog):
-    """vamer 0.3 loaded a cache entry with infinities (every later run died with an internal error
-    naming no file), a zeroed block (used silently) and an edited header shape, as they were."""
+    """A cache entry with infinities, a zeroed block or an edited header shape is reported, deleted
+    and recomputed, never used as it is."""
     import hashlib
 
     from vamer.features.cache import CHECKSUM_BYTES, FeatureCache, entry_bytes

@@ -68,7 +68,8 @@ def test_a_bundle_is_refused_where_another_voice_encoder_is_installed(tmp_path, 
     ],
 )
 def test_a_bundle_json_with_a_missing_version_or_non_boolean_regressors_is_refused(tmp_path, edit, message):
-    """Up to vamer 0.2 the first said "Install vamer==None", and "false" switched a regressor on."""
+    """A bundle.json without vamer_version, or with regressors that are not true/false, is refused
+    with a message (not "Install vamer==None"; "false" must not switch a regressor on)."""
     import json
 
     preset = load_preset("tiny")
@@ -99,8 +100,8 @@ def _bundle(tmp_path, seed=0):
     ],
 )
 def test_an_edited_bundle_json_is_refused(tmp_path, edit):
-    """vamer 0.3 loaded a bundle whose classes were reordered (relabelling its predictions) or whose
-    hop length or fmax was changed, silently."""
+    """A bundle whose classes were reordered (which would relabel its predictions), or whose hop
+    length or fmax was changed, is refused at load."""
     import json
 
     folder = _bundle(tmp_path)

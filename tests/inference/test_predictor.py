@@ -15,7 +15,8 @@ from vamer.errors import VamerError
 from vamer.features.audio import read_seconds
 from vamer.features.inputs import MODEL_INPUTS, stack_batch
 from vamer.features.store import FeatureStore
-from vamer.inference.predictor import Limits, PredictionError, Predictor
+from vamer.inference.predictor import PredictionError, Predictor
+from vamer.limits import PredictionLimits
 from vamer.training.data import collate
 
 
@@ -61,7 +62,7 @@ def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, t
     assert result["valence"] is None and isinstance(result["arousal"], float)  # valence is read from words
     assert any("audio alone" in note for note in result["notes"])
     assert predictor.predict(wav, text="")["audio_only"] is True
-    nuls = predictor.predict(wav, text=chr(0) * 8)  # up to vamer 0.2 this text got a valence
+    nuls = predictor.predict(wav, text=chr(0) * 8)  # no words: no valence
     assert nuls["audio_only"] is True and nuls["valence"] is None and nuls["text"] == ""
 
 
@@ -152,7 +153,7 @@ def test_long_text_is_refused_and_limits_are_configurable(bundle_dir, predictor,
     wav = demo_wavs(trained, 1)[0]
     with pytest.raises(PredictionError, match="10,000 characters; the limit is 2,000"):
         predictor.predict(wav, text="가" * 10_000)
-    roomy = Predictor.from_bundle(bundle_dir, limits=Limits(max_text_chars=20_000))
+    roomy = Predictor.from_bundle(bundle_dir, limits=PredictionLimits(max_text_chars=20_000))
     result = roomy.predict(wav, text="가나 " * 3_000)
     assert any("cut to the model's" in note for note in result["notes"])
 
@@ -195,11 +196,11 @@ def test_decoding_is_bounded_by_a_budget_read_from_the_header(bundle_dir, tmp_pa
     config = Predictor.from_bundle(bundle_dir).audio_config
     needed = math.ceil(read_seconds(config) * 48_000) * 8 * 4 / 1e6  # MB of float32 for the part read
     assert needed < 30 * 48_000 * 8 * 4 / 1e6  # less than the whole file would take
-    tight = Predictor.from_bundle(bundle_dir, limits=Limits(max_decoded_mb=needed * 0.9))
+    tight = Predictor.from_bundle(bundle_dir, limits=PredictionLimits(max_decoded_mb=needed * 0.9))
     with pytest.raises(PredictionError) as error:
         tight.predict(path)
     assert error.value.kind == "too_large" and "8 channel(s) at 48,000 Hz" in str(error.value)
-    result = Predictor.from_bundle(bundle_dir, limits=Limits(max_decoded_mb=needed * 1.1)).predict(path)
+    result = Predictor.from_bundle(bundle_dir, limits=PredictionLimits(max_decoded_mb=needed * 1.1)).predict(path)
     assert result["audio_seconds"] == pytest.approx(30.0) and result["truncated"]
 
 

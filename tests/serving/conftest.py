@@ -12,7 +12,8 @@ import pytest
 import uvicorn
 
 from vamer.inference.predictor import Predictor
-from vamer.serving.app import ServiceLimits, create_app
+from vamer.limits import ServiceLimits
+from vamer.serving.app import create_app
 from vamer.serving.server import server_config
 
 UPLOAD_LIMIT = 20 * 1024 * 1024

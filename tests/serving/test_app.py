@@ -148,7 +148,7 @@ def test_serve_refuses_a_bad_bundle_before_listening(tmp_path):
 
 
 def test_a_model_that_outputs_nan_gets_a_500_with_its_reason(bundle_dir, trained):
-    """vamer 0.3 answered 200 with null probabilities and the label neutral."""
+    """The answer is a 500 with the reason, not a 200 with null probabilities and the label neutral."""
     import torch
 
     from tests.serving.conftest import running
@@ -246,7 +246,8 @@ def trickled(url: str, pause_s: float = 0.2, limit_s: float = 10.0) -> tuple[byt
 def test_min_rate_drops_a_trickling_body_before_its_deadline(predictor):
     """16 connections trickling a byte a second held every upload slot: a legitimate request waited 29 s."""
     from tests.serving.conftest import running
-    from vamer.serving.app import ServiceLimits, create_app
+    from vamer.limits import ServiceLimits
+    from vamer.serving.app import create_app
 
     limits = ServiceLimits(body_timeout_s=30.0, min_body_rate_bps=1024, rate_grace_s=1.0, header_timeout_s=5.0)
     with running(create_app(predictor, limits), limits) as url:
@@ -257,9 +258,8 @@ def test_min_rate_drops_a_trickling_body_before_its_deadline(predictor):
 
 def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
     """One client sends a 400,000-part body, one trickles bytes, 20 normal clients predict: /health
-    answers within 200 ms throughout and the normal requests get their usual answers.  (A 400,000-part
-    body kept vamer 0.3 busy 8.5 s and stalled /health for 8.2 s.)  The server runs as `vamer serve`
-    in its own process, as a user runs it."""
+    answers within 200 ms throughout and the normal requests get their usual answers.  The server
+    runs as `vamer serve` in its own process, as a user runs it."""
     import socket
     import subprocess
     import sys

@@ -74,7 +74,7 @@ def test_stalled_clients_are_cut_off_and_cost_little_memory(server):
 
 
 def test_a_used_port_is_refused_before_the_model_loads(tmp_path, monkeypatch):
-    """Up to vamer 0.2 a second `serve` on a used port loaded the model first, then failed."""
+    """A second `serve` on a used port is refused before the model loads."""
     import socket
 
     from typer.testing import CliRunner
@@ -153,7 +153,8 @@ def test_trickling_clients_leave_room_for_a_normal_one(predictor, trained, long_
     503 after 30 s, and 5 such clients did it to /timeline.  With the service's own deadlines."""
     from tests.serving.conftest import running
     from tests.serving.test_app import demo_wav
-    from vamer.serving.app import ServiceLimits, create_app
+    from vamer.limits import ServiceLimits
+    from vamer.serving.app import create_app
 
     limits = ServiceLimits()
     clip = demo_wav(trained).read_bytes()

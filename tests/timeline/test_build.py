@@ -7,8 +7,8 @@ import soundfile
 
 from tests.builders import build_long, srt
 from vamer.inference.intake import PredictionError
+from vamer.limits import TimelineLimits
 from vamer.timeline.build import build_timeline
-from vamer.timeline.recording import TimelineLimits
 from vamer.timeline.transcript import read_cues
 
 

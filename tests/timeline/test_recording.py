@@ -6,8 +6,9 @@ import soundfile
 
 from vamer.features.audio import AudioError, decode
 from vamer.inference.intake import PredictionError
+from vamer.limits import TimelineLimits
 from vamer.timeline.build import build_timeline
-from vamer.timeline.recording import LongRecording, TimelineLimits
+from vamer.timeline.recording import LongRecording
 
 
 def test_a_recording_scaled_past_any_real_level_is_refused_as_one_clip_of_it_is(predictor, long_recording, tmp_path):

@@ -173,8 +173,8 @@ def test_trainer_options_follow_the_machine_and_the_request(monkeypatch):
 
 
 def test_resume_refuses_a_missing_or_cut_off_checkpoint(tmp_path):
-    """Up to vamer 0.2 a missing last.ckpt silently started from scratch, and a truncated one ended in
-    an internal error."""
+    """--resume without a last.ckpt, or with a truncated one, is refused in one line (it must not
+    start from scratch silently, nor end in an internal error)."""
     from vamer.errors import VamerError
 
     with pytest.raises(VamerError, match="nothing to resume"):
@@ -187,7 +187,8 @@ def test_resume_refuses_a_missing_or_cut_off_checkpoint(tmp_path):
 
 
 def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_improve(tmp_path):
-    """Killed at epoch 7, a stage resumed from epoch 2 in vamer 0.2: last.ckpt followed the best one."""
+    """last.ckpt follows the epochs, not the best one: a stage killed at epoch 7 must not resume from
+    epoch 2."""
     from vamer.training.modules import FusionModule
 
     data = items()
@@ -215,7 +216,8 @@ def test_resume_keeps_the_logged_rows_of_the_epochs_it_continues_from(tmp_path):
 
 
 def test_checkpoints_are_read_as_data_only(tmp_path):
-    """A crafted checkpoint given to ``vamer train fusion --arousal`` ran ``os.system`` in vamer 0.2."""
+    """A crafted checkpoint given to ``vamer train fusion --arousal`` is read as data: the
+    ``os.system`` call it carries never runs."""
     import os
 
     from vamer.errors import VamerError

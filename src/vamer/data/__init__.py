@@ -7,7 +7,7 @@ True
 
 from vamer.data.labels import DEFAULT_CLASSES, RAW_EMOTIONS
 from vamer.data.readers import load
-from vamer.data.table import BIO_COLUMNS, SKIPPED_COLUMNS, UTTERANCE_COLUMNS, LoadResult, SkipReason
+from vamer.data.table import BIO_COLUMNS, SKIPPED_COLUMNS, UTTERANCE_COLUMNS, LoadResult
 
 __all__ = [
     "load",
@@ -15,7 +15,6 @@ __all__ = [
     "UTTERANCE_COLUMNS",
     "SKIPPED_COLUMNS",
     "BIO_COLUMNS",
-    "SkipReason",
     "DEFAULT_CLASSES",
     "RAW_EMOTIONS",
 ]

@@ -1,6 +1,6 @@
 """Per-row checks shared by every reader: emotion, ratings, wav header, transcript.
 
-Each check returns either a value or a :class:`SkipReason` with a detail, so that readers
+Each check returns either a value or a :class:`Reason` with a detail, so that readers
 account for every row the same way.
 
 >>> from vamer.data.config import DataConfig
@@ -21,13 +21,14 @@ import soundfile
 
 from vamer.data.config import DataConfig, MultiLabelPolicy
 from vamer.data.labels import parse_emotions
-from vamer.data.table import TEXT_SOURCES, RowLedger, SkipReason
+from vamer.data.table import TEXT_SOURCES, RowLedger
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
+from vamer.reasons import Reason
 
 RATING_RANGE = (1.0, 5.0)
 
 
-def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipReason | None, str]:
+def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, Reason | None, str]:
     """Turn an annotation's emotion cell into one class label, or a reason to skip the row.
 
     Without a class set (``config.classes`` is None: a manifest's default) every label is a class.
@@ -36,10 +37,10 @@ def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipRe
     known, unknown = parse_emotions(raw, open_vocabulary, config.classes or ())
     if unknown or not known:
         shown = ", ".join(unknown) if unknown else repr(raw)
-        return None, SkipReason.unknown_label, f"unknown emotion {shown}"
+        return None, Reason.unknown_label, f"unknown emotion {shown}"
     if len(known) > 1:
         if config.multi_label is MultiLabelPolicy.drop:
-            return None, SkipReason.multi_label, f"several emotions: {';'.join(known)}"
+            return None, Reason.multi_label, f"several emotions: {';'.join(known)}"
         if config.multi_label is MultiLabelPolicy.first:
             known = known[:1]
         else:
@@ -47,31 +48,31 @@ def resolve_emotion(raw: object, config: DataConfig) -> tuple[str | None, SkipRe
             if len(in_class) != 1:
                 return (
                     None,
-                    SkipReason.multi_label,
+                    Reason.multi_label,
                     (f"{';'.join(known)} has {len(in_class)} emotions in the class set"),
                 )
             known = in_class
     label = known[0]
     if not open_vocabulary and label not in config.classes:
-        return None, SkipReason.out_of_class, f"{label} is not in {', '.join(config.classes)}"
+        return None, Reason.out_of_class, f"{label} is not in {', '.join(config.classes)}"
     return label, None, ""
 
 
-def parse_rating(value: object) -> tuple[float, SkipReason | None]:
+def parse_rating(value: object) -> tuple[float, Reason | None]:
     """Parse one arousal/valence cell; empty gives NaN with ``missing_ratings``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return math.nan, SkipReason.missing_ratings
+        return math.nan, Reason.missing_ratings
     text = str(value).strip()
     if not text:
-        return math.nan, SkipReason.missing_ratings
+        return math.nan, Reason.missing_ratings
     try:
         number = float(text)
     except ValueError:
-        return math.nan, SkipReason.invalid_ratings
+        return math.nan, Reason.invalid_ratings
     if math.isnan(number):
-        return math.nan, SkipReason.missing_ratings
+        return math.nan, Reason.missing_ratings
     if not RATING_RANGE[0] <= number <= RATING_RANGE[1]:
-        return number, SkipReason.invalid_ratings
+        return number, Reason.invalid_ratings
     return number, None
 
 
@@ -82,32 +83,32 @@ class WavInfo:
     channels: int
 
 
-def probe_wav(path: Path) -> tuple[WavInfo | None, SkipReason | None, str]:
+def probe_wav(path: Path) -> tuple[WavInfo | None, Reason | None, str]:
     """Read a wav header (not its samples): its duration, rate and channels, or why it is unusable."""
     try:
         regular = path.is_file()
     except OSError as error:  # e.g. a name longer than the file system allows
-        return None, SkipReason.unreadable_wav, f"{path}: {error.strerror or error}"
+        return None, Reason.unreadable_wav, f"{path}: {error.strerror or error}"
     if not regular:
         detail = f"{path} is not a regular file" if path.exists() or path.is_symlink() else f"no file {path}"
-        return None, SkipReason.missing_wav, detail
+        return None, Reason.missing_wav, detail
     try:
         info = soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError, OSError) as error:
-        return None, SkipReason.unreadable_wav, f"{path.name}: {error}"
+        return None, Reason.unreadable_wav, f"{path.name}: {error}"
     if info.frames <= 0 or info.samplerate <= 0:
-        return None, SkipReason.empty_wav, f"{path.name} has no samples"
+        return None, Reason.empty_wav, f"{path.name} has no samples"
     return WavInfo(info.frames / info.samplerate, int(info.samplerate), int(info.channels)), None, ""
 
 
-def read_transcript_checked(path: Path) -> tuple[str | None, SkipReason | None, str]:
+def read_transcript_checked(path: Path) -> tuple[str | None, Reason | None, str]:
     """Raw transcript of ``path`` or why it cannot be had."""
     try:
         if not path.is_file():
-            return None, SkipReason.missing_transcript, f"no file {path}"
+            return None, Reason.missing_transcript, f"no file {path}"
         return read_transcript(path), None, ""
     except (TranscriptError, OSError) as error:
-        return None, SkipReason.undecodable_transcript, f"{path.name}: {error}"
+        return None, Reason.undecodable_transcript, f"{path.name}: {error}"
 
 
 def text_fields(raw: str, source: str = "") -> dict[str, str]:
@@ -144,7 +145,7 @@ def keep_if_valid(
         ledger.skip(
             utt_id,
             source,
-            SkipReason.bad_text_source,
+            Reason.bad_text_source,
             f"text_source = {text_source!r}, not one of {', '.join(TEXT_SOURCES)}",
         )
         return

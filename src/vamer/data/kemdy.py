@@ -30,8 +30,9 @@ from vamer.data.checks import keep_if_valid
 from vamer.data.config import DataConfig
 from vamer.data.csvtext import CsvRecord, decode, physical_lines, read_records
 from vamer.data.labels import parse_emotions
-from vamer.data.table import RowLedger, SkipReason
+from vamer.data.table import RowLedger
 from vamer.errors import VamerError
+from vamer.reasons import Reason
 
 KEMDY20_ANNOTATION = re.compile(r"^Sess(?P<session>\d{2})_eval\.csv$", re.IGNORECASE)
 KEMDY19_ANNOTATION = re.compile(r"^Session(?P<session>\d{2})_(?P<gender>[FM])_res\.csv$", re.IGNORECASE)
@@ -204,19 +205,19 @@ def _walk_annotation(path: Path, root: Path, ledger: RowLedger):
         layout = parse_layout(records[0].fields, records[1].fields if header_rows == 2 and len(records) > 1 else [])
     except VamerError as error:
         for record in data:
-            ledger.skip(None, f"{relative}:{record.lines}", SkipReason.malformed_row, f"unreadable header: {error}")
+            ledger.skip(None, f"{relative}:{record.lines}", Reason.malformed_row, f"unreadable header: {error}")
         return
     for record in data:
         source = f"{relative}:{record.lines}"
         if record.fields is None:
-            ledger.skip(None, source, SkipReason.unreadable_row, record.problem)
+            ledger.skip(None, source, Reason.unreadable_row, record.problem)
             continue
         row = record.fields
         if len(row) < layout.required_width:
             ledger.skip(
                 _cell(row, layout.segment) or None,
                 source,
-                SkipReason.malformed_row,
+                Reason.malformed_row,
                 f"{len(row)} fields, need {layout.required_width}",
             )
             continue
@@ -235,7 +236,7 @@ def dataset_name(root: Path, base: str) -> str:
 # What a flavour decides for one row: where its wav may be and its identity fields, or (when the
 # row belongs to another file, as in KEMDy19) why it is skipped here.
 Placement = tuple[list[Path], dict[str, Any]]
-Elsewhere = tuple[SkipReason, str]
+Elsewhere = tuple[Reason, str]
 
 
 def _read_kemdy(
@@ -261,10 +262,10 @@ def _read_kemdy(
             utt_id = _cell(row, layout.segment)
             match = id_pattern.match(utt_id)
             if not match:
-                ledger.skip(utt_id or None, source, SkipReason.bad_segment_id, f"{utt_id!r}")
+                ledger.skip(utt_id or None, source, Reason.bad_segment_id, f"{utt_id!r}")
                 continue
             placed = place(file_match, match, utt_id)
-            if isinstance(placed[0], SkipReason):
+            if isinstance(placed[0], Reason):
                 ledger.skip(utt_id, source, *placed)
                 continue
             if not ledger.claim_id(utt_id, source):
@@ -301,7 +302,7 @@ def read_kemdy19(root: Path, config: DataConfig) -> RowLedger:
     def place(file_match: re.Match[str], match: re.Match[str], utt_id: str) -> Placement | Elsewhere:
         file_gender = file_match["gender"].upper()
         if match["gender"] != file_gender:
-            return SkipReason.other_gender_file, f"{match['gender']} segment in the {file_gender} file"
+            return Reason.other_gender_file, f"{match['gender']} segment in the {file_gender} file"
         session = f"Sess{match['session']}"
         folder = f"{session}_{match['script']}"
         wav = root / "wav" / f"Session{match['session']}" / folder / f"{utt_id}.wav"

@@ -19,8 +19,9 @@ import pandas as pd
 from vamer.data.checks import keep_if_valid
 from vamer.data.config import DataConfig
 from vamer.data.csvtext import decode, read_records
-from vamer.data.table import RowLedger, SkipReason
+from vamer.data.table import RowLedger
 from vamer.errors import VamerError
+from vamer.reasons import Reason
 
 MANIFEST_SUFFIXES = (".csv", ".parquet", ".pq")
 REQUIRED_COLUMNS = ("audio", "emotion")
@@ -34,7 +35,7 @@ class ManifestRow:
     source: str  # "m.csv:5" as a spreadsheet numbers lines (header = 1), "m.parquet#3" from 0
     cells: dict[str, str] = field(default_factory=dict)  # stripped text by lower-cased column
     problem: str = ""
-    reason: SkipReason | None = None  # set with ``problem``
+    reason: Reason | None = None  # set with ``problem``
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,13 @@ def _csv_table(path: Path) -> ManifestTable:
     for record in records[1:]:
         source = f"{path.name}:{record.lines}"
         if record.fields is None:
-            rows.append(ManifestRow(source, problem=record.problem, reason=SkipReason.unreadable_row))
+            rows.append(ManifestRow(source, problem=record.problem, reason=Reason.unreadable_row))
         elif len(record.fields) > len(columns):
             rows.append(
                 ManifestRow(
                     source,
                     problem=f"{len(record.fields)} fields, the header has {len(columns)}",
-                    reason=SkipReason.malformed_row,
+                    reason=Reason.malformed_row,
                 )
             )
         else:
@@ -133,7 +134,7 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
             continue
         row = {column: table.cell(entry, column) for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
         if not row["audio"]:
-            ledger.skip(row["utt_id"] or None, source, SkipReason.missing_wav, "empty audio cell")
+            ledger.skip(row["utt_id"] or None, source, Reason.missing_wav, "empty audio cell")
             continue
         audio = Path(row["audio"])
         audio_path = audio if audio.is_absolute() else base / audio

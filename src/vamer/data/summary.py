@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from vamer.data.bio import BIO_SIGNALS
-from vamer.data.table import LoadResult, SkipReason
+from vamer.data.table import LoadResult
+from vamer.reasons import Reason
 
 LONG_CLIP_S = 16.4  # KEMDy20: about 96 % of segments are shorter than this
 UNKNOWN = "(unknown)"  # session or speaker a manifest did not give
@@ -108,7 +109,7 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "unaccounted": int(result.unaccounted),
         "notes": list(result.notes),
         "skipped_by_reason": by_reason,
-        "skip_reason_meanings": {r: SkipReason(r).meaning for r in by_reason},
+        "skip_reason_meanings": {r: Reason(r).meaning for r in by_reason},
         "skipped_examples": examples,
         "per_class": per_class,
         "sessions": sessions,

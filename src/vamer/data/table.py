@@ -2,7 +2,7 @@
 
 ``LoadResult.utterances`` has one row per kept utterance with the columns of
 :data:`UTTERANCE_COLUMNS`; ``LoadResult.skipped`` has one row per source row that was not kept,
-with a :class:`SkipReason`.  Kept + skipped = every source row: readers count their source rows
+with a :class:`Reason`.  Kept + skipped = every source row: readers count their source rows
 apart from parsing them (KEMDy: the data lines of each annotation file), and
 ``LoadResult.unaccounted`` says how many were neither kept nor skipped, which is always 0 unless
 a reader has a bug.
@@ -47,7 +47,7 @@ UTTERANCE_COLUMNS: dict[str, str] = {
 SKIPPED_COLUMNS: dict[str, str] = {
     "utt_id": "segment id when the row has one, else empty",
     "source": "file and row number of the source row",
-    "reason": "a SkipReason value",
+    "reason": "a Reason value",
     "detail": "human-readable explanation",
 }
 
@@ -64,7 +64,6 @@ BIO_COLUMNS: dict[str, str] = {
 
 
 # The data stages' skip reasons are the shared vocabulary of :mod:`vamer.reasons`.
-SkipReason = Reason
 
 
 @dataclass
@@ -99,7 +98,7 @@ class RowLedger:
         self.source_rows = 0  # counted by the reader from its sources, not from the two lists above
         self.notes: list[str] = []
 
-    def skip(self, utt_id: str | None, source: str, reason: SkipReason, detail: str = "") -> None:
+    def skip(self, utt_id: str | None, source: str, reason: Reason, detail: str = "") -> None:
         self.skipped.append(
             {"utt_id": utt_id or "", "source": source, "reason": reason.value, "detail": detail or reason.meaning}
         )
@@ -107,7 +106,7 @@ class RowLedger:
     def claim_id(self, utt_id: str, source: str) -> bool:
         """Record ``utt_id``; a repeat is skipped as ``duplicate_id`` and returns False."""
         if utt_id in self._seen_ids:
-            self.skip(utt_id, source, SkipReason.duplicate_id)
+            self.skip(utt_id, source, Reason.duplicate_id)
             return False
         self._seen_ids.add(utt_id)
         return True

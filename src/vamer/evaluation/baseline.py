@@ -41,7 +41,7 @@ ALPHA_GRID = (1.0, 10.0, 100.0, 1000.0)  # ridge strengths tried on validation
 RATINGS = ("arousal", "valence")
 
 
-def audio_statistics(mel: np.ndarray) -> np.ndarray:
+def mel_statistics(mel: np.ndarray) -> np.ndarray:
     """Log-mel ``[T, n_mels]`` (dB) -> MFCC/delta mean+std and log-mel mean+std, one vector."""
     mel = np.asarray(mel, dtype=np.float32)
     mfcc = librosa.feature.mfcc(S=mel.T, n_mfcc=N_MFCC)  # [40, T]
@@ -73,7 +73,7 @@ def baseline_features(
     so the baselines see the speaker context the model sees."""
     encoder = encoder or UseEncoder()
     speakers = list(speaker_column(table).values())
-    audio = np.stack([audio_statistics(mels[u]) for u in table["utt_id"]])
+    audio = np.stack([mel_statistics(mels[u]) for u in table["utt_id"]])
     text = encoder.sentence_vectors(list(table["text"].fillna("")))
     features = {"audio": audio}
     if functionals is not None:

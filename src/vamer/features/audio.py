@@ -10,9 +10,8 @@ input is built, so that an augmented (masked) mel gets the delta of what it now 
 >>> mel = log_mel(tone, config)
 >>> mel.shape, float(mel.max())
 ((32, 128), 0.0)
->>> fixed, mask = to_model_input(mel, config.max_frames)
->>> fixed.shape, int(mask.sum())
-((2, 512, 128), 32)
+>>> with_delta(mel).shape
+(2, 32, 128)
 """
 
 from __future__ import annotations
@@ -202,20 +201,6 @@ def with_delta(mel: np.ndarray) -> np.ndarray:
     """``[T, n_mels]`` -> ``[2, T, n_mels]``: the mel and its first-order delta along time."""
     mel = np.asarray(mel, dtype=np.float32)
     return np.stack([mel, time_delta(mel, axis=0)])
-
-
-def to_model_input(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mel ``[T, n_mels]`` -> (``[2, max_frames, n_mels]`` zero-padded or cropped, mask ``[max_frames]``).
-
-    The mask is True on real frames; padding is never inferred from zero values.
-    """
-    stacked = with_delta(mel[:max_frames])
-    frames = stacked.shape[1]
-    fixed = np.zeros((2, max_frames, stacked.shape[2]), dtype=np.float32)
-    fixed[:, :frames] = stacked
-    mask = np.zeros(max_frames, dtype=bool)
-    mask[:frames] = True
-    return fixed, mask
 
 
 def features_from_bytes(data: bytes, config: AudioFeatureConfig) -> np.ndarray:

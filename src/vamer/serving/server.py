@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vamer.errors import JobStopped, VamerError
-from vamer.serving.app import ServiceLimits
+from vamer.limits import ServiceLimits
 
 HEAD_BUFFER_BYTES = 16 * 1024  # what a connection may buffer before its request head is complete
 
@@ -167,7 +167,8 @@ def serve(
     asr_language: str = "ko",
 ) -> None:
     """``vamer serve``: check the address and the key, load the bundle, and run until stopped."""
-    from vamer.inference.predictor import Limits, Predictor
+    from vamer.inference.predictor import Predictor
+    from vamer.limits import PredictionLimits
     from vamer.serving.app import LOOPBACK_HOSTS, create_app
 
     api_key = read_api_key(api_key_file)
@@ -178,7 +179,7 @@ def serve(
         bundle,
         engine,
         onnx,
-        Limits(max_seconds=max_seconds, max_text_chars=max_text_chars),
+        PredictionLimits(max_seconds=max_seconds, max_text_chars=max_text_chars),
         threads,
         device,
         asr,

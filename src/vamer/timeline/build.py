@@ -21,9 +21,10 @@ from vamer.features.voice import GE2E_SPEC, STATE_ROWS, load_ge2e
 from vamer.features.voice import SAMPLE_RATE as GE2E_RATE
 from vamer.inference.intake import PredictionError
 from vamer.inference.predictor import Predictor, SpeakerInput
+from vamer.limits import TimelineLimits
 from vamer.speech import Recognition
 from vamer.speech.whisper import SAMPLE_RATE as ASR_SAMPLE_RATE
-from vamer.timeline.recording import LongRecording, TimelineLimits
+from vamer.timeline.recording import LongRecording
 from vamer.timeline.result import Moment, Timeline, TimelineSegment, TimelineSummary, Waveform
 from vamer.timeline.speakers import cluster_speakers
 from vamer.timeline.speech import SpeechDetector, SpeechSettings

@@ -9,10 +9,10 @@ from pathlib import Path
 from vamer.errors import VamerError
 from vamer.inference.intake import PredictionError
 from vamer.inference.predictor import Predictor
+from vamer.limits import TimelineLimits
 from vamer.progress import phased_progress
 from vamer.timeline.build import build_timeline
 from vamer.timeline.output import check_outputs, summary_lines, write_figure, write_table
-from vamer.timeline.recording import TimelineLimits
 from vamer.timeline.transcript import read_transcript_file
 
 

@@ -14,7 +14,6 @@ samples in order (:meth:`LongRecording.blocks`) and any stretch of it on demand
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -23,22 +22,7 @@ import soundfile
 
 from vamer.features.audio import AudioError, AudioInfo, in_range, read_dtype, sound_source
 from vamer.inference.intake import PredictionError, checked_file, probed
-
-
-@dataclass(frozen=True)
-class TimelineLimits:
-    """What a timeline accepts."""
-
-    max_seconds: float | None = 4 * 3600.0  # longer recordings are refused (None: no limit)
-    min_sample_rate: int = 8_000  # the speech detector's lowest rate
-    max_channels: int = 8
-    # Float32 samples decoded at once: a block, or a segment read back, is read in pieces of at most
-    # this (30 s of 8 channels at 655 kHz would be 629 MB in one read).
-    max_block_mb: float = 16.0
-    max_decoded_mb: float | None = None  # samples decoded in all, from the header (None: no limit)
-    max_transcript_bytes: int = 4 * 1024 * 1024  # an hour of word-level cues is under 1 MB
-    max_cues: int = 40_000  # an hour with a cue every 0.09 s
-
+from vamer.limits import TimelineLimits
 
 MIN_SECONDS = 0.1  # shorter than the speech detector's analysis window: nothing could be found in it
 

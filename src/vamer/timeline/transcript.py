@@ -16,7 +16,7 @@ import webvtt
 from webvtt.errors import MalformedFileError
 
 from vamer.inference.intake import PredictionError
-from vamer.timeline.recording import TimelineLimits
+from vamer.limits import TimelineLimits
 
 FORMATS = {".srt": "srt", ".vtt": "vtt"}
 EXPECTED = {

@@ -111,7 +111,7 @@ def split_labels(dataset: Dataset) -> np.ndarray:
     return np.array([int(dataset[i]["label"]) for i in range(len(dataset))], dtype=np.int64)
 
 
-def audio_statistics(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def input_scale(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of mel and delta per mel bin, ``[2, n_mels]`` each, over the valid frames of the
     original (not augmented) items: the input scale fitted on a training split."""
     scaler = StandardScaler()

@@ -1,5 +1,6 @@
 """Running one training stage with Lightning: checkpoints (best and last), early stopping, the
-ExponentialLR schedule, CSV and TensorBoard logs, seeding, resume, and any Lightning accelerator,
+learning-rate schedule the module configures (ExponentialLR per epoch, or one-cycle per step), CSV
+and TensorBoard logs, a plain line per epoch in a log, seeding, resume, and any Lightning accelerator,
 device count, strategy (``ddp`` across processes or nodes included) and precision.
 
 The device settings travel as one :class:`~vamer.training.devices.TrainerOptions` from the
