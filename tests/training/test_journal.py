@@ -50,6 +50,7 @@ def damaged(folder, step, change):
         ("fusion", lambda e: e.update(predictions=[]), "predictions holds no predictions"),
         ("fusion", lambda e: e["predictions"][0].update(utt_id="someone-else"), "1 not in it, 1 of it missing"),
         ("fusion", lambda e: e["predictions"][0].update(pred="bored"), "predicts 'bored'"),
+        ("fusion", lambda e: e["predictions"][0].update(utt_id=[1]), "has rows without an utt_id"),
         (
             "fusion",
             lambda e: e["predictions"][1].update(true="sad" if e["predictions"][1]["true"] != "sad" else "happy"),

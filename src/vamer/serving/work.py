@@ -66,11 +66,11 @@ async def while_connected(request: Request, work) -> Timeline | None:
             group.cancel_scope.cancel()
 
 
-def streamed(work, done: Callable[[], None]):
+def streamed(work, on_end: Callable[[], None]):
     """Start ``work`` and return its answer as lines of JSON: the progress it reports as it goes,
     then its timeline, or the error that stopped it (the status line is sent already: it goes in
     the body).  The work runs in a thread of its own, started here rather than when the answer is
-    first read, so that ``done`` (which frees the builder and the upload) is called when the work
+    first read, so that ``on_end`` (which frees the builder and the upload) is called when the work
     ends even if the client has gone before a byte of the answer was sent."""
     send, receive = anyio.create_memory_object_stream(max_buffer_size=math.inf)
     loop = anyio.lowlevel.current_token()
@@ -85,7 +85,7 @@ def streamed(work, done: Callable[[], None]):
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             send.send_nowait(last)
         send.close()
-        done()
+        on_end()
 
     def run() -> None:
         try:

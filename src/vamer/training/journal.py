@@ -79,6 +79,8 @@ def rows_problem(rows: Rows, test: dict[str, str], classes: list[str]) -> str | 
     if not rows:
         return "holds no predictions"
     ids = [row.get("utt_id") for row in rows]
+    if not all(isinstance(utt_id, str) for utt_id in ids):
+        return "has rows without an utt_id"
     if len(set(ids)) != len(ids) or set(ids) != set(test):
         foreign, missing = len(set(ids) - set(test)), len(set(test) - set(ids))
         return (
