@@ -58,6 +58,27 @@ def running(app, limits=LIMITS):
         thread.join(timeout=10)
 
 
+def health_latencies(url: str, during, timeout_s: float = 30.0):
+    """Call ``during()`` while /health is polled every 50 ms (each must answer 200): its result and
+    every answer's latency in seconds."""
+    latencies, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            started = time.monotonic()
+            assert httpx.get(url + "/health", timeout=timeout_s).status_code == 200
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return during(), latencies
+    finally:
+        done.set()
+        watcher.join(timeout=timeout_s)
+
+
 @pytest.fixture(scope="session")
 def predictor(bundle_dir):
     return Predictor.from_bundle(os.environ.get("VAMER_TEST_BUNDLE") or bundle_dir)

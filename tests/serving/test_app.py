@@ -265,7 +265,7 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
     import sys
     import threading
 
-    from tests.serving.conftest import free_port
+    from tests.serving.conftest import free_port, health_latencies
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -286,14 +286,6 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
                 time.sleep(0.2)
         data = demo_wav(trained).read_bytes()
         expected = post(url, data).json()["label"]
-        latencies, done = [], threading.Event()
-
-        def watch():
-            while not done.is_set():
-                started = time.monotonic()
-                assert httpx.get(url + "/health", timeout=5).status_code == 200
-                latencies.append(time.monotonic() - started)
-                time.sleep(0.05)
 
         def shredded():
             boundary = b"b0undary"
@@ -308,14 +300,10 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
                 hostile.append(connection.recv(4096))
 
         hostile: list[bytes] = []
-        watcher = threading.Thread(target=watch)
         attackers = [
             threading.Thread(target=shredded),
             threading.Thread(target=lambda: hostile.append(trickled(url, pause_s=0.5, limit_s=40)[0])),
         ]
-        watcher.start()
-        for thread in attackers:
-            thread.start()
 
         async def normal():
             async with httpx.AsyncClient(base_url=url, timeout=120) as client:
@@ -323,11 +311,15 @@ def test_health_stays_fast_under_hostile_and_normal_load(bundle_dir, trained):
                     *(client.post("/predict", files={"audio": ("a.wav", data, "audio/wav")}) for _ in range(20))
                 )
 
-        responses = asyncio.run(normal())
-        for thread in attackers:
-            thread.join(timeout=60)
-        done.set()
-        watcher.join(timeout=10)
+        def load():
+            for thread in attackers:
+                thread.start()
+            answers = asyncio.run(normal())
+            for thread in attackers:
+                thread.join(timeout=60)
+            return answers
+
+        responses, latencies = health_latencies(url, load, timeout_s=5)
     finally:
         server.terminate()
         said, complaints = server.communicate(timeout=30)

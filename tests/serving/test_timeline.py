@@ -76,42 +76,19 @@ def test_a_client_that_leaves_mid_stream_frees_the_timeline_slot(server, long_re
     assert answer.status_code == 200, answer.text
 
 
-def health_latencies(url: str, during):
-    """Call ``during()`` while /health is polled every 50 ms; its result and the slowest answer."""
-    import threading
-    import time
-
-    latencies, done = [], threading.Event()
-
-    def watch():
-        while not done.is_set():
-            started = time.monotonic()
-            assert httpx.get(url + "/health", timeout=30).status_code == 200
-            latencies.append(time.monotonic() - started)
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        return during(), max(latencies, default=0.0)
-    finally:
-        done.set()
-        watcher.join(timeout=30)
-
-
 def test_a_huge_transcript_is_refused_and_the_service_keeps_answering(server, predictor, long_recording):
     """Issue 30, item 1: an 18 MB SRT of 300k cues was parsed in the event loop: /health waited 59 s."""
     from dataclasses import replace
 
-    from tests.serving.conftest import LIMITS, running
+    from tests.serving.conftest import LIMITS, health_latencies, running
     from vamer.serving.app import create_app
 
     audio = long_recording.path.read_bytes()
     huge = srt([(i * 0.01, i * 0.01 + 0.005, "안녕하세요 여러분 반갑습니다") for i in range(300_000)])
     assert len(huge.encode()) > 17e6
-    answer, slowest = health_latencies(server, lambda: timeline(server, audio, huge))
+    answer, latencies = health_latencies(server, lambda: timeline(server, audio, huge))
     assert answer.status_code == 413 and "'transcript' is over its limit" in answer.json()["detail"], answer.text
-    assert slowest < 0.2, slowest
+    assert max(latencies, default=0.0) < 0.2, sorted(latencies)[-5:]
     dense = srt([(i * 0.001, i * 0.001 + 0.0005, "네") for i in range(40_001)])  # 1.7 MB, one cue too many
     crowded = timeline(server, audio, dense)
     assert crowded.status_code == 422 and "40,001 cues; the limit is 40,000" in crowded.json()["detail"]

@@ -201,8 +201,8 @@ def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_im
     # Written at the end of the last training epoch (epoch 2): it holds the 3 epochs done.
     from vamer.training.stages import epochs_done
 
-    assert torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 2
-    assert epochs_done(Path(result.last_checkpoint)) == 3
+    last = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert last["epoch"] == 2 and epochs_done(last, Path(result.last_checkpoint)) == 3
     assert torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)["epoch"] == 0
 
 

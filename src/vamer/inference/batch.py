@@ -171,21 +171,7 @@ def result_rows(
             result = next(predicted)
         row: dict[str, Any] = {"input": request.name, "label": result["label"] or ""}
         row.update({f"p_{c}": (result["probabilities"] or {}).get(c) for c in predictor.classes})
-        for key in (
-            "arousal",
-            "valence",
-            "duration_s",
-            "audio_seconds",
-            "truncated",
-            "sample_rate",
-            "channels",
-            "text",
-            "text_source",
-            "audio_only",
-            "speaker",
-            "speaker_context",
-            "engine",
-        ):
+        for key in RESULT_COLUMNS:
             row[key] = result.get(key)
         row["notes"] = "; ".join(result["notes"])
         row["error"], row["error_kind"] = result["error"] or "", result["error_kind"] or ""
@@ -286,25 +272,31 @@ class ResultWriter:
             self.partial.unlink(missing_ok=True)
 
 
+# A prediction's fields that become output columns as they are, in output order.
+RESULT_COLUMNS = (
+    "arousal",
+    "valence",
+    "duration_s",
+    "audio_seconds",
+    "truncated",
+    "sample_rate",
+    "channels",
+    "text",
+    "text_source",
+    "audio_only",
+    "speaker",
+    "speaker_context",
+    "engine",
+)
+
+
 def columns_of(predictor: Predictor) -> list[str]:
     """The output columns, in order (the module's docstring says what each holds)."""
     return [
         "input",
         "label",
         *(f"p_{c}" for c in predictor.classes),
-        "arousal",
-        "valence",
-        "duration_s",
-        "audio_seconds",
-        "truncated",
-        "sample_rate",
-        "channels",
-        "text",
-        "text_source",
-        "audio_only",
-        "speaker",
-        "speaker_context",
-        "engine",
+        *RESULT_COLUMNS,
         "notes",
         "error",
         "error_kind",

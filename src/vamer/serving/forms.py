@@ -61,72 +61,45 @@ def audio_and_text(fields: dict[str, tuple[str | None, bytes]]) -> tuple[bytes, 
     return fields["audio"][1], text or None
 
 
-FORM_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["audio"],
-                    "properties": {
-                        "audio": {"type": "string", "format": "binary", "description": "a wav file"},
-                        "text": {"type": "string", "description": "the transcript (optional)"},
-                        "speaker": {
-                            "type": "string",
-                            "description": "an enrolled speaker profile's id (optional): the "
-                            "clip is normalised by that speaker's statistics",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
+def multipart_form(properties: dict[str, dict]) -> dict:
+    """The OpenAPI ``requestBody`` of a multipart form with these fields (``audio`` required)."""
+    schema = {"type": "object", "required": ["audio"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
-ENROL_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["audio"],
-                    "properties": {
-                        "audio": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": f"clips of the speaker (the field repeated, up to {MAX_ENROL_CLIPS})",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
 
-TIMELINE_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["audio"],
-                    "properties": {
-                        "audio": {"type": "string", "format": "binary", "description": "a recording (wav, flac, ogg)"},
-                        "transcript": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a time-aligned transcript, .srt or .vtt (optional)",
-                        },
-                        "speakers": {
-                            "type": "integer",
-                            "description": "how many voices the recording holds (optional; default: estimated)",
-                        },
-                    },
-                }
-            }
+FORM_SCHEMA = multipart_form(
+    {
+        "audio": {"type": "string", "format": "binary", "description": "a wav file"},
+        "text": {"type": "string", "description": "the transcript (optional)"},
+        "speaker": {
+            "type": "string",
+            "description": "an enrolled speaker profile's id (optional): the "
+            "clip is normalised by that speaker's statistics",
         },
     }
-}
+)
+
+ENROL_FORM = multipart_form(
+    {
+        "audio": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": f"clips of the speaker (the field repeated, up to {MAX_ENROL_CLIPS})",
+        }
+    }
+)
+
+TIMELINE_FORM = multipart_form(
+    {
+        "audio": {"type": "string", "format": "binary", "description": "a recording (wav, flac, ogg)"},
+        "transcript": {
+            "type": "string",
+            "format": "binary",
+            "description": "a time-aligned transcript, .srt or .vtt (optional)",
+        },
+        "speakers": {
+            "type": "integer",
+            "description": "how many voices the recording holds (optional; default: estimated)",
+        },
+    }
+)

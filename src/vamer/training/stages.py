@@ -129,11 +129,12 @@ def logged_before(metrics_csv: Path, epochs_done: int) -> list[dict]:
 RESUMED_KEYS = ("epoch", "global_step", "state_dict", "optimizer_states", "loops", "callbacks")
 
 
-def epochs_done(last: Path) -> int:
-    """How many epochs a stage's ``last.ckpt`` holds whole (Lightning's own count of finished
-    epochs, which is what resuming continues after)."""
-    checkpoint = read_checkpoint(last)
+def epochs_done(checkpoint: dict, last: Path) -> int:
+    """How many epochs a stage's ``last.ckpt`` (``checkpoint``, read from ``last``) holds whole
+    (Lightning's own count of finished epochs, which is what resuming continues after)."""
     missing = [key for key in RESUMED_KEYS if key not in checkpoint]
+    if not missing and not isinstance(checkpoint["callbacks"], dict):
+        missing = ["callbacks (as a mapping)"]
     if missing:
         raise VamerError(
             f"--resume: {last} is not a checkpoint of a stage in training (it lacks "
@@ -147,13 +148,11 @@ def epochs_done(last: Path) -> int:
         ) from None
 
 
-def relocate(last: Path, folder: Path) -> None:
-    """Point the checkpoint callbacks' state in ``last`` at ``folder`` when the stage was moved
-    since it was written.  Lightning keeps the best score only when the folder is unchanged, so
-    after a move "best" was recomputed over the new epochs alone (and overwrote the true best)."""
-    import torch
-
-    checkpoint = read_checkpoint(last)
+def relocate(checkpoint: dict, last: Path, folder: Path) -> None:
+    """Point the checkpoint callbacks' state in ``checkpoint`` (read from ``last``) at ``folder``,
+    and write it back to ``last``, when the stage was moved since it was written.  Lightning keeps
+    the best score only when the folder is unchanged, so after a move "best" was recomputed over
+    the new epochs alone (and overwrote the true best)."""
     here = os.path.realpath(folder)
     changed = False
     for state in checkpoint["callbacks"].values():
@@ -297,9 +296,10 @@ def fit_stage(
     earlier = []
     if resume:
         check_resumable(last)
-        earlier = logged_before(out_dir / "logs" / "metrics.csv", epochs_done(last))
+        checkpoint = read_checkpoint(last)
+        earlier = logged_before(out_dir / "logs" / "metrics.csv", epochs_done(checkpoint, last))
         if is_global_zero():
-            relocate(last, out_dir / "checkpoints")
+            relocate(checkpoint, last, out_dir / "checkpoints")
     csv_log = CSVLogger(out_dir, name="logs", version="")
     if earlier and is_global_zero():
         # Lightning's CSV writer deletes the file it finds (and warns that it will); the epochs the
