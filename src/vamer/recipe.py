@@ -314,15 +314,7 @@ def _fusion(
             outcome,
             trainer,
         )
-    best = FusionModule.load_from_checkpoint(
-        chosen,
-        model=model,
-        training=training,
-        classes=classes,
-        class_weights=weights,
-        focal_gamma=imbalance.focal_gamma,
-        weights_only=True,
-    )
+    best = _fusion_from(chosen, model, training, classes, weights, imbalance)
     model.load_state_dict(best.model.state_dict())
     tester(trainer).test(best, datamodule=datamodule, verbose=False)
     rows = best.predictions
@@ -507,6 +499,21 @@ def refit_epochs(chosen: int, training: StageTraining, floor: int) -> int:
     return min(training.epochs, max(chosen, floor))
 
 
+def _fusion_from(
+    checkpoint: str, model: torch.nn.Module, training: StageTraining, classes: list[str], weights, imbalance: Imbalance
+) -> FusionModule:
+    """The fusion module saved in ``checkpoint`` (read as data only), around ``model``."""
+    return FusionModule.load_from_checkpoint(
+        checkpoint,
+        model=model,
+        training=training,
+        classes=classes,
+        class_weights=weights,
+        focal_gamma=imbalance.focal_gamma,
+        weights_only=True,
+    )
+
+
 REFIT_MARGIN = 0.05  # macro F1 a refit may lose on the validation split it trained on before it counts as degenerate
 
 
@@ -521,15 +528,7 @@ def _split_rows(
     trainer: TrainerOptions,
 ) -> list[dict[str, Any]]:
     """A fusion checkpoint's predictions of every item of ``dataset`` (rows as the test step writes them)."""
-    module = FusionModule.load_from_checkpoint(
-        checkpoint,
-        model=model,
-        training=training,
-        classes=classes,
-        class_weights=weights,
-        focal_gamma=imbalance.focal_gamma,
-        weights_only=True,
-    )
+    module = _fusion_from(checkpoint, model, training, classes, weights, imbalance)
     loader = VamerDataModule(dataset, dataset, batch_size=64, **trainer.loader_args()).test_dataloader()
     tester(trainer).test(module, dataloaders=loader, verbose=False)
     return module.predictions
