@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from vamer.commands.config import DatasetChoice, RunConfig
+from vamer.commands.run import run
 from vamer.data import load
-from vamer.experiment import baseline_name, run_experiment
-from vamer.features.config import AugmentConfig
+from vamer.evaluation.run_report import baseline_name
 from vamer.metrics import mean_std
 from vamer.presets import DEFAULT_PRESET, load_preset, with_encoders
+from vamer.recipe import VARIANTS, parse_variants
 
 SIX = ["angry", "happy", "neutral", "fear", "sad", "disgust"]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb" / "manifest.csv"
@@ -78,19 +80,18 @@ def main() -> None:
         classes = SIX if size == "6" else None
         result = load(args.corpus, classes=classes)
         started = time.perf_counter()
-        metrics = run_experiment(
-            result,
-            args.out / f"emodb-{size}",
-            preset,
+        variants = parse_variants(args.variants) or (VARIANTS if args.ablations else ("fusion",))
+        config = RunConfig(
+            command="run",
+            dataset=DatasetChoice(path=args.corpus, classes=classes),
+            preset=preset,
             cv=args.cv,
             seeds=args.seeds,
-            augment=AugmentConfig(),
-            ablations=args.ablations,
+            variants=variants,
             cache=args.cache,
-            force=True,
             progress=False,
-            variants=tuple(args.variants.split(",")) if args.variants else None,
         )
+        metrics = run(config, args.out / f"emodb-{size}", force=True, result=result).as_written()
         seconds = time.perf_counter() - started
         print(
             f"\nEmoDB, {len(result.classes)} classes ({', '.join(result.classes)}), "

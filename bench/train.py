@@ -139,10 +139,12 @@ def loop(args) -> None:
     from vamer.data.readers import load
     from vamer.features.splits import make_folds
     from vamer.features.store import FeatureStore
-    from vamer.recipe import encode_split, fresh_fusion, rated, rating_scale, scale_inputs
-    from vamer.training.data import VamerDataModule
+    from vamer.recipe import FoldTask
+    from vamer.recipe.fusion import encode_split
+    from vamer.recipe.task import fresh_fusion, scale_inputs
+    from vamer.training.data import VamerDataModule, rated, rating_scale
     from vamer.training.modules import FusionModule, RegressionModule
-    from vamer.training.stages import fit_stage
+    from vamer.training.stages import FitOptions, fit_stage
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
     corpus = Path("build/demo-corpus")
@@ -157,19 +159,18 @@ def loop(args) -> None:
     models = build_models(preset, len(result.classes), store.encoder.dim)
     scale_inputs(models, data.train, preset)
     print(
-        f"cpu preset, demo fold 0: {len(data['train'])} training utterances, {args.epochs} epochs per stage, "
+        f"cpu preset, demo fold 0: {len(data.train)} training utterances, {args.epochs} epochs per stage, "
         f"torch threads {torch.get_num_threads()}"
     )
     for stage in ("arousal", "valence", "fusion"):
         training = getattr(preset.training, stage).model_copy(update={"epochs": args.epochs, "patience": args.epochs})
         if stage == "fusion":
-            model = fresh_fusion(
-                preset, result.classes, store.encoder.dim, None, 0, models, {"arousal": True, "valence": True}
-            )
-            train, val = (encode_split(model, data[split]) for split in ("train", "val"))
+            task = FoldTask(data, preset, result.classes, Path("unused"), text_dim=store.encoder.dim)
+            model = fresh_fusion(task, models, {"arousal": True, "valence": True})
+            train, val = (encode_split(model, getattr(data, split)) for split in ("train", "val"))
             module = FusionModule(model, training, result.classes)
         else:
-            train, val = (rated(data[split], stage) for split in ("train", "val"))
+            train, val = (rated(getattr(data, split), stage) for split in ("train", "val"))
             models[stage].head.set_scale(*rating_scale(data.train, stage))
             module = RegressionModule(models[stage], training, stage)
         clock = _BatchClock()
@@ -184,9 +185,7 @@ def loop(args) -> None:
                 VamerDataModule(train, val, batch_size=training.batch_size),
                 Path(out),
                 training,
-                progress=False,
-                trainer=TrainerOptions(accelerator="cpu"),
-                callbacks=[clock],
+                FitOptions(progress=False, trainer=TrainerOptions(accelerator="cpu"), callbacks=(clock,)),
             )
             if profiler:
                 profiler.disable()

@@ -187,3 +187,10 @@ def srt(cues: list[tuple[float, float, str]]) -> str:
         return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d},{millis % 1000:03d}"
 
     return "".join(f"{i}\n{stamp(a)} --> {stamp(b)}\n{text}\n\n" for i, (a, b, text) in enumerate(cues, 1))
+
+
+def run_config(path, preset, command: str = "run", **fields):
+    """The RunConfig of ``command`` on the corpus at ``path`` with ``preset``, quiet, ``fields`` set."""
+    from vamer.commands.config import DatasetChoice, RunConfig
+
+    return RunConfig(command=command, dataset=DatasetChoice(path=path), preset=preset, progress=False, **fields)

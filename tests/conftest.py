@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.builders import LongRecording, build_long
-from vamer.data.readers import load
-from vamer.experiment import run_experiment
+from tests.builders import LongRecording, build_long, run_config
+from vamer.commands.run import run
 from vamer.presets import load_preset
 
 ESPEAK = shutil.which("espeak-ng")
@@ -86,11 +85,9 @@ def trained(tmp_path_factory, demo_corpus):  # one trained bundle for the infere
     """(demo corpus folder, `vamer run` folder) of the tiny preset on the shared 4-session demo."""
     root = tmp_path_factory.mktemp("trained")
     demo = demo_corpus
-    run = root / "run"
-    run_experiment(
-        load(demo), run, tiny_like_cpu(), cv="session:2", ablations=False, cache=root / "cache", progress=False
-    )
-    return demo, run
+    run_folder = root / "run"
+    run(run_config(demo, tiny_like_cpu(), cv="session:2", cache=root / "cache"), run_folder)
+    return demo, run_folder
 
 
 @pytest.fixture(scope="session")

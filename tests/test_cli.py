@@ -289,15 +289,17 @@ def test_a_fold_whose_training_split_has_one_class_is_a_clear_error(tmp_path):
 
 
 def test_the_python_api_refuses_what_the_cli_refuses(dataset, tmp_path):
-    from vamer.data.readers import load
+    from tests.builders import run_config
+    from vamer.commands.baseline import baseline
     from vamer.errors import VamerError
-    from vamer.evaluation.report import run_baseline_report
+    from vamer.presets import load_preset
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "metrics.json").write_text("my numbers")
     with pytest.raises(VamerError, match="not written by vamer"):
-        run_baseline_report(load(dataset), "speaker:2", 0, tmp_path / "cache", mine, force=True)
+        config = run_config(dataset, load_preset("cpu-ge2e"), "baseline", cv="speaker:2", cache=tmp_path / "cache")
+        baseline(config, mine, force=True)
     assert (mine / "metrics.json").read_text() == "my numbers"
 
 

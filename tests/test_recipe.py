@@ -1,6 +1,8 @@
 """The fold recipe: pretraining really trains the encoders, regressors learn a learnable target,
 and fusion freezes only what was pretrained."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ import torch
 
 from vamer.features.store import FoldData
 from vamer.presets import load_preset
-from vamer.recipe import train_fold
+from vamer.recipe import FoldTask, train_fold
 from vamer.training.devices import TrainerOptions
 
 CLASSES = ["neutral", "happy", "sad"]
@@ -68,7 +70,7 @@ def test_pretraining_trains_the_encoders_and_regressors_reach_ccc_08(tmp_path):
     preset = learnable_preset()
     data = FoldData(train=rated_items(96, 0), val=rated_items(32, 1), test=rated_items(48, 2))
     torch.manual_seed(0)
-    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
+    outcome = train_fold(FoldTask(data, preset, CLASSES, tmp_path, seed=0, text_dim=512), ("fusion",))
     assert outcome.pretrained == {"arousal": True, "valence": True}
     assert outcome.regression["arousal"]["ccc"] >= 0.8, outcome.regression
     assert outcome.regression["valence"]["ccc"] >= 0.8, outcome.regression
@@ -96,9 +98,7 @@ def test_without_ratings_nothing_is_pretrained_and_fusion_trains_its_encoders(tm
     for split in (data.train, data.val, data.test):
         for item in split:
             item["arousal"] = item["valence"] = float("nan")
-    outcome = train_fold(
-        data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion", "fusion_no_pretraining")
-    )
+    outcome = train_fold(FoldTask(data, preset, CLASSES, tmp_path, text_dim=512), ("fusion", "fusion_no_pretraining"))
     assert outcome.pretrained == {"arousal": False, "valence": False}
     fusion = outcome.models["fusion"]
     assert fusion.frozen == ()
@@ -112,7 +112,7 @@ def test_fusion_freezes_pretrained_encoders_only_when_the_preset_says_so(tmp_pat
     preset = learnable_preset()
     preset = preset.model_copy(update={"fusion": preset.fusion.model_copy(update={"freeze_encoders": frozen})})
     data = FoldData(train=rated_items(24, 0), val=rated_items(12, 1), test=rated_items(12, 2))
-    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
+    outcome = train_fold(FoldTask(data, preset, CLASSES, tmp_path, seed=0, text_dim=512), ("fusion",))
     assert outcome.models["fusion"].frozen == (("audio", "text") if frozen else ())
 
 
@@ -120,7 +120,7 @@ def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(tmp_path):
     preset = learnable_preset()
     preset = preset.model_copy(update={"training": preset.training.model_copy(update={"refit": True})})
     data = FoldData(train=rated_items(24, 0), val=rated_items(12, 1), test=rated_items(12, 2))
-    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
+    outcome = train_fold(FoldTask(data, preset, CLASSES, tmp_path, seed=0, text_dim=512), ("fusion",))
     refit_logs = pd.read_csv(tmp_path / "fusion-refit" / "logs" / "metrics.csv")
     # Kept or, on this tiny set, judged degenerate and replaced by the validated model: either way
     # the refit trained on train + val for the epochs it names (the floor of 5, capped at the 2 the
@@ -138,7 +138,7 @@ def test_encoding_once_gives_the_logits_of_the_whole_model(blank):
     """Fusion on frozen encoders trains on encode_split's outputs; they must give the same logits
     as the whole model on the raw items, even when one modality is blanked out."""
     from vamer.presets.build import build_models
-    from vamer.recipe import Blanked, encode_split
+    from vamer.recipe.fusion import Blanked, encode_split
     from vamer.training.data import collate
 
     preset = load_preset("tiny")
@@ -167,7 +167,7 @@ def test_same_seed_gives_identical_predictions(tmp_path):
     )
     data = FoldData(train=rated_items(40, 0), val=rated_items(16, 1), test=rated_items(16, 2))
     runs = [
-        train_fold(data, preset, CLASSES, tmp_path / name, seed=3, text_dim=512, variants=("fusion", "audio_only"))
+        train_fold(FoldTask(data, preset, CLASSES, tmp_path / name, seed=3, text_dim=512), ("fusion", "audio_only"))
         for name in ("a", "b")
     ]
     for variant in ("fusion", "audio_only"):
@@ -181,10 +181,10 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
     import lightning
 
     from vamer.presets.build import build_models
-    from vamer.recipe import encode_split
+    from vamer.recipe.fusion import encode_split
     from vamer.training.data import VamerDataModule
     from vamer.training.modules import FusionModule
-    from vamer.training.stages import fit_stage
+    from vamer.training.stages import FitOptions, fit_stage
 
     class Modes(lightning.Callback):
         seen: list = []
@@ -206,9 +206,7 @@ def test_fusion_trains_in_training_mode_after_encoding_once(tmp_path):
         VamerDataModule(train, val, batch_size=8),
         tmp_path,
         training,
-        progress=False,
-        trainer=TrainerOptions(accelerator="cpu"),
-        callbacks=[modes],
+        FitOptions(progress=False, trainer=TrainerOptions(accelerator="cpu"), callbacks=(modes,)),
     )
     assert modes.seen and set(modes.seen) == {(True, False, False)}
 
@@ -217,7 +215,8 @@ def test_each_ablation_sees_what_its_name_says():
     """audio_only: the text is blanked (empty mask); text_only: the audio and its side inputs are;
     fusion_no_pretraining: the encoders start untrained and are not frozen."""
     from vamer.presets.build import build_models
-    from vamer.recipe import Blanked, fresh_fusion
+    from vamer.recipe.fusion import Blanked
+    from vamer.recipe.task import fresh_fusion
 
     items = [{**item, "functionals": np.ones(88, dtype=np.float32)} for item in rated_items(3, 0)]
     for index, item in enumerate(items):
@@ -234,8 +233,9 @@ def test_each_ablation_sees_what_its_name_says():
         for stage in ("arousal", "valence"):
             for parameter in models[stage].encoder.parameters():
                 parameter.add_(1.0)
-    fused = fresh_fusion(preset, CLASSES, 512, None, 0, models, {"arousal": True, "valence": True})
-    plain = fresh_fusion(preset, CLASSES, 512, None, 0, untrained, {"arousal": False, "valence": False})
+    task = FoldTask(FoldData(rated_items(2, 0), [], []), preset, CLASSES, Path("unused"), text_dim=512)
+    fused = fresh_fusion(task, models, {"arousal": True, "valence": True})
+    plain = fresh_fusion(task, untrained, {"arousal": False, "valence": False})
     for name, stage in (("audio", "arousal"), ("text", "valence")):
         pretrained_state, untrained_state = models[stage].encoder.state_dict(), untrained[stage].encoder.state_dict()
         assert all(torch.equal(v, pretrained_state[k]) for k, v in getattr(fused, name).state_dict().items())
@@ -247,20 +247,20 @@ def test_each_ablation_sees_what_its_name_says():
 def test_a_refit_that_degenerates_is_not_kept(tmp_path, monkeypatch):
     """A refit that collapses onto one class (here: its head forced to answer the first class, as a
     one-epoch refit once did on a real corpus) must not replace the model validation chose."""
-    from vamer import recipe
+    from vamer.recipe import fusion
 
-    real_fit = recipe.fit_stage
+    real_fit = fusion.fit_stage
 
-    def collapsing_refit(stage, module, data, out_dir, training, *args, validate=True, **kwargs):
-        if not validate:  # the refit: a head that always answers class 0, which training cannot move
+    def collapsing_refit(stage, module, data, out_dir, training, options):
+        if not options.validate:  # the refit: a head that always answers class 0, which training cannot move
             last = module.model.head.out[-1]
             with torch.no_grad():
                 last.weight.zero_()
                 last.bias.copy_(torch.tensor([50.0, -50.0, -50.0]))
             last.requires_grad_(False)
-        return real_fit(stage, module, data, out_dir, training, *args, validate=validate, **kwargs)
+        return real_fit(stage, module, data, out_dir, training, options)
 
-    monkeypatch.setattr(recipe, "fit_stage", collapsing_refit)
+    monkeypatch.setattr(fusion, "fit_stage", collapsing_refit)
     preset = learnable_preset()
     stats = {"head": "stats"}
     preset = preset.model_copy(
@@ -270,7 +270,7 @@ def test_a_refit_that_degenerates_is_not_kept(tmp_path, monkeypatch):
         }
     )
     data = FoldData(train=rated_items(48, 0), val=rated_items(24, 1), test=rated_items(24, 2))
-    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
+    outcome = train_fold(FoldTask(data, preset, CLASSES, tmp_path, seed=0, text_dim=512), ("fusion",))
     kept = [note for note in outcome.notes if "degenerated" in note]
     assert len(kept) == 1 and "the validated model is kept" in kept[0], outcome.notes
     assert (tmp_path / "fusion-refit" / "checkpoints" / "last.ckpt").is_file()  # the refit did train
@@ -292,7 +292,7 @@ def test_a_healthy_refit_is_kept_and_trains_at_least_the_floor(tmp_path):
         }
     )
     data = FoldData(train=rated_items(48, 0), val=rated_items(24, 1), test=rated_items(24, 2))
-    outcome = train_fold(data, preset, CLASSES, tmp_path, seed=0, text_dim=512, variants=("fusion",))
+    outcome = train_fold(FoldTask(data, preset, CLASSES, tmp_path, seed=0, text_dim=512), ("fusion",))
     refit_logs = pd.read_csv(tmp_path / "fusion-refit" / "logs" / "metrics.csv")
     assert refit_logs["epoch"].max() + 1 >= 3
     assert any("refitted on train + val" in note for note in outcome.notes), outcome.notes

@@ -69,9 +69,14 @@ def test_a_speaker_with_too_few_clips_or_none_gets_the_population_and_is_counted
         "clips_of_those": 2,
         "clips_without_speaker": 1,
     }
-    words = context_protocol("z", 5, 0.25, context.fallbacks())
+    from vamer.features.config import AudioFeatureConfig
+
+    config = AudioFeatureConfig(
+        functionals="egemaps", speaker_norm="z", speaker_min_clips=5, context_dropout=0.25, speaker_prior_clips=0
+    )
+    words = context_protocol(config, context.fallbacks())
     assert words["transductive"] and "transductive" in words["description"]
-    assert context_protocol("none", 5, 0.25, None) is None
+    assert context_protocol(AudioFeatureConfig(speaker_norm="none"), None) is None
 
 
 def test_rows_are_normalised_by_speaker_with_the_rest_pooled():

@@ -20,7 +20,7 @@ from vamer.presets.build import build_models
 from vamer.training.data import VamerDataModule, collate
 from vamer.training.devices import TrainerOptions
 from vamer.training.modules import FusionModule
-from vamer.training.stages import fit_stage
+from vamer.training.stages import FitOptions, fit_stage
 
 
 def _val_macro_f1(module: FusionModule, val: list[dict]) -> float:
@@ -47,8 +47,7 @@ def test_ddp_validation_is_pooled_over_ranks_and_counts_each_utterance_once(tmp_
         VamerDataModule(train, val, batch_size=8),
         tmp_path,
         training,
-        trainer=TrainerOptions(accelerator="cpu", devices=2, strategy="ddp_spawn"),
-        progress=False,
+        FitOptions(progress=False, trainer=TrainerOptions(accelerator="cpu", devices=2, strategy="ddp_spawn")),
     )
     logged = pd.read_csv(tmp_path / "logs" / "metrics.csv")
     assert list(logged["val_n"].dropna()) == [33.0] * 3  # every utterance once, on both ranks together

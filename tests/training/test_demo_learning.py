@@ -15,7 +15,7 @@ from vamer.features.splits import make_folds
 from vamer.features.store import FeatureStore
 from vamer.metrics import classification_metrics
 from vamer.presets import load_preset
-from vamer.recipe import train_fold
+from vamer.recipe import FoldTask, train_fold
 
 
 @pytest.mark.slow
@@ -32,18 +32,15 @@ def test_cpu_recipe_learns_the_demo_premise_and_the_classes(tmp_path):
     # The premise the corpus encodes: arousal is heard, valence is read (linear models, all folds).
     functionals, unreadable = extract_functionals(store.table, preset.audio_features, store.cache.root, progress=False)
     assert not unreadable
-    ridge = run_rating_baselines(
-        store.table, folds, baseline_features(store.table, store.mels, store.encoder, functionals)
-    )
+    ridge = run_rating_baselines(store.table, folds, baseline_features(store, store.encoder, functionals))
     assert ridge["arousal"]["egemaps"]["ccc"]["mean"] > 0.5, ridge["arousal"]
     assert ridge["valence"]["text"]["ccc"]["mean"] > 0.3, ridge["valence"]
     assert ridge["arousal"]["text"]["ccc"]["mean"] < 0.3  # words say little about arousal
 
     # The network on one fold: both regressors and the fused classifier learn.
     data = store.fold_inputs(folds[0], AugmentConfig())
-    outcome = train_fold(
-        data, preset, result.classes, tmp_path / "run", seed=0, text_dim=store.encoder.dim, variants=("fusion",)
-    )
+    task = FoldTask(data, preset, result.classes, tmp_path / "run", text_dim=store.encoder.dim)
+    outcome = train_fold(task, ("fusion",))
     assert outcome.regression["arousal"]["ccc"] > 0.5, outcome.regression
     assert outcome.regression["valence"]["ccc"] > 0.25, outcome.regression
     rows = outcome.predictions["fusion"]

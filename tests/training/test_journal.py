@@ -7,7 +7,7 @@ import pytest
 
 from tests.test_recipe import CLASSES, learnable_preset, rated_items
 from vamer.features.store import FoldData
-from vamer.recipe import train_fold
+from vamer.recipe import FoldTask, train_fold
 from vamer.training.journal import FoldJournal
 
 
@@ -21,9 +21,7 @@ def finished(tmp_path_factory):
     )
     data = FoldData(train=rated_items(24, 0), val=rated_items(12, 1), test=rated_items(12, 2))
     folder = tmp_path_factory.mktemp("fold")
-    outcome = train_fold(
-        data, preset, CLASSES, folder, seed=0, text_dim=512, variants=("fusion",), journal=FoldJournal(folder, "run")
-    )
+    outcome = train_fold(FoldTask(data, preset, CLASSES, folder, text_dim=512), ("fusion",), FoldJournal(folder, "run"))
     return folder, data, preset, outcome
 
 
@@ -88,14 +86,7 @@ def test_a_resumed_fold_trains_a_damaged_step_again_and_gets_what_it_got_before(
     damaged(folder, "fusion", lambda e: [row.update(utt_id="x" + row["utt_id"]) for row in e["predictions"]])
     with caplog.at_level(logging.WARNING, logger="vamer.journal"):
         again = train_fold(
-            data,
-            preset,
-            CLASSES,
-            folder,
-            seed=0,
-            text_dim=512,
-            variants=("fusion",),
-            journal=FoldJournal(folder, "run"),
+            FoldTask(data, preset, CLASSES, folder, text_dim=512), ("fusion",), FoldJournal(folder, "run")
         )
     assert "is not a whole checkpoint" in caplog.text and "12 not in it, 12 of it missing" in caplog.text
     assert again.predictions["fusion"] == outcome.predictions["fusion"]

@@ -36,7 +36,7 @@ def test_pooled_outputs_keep_each_utterance_once_in_order():
 
 
 def test_class_weights_are_inverse_frequency_and_one_when_balanced():
-    from vamer.recipe import class_weights
+    from vamer.recipe.fusion import class_weights
 
     assert class_weights(np.array([0, 1, 2, 0, 1, 2]), 3) == [1.0, 1.0, 1.0]
     weights = class_weights(np.array([0] * 8 + [1] * 2), 3)

@@ -11,7 +11,7 @@ from vamer.presets import StageTraining, load_preset
 from vamer.presets.build import build_models
 from vamer.training.data import VamerDataModule, collate, rated
 from vamer.training.modules import FusionModule, RegressionModule
-from vamer.training.stages import fit_stage
+from vamer.training.stages import FitOptions, fit_stage
 
 CLASSES = ["neutral", "happy", "surprise", "angry", "sad"]
 PRESET = load_preset("tiny")
@@ -66,7 +66,8 @@ def train(stage, tmp_path, epochs=60, **kwargs):
         models[stage].head.set_scale(targets.mean(), targets.std())  # as the pipeline does
         module = RegressionModule(models[stage], training, stage)
     kwargs.setdefault("progress", False)
-    result = fit_stage(stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training, **kwargs)
+    options = FitOptions(**kwargs)
+    result = fit_stage(stage, module, VamerDataModule(data, data, batch_size=16), tmp_path / stage, training, options)
     return module, result
 
 
@@ -152,7 +153,9 @@ def test_auto_accelerator_on_a_machine_without_a_gpu_trains_on_the_cpu_quietly(t
     training = StageTraining(lr=1e-2, gamma=1.0, epochs=1, patience=1, batch_size=8)
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
     with warnings.catch_warnings(record=True) as caught:  # the filters in force, as a user runs it
-        fit_stage("fusion", module, VamerDataModule(data, data, batch_size=8), tmp_path, training, progress=False)
+        fit_stage(
+            "fusion", module, VamerDataModule(data, data, batch_size=8), tmp_path, training, FitOptions(progress=False)
+        )
     assert [str(w.message) for w in caught] == []
     assert TrainerOptions().describe()["ran_on"].startswith("cpu")
 
@@ -196,7 +199,12 @@ def test_last_checkpoint_is_written_every_epoch_even_when_validation_does_not_im
     training = StageTraining(lr=1e-12, gamma=1.0, epochs=3, patience=10, batch_size=16)  # nothing improves
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
     result = fit_stage(
-        "fusion", module, VamerDataModule(data, data, batch_size=16), tmp_path / "f", training, progress=False
+        "fusion",
+        module,
+        VamerDataModule(data, data, batch_size=16),
+        tmp_path / "f",
+        training,
+        FitOptions(progress=False),
     )
     # Written at the end of the last training epoch (epoch 2): it holds the 3 epochs done.
     from vamer.training.stages import epochs_done
@@ -221,7 +229,7 @@ def test_checkpoints_are_read_as_data_only(tmp_path):
     import os
 
     from vamer.errors import VamerError
-    from vamer.recipe import encoder_weights
+    from vamer.recipe.task import encoder_weights
 
     marker = tmp_path / "ran"
 
@@ -249,7 +257,7 @@ def test_importing_vamer_changes_no_global_logging_or_warning_setting():
         "state = lambda: ([str(f) for f in warnings.filters], "
         "logging.getLogger('lightning.pytorch.utilities.rank_zero').level)\n"
         "before = state()\n"
-        "import vamer.cli, vamer.experiment, vamer.training.stages, vamer.serving.app, vamer.analysis.report\n"
+        "import vamer.cli, vamer.commands.run, vamer.training.stages, vamer.serving.app, vamer.analysis.report\n"
         "assert state() == before, [f for f in state()[0] if f not in before[0]]\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
@@ -279,7 +287,12 @@ def noisy_train(tmp_path, epochs=6, **kwargs):
     training = StageTraining(lr=1e-2, gamma=1.0, epochs=epochs, patience=epochs, batch_size=16)
     module = FusionModule(build_models(PRESET, len(CLASSES))["fusion"], training, CLASSES)
     return fit_stage(
-        "fusion", module, VamerDataModule(data, shuffled, batch_size=16), tmp_path, training, progress=False, **kwargs
+        "fusion",
+        module,
+        VamerDataModule(data, shuffled, batch_size=16),
+        tmp_path,
+        training,
+        FitOptions(progress=False, **kwargs),
     )
 
 
@@ -293,7 +306,7 @@ def test_a_stage_stopped_mid_training_resumes_with_its_whole_history_and_its_tru
     history = pd.read_csv(tmp_path / "whole" / "logs" / "metrics.csv").dropna(subset=["val_macro_f1"])
     assert history["val_macro_f1"].idxmax() in history.index[:3], "the premise: the best epoch comes before 3"
     with pytest.raises(RuntimeError, match="killed"):
-        noisy_train(tmp_path / "cut", callbacks=[StopAt(3)])
+        noisy_train(tmp_path / "cut", callbacks=(StopAt(3),))
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2  # written as epoch 2 ended
     shutil.move(tmp_path / "cut", tmp_path / "moved")

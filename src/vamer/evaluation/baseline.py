@@ -30,8 +30,10 @@ from sklearn.preprocessing import StandardScaler
 
 from vamer.errors import VamerError
 from vamer.features.audio import time_delta
+from vamer.features.config import AudioFeatureConfig
 from vamer.features.speakers import normalise_rows, speaker_column
 from vamer.features.splits import Fold
+from vamer.features.store import FeatureStore
 from vamer.features.text import UseEncoder
 from vamer.metrics import aggregate, classification_metrics, concordance
 
@@ -54,23 +56,24 @@ PROBE = "probe"  # the linear probe's feature set: not a classic one, never pick
 
 
 def baseline_features(
-    table: pd.DataFrame,
-    mels: dict[str, np.ndarray],
+    store: FeatureStore,
     encoder: UseEncoder | None = None,
     functionals: np.ndarray | None = None,
-    upstream: dict[str, np.ndarray] | None = None,
-    speaker_norm: str = "none",
-    min_clips: int = 5,
-    prior_clips: int = 0,
+    audio_config: AudioFeatureConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-utterance design matrices, rows in ``table`` order: ``audio`` (MFCC/mel statistics),
     ``egemaps`` (when ``functionals`` are given), ``text`` (sentence vector), ``both`` (audio + text),
     ``all`` (every classic part) and ``probe`` (a frozen speech encoder's pooled states
-    ``[rows, hidden]`` per utterance, flattened, when ``upstream`` is given).
+    ``[rows, hidden]`` per utterance, flattened, when the store holds them), from ``store``'s table,
+    mels and frozen encoder states.
 
-    With ``speaker_norm`` (z or mean), the frozen inputs the model normalises per speaker (eGeMAPS and
+    With ``audio_config.speaker_norm`` (z or mean), the frozen inputs the model normalises per speaker (eGeMAPS and
     the probe's states) are normalised the same way here (:func:`vamer.features.speakers.normalise_rows`),
     so the baselines see the speaker context the model sees."""
+    table, mels, upstream = store.table, store.mels, store.upstream
+    audio_config = audio_config or AudioFeatureConfig()
+    speaker_norm, min_clips = audio_config.speaker_norm, audio_config.speaker_min_clips
+    prior_clips = audio_config.speaker_prior_clips
     encoder = encoder or UseEncoder()
     speakers = list(speaker_column(table).values())
     audio = np.stack([mel_statistics(mels[u]) for u in table["utt_id"]])

@@ -1,7 +1,7 @@
 """``metrics.json`` of ``vamer run`` (:class:`RunMetrics`) and of ``vamer baseline``
-(:class:`BaselineMetrics`): one typed definition each, which the command validates before it
-writes the file and every reader (``vamer findings``, the report, your own scripts) validates when
-it reads one.  ``schema_version`` changes whenever a field's meaning does.
+(:class:`BaselineMetrics`): one typed definition each.  The command builds its metrics as one
+(``as_written()`` is the file), and every reader (``vamer findings``, the report, your own
+scripts) validates a file when it reads one.  ``schema_version`` changes whenever a field's meaning does.
 
 A file of another schema version, a missing or extra field, or a value of the wrong type is
 refused with the first problem named.
@@ -25,6 +25,11 @@ SCHEMA_VERSION = 1
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def as_written(self) -> dict[str, Any]:
+        """As ``metrics.json`` holds it and the reports read it: the fields it was built with, each
+        figure as it was computed."""
+        return self.model_dump(exclude_unset=True)
 
 
 class MeanStd(_Strict):
@@ -135,13 +140,6 @@ class BaselineMetrics(_Strict):
     skipped: list[dict[str, Any]]
     models: dict[str, BaselineModel]  # majority, each classic feature set, the probe, "best"
     ratings: dict[str, Any]  # ridge regressions of arousal and valence
-
-
-def checked(metrics: dict[str, Any], model: type[BaseModel] = RunMetrics) -> dict[str, Any]:
-    """``metrics`` unchanged once it validates as ``model`` (a command about to write an invalid
-    file is a bug in vamer, so it is raised as such)."""
-    model.model_validate(metrics)
-    return metrics
 
 
 def read_run_metrics(path: Path) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
 from vamer.errors import VamerError
+from vamer.features.config import AudioFeatureConfig
 
 NORMALISATIONS = ("none", "z", "mean")
 MIN_STD = 1e-4  # a value that varies less within a speaker is centred only, not blown up
@@ -242,11 +243,11 @@ def speaker_column(table: pd.DataFrame) -> dict[str, str | None]:
     }
 
 
-def context_protocol(
-    kind: str, min_clips: int, dropout: float, fallbacks: dict[str, Any] | None, prior_clips: int = 0
-) -> dict[str, Any] | None:
-    """What a report says about speaker context: the settings, the fallbacks, and in words that the
-    evaluation is transductive (a test speaker's unlabelled clips gave its statistics)."""
+def context_protocol(audio: AudioFeatureConfig, fallbacks: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a report says about speaker context (``audio``'s settings), the fallbacks, and in words that
+    the evaluation is transductive (a test speaker's unlabelled clips gave its statistics)."""
+    kind, min_clips, prior_clips = audio.speaker_norm, audio.speaker_min_clips, audio.speaker_prior_clips
+    dropout = audio.context_dropout
     if not uses_context(kind):
         return None
     how = "z-scored" if kind == "z" else "centred"

@@ -54,3 +54,31 @@ class Training(BaseModel):
     arousal: StageTraining = StageTraining()
     valence: StageTraining = StageTraining()
     fusion: StageTraining = StageTraining()
+
+
+class Imbalance(BaseModel):
+    """How the fusion stage meets class imbalance, beyond augmentation: class-weighted loss, a
+    class-balanced sampler, focal loss (``focal_gamma`` > 0).  A run's choice: the preset's
+    (:meth:`of`), each option the command line gives taking its place.
+
+    >>> Imbalance.of(Training(class_weighted=True), focal_gamma=2.0)
+    Imbalance(class_weighted=True, balanced_sampler=False, focal_gamma=2.0)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    class_weighted: bool = False
+    balanced_sampler: bool = False
+    focal_gamma: float = Field(0.0, ge=0)
+
+    @classmethod
+    def of(
+        cls,
+        training: Training,
+        class_weighted: bool | None = None,
+        balanced_sampler: bool | None = None,
+        focal_gamma: float | None = None,
+    ) -> "Imbalance":
+        """``training``'s own choice, with each option given (not None) taking its place."""
+        given = {"class_weighted": class_weighted, "balanced_sampler": balanced_sampler, "focal_gamma": focal_gamma}
+        return cls(**{name: getattr(training, name) if value is None else value for name, value in given.items()})

@@ -234,24 +234,39 @@ class EpochLines(lightning.Callback):
             self._say(trainer, ended=True)
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """How :func:`fit_stage` runs, beyond the stage's own :class:`StageTraining`: the seed, whether it
+    continues from ``last.ckpt`` (``resume``), reports progress, validates (``validate=False``
+    trains exactly ``training.epochs`` epochs without validation, a refit on train + val, and its
+    result is the last checkpoint), extra Lightning ``callbacks``, and the devices (``trainer``)."""
+
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+    validate: bool = True
+    callbacks: tuple[lightning.Callback, ...] = ()
+    trainer: TrainerOptions = TrainerOptions()
+
+
 def fit_stage(
     stage: str,
     module: lightning.LightningModule,
     data: lightning.LightningDataModule,
     out_dir: Path,
     training: StageTraining,
-    seed: int = 0,
-    resume: bool = False,
-    progress: bool = True,
-    validate: bool = True,
-    callbacks: list[lightning.Callback] | None = None,
-    trainer: TrainerOptions = TrainerOptions(),
+    options: FitOptions = FitOptions(),
 ) -> StageResult:
-    """Train ``module`` until early stopping or ``training.epochs``; ``resume`` continues from
-    ``out_dir/checkpoints/last.ckpt`` after an interruption.  ``validate=False`` trains exactly
-    ``training.epochs`` epochs without validation (a refit on train + val): its result is the last
-    checkpoint.  ``callbacks`` are added to vamer's (checkpoints, early stopping); ``trainer`` says
-    which devices it runs on."""
+    """Train ``module`` until early stopping or ``training.epochs`` into ``out_dir`` (checkpoints,
+    logs); ``options`` say how (:class:`FitOptions`): with ``resume`` it continues from
+    ``out_dir/checkpoints/last.ckpt`` after an interruption."""
+    seed, resume, progress, validate, trainer = (
+        options.seed,
+        options.resume,
+        options.progress,
+        options.validate,
+        options.trainer,
+    )
     quiet_lightning()
     out_dir = Path(out_dir)
     if trainer.device() == "cuda":
@@ -289,7 +304,7 @@ def fit_stage(
     # into lines of several KB there).
     bar = progress and sys.stderr.isatty()
     lines = [EpochLines(stage)] if progress and not bar else []
-    callbacks = [checkpoints, *latest, *lines, *(callbacks or [])] + (
+    callbacks = [checkpoints, *latest, *lines, *options.callbacks] + (
         [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else []
     )
     last = out_dir / "checkpoints" / "last.ckpt"

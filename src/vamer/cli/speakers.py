@@ -8,12 +8,10 @@ from typing import Optional
 
 import typer
 
+from vamer.cli.app import speakers_app
+from vamer.cli.groups import user_errors
+from vamer.cli.options import BUNDLE, PROFILES
 from vamer.errors import VamerError
-from vamer.options import BUNDLE, PROFILES, user_errors
-
-speakers_app = typer.Typer(
-    help="Speaker profiles: enrol a speaker from a few clips, list them, delete one.", no_args_is_help=True
-)
 
 
 def _predictor(bundle: Path):
