@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 
 from vamer.features.store import FoldData
 from vamer.models.probe import LinearProbe
-from vamer.recipe import ensemble_rows, fit_probe, probe_rows
+from vamer.recipe.probe import ensemble_rows, fit_probe, probe_rows
 
 CLASSES = ["neutral", "happy", "sad", "angry"]
 

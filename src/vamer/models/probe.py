@@ -1,6 +1,6 @@
 """A linear probe of the frozen audio inputs as a module: standardise, then one linear layer.
 
-The weights are a logistic regression that scikit-learn fits (:func:`vamer.recipe.fit_probe`);
+The weights are a logistic regression that scikit-learn fits (:func:`vamer.recipe.probe.fit_probe`);
 this module only carries them, so the bundle, the torch engine and the ONNX graph compute the
 probe exactly as it was fitted.  The inference graph averages its probabilities with the fusion
 classifier's, the probe weighing ``ensemble_weight`` (an ensemble, reported as such beside each member
