@@ -1,5 +1,6 @@
 """vamer flows one way (raw dataset -> utterance table -> words (speech) -> features -> models -> training -> recipe
--> metrics and reports -> commands (run, sweep, train, baseline) -> bundle -> predictor -> timeline -> service): a stage never imports a later one.
+-> metrics and reports -> bundle -> commands (run, sweep, train, baseline) -> predictor -> timeline -> service): a
+stage never imports a later one.
 Read from the source, so an import inside a function counts too."""
 
 import ast

@@ -283,7 +283,7 @@ def test_run_on_a_manifest_without_ratings_skips_pretraining_with_a_note(tmp_pat
         "valence": False,
     }
     result = Predictor.from_bundle(out / "bundle").predict(table["audio_path"].iloc[0])
-    assert result["arousal"] is None and result["valence"] is None and result["label"]
+    assert result.arousal is None and result.valence is None and result.label
 
 
 @pytest.mark.espeak

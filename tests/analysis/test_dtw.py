@@ -11,6 +11,14 @@ SHAPES = {
 }
 
 
+def study_config(k_min, k_max, max_series, seed, max_iter):
+    from vamer.analysis.config import AnalysisConfig
+
+    return AnalysisConfig(
+        k_min=k_min, k_max=k_max, max_series=max_series, seed=seed, normalize_series=True, kmeans_max_iter=max_iter
+    )
+
+
 def shaped_series(per_shape=15, seed=0):
     rng = np.random.default_rng(seed)
     series, truth = {}, {}
@@ -24,7 +32,7 @@ def shaped_series(per_shape=15, seed=0):
 
 def test_known_clusters_are_found_and_tied_to_their_labels():
     series, truth = shaped_series()
-    study = dtw_study(series, truth, range(2, 6), max_series=1000, seed=0, normalize=True, max_iter=20)
+    study = dtw_study(series, truth, study_config(2, 5, 1000, 0, 20))
     assert study["chosen_k"] == 3
     assert study["best_davies_bouldin_k"] == 3
     by_k = {row["k"]: row for row in study["per_k"]}
@@ -41,7 +49,7 @@ def test_noise_has_no_structure_and_no_link_to_labels():
     rng = np.random.default_rng(1)
     series = {f"s{i}": rng.normal(size=int(rng.integers(8, 17))) for i in range(60)}
     labels = pd.Series({key: ("x" if i % 2 else "y") for i, key in enumerate(series)})
-    study = dtw_study(series, labels, range(2, 5), max_series=1000, seed=0, normalize=True, max_iter=10)
+    study = dtw_study(series, labels, study_config(2, 4, 1000, 0, 10))
     assert study["silhouette_structure"] == "no substantial"
     assert study["contingency"]["p"] > 0.01
 
@@ -59,8 +67,8 @@ def test_davies_bouldin_prefers_true_partition():
 
 def test_subsample_is_seeded_and_reported():
     series, truth = shaped_series(per_shape=20)
-    one = dtw_study(series, truth, range(2, 4), max_series=30, seed=5, normalize=True, max_iter=5)
-    two = dtw_study(series, truth, range(2, 4), max_series=30, seed=5, normalize=True, max_iter=5)
+    one = dtw_study(series, truth, study_config(2, 3, 30, 5, 5))
+    two = dtw_study(series, truth, study_config(2, 3, 30, 5, 5))
     assert one["clustered"] == 30 and one["series"] == 60
     assert "subsample of 30 (seed 5)" in one["notes"][0]
     assert one["per_k"] == two["per_k"]
@@ -78,5 +86,5 @@ def test_short_constant_and_too_few_series():
     series, notes = segment_series(bio, "TEMP", min_length=4, normalize=True)
     assert list(series) == ["a"]
     assert any("fewer than 4" in n for n in notes) and any("constant" in n for n in notes)
-    study = dtw_study(series, pd.Series({"a": "x"}), range(2, 5), 100, 0, True, 5)
+    study = dtw_study(series, pd.Series({"a": "x"}), study_config(2, 4, 100, 0, 5))
     assert "too few" in study["skipped"]

@@ -106,7 +106,7 @@ def test_run_with_an_audio_encoder_trains_bundles_and_predicts(tmp_path, tiny_wa
     wav = next((demo_corpus / "wav" / "Session01").glob("*.wav"))
     predictor = Predictor.from_bundle(out / "bundle")
     prediction = predictor.predict(wav)
-    assert prediction["label"] in bundle["classes"] and abs(sum(prediction["probabilities"].values()) - 1) < 1e-4
+    assert prediction.label in bundle["classes"] and abs(sum(prediction.probabilities.values()) - 1) < 1e-4
     # The encoder's states a prediction reads are the ones training read (the input contract).
     from vamer.data import load
     from vamer.features.store import FeatureStore

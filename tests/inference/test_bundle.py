@@ -3,7 +3,7 @@ import torch
 
 from tests.builders import reseal_bundle
 from vamer.errors import VamerError
-from vamer.inference.bundle import read_bundle, write_bundle
+from vamer.inference.bundle import BundleContents, read_bundle, write_bundle
 from vamer.presets import load_preset
 from vamer.presets.build import build_models
 
@@ -17,13 +17,13 @@ def test_the_python_api_never_writes_a_bundle_over_a_users_files(tmp_path):
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")
     with pytest.raises(VamerError, match="holds files"):
-        write_bundle(mine, preset, CLASSES, models, 512, None, {}, {})
+        write_bundle(mine, BundleContents(preset, CLASSES, models, 512), {}, {})
     assert (mine / "notes.txt").read_text() == "my notes" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     fresh = tmp_path / "fresh"
-    write_bundle(fresh, preset, CLASSES, models, 512, None, {}, {"fold": 0})
+    write_bundle(fresh, BundleContents(preset, CLASSES, models, 512), {}, {"fold": 0})
     assert read_bundle(fresh).classes == CLASSES
     with pytest.raises(VamerError, match="holds files"):  # nor over an earlier bundle
-        write_bundle(fresh, preset, CLASSES, models, 512, None, {}, {})
+        write_bundle(fresh, BundleContents(preset, CLASSES, models, 512), {}, {})
 
 
 def test_every_file_of_a_bundle_is_readable_by_the_users_the_umask_allows(tmp_path):
@@ -33,7 +33,9 @@ def test_every_file_of_a_bundle_is_readable_by_the_users_the_umask_allows(tmp_pa
     preset = load_preset("tiny")
     previous = os.umask(0o022)
     try:
-        write_bundle(tmp_path / "b", preset, CLASSES, build_models(preset, len(CLASSES), 512), 512, None, {}, {})
+        write_bundle(
+            tmp_path / "b", BundleContents(preset, CLASSES, build_models(preset, len(CLASSES), 512), 512), {}, {}
+        )
     finally:
         os.umask(previous)
     modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "b").iterdir()}
@@ -74,7 +76,7 @@ def test_a_bundle_json_with_a_missing_version_or_non_boolean_regressors_is_refus
 
     preset = load_preset("tiny")
     folder = tmp_path / "bundle"
-    write_bundle(folder, preset, CLASSES, build_models(preset, len(CLASSES), 512), 512, None, {}, {})
+    write_bundle(folder, BundleContents(preset, CLASSES, build_models(preset, len(CLASSES), 512), 512), {}, {})
     manifest = json.loads((folder / "bundle.json").read_text())
     edit(manifest)
     (folder / "bundle.json").write_text(json.dumps(manifest))
@@ -87,7 +89,7 @@ def _bundle(tmp_path, seed=0):
     preset = load_preset("tiny")
     folder = tmp_path / "bundle"
     torch.manual_seed(seed)
-    write_bundle(folder, preset, CLASSES, build_models(preset, len(CLASSES), 512), 512, None, {}, {})
+    write_bundle(folder, BundleContents(preset, CLASSES, build_models(preset, len(CLASSES), 512), 512), {}, {})
     return folder
 
 

@@ -32,11 +32,11 @@ def test_onnx_matches_pytorch_on_real_demo_utterances(bundle_dir, exported, trai
     expected = torch_predictor.predict_many(inputs, batch_size=5)
     got = onnx_predictor.predict_many(inputs, batch_size=5)
     classes = torch_predictor.classes
-    difference = max(abs(e["probabilities"][c] - g["probabilities"][c]) for e, g in zip(expected, got) for c in classes)
+    difference = max(abs(e.probabilities[c] - g.probabilities[c]) for e, g in zip(expected, got) for c in classes)
     assert difference < 1e-4
-    assert [e["label"] for e in expected] == [g["label"] for g in got]
-    assert all(g["engine"] == "onnx" for g in got)
-    rating = max(abs(e["arousal"] - g["arousal"]) + abs(e["valence"] - g["valence"]) for e, g in zip(expected, got))
+    assert [e.label for e in expected] == [g.label for g in got]
+    assert all(g.engine == "onnx" for g in got)
+    rating = max(abs(e.arousal - g.arousal) + abs(e.valence - g.valence) for e, g in zip(expected, got))
     assert rating < 1e-3
 
 
@@ -46,7 +46,7 @@ def test_int8_export_runs_and_stays_close(bundle_dir, exported, trained, tmp_pat
     assert written["max_abs_diff_probabilities"] < 0.1
     predictor = Predictor.from_bundle(bundle_dir, engine="onnx", onnx_path=tmp_path / "int8.onnx")
     result = predictor.predict(sorted((trained[0] / "wav").rglob("*.wav"))[0])
-    assert abs(sum(result["probabilities"].values()) - 1) < 1e-3
+    assert abs(sum(result.probabilities.values()) - 1) < 1e-3
 
 
 def test_export_never_overwrites_and_onnx_of_another_bundle_is_refused(bundle_dir, exported, tmp_path):

@@ -32,14 +32,14 @@ def demo_wavs(trained, count=3):
 def test_a_prediction_has_label_probabilities_ratings_and_what_was_used(predictor, trained):
     wav = demo_wavs(trained, 1)[0]
     result = predictor.predict(wav)
-    assert result["label"] in predictor.classes
-    assert set(result["probabilities"]) == set(predictor.classes)
-    assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
-    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
-    assert isinstance(result["arousal"], float) and isinstance(result["valence"], float)
-    assert result["text_source"] == "given" and result["text"] and not result["audio_only"]  # the .txt beside it
-    assert result["duration_s"] == pytest.approx(soundfile.info(str(wav)).duration, abs=1e-3)
-    assert result["engine"] == "torch" and result["truncated"] is False
+    assert result.label in predictor.classes
+    assert set(result.probabilities) == set(predictor.classes)
+    assert abs(sum(result.probabilities.values()) - 1) < 1e-4
+    assert result.label == max(result.probabilities, key=result.probabilities.get)
+    assert isinstance(result.arousal, float) and isinstance(result.valence, float)
+    assert result.text_source == "given" and result.text and not result.audio_only  # the .txt beside it
+    assert result.duration_s == pytest.approx(soundfile.info(str(wav)).duration, abs=1e-3)
+    assert result.engine == "torch" and result.truncated is False
 
 
 def test_audio_as_path_bytes_or_array_gives_the_same_prediction(predictor, trained):
@@ -48,22 +48,22 @@ def test_audio_as_path_bytes_or_array_gives_the_same_prediction(predictor, train
     by_path = predictor.predict(wav, text="오늘 정말 좋았어")
     by_bytes = predictor.predict(wav.read_bytes(), text="오늘 정말 좋았어")
     by_array = predictor.predict(samples, text="오늘 정말 좋았어", sample_rate=rate)
-    assert by_path["probabilities"] == by_bytes["probabilities"]
+    assert by_path.probabilities == by_bytes.probabilities
     for c in predictor.classes:
-        assert by_array["probabilities"][c] == pytest.approx(by_path["probabilities"][c], abs=1e-4)
-    assert by_path["text_source"] == "given"
+        assert by_array.probabilities[c] == pytest.approx(by_path.probabilities[c], abs=1e-4)
+    assert by_path.text_source == "given"
 
 
 def test_without_text_the_model_runs_on_audio_and_says_so(predictor, tmp_path, trained):
     wav = tmp_path / "alone.wav"
     shutil.copy(demo_wavs(trained, 1)[0], wav)  # no .txt beside this copy
     result = predictor.predict(wav)
-    assert result["audio_only"] is True and result["text_source"] == "none"
-    assert result["valence"] is None and isinstance(result["arousal"], float)  # valence is read from words
-    assert any("audio alone" in note for note in result["notes"])
-    assert predictor.predict(wav, text="")["audio_only"] is True
+    assert result.audio_only is True and result.text_source == "none"
+    assert result.valence is None and isinstance(result.arousal, float)  # valence is read from words
+    assert any("audio alone" in note for note in result.notes)
+    assert predictor.predict(wav, text="").audio_only is True
     nuls = predictor.predict(wav, text=chr(0) * 8)  # no words: no valence
-    assert nuls["audio_only"] is True and nuls["valence"] is None and nuls["text"] == ""
+    assert nuls.audio_only is True and nuls.valence is None and nuls.text == ""
 
 
 def test_predict_time_inputs_equal_train_time_inputs(predictor, trained, tmp_path):
@@ -109,11 +109,11 @@ def test_many_inputs_are_batched_and_a_bad_one_does_not_stop_the_rest(predictor,
     write_wav(tmp_path / "corrupt.wav", "corrupt")
     inputs = [(w, None) for w in wavs[:2]] + [(tmp_path / "corrupt.wav", None)] + [(w, None) for w in wavs[2:]]
     results = predictor.predict_many(inputs, batch_size=2)
-    assert len(results) == 6 and results[2]["error_kind"] == "unreadable_wav"
+    assert len(results) == 6 and results[2].error_kind == "unreadable_wav"
     single = [predictor.predict(w) for w in wavs]
     for batched, alone in zip(results[:2] + results[3:], single):
         for c in predictor.classes:  # batching pads other rows; the masks keep outputs equal
-            assert batched["probabilities"][c] == pytest.approx(alone["probabilities"][c], abs=1e-5)
+            assert batched.probabilities[c] == pytest.approx(alone.probabilities[c], abs=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -144,9 +144,9 @@ def test_bad_audio_gets_a_clear_error(predictor, tmp_path, kind, make, message):
 def test_other_rates_and_stereo_are_converted_and_reported(predictor, tmp_path):
     write_wav(tmp_path / "stereo.wav", seconds=1.0, rate=44_100, channels=2)
     result = predictor.predict(tmp_path / "stereo.wav")
-    assert result["sample_rate"] == 44_100 and result["channels"] == 2
-    assert any("resampled from 44100 Hz" in n for n in result["notes"])
-    assert any("2 channels averaged" in n for n in result["notes"])
+    assert result.sample_rate == 44_100 and result.channels == 2
+    assert any("resampled from 44100 Hz" in n for n in result.notes)
+    assert any("2 channels averaged" in n for n in result.notes)
 
 
 def test_long_text_is_refused_and_limits_are_configurable(bundle_dir, predictor, trained):
@@ -155,7 +155,7 @@ def test_long_text_is_refused_and_limits_are_configurable(bundle_dir, predictor,
         predictor.predict(wav, text="가" * 10_000)
     roomy = Predictor.from_bundle(bundle_dir, limits=PredictionLimits(max_text_chars=20_000))
     result = roomy.predict(wav, text="가나 " * 3_000)
-    assert any("cut to the model's" in note for note in result["notes"])
+    assert any("cut to the model's" in note for note in result.notes)
 
 
 def test_a_bundle_from_another_version_or_with_a_missing_file_is_refused(bundle_dir, tmp_path):
@@ -178,8 +178,11 @@ def test_a_bundle_from_another_version_or_with_a_missing_file_is_refused(bundle_
         Predictor.from_bundle(tmp_path / "nowhere")
 
 
-def test_the_stage_package_names_the_predictor():
-    assert vamer.inference.Predictor is Predictor
+def test_the_documented_entry_point_predicts(bundle_dir, trained):
+    """The package docstring's one line: ``Predictor.from_bundle("RUN/bundle").predict("clip.wav")``."""
+    wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
+    result = vamer.inference.Predictor.from_bundle(bundle_dir).predict(wav)
+    assert result.label in result.probabilities and result.error is None
 
 
 def test_a_non_finite_array_is_refused_too(predictor):
@@ -201,15 +204,15 @@ def test_decoding_is_bounded_by_a_budget_read_from_the_header(bundle_dir, tmp_pa
         tight.predict(path)
     assert error.value.kind == "too_large" and "8 channel(s) at 48,000 Hz" in str(error.value)
     result = Predictor.from_bundle(bundle_dir, limits=PredictionLimits(max_decoded_mb=needed * 1.1)).predict(path)
-    assert result["audio_seconds"] == pytest.approx(30.0) and result["truncated"]
+    assert result.audio_seconds == pytest.approx(30.0) and result.truncated
 
 
 def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monkeypatch):
     wav = demo_wavs(trained, 1)[0]
     too_long_name = wav.parent / ("x" * 300 + ".wav")  # the file system refuses the name: OSError
     results = predictor.predict_many([(wav, None), (too_long_name, None), (wav, None)])
-    assert [bool(r.get("label")) for r in results] == [True, False, True]
-    assert results[1]["error_kind"] == "unreadable_file" and "File name too long" in results[1]["error"]
+    assert [bool(r.label) for r in results] == [True, False, True]
+    assert results[1].error_kind == "unreadable_file" and "File name too long" in results[1].error
     prepare = predictor.prepare
 
     def flaky(audio, text=None, sample_rate=None, speaker=None):
@@ -219,15 +222,15 @@ def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monk
 
     monkeypatch.setattr(predictor, "prepare", flaky)
     results = predictor.predict_many([(wav, None), (wav, "boom"), (wav, None)])
-    assert [r["error_kind"] for r in results] == [None, "internal_error", None]
-    assert "a bug in one input's path" in results[1]["error"]
+    assert [r.error_kind for r in results] == [None, "internal_error", None]
+    assert "a bug in one input's path" in results[1].error
 
 
 def test_the_device_is_chosen_and_an_absent_one_is_a_clear_error(bundle_dir, trained):
     import torch
 
     on_cpu = Predictor.from_bundle(bundle_dir, device="cpu")
-    assert on_cpu.engine.device.type == "cpu" and on_cpu.predict(demo_wavs(trained, 1)[0])["label"]
+    assert on_cpu.engine.device.type == "cpu" and on_cpu.predict(demo_wavs(trained, 1)[0]).label
     if not torch.cuda.is_available():
         with pytest.raises(VamerError, match="no CUDA GPU"):
             Predictor.from_bundle(bundle_dir, device="cuda")
@@ -255,7 +258,7 @@ def test_non_finite_outputs_are_refused_with_a_reason(bundle_dir, trained):
         predictor.predict(wav)
     assert caught.value.kind == "non_finite_output" and "NaN or infinite outputs" in str(caught.value)
     rows = predictor.predict_many([(wav, None), (wav, "네")])
-    assert [row["error_kind"] for row in rows] == ["non_finite_output"] * 2 and rows[0]["label"] is None
+    assert [row.error_kind for row in rows] == ["non_finite_output"] * 2 and rows[0].label is None
 
 
 def test_a_success_and_a_failure_have_one_shape(bundle_dir, trained, tmp_path):
@@ -264,5 +267,7 @@ def test_a_success_and_a_failure_have_one_shape(bundle_dir, trained, tmp_path):
     predictor = Predictor.from_bundle(bundle_dir)
     wav = sorted((trained[0] / "wav").rglob("*.wav"))[0]
     good, bad = predictor.predict_many([(wav, None), (tmp_path / "missing.wav", None)])
-    assert set(good) == set(bad) == set(PredictionResult.model_fields)
-    assert good["error"] is None and bad["label"] is None and bad["error_kind"] == "not_found"
+    assert isinstance(good, PredictionResult) and isinstance(bad, PredictionResult)
+    assert good.error is None and good.label and bad.label is None and bad.error_kind == "not_found"
+    # What the service sends and a client reads back is the same result.
+    assert PredictionResult.model_validate_json(good.model_dump_json()) == good

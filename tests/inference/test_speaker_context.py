@@ -36,8 +36,8 @@ def test_a_clip_is_normalised_by_its_speaker_or_else_by_the_population(predictor
     assert np.allclose(alone.inputs["upstream"], population)
     assert alone.info["speaker_context"] == "population" and known.info["speaker_context"] == "speaker"
     assert (
-        predictor.predict(clips[0])["probabilities"]
-        != predictor.predict(clips[0], speaker=speaker, statistics=statistics)["probabilities"]
+        predictor.predict(clips[0]).probabilities
+        != predictor.predict(clips[0], speaker=speaker, statistics=statistics).probabilities
     )
     with pytest.raises(PredictionError) as few:
         predictor.enrol(clips[:1])
@@ -61,7 +61,7 @@ def test_predict_normalises_a_manifests_speakers_together_and_uses_saved_profile
     assert list(rows["speaker_context"]) == ["speaker"] * len(clips) + ["population"]
     statistics, _ = predictor.enrol(clips)
     direct = predictor.predict(clips[0], speaker=speaker, statistics=statistics)
-    assert rows.loc[0, f"p_{direct['label']}"] == pytest.approx(direct["probabilities"][direct["label"]], abs=1e-5)
+    assert rows.loc[0, f"p_{direct.label}"] == pytest.approx(direct.probabilities[direct.label], abs=1e-5)
     # --speaker names every input's speaker; a saved profile does the same for one clip later.
     grouped = tmp_path / "g.csv"
     assert (
@@ -102,8 +102,8 @@ def test_predict_normalises_a_manifests_speakers_together_and_uses_saved_profile
         == 0
     )
     row = pd.read_csv(single).iloc[0]
-    assert row["speaker_context"] == "speaker" and row[f"p_{direct['label']}"] == pytest.approx(
-        direct["probabilities"][direct["label"]], abs=1e-5
+    assert row["speaker_context"] == "speaker" and row[f"p_{direct.label}"] == pytest.approx(
+        direct.probabilities[direct.label], abs=1e-5
     )
     missing = runner.invoke(
         app, ["predict", "--bundle", str(bundle_dir), str(clips[0]), "--profile", "Nobody", "--profiles", str(profiles)]

@@ -8,7 +8,7 @@ import soundfile
 from tests.builders import build_long, srt
 from vamer.inference.intake import PredictionError
 from vamer.limits import TimelineLimits
-from vamer.timeline.build import build_timeline
+from vamer.timeline.build import TimelineOptions, build_timeline
 from vamer.timeline.transcript import read_cues
 
 
@@ -42,7 +42,7 @@ def test_each_segment_gets_the_emotion_of_its_utterance_alone(timeline, long_rec
         voices.setdefault(segment.speaker, []).append(states)
     statistics = {name: predictor.speaker_statistics(clips) for name, clips in voices.items()}
     alone = [
-        predictor.predict(wav, text="", speaker=s.speaker, statistics=statistics[s.speaker])["label"]
+        predictor.predict(wav, text="", speaker=s.speaker, statistics=statistics[s.speaker]).label
         for wav, s in zip(long_recording.utterances, speech)
     ]  # audio only, as here
     same = sum(segment.label == label for segment, label in zip(speech, alone))
@@ -66,7 +66,7 @@ def test_a_transcript_gives_each_segment_its_words_and_valence(predictor, long_r
     cues = read_cues(
         srt([(start, end, text) for (start, end), text in zip(long_recording.speech, long_recording.texts)]), "srt"
     )
-    timeline = build_timeline(predictor, long_recording.path, cues, transcript="long.srt")
+    timeline = build_timeline(predictor, long_recording.path, cues, TimelineOptions(transcript="long.srt"))
     speech = [s for s in timeline.segments if s.kind == "speech"]
     assert [s.text for s in speech] == [" ".join(t.split()) for t in long_recording.texts]
     assert {s.text_source for s in speech if s.label} == {"given"}
@@ -93,7 +93,7 @@ def test_a_transcript_past_the_audio_or_a_bad_recording_is_refused(predictor, lo
         build_timeline(predictor, tmp_path / "notes.wav")
     assert refused.value.kind == "unreadable_wav"
     with pytest.raises(PredictionError) as refused:
-        build_timeline(predictor, long_recording.path, limits=TimelineLimits(max_seconds=10))
+        build_timeline(predictor, long_recording.path, options=TimelineOptions(TimelineLimits(max_seconds=10)))
     assert refused.value.kind == "too_long"
     soundfile.write(tmp_path / "phone.wav", np.zeros(8_000 * 3, dtype=np.float32), 8_000)  # a telephone line
     with pytest.raises(PredictionError) as refused:

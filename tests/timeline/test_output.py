@@ -4,7 +4,7 @@ reads back, with the speaker, the emotion and the words."""
 import pytest
 
 from tests.builders import srt
-from vamer.timeline.build import build_timeline
+from vamer.timeline.build import TimelineOptions, build_timeline
 from vamer.timeline.output import subtitles, write_table
 from vamer.timeline.transcript import read_cues
 
@@ -14,7 +14,7 @@ def worded(predictor, long_recording):
     cues = read_cues(
         srt([(start, end, text) for (start, end), text in zip(long_recording.speech, long_recording.texts)]), "srt"
     )
-    timeline = build_timeline(predictor, long_recording.path, cues, transcript="long.srt")
+    timeline = build_timeline(predictor, long_recording.path, cues, TimelineOptions(transcript="long.srt"))
     next(s for s in timeline.segments if s.kind == "speech").text = "a < b & c --> d"  # what a cue must survive
     return timeline
 

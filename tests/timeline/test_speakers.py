@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from vamer.timeline.build import build_timeline
+from vamer.timeline.build import TimelineOptions, build_timeline
 from vamer.timeline.speakers import cluster_speakers
 
 EMODB = Path(__file__).resolve().parents[3] / "shared" / "data" / "emodb"
@@ -62,7 +62,7 @@ def test_three_emodb_speakers_taking_turns_are_told_apart(tmp_path, predictor):
     recording, turns = _turns(tmp_path)
     found = {}
     for told in (3, None):
-        timeline = build_timeline(predictor, recording, speakers=told)
+        timeline = build_timeline(predictor, recording, options=TimelineOptions(speakers=told))
         speech = [s for s in timeline.segments if s.kind == "speech" and s.speaker]
         assert len(speech) >= 15
         found[told] = _purity(speech, turns)

@@ -102,7 +102,7 @@ def test_regression_stages_skip_unrated_items_and_metrics_are_pooled():
 
 def test_balanced_sampler_draws_minorities_evenly():
     labels = [0] * 90 + [1] * 10
-    module = VamerDataModule(list(range(100)), [], batch_size=10, balanced=True, labels=labels)
+    module = VamerDataModule(list(range(100)), [], batch_size=10, balance_by=labels)
     sampler = module.train_dataloader().sampler
     drawn = np.array(labels)[list(iter(sampler))]
     assert 0.3 < drawn.mean() < 0.7

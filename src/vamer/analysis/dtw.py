@@ -18,6 +18,8 @@ from scipy.stats import chi2_contingency
 from scipy.stats.contingency import association
 from sklearn.metrics import silhouette_samples, silhouette_score
 
+from vamer.analysis.config import AnalysisConfig
+
 with warnings.catch_warnings():
     # tslearn warns at import that h5py (its optional model-saving backend) is absent; vamer never uses it.
     warnings.filterwarnings("ignore", message="h5py not installed")
@@ -77,12 +79,7 @@ def structure_of(silhouette: float) -> str:
 def dtw_study(
     series: dict[str, np.ndarray],
     emotions: pd.Series,
-    k_values: range,
-    max_series: int,
-    seed: int,
-    normalize: bool,
-    max_iter: int,
-    barycenter_max_iter: int = 10,
+    config: AnalysisConfig,
     progress: Callable[[Any], Any] = lambda items: items,
 ) -> dict[str, Any]:
     """Cluster the series for every k and pick k by the Silhouette index.
@@ -90,6 +87,8 @@ def dtw_study(
     ``emotions`` maps utt_id to class label.  Returns every number plus, under ``_plot``, what the
     silhouette plot needs (left out of the JSON).
     """
+    k_values, max_series, seed = range(config.k_min, config.k_max + 1), config.max_series, config.seed
+    normalize = config.normalize_series
     notes: list[str] = []
     ids = sorted(series)
     if len(ids) > max_series:
@@ -116,8 +115,8 @@ def dtw_study(
         model = TimeSeriesKMeans(
             n_clusters=k,
             metric="dtw",
-            max_iter=max_iter,
-            max_iter_barycenter=barycenter_max_iter,
+            max_iter=config.kmeans_max_iter,
+            max_iter_barycenter=config.barycenter_max_iter,
             random_state=seed,
             n_jobs=1,
         )

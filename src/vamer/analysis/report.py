@@ -208,7 +208,6 @@ def _bio_section(
     series, series_notes = segment_series(
         bio[bio["utt_id"].isin(kept_ids)], signal, config.min_series_length, config.normalize_series
     )
-    k_values = range(config.k_min, config.k_max + 1)
 
     def bar(items):
         return tracked(items, f"DTW k-means on {signal}", len(items), quiet=not progress)
@@ -217,12 +216,7 @@ def _bio_section(
         dtw_study(
             series,
             utterances.set_index("utt_id")["emotion"],
-            k_values,
-            config.max_series,
-            config.seed,
-            config.normalize_series,
-            config.kmeans_max_iter,
-            config.barycenter_max_iter,
+            config,
             bar,
         )
         if series

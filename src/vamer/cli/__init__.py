@@ -26,4 +26,3 @@ def main() -> None:
 
     install_stop_handlers()
     app()
-

@@ -29,7 +29,7 @@ from vamer.cli.options import (
 @user_errors
 @timeline_options
 @speaker_options
-def predict_command(
+def predict_command(  # noqa: PLR0913 - a Typer command: its parameters are its options
     inputs: list[Path] = typer.Argument(None, help="Audio files and folders (searched recursively)."),
     bundle: Path = BUNDLE,
     text: Optional[str] = typer.Option(
@@ -53,20 +53,14 @@ def predict_command(
     """Predict the emotion of recordings; a file that fails is reported in the output and the rest go on.
     With --timeline, one long recording becomes a timeline of its speech segments."""
     from vamer.inference.batch import check_output, gather, predict_inputs, results_table
-    from vamer.inference.predictor import Predictor
+    from vamer.inference.predictor import PredictorSettings
     from vamer.limits import PredictionLimits
     from vamer.progress import progress_reporter
 
-    def load() -> Predictor:
-        return Predictor.from_bundle(
-            bundle,
-            engine.value,
-            onnx,
-            PredictionLimits(max_seconds=max_seconds),
-            device=device,
-            asr=asr,
-            asr_language=asr_language,
-        )
+    model = PredictorSettings(
+        bundle, engine.value, onnx, PredictionLimits(max_seconds=max_seconds), device, asr, asr_language
+    )
+    load = model.load
 
     if timeline.enabled:
         from vamer.timeline.command import predict_timeline
@@ -123,7 +117,7 @@ def export_command(
 @app.command("serve")
 @user_errors
 @service_options
-def serve_command(
+def serve_command(  # noqa: PLR0913 - a Typer command: its parameters are its options
     bundle: Path = BUNDLE,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=0, max=65535),
@@ -148,23 +142,24 @@ def serve_command(
     limits=None,
 ) -> None:
     """REST service + web page: POST /predict, /timeline, PUT/GET/DELETE /speakers, GET /health, / (page), /docs."""
-    from vamer.serving.server import serve
+    from vamer.inference.predictor import PredictorSettings
+    from vamer.limits import PredictionLimits
+    from vamer.serving.server import Access, Listen, serve
 
-    serve(
+    model = PredictorSettings(
         bundle,
-        host,
-        port,
-        limits,
         engine.value,
         onnx,
-        max_seconds,
-        max_text_chars,
+        PredictionLimits(max_seconds=max_seconds, max_text_chars=max_text_chars),
         device,
-        api_key_file,
-        allowed_host,
+        asr,
+        asr_language,
+    )
+    serve(
+        model,
+        Listen(host, port, allowed_host),
+        limits,
+        Access(api_key_file, profiles),
         say=typer.echo,
         warn=lambda line: typer.echo(line, err=True),
-        profiles=profiles,
-        asr=asr,
-        asr_language=asr_language,
     )

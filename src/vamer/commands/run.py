@@ -34,7 +34,7 @@ from vamer.evaluation.run_report import METRICS_FILE, run_report, text_sources, 
 from vamer.features.speakers import context_protocol
 from vamer.features.text import UseEncoder
 from vamer.fileio import atomic_directory, check_replaceable, resumable_scratch, write_json_atomic
-from vamer.inference.bundle import write_bundle
+from vamer.inference.bundle import BundleContents, write_bundle
 from vamer.presets.build import flops_per_utterance
 from vamer.recipe import FoldTask, train_fold
 from vamer.training.journal import FoldJournal
@@ -244,21 +244,20 @@ def _write(plan: RunPlan, inputs: TrainingInputs, results: FoldResults, metrics:
     )
     (scratch / "report.md").write_text(run_report(figures, results.class_counts, classes), encoding="utf-8")
     (scratch / METRICS_FILE).write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
-    write_bundle(
-        scratch / "bundle",
+    contents = BundleContents(
         plan.config.preset,
         classes,
         results.bundle_models,
         inputs.text_dim,
         results.vocabulary,
-        figures,
-        {
-            "fold": 0,
-            "seed": 0,
-            "cv": plan.config.cv,
-            "note": "weights of fold 0, seed 0; its test split is that fold's, reported in metrics.json",
-        },
         results.pretrained,
-        probe=results.probe,
-        population=results.context.population if results.context is not None else None,
+        results.probe,
+        results.context.population if results.context is not None else None,
     )
+    provenance = {
+        "fold": 0,
+        "seed": 0,
+        "cv": plan.config.cv,
+        "note": "weights of fold 0, seed 0; its test split is that fold's, reported in metrics.json",
+    }
+    write_bundle(scratch / "bundle", contents, figures, provenance)

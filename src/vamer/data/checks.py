@@ -13,7 +13,7 @@ account for every row the same way.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,28 +118,38 @@ def text_fields(raw: str, source: str = "") -> dict[str, str]:
     return {"text_raw": raw, "text": text, "text_source": (source or "given") if text else "none"}
 
 
+@dataclass(frozen=True)
+class RawRow:
+    """One row as a reader found it, once its id is known: the utterance id, where it came from
+    (``source``), the raw emotion and ratings (name -> cell), the wav, the transcript (``None``:
+    the ``.txt`` beside the wav), and the reader's own columns (``fields``: dataset, session,
+    speaker, times, votes..., and a manifest's ``text_source``: given, asr or none)."""
+
+    utt_id: str
+    source: str
+    emotion_raw: str
+    ratings_raw: dict[str, str]
+    audio_path: Path
+    text_raw: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
 def keep_if_valid(
     ledger: RowLedger,
     config: DataConfig,
-    utt_id: str,
-    source: str,
-    emotion_raw: str,
-    ratings_raw: dict[str, str],
-    audio_path: Path,
-    text_raw: str | None,
-    fields: dict[str, Any],
+    row: RawRow,
     ratings_optional: bool = False,
     transcript_optional: bool = False,
 ) -> None:
-    """The one path every reader's rows take once their id is known: emotion, ratings, wav header,
-    transcript, in that order; the row is kept, or skipped with the first reason that applies.
+    """The one path every reader's rows take: emotion, ratings, wav header, transcript, in that
+    order; the row is kept, or skipped with the first reason that applies.
 
-    ``ratings_optional``: an empty rating is NaN instead of a skip (manifests).  ``text_raw`` None
-    reads the transcript beside the wav; with ``transcript_optional`` a missing one is empty text.
-    ``fields`` holds the reader's own columns (dataset, session, speaker, times, votes...), and a
-    manifest's ``text_source`` (given, asr or none; another value is a skip).
+    ``ratings_optional``: an empty rating is NaN instead of a skip (manifests).  With
+    ``transcript_optional`` a missing transcript beside the wav is empty text.  A ``text_source``
+    other than given, asr or none is a skip.
     """
-    fields = dict(fields)
+    utt_id, source, audio_path, text_raw = row.utt_id, row.source, row.audio_path, row.text_raw
+    fields = dict(row.fields)
     text_source = fields.pop("text_source", "") or ""
     if text_source not in ("", *TEXT_SOURCES):
         ledger.skip(
@@ -149,12 +159,12 @@ def keep_if_valid(
             f"text_source = {text_source!r}, not one of {', '.join(TEXT_SOURCES)}",
         )
         return
-    emotion, reason, detail = resolve_emotion(emotion_raw, config)
+    emotion, reason, detail = resolve_emotion(row.emotion_raw, config)
     if reason:
         ledger.skip(utt_id, source, reason, detail)
         return
     ratings = {}
-    for name, raw in ratings_raw.items():
+    for name, raw in row.ratings_raw.items():
         if ratings_optional and not raw:
             ratings[name] = math.nan
             continue
@@ -182,7 +192,7 @@ def keep_if_valid(
             **fields,
             **text_fields(text_raw, text_source),
             "emotion": emotion,
-            "emotion_raw": emotion_raw,
+            "emotion_raw": row.emotion_raw,
             **ratings,
             "duration_s": info.duration_s,
             "sample_rate": info.sample_rate,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from vamer.data.checks import keep_if_valid
+from vamer.data.checks import RawRow, keep_if_valid
 from vamer.data.config import DataConfig
 from vamer.data.csvtext import CsvRecord, decode, physical_lines, read_records
 from vamer.data.labels import parse_emotions
@@ -132,9 +132,7 @@ def _process_annotation_row(
 ) -> None:
     """Checks common to KEMDy19 and KEMDy20 once the id is known; keeps or skips the row."""
     wav_path = next((path for path in wav_candidates if path.is_file()), wav_candidates[0])
-    keep_if_valid(
-        ledger,
-        config,
+    raw = RawRow(
         utt_id,
         source,
         _cell(row, layout.emotion),
@@ -148,6 +146,7 @@ def _process_annotation_row(
             "end_s": _float_or_nan(_cell(row, layout.end)),
         },
     )
+    keep_if_valid(ledger, config, raw)
 
 
 def annotation_files(folder: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vamer.data.checks import keep_if_valid
+from vamer.data.checks import RawRow, keep_if_valid
 from vamer.data.config import DataConfig
 from vamer.data.csvtext import decode, read_records
 from vamer.data.table import RowLedger
@@ -141,9 +141,7 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
         utt_id = row["utt_id"] or _default_id(audio) or row["audio"]
         if not ledger.claim_id(utt_id, source):
             continue
-        keep_if_valid(
-            ledger,
-            config,
+        raw = RawRow(
             utt_id,
             source,
             row["emotion"],
@@ -161,7 +159,6 @@ def read_manifest(path: Path, config: DataConfig) -> RowLedger:
                 "end_s": math.nan,
                 "text_source": row["text_source"].lower(),
             },
-            ratings_optional=True,
-            transcript_optional=True,
         )
+        keep_if_valid(ledger, config, raw, ratings_optional=True, transcript_optional=True)
     return ledger

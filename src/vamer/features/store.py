@@ -141,6 +141,12 @@ class SplitData:
         return item
 
 
+def _with_unreadable(skipped: pd.DataFrame, failed: list[str], detail: str) -> pd.DataFrame:
+    """``skipped`` and the utterances ``failed`` (unreadable_wav, with ``detail``)."""
+    found = pd.DataFrame({"utt_id": failed, "reason": "unreadable_wav", "detail": detail})
+    return pd.concat([skipped, found], ignore_index=True)
+
+
 def check_classes(table: pd.DataFrame, classes: list[str]) -> None:
     """A class with no utterance cannot be learned and would score a silent 0 in every macro
     average: refuse it, saying what the data holds."""
@@ -164,11 +170,10 @@ class FeatureStore:
         text_config: TextFeatureConfig,
         encoder: FrozenTextEncoder | TrainableTokens,
         cache: FeatureCache,
-        stats: dict[str, Any],
     ) -> None:
         self.table, self.mels, self.skipped, self.classes = table, mels, skipped, classes
         self.audio_config, self.text_config, self.encoder, self.cache = audio_config, text_config, encoder, cache
-        self.stats = stats
+        self.stats: dict[str, Any] = {}  # what extraction did: audio (computed, cached, ...), empty_text
         self.functionals: dict[str, np.ndarray] = {}
         self.upstream: dict[str, np.ndarray] = {}
 
@@ -208,45 +213,20 @@ class FeatureStore:
         if audio_config.functionals == "egemaps":
             functionals, failed = extract_functionals(kept, audio_config, cache.root, jobs=jobs, progress=progress)
             if failed:
-                skipped = pd.concat(
-                    [
-                        skipped,
-                        pd.DataFrame(
-                            {
-                                "utt_id": failed,
-                                "reason": "unreadable_wav",
-                                "detail": "unreadable when its eGeMAPS were computed",
-                            }
-                        ),
-                    ],
-                    ignore_index=True,
-                )
+                skipped = _with_unreadable(skipped, failed, "unreadable when its eGeMAPS were computed")
                 keep = ~kept["utt_id"].isin(failed).to_numpy()
                 kept, functionals = kept[keep].reset_index(drop=True), functionals[keep]
         upstream: dict[str, np.ndarray] = {}
         if audio_config.upstream:
             upstream, failed = extract_upstream(kept, audio_config, cache.root, progress=progress)
             if failed:
-                skipped = pd.concat(
-                    [
-                        skipped,
-                        pd.DataFrame(
-                            {
-                                "utt_id": failed,
-                                "reason": "unreadable_wav",
-                                "detail": "unreadable when the audio encoder ran",
-                            }
-                        ),
-                    ],
-                    ignore_index=True,
-                )
+                skipped = _with_unreadable(skipped, failed, "unreadable when the audio encoder ran")
                 keep = ~kept["utt_id"].isin(failed).to_numpy()
                 kept = kept[keep].reset_index(drop=True)
                 functionals = functionals[keep] if functionals is not None else None
         encoder = make_text_encoder(text_config.encoder, text_config.max_length, text_config.sentence_token)
-        store = cls(
-            kept, audio.mels, skipped, list(classes), audio_config, text_config, encoder, cache, {"audio": audio.stats}
-        )
+        store = cls(kept, audio.mels, skipped, list(classes), audio_config, text_config, encoder, cache)
+        store.stats["audio"] = audio.stats
         if functionals is not None:
             store.functionals = dict(zip(kept["utt_id"], functionals))
         store.upstream = upstream

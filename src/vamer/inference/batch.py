@@ -164,17 +164,17 @@ def result_rows(
     predicted = predictor.iter_predictions(((r.audio, r.text, who) for r, who in readable), batch_size, progress)
     for request in requests:
         if request.refused is not None:
-            result = PredictionResult.failure(*request.refused).model_dump()
+            result = PredictionResult.failure(*request.refused)
             if progress:
                 progress(1)
         else:
             result = next(predicted)
-        row: dict[str, Any] = {"input": request.name, "label": result["label"] or ""}
-        row.update({f"p_{c}": (result["probabilities"] or {}).get(c) for c in predictor.classes})
+        row: dict[str, Any] = {"input": request.name, "label": result.label or ""}
+        row.update({f"p_{c}": (result.probabilities or {}).get(c) for c in predictor.classes})
         for key in RESULT_COLUMNS:
-            row[key] = result.get(key)
-        row["notes"] = "; ".join(result["notes"])
-        row["error"], row["error_kind"] = result["error"] or "", result["error_kind"] or ""
+            row[key] = getattr(result, key)
+        row["notes"] = "; ".join(result.notes)
+        row["error"], row["error_kind"] = result.error or "", result.error_kind or ""
         yield {key: printable(value) for key, value in row.items()}
 
 

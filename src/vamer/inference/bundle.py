@@ -51,22 +51,35 @@ WEIGHTS = ("arousal", "valence", "fusion")
 POPULATION = "population.safetensors"
 
 
-def write_bundle(
-    folder: Path,
-    preset: Preset,
-    classes: list[str],
-    models: dict[str, torch.nn.Module],
-    text_dim: int | None,
-    vocabulary: dict[int, int] | None,
-    metrics: dict[str, Any],
-    provenance: dict[str, Any],
-    regressors: dict[str, bool] | None = None,
-    probe: torch.nn.Module | None = None,
-    population: SpeakerStatistics | None = None,
-) -> None:
-    """Write the bundle into ``folder``, which must not exist yet or be empty (``vamer run`` writes
-    it inside the run's atomic scratch folder).  A non-empty folder is refused, never overwritten."""
+@dataclass
+class BundleContents:
+    """What a bundle holds: the preset and the classes, the arousal, valence and fusion ``models``,
+    the text encoder's width (``None``: trainable token ids, with their ``vocabulary``), which
+    regressors trained (default both), the probe of a probe ensemble, and the population statistics
+    of a preset with speaker context."""
+
+    preset: Preset
+    classes: list[str]
+    models: dict[str, torch.nn.Module]
+    text_dim: int | None = None
+    vocabulary: dict[int, int] | None = None
+    regressors: dict[str, bool] | None = None
+    probe: torch.nn.Module | None = None
+    population: SpeakerStatistics | None = None
+
+
+def write_bundle(folder: Path, contents: BundleContents, metrics: dict[str, Any], provenance: dict[str, Any]) -> None:
+    """Write the bundle of ``contents`` into ``folder``, which must not exist yet or be empty (``vamer
+    run`` writes it inside the run's atomic scratch folder), with the run's ``metrics`` and where
+    the weights come from (``provenance``).  A non-empty folder is refused, never overwritten."""
     folder = Path(folder)
+    preset, classes, probe, population = contents.preset, contents.classes, contents.probe, contents.population
+    models, text_dim, vocabulary, regressors = (
+        contents.models,
+        contents.text_dim,
+        contents.vocabulary,
+        contents.regressors,
+    )
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise VamerError(f"{folder}: a bundle is written into a new or empty folder; this one holds files")
     folder.mkdir(parents=True, exist_ok=True)

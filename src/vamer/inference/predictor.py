@@ -5,7 +5,7 @@ Usage (the tests run this on a bundle they train; see tests/inference)::
     from vamer.inference import Predictor
     predictor = Predictor.from_bundle("build/demo-run/run/bundle")
     result = predictor.predict("clip.wav", text="아 친구들도?")
-    result["label"], result["probabilities"]["neutral"]      # ('neutral', 0.71)
+    result.label, result.probabilities["neutral"]      # ('neutral', 0.71)
 
 A predictor is a facade over three parts: the intake (:mod:`vamer.inference.intake`: what a
 prediction accepts, within its limits), the input preparer (:class:`vamer.features.inputs.InputPreparer`,
@@ -13,9 +13,9 @@ built from the bundle's settings: the same code that made the training inputs, s
 predict-time inputs are identical for the same file) and an engine (:mod:`vamer.inference.engines`:
 torch or ONNX).
 
-A result (``predict`` returns it as a dict; :class:`vamer.inference.result.PredictionResult` is its
-one typed definition, shared by ``predict_many``'s failures, ``vamer predict``'s rows and the
-service's answer, and has ``error`` and ``error_kind`` too, empty on success):
+A result (:class:`vamer.inference.result.PredictionResult`, what ``predict`` and ``predict_many``
+return, what ``vamer predict``'s rows are made from and the service answers; ``error`` and
+``error_kind`` are empty on success):
 
     label            the most probable class
     probabilities    class -> probability
@@ -84,6 +84,27 @@ def _exists(path: Path) -> bool:
         return path.is_file()
     except OSError:
         return False
+
+
+@dataclass(frozen=True)
+class PredictorSettings:
+    """How a bundle becomes a :class:`Predictor`, as ``vamer predict`` and ``vamer serve`` are told:
+    the bundle folder, the engine (torch, or onnx with the ``onnx`` file), the input limits, the
+    torch device, and the recogniser (and its language) for clips without text."""
+
+    bundle: Path
+    engine: str = "torch"
+    onnx: Path | None = None
+    limits: PredictionLimits = PredictionLimits()
+    device: str = "cpu"
+    asr: str = "none"
+    asr_language: str = DEFAULT_LANGUAGE
+
+    def load(self, threads: int | None = None) -> "Predictor":
+        """The predictor (``threads``: the model's intra-op threads; default all cores)."""
+        return Predictor.from_bundle(
+            self.bundle, self.engine, self.onnx, self.limits, threads, self.device, self.asr, self.asr_language
+        )
 
 
 class Predictor:
@@ -326,7 +347,7 @@ class Predictor:
 
     # -- model ------------------------------------------------------------------------------------
 
-    def run(self, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
+    def run(self, prepared: Sequence[Prepared]) -> list[PredictionResult]:
         """One batch through the engine; the results in input order."""
         outputs = self.engine(stack_batch([p.inputs for p in prepared]))
         results = []
@@ -341,7 +362,7 @@ class Predictor:
                 results.append(
                     PredictionResult.failure(
                         Reason.non_finite_output, f"{Reason.non_finite_output.meaning} (engine {self.engine.name})"
-                    ).model_dump()
+                    )
                 )
                 continue
             results.append(
@@ -356,7 +377,7 @@ class Predictor:
                         **item.info,
                         "engine": self.engine.name,
                     }
-                ).model_dump()
+                )
             )
         return results
 
@@ -370,7 +391,7 @@ class Predictor:
         sample_rate: int | None = None,
         speaker: str | None = None,
         statistics: SpeakerStatistics | None = None,
-    ) -> dict[str, Any]:
+    ) -> PredictionResult:
         """Predict one recording (a path, wav bytes, or samples with their ``sample_rate``).
 
         Without ``text``, a ``.txt`` beside a wav path is used; with neither, the model runs on the
@@ -379,13 +400,13 @@ class Predictor:
         """
         who = SpeakerInput(speaker or "", statistics) if (speaker or statistics is not None) else None
         result = self.run([self.prepare(audio, text, sample_rate, who)])[0]
-        if result["error"]:
-            raise PredictionError(result["error_kind"], result["error"])
+        if result.error:
+            raise PredictionError(result.error_kind, result.error)
         return result
 
     def predict_many(
         self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16, progress: Callable[[int], None] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[PredictionResult]:
         """Predict ``(audio, text)`` pairs (or ``(audio, text, SpeakerInput)``) in batches.  An input
         that fails gets a result with ``error`` (and no label) and the others go on; ``progress(n)``
         is called as inputs finish."""
@@ -393,10 +414,10 @@ class Predictor:
 
     def iter_predictions(
         self, inputs: Iterable[tuple[Any, ...]], batch_size: int = 16, progress: Callable[[int], None] | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[PredictionResult]:
         """:meth:`predict_many` as a stream: each result, in input order, as soon as its batch ran
         (a long manifest's results can be written while the rest are still predicted)."""
-        results: list[dict[str, Any] | None] = []
+        results: list[PredictionResult | None] = []
         pending: list[tuple[int, Prepared]] = []
         given = 0
 
@@ -412,11 +433,9 @@ class Predictor:
             try:
                 pending.append((len(results) - 1, self.prepare(audio, text, speaker=who[0] if who else None)))
             except PredictionError as error:
-                results[-1] = PredictionResult.failure(error.kind, str(error)).model_dump()
+                results[-1] = PredictionResult.failure(error.kind, str(error))
             except Exception as error:  # noqa: BLE001 - one input must never cost the others their rows
-                results[-1] = PredictionResult.failure(
-                    Reason.internal_error, f"{type(error).__name__}: {error}"
-                ).model_dump()
+                results[-1] = PredictionResult.failure(Reason.internal_error, f"{type(error).__name__}: {error}")
             if results[-1] is not None and progress:
                 progress(1)
             if len(pending) >= batch_size:

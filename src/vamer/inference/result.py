@@ -1,5 +1,5 @@
-"""One prediction's result, success and failure in one shape: what ``Predictor.predict`` returns (as
-a dict), what each row of ``vamer predict`` is made from, and the body the service answers
+"""One prediction's result, success and failure in one shape: what ``Predictor.predict`` returns,
+what each row of ``vamer predict`` is made from, and the body the service answers
 ``POST /predict`` with (its OpenAPI document declares this model).
 
 >>> PredictionResult.failure("silent", "the audio is silent").label is None

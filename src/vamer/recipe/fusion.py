@@ -147,8 +147,7 @@ def train_fusion(variant: str, model: torch.nn.Module, task: FoldTask, outcome: 
         test,
         batch_size=loss.training.batch_size,
         seed=task.seed,
-        balanced=imbalance.balanced_sampler,
-        labels=list(labels),
+        balance_by=list(labels) if imbalance.balanced_sampler else None,
         **trainer.loader_args(),
     )
     result = fit_stage("fusion", loss.module(model), datamodule, task.out / variant, loss.training, task.fit_options())
@@ -269,8 +268,7 @@ def _refit(
         val,
         batch_size=training.batch_size,
         seed=task.seed,
-        balanced=task.balance.balanced_sampler,
-        labels=both_labels,
+        balance_by=both_labels if task.balance.balanced_sampler else None,
         **task.trainer.loader_args(),
     )
     refitted = fit_stage(

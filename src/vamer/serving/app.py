@@ -64,7 +64,7 @@ from vamer.serving.forms import (
 from vamer.serving.security import LOOPBACK_HOSTS, presented_key, secure
 from vamer.serving.uploads import Form, Refused, UploadBudget, UploadRules, read_form, too_large
 from vamer.serving.work import NDJSON, cues_within, streamed, while_connected
-from vamer.timeline.build import build_timeline, open_recording
+from vamer.timeline.build import TimelineOptions, build_timeline, open_recording
 from vamer.timeline.result import Timeline
 from vamer.timeline.transcript import check_cues_fit
 
@@ -243,15 +243,8 @@ def create_app(
             slot = True
 
             def work(progress=lambda phase, done, total: None) -> Timeline:
-                return build_timeline(
-                    predictor,
-                    recording,
-                    cues,
-                    source=name or "upload",
-                    transcript=transcript,
-                    progress=progress,
-                    speakers=speakers,
-                )
+                options = TimelineOptions(speakers=speakers, source=name or "upload", transcript=transcript)
+                return build_timeline(predictor, recording, cues, options, progress)
 
             if NDJSON in request.headers.get("accept", ""):
                 handed_over = True  # the stream ends the work and frees its slot and bytes

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +28,7 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vamer.errors import JobStopped, VamerError
+from vamer.inference.predictor import PredictorSettings
 from vamer.limits import ServiceLimits
 
 HEAD_BUFFER_BYTES = 16 * 1024  # what a connection may buffer before its request head is complete
@@ -148,49 +150,42 @@ def allowed_hosts(host: str, named: list[str] | None) -> list[str] | None:
     return list(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else None
 
 
+@dataclass(frozen=True)
+class Listen:
+    """Where the service listens (``host``, ``port``) and the Host header values it answers
+    (``allowed``; default: :func:`allowed_hosts`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use the service: the file holding the API key ``POST /predict`` needs (else
+    ``$VAMER_API_KEY``, else none), and the speaker profiles file (default: the user's)."""
+
+    api_key_file: Path | None = None
+    profiles: Path | None = None
+
+
 def serve(
-    bundle: Path,
-    host: str,
-    port: int,
-    limits: ServiceLimits,
-    engine: str = "torch",
-    onnx: Path | None = None,
-    max_seconds: float = 60.0,
-    max_text_chars: int = 2000,
-    device: str = "cpu",
-    api_key_file: Path | None = None,
-    hosts: list[str] | None = None,
-    say=print,
-    warn=print,
-    profiles: Path | None = None,
-    asr: str = "none",
-    asr_language: str = "ko",
+    model: PredictorSettings, listen: Listen, limits: ServiceLimits, access: Access = Access(), say=print, warn=print
 ) -> None:
     """``vamer serve``: check the address and the key, load the bundle, and run until stopped."""
-    from vamer.inference.predictor import Predictor
-    from vamer.limits import PredictionLimits
     from vamer.serving.app import LOOPBACK_HOSTS, create_app
 
-    api_key = read_api_key(api_key_file)
+    host, port = listen.host, listen.port
+    api_key = read_api_key(access.api_key_file)
     check_port_free(host, port)  # before the model loads, not after
     # N predictions at once, each on cores / N threads: more threads than cores makes them spin.
-    threads = max(1, (os.cpu_count() or 1) // limits.concurrency)
-    predictor = Predictor.from_bundle(
-        bundle,
-        engine,
-        onnx,
-        PredictionLimits(max_seconds=max_seconds, max_text_chars=max_text_chars),
-        threads,
-        device,
-        asr,
-        asr_language,
-    )
-    store = predictor.profiles(profiles) if predictor.bundle.population is not None else None
-    service = create_app(predictor, limits, api_key, allowed_hosts(host, hosts), store)
+    predictor = model.load(threads=max(1, (os.cpu_count() or 1) // limits.concurrency))
+    store = predictor.profiles(access.profiles) if predictor.bundle.population is not None else None
+    service = create_app(predictor, limits, api_key, allowed_hosts(host, listen.allowed), store)
     say(
-        f"serving {bundle} on http://{host}:{port}/ (docs at /docs)"
+        f"serving {model.bundle} on http://{host}:{port}/ (docs at /docs)"
         + (f"; speaker profiles in {store.path}" if store is not None else "")
-        + (f"; clips without text are recognised by {asr} ({asr_language})" if asr != "none" else "")
+        + (f"; clips without text are recognised by {model.asr} ({model.asr_language})" if model.asr != "none" else "")
     )
     if host not in LOOPBACK_HOSTS and api_key is None:
         warn(

@@ -11,6 +11,7 @@ segments back, a batch at a time.  ``progress(phase, done, total)`` is told how 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +22,7 @@ from vamer.features.voice import GE2E_SPEC, STATE_ROWS, load_ge2e
 from vamer.features.voice import SAMPLE_RATE as GE2E_RATE
 from vamer.inference.intake import PredictionError
 from vamer.inference.predictor import Predictor, SpeakerInput
+from vamer.inference.result import PredictionResult
 from vamer.limits import TimelineLimits
 from vamer.speech import Recognition
 from vamer.speech.whisper import SAMPLE_RATE as ASR_SAMPLE_RATE
@@ -60,29 +62,40 @@ def open_recording(predictor: Predictor, audio: str | Path | bytes, limits: Time
     return recording
 
 
+@dataclass(frozen=True)
+class TimelineOptions:
+    """How a timeline is built: the recording's limits, how speech is found (``speech``; default:
+    segments no longer than the model reads of one clip) and by which detector, how many speakers
+    the recording holds (``None``: as many as the voices show), and the names the timeline gives
+    the recording (``source``) and its transcript."""
+
+    limits: TimelineLimits = TimelineLimits()
+    speech: SpeechSettings | None = None
+    detector: SpeechDetector | None = None
+    speakers: int | None = None
+    source: str | None = None
+    transcript: str | None = None
+
+
 def build_timeline(
     predictor: Predictor,
     audio: str | Path | bytes | LongRecording,
     cues: list[Cue] | None = None,
-    limits: TimelineLimits = TimelineLimits(),
-    settings: SpeechSettings | None = None,
-    detector: SpeechDetector | None = None,
-    source: str | None = None,
-    transcript: str | None = None,
+    options: TimelineOptions = TimelineOptions(),
     progress: Progress = _quiet,
-    speakers: int | None = None,
 ) -> Timeline:
     """The timeline of ``audio`` (a path, a file's bytes, or a recording :func:`open_recording`
     has checked already).  ``cues``: a time-aligned transcript
     (its words go to the segments they fall in; without one, valence is not given).  Refusals of
     the recording or the transcript are PredictionErrors; a segment the model cannot read gets
     its own error and the others go on.  The segments are clustered into speakers by their voices
-    (``speakers`` of them, or as many as the voices show) and each is normalised by its speaker's."""
-    recording = audio if isinstance(audio, LongRecording) else open_recording(predictor, audio, limits)
+    (``options.speakers`` of them, or as many as the voices show) and each is normalised by its
+    speaker's."""
+    recording = audio if isinstance(audio, LongRecording) else open_recording(predictor, audio, options.limits)
     if cues:
         check_cues_fit(cues, recording.seconds)  # before an hour of audio is scanned
-    settings = settings or SpeechSettings(max_segment_s=model_window_s(predictor))
-    detector = detector or SpeechDetector()
+    settings = options.speech or SpeechSettings(max_segment_s=model_window_s(predictor))
+    detector = options.detector or SpeechDetector()
     scan = detector.scan(
         recording.blocks(),
         recording.sample_rate,
@@ -95,7 +108,7 @@ def build_timeline(
         if not cues and predictor.recognizer is not None
         else [None] * len(stretches)
     )
-    speech = _predict_segments(predictor, recording, stretches, words, progress, speakers, heard)
+    speech = _predict_segments(predictor, recording, stretches, words, progress, options.speakers, heard)
     segments = _with_silences(speech, recording.seconds)
     notes = []
     if not stretches:
@@ -113,12 +126,12 @@ def build_timeline(
             "--asr whisper-base)"
         )
     return Timeline(
-        source=source or (str(recording.source) if isinstance(recording.source, Path) else "upload"),
+        source=options.source or (str(recording.source) if isinstance(recording.source, Path) else "upload"),
         seconds=round(recording.seconds, 3),
         sample_rate=recording.sample_rate,
         channels=recording.channels,
         classes=list(predictor.classes),
-        transcript=transcript,
+        transcript=options.transcript,
         segments=segments,
         summary=summarize(segments, predictor.classes),
         waveform=_waveform(scan.peaks, scan.seconds_per_bin),
@@ -250,18 +263,18 @@ def _predict_segments(
     return segments
 
 
-def _fill(segment: TimelineSegment, result: dict) -> None:
-    if result["error"]:
-        segment.error, segment.error_kind = result["error"], result["error_kind"]
+def _fill(segment: TimelineSegment, result: PredictionResult) -> None:
+    if result.error:
+        segment.error, segment.error_kind = result.error, result.error_kind
         return
-    segment.label, segment.probabilities = result["label"], result["probabilities"]
-    segment.arousal, segment.valence = result["arousal"], result["valence"]
+    segment.label, segment.probabilities = result.label, result.probabilities
+    segment.arousal, segment.valence = result.arousal, result.valence
     # A transcript's words stay as the cue gave them; recognised words come from the result.
-    segment.text_source = result["text_source"]
-    if result["text_source"] == "asr":
-        segment.text = result["text"]
+    segment.text_source = result.text_source
+    if result.text_source == "asr":
+        segment.text = result.text
     # The notes of a clip that would repeat on every segment (no text, resampling) say nothing here.
-    segment.notes = [note for note in result["notes"] if not note.startswith(("no text", "resampled", "text "))]
+    segment.notes = [note for note in result.notes if not note.startswith(("no text", "resampled", "text "))]
 
 
 def _with_silences(speech: list[TimelineSegment], seconds: float) -> list[TimelineSegment]:

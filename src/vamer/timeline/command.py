@@ -11,7 +11,7 @@ from vamer.inference.intake import PredictionError
 from vamer.inference.predictor import Predictor
 from vamer.limits import TimelineLimits
 from vamer.progress import phased_progress
-from vamer.timeline.build import build_timeline
+from vamer.timeline.build import TimelineOptions, build_timeline
 from vamer.timeline.output import check_outputs, summary_lines, write_figure, write_table
 from vamer.timeline.transcript import read_transcript_file
 
@@ -51,16 +51,13 @@ def predict_timeline(
     }
     try:
         with phased_progress(phases) as progress:
-            timeline = build_timeline(
-                predictor,
-                inputs[0],
-                cues,
+            options = TimelineOptions(
                 limits,
+                speakers=request.speakers,
                 source=str(inputs[0]),
                 transcript=transcript.name if transcript else None,
-                progress=progress,
-                speakers=request.speakers,
             )
+            timeline = build_timeline(predictor, inputs[0], cues, options, progress)
     except PredictionError as error:
         subject = transcript if error.kind == "transcript_past_audio" else inputs[0]
         raise VamerError(f"{subject}: {error} ({error.kind})") from None

@@ -230,21 +230,24 @@ class EpochSampler(Sampler[int]):
 
 
 class VamerDataModule(lightning.LightningDataModule):
+    """Loaders of the train, val and test splits in batches of ``batch_size``; the training batches
+    are drawn class-balanced by ``balance_by`` (the training items' labels) when it is given, and
+    their order depends only on (``seed``, epoch) (:class:`EpochSampler`)."""
+
     def __init__(
         self,
         train: Dataset,
         val: Dataset,
         test: Dataset | None = None,
         batch_size: int = 32,
-        balanced: bool = False,
-        labels: Sequence[int] | None = None,
+        balance_by: Sequence[int] | None = None,
         seed: int = 0,
         num_workers: int = 0,
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
         self.train, self.val, self.test = train, val, test
-        self.batch_size, self.balanced, self.labels = batch_size, balanced, labels
+        self.batch_size, self.balance_by = batch_size, balance_by
         self.seed, self.num_workers, self.pin_memory = seed, num_workers, pin_memory
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
@@ -260,10 +263,8 @@ class VamerDataModule(lightning.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         weights = None
-        if self.balanced:
-            if self.labels is None:
-                raise ValueError("a balanced sampler needs the training labels")
-            labels = np.asarray(self.labels)
+        if self.balance_by is not None:
+            labels = np.asarray(self.balance_by)
             weights = 1.0 / np.bincount(labels)[labels]
             weights = weights / weights.sum()
         return self._loader(

@@ -81,8 +81,7 @@ def write_speaker_recording(
     start: datetime,
     own_segments: list[TimedSegment],
     rng: np.random.Generator,
-    eda_gap: float,
-    ibi_gap: float,
+    gaps: tuple[float, float],
 ) -> None:
     """Write EDA, TEMP and IBI files of one speaker for one script (``file_stem`` like Sess01_script01_User001F)."""
     length = duration_s + PRE_ROLL_S + 3.0
@@ -91,6 +90,7 @@ def write_speaker_recording(
     unix = start.timestamp()
 
     eda_keep = np.ones(len(times), dtype=bool)
+    eda_gap, ibi_gap = gaps  # the share of each signal left empty, as KEMDy's EDA and IBI have
     _drop_window(eda_keep, eda_gap, rng)
     eda = _eda(times, own_segments, rng)
     header = [f"{unix:.6f}", f"{EDA_TEMP_HZ:.6f}"]

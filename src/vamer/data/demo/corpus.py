@@ -439,7 +439,6 @@ def _write_bio(root: Path, session: int, segments: list[PlannedSegment], seed: i
                 script_start,
                 own,
                 rng,
-                eda_gap=eda_gap,
-                ibi_gap=float(rng.uniform(0.1, 0.5)) if rng.random() < 0.5 else 0.0,
+                (eda_gap, float(rng.uniform(0.1, 0.5)) if rng.random() < 0.5 else 0.0),
             )
         script_start += timedelta(seconds=length + 120)
