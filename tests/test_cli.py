@@ -138,8 +138,10 @@ def test_readme_documents_every_column_and_skip_reason():
     ]
     for column in UTTERANCE_COLUMNS:
         assert f"`{column}`" in readme, column
-    for reason in Reason:  # the one table of reasons, with each one's meaning and HTTP status
-        assert f"| `{reason.value}` | {reason.meaning} | {reason.http_status} |" in readme, reason
+    from vamer.serving.forms import HTTP_STATUS
+
+    for reason in Reason:  # the one table of reasons, with each one's meaning and the service's status
+        assert f"| `{reason.value}` | {reason.meaning} | {HTTP_STATUS.get(reason, '—')} |" in readme, reason
 
 
 def test_manifest_without_speakers_and_nothing_kept(tmp_path):

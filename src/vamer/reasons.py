@@ -1,14 +1,13 @@
 """One vocabulary for why an utterance or a clip cannot be used, shared by every stage.
 
 The skip report of ``vamer data check`` and of feature extraction (``Reason``), the audio
-errors of feature extraction (``AudioError.reason``), the predictor's error kinds
-(``PredictionError.kind``, the ``error_kind`` column of ``vamer predict``) and the service's HTTP
-status all come from the table below, so a reason means the same thing wherever it appears.
+errors of feature extraction (``AudioError.reason``) and the predictor's error kinds
+(``PredictionError.kind``, the ``error_kind`` column of ``vamer predict``, the service's refusals)
+all come from the table below, so a reason means the same thing wherever it appears.  Which HTTP
+status the service answers a reason with is the service's own business (:mod:`vamer.serving.forms`).
 
->>> Reason.silent.meaning, Reason.silent.http_status
-('the audio is silent (peak below the preset threshold)', 422)
->>> Reason("too_large").http_status
-413
+>>> Reason.silent.meaning
+'the audio is silent (peak below the preset threshold)'
 """
 
 from __future__ import annotations
@@ -63,70 +62,47 @@ class Reason(StrEnum):
 
     @property
     def meaning(self) -> str:
-        return _TABLE[self][0]
-
-    @property
-    def http_status(self) -> int:
-        """What the service answers a request that fails for this reason."""
-        return _TABLE[self][1]
+        return _TABLE[self]
 
 
-UNPROCESSABLE, UNSUPPORTED_MEDIA, BAD_REQUEST, TOO_LARGE, SERVER_ERROR, NOT_FOUND = 422, 415, 400, 413, 500, 404
-
-# reason -> (what it means, HTTP status).  Rows of a dataset never reach the service; their status
-# is what a request would get if it ever did.
-_TABLE: dict[Reason, tuple[str, int]] = {
-    Reason.malformed_row: ("row has too few fields, or more than the header", UNPROCESSABLE),
-    Reason.unreadable_row: (
-        "row is not valid CSV (unbalanced quote, field over the size limit, stray line break)",
-        UNPROCESSABLE,
-    ),
-    Reason.bad_segment_id: ("segment id does not follow the dataset's pattern", UNPROCESSABLE),
-    Reason.duplicate_id: ("the same id appeared earlier; the first occurrence wins", UNPROCESSABLE),
-    Reason.other_gender_file: (
-        "KEMDy19 rates both speakers in each gender's file; the row belongs to the other file",
-        UNPROCESSABLE,
-    ),
-    Reason.unknown_label: ("emotion is empty or not one of the 7 KEMDy labels", UNPROCESSABLE),
-    Reason.multi_label: ("several emotions tied and the multi-label policy drops them", UNPROCESSABLE),
-    Reason.out_of_class: ("emotion is valid but outside the configured class set", UNPROCESSABLE),
-    Reason.missing_ratings: ("arousal or valence is empty", UNPROCESSABLE),
-    Reason.invalid_ratings: ("arousal or valence is not a number in 1-5", UNPROCESSABLE),
-    Reason.missing_transcript: ("transcript file not found", UNPROCESSABLE),
-    Reason.undecodable_transcript: ("transcript is neither UTF-8 nor cp949", UNPROCESSABLE),
-    Reason.bad_text_source: ("a manifest's text_source is not given, asr or none", UNPROCESSABLE),
-    Reason.missing_wav: ("wav file not found", UNPROCESSABLE),
-    Reason.unreadable_wav: ("wav file cannot be decoded", UNSUPPORTED_MEDIA),
-    Reason.empty_wav: ("wav file has no samples", BAD_REQUEST),
-    Reason.too_short: ("the audio is shorter than one analysis frame", UNPROCESSABLE),
-    Reason.silent: ("the audio is silent (peak below the preset threshold)", UNPROCESSABLE),
-    Reason.non_finite_audio: ("the audio holds NaN or infinite samples", UNPROCESSABLE),
-    Reason.out_of_range_audio: ("the audio holds float samples beyond 10,000 times full scale", UNPROCESSABLE),
-    Reason.not_found: ("no file at that path", UNPROCESSABLE),
-    Reason.not_a_file: ("the path is a folder, a FIFO or another non-regular file", UNPROCESSABLE),
-    Reason.unreadable_file: ("the file cannot be opened (permissions, name too long)", UNPROCESSABLE),
-    Reason.bad_audio: ("the audio argument is not a path, bytes or an [n] / [n, channels] array", UNSUPPORTED_MEDIA),
-    Reason.too_long: ("the recording is longer than the predictor's limit", UNPROCESSABLE),
-    Reason.too_large: ("decoding the part the model reads would exceed the predictor's memory limit", TOO_LARGE),
-    Reason.sample_rate: ("the sample rate is below what the model's mel bands need", UNPROCESSABLE),
-    Reason.bad_text: ("the text is not a string", UNPROCESSABLE),
-    Reason.text_too_long: ("the text is longer than the predictor's limit", UNPROCESSABLE),
-    Reason.non_finite_output: (
-        "the model produced NaN or infinite outputs for this input; no label is given",
-        SERVER_ERROR,
-    ),
-    Reason.bad_transcript: (
-        "the timeline's transcript is not UTF-8 SRT or WebVTT with at least one cue",
-        UNPROCESSABLE,
-    ),
-    Reason.transcript_past_audio: ("the timeline's transcript runs past the end of the recording", UNPROCESSABLE),
-    Reason.too_few_clips: ("a speaker profile needs more usable clips than were given", UNPROCESSABLE),
-    Reason.bad_speaker: (
-        "a speaker id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        UNPROCESSABLE,
-    ),
-    Reason.unknown_speaker: ("no speaker profile by that id (for this API key)", NOT_FOUND),
-    Reason.internal_error: ("an unexpected error; please report it", SERVER_ERROR),
+# reason -> what it means.
+_TABLE: dict[Reason, str] = {
+    Reason.malformed_row: "row has too few fields, or more than the header",
+    Reason.unreadable_row: "row is not valid CSV (unbalanced quote, field over the size limit, stray line break)",
+    Reason.bad_segment_id: "segment id does not follow the dataset's pattern",
+    Reason.duplicate_id: "the same id appeared earlier; the first occurrence wins",
+    Reason.other_gender_file: "KEMDy19 rates both speakers in each gender's file; the row belongs to the other file",
+    Reason.unknown_label: "emotion is empty or not one of the 7 KEMDy labels",
+    Reason.multi_label: "several emotions tied and the multi-label policy drops them",
+    Reason.out_of_class: "emotion is valid but outside the configured class set",
+    Reason.missing_ratings: "arousal or valence is empty",
+    Reason.invalid_ratings: "arousal or valence is not a number in 1-5",
+    Reason.missing_transcript: "transcript file not found",
+    Reason.undecodable_transcript: "transcript is neither UTF-8 nor cp949",
+    Reason.bad_text_source: "a manifest's text_source is not given, asr or none",
+    Reason.missing_wav: "wav file not found",
+    Reason.unreadable_wav: "wav file cannot be decoded",
+    Reason.empty_wav: "wav file has no samples",
+    Reason.too_short: "the audio is shorter than one analysis frame",
+    Reason.silent: "the audio is silent (peak below the preset threshold)",
+    Reason.non_finite_audio: "the audio holds NaN or infinite samples",
+    Reason.out_of_range_audio: "the audio holds float samples beyond 10,000 times full scale",
+    Reason.not_found: "no file at that path",
+    Reason.not_a_file: "the path is a folder, a FIFO or another non-regular file",
+    Reason.unreadable_file: "the file cannot be opened (permissions, name too long)",
+    Reason.bad_audio: "the audio argument is not a path, bytes or an [n] / [n, channels] array",
+    Reason.too_long: "the recording is longer than the predictor's limit",
+    Reason.too_large: "decoding the part the model reads would exceed the predictor's memory limit",
+    Reason.sample_rate: "the sample rate is below what the model's mel bands need",
+    Reason.bad_text: "the text is not a string",
+    Reason.text_too_long: "the text is longer than the predictor's limit",
+    Reason.non_finite_output: "the model produced NaN or infinite outputs for this input; no label is given",
+    Reason.bad_transcript: "the timeline's transcript is not UTF-8 SRT or WebVTT with at least one cue",
+    Reason.transcript_past_audio: "the timeline's transcript runs past the end of the recording",
+    Reason.too_few_clips: "a speaker profile needs more usable clips than were given",
+    Reason.bad_speaker: "a speaker id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    Reason.unknown_speaker: "no speaker profile by that id (for this API key)",
+    Reason.internal_error: "an unexpected error; please report it",
 }
 
 

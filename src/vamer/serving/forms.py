@@ -12,10 +12,39 @@ from vamer.inference.profiles import check_speaker_id
 from vamer.reasons import Reason
 from vamer.serving.uploads import Refused
 
+# What the service answers a request refused for each reason a request can meet (the rest concern a
+# corpus's rows or a local path, which no request carries).
+HTTP_STATUS: dict[Reason, int] = {
+    **dict.fromkeys(
+        (
+            Reason.too_short,
+            Reason.silent,
+            Reason.non_finite_audio,
+            Reason.out_of_range_audio,
+            Reason.too_long,
+            Reason.sample_rate,
+            Reason.bad_text,
+            Reason.text_too_long,
+            Reason.bad_transcript,
+            Reason.transcript_past_audio,
+            Reason.too_few_clips,
+            Reason.bad_speaker,
+        ),
+        422,
+    ),
+    Reason.unreadable_wav: 415,
+    Reason.bad_audio: 415,
+    Reason.empty_wav: 400,
+    Reason.too_large: 413,
+    Reason.unknown_speaker: 404,
+    Reason.non_finite_output: 500,
+    Reason.internal_error: 500,
+}
+
 
 def status_for(kind: str) -> int:
-    """The HTTP status of a prediction that failed for ``kind`` (the table in :mod:`vamer.reasons`)."""
-    return Reason(kind).http_status
+    """The HTTP status of a request refused for ``kind`` (422 for a reason no request should meet)."""
+    return HTTP_STATUS.get(Reason(kind), 422)
 
 
 def check_speaker_id_or_refuse(speaker: str) -> None:
