@@ -7,8 +7,8 @@ functions below them take the part they need.  It is what the run's resume signa
 
 >>> from vamer.presets import load_preset
 >>> config = RunConfig(command="run", dataset=DatasetChoice(path="corpus"), preset=load_preset("tiny"))
->>> config.imbalance.class_weighted, config.variants, config.trainer.devices
-(False, ('fusion',), 1)
+>>> config.imbalance.class_weighted, list(config.variants) == ["fusion"], config.trainer.devices
+(False, True, 1)
 """
 
 from __future__ import annotations
