@@ -29,7 +29,9 @@ through this module, so a prediction sees exactly the inputs training saw for th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -44,6 +46,28 @@ TRIM_MULTIPLE = 8  # batch lengths stay multiples of every preset's time pooling
 NO_FUNCTIONALS = np.zeros(0, dtype=np.float32)  # a preset without clip functionals
 NO_UPSTREAM = np.zeros((0, 0), dtype=np.float32)  # a preset without a frozen speech encoder
 MODEL_INPUTS = ("audio", "audio_mask", "text", "text_mask", "functionals", "upstream")
+
+
+class ModelInputs(TypedDict):
+    """One utterance as a model reads it (numpy; a batch stacks each into ``[B, ...]``)."""
+
+    audio: np.ndarray  # [2, T, n_mels] float32: log-mel and its delta, T valid frames (or padded, see mask)
+    audio_mask: np.ndarray  # [T] bool
+    text: np.ndarray  # [n, d] float32 token vectors, or [n] int64 token ids (trainable tokens)
+    text_mask: np.ndarray  # [n] bool
+    functionals: NotRequired[np.ndarray]  # [F] float32 eGeMAPS (F = 0 without them)
+    upstream: NotRequired[np.ndarray]  # [layers, hidden] float32 frozen-encoder states ([0, 0] without)
+
+
+class Item(ModelInputs):
+    """One utterance as training reads it: an item of :class:`vamer.features.store.SplitData`, or of
+    any dataset of the same contract (a test's list of items)."""
+
+    utt_id: str
+    label: int  # index into the run's classes
+    arousal: float  # 1-5, NaN when unrated
+    valence: float  # 1-5, NaN when unrated
+    aug_of: NotRequired[str]  # the utterance an augmented copy was made from; "" for an original
 
 
 def model_audio(mel: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +105,7 @@ class AudioInputs:
     upstream: np.ndarray  # [layers, hidden] float32, or [0, 0]
     seconds: float  # seconds of mono audio at the preset's rate
 
-    def model_inputs(self, text: np.ndarray, text_mask: np.ndarray) -> dict[str, np.ndarray]:
+    def model_inputs(self, text: np.ndarray, text_mask: np.ndarray) -> ModelInputs:
         """The whole item: this clip with its text inputs."""
         return {
             "audio": self.audio,
@@ -155,7 +179,7 @@ def batch_length(longest: int) -> int:
 
 
 def stack_batch(
-    items: list[dict[str, np.ndarray]], frames: int | None = None, tokens: int | None = None
+    items: Sequence[ModelInputs], frames: int | None = None, tokens: int | None = None
 ) -> dict[str, np.ndarray]:
     """Items (dicts of :data:`MODEL_INPUTS`) -> one batch of arrays, ``[B, ...]`` each.
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,15 @@ from vamer.features.cache import FeatureCache
 from vamer.features.config import AudioFeatureConfig, AugmentConfig, TextFeatureConfig
 from vamer.features.extract import extract_audio
 from vamer.features.functionals import extract_functionals
-from vamer.features.inputs import NO_FUNCTIONALS, NO_UPSTREAM, frozen_tokens, id_inputs, model_audio, token_inputs
+from vamer.features.inputs import (
+    NO_FUNCTIONALS,
+    NO_UPSTREAM,
+    Item,
+    frozen_tokens,
+    id_inputs,
+    model_audio,
+    token_inputs,
+)
 from vamer.features.speakers import SpeakerContext, speaker_column, uses_context, without_context_share
 from vamer.features.splits import Fold, check_leakage
 from vamer.features.text import FrozenTextEncoder, TrainableTokens, make_text_encoder
@@ -43,20 +51,28 @@ TEXT_KIND = "text-tokens"
 MEMO_BYTES = 2 * 1024**3
 
 
+class Split(Protocol):
+    """A split as training reads it: a map-style dataset of :class:`~vamer.features.inputs.Item`
+    (a :class:`SplitData`, or a test's list of items)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Item: ...
+
+
 @dataclass
 class FoldData:
-    """One fold's data for one training seed, what training reads: three splits of items (a
-    :class:`SplitData`, or any sequence of item dicts), and the training split's class counts before
-    and after augmentation."""
+    """One fold's data for one training seed, what training reads: three splits of items, and the
+    training split's class counts before and after augmentation."""
 
-    train: Any
-    val: Any
-    test: Any
+    train: Split
+    val: Split
+    test: Split
     class_counts: pd.DataFrame | None = None
     protocol: str = ""
     # With speaker context: the test split as a stranger's clips are predicted (population statistics),
     # and the fold's statistics (its population is the training split's).
-    test_without_context: Any = None
+    test_without_context: Split | None = None
     context: SpeakerContext | None = None
 
 
@@ -72,7 +88,7 @@ class SplitData:
     with_context: bool = True  # False: every item gets the population statistics
     dropout_seed: int | None = None  # training: context_dropout of the items, drawn with this seed
     # Items built so far (index -> item) and their bytes, bounded by MEMO_BYTES.
-    memo: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    memo: dict[int, Item] = field(default_factory=dict, repr=False, compare=False)
     memo_bytes: int = field(default=0, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -94,7 +110,7 @@ class SplitData:
             dtype=np.int64,
         )
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Item:
         """Item ``index``: audio ``[2, T, n_mels]`` and text ``[n, d]`` (or ``[n]`` ids) hold only their
         valid frames and tokens (``collate`` pads a batch); built once, then kept while the split's
         items stay under MEMO_BYTES, because every epoch asks again."""
@@ -121,7 +137,7 @@ class SplitData:
             upstream, functionals = self.context.statistics(source, with_context).normalise(
                 upstream, np.asarray(functionals, dtype=np.float32), config.speaker_norm
             )
-        item = {
+        item: Item = {
             "utt_id": row["utt_id"],
             "audio": audio,
             "audio_mask": audio_mask,

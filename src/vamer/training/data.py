@@ -1,14 +1,14 @@
-"""The Lightning data module over the item contract of :mod:`vamer.features.store`.
+"""The Lightning data module over the item contract of :mod:`vamer.features.inputs`.
 
-Any map-style dataset whose items are dicts with the model inputs of :mod:`vamer.features.inputs`
-(``audio, audio_mask, text, text_mask``, optionally ``functionals``, ``upstream``) and ``label,
-arousal, valence, utt_id`` works (a ``SplitData``, or a test's own list of dicts).
+Any map-style dataset of :class:`~vamer.features.inputs.Item` (a ``SplitData``, or a test's own
+list of items) works; :func:`collate` stacks items into a :class:`Batch`, and the items a frozen
+pair of encoders has already read (:class:`EncodedItem`) into an :class:`EncodedBatch`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, NotRequired, Sequence, TypedDict
 
 import lightning
 import numpy as np
@@ -16,10 +16,50 @@ import torch
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from vamer.features.inputs import stack_batch
+from vamer.features.inputs import Item, stack_batch
 
 
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+class Batch(TypedDict):
+    """Items stacked (:func:`collate`): the model inputs as tensors, ``[B, ...]``, and the targets."""
+
+    audio: torch.Tensor  # [B, 2, T, n_mels] float32, T = the batch's longest valid run (rounded up)
+    audio_mask: torch.Tensor  # [B, T] bool
+    text: torch.Tensor  # [B, n, d] float32 (or [B, n] int64 token ids)
+    text_mask: torch.Tensor  # [B, n] bool
+    functionals: torch.Tensor  # [B, F] float32
+    upstream: torch.Tensor  # [B, layers, hidden] float32
+    label: torch.Tensor  # [B] int64
+    arousal: torch.Tensor  # [B] float32, NaN when unrated
+    valence: torch.Tensor  # [B] float32
+    utt_id: list[str]
+
+
+class EncodedItem(TypedDict):
+    """One utterance as its frozen encoders see it (an item of :class:`EncodedSplit`)."""
+
+    audio_h: np.ndarray  # [n_a, d] audio encoder outputs up to the last valid position (at least one)
+    audio_h_valid: NotRequired[int]  # how many of them are valid, when fewer (a blanked clip: 0)
+    text_h: np.ndarray  # [n_t, d] text encoder outputs of the valid tokens
+    label: int
+    utt_id: str
+    arousal: float
+    valence: float
+
+
+class EncodedBatch(TypedDict):
+    """Encoded items stacked (:func:`collate_encoded`)."""
+
+    audio_h: torch.Tensor  # [B, S_a, d] zero-padded
+    audio_h_mask: torch.Tensor  # [B, S_a] bool
+    text_h: torch.Tensor  # [B, S_t, d]
+    text_h_mask: torch.Tensor  # [B, S_t] bool
+    label: torch.Tensor  # [B] int64
+    arousal: torch.Tensor  # [B] float32
+    valence: torch.Tensor  # [B] float32
+    utt_id: list[str]
+
+
+def collate(items: list[Item] | list[EncodedItem]) -> Batch | EncodedBatch:
     """Stack a list of items into a batch: tensors for the model inputs and targets, lists for ids
     (items of an :class:`EncodedSplit` go to :func:`collate_encoded`).
 
@@ -42,7 +82,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 ENCODED_KEYS = ("audio_h", "text_h")
 
 
-def collate_encoded(items: list[dict[str, Any]]) -> dict[str, Any]:
+def collate_encoded(items: list[EncodedItem]) -> EncodedBatch:
     """Batch of encoder outputs: each ``audio_h`` [n_a, d] and ``text_h`` [n_t, d] is zero-padded to
     the batch's longest, with its mask (``audio_h_mask`` [B, S_a], ``text_h_mask`` [B, S_t]) valid over
     the first ``audio_h_valid`` / ``text_h_valid`` positions (default: all of them)."""
@@ -68,13 +108,13 @@ class EncodedSplit(Dataset):
     last valid position (``audio_h`` [n_a, d], ``text_h`` [n_t, d]; ``audio_h_valid`` says how many
     are valid when that is fewer), with label, ratings and id."""
 
-    def __init__(self, items: list[dict[str, Any]]) -> None:
+    def __init__(self, items: list[EncodedItem]) -> None:
         self.items = items
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> EncodedItem:
         return self.items[index]
 
     @property
