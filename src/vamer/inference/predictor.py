@@ -13,25 +13,9 @@ built from the bundle's settings: the same code that made the training inputs, s
 predict-time inputs are identical for the same file) and an engine (:mod:`vamer.inference.engines`:
 torch or ONNX).
 
-A result (:class:`vamer.inference.result.PredictionResult`, what ``predict`` and ``predict_many``
-return, what ``vamer predict``'s rows are made from and the service answers; ``error`` and
-``error_kind`` are empty on success):
-
-    label            the most probable class
-    probabilities    class -> probability
-    arousal, valence predicted ratings (1-5), or None when the bundle's regressor was not trained
-                     (valence is also None without text: it is read from the words)
-    duration_s       seconds of audio the model used (clips are cropped to the preset's frames)
-    audio_seconds    length of the whole recording
-    truncated        True when the recording was longer than what the model reads
-    sample_rate, channels   of the recording (it is downmixed and resampled to the bundle's rate)
-    text, text_source       the cleaned transcript used and where it came from: given (the argument, a
-                     manifest's text, a .txt beside the wav) | asr (recognised from the audio) | none
-    audio_only       True when there was no text (the model ran with an empty text mask; no valence)
-    speaker, speaker_context   whose statistics normalised the clip, and how: speaker | population
-                     (None for a bundle without speaker context)
-    notes            anything the user should know about this prediction
-    engine           torch | onnx
+A result is a :class:`vamer.inference.result.PredictionResult` (its fields say what each one holds):
+what ``predict`` and ``predict_many`` return, what ``vamer predict``'s rows are made from and what
+the service answers; ``error`` and ``error_kind`` are empty on success.
 """
 
 from __future__ import annotations
@@ -44,7 +28,7 @@ import numpy as np
 
 from vamer.data.transcripts import TranscriptError, clean_transcript, read_transcript
 from vamer.features.audio import AudioError, mono_at
-from vamer.features.inputs import AudioInputs, InputPreparer, stack_batch
+from vamer.features.inputs import AudioInputs, InputPreparer, ModelInputs, stack_batch
 from vamer.features.speakers import SpeakerStatistics, uses_context
 from vamer.inference.bundle import Bundle, read_bundle
 from vamer.inference.engines import make_engine
@@ -64,7 +48,7 @@ __all__ = ["Predictor", "PredictionError", "PredictionLimits", "Prepared", "Spea
 class Prepared:
     """One input as the model reads it, plus what the result reports about it."""
 
-    inputs: dict[str, np.ndarray]  # vamer.features.inputs.MODEL_INPUTS, valid frames and tokens only
+    inputs: ModelInputs  # valid frames and tokens only
     info: dict[str, Any]
     frozen: tuple[np.ndarray, np.ndarray] | None = None  # raw (upstream, functionals), before speaker context
 
