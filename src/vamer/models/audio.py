@@ -203,15 +203,9 @@ class AudioEncoder(nn.Module):
 class ArousalRegressor(nn.Module):
     """Audio -> arousal (the method's audio pretraining), on the rating scale."""
 
-    def __init__(
-        self,
-        config: AudioBlockConfig,
-        functionals_dim: int = 0,
-        upstream_shape: tuple[int, int] = (0, 0),
-        n_mels: int = N_MELS,
-    ) -> None:
+    def __init__(self, encoder: AudioEncoder, config: AudioBlockConfig) -> None:
         super().__init__()
-        self.encoder = AudioEncoder(config, functionals_dim, upstream_shape, n_mels)
+        self.encoder = encoder  # built by the caller with the inputs it reads
         self.head = RatingHead(config.head, config.d_model, config.gru_hidden, config.gru_layers, config.dropout)
 
     def forward(

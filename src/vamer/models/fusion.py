@@ -65,16 +65,12 @@ class FusionClassifier(nn.Module):
         return self
 
     def encode(
-        self,
-        audio: torch.Tensor,
-        audio_mask: torch.Tensor,
-        text: torch.Tensor,
-        text_mask: torch.Tensor,
-        functionals: torch.Tensor | None = None,
-        upstream: torch.Tensor | None = None,
+        self, audio: torch.Tensor, audio_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, *clip
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The encoders' part: -> audio [B, T', d], its mask [B, T'], text [B, L, d], its mask [B, L]."""
-        a, a_mask = self.audio(audio, audio_mask, functionals, upstream)  # [B, T', d], [B, T']
+        """The encoders' part: -> audio [B, T', d], its mask [B, T'], text [B, L, d], its mask [B, L].
+        ``clip``: the clip-level audio inputs the audio encoder reads, functionals [B, F] and a frozen
+        encoder's upstream states [B, rows, hidden] (either may be None)."""
+        a, a_mask = self.audio(audio, audio_mask, *clip)  # [B, T', d], [B, T']
         t, _ = self.text(text, text_mask)  # [B, L, d]
         return a, a_mask, t, never_empty(text_mask)
 
@@ -94,13 +90,6 @@ class FusionClassifier(nn.Module):
             h, mask = valid_first(h, mask)
         return self.head(h, mask)  # [B, classes]
 
-    def forward(
-        self,
-        audio: torch.Tensor,
-        audio_mask: torch.Tensor,
-        text: torch.Tensor,
-        text_mask: torch.Tensor,
-        functionals: torch.Tensor | None = None,
-        upstream: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.fuse(*self.encode(audio, audio_mask, text, text_mask, functionals, upstream))
+    def forward(self, *inputs: torch.Tensor | None) -> torch.Tensor:
+        """The inputs of :meth:`encode` -> logits [B, classes]."""
+        return self.fuse(*self.encode(*inputs))

@@ -14,7 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vamer.features.upstream import upstream_shape
-from vamer.models.audio import ArousalRegressor
+from vamer.models.audio import ArousalRegressor, AudioEncoder
 from vamer.models.fusion import FusionClassifier
 from vamer.models.text import ValenceRegressor
 from vamer.presets import Preset, functionals_dim
@@ -25,12 +25,13 @@ def build_models(
 ) -> dict[str, torch.nn.Module]:
     """The three models of a preset, untrained and trainable; fusion shares the regressors'
     encoder objects (freezing them is the fusion stage's decision, after pretraining)."""
-    arousal = ArousalRegressor(
+    audio = AudioEncoder(
         preset.audio_block,
         functionals_dim(preset),
         upstream_shape(preset.audio_features.upstream),
         preset.audio_features.n_mels,
     )
+    arousal = ArousalRegressor(audio, preset.audio_block)
     valence = ValenceRegressor(preset.text_block, input_dim=None if vocab_size else text_dim, vocab_size=vocab_size)
     fusion = FusionClassifier(arousal.encoder, valence.encoder, preset.fusion, n_classes)
     return {"arousal": arousal, "valence": valence, "fusion": fusion}

@@ -187,13 +187,10 @@ class WhisperRecognizer:
         # One ctranslate2 model serves one call at a time here; the service's threads take turns.
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray) -> Recognition:
-        """One clip (16 kHz mono float32; longer than 30 s is read window by window)."""
-        samples = np.ascontiguousarray(samples, dtype=np.float32)
-        if samples.ndim != 1:
-            raise VamerError(f"speech recognition reads mono samples, not an array shaped {samples.shape}")
-        if len(samples) < SAMPLE_RATE // 10:
-            return Recognition("", self.language, 1.0, 0.0)
+    def _decoded(self, samples: np.ndarray, **options) -> list:
+        """Whisper's segments of ``samples``: greedy, seeded, one window not conditioned on the last
+        (``options``: what this reading adds, such as word timestamps).  Decoded under the lock, so
+        two readings never interleave on the one model."""
         with self._lock:
             self._reseed(0)
             segments, _ = self.model.transcribe(
@@ -204,11 +201,19 @@ class WhisperRecognizer:
                 temperature=TEMPERATURES,
                 log_prob_threshold=None,
                 condition_on_previous_text=False,
-                without_timestamps=True,
                 vad_filter=False,
-                max_new_tokens=_token_budget(len(samples)),
+                **options,
             )
-            segments = list(segments)
+            return list(segments)
+
+    def transcribe(self, samples: np.ndarray) -> Recognition:
+        """One clip (16 kHz mono float32; longer than 30 s is read window by window)."""
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise VamerError(f"speech recognition reads mono samples, not an array shaped {samples.shape}")
+        if len(samples) < SAMPLE_RATE // 10:
+            return Recognition("", self.language, 1.0, 0.0)
+        segments = self._decoded(samples, without_timestamps=True, max_new_tokens=_token_budget(len(samples)))
         words = _whole(" ".join(segment.text.strip() for segment in segments if segment.text.strip()))
         no_speech = float(np.mean([s.no_speech_prob for s in segments])) if segments else 1.0
         log_prob = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
@@ -264,26 +269,12 @@ class WhisperRecognizer:
         probabilities: list[list[float]] = [[] for _ in readable]
         silent: list[list[float]] = [[] for _ in readable]
         if readable:
-            with self._lock:
-                self._reseed(0)
-                segments, _ = self.model.transcribe(
-                    np.concatenate(parts),
-                    language=self.language,
-                    beam_size=1,
-                    best_of=1,
-                    temperature=TEMPERATURES,
-                    log_prob_threshold=None,
-                    condition_on_previous_text=False,
-                    word_timestamps=True,
-                    vad_filter=False,
-                    no_speech_threshold=None,
-                )
-                for segment in segments:
-                    for word in segment.words or ():
-                        owner = _owner((word.start + word.end) / 2, starts, ends)
-                        words[owner].append(word.word)
-                        probabilities[owner].append(max(word.probability, 1e-9))
-                        silent[owner].append(segment.no_speech_prob)
+            for segment in self._decoded(np.concatenate(parts), word_timestamps=True, no_speech_threshold=None):
+                for word in segment.words or ():
+                    owner = _owner((word.start + word.end) / 2, starts, ends)
+                    words[owner].append(word.word)
+                    probabilities[owner].append(max(word.probability, 1e-9))
+                    silent[owner].append(segment.no_speech_prob)
         heard = [Recognition("", self.language, 1.0, 0.0)] * len(clips)
         for slot, index in enumerate(readable):
             text = _whole(" ".join("".join(words[slot]).split()))
