@@ -8,6 +8,7 @@ import soundfile
 from tests.builders import LongRecording, build_long, run_config
 from vamer.commands.run import run
 from vamer.presets import load_preset
+from vamer.training.devices import TrainerOptions
 
 ESPEAK = shutil.which("espeak-ng")
 
@@ -86,7 +87,9 @@ def trained(tmp_path_factory, demo_corpus):  # one trained bundle for the infere
     root = tmp_path_factory.mktemp("trained")
     demo = demo_corpus
     run_folder = root / "run"
-    run(run_config(demo, tiny_like_cpu(), cv="session:2", cache=root / "cache"), run_folder)
+    # The debug profile: what these tests check is the wiring from a bundle on, not what it learned.
+    config = run_config(demo, tiny_like_cpu(), cv="session:2", cache=root / "cache", trainer=TrainerOptions.debug())
+    run(config, run_folder)
     return demo, run_folder
 
 

@@ -30,6 +30,20 @@ class TrainerOptions:
     num_nodes: int = 1
     precision: str | None = None
     workers: int | None = None
+    # A debug profile (tests that check wiring, not learning): at most this many epochs a stage and
+    # batches an epoch (None: the stage's own), and TensorBoard logs or not (CSV logs are always kept).
+    max_epochs: int | None = None
+    max_batches: int | None = None
+    tensorboard: bool = True
+
+    @classmethod
+    def debug(cls) -> "TrainerOptions":
+        """One epoch of two batches a stage on the CPU, no TensorBoard: the wiring, in seconds.
+
+        >>> TrainerOptions.debug().max_batches
+        2
+        """
+        return cls(accelerator="cpu", max_epochs=1, max_batches=2, tensorboard=False)
 
     @classmethod
     def parse(cls, devices: str = "1", **options) -> "TrainerOptions":

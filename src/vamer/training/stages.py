@@ -322,12 +322,14 @@ def fit_stage(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=FOLDER_NOT_EMPTY)
             csv_log.experiment.metrics.extend(earlier)
+    loggers = [csv_log] + ([TensorBoardLogger(out_dir, name="tensorboard", version="")] if trainer.tensorboard else [])
     fitter = lightning.Trainer(
-        max_epochs=training.epochs,
+        max_epochs=min(training.epochs, trainer.max_epochs or training.epochs),
         **trainer.trainer_args(),
         callbacks=callbacks,
-        limit_val_batches=None if validate else 0,
-        logger=[csv_log, TensorBoardLogger(out_dir, name="tensorboard", version="")],
+        limit_train_batches=trainer.max_batches,
+        limit_val_batches=(trainer.max_batches if validate else 0),
+        logger=loggers,
         deterministic="warn",
         enable_progress_bar=bar,
         enable_model_summary=False,
