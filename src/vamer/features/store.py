@@ -110,6 +110,26 @@ class SplitData:
             dtype=np.int64,
         )
 
+    def frozen(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``index``'s ``upstream`` and ``functionals`` alone, as the item holds them (what a
+        linear probe reads, without building the rest)."""
+        return self._frozen(self.rows.iloc[index])
+
+    def _frozen(self, row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        source = row["aug_of"] or row["utt_id"]
+        functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
+        upstream = self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32)
+        if self.context is not None:
+            config = self.store.audio_config
+            with_context = self.with_context and not (
+                self.dropout_seed is not None
+                and without_context_share(source, int(row["copy"]), self.dropout_seed) < config.context_dropout
+            )
+            upstream, functionals = self.context.statistics(source, with_context).normalise(
+                upstream, np.asarray(functionals, dtype=np.float32), config.speaker_norm
+            )
+        return upstream, functionals
+
     def __getitem__(self, index: int) -> Item:
         """Item ``index``: audio ``[2, T, n_mels]`` and text ``[n, d]`` (or ``[n]`` ids) hold only their
         valid frames and tokens (``collate`` pads a batch); built once, then kept while the split's
@@ -126,17 +146,7 @@ class SplitData:
             text, text_mask = id_inputs(self.tokens, row["text"])
         else:
             text, text_mask = token_inputs(self.store.stored_tokens(row["text"]))
-        functionals = self.store.functionals.get(source, NO_FUNCTIONALS)
-        upstream = self.store.upstream.get(source, NO_UPSTREAM).astype(np.float32)
-        if self.context is not None:
-            config = self.store.audio_config
-            with_context = self.with_context and not (
-                self.dropout_seed is not None
-                and without_context_share(source, int(row["copy"]), self.dropout_seed) < config.context_dropout
-            )
-            upstream, functionals = self.context.statistics(source, with_context).normalise(
-                upstream, np.asarray(functionals, dtype=np.float32), config.speaker_norm
-            )
+        upstream, functionals = self._frozen(row)
         item: Item = {
             "utt_id": row["utt_id"],
             "audio": audio,

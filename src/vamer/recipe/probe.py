@@ -27,12 +27,19 @@ def _probe_inputs(dataset, originals_only: bool = False) -> tuple[np.ndarray, np
     indices = range(len(dataset))
     if originals_only and rows is not None:
         indices = [i for i, source in enumerate(rows["aug_of"]) if not source]
-    items = [dataset[i] for i in indices]
+    if isinstance(dataset, SplitData):  # the frozen inputs alone, not whole items
+        frozen = [dataset.frozen(i) for i in indices]
+        labels = [int(label) for label in dataset.labels[list(indices)]]
+        ids = list(dataset.rows["utt_id"].iloc[list(indices)])
+    else:
+        items = [dataset[i] for i in indices]
+        frozen = [(item["upstream"], item["functionals"]) for item in items]
+        labels, ids = [int(item["label"]) for item in items], [item["utt_id"] for item in items]
     x = LinearProbe.flatten(
-        torch.as_tensor(np.stack([item["upstream"] for item in items])).float(),
-        torch.as_tensor(np.stack([item["functionals"] for item in items])).float(),
+        torch.as_tensor(np.stack([upstream for upstream, _ in frozen])).float(),
+        torch.as_tensor(np.stack([functionals for _, functionals in frozen])).float(),
     ).numpy()
-    return x, np.array([int(item["label"]) for item in items]), [item["utt_id"] for item in items]
+    return x, np.array(labels), ids
 
 
 def _both_views(train) -> tuple[np.ndarray, np.ndarray]:
@@ -67,12 +74,13 @@ def fit_probe(
         ).fit(x, y)
 
     labels = list(range(n_classes))
+    fits = {c: fitted(x_train, y_train, c) for c in PROBE_C}
     tried = {
-        c: f1_score(y_val, fitted(x_train, y_train, c).predict(x_val), labels=labels, average="macro", zero_division=0)
-        for c in PROBE_C
+        c: f1_score(y_val, fit.predict(x_val), labels=labels, average="macro", zero_division=0)
+        for c, fit in fits.items()
     }
     c = max(tried, key=tried.get)
-    on_train = _as_module(fitted(x_train, y_train, c), n_classes, upstream_shape, functionals_dim)
+    on_train = _as_module(fits[c], n_classes, upstream_shape, functionals_dim)
     if not refit:
         return on_train, on_train, c
     final = fitted(np.vstack([x_train, x_val]), np.concatenate([y_train, y_val]), c)
