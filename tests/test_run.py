@@ -67,6 +67,17 @@ def test_metrics_hold_every_model_baseline_and_the_protocol(tiny_run):
     assert metrics["protocol"]["description"].startswith("session 2-fold") and metrics["seeds"] == [0]
     assert set(metrics["rating_baseline"]) == {"arousal", "valence"}
     assert set(metrics["timings"]) >= {"features", "classic baselines", "training"}
+    # The headline is each fold's fusion predictions scored whole, then averaged over the folds.
+    from vamer.metrics import classification_metrics
+
+    predictions = pd.read_csv(tiny_run / "predictions.csv")
+    fused = predictions[predictions["variant"] == "fusion"]
+    classes = list(metrics["per_class"])
+    per_fold = [
+        classification_metrics(list(rows["true"]), list(rows["pred"]), classes)["macro_f1"]
+        for _, rows in fused.groupby("fold")
+    ]
+    assert len(per_fold) == 2 and metrics["macro_f1"]["mean"] == pytest.approx(sum(per_fold) / 2)
 
 
 @pytest.mark.espeak

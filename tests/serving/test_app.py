@@ -4,6 +4,7 @@ import time
 
 import httpx
 import numpy as np
+import pytest
 import soundfile
 
 from tests.builders import write_wav
@@ -133,9 +134,14 @@ def test_concurrent_requests_all_succeed_and_health_answers_meanwhile(server, tr
     assert len(labels) == 1  # the same clip gives the same answer under concurrency
 
 
-def test_a_float_wav_is_accepted(server, tmp_path):
-    soundfile.write(str(tmp_path / "f.wav"), 0.2 * np.sin(np.arange(16_000) / 5), 16_000, subtype="FLOAT")
-    assert post(server, (tmp_path / "f.wav").read_bytes()).status_code == 200
+def test_a_float_wav_is_accepted_and_answered_as_the_predictor_answers(server, predictor, tmp_path):
+    path = tmp_path / "f.wav"
+    soundfile.write(str(path), 0.2 * np.sin(np.arange(16_000) / 5), 16_000, subtype="FLOAT")
+    answer = post(server, path.read_bytes())
+    assert answer.status_code == 200, answer.text
+    body, local = answer.json(), predictor.predict(path)
+    assert body["label"] == local.label and body["sample_rate"] == 16_000 and body["audio_only"] is True
+    assert body["probabilities"] == pytest.approx(local.probabilities, abs=1e-5)
 
 
 def test_serve_refuses_a_bad_bundle_before_listening(tmp_path):
