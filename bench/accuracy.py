@@ -25,6 +25,7 @@ from vamer.commands.config import DatasetChoice, RunConfig
 from vamer.commands.run import run
 from vamer.data import load
 from vamer.evaluation.run_report import baseline_name
+from vamer.features.config import AugmentConfig
 from vamer.metrics import mean_std
 from vamer.presets import DEFAULT_PRESET, load_preset, with_encoders
 from vamer.recipe import VARIANTS, parse_variants
@@ -87,6 +88,7 @@ def main() -> None:
             preset=preset,
             cv=args.cv,
             seeds=args.seeds,
+            augment=AugmentConfig(),  # no augmentation: the protocol of the README's EmoDB results
             variants=variants,
             cache=args.cache,
             progress=False,

@@ -190,7 +190,10 @@ def srt(cues: list[tuple[float, float, str]]) -> str:
 
 
 def run_config(path, preset, command: str = "run", **fields):
-    """The RunConfig of ``command`` on the corpus at ``path`` with ``preset``, quiet, ``fields`` set."""
+    """The RunConfig of ``command`` on the corpus at ``path`` with ``preset``, quiet, without
+    augmentation unless ``fields`` say otherwise."""
     from vamer.commands.config import DatasetChoice, RunConfig
+    from vamer.features.config import AugmentConfig
 
+    fields.setdefault("augment", AugmentConfig())
     return RunConfig(command=command, dataset=DatasetChoice(path=path), preset=preset, progress=False, **fields)

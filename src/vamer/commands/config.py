@@ -71,7 +71,7 @@ class RunConfig(BaseModel):
     cv: str = "session:5"
     seeds: int = Field(1, ge=1)
     seed: int = 0
-    augment: AugmentConfig = AugmentConfig()
+    augment: AugmentConfig = AugmentConfig(policy="both")  # as `vamer run` balances the training split
     imbalance: Imbalance | None = None  # None: the preset's own choice
     variants: tuple[Variant, ...] = (Variant.fusion,)
     cache: Path | None = None
@@ -93,8 +93,36 @@ class RunConfig(BaseModel):
         return self
 
     def record(self) -> ResolvedConfig:
-        """What ``config.yaml`` holds: the command, its options, the resolved preset, the versions."""
-        return ResolvedConfig(command=self.command, options=self.options, preset=self.preset)
+        """What ``config.yaml`` holds: the command, its options (as the command line gave them, or
+        spelled from the fields of a config built in Python), the resolved preset, the versions."""
+        return ResolvedConfig(command=self.command, options=self.options or self._spelled(), preset=self.preset)
+
+    def _spelled(self) -> dict[str, Any]:
+        """The options of ``vamer COMMAND`` that give this config (``--config`` replays them)."""
+        dataset = self.dataset
+        options: dict[str, Any] = {
+            "path": str(dataset.path.absolute()),
+            "format": dataset.format,
+            "classes": ",".join(dataset.classes) if dataset.classes else None,
+            "preset": self.preset.name,
+            "cv": self.cv,
+            "cache": str(self.cache.absolute()) if self.cache else None,
+        }
+        if self.command in ("run", "sweep"):
+            options |= {"seeds": self.seeds, "augment": self.augment.policy}
+        else:
+            options["seed"] = self.seed
+        if self.command == "train":
+            options["augment"] = self.augment.policy
+        if self.command == "run":
+            options |= {"variants": ",".join(self.variants), **self.imbalance.model_dump()}
+        if self.command in ("run", "sweep", "train"):
+            options |= {
+                name: value if value is None else str(value) if name == "devices" else value
+                for name, value in dataclasses.asdict(self.trainer).items()
+                if name not in ("max_epochs", "max_batches", "tensorboard")  # the debug profile is no option
+            }
+        return options
 
     def signature(self, result: LoadResult) -> str:
         """A hash of everything that decides a run's results: what a resumed run must share with the
