@@ -11,4 +11,4 @@ predictor (:mod:`vamer.inference`) -> server (:mod:`vamer.serving`).  Presets li
 True
 """
 
-__version__ = "0.5.4"
+__version__ = "0.5.5"
