@@ -248,6 +248,7 @@ class Predictor:
         audio: str | Path | bytes | np.ndarray,
         text: str | None = None,
         sample_rate: int | None = None,
+        *,
         speaker: SpeakerInput | None = None,
         heard: Recognition | None = None,
     ) -> Prepared:
@@ -383,7 +384,7 @@ class Predictor:
         :meth:`enrol`), named ``speaker``.  Raises :class:`PredictionError` for unusable input.
         """
         who = SpeakerInput(speaker or "", statistics) if (speaker or statistics is not None) else None
-        result = self.run([self.prepare(audio, text, sample_rate, who)])[0]
+        result = self.run([self.prepare(audio, text, sample_rate, speaker=who)])[0]
         if result.error:
             raise PredictionError(result.error_kind, result.error)
         return result
