@@ -1,7 +1,7 @@
 """The decorators that give a ``vamer`` command its error handling (:func:`user_errors`) and its
-option groups, each handed to it as one typed object: ``trainer`` (TrainerOptions), ``timeline``
-(TimelineRequest), ``speakers`` (SpeakerChoice), ``config`` (AnalysisConfig) and ``limits``
-(ServiceLimits).  The training commands' run configuration is :mod:`vamer.cli.replay`'s."""
+option groups, each handed to it as one typed object: ``timeline`` (TimelineRequest), ``speakers``
+(SpeakerChoice), ``config`` (AnalysisConfig) and ``limits`` (ServiceLimits).  A training command's
+options arrive as one RunConfig (:mod:`vamer.cli.replay`)."""
 
 from __future__ import annotations
 
