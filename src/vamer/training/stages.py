@@ -260,18 +260,12 @@ def fit_stage(
     """Train ``module`` until early stopping or ``training.epochs`` into ``out_dir`` (checkpoints,
     logs); ``options`` say how (:class:`FitOptions`): with ``resume`` it continues from
     ``out_dir/checkpoints/last.ckpt`` after an interruption."""
-    seed, resume, progress, validate, trainer = (
-        options.seed,
-        options.resume,
-        options.progress,
-        options.validate,
-        options.trainer,
-    )
+    resume, validate, trainer = options.resume, options.validate, options.trainer
     quiet_lightning()
     out_dir = Path(out_dir)
     if trainer.device() == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
-    lightning.seed_everything(seed, workers=True, verbose=False)
+    lightning.seed_everything(options.seed, workers=True, verbose=False)
     monitor, mode = monitored(stage, training)
     checkpoints = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
@@ -302,8 +296,8 @@ def fit_stage(
     )
     # A terminal gets Lightning's bar; a log gets plain lines (the bar's carriage returns piled up
     # into lines of several KB there).
-    bar = progress and sys.stderr.isatty()
-    lines = [EpochLines(stage)] if progress and not bar else []
+    bar = options.progress and sys.stderr.isatty()
+    lines = [EpochLines(stage)] if options.progress and not bar else []
     callbacks = [checkpoints, *latest, *lines, *options.callbacks] + (
         [EarlyStopping(monitor=monitor, mode=mode, patience=training.patience)] if validate else []
     )
