@@ -357,7 +357,7 @@ def test_a_killed_run_resumes_from_its_finished_folds_with_identical_metrics(
     assert {path: path.stat().st_mtime_ns for path in moved} == moved  # fold 0 was not trained again
 
     a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (whole, out))
-    for key in ("macro_f1", "ua", "per_class", "ablations", "regression", "pooled_over_folds"):
+    for key in ("macro_f1", "ua", "per_class", "ablations", "regression", "pooled_over_folds", "notes"):
         assert a[key] == b[key], key
     assert (whole / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
     assert (whole / "bundle" / "fusion.safetensors").read_bytes() == (

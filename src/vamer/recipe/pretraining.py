@@ -55,6 +55,7 @@ def pretrain_both(
     test_truth: dict[str, str],
 ) -> dict[str, bool]:
     """Pretrain the arousal and valence regressors (or restore them from the journal); which were."""
+    before = len(outcome.notes)  # the journal keeps pretraining's own notes (a resume adds them back)
     done = journal.load("pretraining", test_truth) if journal else None
     weights = (
         {
@@ -80,7 +81,7 @@ def pretrain_both(
             {
                 "checkpoints": {stage: journal.relative(c) for stage, c in checkpoints.items()},
                 "regression": outcome.regression,
-                "notes": list(outcome.notes),
+                "notes": outcome.notes[before:],
             },
         )
     return {stage: checkpoint is not None for stage, checkpoint in checkpoints.items()}
