@@ -215,10 +215,10 @@ def test_anything_an_input_raises_becomes_its_error_row(predictor, trained, monk
     assert results[1].error_kind == "unreadable_file" and "File name too long" in results[1].error
     prepare = predictor.prepare
 
-    def flaky(audio, text=None, sample_rate=None, speaker=None):
+    def flaky(audio, text=None, sample_rate=None, *, speaker=None):
         if text == "boom":
             raise RuntimeError("a bug in one input's path")
-        return prepare(audio, text, sample_rate, speaker)
+        return prepare(audio, text, sample_rate, speaker=speaker)
 
     monkeypatch.setattr(predictor, "prepare", flaky)
     results = predictor.predict_many([(wav, None), (wav, "boom"), (wav, None)])
