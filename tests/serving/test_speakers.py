@@ -58,7 +58,7 @@ def test_profiles_are_enrolled_used_listed_and_deleted_per_key(predictor, traine
         # The same as predicting with the statistics in Python.
         statistics, _ = predictor.enrol(clips)
         local = predictor.predict(clips[0], statistics=statistics, speaker="User001F")
-        assert local["probabilities"] == pytest.approx(with_profile["probabilities"], abs=1e-4)
+        assert local.probabilities == pytest.approx(with_profile["probabilities"], abs=1e-4)
         # Malformed ids and too few clips get a 4xx that says why.
         for bad in ("-x", "a" * 65, "sp%20ace"):
             refused = _enrol(url, bad, clips, KEYS[0])

@@ -244,7 +244,7 @@ def create_app(
 
             def work(progress=lambda phase, done, total: None) -> Timeline:
                 options = TimelineOptions(speakers=speakers, source=name or "upload", transcript=transcript)
-                return build_timeline(predictor, recording, cues, options, progress)
+                return build_timeline(predictor, recording, cues, options, progress=progress)
 
             if NDJSON in request.headers.get("accept", ""):
                 handed_over = True  # the stream ends the work and frees its slot and bytes

@@ -57,7 +57,7 @@ def predict_timeline(
                 source=str(inputs[0]),
                 transcript=transcript.name if transcript else None,
             )
-            timeline = build_timeline(predictor, inputs[0], cues, options, progress)
+            timeline = build_timeline(predictor, inputs[0], cues, options, progress=progress)
     except PredictionError as error:
         subject = transcript if error.kind == "transcript_past_audio" else inputs[0]
         raise VamerError(f"{subject}: {error} ({error.kind})") from None
