@@ -35,20 +35,24 @@ system-browser:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# scripts/install.sh installs torch (the pinned CPU build) and vamer with uv.  compileall then
-# byte-compiles every module on every core, vamer's own sources too (the bytecode has to be there:
-# with PYTHONDONTWRITEBYTECODE set, Python would compile every module again in every process); like
-# pip, it ignores the odd file that does not compile.
+# torch first, from the pinned CPU build, so no dependency can pull a CUDA wheel.  pip byte-compiles
+# each package's modules on one core, half of an install's time; compileall does it on every core
+# afterwards, vamer's own sources too (the bytecode has to be there: with PYTHONDONTWRITEBYTECODE
+# set, Python would compile every module again in every process).  Like pip, it ignores the odd
+# file that does not compile.
+PIP := $(BIN)/pip install -q --disable-pip-version-check --no-compile
 COMPILE := $(BIN)/python -m compileall -q -j 0 $(VENV)/lib src >/dev/null || true
-$(STAMP): pyproject.toml scripts/install.sh | $(BIN)/python
-	bash scripts/install.sh $(VENV) .
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
 	$(COMPILE)
 	touch $(STAMP)
 
 # The tests' setup installs everything in one pass (a second pass for the dev extras would
 # resolve and build vamer again); it counts as the demo's too.
-$(DEV_STAMP): pyproject.toml scripts/install.sh | $(BIN)/python
-	bash scripts/install.sh $(VENV) '.[dev]'
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
 	$(COMPILE)
 	touch $(STAMP) $(DEV_STAMP)
 
