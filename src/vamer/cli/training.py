@@ -38,11 +38,8 @@ def baseline_command(out: Optional[Path] = RESULTS, force: bool = FORCE, config=
     """Classic baselines (MFCC/mel statistics, eGeMAPS, sentence vector -> logistic regression), a linear
     probe of the preset's pretrained audio encoder, and majority, on the folds and features `run` uses."""
     from vamer.commands.baseline import baseline
-    from vamer.fileio import check_replaceable
 
-    if out is not None:
-        check_replaceable(out, force, "baseline")
-    console().print(baseline(config, out, force))
+    console().print(baseline(config, out, force))  # it refuses an output it may not replace before any work
 
 
 @app.command("train")
@@ -82,11 +79,9 @@ def run_command(out: Path = OUT, force: bool = FORCE, resume: bool = RESUME, con
     into OUT (metrics.json, predictions.csv, report.md, bundle/).  Rerunning a killed run continues it."""
     from vamer.commands.run import run
     from vamer.evaluation.run_report import findings
-    from vamer.fileio import check_replaceable
     from vamer.training.stages import is_global_zero
 
-    check_replaceable(out, force, "run")
-    metrics = run(config, out, force, resume)
+    metrics = run(config, out, force, resume)  # it refuses an output it may not replace before any work
     if is_global_zero():  # under DDP every process runs this command; one speaks
         for line in findings(metrics.as_written()):
             typer.echo(line)
